@@ -1,0 +1,69 @@
+//! The core's one error type. Every variant names what failed in words an engineer can act
+//! on; none carries a password, a token or message content. The FFI maps this to its small
+//! public enum in exactly one place (`bindings/src/error.rs`).
+
+use std::io;
+
+/// Result alias for the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The host name did not resolve.
+    #[error("could not resolve host {host}")]
+    Dns {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    /// TCP connect failed (refused, unreachable, reset during connect).
+    #[error("could not connect to {host}:{port}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed; `reason` names the certificate problem where there is one.
+    #[error("TLS handshake with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+    /// STARTTLS/STLS was configured but the server did not offer it (possibly stripped by an
+    /// attacker). The engine never falls back to plaintext.
+    #[error("the server does not offer {command}; refusing to continue without TLS")]
+    TlsUnavailable { command: &'static str },
+    /// Logging in over an unencrypted connection was refused by the client itself.
+    #[error("refusing to send credentials without TLS (only a danger_ option allows that)")]
+    PlaintextRefused,
+    /// The server rejected the credentials.
+    #[error("authentication rejected by the server: {text}")]
+    AuthRejected { text: String },
+    /// The server answered NO to a command.
+    #[error("the server refused {command}: {text}")]
+    ServerNo { command: String, text: String },
+    /// The server answered BAD to a command.
+    #[error("the server rejected {command} as invalid: {text}")]
+    ServerBad { command: String, text: String },
+    /// The operation did not finish in time.
+    #[error("timed out while {during}")]
+    Timeout { during: &'static str },
+    /// The server sent something that breaks the protocol (unparsable, out of bounds, hostile).
+    #[error("protocol violation: {reason}")]
+    Protocol { reason: String },
+    /// The connection closed while a response was expected.
+    #[error("the connection closed unexpectedly")]
+    ConnectionClosed,
+    /// A configuration value is unusable (bad PEM, empty host, ...).
+    #[error("invalid configuration: {reason}")]
+    Config { reason: String },
+    /// Any other I/O error on the connection or the local disk.
+    #[error("I/O error")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    pub(crate) fn protocol(reason: impl Into<String>) -> Self {
+        Error::Protocol { reason: reason.into() }
+    }
+}

@@ -1,0 +1,227 @@
+//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, never a silent fallback),
+//! greeting, login, fresh CAPABILITY, ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE.
+
+use std::time::Duration;
+
+use async_imap::{Client, imap_proto};
+use tracing::debug;
+
+use super::{Capabilities, ImapSession};
+use crate::{
+    error::{Error, Result},
+    net::{BoxedIo, Credential, Endpoint, Purpose, Security, TlsConnector, WireMeter, connect_tcp},
+};
+
+/// Knobs for opening a session. Defaults use every extension the server offers.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub timeout: Duration,
+    /// Turn on COMPRESS=DEFLATE where offered.
+    pub compress: bool,
+    /// ENABLE QRESYNC (and CONDSTORE) where offered.
+    pub enable_qresync: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { timeout: Duration::from_secs(30), compress: true, enable_qresync: true }
+    }
+}
+
+/// Connects, secures, logs in and negotiates extensions. Bytes are counted on `meter`
+/// (as `Purpose::Connect` until the session is handed back).
+pub async fn connect(
+    endpoint: &Endpoint,
+    credential: &Credential,
+    tls: &TlsConnector,
+    meter: &WireMeter,
+    options: &ConnectOptions,
+) -> Result<ImapSession> {
+    meter.set_purpose(Purpose::Connect);
+    let tcp = connect_tcp(&endpoint.host, endpoint.port, options.timeout).await?;
+    let raw = meter.wrap(tcp);
+    let host = endpoint.host.as_str();
+
+    let (client, greeting_caps) = match endpoint.security {
+        Security::ImplicitTls => {
+            let stream = tls.connect(host, raw, options.timeout).await?;
+            let mut client = Client::new(BoxedIo::new(stream));
+            let caps = read_greeting(&mut client, options.timeout).await?;
+            (client, caps)
+        }
+        Security::StartTls => {
+            let mut client = Client::new(BoxedIo::new(raw));
+            let mut caps = read_greeting(&mut client, options.timeout).await?;
+            if caps.is_none() {
+                caps = Some(capability_before_login(&mut client, options.timeout).await?);
+            }
+            if !caps.as_ref().is_some_and(|c| c.has("STARTTLS")) {
+                return Err(Error::TlsUnavailable { command: "STARTTLS" });
+            }
+            timed(options.timeout, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None))
+                .await
+                .map_err(|e| map_err("STARTTLS", e))?;
+            // The server sends nothing between its STARTTLS OK and the handshake, so no
+            // buffered bytes are lost by taking the stream back.
+            let plain = client.into_inner();
+            let stream = tls.connect(host, plain, options.timeout).await?;
+            // Capabilities from before TLS are untrusted: ask again, inside TLS.
+            let mut client = Client::new(BoxedIo::new(stream));
+            let caps = capability_before_login(&mut client, options.timeout).await?;
+            (client, Some(caps))
+        }
+        Security::DangerPlaintext => {
+            let mut client = Client::new(BoxedIo::new(raw));
+            let caps = read_greeting(&mut client, options.timeout).await?;
+            (client, caps)
+        }
+    };
+    if let Some(caps) = &greeting_caps {
+        if caps.has("LOGINDISABLED") {
+            return Err(Error::ServerNo {
+                command: "LOGIN".into(),
+                text: "the server disables login on this connection (LOGINDISABLED)".into(),
+            });
+        }
+    }
+
+    let Credential::Password { username, password } = credential;
+    let login = timed(options.timeout, "logging in", async {
+        client.login_with_capabilities(username, password.expose()).await.map_err(|(e, _)| e)
+    })
+    .await;
+    let (mut session, login_caps) = match login {
+        Ok(ok) => ok,
+        Err(async_imap::error::Error::No(text)) => return Err(Error::AuthRejected { text: redact(&text) }),
+        Err(e) => return Err(map_err("LOGIN", e)),
+    };
+    // Capabilities can change after login: take the ones in the OK response, or ask.
+    let mut caps = match login_caps {
+        Some(c) => Capabilities::from_async_imap(&c),
+        None => {
+            let c = timed(options.timeout, "CAPABILITY", session.capabilities())
+                .await
+                .map_err(|e| map_err("CAPABILITY", e))?;
+            Capabilities::from_async_imap(&c)
+        }
+    };
+    debug!(capabilities = caps.iter().count(), "logged in");
+
+    let mut enabled = Vec::new();
+    if options.enable_qresync && caps.has("QRESYNC") {
+        timed(options.timeout, "ENABLE", session.run_command_and_check_ok("ENABLE CONDSTORE QRESYNC"))
+            .await
+            .map_err(|e| map_err("ENABLE", e))?;
+        enabled.extend(["CONDSTORE", "QRESYNC"]);
+    } else if options.enable_qresync && caps.has("CONDSTORE") {
+        timed(options.timeout, "ENABLE", session.run_command_and_check_ok("ENABLE CONDSTORE"))
+            .await
+            .map_err(|e| map_err("ENABLE", e))?;
+        enabled.push("CONDSTORE");
+    }
+    let mut compressed = false;
+    if options.compress && caps.has("COMPRESS=DEFLATE") {
+        session = timed(options.timeout, "COMPRESS", session.compress(BoxedIo::new))
+            .await
+            .map_err(|e| map_err("COMPRESS", e))?;
+        compressed = true;
+        // RFC 4978: capabilities do not change, but drop COMPRESS so it is not tried twice.
+        caps = Capabilities::from_names(caps.iter().filter(|c| !c.starts_with("COMPRESS=")));
+    }
+    meter.set_purpose(Purpose::SyncMetadata);
+    Ok(ImapSession::new(session, caps, enabled, compressed, meter.clone(), options.timeout))
+}
+
+async fn read_greeting(client: &mut Client<BoxedIo>, timeout: Duration) -> Result<Option<Capabilities>> {
+    let greeting = timed(timeout, "waiting for the greeting", async { client.read_response().await.map_err(Into::into) })
+        .await
+        .map_err(|e| map_err("greeting", e))?
+        .ok_or(Error::ConnectionClosed)?;
+    match greeting.parsed() {
+        imap_proto::Response::Data { status: imap_proto::Status::Ok, outcome } => {
+            Ok(match &outcome.code {
+                Some(imap_proto::ResponseCode::Capabilities(c)) => Some(Capabilities::from_proto(c)),
+                _ => None,
+            })
+        }
+        imap_proto::Response::Data { status: imap_proto::Status::Bye, outcome } => Err(Error::ServerNo {
+            command: "greeting".into(),
+            text: outcome.information.as_deref().unwrap_or("BYE").to_string(),
+        }),
+        imap_proto::Response::Data { status: imap_proto::Status::PreAuth, .. } => {
+            Err(Error::protocol("the server sent PREAUTH before TLS and login; refusing to continue"))
+        }
+        _ => Err(Error::protocol("the server did not start with an IMAP greeting")),
+    }
+}
+
+async fn capability_before_login(client: &mut Client<BoxedIo>, timeout: Duration) -> Result<Capabilities> {
+    // The unauthenticated client hands untagged data only to an unsolicited channel.
+    let (tx, rx) = async_channel::unbounded();
+    timed(timeout, "CAPABILITY", client.run_command_and_check_ok("CAPABILITY", Some(tx)))
+        .await
+        .map_err(|e| map_err("CAPABILITY", e))?;
+    while let Ok(response) = rx.try_recv() {
+        if let async_imap::types::UnsolicitedResponse::Other(data) = response {
+            if let imap_proto::Response::Capabilities(c) = data.parsed() {
+                return Ok(Capabilities::from_proto(c));
+            }
+        }
+    }
+    Err(Error::protocol("the server answered CAPABILITY without listing capabilities"))
+}
+
+/// Runs `fut` with a deadline; a timeout becomes `Error::Timeout`.
+pub(super) async fn timed<T, F>(timeout: Duration, during: &'static str, fut: F) -> Result<T, async_imap::error::Error>
+where
+    F: Future<Output = Result<T, async_imap::error::Error>>,
+{
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(async_imap::error::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, during))),
+    }
+}
+
+/// The one mapping from async-imap's errors to ours. Never includes command arguments
+/// (they may hold credentials).
+pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
+    use async_imap::error::Error as E;
+    match e {
+        E::No(text) => Error::ServerNo { command: command.into(), text: redact(&text) },
+        E::Bad(text) => Error::ServerBad { command: command.into(), text: redact(&text) },
+        E::ConnectionLost => Error::ConnectionClosed,
+        E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout { during: "waiting for the server" },
+        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::ConnectionClosed,
+        E::Io(io) => Error::Io(io),
+        E::Parse(p) => Error::protocol(format!("unparsable response to {command}: {}", parse_reason(&p))),
+        E::Validate(_) => Error::Config { reason: format!("{command}: an argument has characters IMAP cannot carry") },
+        E::Append => Error::ServerNo { command: "APPEND".into(), text: "append failed".into() },
+        other => Error::protocol(format!("{command}: {other}")),
+    }
+}
+
+fn parse_reason(p: &async_imap::error::ParseError) -> String {
+    use async_imap::error::ParseError as P;
+    match p {
+        P::Invalid(bytes) => format!("invalid response ({} bytes)", bytes.len()),
+        P::Unexpected(s) => format!("unexpected response {}", truncate(s, 120)),
+        P::DataNotUtf8(..) => "response is not valid UTF-8".into(),
+        other => truncate(&other.to_string(), 160),
+    }
+}
+
+/// Server text, bounded and stripped of control characters.
+fn redact(text: &str) -> String {
+    truncate(&text.chars().filter(|c| !c.is_control()).collect::<String>(), 300)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

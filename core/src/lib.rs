@@ -1,0 +1,19 @@
+//! Anvert core: the mail sync engine behind the mobile bindings.
+//!
+//! Layers, top to bottom (data flows down, never back up):
+//! `engine` (public API) → `sync` (the only place where network and store meet) →
+//! `imap` / `pop3` (protocol sessions, no store access) and `store` (the only SQL) →
+//! `mime`, `blobs`, `policy`, `net`. See ARCHITECTURE.md at the repository root.
+
+pub mod error;
+pub mod net;
+pub mod imap;
+pub mod pop3;
+pub mod mime;
+pub mod store;
+pub mod blobs;
+pub mod policy;
+pub mod sync;
+pub mod engine;
+
+pub use error::{Error, Result};

@@ -1,0 +1,121 @@
+//! TLS through rustls. Default trust is the platform verifier; where the platform offers no
+//! roots, the bundled webpki roots. Apps (and the test harness) may add extra roots. There
+//! is no switch that skips hostname or validity checks.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, pki_types::CertificateDer};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{Error, Result};
+
+/// Which certificate authorities a connection trusts.
+#[derive(Clone, Default)]
+pub struct Trust {
+    /// Extra roots in DER, trusted in addition to the platform's (for a private CA).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Debug for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trust").field("extra_roots", &self.extra_roots.len()).finish()
+    }
+}
+
+impl Trust {
+    /// Adds every certificate in a PEM text as an extra trusted root.
+    pub fn with_extra_roots_pem(mut self, pem: &str) -> Result<Self> {
+        let mut reader = std::io::BufReader::new(pem.as_bytes());
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut reader) {
+            let cert = cert.map_err(|_| Error::Config { reason: "unreadable PEM certificate".into() })?;
+            self.extra_roots.push(cert);
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Error::Config { reason: "no certificate found in the extra root PEM".into() });
+        }
+        Ok(self)
+    }
+}
+
+/// A reusable TLS client. Keep one per account (or engine) so TLS sessions are resumed.
+#[derive(Clone)]
+pub struct TlsConnector {
+    inner: tokio_rustls::TlsConnector,
+}
+
+impl fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsConnector")
+    }
+}
+
+impl TlsConnector {
+    /// Builds the rustls configuration for `trust`.
+    pub fn new(trust: &Trust) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+            match rustls_platform_verifier::Verifier::new_with_extra_roots(trust.extra_roots.iter().cloned(), provider.clone()) {
+                Ok(v) => Arc::new(v),
+                Err(_) => {
+                    // The platform has no roots: fall back to the bundled webpki set.
+                    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+                    for cert in &trust.extra_roots {
+                        roots.add(cert.clone()).map_err(|e| Error::Config { reason: format!("extra root: {e}") })?;
+                    }
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .build()
+                        .map_err(|e| Error::Config { reason: format!("TLS verifier: {e}") })?
+                }
+            };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config { reason: format!("TLS versions: {e}") })?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(TlsConnector { inner: tokio_rustls::TlsConnector::from(Arc::new(config)) })
+    }
+
+    /// Runs the TLS handshake over `io`, verifying the certificate for `host`.
+    pub async fn connect<S>(&self, host: &str, io: S, timeout: Duration) -> Result<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| Error::Config { reason: format!("invalid server name {host:?}") })?;
+        match tokio::time::timeout(timeout, self.inner.connect(name, io)).await {
+            Err(_) => Err(Error::Timeout { during: "the TLS handshake" }),
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(Error::Tls { host: host.to_string(), reason: describe(&e) }),
+        }
+    }
+}
+
+/// Words for a failed handshake: the certificate reason where rustls gives one.
+fn describe(err: &std::io::Error) -> String {
+    use rustls::CertificateError as C;
+    let Some(tls) = err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+        return match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => "the server closed the connection during the handshake".into(),
+            _ => format!("connection failed during the handshake ({})", err.kind()),
+        };
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => "certificate not trusted: unknown issuer".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => "certificate is not valid for this host name".into(),
+            C::Expired | C::ExpiredContext { .. } => "certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".into(),
+            C::Revoked => "certificate has been revoked".into(),
+            C::BadSignature => "certificate has a bad signature".into(),
+            other => format!("invalid certificate: {other:?}"),
+        },
+        rustls::Error::AlertReceived(alert) => format!("the server sent alert {alert:?}"),
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
+        other => other.to_string(),
+    }
+}

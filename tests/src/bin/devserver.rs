@@ -1,0 +1,75 @@
+//! `anvert-devserver`: a private Dovecot with a generated mailbox, for trying the `anvert`
+//! CLI (and the demos) against a real server on this machine. It writes the connection
+//! details to an env file and runs until SIGINT/SIGTERM, then stops Dovecot and cleans up.
+
+use std::path::PathBuf;
+
+use anvert_tests::{
+    dovecot::Dovecot,
+    generator::{GenConfig, SizeMix, mailbox_summary},
+};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Run a private Dovecot with a generated mailbox")]
+struct Args {
+    /// Messages to generate into INBOX.
+    #[arg(long, default_value_t = 300)]
+    messages: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Attachment size mix: "default" (long tail up to 20 MB+), "small" or "none".
+    #[arg(long, default_value = "default")]
+    mix: String,
+    /// Where to write the connection details (shell `KEY=value` lines).
+    #[arg(long, default_value = "target/anvert-devserver.env")]
+    env_file: PathBuf,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mix = match args.mix.as_str() {
+        "small" => SizeMix::small(),
+        "none" => SizeMix::none(),
+        _ => SizeMix::default(),
+    };
+    let server = Dovecot::start();
+    let config = GenConfig { seed: args.seed, count: args.messages, mix, ..GenConfig::default() };
+    let truths = server.deliver_generated("alice", None, &config);
+    let summary = mailbox_summary(&truths);
+    let env = format!(
+        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\n",
+        server.ports.imaps,
+        server.ports.imap,
+        server.ports.pop3s,
+        server.ports.pop3,
+        server.pki.ca_path.display(),
+        server.password("alice"),
+        truths.len(),
+        summary.total_bytes,
+    );
+    if let Some(dir) = args.env_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.env_file, env)?;
+    eprintln!(
+        "anvert-devserver: Dovecot on 127.0.0.1 (imaps {}, imap {}, pop3s {}, pop3 {}), {} messages, {} bytes; details in {}",
+        server.ports.imaps,
+        server.ports.imap,
+        server.ports.pop3s,
+        server.ports.pop3,
+        truths.len(),
+        summary.total_bytes,
+        args.env_file.display()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = std::fs::remove_file(&args.env_file);
+    drop(server);
+    Ok(())
+}

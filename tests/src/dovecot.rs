@@ -1,0 +1,393 @@
+//! A private Dovecot per test: its own config, base/state directories and Maildirs under a
+//! temp dir, free ports on loopback only, a passwd-file of test users. It serves IMAP with
+//! STARTTLS and implicit TLS, POP3 with STLS and implicit TLS, and is stopped and removed on
+//! drop, even when the test panics.
+//!
+//! Dovecot treats 127.0.0.1 → 127.0.0.1 as a secured connection, so `ssl = required` does not
+//! refuse plaintext login over loopback from 127.0.0.1. Tests that need the server's own refusal
+//! connect to `127.0.0.2` (Dovecot listens there too); the client's refusal never depends on it.
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    certs::TestPki,
+    generator::{self, GenConfig, MessageTruth},
+};
+
+/// Which optional IMAP extensions the server advertises. Turning one off is how the tests
+/// exercise the engine's fallbacks against the same real server.
+#[derive(Debug, Clone)]
+pub struct DovecotOptions {
+    pub condstore: bool,
+    pub qresync: bool,
+    pub compress: bool,
+    pub preview: bool,
+    /// Test users, as (name, password).
+    pub users: Vec<(String, String)>,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            condstore: true,
+            qresync: true,
+            compress: true,
+            preview: true,
+            users: vec![
+                ("alice".into(), "alice-secret-pw".into()),
+                ("bob".into(), "bob-secret-pw".into()),
+            ],
+        }
+    }
+}
+
+/// The ports of one private Dovecot, all on 127.0.0.1 (and 127.0.0.2).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub imap: u16,
+    pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+}
+
+/// A running private Dovecot. Dropping it stops the server and deletes its files.
+pub struct Dovecot {
+    pub ports: Ports,
+    pub pki: TestPki,
+    pub options: DovecotOptions,
+    config: PathBuf,
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    mail_owner: Option<(u32, u32)>,
+}
+
+impl std::fmt::Debug for Dovecot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dovecot").field("ports", &self.ports).field("root", &self.root.path()).finish()
+    }
+}
+
+const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
+const DOVEADM_BIN: &str = "/usr/bin/doveadm";
+
+impl Dovecot {
+    /// Starts a Dovecot with the default options (every extension on).
+    pub fn start() -> Self {
+        Self::start_with(DovecotOptions::default())
+    }
+
+    /// Starts a Dovecot and waits until all four listeners accept connections.
+    pub fn start_with(options: DovecotOptions) -> Self {
+        assert!(
+            Path::new(DOVECOT_BIN).exists(),
+            "Dovecot is not installed: run scripts/install-deps.sh (apt: dovecot-imapd dovecot-pop3d)"
+        );
+        let root = tempfile::Builder::new().prefix("anvert-dovecot-").tempdir().unwrap();
+        let is_root = current_uid() == 0;
+        // Mail processes never run as root: use nobody when we are root, ourselves otherwise.
+        let mail_owner = if is_root { Some((65534, 65534)) } else { None };
+        let (uid, gid) = mail_owner.unwrap_or_else(|| (current_uid(), current_gid()));
+        if is_root {
+            set_mode(root.path(), 0o755);
+        }
+        let pki = TestPki::create(root.path(), "Anvert Test CA").unwrap();
+        for dir in ["run", "state", "home"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let mut users = String::new();
+        for (name, password) in &options.users {
+            let home = root.path().join("home").join(name);
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(home.join("Maildir").join(sub)).unwrap();
+            }
+            users.push_str(&format!("{name}:{{PLAIN}}{password}:{uid}:{gid}::{}::\n", home.display()));
+        }
+        std::fs::write(root.path().join("users"), users).unwrap();
+
+        let ports = free_ports();
+        let config = root.path().join("dovecot.conf");
+        std::fs::write(&config, render_config(root.path(), &pki, ports, &options, is_root)).unwrap();
+        let mut dovecot = Dovecot { ports, pki, options, config, root, child: None, mail_owner };
+        dovecot.fix_ownership();
+        dovecot.spawn();
+        dovecot
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(DOVECOT_BIN)
+            .arg("-F")
+            .arg("-c")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("could not start dovecot");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [self.ports.imap, self.ports.imaps, self.ports.pop3, self.ports.pop3s] {
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    panic!("dovecot exited with {status}:\n{}", self.log());
+                }
+                assert!(Instant::now() < deadline, "dovecot did not listen on {port}:\n{}", self.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// The directory holding the config, the log, the certificates and the users' homes.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Dovecot's log so far (useful in assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Path of the Dovecot config file, for `doveadm -c`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The Maildir of `user` (INBOX is its root, folder `X` is `.X`).
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.root.path().join("home").join(user).join("Maildir")
+    }
+
+    pub fn password(&self, user: &str) -> &str {
+        self.options.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.as_str()).expect("unknown test user")
+    }
+
+    pub fn imaps_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.imaps))
+    }
+    pub fn imap_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.imap))
+    }
+    pub fn pop3s_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.pop3s))
+    }
+    pub fn pop3_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.pop3))
+    }
+
+    /// Writes a generated mailbox straight into `user`'s Maildir (`folder` None = INBOX) and
+    /// returns the ground truth. Much faster than APPEND for thousands of messages. Call it
+    /// before the folder is first opened, or the new files are picked up on the next sync.
+    pub fn deliver_generated(&self, user: &str, folder: Option<&str>, config: &GenConfig) -> Vec<MessageTruth> {
+        let truths = generator::write_maildir(&self.maildir(user), folder, generator::generate(config)).unwrap();
+        self.fix_ownership();
+        truths
+    }
+
+    /// Runs `doveadm -c <config> <args>` and returns its stdout; panics with stderr on failure.
+    pub fn doveadm(&self, args: &[&str]) -> String {
+        let out = Command::new(DOVEADM_BIN).arg("-c").arg(&self.config).args(args).output().expect("doveadm");
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Gives every file under the users' homes to the mail user (only needed when we are root).
+    pub fn fix_ownership(&self) {
+        if let Some((uid, gid)) = self.mail_owner {
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{uid}:{gid}"))
+                .arg(self.root.path().join("home"))
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown of the test homes failed");
+        }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn render_config(root: &Path, pki: &TestPki, ports: Ports, options: &DovecotOptions, is_root: bool) -> String {
+    let r = root.display();
+    let mut caps = vec![
+        "IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "SORT", "SORT=DISPLAY",
+        "THREAD=REFERENCES", "THREAD=REFS", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "URL-PARTIAL",
+        "CATENATE", "UNSELECT", "CHILDREN", "NAMESPACE", "UIDPLUS", "LIST-EXTENDED", "I18NLEVEL=1",
+        "ESEARCH", "ESORT", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH", "LIST-STATUS", "BINARY", "MOVE",
+        "STATUS=SIZE", "SAVEDATE", "LITERAL+", "NOTIFY", "SPECIAL-USE",
+    ];
+    if options.condstore {
+        caps.push("CONDSTORE");
+    }
+    if options.qresync {
+        caps.push("QRESYNC");
+    }
+    if options.compress {
+        // imap_capability replaces the whole list, so the imap_zlib plugin's own entry too.
+        caps.push("COMPRESS=DEFLATE");
+    }
+    if options.preview {
+        caps.extend(["SNIPPET=FUZZY", "PREVIEW=FUZZY", "PREVIEW"]);
+    }
+    let caps = caps.join(" ");
+    let imap_plugins = if options.compress { "$mail_plugins imap_zlib" } else { "$mail_plugins" };
+    let users_line = if is_root {
+        String::new()
+    } else {
+        let me = whoami();
+        format!("default_internal_user = {me}\ndefault_login_user = {me}\n")
+    };
+    format!(
+        r#"# Private Dovecot for Anvert tests. Generated; do not edit.
+base_dir = {r}/run
+state_dir = {r}/state
+instance_name = anvert-test-{imaps}
+log_path = {r}/dovecot.log
+info_log_path = {r}/dovecot.log
+debug_log_path = {r}/dovecot.log
+{users_line}protocols = imap pop3
+listen = 127.0.0.1, 127.0.0.2
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+first_valid_uid = 1
+first_valid_gid = 1
+pop3_uidl_format = %08Xu%08Xv
+imap_capability = {caps}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {r}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {r}/users
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Drafts {{
+    special_use = \Drafts
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    special_use = \Sent
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \Junk
+    auto = subscribe
+  }}
+  mailbox Archive {{
+    special_use = \Archive
+    auto = subscribe
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    port = {pop3s}
+    ssl = yes
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+protocol imap {{
+  mail_plugins = {imap_plugins}
+  imap_idle_notify_interval = 2 mins
+}}
+"#,
+        cert = pki.cert_path.display(),
+        key = pki.key_path.display(),
+        imap = ports.imap,
+        imaps = ports.imaps,
+        pop3 = ports.pop3,
+        pop3s = ports.pop3s,
+    )
+}
+
+/// Four distinct ports free on both 127.0.0.1 and 127.0.0.2.
+fn free_ports() -> Ports {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < 4 {
+        let one = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = one.local_addr().unwrap().port();
+        if let Ok(two) = TcpListener::bind(("127.0.0.2", port)) {
+            ports.push(port);
+            held.push(two);
+        }
+        held.push(one);
+    }
+    Ports { imap: ports[0], imaps: ports[1], pop3: ports[2], pop3s: ports[3] }
+}
+
+fn current_uid() -> u32 {
+    id_flag("-u")
+}
+fn current_gid() -> u32 {
+    id_flag("-g")
+}
+fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+fn id_flag(flag: &str) -> u32 {
+    let out = Command::new("id").arg(flag).output().expect("id");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+}
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

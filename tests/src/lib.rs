@@ -1,0 +1,17 @@
+//! anvert-tests: the host-side harness every integration test and benchmark uses.
+//!
+//! - `certs`: a throwaway CA and a server certificate for 127.0.0.1/localhost, so TLS is
+//!   verified for real (the client trusts the CA as an extra root, never by skipping checks).
+//! - `dovecot`: a private Dovecot (IMAP + POP3, implicit TLS and STARTTLS/STLS) per test,
+//!   on free loopback ports, stopped and removed on drop.
+//! - `generator`: a seeded, realistic mailbox generator that returns its ground truth.
+//! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
+//!
+//! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod certs;
+pub mod client;
+pub mod dovecot;
+pub mod generator;
+pub mod tap;

