@@ -76,11 +76,11 @@ async fn inspect(args: ServerArgs) -> anyhow::Result<()> {
     let setup = meter.totals();
     println!("connected to {}:{} ({:?}), compression {}", args.host, args.port, security, if session.is_compressed() { "on" } else { "off" });
     println!("{:<24} {:>10} {:>12}  role", "folder", "messages", "uidnext");
-    for folder in session.list_folders().await? {
+    for folder in session.list_folders(false).await? {
         if !folder.selectable {
             continue;
         }
-        let selected = session.select(&folder.name).await?;
+        let selected = session.select(&folder.name, None).await?;
         println!(
             "{:<24} {:>10} {:>12}  {}",
             folder.name,

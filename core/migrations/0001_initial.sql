@@ -5,11 +5,12 @@
 -- fetched yet) and is kept distinct from an empty value. u32 values (UIDs, sizes) and u64
 -- values (MODSEQ, byte counts) are INTEGER; the Rust side refuses values above i64::MAX
 -- instead of wrapping. Timestamps are unix seconds. JSON columns hold small lists
--- (addresses, keywords, references) that are only ever read whole.
+-- (addresses, keywords, references) that are only ever read whole. Ids handed to apps
+-- (accounts, folders, messages) are AUTOINCREMENT so a removed row's id is never reused.
 -- Never a password or token column: credentials live in the platform keystore.
 
 CREATE TABLE accounts (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT    NOT NULL DEFAULT '',
     kind       TEXT    NOT NULL CHECK (kind IN ('imap', 'pop3', 'auto')),
     host       TEXT    NOT NULL,
@@ -22,7 +23,7 @@ CREATE TABLE accounts (
 -- One row per mailbox from the server's LIST. The sync state columns describe what the local
 -- rows reflect; they only ever move together with the message rows (one transaction).
 CREATE TABLE folders (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id        INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     name              TEXT    NOT NULL,
     delimiter         TEXT,
@@ -44,7 +45,7 @@ CREATE TABLE folders (
 -- Address columns are JSON arrays of [name-or-null, email].
 -- `header_*` columns are the RFC 5322 headers exactly as the sync layer gave them.
 CREATE TABLE messages (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     folder_id          INTEGER NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
     uid                INTEGER NOT NULL CHECK (uid BETWEEN 1 AND 4294967295),
     modseq             INTEGER NOT NULL DEFAULT 0 CHECK (modseq >= 0),
@@ -73,8 +74,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_by_date ON messages (folder_id, internal_date, uid);
 -- Unread/total counts per folder without touching the table.
 CREATE INDEX messages_by_flags ON messages (folder_id, flags);
--- Conversations and thread merges.
-CREATE INDEX messages_by_thread ON messages (thread_id);
+-- Conversations in date order, and thread merges.
+CREATE INDEX messages_by_thread ON messages (thread_id, internal_date);
 
 -- The MIME parts of a message, from BODYSTRUCTURE. `section` is the IMAP part number.
 CREATE TABLE parts (

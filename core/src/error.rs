@@ -60,10 +60,31 @@ pub enum Error {
     /// Any other I/O error on the connection or the local disk.
     #[error("I/O error")]
     Io(#[from] io::Error),
+    /// A local database operation failed, or a value could not be stored or read back
+    /// (out of range, broken invariant). `reason` names the operation, never message content.
+    #[error("local store: {reason}")]
+    Store {
+        reason: String,
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+    /// The local database could not be brought to the current schema (for example it was
+    /// written by a newer version of the engine).
+    #[error("could not migrate the local database")]
+    StoreMigration {
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A record the caller named (account, folder, message, part) is not in the local store,
+    /// or no longer is.
+    #[error("{what} {id} not found in the local store")]
+    NotFound { what: &'static str, id: i64 },
 }
 
 impl Error {
     pub(crate) fn protocol(reason: impl Into<String>) -> Self {
-        Error::Protocol { reason: reason.into() }
+        Error::Protocol {
+            reason: reason.into(),
+        }
     }
 }

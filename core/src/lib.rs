@@ -5,15 +5,15 @@
 //! `imap` / `pop3` (protocol sessions, no store access) and `store` (the only SQL) →
 //! `mime`, `blobs`, `policy`, `net`. See ARCHITECTURE.md at the repository root.
 
-pub mod error;
-pub mod net;
-pub mod imap;
-pub mod pop3;
-pub mod mime;
-pub mod store;
 pub mod blobs;
-pub mod policy;
-pub mod sync;
 pub mod engine;
+pub mod error;
+pub mod imap;
+pub mod mime;
+pub mod net;
+pub mod policy;
+pub mod pop3;
+pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};

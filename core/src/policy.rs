@@ -1,2 +1,120 @@
-//! Network policy: pure values the app passes in (network kind, budgets, what to prefetch).
-//! Nothing here does I/O.
+//! Network policy: pure values the app passes in (network kind, budgets, how far back to
+//! sync, what to prefetch). Nothing here does I/O; the sync layer reads these to plan.
+
+/// The kind of network the app says the phone is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum NetworkKind {
+    #[default]
+    Unmetered,
+    Metered,
+    Roaming,
+    /// No network: queries are served from the store and nothing is sent.
+    Offline,
+}
+
+impl NetworkKind {
+    /// A stable lowercase name, used in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkKind::Unmetered => "unmetered",
+            NetworkKind::Metered => "metered",
+            NetworkKind::Roaming => "roaming",
+            NetworkKind::Offline => "offline",
+        }
+    }
+}
+
+/// How much of a folder the headers-first sync brings in, and in what steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncWindow {
+    /// The first window (the first screen), fetched and committed before anything else.
+    pub first_window: u32,
+    /// The largest later window. Windows grow fourfold from the first up to this: each window
+    /// boundary costs about a kilobyte of compression context, so a few large windows beat
+    /// many small ones, while the small early ones keep the first screens quick.
+    pub window: u32,
+    /// Sync at least this many of the newest messages...
+    pub min_messages: u32,
+    /// ...and every message younger than this many days (`None`: no age rule).
+    pub max_age_days: Option<u32>,
+    /// FETCH commands in flight at once.
+    pub pipeline_depth: usize,
+}
+
+impl Default for SyncWindow {
+    /// "The last 30 days, at least 200 messages", first screen of 50.
+    fn default() -> Self {
+        SyncWindow {
+            first_window: 50,
+            window: 1000,
+            min_messages: 200,
+            max_age_days: Some(30),
+            pipeline_depth: 4,
+        }
+    }
+}
+
+impl SyncWindow {
+    /// Every message of the folder.
+    pub fn everything() -> Self {
+        SyncWindow {
+            min_messages: u32::MAX,
+            max_age_days: None,
+            ..SyncWindow::default()
+        }
+    }
+
+    /// Whether a folder synced down to `synced` messages, the oldest dated `oldest` (unix
+    /// seconds), is deep enough at time `now`.
+    pub fn satisfied(&self, synced: u32, oldest: Option<i64>, now: i64) -> bool {
+        if synced < self.min_messages {
+            return false;
+        }
+        match (self.max_age_days, oldest) {
+            (None, _) => true,
+            (Some(days), Some(oldest)) => oldest <= now - i64::from(days) * 86_400,
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// What one sync call may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRequest {
+    pub network: NetworkKind,
+    pub window: SyncWindow,
+    /// Stop at a clean point once this many wire bytes were spent (`None`: no budget).
+    pub byte_budget: Option<u64>,
+    /// Folders to sync by name; empty means every subscribed, selectable folder.
+    pub folders: Vec<String>,
+}
+
+impl Default for SyncRequest {
+    fn default() -> Self {
+        SyncRequest {
+            network: NetworkKind::Unmetered,
+            window: SyncWindow::default(),
+            byte_budget: None,
+            folders: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_rules() {
+        let w = SyncWindow::default();
+        let now = 1_000_000_000;
+        assert!(!w.satisfied(199, Some(0), now), "fewer than the minimum");
+        assert!(
+            !w.satisfied(500, Some(now - 86_400), now),
+            "still inside 30 days"
+        );
+        assert!(w.satisfied(200, Some(now - 31 * 86_400), now));
+        assert!(!SyncWindow::everything().satisfied(u32::MAX - 1, Some(0), now));
+    }
+}

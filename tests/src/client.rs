@@ -38,3 +38,77 @@ impl Dovecot {
 pub fn endpoint(addr: SocketAddr, security: Security) -> Endpoint {
     Endpoint { host: addr.ip().to_string(), port: addr.port(), security }
 }
+
+/// Everything a sync test needs on the client side: a real SQLite store in a temp dir and
+/// an account row pointing at the harness server.
+pub struct SyncClient {
+    pub dir: tempfile::TempDir,
+    pub store: anvert_core::store::Store,
+    pub account: anvert_core::store::AccountId,
+}
+
+impl SyncClient {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = anvert_core::store::Store::open(dir.path().join("anvert.db")).await.unwrap();
+        let account = store
+            .add_account(&anvert_core::store::NewAccount {
+                name: "alice".into(),
+                kind: anvert_core::store::AccountKind::Imap,
+                host: "127.0.0.1".into(),
+                port: 993,
+                security: "tls".into(),
+                username: "alice".into(),
+            })
+            .await
+            .unwrap();
+        SyncClient { dir, store, account }
+    }
+
+    /// Connects to `addr` (the server, or a tap in front of it) with implicit TLS, syncs
+    /// once, logs out.
+    pub async fn sync(&self, server: &Dovecot, addr: SocketAddr, request: &anvert_core::policy::SyncRequest) -> anvert_core::sync::SyncReport {
+        self.sync_with(server, addr, request, &ConnectOptions::default()).await
+    }
+
+    pub async fn sync_with(
+        &self,
+        server: &Dovecot,
+        addr: SocketAddr,
+        request: &anvert_core::policy::SyncRequest,
+        options: &ConnectOptions,
+    ) -> anvert_core::sync::SyncReport {
+        let meter = WireMeter::new();
+        let mut session = imap::connect(&endpoint(addr, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &meter, options)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let report = anvert_core::sync::sync_imap_account(&mut session, &self.store, self.account, request, now)
+            .await
+            .unwrap_or_else(|e| panic!("sync: {e}\n{}", server.log()));
+        session.logout().await.unwrap();
+        report
+    }
+
+    /// The stored folder id for `name`.
+    pub async fn folder(&self, name: &str) -> anvert_core::store::FolderId {
+        self.store.folders(self.account).await.unwrap().into_iter().find(|f| f.name == name).expect("folder stored").id
+    }
+
+    /// Every stored message of a folder, newest first, with its parts.
+    pub async fn all_messages(&self, folder: anvert_core::store::FolderId) -> Vec<anvert_core::store::MessageDetail> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.store.messages_page(folder, cursor, 500).await.unwrap();
+            for item in &page.items {
+                out.push(self.store.message(item.id).await.unwrap().unwrap());
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        out
+    }
+}

@@ -15,3 +15,4 @@ pub mod client;
 pub mod dovecot;
 pub mod generator;
 pub mod tap;
+pub mod truth;

@@ -1,6 +1,7 @@
 //! The harness proves itself end to end: a private Dovecot over verified TLS (implicit and
 //! STARTTLS, IMAP and POP3), a generated mailbox whose count the server agrees with, and a
 //! client that does not trust the test CA being refused with a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use anvert_core::{
     Error,
@@ -30,12 +31,12 @@ async fn imap_implicit_tls_and_starttls_see_the_generated_mailbox() {
         assert!(session.is_compressed(), "COMPRESS=DEFLATE is negotiated");
         assert_eq!(session.enabled(), ["CONDSTORE", "QRESYNC"]);
 
-        let folders = session.list_folders().await.unwrap();
+        let folders = session.list_folders(true).await.unwrap();
         let roles: Vec<_> = folders.iter().filter_map(|f| f.special_use).collect();
         for role in [SpecialUse::Inbox, SpecialUse::Sent, SpecialUse::Drafts, SpecialUse::Trash, SpecialUse::Junk, SpecialUse::Archive] {
             assert!(roles.contains(&role), "{role:?} missing from {folders:?}");
         }
-        let inbox = session.select("INBOX").await.unwrap();
+        let inbox = session.select("INBOX", None).await.unwrap();
         assert_eq!(inbox.exists as usize, truth.len());
         assert!(inbox.uid_validity.is_some() && inbox.highest_modseq.is_some());
         assert_eq!(inbox.uid_next, Some(truth.len() as u32 + 1), "UIDs follow generation order");
@@ -123,4 +124,52 @@ async fn the_server_itself_refuses_plaintext_login_from_a_non_loopback_peer() {
         matches!(&err, Error::ServerNo { text, .. } if text.contains("LOGINDISABLED")) || matches!(err, Error::AuthRejected { .. }),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn the_tap_and_the_engine_meter_agree_to_the_byte() {
+    let server = Dovecot::start();
+    server.deliver_generated("alice", None, &small_mailbox(20));
+    let tap = anvert_tests::tap::Tap::start(server.imaps_addr()).unwrap();
+    let meter = WireMeter::new();
+    let mut session = imap::connect(&endpoint(tap.addr(), Security::ImplicitTls), &server.credential("alice"), &server.tls(), &meter, &ConnectOptions::default())
+        .await
+        .unwrap();
+    session.list_folders(false).await.unwrap();
+    session.select("INBOX", None).await.unwrap();
+    // Compare while the connection is quiet: everything the server sent has been read. (After
+    // LOGOUT the server's TLS close_notify may reach the tap after the client stopped reading.)
+    let stats = tap.stats();
+    let totals = meter.totals();
+    let (read, written): (u64, u64) = (totals.read.iter().sum(), totals.written.iter().sum());
+    assert_eq!(stats.connections, 1);
+    assert_eq!(stats.up, written, "client->server bytes");
+    assert_eq!(stats.down, read, "server->client bytes");
+    session.logout().await.unwrap();
+    assert!(tap.wait_all_closed(std::time::Duration::from_secs(5)));
+    assert!(stats.round_trips >= 5, "handshake, login, enable, compress, list, select: {stats:?}");
+}
+
+#[tokio::test]
+async fn pop3_over_implicit_tls_and_stls_sees_the_generated_mailbox() {
+    use anvert_core::pop3::{self, Pop3Options};
+    let server = Dovecot::start();
+    let truth = server.deliver_generated("alice", None, &small_mailbox(25));
+    let total: u64 = truth.iter().map(|t| t.size as u64).sum();
+    for (addr, security) in [(server.pop3s_addr(), Security::ImplicitTls), (server.pop3_addr(), Security::StartTls)] {
+        let meter = WireMeter::new();
+        let mut session = pop3::connect(&endpoint(addr, security), &server.credential("alice"), &server.tls(), &meter, &Pop3Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
+        assert!(session.is_tls());
+        assert!(session.capabilities().has("UIDL") && session.capabilities().has("TOP"));
+        let (count, octets) = session.stat().await.unwrap();
+        assert_eq!(count as usize, truth.len());
+        assert_eq!(octets, total, "POP3 sizes are the CRLF sizes the generator wrote");
+        let uidls = session.uidl().await.unwrap();
+        assert_eq!(uidls.len(), truth.len());
+        let unique: std::collections::BTreeSet<_> = uidls.iter().map(|(_, u)| u.clone()).collect();
+        assert_eq!(unique.len(), truth.len(), "UIDLs are unique");
+        session.quit().await.unwrap();
+    }
 }

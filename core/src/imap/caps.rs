@@ -12,7 +12,12 @@ impl Capabilities {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Capabilities(names.into_iter().map(|s| s.as_ref().to_ascii_uppercase()).collect())
+        Capabilities(
+            names
+                .into_iter()
+                .map(|s| s.as_ref().to_ascii_uppercase())
+                .collect(),
+        )
     }
 
     pub(crate) fn from_proto(caps: &[imap_proto::Capability<'_>]) -> Self {

@@ -24,7 +24,11 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { timeout: Duration::from_secs(30), compress: true, enable_qresync: true }
+        ConnectOptions {
+            timeout: Duration::from_secs(30),
+            compress: true,
+            enable_qresync: true,
+        }
     }
 }
 
@@ -56,11 +60,17 @@ pub async fn connect(
                 caps = Some(capability_before_login(&mut client, options.timeout).await?);
             }
             if !caps.as_ref().is_some_and(|c| c.has("STARTTLS")) {
-                return Err(Error::TlsUnavailable { command: "STARTTLS" });
+                return Err(Error::TlsUnavailable {
+                    command: "STARTTLS",
+                });
             }
-            timed(options.timeout, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None))
-                .await
-                .map_err(|e| map_err("STARTTLS", e))?;
+            timed(
+                options.timeout,
+                "STARTTLS",
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await
+            .map_err(|e| map_err("STARTTLS", e))?;
             // The server sends nothing between its STARTTLS OK and the handshake, so no
             // buffered bytes are lost by taking the stream back.
             let plain = client.into_inner();
@@ -76,23 +86,29 @@ pub async fn connect(
             (client, caps)
         }
     };
-    if let Some(caps) = &greeting_caps {
-        if caps.has("LOGINDISABLED") {
+    if let Some(caps) = &greeting_caps
+        && caps.has("LOGINDISABLED") {
             return Err(Error::ServerNo {
                 command: "LOGIN".into(),
                 text: "the server disables login on this connection (LOGINDISABLED)".into(),
             });
         }
-    }
 
     let Credential::Password { username, password } = credential;
     let login = timed(options.timeout, "logging in", async {
-        client.login_with_capabilities(username, password.expose()).await.map_err(|(e, _)| e)
+        client
+            .login_with_capabilities(username, password.expose())
+            .await
+            .map_err(|(e, _)| e)
     })
     .await;
     let (mut session, login_caps) = match login {
         Ok(ok) => ok,
-        Err(async_imap::error::Error::No(text)) => return Err(Error::AuthRejected { text: redact(&text) }),
+        Err(async_imap::error::Error::No(text)) => {
+            return Err(Error::AuthRejected {
+                text: redact(&text),
+            });
+        }
         Err(e) => return Err(map_err("LOGIN", e)),
     };
     // Capabilities can change after login: take the ones in the OK response, or ask.
@@ -107,18 +123,18 @@ pub async fn connect(
     };
     debug!(capabilities = caps.iter().count(), "logged in");
 
-    let mut enabled = Vec::new();
-    if options.enable_qresync && caps.has("QRESYNC") {
-        timed(options.timeout, "ENABLE", session.run_command_and_check_ok("ENABLE CONDSTORE QRESYNC"))
-            .await
-            .map_err(|e| map_err("ENABLE", e))?;
-        enabled.extend(["CONDSTORE", "QRESYNC"]);
-    } else if options.enable_qresync && caps.has("CONDSTORE") {
-        timed(options.timeout, "ENABLE", session.run_command_and_check_ok("ENABLE CONDSTORE"))
-            .await
-            .map_err(|e| map_err("ENABLE", e))?;
-        enabled.push("CONDSTORE");
-    }
+    // ENABLE is not sent now: it rides in front of the session's first command batch (see
+    // `ImapSession::exchange`), which saves a round trip before the first screen. ENABLE of an
+    // advertised extension cannot fail short of a broken server, which that batch reports.
+    let enable = if !options.enable_qresync {
+        None
+    } else if caps.has("QRESYNC") {
+        Some(vec!["CONDSTORE", "QRESYNC"])
+    } else if caps.has("CONDSTORE") {
+        Some(vec!["CONDSTORE"])
+    } else {
+        None
+    };
     let mut compressed = false;
     if options.compress && caps.has("COMPRESS=DEFLATE") {
         session = timed(options.timeout, "COMPRESS", session.compress(BoxedIo::new))
@@ -129,56 +145,92 @@ pub async fn connect(
         caps = Capabilities::from_names(caps.iter().filter(|c| !c.starts_with("COMPRESS=")));
     }
     meter.set_purpose(Purpose::SyncMetadata);
-    Ok(ImapSession::new(session, caps, enabled, compressed, meter.clone(), options.timeout))
+    Ok(ImapSession::new(
+        session,
+        caps,
+        enable.unwrap_or_default(),
+        compressed,
+        meter.clone(),
+        options.timeout,
+    ))
 }
 
-async fn read_greeting(client: &mut Client<BoxedIo>, timeout: Duration) -> Result<Option<Capabilities>> {
-    let greeting = timed(timeout, "waiting for the greeting", async { client.read_response().await.map_err(Into::into) })
-        .await
-        .map_err(|e| map_err("greeting", e))?
-        .ok_or(Error::ConnectionClosed)?;
+async fn read_greeting(
+    client: &mut Client<BoxedIo>,
+    timeout: Duration,
+) -> Result<Option<Capabilities>> {
+    let greeting = timed(timeout, "waiting for the greeting", async {
+        client.read_response().await.map_err(Into::into)
+    })
+    .await
+    .map_err(|e| map_err("greeting", e))?
+    .ok_or(Error::ConnectionClosed)?;
     match greeting.parsed() {
-        imap_proto::Response::Data { status: imap_proto::Status::Ok, outcome } => {
-            Ok(match &outcome.code {
-                Some(imap_proto::ResponseCode::Capabilities(c)) => Some(Capabilities::from_proto(c)),
-                _ => None,
-            })
-        }
-        imap_proto::Response::Data { status: imap_proto::Status::Bye, outcome } => Err(Error::ServerNo {
+        imap_proto::Response::Data {
+            status: imap_proto::Status::Ok,
+            outcome,
+        } => Ok(match &outcome.code {
+            Some(imap_proto::ResponseCode::Capabilities(c)) => Some(Capabilities::from_proto(c)),
+            _ => None,
+        }),
+        imap_proto::Response::Data {
+            status: imap_proto::Status::Bye,
+            outcome,
+        } => Err(Error::ServerNo {
             command: "greeting".into(),
             text: outcome.information.as_deref().unwrap_or("BYE").to_string(),
         }),
-        imap_proto::Response::Data { status: imap_proto::Status::PreAuth, .. } => {
-            Err(Error::protocol("the server sent PREAUTH before TLS and login; refusing to continue"))
-        }
-        _ => Err(Error::protocol("the server did not start with an IMAP greeting")),
+        imap_proto::Response::Data {
+            status: imap_proto::Status::PreAuth,
+            ..
+        } => Err(Error::protocol(
+            "the server sent PREAUTH before TLS and login; refusing to continue",
+        )),
+        _ => Err(Error::protocol(
+            "the server did not start with an IMAP greeting",
+        )),
     }
 }
 
-async fn capability_before_login(client: &mut Client<BoxedIo>, timeout: Duration) -> Result<Capabilities> {
+async fn capability_before_login(
+    client: &mut Client<BoxedIo>,
+    timeout: Duration,
+) -> Result<Capabilities> {
     // The unauthenticated client hands untagged data only to an unsolicited channel.
     let (tx, rx) = async_channel::unbounded();
-    timed(timeout, "CAPABILITY", client.run_command_and_check_ok("CAPABILITY", Some(tx)))
-        .await
-        .map_err(|e| map_err("CAPABILITY", e))?;
+    timed(
+        timeout,
+        "CAPABILITY",
+        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+    )
+    .await
+    .map_err(|e| map_err("CAPABILITY", e))?;
     while let Ok(response) = rx.try_recv() {
-        if let async_imap::types::UnsolicitedResponse::Other(data) = response {
-            if let imap_proto::Response::Capabilities(c) = data.parsed() {
+        if let async_imap::types::UnsolicitedResponse::Other(data) = response
+            && let imap_proto::Response::Capabilities(c) = data.parsed() {
                 return Ok(Capabilities::from_proto(c));
             }
-        }
     }
-    Err(Error::protocol("the server answered CAPABILITY without listing capabilities"))
+    Err(Error::protocol(
+        "the server answered CAPABILITY without listing capabilities",
+    ))
 }
 
 /// Runs `fut` with a deadline; a timeout becomes `Error::Timeout`.
-pub(super) async fn timed<T, F>(timeout: Duration, during: &'static str, fut: F) -> Result<T, async_imap::error::Error>
+pub(super) async fn timed<T, F>(
+    timeout: Duration,
+    during: &'static str,
+    fut: F,
+) -> Result<T, async_imap::error::Error>
 where
     F: Future<Output = Result<T, async_imap::error::Error>>,
 {
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
-        Err(_) => Err(async_imap::error::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, during))),
+        Err(_) => Err(async_imap::error::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            during,
+        ))),
     }
 }
 
@@ -187,15 +239,31 @@ where
 pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
     use async_imap::error::Error as E;
     match e {
-        E::No(text) => Error::ServerNo { command: command.into(), text: redact(&text) },
-        E::Bad(text) => Error::ServerBad { command: command.into(), text: redact(&text) },
+        E::No(text) => Error::ServerNo {
+            command: command.into(),
+            text: redact(&text),
+        },
+        E::Bad(text) => Error::ServerBad {
+            command: command.into(),
+            text: redact(&text),
+        },
         E::ConnectionLost => Error::ConnectionClosed,
-        E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout { during: "waiting for the server" },
+        E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout {
+            during: "waiting for the server",
+        },
         E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::ConnectionClosed,
         E::Io(io) => Error::Io(io),
-        E::Parse(p) => Error::protocol(format!("unparsable response to {command}: {}", parse_reason(&p))),
-        E::Validate(_) => Error::Config { reason: format!("{command}: an argument has characters IMAP cannot carry") },
-        E::Append => Error::ServerNo { command: "APPEND".into(), text: "append failed".into() },
+        E::Parse(p) => Error::protocol(format!(
+            "unparsable response to {command}: {}",
+            parse_reason(&p)
+        )),
+        E::Validate(_) => Error::Config {
+            reason: format!("{command}: an argument has characters IMAP cannot carry"),
+        },
+        E::Append => Error::ServerNo {
+            command: "APPEND".into(),
+            text: "append failed".into(),
+        },
         other => Error::protocol(format!("{command}: {other}")),
     }
 }
@@ -212,7 +280,10 @@ fn parse_reason(p: &async_imap::error::ParseError) -> String {
 
 /// Server text, bounded and stripped of control characters.
 fn redact(text: &str) -> String {
-    truncate(&text.chars().filter(|c| !c.is_control()).collect::<String>(), 300)
+    truncate(
+        &text.chars().filter(|c| !c.is_control()).collect::<String>(),
+        300,
+    )
 }
 
 fn truncate(s: &str, max: usize) -> String {

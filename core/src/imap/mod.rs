@@ -4,8 +4,13 @@
 
 mod caps;
 mod connect;
+mod exchange;
+mod fetch;
+mod search;
 mod session;
 
 pub use caps::Capabilities;
 pub use connect::{ConnectOptions, connect};
-pub use session::{Folder, ImapSession, SelectedFolder, SpecialUse};
+pub use exchange::{Completion, Flow};
+pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryItems, Window};
+pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};

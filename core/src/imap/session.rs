@@ -1,17 +1,17 @@
 //! A logged-in IMAP session: our own narrow API over async-imap. It reports what the server
-//! said in plain types and never looks at the store.
+//! said in plain types and never looks at the store. Every command goes through the raw
+//! pipelined loop in `exchange`, so no untagged response is ever dropped.
 
 use std::time::Duration;
 
-use async_imap::{Session, imap_proto::NameAttribute};
-use futures::TryStreamExt;
-
-use super::{
-    Capabilities,
-    connect::{map_err, timed},
+use async_imap::{
+    Session,
+    imap_proto::{MailboxDatum, NameAttribute, Response, ResponseCode, StatusAttribute},
 };
+
+use super::{Capabilities, connect::map_err, fetch::FlagUpdate};
 use crate::{
-    error::Result,
+    error::{Error, Result},
     net::{BoxedIo, WireMeter},
 };
 
@@ -29,34 +29,63 @@ pub enum SpecialUse {
     Flagged,
 }
 
-/// One LIST entry.
+/// One LIST entry, with its STATUS when LIST-STATUS delivered one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
     /// The full mailbox name as the server spells it (modified UTF-7 left as sent).
     pub name: String,
     pub delimiter: Option<String>,
     pub selectable: bool,
+    pub subscribed: bool,
     pub special_use: Option<SpecialUse>,
+    pub status: Option<FolderStatus>,
 }
 
-/// What SELECT/EXAMINE reported.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// STATUS of a folder, without selecting it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FolderStatus {
+    pub messages: Option<u32>,
+    pub uid_next: Option<u32>,
+    pub uid_validity: Option<u32>,
+    pub highest_modseq: Option<u64>,
+}
+
+/// What SELECT reported, including QRESYNC's resynchronisation data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SelectedFolder {
     pub exists: u32,
     pub uid_validity: Option<u32>,
     pub uid_next: Option<u32>,
     pub highest_modseq: Option<u64>,
+    /// `VANISHED (EARLIER)` UIDs (QRESYNC), expanded.
+    pub vanished: Vec<u32>,
+    /// Flag changes since the given modseq (QRESYNC).
+    pub changed: Vec<FlagUpdate>,
+    /// The server has no MODSEQ for this folder (`NOMODSEQ`).
+    pub no_modseq: bool,
 }
+
+/// QRESYNC parameters: what we knew at the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QresyncParams {
+    pub uid_validity: u32,
+    pub highest_modseq: u64,
+}
+
+/// The most VANISHED UIDs one response may expand to; a hostile `1:4294967295` is refused.
+const MAX_VANISHED: u64 = 5_000_000;
 
 /// A logged-in IMAP connection.
 #[derive(Debug)]
 pub struct ImapSession {
-    inner: Session<BoxedIo>,
+    pub(super) inner: Session<BoxedIo>,
     caps: Capabilities,
     enabled: Vec<&'static str>,
+    /// ENABLE not yet sent: it goes in front of the next command batch.
+    pub(super) enable_pending: bool,
     compressed: bool,
     meter: WireMeter,
-    timeout: Duration,
+    pub(super) timeout: Duration,
 }
 
 impl ImapSession {
@@ -68,7 +97,16 @@ impl ImapSession {
         meter: WireMeter,
         timeout: Duration,
     ) -> Self {
-        ImapSession { inner, caps, enabled, compressed, meter, timeout }
+        let enable_pending = !enabled.is_empty();
+        ImapSession {
+            inner,
+            caps,
+            enabled,
+            enable_pending,
+            compressed,
+            meter,
+            timeout,
+        }
     }
 
     /// The capabilities announced after login.
@@ -76,9 +114,17 @@ impl ImapSession {
         &self.caps
     }
 
-    /// Extensions switched on with ENABLE (CONDSTORE, QRESYNC).
+    /// Extensions switched on with ENABLE (CONDSTORE, QRESYNC); sent with the first batch.
     pub fn enabled(&self) -> &[&'static str] {
         &self.enabled
+    }
+
+    pub fn has_condstore(&self) -> bool {
+        self.enabled.contains(&"CONDSTORE")
+    }
+
+    pub fn has_qresync(&self) -> bool {
+        self.enabled.contains(&"QRESYNC")
     }
 
     /// Whether COMPRESS=DEFLATE is active.
@@ -91,54 +137,314 @@ impl ImapSession {
         &self.meter
     }
 
-    /// LIST "" "*": every folder with its role.
-    pub async fn list_folders(&mut self) -> Result<Vec<Folder>> {
-        let timeout = self.timeout;
-        let names: Vec<_> = timed(timeout, "LIST", async {
-            let stream = self.inner.list(Some(""), Some("*")).await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await
-        .map_err(|e| map_err("LIST", e))?;
-        Ok(names
-            .iter()
-            .map(|n| {
-                let attrs = n.attributes();
-                let special_use = if n.name().eq_ignore_ascii_case("INBOX") {
-                    Some(SpecialUse::Inbox)
-                } else {
-                    attrs.iter().find_map(special_use)
-                };
-                Folder {
-                    name: n.name().to_string(),
-                    delimiter: n.delimiter().map(str::to_string),
-                    selectable: !attrs.iter().any(|a| matches!(a, NameAttribute::NoSelect)),
-                    special_use,
-                }
-            })
-            .collect())
+    /// LIST every folder with its role and subscription; with LIST-STATUS, also the STATUS
+    /// items that tell whether a folder changed, in the same single command.
+    pub async fn list_folders(&mut self, with_status: bool) -> Result<Vec<Folder>> {
+        Ok(self.list_and_select(with_status, None).await?.0)
     }
 
-    /// SELECT a folder (read-write).
-    pub async fn select(&mut self, name: &str) -> Result<SelectedFolder> {
-        let condstore = self.enabled.contains(&"CONDSTORE");
-        let mailbox = timed(self.timeout, "SELECT", async {
-            if condstore { self.inner.select_condstore(name).await } else { self.inner.select(name).await }
-        })
-        .await
-        .map_err(|e| map_err("SELECT", e))?;
-        Ok(SelectedFolder {
-            exists: mailbox.exists,
-            uid_validity: mailbox.uid_validity,
-            uid_next: mailbox.uid_next,
-            highest_modseq: mailbox.highest_modseq,
-        })
+    /// LIST, and SELECT one folder in the same flight (saves a round trip on a first sync,
+    /// when the folder is INBOX and there is nothing stored that LIST-STATUS could confirm).
+    pub async fn list_and_select(
+        &mut self,
+        with_status: bool,
+        select: Option<(&str, Option<QresyncParams>)>,
+    ) -> Result<(Vec<Folder>, Option<SelectedFolder>)> {
+        let mut commands = vec![self.list_command(with_status)];
+        if let Some((name, qresync)) = select {
+            commands.push(self.select_command(name, qresync)?);
+        }
+        let mut list = ListCollector {
+            subscribed_known: self.caps.has("LIST-EXTENDED"),
+            ..ListCollector::default()
+        };
+        let mut sel = SelectCollector::default();
+        let completions = self
+            .exchange(
+                &commands,
+                commands.len(),
+                |index, response| {
+                    if index == 0 {
+                        list.on_response(response)
+                    } else {
+                        sel.on_response(response)
+                    }
+                    Ok(())
+                },
+                async |_, _| Ok(super::Flow::Continue),
+            )
+            .await?;
+        check(&completions[..1], "LIST")?;
+        let selected = match select {
+            Some(_) => {
+                check(&completions[1..], "SELECT")?;
+                Some(sel.finish()?)
+            }
+            None => None,
+        };
+        Ok((list.finish(), selected))
+    }
+
+    fn list_command(&self, with_status: bool) -> String {
+        let mut returns = Vec::new();
+        if self.caps.has("LIST-EXTENDED") {
+            returns.push("SUBSCRIBED".to_string());
+        }
+        if self.caps.has("SPECIAL-USE") {
+            returns.push("SPECIAL-USE".to_string());
+        }
+        if with_status && self.caps.has("LIST-STATUS") {
+            returns.push(format!("STATUS ({})", self.status_items()));
+        }
+        if returns.is_empty() {
+            "LIST \"\" \"*\"".to_string()
+        } else {
+            format!("LIST \"\" \"*\" RETURN ({})", returns.join(" "))
+        }
+    }
+
+    /// STATUS of several folders, pipelined in one flight.
+    pub async fn status_many(&mut self, names: &[String]) -> Result<Vec<(String, FolderStatus)>> {
+        let items = self.status_items();
+        let commands = names
+            .iter()
+            .map(|n| Ok(format!("STATUS {} ({items})", quote(n)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        let completions = self
+            .exchange(
+                &commands,
+                commands.len(),
+                |_, response| {
+                    if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) =
+                        response
+                    {
+                        out.push((mailbox.to_string(), folder_status(status)));
+                    }
+                    Ok(())
+                },
+                async |_, _| Ok(super::Flow::Continue),
+            )
+            .await?;
+        check(&completions, "STATUS")?;
+        Ok(out)
+    }
+
+    fn status_items(&self) -> &'static str {
+        if self.has_condstore() || self.caps.has("CONDSTORE") {
+            "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
+        } else {
+            "MESSAGES UIDNEXT UIDVALIDITY"
+        }
+    }
+
+    /// SELECT a folder (read-write). With `qresync`, the server reports what vanished and
+    /// which flags changed since then (RFC 7162); every such response is kept.
+    pub async fn select(
+        &mut self,
+        name: &str,
+        qresync: Option<QresyncParams>,
+    ) -> Result<SelectedFolder> {
+        let command = self.select_command(name, qresync)?;
+        let mut sel = SelectCollector::default();
+        let completions = self
+            .exchange(
+                &[command],
+                1,
+                |_, response| {
+                    sel.on_response(response);
+                    Ok(())
+                },
+                async |_, _| Ok(super::Flow::Continue),
+            )
+            .await?;
+        check(&completions, "SELECT")?;
+        sel.finish()
+    }
+
+    fn select_command(&self, name: &str, qresync: Option<QresyncParams>) -> Result<String> {
+        let params = match qresync {
+            Some(q) if self.has_qresync() => {
+                format!(" (QRESYNC ({} {}))", q.uid_validity, q.highest_modseq)
+            }
+            _ if self.has_condstore() => " (CONDSTORE)".to_string(),
+            _ => String::new(),
+        };
+        Ok(format!("SELECT {}{params}", quote(name)?))
     }
 
     /// LOGOUT and close.
     pub async fn logout(mut self) -> Result<()> {
-        timed(self.timeout, "LOGOUT", self.inner.logout()).await.map_err(|e| map_err("LOGOUT", e))
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.inner.logout()).await {
+            Ok(r) => r.map_err(|e| map_err("LOGOUT", e)),
+            Err(_) => Err(Error::Timeout { during: "LOGOUT" }),
+        }
     }
+}
+
+/// Gathers LIST (and LIST-STATUS) responses.
+#[derive(Default)]
+struct ListCollector {
+    subscribed_known: bool,
+    folders: Vec<Folder>,
+    statuses: Vec<(String, FolderStatus)>,
+}
+
+impl ListCollector {
+    fn on_response(&mut self, response: &Response<'_>) {
+        match response {
+            Response::MailboxData(MailboxDatum::List(list)) => {
+                let flags = &list.name_attributes;
+                let special_use = if list.name.eq_ignore_ascii_case("INBOX") {
+                    Some(SpecialUse::Inbox)
+                } else {
+                    flags.iter().find_map(special_use)
+                };
+                self.folders.push(Folder {
+                    name: list.name.to_string(),
+                    delimiter: list.delimiter.as_deref().map(str::to_string),
+                    selectable: !flags.iter().any(|a| {
+                        matches!(a, NameAttribute::NoSelect)
+                            || matches!(a, NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent"))
+                    }),
+                    subscribed: !self.subscribed_known || flags.iter().any(is_subscribed),
+                    special_use,
+                    status: None,
+                });
+            }
+            Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+                self.statuses
+                    .push((mailbox.to_string(), folder_status(status)));
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Vec<Folder> {
+        for (name, status) in self.statuses {
+            if let Some(f) = self.folders.iter_mut().find(|f| f.name == name) {
+                f.status = Some(status);
+            }
+        }
+        self.folders
+    }
+}
+
+/// Gathers SELECT responses, QRESYNC's VANISHED and FETCH included.
+#[derive(Default)]
+struct SelectCollector {
+    sel: SelectedFolder,
+    bad: Option<Error>,
+}
+
+impl SelectCollector {
+    fn on_response(&mut self, response: &Response<'_>) {
+        let sel = &mut self.sel;
+        match response {
+            Response::MailboxData(MailboxDatum::Exists(n)) => sel.exists = *n,
+            Response::Data { outcome, .. } => match outcome.code {
+                Some(ResponseCode::UidValidity(v)) => sel.uid_validity = Some(v),
+                Some(ResponseCode::UidNext(v)) => sel.uid_next = Some(v),
+                Some(ResponseCode::HighestModSeq(v)) => sel.highest_modseq = Some(v),
+                _ => {
+                    if outcome
+                        .information
+                        .as_deref()
+                        .is_some_and(|i| i.contains("NOMODSEQ"))
+                    {
+                        sel.no_modseq = true;
+                    }
+                }
+            },
+            Response::Vanished { uids, .. } => {
+                if let Err(e) = expand_ranges(uids, &mut sel.vanished) {
+                    self.bad.get_or_insert(e);
+                }
+            }
+            Response::Fetch(seq, attrs) => sel.changed.push(super::fetch::flag_update(*seq, attrs)),
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Result<SelectedFolder> {
+        match self.bad {
+            Some(e) => Err(e),
+            None => Ok(self.sel),
+        }
+    }
+}
+
+/// An error for the first command that did not end in OK.
+pub(super) fn check(completions: &[super::Completion], command: &str) -> Result<()> {
+    match completions.iter().find(|c| !c.ok) {
+        None => Ok(()),
+        Some(c) if c.status == "BAD" => Err(Error::ServerBad {
+            command: command.into(),
+            text: c.text.clone(),
+        }),
+        Some(c) => Err(Error::ServerNo {
+            command: command.into(),
+            text: c.text.clone(),
+        }),
+    }
+}
+
+/// Quotes a mailbox name as an IMAP quoted string. Names needing a literal (CR, LF, NUL) are
+/// refused rather than sent wrong.
+pub(crate) fn quote(name: &str) -> Result<String> {
+    if name.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(Error::Config {
+            reason: "a folder name contains a line break".into(),
+        });
+    }
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(out)
+}
+
+pub(super) fn expand_ranges(
+    ranges: &[std::ops::RangeInclusive<u32>],
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    let total: u64 = ranges
+        .iter()
+        .map(|r| u64::from(r.end().saturating_sub(*r.start())) + 1)
+        .sum();
+    if total + out.len() as u64 > MAX_VANISHED {
+        return Err(Error::protocol(format!(
+            "VANISHED lists {total} UIDs, more than a real folder holds"
+        )));
+    }
+    for r in ranges {
+        out.extend(r.clone());
+    }
+    Ok(())
+}
+
+fn folder_status(attrs: &[StatusAttribute]) -> FolderStatus {
+    let mut s = FolderStatus::default();
+    for a in attrs {
+        match a {
+            StatusAttribute::Messages(n) => s.messages = Some(*n),
+            StatusAttribute::UidNext(n) => s.uid_next = Some(*n),
+            StatusAttribute::UidValidity(n) => s.uid_validity = Some(*n),
+            StatusAttribute::HighestModSeq(n) => s.highest_modseq = Some(*n),
+            _ => {}
+        }
+    }
+    s
+}
+
+fn is_subscribed(attr: &NameAttribute<'_>) -> bool {
+    matches!(attr, NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\Subscribed"))
 }
 
 fn special_use(attr: &NameAttribute<'_>) -> Option<SpecialUse> {

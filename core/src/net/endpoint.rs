@@ -43,6 +43,9 @@ pub enum Credential {
 
 impl Credential {
     pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Credential::Password { username: username.into(), password: Secret::new(password) }
+        Credential::Password {
+            username: username.into(),
+            password: Secret::new(password),
+        }
     }
 }

@@ -119,7 +119,9 @@ impl WireMeter {
 
     /// Attributes the bytes that follow to `purpose`, until the next call.
     pub fn set_purpose(&self, purpose: Purpose) {
-        self.0.purpose.store(purpose.index() as u8, Ordering::Relaxed);
+        self.0
+            .purpose
+            .store(purpose.index() as u8, Ordering::Relaxed);
     }
 
     pub fn totals(&self) -> WireTotals {
@@ -146,7 +148,10 @@ impl WireMeter {
 
     /// Wraps a socket so every byte through it is counted here.
     pub fn wrap<S>(&self, inner: S) -> Metered<S> {
-        Metered { inner, meter: self.clone() }
+        Metered {
+            inner,
+            meter: self.clone(),
+        }
     }
 }
 
@@ -158,7 +163,11 @@ pub struct Metered<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
@@ -169,7 +178,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
             self.meter.add_written(n);

@@ -9,12 +9,19 @@ use crate::error::{Error, Result};
 /// Resolves `host` and connects to the first address that answers within `timeout`.
 pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
     if host.is_empty() {
-        return Err(Error::Config { reason: "empty host name".into() });
+        return Err(Error::Config {
+            reason: "empty host name".into(),
+        });
     }
     let addrs: Vec<_> = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
         .await
-        .map_err(|_| Error::Timeout { during: "resolving the host name" })?
-        .map_err(|source| Error::Dns { host: host.to_string(), source })?
+        .map_err(|_| Error::Timeout {
+            during: "resolving the host name",
+        })?
+        .map_err(|source| Error::Dns {
+            host: host.to_string(),
+            source,
+        })?
         .collect();
     let mut last = None;
     for addr in addrs {
@@ -24,9 +31,19 @@ pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<Tcp
                 return Ok(stream);
             }
             Ok(Err(e)) => last = Some(e),
-            Err(_) => last = Some(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+            Err(_) => {
+                last = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                ))
+            }
         }
     }
-    let source = last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"));
-    Err(Error::Connect { host: host.to_string(), port, source })
+    let source =
+        last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"));
+    Err(Error::Connect {
+        host: host.to_string(),
+        port,
+        source,
+    })
 }

@@ -4,7 +4,9 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, pki_types::CertificateDer};
+use rustls::{
+    ClientConfig, RootCertStore, client::WebPkiServerVerifier, pki_types::CertificateDer,
+};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
@@ -20,7 +22,9 @@ pub struct Trust {
 
 impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Trust").field("extra_roots", &self.extra_roots.len()).finish()
+        f.debug_struct("Trust")
+            .field("extra_roots", &self.extra_roots.len())
+            .finish()
     }
 }
 
@@ -30,12 +34,16 @@ impl Trust {
         let mut reader = std::io::BufReader::new(pem.as_bytes());
         let mut added = 0;
         for cert in rustls_pemfile::certs(&mut reader) {
-            let cert = cert.map_err(|_| Error::Config { reason: "unreadable PEM certificate".into() })?;
+            let cert = cert.map_err(|_| Error::Config {
+                reason: "unreadable PEM certificate".into(),
+            })?;
             self.extra_roots.push(cert);
             added += 1;
         }
         if added == 0 {
-            return Err(Error::Config { reason: "no certificate found in the extra root PEM".into() });
+            return Err(Error::Config {
+                reason: "no certificate found in the extra root PEM".into(),
+            });
         }
         Ok(self)
     }
@@ -58,26 +66,39 @@ impl TlsConnector {
     pub fn new(trust: &Trust) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
-            match rustls_platform_verifier::Verifier::new_with_extra_roots(trust.extra_roots.iter().cloned(), provider.clone()) {
+            match rustls_platform_verifier::Verifier::new_with_extra_roots(
+                trust.extra_roots.iter().cloned(),
+                provider.clone(),
+            ) {
                 Ok(v) => Arc::new(v),
                 Err(_) => {
                     // The platform has no roots: fall back to the bundled webpki set.
-                    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+                    let mut roots = RootCertStore {
+                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                    };
                     for cert in &trust.extra_roots {
-                        roots.add(cert.clone()).map_err(|e| Error::Config { reason: format!("extra root: {e}") })?;
+                        roots.add(cert.clone()).map_err(|e| Error::Config {
+                            reason: format!("extra root: {e}"),
+                        })?;
                     }
                     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                         .build()
-                        .map_err(|e| Error::Config { reason: format!("TLS verifier: {e}") })?
+                        .map_err(|e| Error::Config {
+                            reason: format!("TLS verifier: {e}"),
+                        })?
                 }
             };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config { reason: format!("TLS versions: {e}") })?
+            .map_err(|e| Error::Config {
+                reason: format!("TLS versions: {e}"),
+            })?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        Ok(TlsConnector { inner: tokio_rustls::TlsConnector::from(Arc::new(config)) })
+        Ok(TlsConnector {
+            inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
     }
 
     /// Runs the TLS handshake over `io`, verifying the certificate for `host`.
@@ -85,12 +106,18 @@ impl TlsConnector {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| Error::Config { reason: format!("invalid server name {host:?}") })?;
+        let name = ServerName::try_from(host.to_string()).map_err(|_| Error::Config {
+            reason: format!("invalid server name {host:?}"),
+        })?;
         match tokio::time::timeout(timeout, self.inner.connect(name, io)).await {
-            Err(_) => Err(Error::Timeout { during: "the TLS handshake" }),
+            Err(_) => Err(Error::Timeout {
+                during: "the TLS handshake",
+            }),
             Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(Error::Tls { host: host.to_string(), reason: describe(&e) }),
+            Ok(Err(e)) => Err(Error::Tls {
+                host: host.to_string(),
+                reason: describe(&e),
+            }),
         }
     }
 }
@@ -98,16 +125,23 @@ impl TlsConnector {
 /// Words for a failed handshake: the certificate reason where rustls gives one.
 fn describe(err: &std::io::Error) -> String {
     use rustls::CertificateError as C;
-    let Some(tls) = err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
         return match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => "the server closed the connection during the handshake".into(),
+            std::io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the handshake".into()
+            }
             _ => format!("connection failed during the handshake ({})", err.kind()),
         };
     };
     match tls {
         rustls::Error::InvalidCertificate(cert) => match cert {
             C::UnknownIssuer => "certificate not trusted: unknown issuer".into(),
-            C::NotValidForName | C::NotValidForNameContext { .. } => "certificate is not valid for this host name".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "certificate is not valid for this host name".into()
+            }
             C::Expired | C::ExpiredContext { .. } => "certificate has expired".into(),
             C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".into(),
             C::Revoked => "certificate has been revoked".into(),

@@ -28,7 +28,10 @@ impl Capabilities {
         I: IntoIterator<Item = L>,
         L: AsRef<[u8]>,
     {
-        let mut caps = Capabilities { announced: true, ..Self::default() };
+        let mut caps = Capabilities {
+            announced: true,
+            ..Self::default()
+        };
         for raw in lines {
             let line = clean(raw.as_ref());
             let mut words = line.split_ascii_whitespace();
@@ -100,7 +103,10 @@ mod tests {
         assert!(caps.has("expire"));
         assert!(!caps.has("30"));
         assert!(caps.has_sasl("plain") && caps.has_sasl("LOGIN"));
-        assert_eq!(caps.sasl_mechanisms().collect::<Vec<_>>(), ["PLAIN", "LOGIN"]);
+        assert_eq!(
+            caps.sasl_mechanisms().collect::<Vec<_>>(),
+            ["PLAIN", "LOGIN"]
+        );
         assert!(caps.lines().iter().any(|l| l == "EXPIRE 30 USER"));
         assert_eq!(caps.lines().len(), 10);
         assert!(!Capabilities::unannounced().announced());

@@ -36,13 +36,20 @@ pub(super) struct Conn {
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("buffered", &self.buffered().len()).finish_non_exhaustive()
+        f.debug_struct("Conn")
+            .field("buffered", &self.buffered().len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Conn {
     pub(super) fn new(io: BoxedIo, timeout: Duration) -> Self {
-        Conn { io, buf: Vec::with_capacity(CHUNK), pos: 0, timeout }
+        Conn {
+            io,
+            buf: Vec::with_capacity(CHUNK),
+            pos: 0,
+            timeout,
+        }
     }
 
     /// Bytes received but not yet consumed.
@@ -63,7 +70,9 @@ impl Conn {
             io.flush().await
         };
         match tokio::time::timeout(self.timeout, write).await {
-            Err(_) => Err(Error::Timeout { during: verb.during() }),
+            Err(_) => Err(Error::Timeout {
+                during: verb.during(),
+            }),
             Ok(r) => r.map_err(io_error),
         }
     }
@@ -75,7 +84,11 @@ impl Conn {
     }
 
     /// Reads one line of a multi-line listing, dot-unstuffed; `None` at the terminator.
-    pub(super) async fn read_listing_line(&mut self, max: usize, verb: Verb) -> Result<Option<Vec<u8>>> {
+    pub(super) async fn read_listing_line(
+        &mut self,
+        max: usize,
+        verb: Verb,
+    ) -> Result<Option<Vec<u8>>> {
         let mut line = self.read_line(max, verb).await?;
         match line.first() {
             Some(b'.') if line.len() == 1 => Ok(None),
@@ -161,7 +174,12 @@ impl Conn {
         self.buf.resize(filled + CHUNK, 0);
         let read = tokio::time::timeout_at(deadline, self.io.read(&mut self.buf[filled..])).await;
         let (n, result) = match read {
-            Err(_) => (0, Err(Error::Timeout { during: verb.during() })),
+            Err(_) => (
+                0,
+                Err(Error::Timeout {
+                    during: verb.during(),
+                }),
+            ),
             Ok(Ok(0)) => (0, Err(Error::ConnectionClosed)),
             Ok(Ok(n)) => (n, Ok(())),
             Ok(Err(e)) => (0, Err(io_error(e))),
@@ -177,14 +195,19 @@ impl Conn {
 }
 
 fn too_long(max: usize, verb: Verb) -> Error {
-    Error::protocol(format!("the POP3 server sent a line longer than {max} bytes in its {} response", verb.name()))
+    Error::protocol(format!(
+        "the POP3 server sent a line longer than {max} bytes in its {} response",
+        verb.name()
+    ))
 }
 
 /// A socket error: a closed connection gets its own variant.
 fn io_error(e: std::io::Error) -> Error {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::UnexpectedEof | K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted => Error::ConnectionClosed,
+        K::UnexpectedEof | K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted => {
+            Error::ConnectionClosed
+        }
         _ => Error::Io(e),
     }
 }

@@ -31,7 +31,15 @@ pub async fn connect(
 ) -> Result<Pop3Session> {
     meter.set_purpose(Purpose::Connect);
     let tcp = connect_tcp(&endpoint.host, endpoint.port, options.timeout).await?;
-    establish(BoxedIo::new(meter.wrap(tcp)), endpoint, credential, tls, meter, options).await
+    establish(
+        BoxedIo::new(meter.wrap(tcp)),
+        endpoint,
+        credential,
+        tls,
+        meter,
+        options,
+    )
+    .await
 }
 
 /// Everything after TCP connect, over any stream (the unit tests use an in-memory pipe).
@@ -63,9 +71,13 @@ pub(super) async fn establish(
             command(&mut conn, b"STLS\r\n", Verb::Stls).await?;
             if !conn.buffered().is_empty() {
                 // Bytes after the +OK would be read as if they came through TLS.
-                return Err(Error::protocol("the POP3 server sent data after accepting STLS; refusing to continue"));
+                return Err(Error::protocol(
+                    "the POP3 server sent data after accepting STLS; refusing to continue",
+                ));
             }
-            let stream = tls.connect(host, conn.into_inner(), options.timeout).await?;
+            let stream = tls
+                .connect(host, conn.into_inner(), options.timeout)
+                .await?;
             let mut conn = Conn::new(BoxedIo::new(stream), options.timeout);
             // Capabilities from before TLS are untrusted; the greeting (and its APOP
             // timestamp) is not repeated.
@@ -82,10 +94,26 @@ pub(super) async fn establish(
 
     let mechanism = login(&mut conn, credential, &caps).await?;
     // RFC 2449: capabilities may differ after login.
-    let caps = if caps.announced() { capa(&mut conn).await? } else { caps };
-    debug!(mechanism, tls = secure, capabilities = caps.lines().len(), "POP3 logged in");
+    let caps = if caps.announced() {
+        capa(&mut conn).await?
+    } else {
+        caps
+    };
+    debug!(
+        mechanism,
+        tls = secure,
+        capabilities = caps.lines().len(),
+        "POP3 logged in"
+    );
     meter.set_purpose(Purpose::SyncMetadata);
-    Ok(Pop3Session::new(conn, caps, greeting, secure, meter.clone(), options.clone()))
+    Ok(Pop3Session::new(
+        conn,
+        caps,
+        greeting,
+        secure,
+        meter.clone(),
+        options.clone(),
+    ))
 }
 
 /// Reads the greeting; returns its APOP timestamp if it has one.
@@ -109,7 +137,9 @@ pub(super) async fn capa(conn: &mut Conn) -> Result<Capabilities> {
     let mut lines = Vec::new();
     while let Some(line) = conn.read_listing_line(MAX_CAPA_LINE, Verb::Capa).await? {
         if lines.len() == MAX_CAPA_LINES {
-            return Err(Error::protocol(format!("the POP3 server listed more than {MAX_CAPA_LINES} capabilities")));
+            return Err(Error::protocol(format!(
+                "the POP3 server listed more than {MAX_CAPA_LINES} capabilities"
+            )));
         }
         lines.push(line);
     }
@@ -117,11 +147,17 @@ pub(super) async fn capa(conn: &mut Conn) -> Result<Capabilities> {
 }
 
 /// Logs in with the best method on offer; returns its name for the log.
-async fn login(conn: &mut Conn, credential: &Credential, caps: &Capabilities) -> Result<&'static str> {
+async fn login(
+    conn: &mut Conn,
+    credential: &Credential,
+    caps: &Capabilities,
+) -> Result<&'static str> {
     let Credential::Password { username, password } = credential;
     let (user, pass) = (username.as_str(), password.expose());
     if [user, pass].iter().any(|s| s.contains(['\r', '\n', '\0'])) {
-        return Err(Error::Config { reason: "the user name or password contains characters POP3 cannot carry".into() });
+        return Err(Error::Config {
+            reason: "the user name or password contains characters POP3 cannot carry".into(),
+        });
     }
     if caps.has_sasl("PLAIN") {
         let mut line = b"AUTH PLAIN ".to_vec();
@@ -138,7 +174,8 @@ async fn login(conn: &mut Conn, credential: &Credential, caps: &Capabilities) ->
     // APOP would be next, but it needs MD5, which the core does not carry (and APOP is weak).
     Err(Error::ServerNo {
         command: "login".into(),
-        text: "the server offers no login method this client supports (SASL PLAIN, USER/PASS)".into(),
+        text: "the server offers no login method this client supports (SASL PLAIN, USER/PASS)"
+            .into(),
     })
 }
 

@@ -34,7 +34,9 @@ impl Default for Unstuffer {
 impl Unstuffer {
     /// A decoder positioned just after the status line.
     pub fn new() -> Self {
-        Unstuffer { state: State::LineStart }
+        Unstuffer {
+            state: State::LineStart,
+        }
     }
 
     /// Whether the terminating `.CRLF` line has been seen.
@@ -136,7 +138,11 @@ mod tests {
             if dec.is_done() {
                 break;
             }
-            assert_eq!(n, chunk.len(), "a chunk was not fully consumed before the end");
+            assert_eq!(
+                n,
+                chunk.len(),
+                "a chunk was not fully consumed before the end"
+            );
         }
         (out, consumed, dec.is_done())
     }
@@ -170,7 +176,10 @@ mod tests {
             assert_eq!(out, BODY, "split at {a}");
             for b in a..=WIRE.len() {
                 let (out, consumed, done) = run([&WIRE[..a], &WIRE[a..b], &WIRE[b..]]);
-                assert!(done && out == BODY && consumed == body_len(), "split at {a}, {b}");
+                assert!(
+                    done && out == BODY && consumed == body_len(),
+                    "split at {a}, {b}"
+                );
             }
         }
     }

@@ -98,7 +98,10 @@ impl Reply {
     pub(super) fn ok(self, verb: Verb) -> Result<String> {
         match self {
             Reply::Ok(text) => Ok(text),
-            Reply::Err(text) => Err(Error::ServerNo { command: verb.name().into(), text }),
+            Reply::Err(text) => Err(Error::ServerNo {
+                command: verb.name().into(),
+                text,
+            }),
         }
     }
 }
@@ -116,7 +119,10 @@ fn strip_word<'a>(line: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
 /// Server text made safe for an error or a log: lossy UTF-8, control characters removed,
 /// bounded.
 pub(super) fn clean(bytes: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(bytes).chars().filter(|c| !c.is_control()).collect();
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     truncate(text.trim(), MAX_TEXT)
 }
 
@@ -144,11 +150,16 @@ fn parse_number(field: &[u8]) -> Option<u64> {
     if field.is_empty() || field.len() > 20 || !field.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    field.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    field.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn bad_field(verb: Verb, what: &str) -> Error {
-    Error::protocol(format!("the POP3 server sent an invalid {what} in its {} response", verb.name()))
+    Error::protocol(format!(
+        "the POP3 server sent an invalid {what} in its {} response",
+        verb.name()
+    ))
 }
 
 /// The first two space-separated fields of `line`; anything after them is ignored
@@ -160,7 +171,8 @@ fn two_fields(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// `STAT`: `count octets`.
 pub(super) fn parse_stat(text: &str) -> Result<(u32, u64)> {
-    let (count, octets) = two_fields(text.as_bytes()).ok_or_else(|| bad_field(Verb::Stat, "drop listing"))?;
+    let (count, octets) =
+        two_fields(text.as_bytes()).ok_or_else(|| bad_field(Verb::Stat, "drop listing"))?;
     let count = parse_number(count)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| bad_field(Verb::Stat, "message count"))?;
@@ -178,7 +190,8 @@ pub(super) fn parse_scan(line: &[u8]) -> Result<(u32, u64)> {
 
 /// One UIDL listing: `msgno unique-id`, the id being printable ASCII without spaces.
 pub(super) fn parse_uid(line: &[u8]) -> Result<(u32, String)> {
-    let (msgno, uid) = two_fields(line).ok_or_else(|| bad_field(Verb::Uidl, "unique-id listing"))?;
+    let (msgno, uid) =
+        two_fields(line).ok_or_else(|| bad_field(Verb::Uidl, "unique-id listing"))?;
     let msgno = parse_msgno(msgno, Verb::Uidl)?;
     if uid.len() > MAX_UID_LEN || !uid.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(bad_field(Verb::Uidl, "unique-id"));
@@ -201,13 +214,34 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(Reply::parse(b"+OK", Verb::Noop).unwrap(), Reply::Ok(String::new()));
-        assert_eq!(Reply::parse(b"+OK hi there", Verb::Noop).unwrap(), Reply::Ok("hi there".into()));
-        assert_eq!(Reply::parse(b"-ERR [IN-USE] locked", Verb::Noop).unwrap(), Reply::Err("[IN-USE] locked".into()));
-        assert!(matches!(Reply::parse(b"+OKAY", Verb::Noop), Err(Error::Protocol { .. })));
-        assert!(matches!(Reply::parse(b"* OK IMAP", Verb::Noop), Err(Error::Protocol { .. })));
-        assert!(matches!(Reply::parse(b"", Verb::Noop), Err(Error::Protocol { .. })));
-        assert!(matches!(Reply::parse(b"+ ", Verb::Auth), Err(Error::Protocol { .. })));
+        assert_eq!(
+            Reply::parse(b"+OK", Verb::Noop).unwrap(),
+            Reply::Ok(String::new())
+        );
+        assert_eq!(
+            Reply::parse(b"+OK hi there", Verb::Noop).unwrap(),
+            Reply::Ok("hi there".into())
+        );
+        assert_eq!(
+            Reply::parse(b"-ERR [IN-USE] locked", Verb::Noop).unwrap(),
+            Reply::Err("[IN-USE] locked".into())
+        );
+        assert!(matches!(
+            Reply::parse(b"+OKAY", Verb::Noop),
+            Err(Error::Protocol { .. })
+        ));
+        assert!(matches!(
+            Reply::parse(b"* OK IMAP", Verb::Noop),
+            Err(Error::Protocol { .. })
+        ));
+        assert!(matches!(
+            Reply::parse(b"", Verb::Noop),
+            Err(Error::Protocol { .. })
+        ));
+        assert!(matches!(
+            Reply::parse(b"+ ", Verb::Auth),
+            Err(Error::Protocol { .. })
+        ));
     }
 
     #[test]
@@ -235,7 +269,10 @@ mod tests {
         assert!(parse_scan(b"1 12x").is_err());
         assert!(parse_scan(b"1 +12").is_err());
         assert!(parse_scan(b"1 99999999999999999999999").is_err());
-        assert_eq!(parse_uid(b"3 QhdPYR:00WBw1Ph7x7").unwrap(), (3, "QhdPYR:00WBw1Ph7x7".into()));
+        assert_eq!(
+            parse_uid(b"3 QhdPYR:00WBw1Ph7x7").unwrap(),
+            (3, "QhdPYR:00WBw1Ph7x7".into())
+        );
         assert!(parse_uid(b"3 caf\xc3\xa9").is_err());
         assert!(parse_uid(b"3").is_err());
         assert!(parse_uid(&[b"3 ".as_slice(), &[b'a'; 300]].concat()).is_err());

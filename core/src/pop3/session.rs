@@ -57,7 +57,15 @@ impl Pop3Session {
         meter: WireMeter,
         options: Pop3Options,
     ) -> Self {
-        Pop3Session { conn, caps, apop_timestamp, tls, meter, options, poisoned: false }
+        Pop3Session {
+            conn,
+            caps,
+            apop_timestamp,
+            tls,
+            meter,
+            options,
+            poisoned: false,
+        }
     }
 
     /// The capabilities announced after login (empty and not `announced()` when the server
@@ -98,7 +106,9 @@ impl Pop3Session {
     pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
         self.meter.set_purpose(Purpose::SyncMetadata);
         self.begin()?;
-        let r = self.listing(b"LIST\r\n", Verb::List, reply::parse_scan).await;
+        let r = self
+            .listing(b"LIST\r\n", Verb::List, reply::parse_scan)
+            .await;
         self.finish(r)
     }
 
@@ -107,7 +117,9 @@ impl Pop3Session {
         self.meter.set_purpose(Purpose::SyncMetadata);
         self.begin()?;
         let r = async {
-            let text = self.simple(format!("LIST {msgno}\r\n").into_bytes(), Verb::List).await?;
+            let text = self
+                .simple(format!("LIST {msgno}\r\n").into_bytes(), Verb::List)
+                .await?;
             one_of(msgno, reply::parse_scan(text.as_bytes()), Verb::List)
         }
         .await;
@@ -118,7 +130,9 @@ impl Pop3Session {
     pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
         self.meter.set_purpose(Purpose::SyncMetadata);
         self.begin()?;
-        let r = self.listing(b"UIDL\r\n", Verb::Uidl, reply::parse_uid).await;
+        let r = self
+            .listing(b"UIDL\r\n", Verb::Uidl, reply::parse_uid)
+            .await;
         self.finish(r)
     }
 
@@ -127,7 +141,9 @@ impl Pop3Session {
         self.meter.set_purpose(Purpose::SyncMetadata);
         self.begin()?;
         let r = async {
-            let text = self.simple(format!("UIDL {msgno}\r\n").into_bytes(), Verb::Uidl).await?;
+            let text = self
+                .simple(format!("UIDL {msgno}\r\n").into_bytes(), Verb::Uidl)
+                .await?;
             one_of(msgno, reply::parse_uid(text.as_bytes()), Verb::Uidl)
         }
         .await;
@@ -142,7 +158,13 @@ impl Pop3Session {
     {
         self.meter.set_purpose(Purpose::SyncMetadata);
         self.begin()?;
-        let r = self.fetch(format!("TOP {msgno} {lines}\r\n").into_bytes(), Verb::Top, sink).await;
+        let r = self
+            .fetch(
+                format!("TOP {msgno} {lines}\r\n").into_bytes(),
+                Verb::Top,
+                sink,
+            )
+            .await;
         self.finish(r)
     }
 
@@ -153,7 +175,9 @@ impl Pop3Session {
         W: AsyncWrite + Unpin + ?Sized,
     {
         self.begin()?;
-        let r = self.fetch(format!("RETR {msgno}\r\n").into_bytes(), Verb::Retr, sink).await;
+        let r = self
+            .fetch(format!("RETR {msgno}\r\n").into_bytes(), Verb::Retr, sink)
+            .await;
         self.finish(r)
     }
 
@@ -161,13 +185,20 @@ impl Pop3Session {
     /// `sink_for(msgno)` is called when a message's `+OK` arrives. The outer error is fatal
     /// (session poisoned); an inner `ServerNo` is one message's `-ERR`. Results are in request
     /// order.
-    pub async fn top_many<W, F>(&mut self, requests: &[(u32, u32)], sink_for: F) -> Result<Vec<Result<u64>>>
+    pub async fn top_many<W, F>(
+        &mut self,
+        requests: &[(u32, u32)],
+        sink_for: F,
+    ) -> Result<Vec<Result<u64>>>
     where
         W: AsyncWrite + Unpin,
         F: FnMut(u32) -> W,
     {
         self.meter.set_purpose(Purpose::SyncMetadata);
-        let commands = requests.iter().map(|(n, lines)| (*n, format!("TOP {n} {lines}\r\n"))).collect();
+        let commands = requests
+            .iter()
+            .map(|(n, lines)| (*n, format!("TOP {n} {lines}\r\n")))
+            .collect();
         self.begin()?;
         let r = self.fetch_many(commands, Verb::Top, sink_for).await;
         self.finish(r)
@@ -180,7 +211,10 @@ impl Pop3Session {
         W: AsyncWrite + Unpin,
         F: FnMut(u32) -> W,
     {
-        let commands = msgnos.iter().map(|n| (*n, format!("RETR {n}\r\n"))).collect();
+        let commands = msgnos
+            .iter()
+            .map(|n| (*n, format!("RETR {n}\r\n")))
+            .collect();
         self.begin()?;
         let r = self.fetch_many(commands, Verb::Retr, sink_for).await;
         self.finish(r)
@@ -189,21 +223,30 @@ impl Pop3Session {
     /// DELE n: marks a message deleted; QUIT makes it final.
     pub async fn dele(&mut self, msgno: u32) -> Result<()> {
         self.begin()?;
-        let r = self.simple(format!("DELE {msgno}\r\n").into_bytes(), Verb::Dele).await.map(drop);
+        let r = self
+            .simple(format!("DELE {msgno}\r\n").into_bytes(), Verb::Dele)
+            .await
+            .map(drop);
         self.finish(r)
     }
 
     /// RSET: unmarks every message marked deleted in this session.
     pub async fn rset(&mut self) -> Result<()> {
         self.begin()?;
-        let r = self.simple(b"RSET\r\n".to_vec(), Verb::Rset).await.map(drop);
+        let r = self
+            .simple(b"RSET\r\n".to_vec(), Verb::Rset)
+            .await
+            .map(drop);
         self.finish(r)
     }
 
     /// NOOP: keeps the connection alive and checks it still answers.
     pub async fn noop(&mut self) -> Result<()> {
         self.begin()?;
-        let r = self.simple(b"NOOP\r\n".to_vec(), Verb::Noop).await.map(drop);
+        let r = self
+            .simple(b"NOOP\r\n".to_vec(), Verb::Noop)
+            .await
+            .map(drop);
         self.finish(r)
     }
 
@@ -211,7 +254,10 @@ impl Pop3Session {
     /// A `-ERR` (e.g. `[SYS/TEMP]`) means the deletions may not have happened.
     pub async fn quit(mut self) -> Result<()> {
         self.begin()?;
-        let r = self.simple(b"QUIT\r\n".to_vec(), Verb::Quit).await.map(drop);
+        let r = self
+            .simple(b"QUIT\r\n".to_vec(), Verb::Quit)
+            .await
+            .map(drop);
         self.conn.shutdown().await;
         r
     }
@@ -220,7 +266,9 @@ impl Pop3Session {
     /// `finish` sees a clean end), so a dropped future leaves it poisoned.
     fn begin(&mut self) -> Result<()> {
         if self.poisoned {
-            return Err(Error::protocol("POP3 session unusable after an earlier error or a cancelled command"));
+            return Err(Error::protocol(
+                "POP3 session unusable after an earlier error or a cancelled command",
+            ));
         }
         self.poisoned = true;
         Ok(())
@@ -241,7 +289,12 @@ impl Pop3Session {
     }
 
     /// A command answered by a multi-line listing, one parsed value per line.
-    async fn listing<T>(&mut self, line: &[u8], verb: Verb, parse: fn(&[u8]) -> Result<T>) -> Result<Vec<T>> {
+    async fn listing<T>(
+        &mut self,
+        line: &[u8],
+        verb: Verb,
+        parse: fn(&[u8]) -> Result<T>,
+    ) -> Result<Vec<T>> {
         self.conn.write(line, verb).await?;
         self.conn.read_reply(verb).await?.ok(verb)?;
         let mut out = Vec::new();
@@ -265,7 +318,9 @@ impl Pop3Session {
     {
         self.conn.write(&line, verb).await?;
         self.conn.read_reply(verb).await?.ok(verb)?;
-        self.conn.read_body(sink, self.options.max_message_bytes, verb).await
+        self.conn
+            .read_body(sink, self.options.max_message_bytes, verb)
+            .await
     }
 
     /// Body-fetching commands with up to `PIPELINE_WINDOW` in flight (1 without PIPELINING).
@@ -279,22 +334,35 @@ impl Pop3Session {
         W: AsyncWrite + Unpin,
         F: FnMut(u32) -> W,
     {
-        let window = if self.caps.has("PIPELINING") { PIPELINE_WINDOW } else { 1 };
+        let window = if self.caps.has("PIPELINING") {
+            PIPELINE_WINDOW
+        } else {
+            1
+        };
         let mut results = Vec::with_capacity(commands.len());
         let mut sent = 0;
         for (i, (msgno, _)) in commands.iter().enumerate() {
             let upto = commands.len().min(i + window);
             if sent < upto {
-                let batch: String = commands[sent..upto].iter().map(|(_, line)| line.as_str()).collect();
+                let batch: String = commands[sent..upto]
+                    .iter()
+                    .map(|(_, line)| line.as_str())
+                    .collect();
                 self.conn.write(batch.as_bytes(), verb).await?;
                 sent = upto;
             }
             match self.conn.read_reply(verb).await? {
                 Reply::Ok(_) => {
                     let mut sink = sink_for(*msgno);
-                    results.push(Ok(self.conn.read_body(&mut sink, self.options.max_message_bytes, verb).await?));
+                    results.push(Ok(self
+                        .conn
+                        .read_body(&mut sink, self.options.max_message_bytes, verb)
+                        .await?));
                 }
-                Reply::Err(text) => results.push(Err(Error::ServerNo { command: verb.name().into(), text })),
+                Reply::Err(text) => results.push(Err(Error::ServerNo {
+                    command: verb.name().into(),
+                    text,
+                })),
             }
         }
         Ok(results)
@@ -305,6 +373,9 @@ impl Pop3Session {
 fn one_of<T>(msgno: u32, parsed: Result<(u32, T)>, verb: Verb) -> Result<T> {
     match parsed? {
         (n, value) if n == msgno => Ok(value),
-        _ => Err(Error::protocol(format!("the POP3 server answered {} for another message", verb.name()))),
+        _ => Err(Error::protocol(format!(
+            "the POP3 server answered {} for another message",
+            verb.name()
+        ))),
     }
 }

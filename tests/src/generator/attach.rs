@@ -8,12 +8,16 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{
     SizeMix,
-    charset::Charset,
     compose::stream,
     content::{pick, weighted},
-    encode::{Cte, WordEncoding, base64_stream, encoded_words, quoted, rfc2231_param},
-    mime::{Entity, Meta},
+    encode::{Charset, Cte, WordEncoding, base64_stream, encoded_words, quoted, rfc2231_param},
+    mime::{Decoded, Entity, Meta},
 };
+
+/// Byte-stream numbers of a message's binary parts: attachments count from 0, the forwarded
+/// message's attachment and the inline images have their own ranges.
+pub(crate) const FORWARDED_PART: usize = 20;
+const INLINE_IMAGE_PARTS: usize = 50;
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
@@ -115,17 +119,24 @@ pub(crate) fn inline_image(rng: &mut ChaCha8Rng, seed: u64, index: usize, k: usi
     if rng.random_bool(0.6) {
         meta.disposition = Some("inline");
         meta.disposition_params.push(format!("filename={}", quoted(&name)));
-        meta.filename = Some(name);
     }
+    // The Content-Type name is the part's file name when no disposition names it.
+    meta.filename = Some(name);
     let size = rng.random_range(KIB..=30 * KIB).min(mix.max_attachment);
-    (binary(meta, seed, index, 50 + k, size, magic), content_id)
+    (binary(meta, seed, index, INLINE_IMAGE_PARTS + k, size, magic), content_id)
 }
 
 /// A small CSV attachment: a text/* part with a disposition (its text is in the truth).
 pub(crate) fn csv_attachment(rng: &mut ChaCha8Rng) -> Entity {
     let mut text = String::from("date,item,amount\r\n");
     for row in 0..rng.random_range(3..=20) {
-        text.push_str(&format!("2024-{:02}-{:02},Posten {row} – Büro,{}.{:02}\r\n", row % 12 + 1, row % 28 + 1, rng.random_range(1..900), rng.random_range(0..100)));
+        text.push_str(&format!(
+            "2024-{:02}-{:02},Posten {row} – Büro,{}.{:02}\r\n",
+            row % 12 + 1,
+            row % 28 + 1,
+            rng.random_range(1..900),
+            rng.random_range(0..100)
+        ));
     }
     let cte = if rng.random_bool(0.5) { Cte::Base64 } else { Cte::QuotedPrintable };
     let mut meta = Meta::new("text/csv", cte);
@@ -146,7 +157,9 @@ fn name_attachment(rng: &mut ChaCha8Rng, meta: &mut Meta, style: NameStyle, ext:
     };
     let single_word = |enc| encoded_words(&name, Charset::Utf8, enc).replace("\r\n ", "");
     let (type_param, disposition_param) = match style {
-        NameStyle::Ascii | NameStyle::Traversal => (Some(format!("name={}", quoted(&name))), format!("filename={}", quoted(&name))),
+        NameStyle::Ascii | NameStyle::Traversal => {
+            (Some(format!("name={}", quoted(&name))), format!("filename={}", quoted(&name)))
+        }
         NameStyle::Rfc2231 => {
             // Outlook style: an RFC 2047 name= for old readers beside the RFC 2231 filename*.
             let legacy = rng.random_bool(0.5).then(|| format!("name=\"{}\"", single_word(WordEncoding::B)));
@@ -176,5 +189,5 @@ fn binary(meta: Meta, seed: u64, index: usize, part: usize, size: usize, magic: 
         chunk[..n].copy_from_slice(&magic[..n]);
         magic = &magic[n..];
     });
-    Entity::encoded(meta, encoded, super::mime::Decoded { size, sha256 })
+    Entity::encoded(meta, encoded, Decoded { size, sha256 })
 }

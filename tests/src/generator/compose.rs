@@ -10,9 +10,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{
     Addr, Flag, GenConfig, GeneratedMessage, MessageTruth, attach,
-    charset::Charset,
     content::{self, Lang, PEOPLE, Person, pick, weighted},
-    encode::{Cte, WordEncoding, encoded_words, folded_header, folded_list, quoted},
+    encode::{Charset, Cte, WordEncoding, encoded_words, folded_header, folded_list, quoted},
     mime::{Entity, Meta, Rendered, render},
 };
 
@@ -75,7 +74,7 @@ fn flags_of(cfg: &GenConfig, index: usize) -> Vec<Flag> {
     let mut rng = stream(cfg.seed, index, FLAGS);
     let recent = index * 10 >= cfg.count * 9;
     let mut flags = Vec::new();
-    if rng.random_bool(0.01) {
+    if rng.random_bool(0.02) {
         flags.push(Flag::Draft);
     }
     if rng.random_bool(0.05) {
@@ -125,32 +124,26 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
         (true, _) => "",
     };
 
-    let owner = Person { name: None, email: &cfg.owner_email };
     let from = *pick(&mut c.rng, PEOPLE);
-    let recipients = Recipients::pick(&mut c.rng, owner);
-    let mut headers = vec![format!("Date: {}", rfc5322_date(date, *pick(&mut c.rng, &TIME_ZONES)))];
-    let from_truth = address_header(&mut c.rng, &mut headers, "From", &[from]);
-    let to = address_header(&mut c.rng, &mut headers, "To", &recipients.to);
-    let cc = address_header(&mut c.rng, &mut headers, "Cc", &recipients.cc);
-    let bcc = address_header(&mut c.rng, &mut headers, "Bcc", &recipients.bcc);
-    let reply_to = address_header(&mut c.rng, &mut headers, "Reply-To", &recipients.reply_to);
-    headers.push(subject_header(&mut c.rng, prefix, base_subject));
-    headers.push(format!("Message-ID: <{}>", own.message_id));
+    let mut envelope = Envelope::new(&mut c.rng, cfg, from, date);
+    envelope.headers.push(subject_header(&mut c.rng, prefix, base_subject));
+    envelope.headers.push(format!("Message-ID: <{}>", own.message_id));
     if let Some(parent) = references.last() {
-        headers.push(format!("In-Reply-To: <{parent}>"));
+        envelope.headers.push(format!("In-Reply-To: <{parent}>"));
         let ids: Vec<String> = references.iter().map(|id| format!("<{id}>")).collect();
-        headers.push(folded_list("References", &ids, ""));
+        envelope.headers.push(folded_list("References", &ids, ""));
     }
     if shape != Shape::NoMime {
-        headers.push("MIME-Version: 1.0".to_string());
+        envelope.headers.push("MIME-Version: 1.0".to_string());
     }
     if c.rng.random_bool(0.5) {
-        headers.push(format!("User-Agent: {}", pick(&mut c.rng, USER_AGENTS)));
+        envelope.headers.push(format!("User-Agent: {}", pick(&mut c.rng, USER_AGENTS)));
     }
 
-    let quoted: Vec<String> = match references.is_empty() {
-        true => Vec::new(),
-        false => (0..c.rng.random_range(1..=3)).map(|_| format!("> {}", content::quote(&mut c.rng, lang))).collect(),
+    let quoted: Vec<String> = if references.is_empty() {
+        Vec::new()
+    } else {
+        (0..c.rng.random_range(1..=3)).map(|_| format!("> {}", content::quote(&mut c.rng, lang))).collect()
     };
     let mut children = c.body(shape, lang, base_subject, &quoted, from, date);
     for (k, size) in attachment_sizes.into_iter().enumerate() {
@@ -163,7 +156,7 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
         1 => children.remove(0),
         _ => c.multipart("mixed", children),
     };
-    entity.headers.splice(0..0, headers);
+    entity.headers.splice(0..0, envelope.headers);
     let rendered = render(entity);
 
     let truth = MessageTruth {
@@ -172,11 +165,11 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
         in_reply_to: references.last().cloned(),
         references,
         subject: format!("{prefix}{base_subject}"),
-        from: from_truth,
-        to,
-        cc,
-        bcc,
-        reply_to,
+        from: envelope.from,
+        to: envelope.to,
+        cc: envelope.cc,
+        bcc: envelope.bcc,
+        reply_to: envelope.reply_to,
         date,
         flags: flags_of(cfg, index),
         size: rendered.raw.len(),
@@ -185,48 +178,59 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
     GeneratedMessage { raw: rendered.raw, truth }
 }
 
-const USER_AGENTS: &[&str] = &["Anvert/0.1", "Mozilla Thunderbird 128.3", "Apple Mail (2.3774)", "Microsoft Outlook 16.0"];
-
-/// Who a message goes to. The owner is in To, else Cc or Bcc.
-struct Recipients<'a> {
-    to: Vec<Person<'a>>,
-    cc: Vec<Person<'a>>,
-    bcc: Vec<Person<'a>>,
-    reply_to: Vec<Person<'a>>,
+/// The Date and address headers, and the decoded addresses they carry.
+struct Envelope {
+    headers: Vec<String>,
+    from: Vec<Addr>,
+    to: Vec<Addr>,
+    cc: Vec<Addr>,
+    bcc: Vec<Addr>,
+    reply_to: Vec<Addr>,
 }
 
-impl<'a> Recipients<'a> {
-    fn pick(rng: &mut ChaCha8Rng, owner: Person<'a>) -> Recipients<'a> {
-        // Up to `max` distinct people, `extra` (the owner) first when given.
-        let some = |rng: &mut ChaCha8Rng, max: usize, extra: Option<Person<'a>>| {
-            let mut people: Vec<Person<'a>> = extra.into_iter().collect();
-            for _ in 0..rng.random_range(1..=max) {
-                let person = *pick(rng, PEOPLE);
-                if people.iter().all(|p| p.email != person.email) {
-                    people.push(person);
-                }
-            }
-            people
-        };
+impl Envelope {
+    /// The owner is in To most of the time, else in Cc or Bcc; lists hold distinct people.
+    fn new(rng: &mut ChaCha8Rng, cfg: &GenConfig, from: Person, date: i64) -> Envelope {
+        let owner = Person { name: None, email: &cfg.owner_email };
         let owner_in = weighted(rng, &[("to", 80), ("cc", 15), ("bcc", 5)]);
         let to = match owner_in {
             "to" if rng.random_bool(0.5) => vec![owner],
-            "to" => some(rng, 3, Some(owner)),
-            _ => some(rng, 3, None),
+            "to" => distinct(rng, 3, Some(owner)),
+            _ => distinct(rng, 3, None),
         };
         let cc = match owner_in {
-            "cc" => some(rng, 2, Some(owner)),
-            _ if rng.random_bool(0.35) => some(rng, 3, None),
+            "cc" => distinct(rng, 2, Some(owner)),
+            _ if rng.random_bool(0.35) => distinct(rng, 3, None),
             _ => Vec::new(),
         };
         let bcc = match owner_in {
             "bcc" => vec![owner],
-            _ if rng.random_bool(0.05) => some(rng, 2, None),
+            _ if rng.random_bool(0.05) => distinct(rng, 2, None),
             _ => Vec::new(),
         };
-        let reply_to = if rng.random_bool(0.1) { some(rng, 2, None) } else { Vec::new() };
-        Recipients { to, cc, bcc, reply_to }
+        let reply_to = if rng.random_bool(0.1) { distinct(rng, 2, None) } else { Vec::new() };
+
+        let mut headers = vec![format!("Date: {}", rfc5322_date(date, *pick(rng, &TIME_ZONES)))];
+        let mut add = |name: &str, people: &[Person]| address_header(rng, &mut headers, name, people);
+        let (from, to, cc, bcc, reply_to) =
+            (add("From", &[from]), add("To", &to), add("Cc", &cc), add("Bcc", &bcc), add("Reply-To", &reply_to));
+        Envelope { headers, from, to, cc, bcc, reply_to }
     }
+}
+
+const USER_AGENTS: &[&str] =
+    &["Anvert/0.1", "Mozilla Thunderbird 128.3", "Apple Mail (2.3774)", "Microsoft Outlook 16.0"];
+
+/// `first` (when given) and then up to `max` more distinct people.
+fn distinct<'a>(rng: &mut ChaCha8Rng, max: usize, first: Option<Person<'a>>) -> Vec<Person<'a>> {
+    let mut people: Vec<Person> = first.into_iter().collect();
+    for _ in 0..rng.random_range(1..=max) {
+        let person = *pick(rng, PEOPLE);
+        if people.iter().all(|p| p.email != person.email) {
+            people.push(person);
+        }
+    }
+    people
 }
 
 /// Appends an address header (unless `people` is empty) and returns its truth.
@@ -282,11 +286,20 @@ struct Composer<'a> {
 impl Composer<'_> {
     /// The top-level parts for `shape`: one entity, or for a forward the parts of its
     /// multipart/mixed (so attachments join them rather than nest another level).
-    fn body(&mut self, shape: Shape, lang: Lang, subject: &str, quoted: &[String], from: Person, date: i64) -> Vec<Entity> {
+    fn body(
+        &mut self,
+        shape: Shape,
+        lang: Lang,
+        subject: &str,
+        quoted: &[String],
+        from: Person,
+        date: i64,
+    ) -> Vec<Entity> {
         let paragraphs = content::paragraphs(&mut self.rng, lang);
-        let (charset, cte) = text_encoding(&mut self.rng, lang);
+        let charset = if shape == Shape::NoMime { Charset::UsAscii } else { body_charset(&mut self.rng, lang) };
         let signature = from.name.filter(|n| charset.can_encode(n)).unwrap_or(from.email);
         let text = content::plain_text(lang, &paragraphs, quoted, signature);
+        let cte = transfer_encoding(&mut self.rng, charset, &text, false);
         let mut plain_meta = Meta { charset: Some(charset), ..Meta::new("text/plain", cte) };
         plain_meta.cte_header = cte != Cte::SevenBit || self.rng.random_bool(0.5);
         let plain = Entity::text(plain_meta, &text);
@@ -312,10 +325,7 @@ impl Composer<'_> {
                 }
                 parts.insert(0, self.html(lang, &paragraphs, charset, &cids));
                 let related = self.multipart("related", parts);
-                match self.rng.random_bool(0.3) {
-                    true => related,
-                    false => self.multipart("alternative", vec![plain, related]),
-                }
+                if self.rng.random_bool(0.3) { related } else { self.multipart("alternative", vec![plain, related]) }
             }
             Shape::Forward => {
                 let inner = self.forwarded(lang, subject, date);
@@ -327,27 +337,24 @@ impl Composer<'_> {
     }
 
     fn html(&mut self, lang: Lang, paragraphs: &[String], charset: Charset, cids: &[String]) -> Entity {
-        let raw = if charset == Charset::UsAscii { Cte::SevenBit } else { Cte::EightBit };
-        let cte = match charset {
-            Charset::Iso2022Jp => weighted(&mut self.rng, &[(Cte::SevenBit, 8), (Cte::Base64, 2)]),
-            _ => weighted(&mut self.rng, &[(Cte::QuotedPrintable, 6), (Cte::Base64, 2), (raw, 2)]),
-        };
-        let meta = Meta { charset: Some(charset), ..Meta::new("text/html", cte) };
-        Entity::text(meta, &content::html(lang, paragraphs, cids, charset))
+        let html = content::html(lang, paragraphs, cids, charset);
+        let cte = transfer_encoding(&mut self.rng, charset, &html, true);
+        Entity::text(Meta { charset: Some(charset), ..Meta::new("text/html", cte) }, &html)
     }
 
     /// The encapsulated message of a forward: its own headers, itself multipart.
     fn forwarded(&mut self, lang: Lang, subject: &str, date: i64) -> Rendered {
         let rng = &mut self.rng;
         let paragraphs = content::paragraphs(rng, lang);
-        let (charset, cte) = text_encoding(rng, lang);
+        let charset = body_charset(rng, lang);
         let from = *pick(rng, PEOPLE);
         let text = content::plain_text(lang, &paragraphs, &[], from.email);
+        let cte = transfer_encoding(rng, charset, &text, false);
         let plain = Entity::text(Meta { charset: Some(charset), ..Meta::new("text/plain", cte) }, &text);
         let with_attachment = self.cfg.mix.max_attachment > 0 && rng.random_bool(0.7);
         let mut entity = if with_attachment {
             let size = rng.random_range(2_000..=40_000).min(self.cfg.mix.max_attachment);
-            let attachment = attach::attachment(rng, self.cfg.seed, self.index, 20, size);
+            let attachment = attach::attachment(rng, self.cfg.seed, self.index, attach::FORWARDED_PART, size);
             self.multipart("mixed", vec![plain, attachment])
         } else {
             let html = self.html(lang, &paragraphs, charset, &[]);
@@ -377,16 +384,23 @@ impl Composer<'_> {
     }
 }
 
-/// A charset for a body in `lang` and a transfer encoding that can carry it.
-fn text_encoding(rng: &mut ChaCha8Rng, lang: Lang) -> (Charset, Cte) {
+/// A charset for a body in `lang`, most often the language's customary one.
+fn body_charset(rng: &mut ChaCha8Rng, lang: Lang) -> Charset {
     let charsets = lang.charsets();
-    let charset = if rng.random_bool(0.6) { charsets[0] } else { *pick(rng, charsets) };
-    let cte = match charset {
-        Charset::Iso2022Jp => weighted(rng, &[(Cte::SevenBit, 8), (Cte::Base64, 2)]),
-        _ if lang == Lang::English => weighted(rng, &[(Cte::SevenBit, 8), (Cte::QuotedPrintable, 1), (Cte::Base64, 1)]),
-        _ => weighted(rng, &[(Cte::EightBit, 35), (Cte::QuotedPrintable, 45), (Cte::Base64, 20)]),
-    };
-    (charset, cte)
+    if rng.random_bool(0.6) { charsets[0] } else { *pick(rng, charsets) }
+}
+
+/// A transfer encoding that can carry `text` in `charset`: 7bit only for 7-bit data, and
+/// quoted-printable more often for HTML, whose long lines mailers rarely send raw.
+fn transfer_encoding(rng: &mut ChaCha8Rng, charset: Charset, text: &str, html: bool) -> Cte {
+    let (qp, base64, raw) = if html { (6, 2, 2) } else { (1, 1, 8) };
+    if charset == Charset::Iso2022Jp {
+        weighted(rng, &[(Cte::SevenBit, raw), (Cte::Base64, base64)])
+    } else if text.is_ascii() {
+        weighted(rng, &[(Cte::SevenBit, raw), (Cte::QuotedPrintable, qp), (Cte::Base64, base64)])
+    } else {
+        weighted(rng, &[(Cte::EightBit, 35), (Cte::QuotedPrintable, 45), (Cte::Base64, 20)])
+    }
 }
 
 /// Offsets in minutes east of UTC.

@@ -7,7 +7,7 @@
 use rand::{Rng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 
-use super::charset::{Charset, JAPANESE_PHRASES};
+use super::encode::{Charset, JAPANESE_PHRASES};
 
 /// A language of subjects and bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +63,26 @@ impl Lang {
 
     pub(crate) fn subjects(self) -> &'static [&'static str] {
         match self {
-            Lang::English => &["Quarterly report", "Lunch on Friday?", "Invoice 4821 for March", "Meeting notes from the planning session with the whole platform team and the two external contractors", "Your account statement", "Server maintenance window"],
+            Lang::English => &[
+                "Quarterly report",
+                "Lunch on Friday?",
+                "Invoice 4821 for March",
+                "Meeting notes from the planning session with the whole platform team and the two external contractors",
+                "Your account statement",
+                "Server maintenance window",
+            ],
             Lang::Typographic => &["“Final” budget – €12k", "Re-org… again?", "Q3 numbers — please review"],
-            Lang::French => &["Réunion de lundi", "Compte rendu détaillé de la réunion du comité de pilotage élargi à l’équipe", "Facture n° 2024-17", "Déjeuner à la crêperie"],
-            Lang::German => &["Grüße aus München", "Änderung der Öffnungszeiten", "Übergabeprotokoll für die Büroräume im dritten Obergeschoß"],
+            Lang::French => &[
+                "Réunion de lundi",
+                "Compte rendu détaillé de la réunion du comité de pilotage élargi à l’équipe",
+                "Facture n° 2024-17",
+                "Déjeuner à la crêperie",
+            ],
+            Lang::German => &[
+                "Grüße aus München",
+                "Änderung der Öffnungszeiten",
+                "Übergabeprotokoll für die Büroräume im dritten Obergeschoß",
+            ],
             Lang::Russian => &["Отчёт за квартал", "Встреча в пятницу", "Счёт на оплату"],
             Lang::Japanese => &["会議の資料", "明日の打ち合わせについて", "見積書"],
             Lang::Emoji => &["Party 🎉 tonight", "Coffee ☕ later?", "We shipped it 🚀🚀"],
@@ -202,7 +218,7 @@ pub(crate) fn paragraphs(rng: &mut ChaCha8Rng, lang: Lang) -> Vec<String> {
 
 /// One quoted sentence for a reply.
 pub(crate) fn quote(rng: &mut ChaCha8Rng, lang: Lang) -> &'static str {
-    *pick(rng, lang.sentences())
+    pick::<&'static str>(rng, lang.sentences())
 }
 
 /// Splits a paragraph into lines of at most ~72 characters (Japanese: two phrases a line).
@@ -250,7 +266,10 @@ pub(crate) fn plain_text(lang: Lang, paragraphs: &[String], quoted: &[String], s
 pub(crate) fn html(lang: Lang, paragraphs: &[String], image_cids: &[String], charset: Charset) -> String {
     let mut lines = vec![
         "<!DOCTYPE html>".to_string(),
-        format!("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset={}\"></head>", charset.name()),
+        format!(
+            "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset={}\"></head>",
+            charset.name()
+        ),
         "<body>".to_string(),
         format!("<p>{}</p>", escape_html(lang.greeting())),
     ];

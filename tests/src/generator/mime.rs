@@ -9,7 +9,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{PartTruth, charset::Charset, encode::Cte, encode::folded_list};
+use super::{
+    PartTruth,
+    encode::{Charset, Cte, folded_list},
+};
 
 /// A header block plus a body: a whole message or one MIME part.
 pub(crate) struct Entity {
@@ -20,10 +23,20 @@ pub(crate) struct Entity {
 
 pub(crate) enum Body {
     /// A leaf, already transfer-encoded, with its truth (section filled in by [`render`]).
-    Leaf { encoded: Vec<u8>, truth: PartTruth },
-    Multipart { boundary: String, preamble: Option<&'static str>, children: Vec<Entity> },
+    Leaf {
+        encoded: Vec<u8>,
+        truth: PartTruth,
+    },
+    Multipart {
+        boundary: String,
+        preamble: Option<&'static str>,
+        children: Vec<Entity>,
+    },
     /// A message/rfc822 part: the encapsulated message, already rendered.
-    Message { inner: Rendered, truth: PartTruth },
+    Message {
+        inner: Rendered,
+        truth: PartTruth,
+    },
 }
 
 /// A serialized message and the truth of its parts, in document order.
@@ -131,8 +144,14 @@ impl Entity {
         Entity { headers: meta.headers(), body: Body::Leaf { encoded, truth } }
     }
 
-    pub(crate) fn multipart(subtype: &str, boundary: String, preamble: Option<&'static str>, children: Vec<Entity>) -> Entity {
-        let header = folded_list("Content-Type", &[format!("multipart/{subtype}"), format!("boundary=\"{boundary}\"")], ";");
+    pub(crate) fn multipart(
+        subtype: &str,
+        boundary: String,
+        preamble: Option<&'static str>,
+        children: Vec<Entity>,
+    ) -> Entity {
+        let header =
+            folded_list("Content-Type", &[format!("multipart/{subtype}"), format!("boundary=\"{boundary}\"")], ";");
         Entity { headers: vec![header], body: Body::Multipart { boundary, preamble, children } }
     }
 

@@ -13,16 +13,18 @@
 //! set by [`SizeMix`]. [`write_maildir`] lays a mailbox out for Dovecot.
 
 mod attach;
-mod charset;
 mod compose;
 mod content;
 mod encode;
-mod maildir;
 mod mime;
 
-use std::fmt;
-
-pub use maildir::write_maildir;
+use std::{
+    fmt,
+    fs::{self, File},
+    io::{self, Write},
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
 
 /// How a mailbox is generated. Two equal configs give byte-identical mailboxes.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,7 +172,7 @@ pub struct PartTruth {
     /// Lowercase Content-Transfer-Encoding ("7bit" when absent).
     pub encoding: String,
     pub disposition: Option<String>,
-    /// Decoded Content-Disposition file name.
+    /// The decoded Content-Disposition filename, else the Content-Type name.
     pub filename: Option<String>,
     /// Without the angle brackets.
     pub content_id: Option<String>,
@@ -226,4 +228,70 @@ impl fmt::Display for Summary {
             self.largest as f64 / 1_048_576.0
         )
     }
+}
+
+/// Writes `msgs` into a Maildir++ `folder` (None or "INBOX" = the root's `cur/`; "Archive" =
+/// `<root>/.Archive/cur`, "a/b" = `.a.b`) and returns their truths in order, so a mailbox of
+/// thousands of messages appears in Dovecot without any APPEND. Creates `cur`, `new` and `tmp`
+/// as needed. Files hold the raw bytes as given (CRLF), so `S=` and the file size equal the
+/// RFC822.SIZE.
+///
+/// Dovecot gives new files UIDs in the order of the timestamp in their names and takes
+/// INTERNALDATE from the mtime, so names are `<date>.M<micro>P<i>Q<i>.anvert,S=<size>:2,<flags>`
+/// with strictly increasing (date, micro), and each file's mtime is the message date.
+pub fn write_maildir(
+    maildir_root: &Path,
+    folder: Option<&str>,
+    msgs: impl IntoIterator<Item = GeneratedMessage>,
+) -> io::Result<Vec<MessageTruth>> {
+    let dir = folder_dir(maildir_root, folder);
+    for d in [maildir_root, dir.as_path()] {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(d.join(sub))?;
+        }
+    }
+    if dir != maildir_root {
+        File::create(dir.join("maildirfolder"))?;
+    }
+
+    let mut truths = Vec::new();
+    let mut last: Option<(i64, u32)> = None;
+    for msg in msgs {
+        let truth = msg.truth;
+        // Dates already increase with the index; the microseconds only break ties.
+        let micro = match last {
+            Some((date, micro)) if date >= truth.date => micro + 1,
+            _ => 0,
+        };
+        let date = last.map_or(truth.date, |(date, _)| date.max(truth.date));
+        last = Some((date, micro));
+        let flags: String = {
+            let mut letters: Vec<char> = truth.flags.iter().map(|f| f.maildir_letter()).collect();
+            letters.sort_unstable();
+            letters.into_iter().collect()
+        };
+        let name = format!("{date}.M{micro}P{i}Q{i}.anvert,S={size}:2,{flags}", i = truth.index, size = msg.raw.len());
+
+        let tmp = dir.join("tmp").join(&name);
+        let mut file = File::create(&tmp)?;
+        file.write_all(&msg.raw)?;
+        file.set_modified(system_time(truth.date))?;
+        drop(file);
+        fs::rename(&tmp, dir.join("cur").join(&name))?;
+        truths.push(truth);
+    }
+    Ok(truths)
+}
+
+fn folder_dir(root: &Path, folder: Option<&str>) -> PathBuf {
+    match folder {
+        None => root.to_path_buf(),
+        Some(name) if name.eq_ignore_ascii_case("INBOX") => root.to_path_buf(),
+        Some(name) => root.join(format!(".{}", name.replace('/', "."))),
+    }
+}
+
+fn system_time(unix: i64) -> SystemTime {
+    let offset = Duration::from_secs(unix.unsigned_abs());
+    if unix >= 0 { SystemTime::UNIX_EPOCH + offset } else { SystemTime::UNIX_EPOCH - offset }
 }

@@ -27,6 +27,7 @@ pub mod rfc4314;
 use rfc4314::{Acl, ListRights, MyRights};
 pub mod rfc4315;
 pub mod rfc4551;
+pub mod rfc4731;
 pub mod rfc5161;
 pub mod rfc5256;
 pub mod rfc5464;
@@ -62,6 +63,8 @@ pub enum Response<'a> {
     Acl(Acl<'a>),
     ListRights(ListRights<'a>),
     MyRights(MyRights<'a>),
+    /// RFC 4731 ESEARCH (Anvert patch).
+    ESearch(rfc4731::ESearch<'a>),
 }
 
 impl<'a> Response<'a> {
@@ -113,6 +116,7 @@ impl<'a> Response<'a> {
             Response::Acl(acl_list) => Response::Acl(acl_list.into_owned()),
             Response::ListRights(rights) => Response::ListRights(rights.into_owned()),
             Response::MyRights(rights) => Response::MyRights(rights.into_owned()),
+            Response::ESearch(es) => Response::ESearch(es.into_owned()),
         }
     }
 }

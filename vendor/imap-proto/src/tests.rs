@@ -1212,3 +1212,29 @@ fn test_fetch_preview() {
         }
     }
 }
+
+// Anvert patch: RFC 4731 ESEARCH.
+#[test]
+fn test_esearch() {
+    match Response::parse(b"* ESEARCH (TAG \"A7\") UID ALL 1:3,5,9:11 COUNT 7\r\n") {
+        Ok((rest, Response::ESearch(es))) => {
+            assert!(rest.is_empty());
+            assert_eq!(es.tag.as_deref(), Some("A7"));
+            assert!(es.uid);
+            assert_eq!(es.count, Some(7));
+            assert_eq!(es.all, Some(vec![1..=3, 5..=5, 9..=11]));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match Response::parse(b"* ESEARCH (TAG \"A8\") UID\r\n") {
+        Ok((_, Response::ESearch(es))) => assert!(es.uid && es.all.is_none()),
+        other => panic!("unexpected {other:?}"),
+    }
+    match Response::parse(b"* ESEARCH (TAG \"A9\") MIN 2 MAX 40 MODSEQ 917162500\r\n") {
+        Ok((_, Response::ESearch(es))) => {
+            assert_eq!((es.min, es.max, es.modseq), (Some(2), Some(40), Some(917162500)));
+            assert!(!es.uid);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

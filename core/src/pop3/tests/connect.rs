@@ -6,7 +6,8 @@ use crate::{error::Error, net::Purpose};
 
 #[tokio::test]
 async fn greeting_capa_user_pass() {
-    let (session, server, meter) = open(Security::DangerPlaintext, prelude(BASIC_CAPS), &options()).await;
+    let (session, server, meter) =
+        open(Security::DangerPlaintext, prelude(BASIC_CAPS), &options()).await;
     let session = session.unwrap();
     assert_eq!(session.apop_timestamp(), Some("<1896.697170952@fake.test>"));
     assert!(!session.is_tls());
@@ -63,13 +64,20 @@ async fn no_capa_falls_back_to_user_pass_without_asking_again() {
 async fn rejected_login_keeps_server_text_but_no_credentials() {
     let mut script = prelude(BASIC_CAPS);
     script.truncate(6);
-    script.push(send("-ERR [AUTH] Authentication failed for alice\x1b[2J\r\n"));
+    script.push(send(
+        "-ERR [AUTH] Authentication failed for alice\x1b[2J\r\n",
+    ));
     let (result, server, _) = open(Security::DangerPlaintext, script, &options()).await;
     let err = result.unwrap_err();
-    let Error::AuthRejected { text } = &err else { panic!("expected AuthRejected, got {err:?}") };
+    let Error::AuthRejected { text } = &err else {
+        panic!("expected AuthRejected, got {err:?}")
+    };
     assert_eq!(text, "[AUTH] Authentication failed for alice[2J");
     for shown in [err.to_string(), format!("{err:?}")] {
-        assert!(!shown.contains(PASSWORD) && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains(PASSWORD) && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
     assert!(server.await.unwrap().is_empty());
 }
@@ -84,12 +92,18 @@ async fn auth_plain_rejected() {
         send("-ERR [AUTH] Invalid credentials\r\n"),
     ];
     let (result, _, _) = open(Security::DangerPlaintext, script, &options()).await;
-    assert!(matches!(result, Err(Error::AuthRejected { text }) if text == "[AUTH] Invalid credentials"));
+    assert!(
+        matches!(result, Err(Error::AuthRejected { text }) if text == "[AUTH] Invalid credentials")
+    );
 }
 
 #[tokio::test]
 async fn no_supported_login_method() {
-    let script = vec![send("+OK ready\r\n"), expect("CAPA\r\n"), send("+OK\r\nSASL GSSAPI\r\nTOP\r\n.\r\n")];
+    let script = vec![
+        send("+OK ready\r\n"),
+        expect("CAPA\r\n"),
+        send("+OK\r\nSASL GSSAPI\r\nTOP\r\n.\r\n"),
+    ];
     let (result, server, _) = open(Security::DangerPlaintext, script, &options()).await;
     assert!(matches!(result, Err(Error::ServerNo { command, .. }) if command == "login"));
     assert!(server.await.unwrap().is_empty());
@@ -98,11 +112,21 @@ async fn no_supported_login_method() {
 #[tokio::test]
 async fn credentials_with_line_breaks_are_never_sent() {
     let meter = WireMeter::new();
-    let (io, server) = super::server(vec![send("+OK ready\r\n"), expect("CAPA\r\n"), send("+OK\r\nUSER\r\n.\r\n")]);
+    let (io, server) = super::server(vec![
+        send("+OK ready\r\n"),
+        expect("CAPA\r\n"),
+        send("+OK\r\nUSER\r\n.\r\n"),
+    ]);
     let credential = Credential::password("alice\r\nDELE 1", "pw");
-    let result =
-        establish(BoxedIo::new(io), &endpoint(Security::DangerPlaintext), &credential, &tls(), &meter, &options())
-            .await;
+    let result = establish(
+        BoxedIo::new(io),
+        &endpoint(Security::DangerPlaintext),
+        &credential,
+        &tls(),
+        &meter,
+        &options(),
+    )
+    .await;
     let err = result.unwrap_err();
     assert!(matches!(err, Error::Config { .. }));
     assert!(!err.to_string().contains("alice"));
@@ -111,12 +135,28 @@ async fn credentials_with_line_breaks_are_never_sent() {
 
 #[tokio::test]
 async fn greeting_err_and_garbage() {
-    let (result, _, _) = open(Security::DangerPlaintext, vec![send("-ERR too busy\r\n")], &options()).await;
-    assert!(matches!(result, Err(Error::ServerNo { command, text }) if command == "greeting" && text == "too busy"));
-    let (result, _, _) =
-        open(Security::DangerPlaintext, vec![send("* OK [CAPABILITY IMAP4rev1] IMAP ready\r\n")], &options()).await;
+    let (result, _, _) = open(
+        Security::DangerPlaintext,
+        vec![send("-ERR too busy\r\n")],
+        &options(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(Error::ServerNo { command, text }) if command == "greeting" && text == "too busy")
+    );
+    let (result, _, _) = open(
+        Security::DangerPlaintext,
+        vec![send("* OK [CAPABILITY IMAP4rev1] IMAP ready\r\n")],
+        &options(),
+    )
+    .await;
     assert!(matches!(result, Err(Error::Protocol { .. })));
-    let (result, _, _) = open(Security::DangerPlaintext, vec![send("+OK hi"), Step::Close], &options()).await;
+    let (result, _, _) = open(
+        Security::DangerPlaintext,
+        vec![send("+OK hi"), Step::Close],
+        &options(),
+    )
+    .await;
     assert!(matches!(result, Err(Error::ConnectionClosed)));
 }
 
@@ -129,16 +169,26 @@ async fn stls_stripped_is_refused_before_credentials() {
         send("+OK\r\nTOP\r\nUIDL\r\nUSER\r\nSASL PLAIN\r\n.\r\n"),
     ];
     let (result, server, _) = open(Security::StartTls, script, &options()).await;
-    assert!(matches!(result, Err(Error::TlsUnavailable { command: "STLS" })));
+    assert!(matches!(
+        result,
+        Err(Error::TlsUnavailable { command: "STLS" })
+    ));
     // Nothing else was sent: no USER, no AUTH.
     assert!(server.await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn stls_without_capa_is_refused() {
-    let script = vec![send("+OK ready\r\n"), expect("CAPA\r\n"), send("-ERR what?\r\n")];
+    let script = vec![
+        send("+OK ready\r\n"),
+        expect("CAPA\r\n"),
+        send("-ERR what?\r\n"),
+    ];
     let (result, server, _) = open(Security::StartTls, script, &options()).await;
-    assert!(matches!(result, Err(Error::TlsUnavailable { command: "STLS" })));
+    assert!(matches!(
+        result,
+        Err(Error::TlsUnavailable { command: "STLS" })
+    ));
     assert!(server.await.unwrap().is_empty());
 }
 
@@ -157,7 +207,11 @@ async fn stls_then_tls_handshake_before_anything_else() {
     // The fake server cannot speak TLS, so the handshake fails.
     assert!(matches!(result, Err(Error::Tls { .. })), "{result:?}");
     let after_stls = server.await.unwrap();
-    assert_eq!(after_stls.first(), Some(&0x16), "a TLS handshake record follows STLS");
+    assert_eq!(
+        after_stls.first(),
+        Some(&0x16),
+        "a TLS handshake record follows STLS"
+    );
     assert!(!String::from_utf8_lossy(&after_stls).contains("alice"));
 }
 
@@ -205,5 +259,8 @@ async fn hostile_capa_is_bounded() {
 async fn session_debug_shows_no_secrets() {
     let (session, _server, _) = session_with(BASIC_CAPS, vec![]).await;
     let shown = format!("{session:?}");
-    assert!(shown.contains("Pop3Session") && !shown.contains(PASSWORD) && !shown.contains(USER), "{shown}");
+    assert!(
+        shown.contains("Pop3Session") && !shown.contains(PASSWORD) && !shown.contains(USER),
+        "{shown}"
+    );
 }

@@ -64,9 +64,16 @@ pub(super) fn server(script: Vec<Step>) -> (DuplexStream, JoinHandle<Vec<u8>>) {
                 Step::Expect(want) => {
                     let mut got = vec![0; want.len()];
                     if let Err(e) = server.read_exact(&mut got).await {
-                        panic!("expected {:?} from the client, got {e}", String::from_utf8_lossy(&want));
+                        panic!(
+                            "expected {:?} from the client, got {e}",
+                            String::from_utf8_lossy(&want)
+                        );
                     }
-                    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "client sent");
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want),
+                        "client sent"
+                    );
                 }
                 Step::Capture => {
                     let mut buf = vec![0; 64 * 1024];
@@ -83,7 +90,11 @@ pub(super) fn server(script: Vec<Step>) -> (DuplexStream, JoinHandle<Vec<u8>>) {
 }
 
 pub(super) fn endpoint(security: Security) -> Endpoint {
-    Endpoint { host: "mail.example.test".into(), port: 110, security }
+    Endpoint {
+        host: "mail.example.test".into(),
+        port: 110,
+        security,
+    }
 }
 
 pub(super) const USER: &str = "alice";
@@ -94,7 +105,10 @@ pub(super) fn credential() -> Credential {
 }
 
 pub(super) fn options() -> Pop3Options {
-    Pop3Options { timeout: Duration::from_secs(5), ..Pop3Options::default() }
+    Pop3Options {
+        timeout: Duration::from_secs(5),
+        ..Pop3Options::default()
+    }
 }
 
 pub(super) fn tls() -> TlsConnector {
@@ -109,8 +123,15 @@ pub(super) async fn open(
 ) -> (Result<Pop3Session>, JoinHandle<Vec<u8>>, WireMeter) {
     let meter = WireMeter::new();
     let (io, handle) = server(script);
-    let result =
-        establish(BoxedIo::new(meter.wrap(io)), &endpoint(security), &credential(), &tls(), &meter, options).await;
+    let result = establish(
+        BoxedIo::new(meter.wrap(io)),
+        &endpoint(security),
+        &credential(),
+        &tls(),
+        &meter,
+        options,
+    )
+    .await;
     (result, handle, meter)
 }
 
@@ -132,7 +153,10 @@ pub(super) fn prelude(caps: &str) -> Vec<Step> {
 }
 
 /// A plaintext session logged in by `prelude(caps)`, then playing `rest`.
-pub(super) async fn session_with(caps: &str, rest: Vec<Step>) -> (Pop3Session, JoinHandle<Vec<u8>>, WireMeter) {
+pub(super) async fn session_with(
+    caps: &str,
+    rest: Vec<Step>,
+) -> (Pop3Session, JoinHandle<Vec<u8>>, WireMeter) {
     session_with_options(caps, rest, &options()).await
 }
 

@@ -5,7 +5,8 @@ use super::*;
 use crate::{error::Error, net::Purpose};
 
 /// A message whose wire form needs dot-stuffing, and its content.
-const STUFFED: &str = "Subject: dots\r\n\r\n..\r\n..leading dot\r\nplain . line\r\n...\r\n\r\n.\r\n";
+const STUFFED: &str =
+    "Subject: dots\r\n\r\n..\r\n..leading dot\r\nplain . line\r\n...\r\n\r\n.\r\n";
 const CONTENT: &str = "Subject: dots\r\n\r\n.\r\n.leading dot\r\nplain . line\r\n..\r\n\r\n";
 
 fn is_unusable(e: &Error) -> bool {
@@ -41,7 +42,10 @@ async fn stat_list_uidl_dele_quit() {
     assert_eq!(s.list_one(2).await.unwrap(), 200);
     assert_eq!(
         s.uidl().await.unwrap(),
-        vec![(1, "whqtswO00WBw418f9t5JxYwZ".to_string()), (2, "QhdPYR:00WBw1Ph7x7".to_string())]
+        vec![
+            (1, "whqtswO00WBw418f9t5JxYwZ".to_string()),
+            (2, "QhdPYR:00WBw1Ph7x7".to_string())
+        ]
     );
     assert_eq!(s.uidl_one(1).await.unwrap(), "whqtswO00WBw418f9t5JxYwZ");
     let metadata = meter.totals().since(&before);
@@ -69,8 +73,12 @@ async fn err_replies_keep_text_and_session() {
     ];
     let (mut s, server, _) = session_with(BASIC_CAPS, script).await;
     let err = s.dele(9).await.unwrap_err();
-    assert!(matches!(&err, Error::ServerNo { command, text } if command == "DELE" && text == "no such message"));
-    assert!(matches!(s.list_one(9).await, Err(Error::ServerNo { command, .. }) if command == "LIST"));
+    assert!(
+        matches!(&err, Error::ServerNo { command, text } if command == "DELE" && text == "no such message")
+    );
+    assert!(
+        matches!(s.list_one(9).await, Err(Error::ServerNo { command, .. }) if command == "LIST")
+    );
     let mut sink = Vec::new();
     assert!(
         matches!(s.retr(9, &mut sink).await, Err(Error::ServerNo { command, text }) if command == "RETR" && text.is_empty())
@@ -114,13 +122,18 @@ async fn retr_streams_into_a_file() {
     let mut message = String::from("+OK\r\n");
     let mut expected = String::new();
     for i in 0..20_000 {
-        let line = if i % 7 == 0 { format!(".line {i}\r\n") } else { format!("line {i}\r\n") };
+        let line = if i % 7 == 0 {
+            format!(".line {i}\r\n")
+        } else {
+            format!("line {i}\r\n")
+        };
         expected.push_str(&line);
         message.push_str(if line.starts_with('.') { "." } else { "" });
         message.push_str(&line);
     }
     message.push_str(".\r\n");
-    let (mut s, server, _) = session_with(BASIC_CAPS, vec![expect("RETR 3\r\n"), send(message)]).await;
+    let (mut s, server, _) =
+        session_with(BASIC_CAPS, vec![expect("RETR 3\r\n"), send(message)]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("3.eml");
     let mut file = tokio::fs::File::create(&path).await.unwrap();
@@ -134,10 +147,17 @@ async fn retr_streams_into_a_file() {
 
 #[tokio::test]
 async fn disconnect_mid_retr_poisons_the_session() {
-    let script = vec![expect("RETR 1\r\n"), send("+OK\r\nSubject: half\r\n\r\nsome bo"), Step::Close];
+    let script = vec![
+        expect("RETR 1\r\n"),
+        send("+OK\r\nSubject: half\r\n\r\nsome bo"),
+        Step::Close,
+    ];
     let (mut s, _server, _) = session_with(BASIC_CAPS, script).await;
     let mut body = Vec::new();
-    assert!(matches!(s.retr(1, &mut body).await, Err(Error::ConnectionClosed)));
+    assert!(matches!(
+        s.retr(1, &mut body).await,
+        Err(Error::ConnectionClosed)
+    ));
     assert!(s.is_poisoned());
     assert!(is_unusable(&s.noop().await.unwrap_err()));
     assert!(is_unusable(&s.retr(1, &mut body).await.unwrap_err()));
@@ -151,7 +171,10 @@ async fn megabyte_status_line_is_bounded() {
     let script = vec![expect("STAT\r\n"), send(line)];
     let (mut s, _server, _) = session_with(BASIC_CAPS, script).await;
     let err = s.stat().await.unwrap_err();
-    assert!(matches!(&err, Error::Protocol { reason } if reason.contains("longer than")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Protocol { reason } if reason.contains("longer than")),
+        "{err:?}"
+    );
     assert!(is_unusable(&s.stat().await.unwrap_err()));
 }
 
@@ -159,7 +182,9 @@ async fn megabyte_status_line_is_bounded() {
 async fn garbage_status_line_poisons_without_touching_the_socket() {
     let script = vec![expect("NOOP\r\n"), send("HTTP/1.1 400 Bad Request\r\n")];
     let (mut s, server, _) = session_with(BASIC_CAPS, script).await;
-    assert!(matches!(s.noop().await, Err(Error::Protocol { reason }) if reason.contains("neither +OK nor -ERR")));
+    assert!(
+        matches!(s.noop().await, Err(Error::Protocol { reason }) if reason.contains("neither +OK nor -ERR"))
+    );
     assert!(is_unusable(&s.noop().await.unwrap_err()));
     let mut sink = Vec::new();
     assert!(is_unusable(&s.top(1, 0, &mut sink).await.unwrap_err()));
@@ -170,10 +195,16 @@ async fn garbage_status_line_poisons_without_touching_the_socket() {
 
 #[tokio::test]
 async fn invalid_utf8_in_status_text_is_lossy() {
-    let script = vec![expect("DELE 1\r\n"), send(b"-ERR caf\xe9 \xff\x00 locked\r\n")];
+    let script = vec![
+        expect("DELE 1\r\n"),
+        send(b"-ERR caf\xe9 \xff\x00 locked\r\n"),
+    ];
     let (mut s, _server, _) = session_with(BASIC_CAPS, script).await;
     let err = s.dele(1).await.unwrap_err();
-    assert!(matches!(&err, Error::ServerNo { text, .. } if text == "caf\u{fffd} \u{fffd} locked"), "{err:?}");
+    assert!(
+        matches!(&err, Error::ServerNo { text, .. } if text == "caf\u{fffd} \u{fffd} locked"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -185,34 +216,62 @@ async fn bad_listings_are_protocol_errors() {
         "+OK\r\n-1 5\r\n.\r\n",
         "+OK\r\n1 18446744073709551616\r\n.\r\n",
     ] {
-        let (mut s, _server, _) = session_with(BASIC_CAPS, vec![expect("LIST\r\n"), send(listing)]).await;
-        assert!(matches!(s.list().await, Err(Error::Protocol { .. })), "{listing:?}");
+        let (mut s, _server, _) =
+            session_with(BASIC_CAPS, vec![expect("LIST\r\n"), send(listing)]).await;
+        assert!(
+            matches!(s.list().await, Err(Error::Protocol { .. })),
+            "{listing:?}"
+        );
         assert!(s.is_poisoned());
     }
-    for listing in ["+OK\r\nx uid\r\n.\r\n", "+OK\r\n1 bad\x01uid\r\n.\r\n", "+OK\r\n1 caf\u{e9}\r\n.\r\n"] {
-        let (mut s, _server, _) = session_with(BASIC_CAPS, vec![expect("UIDL\r\n"), send(listing)]).await;
-        assert!(matches!(s.uidl().await, Err(Error::Protocol { .. })), "{listing:?}");
+    for listing in [
+        "+OK\r\nx uid\r\n.\r\n",
+        "+OK\r\n1 bad\x01uid\r\n.\r\n",
+        "+OK\r\n1 caf\u{e9}\r\n.\r\n",
+    ] {
+        let (mut s, _server, _) =
+            session_with(BASIC_CAPS, vec![expect("UIDL\r\n"), send(listing)]).await;
+        assert!(
+            matches!(s.uidl().await, Err(Error::Protocol { .. })),
+            "{listing:?}"
+        );
     }
     let long_uid = format!("+OK\r\n1 {}\r\n.\r\n", "u".repeat(5_000));
-    let (mut s, _server, _) = session_with(BASIC_CAPS, vec![expect("UIDL\r\n"), send(long_uid)]).await;
-    assert!(matches!(s.uidl().await, Err(Error::Protocol { .. })));
     let (mut s, _server, _) =
-        session_with(BASIC_CAPS, vec![expect("UIDL 2\r\n"), send("+OK 3 other-message\r\n")]).await;
+        session_with(BASIC_CAPS, vec![expect("UIDL\r\n"), send(long_uid)]).await;
+    assert!(matches!(s.uidl().await, Err(Error::Protocol { .. })));
+    let (mut s, _server, _) = session_with(
+        BASIC_CAPS,
+        vec![expect("UIDL 2\r\n"), send("+OK 3 other-message\r\n")],
+    )
+    .await;
     assert!(matches!(s.uidl_one(2).await, Err(Error::Protocol { .. })));
-    let (mut s, _server, _) = session_with(BASIC_CAPS, vec![expect("STAT\r\n"), send("+OK lots\r\n")]).await;
+    let (mut s, _server, _) =
+        session_with(BASIC_CAPS, vec![expect("STAT\r\n"), send("+OK lots\r\n")]).await;
     assert!(matches!(s.stat().await, Err(Error::Protocol { .. })));
 }
 
 #[tokio::test]
 async fn listing_and_body_sizes_are_bounded() {
-    let options = Pop3Options { max_listing_entries: 2, max_message_bytes: 10, ..options() };
-    let script = vec![expect("UIDL\r\n"), send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n")];
+    let options = Pop3Options {
+        max_listing_entries: 2,
+        max_message_bytes: 10,
+        ..options()
+    };
+    let script = vec![
+        expect("UIDL\r\n"),
+        send("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n"),
+    ];
     let (mut s, _server, _) = session_with_options(BASIC_CAPS, script, &options).await;
-    assert!(matches!(s.uidl().await, Err(Error::Protocol { reason }) if reason.contains("more than 2")));
+    assert!(
+        matches!(s.uidl().await, Err(Error::Protocol { reason }) if reason.contains("more than 2"))
+    );
     let script = vec![expect("RETR 1\r\n"), send("+OK\r\n0123456789\r\n.\r\n")];
     let (mut s, _server, _) = session_with_options(BASIC_CAPS, script, &options).await;
     let mut sink = Vec::new();
-    assert!(matches!(s.retr(1, &mut sink).await, Err(Error::Protocol { reason }) if reason.contains("more than 10")));
+    assert!(
+        matches!(s.retr(1, &mut sink).await, Err(Error::Protocol { reason }) if reason.contains("more than 10"))
+    );
 }
 
 #[tokio::test]
@@ -221,7 +280,9 @@ async fn pipelined_top_keeps_request_order() {
     let script = vec![
         // All three commands arrive before any answer is sent.
         expect("TOP 3 0\r\nTOP 1 5\r\nTOP 2 0\r\n"),
-        send("+OK\r\nSubject: three\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: two\r\n..\r\n.\r\n"),
+        send(
+            "+OK\r\nSubject: three\r\n\r\n.\r\n-ERR no such message\r\n+OK\r\nSubject: two\r\n..\r\n.\r\n",
+        ),
         expect("NOOP\r\n"),
         send("+OK\r\n"),
     ];
@@ -232,20 +293,44 @@ async fn pipelined_top_keeps_request_order() {
     let results = s
         .top_many(&[(3, 0), (1, 5), (2, 0)], |n| {
             opened.push(n);
-            Recorder { msgno: n, into: bodies.clone(), buf: Vec::new() }
+            Recorder {
+                msgno: n,
+                into: bodies.clone(),
+                buf: Vec::new(),
+            }
         })
         .await
         .unwrap();
-    assert_eq!(opened, [3, 2], "sinks are made only for +OK answers, in order");
+    assert_eq!(
+        opened,
+        [3, 2],
+        "sinks are made only for +OK answers, in order"
+    );
     let bodies = std::mem::take(&mut *bodies.lock().unwrap());
     assert_eq!(results.len(), 3);
-    assert_eq!(*results[0].as_ref().unwrap(), "Subject: three\r\n\r\n".len() as u64);
+    assert_eq!(
+        *results[0].as_ref().unwrap(),
+        "Subject: three\r\n\r\n".len() as u64
+    );
     assert!(
         matches!(&results[1], Err(Error::ServerNo { command, text }) if command == "TOP" && text == "no such message")
     );
-    assert_eq!(*results[2].as_ref().unwrap(), "Subject: two\r\n.\r\n".len() as u64);
-    assert_eq!(bodies, vec![(3, b"Subject: three\r\n\r\n".to_vec()), (2, b"Subject: two\r\n.\r\n".to_vec())]);
-    assert_eq!(meter.totals().total_for(Purpose::Bodies), 0, "TOP counts as metadata");
+    assert_eq!(
+        *results[2].as_ref().unwrap(),
+        "Subject: two\r\n.\r\n".len() as u64
+    );
+    assert_eq!(
+        bodies,
+        vec![
+            (3, b"Subject: three\r\n\r\n".to_vec()),
+            (2, b"Subject: two\r\n.\r\n".to_vec())
+        ]
+    );
+    assert_eq!(
+        meter.totals().total_for(Purpose::Bodies),
+        0,
+        "TOP counts as metadata"
+    );
     s.noop().await.unwrap();
     drop(s);
     assert!(server.await.unwrap().is_empty());
@@ -253,8 +338,12 @@ async fn pipelined_top_keeps_request_order() {
 
 #[tokio::test]
 async fn top_many_without_pipelining_goes_one_at_a_time() {
-    let script =
-        vec![expect("TOP 1 0\r\n"), send("+OK\r\nA\r\n.\r\n"), expect("TOP 2 0\r\n"), send("+OK\r\nB\r\n.\r\n")];
+    let script = vec![
+        expect("TOP 1 0\r\n"),
+        send("+OK\r\nA\r\n.\r\n"),
+        expect("TOP 2 0\r\n"),
+        send("+OK\r\nB\r\n.\r\n"),
+    ];
     let (mut s, server, _) = session_with(BASIC_CAPS, script).await;
     let results = s.top_many(&[(1, 0), (2, 0)], |_| Vec::new()).await.unwrap();
     assert!(results.iter().all(|r| matches!(r, Ok(3))));
@@ -280,24 +369,35 @@ async fn pipelined_retr_window_and_many_messages() {
     let msgnos: Vec<u32> = (1..=count).collect();
     let results = s.retr_many(&msgnos, |_| Vec::new()).await.unwrap();
     assert_eq!(results.len(), count as usize);
-    assert!(results.iter().zip(1..).all(|(r, n)| *r.as_ref().unwrap() == format!("message {n}\r\n").len() as u64));
+    assert!(
+        results
+            .iter()
+            .zip(1..)
+            .all(|(r, n)| *r.as_ref().unwrap() == format!("message {n}\r\n").len() as u64)
+    );
     drop(s);
     assert!(server.await.unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn silent_server_times_out_and_poisons() {
-    let (mut s, _server, _) = session_with(BASIC_CAPS, vec![expect("NOOP\r\n"), Step::Capture]).await;
+    let (mut s, _server, _) =
+        session_with(BASIC_CAPS, vec![expect("NOOP\r\n"), Step::Capture]).await;
     assert!(matches!(s.noop().await, Err(Error::Timeout { during }) if during.contains("NOOP")));
     assert!(is_unusable(&s.noop().await.unwrap_err()));
 }
 
 #[tokio::test]
 async fn cancelled_retr_poisons() {
-    let script = vec![expect("RETR 1\r\n"), send("+OK\r\nstarted\r\n"), Step::Capture];
+    let script = vec![
+        expect("RETR 1\r\n"),
+        send("+OK\r\nstarted\r\n"),
+        Step::Capture,
+    ];
     let (mut s, _server, _) = session_with(BASIC_CAPS, script).await;
     let mut body = Vec::new();
-    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(50), s.retr(1, &mut body)).await;
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(50), s.retr(1, &mut body)).await;
     assert!(cancelled.is_err());
     assert!(s.is_poisoned());
     assert!(is_unusable(&s.noop().await.unwrap_err()));

@@ -1,0 +1,244 @@
+//! Header values to text: RFC 2047 encoded words in any charset mail-parser knows, folding
+//! undone, ENVELOPE addresses, Message-ID and References lists.
+//!
+//! Decoding is lossy by design (invalid UTF-8 becomes U+FFFD) and never fails or panics; it
+//! must never guess a charset for raw 8-bit bytes other than UTF-8.
+
+use mail_parser::{HeaderValue, parsers::MessageStream};
+
+/// A mailbox from an address list: its decoded display name and `local@domain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Addr {
+    /// The decoded display name; None when absent or blank.
+    pub name: Option<String>,
+    /// `mailbox@host` exactly as the server sent it (not case-folded).
+    pub email: String,
+}
+
+/// Decodes an unstructured header value (Subject, a display name, a PREVIEW): RFC 2047
+/// encoded words in any charset mail-parser knows (unknown charsets as UTF-8), other bytes as
+/// UTF-8 with U+FFFD for invalid sequences. Folding (CRLF before whitespace) is removed and
+/// any other line break becomes a space; leading and trailing whitespace is dropped.
+pub fn decode_header_text(raw: &[u8]) -> String {
+    let mut line = unfold(raw);
+    // mail-parser reads a header value up to the end of its line: give it one.
+    line.push(b'\n');
+    match MessageStream::new(&line).parse_unstructured() {
+        HeaderValue::Text(text) => text.into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The value on one line: CRLF/LF before whitespace dropped (RFC 5322 unfolding), any other
+/// CR or LF turned into a space.
+fn unfold(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'\r' | b'\n' => {
+                let mut j = i;
+                while matches!(raw.get(j), Some(b'\r' | b'\n')) {
+                    j += 1;
+                }
+                if !matches!(raw.get(j), Some(b' ' | b'\t')) {
+                    out.push(b' ');
+                }
+                i = j;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The mailboxes of an ENVELOPE address list, in order. Display names are decoded. RFC 5322
+/// group syntax (a start marker with NIL host, an end marker with NIL mailbox and host) is
+/// skipped, keeping the group's members; entries without a mailbox are skipped too.
+pub fn addresses_from_envelope(list: Option<&[imap_proto::Address<'_>]>) -> Vec<Addr> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|a| {
+            let (mailbox, host) = (a.mailbox.as_deref()?, a.host.as_deref()?);
+            let email = format!(
+                "{}@{}",
+                String::from_utf8_lossy(mailbox),
+                String::from_utf8_lossy(host)
+            );
+            let name = a
+                .name
+                .as_deref()
+                .map(decode_header_text)
+                .filter(|n| !n.is_empty());
+            Some(Addr { name, email })
+        })
+        .collect()
+}
+
+/// A Message-ID or In-Reply-To value without its angle brackets and whitespace: the first
+/// `<...>` when there is one, else the whole trimmed value. None when absent or empty.
+pub fn message_id(raw: Option<&[u8]>) -> Option<String> {
+    let text = String::from_utf8_lossy(raw?);
+    let inner = match text.find('<') {
+        Some(start) => {
+            let rest = text.get(start + 1..).unwrap_or_default();
+            rest.split('>').next().unwrap_or_default()
+        }
+        None => text.as_ref(),
+    };
+    let id = without_whitespace(inner);
+    (!id.is_empty()).then_some(id)
+}
+
+/// Every `<...>` id of a References header (or a whole header block holding it), oldest
+/// first as written, without brackets or whitespace; empty ids are skipped.
+pub fn references(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let text = strip_field_name(&text);
+    text.split('<')
+        .skip(1)
+        .filter_map(|piece| {
+            let (inner, _) = piece.split_once('>')?;
+            let id = without_whitespace(inner);
+            (!id.is_empty()).then_some(id)
+        })
+        .collect()
+}
+
+/// `References: <a> <b>` → `<a> <b>`: the IMAP fetch of `HEADER.FIELDS (REFERENCES)` returns
+/// the field with its name, and a name never contains `<`.
+fn strip_field_name(text: &str) -> &str {
+    match (text.find(':'), text.find('<')) {
+        (Some(colon), Some(lt)) if colon < lt => text.get(colon + 1..).unwrap_or_default(),
+        _ => text,
+    }
+}
+
+fn without_whitespace(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn encoded_words_in_many_charsets() {
+        assert_eq!(decode_header_text(b"=?utf-8?B?0J7RgtGH0ZHRgg==?="), "Отчёт");
+        assert_eq!(
+            decode_header_text(b"=?iso-8859-1?Q?R=E9sum=E9?= final"),
+            "Résumé final"
+        );
+        assert_eq!(decode_header_text(b"=?koi8-r?B?7tXT?="), "Нус");
+        assert_eq!(
+            decode_header_text(b"=?windows-1252?Q?=80_budget?="),
+            "€ budget"
+        );
+        assert_eq!(
+            decode_header_text(b"Re: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?="),
+            "Re: Grüße"
+        );
+    }
+
+    #[test]
+    fn adjacent_encoded_words_join_without_the_space_between() {
+        let raw = b"=?utf-8?Q?Gr=C3=BC?=\r\n =?utf-8?Q?=C3=9Fe_aus?= Berlin";
+        assert_eq!(decode_header_text(raw), "Grüße aus Berlin");
+    }
+
+    #[test]
+    fn folding_is_undone_and_raw_8bit_is_utf8() {
+        assert_eq!(
+            decode_header_text(b"a long\r\n subject\r\n\tline"),
+            "a long subject\tline"
+        );
+        assert_eq!(
+            decode_header_text("caf\u{e9} ok".as_bytes()),
+            "caf\u{e9} ok"
+        );
+        assert_eq!(decode_header_text(b"bad \xff byte"), "bad \u{fffd} byte");
+        assert_eq!(decode_header_text(b"one\r\ntwo"), "one two");
+        assert_eq!(decode_header_text(b"  padded  "), "padded");
+        assert_eq!(decode_header_text(b""), "");
+    }
+
+    fn address<'a>(
+        name: Option<&'a str>,
+        mailbox: Option<&'a str>,
+        host: Option<&'a str>,
+    ) -> imap_proto::Address<'a> {
+        let cow = |s: Option<&'a str>| s.map(|s| Cow::Borrowed(s.as_bytes()));
+        imap_proto::Address {
+            name: cow(name),
+            adl: None,
+            mailbox: cow(mailbox),
+            host: cow(host),
+        }
+    }
+
+    #[test]
+    fn envelope_addresses_decode_names_and_skip_group_markers() {
+        let list = vec![
+            address(
+                Some("=?utf-8?Q?J=C3=BCrgen?="),
+                Some("j"),
+                Some("example.de"),
+            ),
+            address(None, Some("undisclosed-recipients"), None),
+            address(Some(""), Some("member"), Some("example.org")),
+            address(None, None, None),
+            address(None, None, Some("nomailbox.example")),
+        ];
+        let got = addresses_from_envelope(Some(&list));
+        assert_eq!(
+            got,
+            vec![
+                Addr {
+                    name: Some("Jürgen".into()),
+                    email: "j@example.de".into()
+                },
+                Addr {
+                    name: None,
+                    email: "member@example.org".into()
+                },
+            ]
+        );
+        assert!(addresses_from_envelope(None).is_empty());
+    }
+
+    #[test]
+    fn message_ids_lose_brackets_and_whitespace() {
+        assert_eq!(
+            message_id(Some(b" <abc@example.com> ")),
+            Some("abc@example.com".into())
+        );
+        assert_eq!(
+            message_id(Some(b"<abc@\r\n example.com>")),
+            Some("abc@example.com".into())
+        );
+        assert_eq!(
+            message_id(Some(b"bare@example.com")),
+            Some("bare@example.com".into())
+        );
+        assert_eq!(message_id(Some(b"<a@b> <c@d>")), Some("a@b".into()));
+        assert_eq!(message_id(Some(b"<>")), None);
+        assert_eq!(message_id(Some(b"  ")), None);
+        assert_eq!(message_id(None), None);
+    }
+
+    #[test]
+    fn references_lists_every_id_in_order() {
+        let raw = b"References: <a@x>\r\n <b@y> <c\r\n @z>\r\n\r\n";
+        assert_eq!(references(raw), vec!["a@x", "b@y", "c@z"]);
+        assert_eq!(references(b"<only@one>"), vec!["only@one"]);
+        assert_eq!(references(b"<> <unterminated"), Vec::<String>::new());
+        assert!(references(b"").is_empty());
+    }
+}

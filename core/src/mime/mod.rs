@@ -1,0 +1,22 @@
+//! MIME: pure functions from the IMAP layer's parsed structures (imap-proto's BODYSTRUCTURE
+//! and ENVELOPE) and raw header bytes to the engine's own values: the list of parts with their
+//! IMAP section numbers, decoded header text, addresses, message ids and dates, file names.
+//!
+//! Everything here is a function over values already in memory. This module must never do
+//! I/O, touch the store or the network, or panic: its input comes from servers that may be
+//! hostile, so every function accepts any bytes and bounds its work (recursion depth, part
+//! count) instead of trusting the shape it is given.
+
+mod date;
+mod filename;
+mod header;
+mod params;
+mod structure;
+
+#[cfg(test)]
+mod fuzz_tests;
+
+pub use date::{parse_header_date, parse_internal_date};
+pub use filename::safe_file_name;
+pub use header::{Addr, addresses_from_envelope, decode_header_text, message_id, references};
+pub use structure::{MAX_DEPTH, MAX_PARTS, PartInfo, parts_from_bodystructure};

@@ -1,0 +1,157 @@
+//! Accounts: where to connect and as whom. Removing an account removes everything stored for
+//! it (folders, messages, parts, threads, ledger) through ON DELETE CASCADE. This table must
+//! never hold a password or a token; credentials belong to the platform keystore.
+
+use sqlx::sqlite::SqliteRow;
+
+use super::{
+    AccountId, Store,
+    codec::{col, col_u32},
+    invalid, sql,
+};
+use crate::{Error, Result};
+
+/// Which protocol an account syncs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AccountKind {
+    Imap,
+    Pop3,
+    /// Not decided yet: the sync layer probes IMAP first, then POP3.
+    Auto,
+}
+
+impl AccountKind {
+    fn as_sql(self) -> &'static str {
+        match self {
+            AccountKind::Imap => "imap",
+            AccountKind::Pop3 => "pop3",
+            AccountKind::Auto => "auto",
+        }
+    }
+
+    fn from_sql(text: &str) -> Result<AccountKind> {
+        match text {
+            "imap" => Ok(AccountKind::Imap),
+            "pop3" => Ok(AccountKind::Pop3),
+            "auto" => Ok(AccountKind::Auto),
+            _ => Err(invalid("unknown account kind in the store")),
+        }
+    }
+}
+
+/// An account to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    /// What the user calls it.
+    pub name: String,
+    pub kind: AccountKind,
+    pub host: String,
+    pub port: u16,
+    /// The transport security setting, as the engine spells it ("tls", "starttls",
+    /// "danger_plaintext"); the store keeps it verbatim.
+    pub security: String,
+    pub username: String,
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub kind: AccountKind,
+    pub host: String,
+    pub port: u16,
+    pub security: String,
+    pub username: String,
+    /// When the account was added (unix seconds).
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Adds an account and returns its id.
+    pub async fn add_account(&self, account: &NewAccount) -> Result<AccountId> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (name, kind, host, port, security, username)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             RETURNING id",
+        )
+        .bind(&account.name)
+        .bind(account.kind.as_sql())
+        .bind(&account.host)
+        .bind(i64::from(account.port))
+        .bind(&account.security)
+        .bind(&account.username)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(sql("add an account"))?;
+        tx.commit().await.map_err(sql("commit a new account"))?;
+        Ok(AccountId(id))
+    }
+
+    /// All accounts, oldest first.
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, host, port, security, username, created_at
+             FROM accounts
+             ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list accounts"))?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Removes an account and everything stored for it, in one transaction.
+    pub async fn remove_account(&self, account: AccountId) -> Result<()> {
+        let mut tx = self.write().await?;
+        let removed = sqlx::query("DELETE FROM accounts WHERE id = ?1")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("remove an account"))?
+            .rows_affected();
+        if removed == 0 {
+            return Err(Error::NotFound {
+                what: "account",
+                id: account.0,
+            });
+        }
+        tx.commit().await.map_err(sql("commit an account removal"))
+    }
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account> {
+    let port = col_u32(row, "port")?;
+    Ok(Account {
+        id: AccountId(col(row, "id")?),
+        name: col(row, "name")?,
+        kind: AccountKind::from_sql(col(row, "kind")?)?,
+        host: col(row, "host")?,
+        port: u16::try_from(port).map_err(|_| invalid("stored port is out of range"))?,
+        security: col(row, "security")?,
+        username: col(row, "username")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+/// Fails with `NotFound` unless the account exists.
+pub(super) async fn ensure_account(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?1")
+        .bind(account.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(sql("look up an account"))?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound {
+            what: "account",
+            id: account.0,
+        }),
+    }
+}

@@ -1,0 +1,55 @@
+//! Full-text search over subjects, addresses (names and emails) and previews, with SQLite
+//! FTS5. The index (`message_search`) is contentless and maintained by triggers on
+//! `messages`, so every insert, update and delete (including cascades) keeps it in step; this
+//! module only reads it. User input never reaches FTS5 syntax: each word becomes a quoted
+//! prefix term.
+
+use super::{AccountId, MessageSummary, Store, query::summary_from_row, sql};
+use crate::Result;
+
+/// Matching messages of one account, newest first.
+pub(super) const SEARCH: &str = concat!(
+    "SELECT ",
+    summary_columns!(),
+    " FROM message_search AS s
+      JOIN messages AS m ON m.id = s.rowid
+      JOIN folders AS f ON f.id = m.folder_id
+      WHERE message_search MATCH ?1 AND f.account_id = ?2
+      ORDER BY m.internal_date DESC, m.id DESC
+      LIMIT ?3"
+);
+
+impl Store {
+    /// Messages of the account whose subject, addresses or preview contain every word of
+    /// `query` (each word also matches as a prefix: "inv" finds "invoice"), newest first.
+    /// An address such as "bob@example.com" matches as a phrase. An empty query finds nothing.
+    pub async fn search(
+        &self,
+        account: AccountId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>> {
+        let Some(expression) = match_expression(query) else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(SEARCH)
+            .bind(expression)
+            .bind(account.0)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql("search messages"))?;
+        rows.iter().map(summary_from_row).collect()
+    }
+}
+
+/// Turns user input into an FTS5 expression of quoted prefix terms, all required.
+fn match_expression(query: &str) -> Option<String> {
+    let terms: Vec<String> = query
+        .split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .map(|word| format!("\"{}\"*", word.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}

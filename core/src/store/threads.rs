@@ -1,0 +1,196 @@
+//! Conversation threading from Message-ID, In-Reply-To and References, per account.
+//!
+//! Every Message-ID an account has seen, as a message's own id or referenced by one, is linked
+//! to a thread in `thread_links`. A new message joins the thread of any id it carries or
+//! references; when its ids point into several threads they merge (into the oldest one).
+//! Handled: replies arriving after their parent, a child arriving before its parent (the
+//! parent's id is already linked through the child's references), a parent arriving between
+//! two children that did not know each other (merge), copies of one message in several folders
+//! (same thread), and messages linked only through a missing middle message (References lists
+//! the whole chain). Not handled: subject-based grouping of messages without any references,
+//! and splitting a thread again when a message that joined two threads is removed.
+//! Links disappear with the last message of their thread (a trigger in the schema).
+
+use std::collections::BTreeMap;
+
+use sqlx::SqliteConnection;
+
+use super::{
+    AccountId, MessageId, MessageSummary, Store, codec::batch_json, messages::NewMessage,
+    query::summary_from_row, sql,
+};
+use crate::Result;
+
+impl Store {
+    /// The conversation the message belongs to, oldest first (by INTERNALDATE), across the
+    /// account's folders. Empty if the message does not exist. A message stored in two
+    /// folders appears twice.
+    pub async fn thread(&self, message: MessageId) -> Result<Vec<MessageSummary>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(THREAD)
+            .bind(message.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql("read a conversation"))?;
+        rows.iter().map(summary_from_row).collect()
+    }
+}
+
+/// A conversation, oldest first, along `messages_by_thread`.
+pub(super) const THREAD: &str = concat!(
+    "SELECT ",
+    summary_columns!(),
+    " FROM messages AS m
+      WHERE m.thread_id = (SELECT thread_id FROM messages WHERE id = ?1)
+      ORDER BY m.internal_date, m.id"
+);
+
+/// The stored links of a batch of Message-IDs.
+pub(super) const LOOKUP_LINKS: &str = "
+    SELECT mid, thread_id FROM thread_links
+    WHERE account_id = ?1 AND mid IN (SELECT value FROM json_each(?2))";
+
+/// `<abc@example.com>` and ` abc@example.com ` are the same id.
+fn normalize(raw: &str) -> Option<&str> {
+    let id = raw.trim();
+    let id = id.strip_prefix('<').unwrap_or(id);
+    let id = id.strip_suffix('>').unwrap_or(id).trim();
+    (!id.is_empty()).then_some(id)
+}
+
+/// The ids one message carries: its own first, then what it references.
+fn ids_of(message: &NewMessage) -> impl Iterator<Item = &str> {
+    message
+        .message_id
+        .iter()
+        .chain(&message.in_reply_to)
+        .chain(&message.references)
+        .filter_map(|raw| normalize(raw))
+}
+
+/// Union-find over thread ids; the smaller (older) id wins a merge.
+#[derive(Default)]
+struct Merges(BTreeMap<i64, i64>);
+
+impl Merges {
+    fn find(&mut self, thread: i64) -> i64 {
+        let mut root = thread;
+        while let Some(&parent) = self.0.get(&root) {
+            root = parent;
+        }
+        if root != thread {
+            self.0.insert(thread, root);
+        }
+        root
+    }
+
+    fn union(&mut self, a: i64, b: i64) -> i64 {
+        let (a, b) = (self.find(a), self.find(b));
+        let (keep, gone) = if a <= b { (a, b) } else { (b, a) };
+        if keep != gone {
+            self.0.insert(gone, keep);
+        }
+        keep
+    }
+}
+
+/// Assigns a thread id to each message of a window (same order), merging threads in the
+/// database where the window links them, and records the window's Message-ID links.
+/// Runs inside the caller's write transaction.
+pub(super) async fn assign(
+    conn: &mut SqliteConnection,
+    account: AccountId,
+    messages: &[NewMessage],
+) -> Result<Vec<i64>> {
+    let wanted: Vec<&str> = messages.iter().flat_map(ids_of).collect();
+    let known: Vec<(String, i64)> = sqlx::query_as(LOOKUP_LINKS)
+    .bind(account.0)
+    .bind(batch_json(&wanted, "Message-IDs")?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql("look up Message-IDs"))?;
+    let mut links: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut stored_threads: Vec<i64> = Vec::new();
+    for (mid, thread) in &known {
+        links.insert(mid.as_str(), *thread);
+        stored_threads.push(*thread);
+    }
+    let stored_links: Vec<&str> = links.keys().copied().collect();
+
+    let mut next: i64 = sqlx::query_scalar(
+        "SELECT max(coalesce((SELECT max(thread_id) FROM messages), 0),
+                    coalesce((SELECT max(thread_id) FROM thread_links), 0)) + 1",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql("allocate a thread id"))?;
+
+    let mut merges = Merges::default();
+    let mut assigned = Vec::with_capacity(messages.len());
+    for message in messages {
+        let mut thread = None;
+        for id in ids_of(message) {
+            if let Some(&linked) = links.get(id) {
+                thread = Some(match thread {
+                    None => merges.find(linked),
+                    Some(current) => merges.union(current, linked),
+                });
+            }
+        }
+        let thread = thread.unwrap_or_else(|| {
+            next += 1;
+            next - 1
+        });
+        for id in ids_of(message) {
+            links.entry(id).or_insert(thread);
+        }
+        assigned.push(thread);
+    }
+
+    // Merge stored threads the window linked together.
+    stored_threads.sort_unstable();
+    stored_threads.dedup();
+    for gone in stored_threads {
+        let keep = merges.find(gone);
+        if keep == gone {
+            continue;
+        }
+        for table in [MERGE_MESSAGES, MERGE_LINKS] {
+            sqlx::query(table)
+                .bind(keep)
+                .bind(gone)
+                .execute(&mut *conn)
+                .await
+                .map_err(sql("merge conversations"))?;
+        }
+    }
+
+    // Link the ids seen for the first time.
+    let mut new_links: Vec<(&str, i64)> = Vec::new();
+    for (mid, thread) in &links {
+        if stored_links.binary_search(mid).is_err() {
+            new_links.push((mid, merges.find(*thread)));
+        }
+    }
+    if !new_links.is_empty() {
+        sqlx::query(
+            "INSERT INTO thread_links (account_id, mid, thread_id)
+             SELECT ?1, l.value ->> 0, l.value ->> 1 FROM json_each(?2) AS l
+             WHERE true
+             ON CONFLICT (account_id, mid) DO UPDATE SET thread_id = excluded.thread_id",
+        )
+        .bind(account.0)
+        .bind(batch_json(&new_links, "Message-ID links")?)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("link Message-IDs to conversations"))?;
+    }
+
+    Ok(assigned
+        .into_iter()
+        .map(|thread| merges.find(thread))
+        .collect())
+}
+
+const MERGE_MESSAGES: &str = "UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2";
+const MERGE_LINKS: &str = "UPDATE thread_links SET thread_id = ?1 WHERE thread_id = ?2";

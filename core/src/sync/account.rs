@@ -1,0 +1,150 @@
+//! One sync pass over an IMAP account: LIST (with LIST-STATUS where offered, so unchanged
+//! folders cost one line each), the folder list into the store, then each chosen folder in
+//! order of importance. A folder's failure is reported and the pass goes on, unless the
+//! connection itself is gone.
+
+use super::{Budget, StopReason, SyncReport, convert, folder::FolderSync};
+use crate::{
+    error::{Error, Result},
+    imap::{Folder, FolderStatus, ImapSession, SpecialUse},
+    net::Purpose,
+    policy::SyncRequest,
+    store::{AccountId, FolderRecord, Store},
+};
+
+/// Syncs the folders `request` names (or every subscribed one) over a logged-in session.
+/// `now` is the current unix time, for the sync window's age rule.
+pub async fn sync_imap_account(
+    session: &mut ImapSession,
+    store: &Store,
+    account: AccountId,
+    request: &SyncRequest,
+    now: i64,
+) -> Result<SyncReport> {
+    let budget = Budget::new(session.meter(), request.byte_budget);
+    budget.set_purpose(Purpose::SyncMetadata);
+    // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen then
+    // costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
+    let wants_inbox = request.folders.is_empty()
+        || request
+            .folders
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("INBOX"));
+    let inbox_known = match store
+        .folders(account)
+        .await?
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("INBOX"))
+    {
+        Some(f) => store.folder_state(f.id).await?.uidvalidity.is_some(),
+        None => false,
+    };
+    let (listed, mut preselected) = if wants_inbox && !inbox_known {
+        session.list_and_select(true, Some(("INBOX", None))).await?
+    } else {
+        (session.list_folders(true).await?, None)
+    };
+    let records: Vec<FolderRecord> = listed
+        .iter()
+        .map(|f| FolderRecord {
+            name: f.name.clone(),
+            delimiter: f.delimiter.clone(),
+            role: f.special_use.and_then(convert::role),
+            subscribed: f.subscribed,
+            selectable: f.selectable,
+        })
+        .collect();
+    let ids = store.upsert_folders(account, &records).await?;
+
+    let mut chosen: Vec<(usize, &Folder)> = listed
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.selectable)
+        .filter(|(_, f)| {
+            if request.folders.is_empty() {
+                f.subscribed
+            } else {
+                request.folders.iter().any(|n| n == &f.name)
+            }
+        })
+        .collect();
+    chosen.sort_by_key(|(_, f)| importance(f.special_use));
+
+    // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
+    let mut statuses: Vec<Option<FolderStatus>> = chosen.iter().map(|(_, f)| f.status).collect();
+    if statuses.iter().all(Option::is_none) && !chosen.is_empty() {
+        let mut names = Vec::new();
+        for (i, _) in &chosen {
+            if store.folder_state(ids[*i]).await?.uidvalidity.is_some() {
+                names.push(listed[*i].name.clone());
+            }
+        }
+        if !names.is_empty() {
+            let found = session.status_many(&names).await?;
+            for (slot, (_, f)) in statuses.iter_mut().zip(&chosen) {
+                *slot = found.iter().find(|(n, _)| n == &f.name).map(|(_, s)| *s);
+            }
+        }
+    }
+
+    let mut report = SyncReport::default();
+    for ((i, folder), status) in chosen.into_iter().zip(statuses) {
+        if budget.exhausted() {
+            report.stopped = Some(StopReason::Budget);
+            break;
+        }
+        let run = FolderSync {
+            session: &mut *session,
+            store,
+            folder: ids[i],
+            name: &folder.name,
+            window: request.window,
+            budget: &budget,
+            now,
+        }
+        .run(
+            status,
+            if folder.special_use == Some(SpecialUse::Inbox) {
+                preselected.take()
+            } else {
+                None
+            },
+        )
+        .await;
+        match run {
+            Ok(folder_report) => {
+                if folder_report.stopped.is_some() {
+                    report.stopped = folder_report.stopped;
+                }
+                report.folders.push(folder_report);
+            }
+            Err(
+                e @ (Error::ConnectionClosed
+                | Error::Io(_)
+                | Error::Timeout { .. }
+                | Error::Protocol { .. }),
+            ) => return Err(e),
+            Err(e) => report.errors.push((folder.name.clone(), e.to_string())),
+        }
+        if report.stopped.is_some() {
+            break;
+        }
+    }
+    report.bytes = budget.spent();
+    Ok(report)
+}
+
+/// Inbox first, then the folders a phone user opens most.
+fn importance(role: Option<SpecialUse>) -> u8 {
+    match role {
+        Some(SpecialUse::Inbox) => 0,
+        Some(SpecialUse::Sent) => 1,
+        Some(SpecialUse::Drafts) => 2,
+        Some(SpecialUse::Archive) => 3,
+        None => 4,
+        Some(SpecialUse::Flagged) => 5,
+        Some(SpecialUse::Trash) => 6,
+        Some(SpecialUse::Junk) => 7,
+        Some(SpecialUse::All) => 8,
+    }
+}

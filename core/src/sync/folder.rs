@@ -1,0 +1,383 @@
+//! One folder's sync. The plan is chosen from the stored state and what the server reports:
+//!
+//! - **Unchanged**: LIST-STATUS/STATUS shows the same UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and
+//!   message count: nothing else is sent, the folder is not selected.
+//! - **Initial**: headers-first windows, newest first, each committed with the folder state
+//!   before the next is used, until the sync window is satisfied or the budget runs out.
+//! - **Delta**: QRESYNC (`SELECT … (QRESYNC …)` gives VANISHED and changed flags), CONDSTORE
+//!   (`CHANGEDSINCE` plus the UID set), or a full flag scan; new mail by UID from the stored
+//!   UIDNEXT. All of it lands in one transaction with the new HIGHESTMODSEQ, so an expunge is
+//!   never lost and a message never comes back.
+//! - **Reset**: a new UIDVALIDITY drops the folder's cached messages, then syncs from scratch.
+//! - **Backfill**: an earlier sync stopped before the window was full; continue below the
+//!   lowest synced UID.
+
+use std::collections::BTreeSet;
+
+use super::{Budget, StopReason, convert};
+use crate::{
+    error::{Error, Result},
+    imap::{Flow, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems},
+    net::Purpose,
+    policy::SyncWindow,
+    store::{Delta, FolderId, FolderSyncState, Store, UidRange},
+};
+
+/// How a folder was synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncMode {
+    Unchanged,
+    Initial,
+    Reset,
+    DeltaQresync,
+    DeltaCondstore,
+    DeltaFullScan,
+}
+
+/// What happened to one folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderReport {
+    pub name: String,
+    pub mode: SyncMode,
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// Older messages fetched below what was synced before.
+    pub backfilled: u64,
+    pub stopped: Option<StopReason>,
+}
+
+pub(super) struct FolderSync<'a> {
+    pub session: &'a mut ImapSession,
+    pub store: &'a Store,
+    pub folder: FolderId,
+    pub name: &'a str,
+    pub window: SyncWindow,
+    pub budget: &'a Budget,
+    pub now: i64,
+}
+
+impl FolderSync<'_> {
+    /// Syncs the folder. `status` comes from LIST-STATUS/STATUS; `preselected` is a SELECT
+    /// already done in the LIST flight (plain, no QRESYNC parameters).
+    pub(super) async fn run(
+        mut self,
+        status: Option<FolderStatus>,
+        preselected: Option<SelectedFolder>,
+    ) -> Result<FolderReport> {
+        let stored = self.store.folder_state(self.folder).await?;
+        let local_count = self.store.message_count(self.folder).await?;
+        let mut report = FolderReport {
+            name: self.name.to_string(),
+            mode: SyncMode::Unchanged,
+            added: 0,
+            changed: 0,
+            removed: 0,
+            backfilled: 0,
+            stopped: None,
+        };
+        let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
+        if let (Some(status), Some(_)) = (status, stored.uidvalidity)
+            && unchanged(&stored, &status) && !wants_backfill(stored.exists) {
+                return Ok(report);
+            }
+        self.budget.set_purpose(Purpose::SyncMetadata);
+        let qresync = match (stored.uidvalidity, stored.highest_modseq) {
+            (Some(uid_validity), Some(highest_modseq)) if self.session.has_qresync() => {
+                Some(QresyncParams {
+                    uid_validity,
+                    highest_modseq,
+                })
+            }
+            _ => None,
+        };
+        let (sel, qresync) = match preselected {
+            Some(sel) => (sel, None),
+            None => (self.session.select(self.name, qresync).await?, qresync),
+        };
+        let uid_validity = sel
+            .uid_validity
+            .ok_or_else(|| Error::protocol("SELECT reported no UIDVALIDITY"))?;
+
+        let mut state = match stored.uidvalidity {
+            None => {
+                report.mode = SyncMode::Initial;
+                initial_state(&sel, uid_validity)
+            }
+            Some(old) if old != uid_validity => {
+                report.mode = SyncMode::Reset;
+                report.removed = self.store.reset_folder(self.folder, uid_validity).await?;
+                initial_state(&sel, uid_validity)
+            }
+            Some(_) => {
+                self.delta(&stored, &sel, qresync.is_some(), &mut report)
+                    .await?;
+                self.store.folder_state(self.folder).await?
+            }
+        };
+        let synced = self.store.message_count(self.folder).await?;
+        let first_pass = matches!(report.mode, SyncMode::Initial | SyncMode::Reset);
+        if first_pass
+            || (synced < sel.exists.min(self.window.min_messages) && !self.budget.exhausted())
+        {
+            let top = match state.lowest_uid_synced {
+                Some(lowest) if !first_pass => self.session.count_below(lowest).await?,
+                _ => sel.exists,
+            };
+            let fetched = self.windows(&mut state, top, synced, &mut report).await?;
+            if first_pass {
+                report.added += fetched;
+            } else {
+                report.backfilled += fetched;
+            }
+            if top == 0 && first_pass {
+                // An empty folder: still record its state.
+                self.store.set_folder_state(self.folder, &state).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Headers-first windows from sequence number `top` downwards, newest first.
+    async fn windows(
+        &mut self,
+        state: &mut FolderSyncState,
+        top: u32,
+        already: u32,
+        report: &mut FolderReport,
+    ) -> Result<u64> {
+        let plan = plan_windows(top, self.window.first_window, self.window.window);
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        let items = self.items();
+        let (store, folder, budget, window, now) =
+            (self.store, self.folder, self.budget, self.window, self.now);
+        let mut synced = already;
+        let mut fetched = 0u64;
+        let mut stopped = None;
+        let mut stop = false;
+        // The first window goes alone, so the first screen pays for nothing more; the rest
+        // are pipelined once it is committed.
+        for (batch, depth) in [(&plan[..1], 1), (&plan[1..], window.pipeline_depth)] {
+            if stop || batch.is_empty() {
+                break;
+            }
+            self.session
+                .fetch_summaries(batch, false, items, depth, async |w| {
+                    if w.messages.is_empty() {
+                        return Ok(Flow::Continue);
+                    }
+                    let lowest = w.messages.iter().map(|m| m.uid).min();
+                    let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
+                    state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let count = w.messages.len() as u32;
+                    let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
+                    store.insert_window(folder, state, &messages).await?;
+                    synced += count;
+                    fetched += u64::from(count);
+                    if budget.exhausted() {
+                        stopped = Some(StopReason::Budget);
+                        return Ok(Flow::StopSending);
+                    }
+                    if window.satisfied(synced, oldest, now) {
+                        stop = true;
+                        return Ok(Flow::StopSending);
+                    }
+                    Ok(Flow::Continue)
+                })
+                .await?;
+            stop |= stopped.is_some();
+        }
+        report.stopped = report.stopped.or(stopped);
+        Ok(fetched)
+    }
+
+    /// Everything that changed since the stored state, applied in one transaction.
+    async fn delta(
+        &mut self,
+        stored: &FolderSyncState,
+        sel: &SelectedFolder,
+        qresync: bool,
+        report: &mut FolderReport,
+    ) -> Result<()> {
+        let condstore = self.session.has_condstore()
+            && stored.highest_modseq.is_some()
+            && sel.highest_modseq.is_some()
+            && !sel.no_modseq;
+        let (changed, vanished) = if qresync {
+            report.mode = SyncMode::DeltaQresync;
+            let vanished = sel.vanished.iter().map(|u| UidRange::single(*u)).collect();
+            (
+                sel.changed
+                    .iter()
+                    .filter_map(convert::flag_change)
+                    .collect::<Vec<_>>(),
+                vanished,
+            )
+        } else {
+            let changed_since = if condstore {
+                stored.highest_modseq
+            } else {
+                None
+            };
+            report.mode = if condstore {
+                SyncMode::DeltaCondstore
+            } else {
+                SyncMode::DeltaFullScan
+            };
+            let updates = if condstore && sel.highest_modseq == stored.highest_modseq {
+                Vec::new()
+            } else {
+                self.session.fetch_flags(changed_since).await?
+            };
+            let server: BTreeSet<u32> = if condstore {
+                self.session.all_uids().await?.into_iter().collect()
+            } else {
+                updates.iter().filter_map(|u| u.uid).collect()
+            };
+            let local = self.store.uids(self.folder).await?;
+            let vanished = local
+                .into_iter()
+                .filter(|u| !server.contains(u))
+                .map(UidRange::single)
+                .collect();
+            (
+                updates.iter().filter_map(convert::flag_change).collect(),
+                vanished,
+            )
+        };
+
+        let old_next = stored.uidnext.unwrap_or(1);
+        let mut new_messages = Vec::new();
+        let mut late_vanished = Vec::new();
+        if sel.uid_next.is_some_and(|next| next > old_next) {
+            let items = self.items();
+            let depth = self.window.pipeline_depth;
+            self.session
+                .fetch_summaries(&[format!("{old_next}:*")], true, items, depth, async |w| {
+                    new_messages.extend(
+                        w.messages
+                            .into_iter()
+                            .filter(|m| m.uid >= old_next)
+                            .map(convert::message),
+                    );
+                    late_vanished.extend(w.vanished);
+                    Ok(Flow::Continue)
+                })
+                .await?;
+        }
+        let mut vanished: Vec<UidRange> = vanished;
+        vanished.extend(late_vanished.into_iter().map(UidRange::single));
+        new_messages.retain(|m| {
+            !vanished
+                .iter()
+                .any(|r| (r.first()..=r.last()).contains(&m.uid))
+        });
+        let state_after = FolderSyncState {
+            uidvalidity: sel.uid_validity,
+            uidnext: sel.uid_next.or(stored.uidnext),
+            highest_modseq: if sel.no_modseq {
+                None
+            } else {
+                sel.highest_modseq
+            },
+            lowest_uid_synced: stored
+                .lowest_uid_synced
+                .or_else(|| new_messages.iter().map(|m| m.uid).min()),
+            exists: sel.exists,
+        };
+        let delta = Delta {
+            changed,
+            vanished,
+            new_messages,
+            state_after,
+        };
+        let applied = self.store.apply_delta(self.folder, &delta).await?;
+        report.added += applied.stored;
+        report.changed += applied.flags_changed;
+        report.removed += applied.removed;
+        Ok(())
+    }
+
+    fn items(&self) -> SummaryItems {
+        SummaryItems {
+            preview: self.session.capabilities().has("PREVIEW"),
+            modseq: self.session.has_condstore(),
+            references: true,
+        }
+    }
+}
+
+fn unchanged(stored: &FolderSyncState, status: &FolderStatus) -> bool {
+    status.uid_validity == stored.uidvalidity
+        && status.uid_next == stored.uidnext
+        && status.highest_modseq.is_some()
+        && status.highest_modseq == stored.highest_modseq
+        && status.messages == Some(stored.exists)
+}
+
+fn initial_state(sel: &SelectedFolder, uid_validity: u32) -> FolderSyncState {
+    FolderSyncState {
+        uidvalidity: Some(uid_validity),
+        uidnext: sel.uid_next,
+        highest_modseq: if sel.no_modseq {
+            None
+        } else {
+            sel.highest_modseq
+        },
+        lowest_uid_synced: None,
+        exists: sel.exists,
+    }
+}
+
+/// Sequence-number windows from `top` down to 1, newest first: `first` messages, then
+/// windows growing fourfold up to `max`.
+pub(super) fn plan_windows(top: u32, first: u32, max: u32) -> Vec<String> {
+    let (first, max) = (first.max(1), max.max(1));
+    let mut out = Vec::new();
+    let mut hi = top;
+    let mut size = first;
+    while hi >= 1 {
+        let lo = hi.saturating_sub(size - 1).max(1);
+        out.push(if lo == hi {
+            hi.to_string()
+        } else {
+            format!("{lo}:{hi}")
+        });
+        if lo == 1 {
+            break;
+        }
+        hi = lo - 1;
+        size = size.saturating_mul(4).min(max.max(first));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_message_once_newest_first() {
+        assert_eq!(plan_windows(0, 50, 250), Vec::<String>::new());
+        assert_eq!(plan_windows(1, 50, 250), vec!["1"]);
+        assert_eq!(plan_windows(120, 50, 50), vec!["71:120", "21:70", "1:20"]);
+        assert_eq!(
+            plan_windows(2000, 50, 1000),
+            vec!["1951:2000", "1751:1950", "951:1750", "1:950"]
+        );
+        let total: u32 = plan_windows(2000, 50, 250)
+            .iter()
+            .map(|w| match w.split_once(':') {
+                Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        assert_eq!(total, 2000);
+    }
+}
