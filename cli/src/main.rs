@@ -11,7 +11,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "anvert", about = "Anvert mail engine: try it against a real server")]
+#[command(
+    name = "anvert",
+    about = "Anvert mail engine: try it against a real server"
+)]
 struct Cli {
     /// Where the engine keeps its store and downloads.
     #[arg(long, global = true, default_value = "anvert-data")]
@@ -51,7 +54,10 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("ANVERT_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANVERT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(server) => inspect(server).await,
@@ -61,7 +67,8 @@ async fn main() -> anyhow::Result<()> {
 async fn inspect(args: ServerArgs) -> anyhow::Result<()> {
     let mut trust = Trust::default();
     if let Some(ca) = &args.ca {
-        let pem = std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?;
+        let pem =
+            std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?;
         trust = trust.with_extra_roots_pem(&pem)?;
     }
     let tls = TlsConnector::new(&trust)?;
@@ -69,13 +76,33 @@ async fn inspect(args: ServerArgs) -> anyhow::Result<()> {
         SecurityArg::Tls => Security::ImplicitTls,
         SecurityArg::Starttls => Security::StartTls,
     };
-    let endpoint = Endpoint { host: args.host.clone(), port: args.port, security };
+    let endpoint = Endpoint {
+        host: args.host.clone(),
+        port: args.port,
+        security,
+    };
     let credential = Credential::password(&args.user, password()?);
     let meter = WireMeter::new();
-    let mut session = imap::connect(&endpoint, &credential, &tls, &meter, &ConnectOptions::default()).await?;
+    let mut session = imap::connect(
+        &endpoint,
+        &credential,
+        &tls,
+        &meter,
+        &ConnectOptions::default(),
+    )
+    .await?;
     let setup = meter.totals();
-    println!("connected to {}:{} ({:?}), compression {}", args.host, args.port, security, if session.is_compressed() { "on" } else { "off" });
-    println!("{:<24} {:>10} {:>12}  role", "folder", "messages", "uidnext");
+    println!(
+        "connected to {}:{} ({:?}), compression {}",
+        args.host,
+        args.port,
+        security,
+        if session.is_compressed() { "on" } else { "off" }
+    );
+    println!(
+        "{:<24} {:>10} {:>12}  role",
+        "folder", "messages", "uidnext"
+    );
     for folder in session.list_folders(false).await? {
         if !folder.selectable {
             continue;
@@ -86,7 +113,10 @@ async fn inspect(args: ServerArgs) -> anyhow::Result<()> {
             folder.name,
             selected.exists,
             selected.uid_next.map(|u| u.to_string()).unwrap_or_default(),
-            folder.special_use.map(|r| format!("{r:?}")).unwrap_or_default()
+            folder
+                .special_use
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_default()
         );
     }
     session.logout().await?;

@@ -79,6 +79,10 @@ pub enum Error {
     /// or no longer is.
     #[error("{what} {id} not found in the local store")]
     NotFound { what: &'static str, id: i64 },
+    /// The engine holds no credential for the account (after a restart the app must hand it
+    /// over again with `set_credential`).
+    #[error("no credential for this account; the app must provide one")]
+    NoCredential,
 }
 
 impl Error {

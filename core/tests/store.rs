@@ -5,7 +5,7 @@
 // Test helpers outside `#[test]` functions unwrap too; a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::BTreeSet, time::Instant};
+use std::{collections::BTreeSet, ops::RangeInclusive, path::PathBuf, time::Instant};
 
 use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
@@ -13,12 +13,13 @@ use tempfile::TempDir;
 use anvert_core::{
     Error,
     store::{
-        AccountId, AccountKind, Address, Cursor, Delta, DownloadState, FlagChange, Flags, FolderId,
+        AccountId, AccountKind, Address, Delta, DownloadState, FlagChange, Flags, FolderId,
         FolderRecord, FolderSyncState, HotQuery, MessageDetail, MessageId, MessageSummary,
-        NewAccount, NewMessage, NewPart, Role, Store, SystemFlags, UidRange,
+        NewAccount, NewMessage, NewPart, PartDetail, Role, Store, SystemFlags, UidRange,
     },
 };
 
+/// A store in a fresh file with one account and its INBOX.
 struct Fixture {
     dir: TempDir,
     store: Store,
@@ -31,10 +32,8 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(db_path(&dir)).await.unwrap();
         let account = store.add_account(&new_account("Work")).await.unwrap();
-        let ids = store
-            .upsert_folders(account, &[folder("INBOX", Some(Role::Inbox))])
-            .await
-            .unwrap();
+        let inbox = folder("INBOX", Some(Role::Inbox));
+        let ids = store.upsert_folders(account, &[inbox]).await.unwrap();
         Fixture {
             dir,
             store,
@@ -43,14 +42,46 @@ impl Fixture {
         }
     }
 
+    async fn insert(&self, folder: FolderId, state: FolderSyncState, messages: &[NewMessage]) {
+        let store = &self.store;
+        store.insert_window(folder, &state, messages).await.unwrap();
+    }
+
+    async fn uids(&self, folder: FolderId) -> Vec<u32> {
+        self.store.uids(folder).await.unwrap()
+    }
+
+    async fn state(&self, folder: FolderId) -> FolderSyncState {
+        self.store.folder_state(folder).await.unwrap()
+    }
+
     /// The id of the message with this UID in the folder.
     async fn id_of(&self, folder: FolderId, uid: u32) -> MessageId {
         let page = self.store.messages_page(folder, None, 500).await.unwrap();
-        page.items
-            .iter()
-            .find(|m| m.uid == uid)
-            .map(|m| m.id)
-            .unwrap()
+        page.items.iter().find(|m| m.uid == uid).unwrap().id
+    }
+
+    async fn detail(&self, folder: FolderId, uid: u32) -> MessageDetail {
+        let id = self.id_of(folder, uid).await;
+        self.store.message(id).await.unwrap().unwrap()
+    }
+
+    /// The UIDs the account's search finds, in result order.
+    async fn found(&self, query: &str) -> Vec<u32> {
+        let found = self.store.search(self.account, query, 100).await.unwrap();
+        uids_of(&found)
+    }
+
+    /// The UIDs of the conversation of the message with this UID in the folder.
+    async fn thread_of(&self, folder: FolderId, uid: u32) -> Vec<u32> {
+        let id = self.id_of(folder, uid).await;
+        uids_of(&self.store.thread(id).await.unwrap())
+    }
+
+    /// (unread, total) of the account's first folder.
+    async fn counts(&self) -> (u32, u32) {
+        let folders = self.store.folders(self.account).await.unwrap();
+        (folders[0].unread, folders[0].total)
     }
 
     /// A raw connection for checks the public API does not offer.
@@ -60,8 +91,12 @@ impl Fixture {
     }
 }
 
-fn db_path(dir: &TempDir) -> std::path::PathBuf {
+fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("anvert.sqlite3")
+}
+
+fn uids_of(messages: &[MessageSummary]) -> Vec<u32> {
+    messages.iter().map(|m| m.uid).collect()
 }
 
 fn new_account(name: &str) -> NewAccount {
@@ -76,9 +111,10 @@ fn new_account(name: &str) -> NewAccount {
 }
 
 fn folder(name: &str, role: Option<Role>) -> FolderRecord {
+    let delimiter = Some("/".into());
     FolderRecord {
         name: name.into(),
-        delimiter: Some("/".into()),
+        delimiter,
         role,
         subscribed: true,
         selectable: true,
@@ -102,7 +138,7 @@ fn state(uidvalidity: u32, uidnext: u32, modseq: u64, exists: u32) -> FolderSync
     }
 }
 
-/// A plain message with a text and an HTML alternative and one attachment.
+/// A message with a text and an HTML alternative and one attachment.
 fn message(uid: u32, internal_date: i64) -> NewMessage {
     NewMessage {
         uid,
@@ -122,6 +158,11 @@ fn message(uid: u32, internal_date: i64) -> NewMessage {
         ],
         ..NewMessage::default()
     }
+}
+
+/// Messages for these UIDs, each dated by its UID.
+fn messages(uids: RangeInclusive<u32>) -> Vec<NewMessage> {
+    uids.map(|uid| message(uid, i64::from(uid))).collect()
 }
 
 fn part(section: &str, mime_type: &str, is_attachment: bool) -> NewPart {
@@ -153,26 +194,18 @@ fn seen() -> Flags {
     }
 }
 
-async fn all_pages(store: &Store, folder: FolderId, limit: u32) -> Vec<MessageSummary> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.messages_page(folder, cursor, limit).await.unwrap();
-        all.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return all,
-        }
-    }
+fn flag_change(uid: u32, flags: Flags, modseq: u64) -> FlagChange {
+    FlagChange { uid, flags, modseq }
 }
 
 #[tokio::test]
 async fn window_round_trips_exactly() {
     let fx = Fixture::new().await;
     let mut full = message(7, 1_700_000_000);
+    let keywords = vec!["$Forwarded".into(), "$label1".into()];
     full.flags = Flags {
         system: SystemFlags::SEEN | SystemFlags::FLAGGED,
-        keywords: vec!["$Forwarded".into(), "$label1".into()],
+        keywords,
     };
     full.sender = vec![addr(Some("Alice's Assistant"), "assistant@example.com")];
     full.reply_to = vec![addr(Some("List \"Quotes\""), "list@example.com")];
@@ -191,61 +224,63 @@ async fn window_round_trips_exactly() {
     bare.preview = None;
     bare.from = Vec::new();
     bare.parts = Vec::new();
-    let window = vec![full.clone(), bare.clone()];
+    let window = vec![full, bare];
 
     let after = state(42, 9, 8, 2);
-    fx.store
-        .insert_window(fx.inbox, &after, &window)
-        .await
-        .unwrap();
-    assert_eq!(fx.store.folder_state(fx.inbox).await.unwrap(), after);
-    assert_eq!(fx.store.uids(fx.inbox).await.unwrap(), vec![7, 8]);
+    fx.insert(fx.inbox, after, &window).await;
+    assert_eq!(fx.state(fx.inbox).await, after);
+    assert_eq!(fx.uids(fx.inbox).await, [7, 8]);
     assert_eq!(fx.store.message_count(fx.inbox).await.unwrap(), 2);
 
-    for original in window {
-        let id = fx.id_of(fx.inbox, original.uid).await;
-        let detail = fx.store.message(id).await.unwrap().unwrap();
-        assert_same(&detail, &original);
-        assert_eq!(detail.summary.id, id);
+    for original in &window {
+        let detail = fx.detail(fx.inbox, original.uid).await;
+        assert_eq!(detail, expected(original, &detail.summary));
         assert_eq!(detail.summary.folder, fx.inbox);
     }
     assert_eq!(fx.store.message(MessageId(999_999)).await.unwrap(), None);
 }
 
-/// Compares what was read back with what was stored, field by field.
-fn assert_same(detail: &MessageDetail, m: &NewMessage) {
-    let s = &detail.summary;
-    assert_eq!(s.uid, m.uid);
-    assert_eq!(s.flags, m.flags);
-    assert_eq!(s.internal_date, m.internal_date);
-    assert_eq!(s.date, m.date);
-    assert_eq!(s.size, m.size);
-    assert_eq!(s.subject, m.subject);
-    assert_eq!(s.from, m.from);
-    assert_eq!(s.to, m.to);
-    assert_eq!(s.preview, m.preview);
-    assert_eq!(s.has_attachments, m.parts.iter().any(|p| p.is_attachment));
-    assert_eq!(detail.modseq, m.modseq);
-    assert_eq!(detail.sender, m.sender);
-    assert_eq!(detail.reply_to, m.reply_to);
-    assert_eq!(detail.cc, m.cc);
-    assert_eq!(detail.bcc, m.bcc);
-    assert_eq!(detail.message_id, m.message_id);
-    assert_eq!(detail.in_reply_to, m.in_reply_to);
-    assert_eq!(detail.references, m.references);
-    assert_eq!(detail.parts.len(), m.parts.len());
-    for (got, want) in detail.parts.iter().zip(&m.parts) {
-        assert_eq!(got.section, want.section);
-        assert_eq!(got.mime_type, want.mime_type);
-        assert_eq!(got.charset, want.charset);
-        assert_eq!(got.encoding, want.encoding);
-        assert_eq!(got.size, want.size);
-        assert_eq!(got.lines, want.lines);
-        assert_eq!(got.disposition, want.disposition);
-        assert_eq!(got.filename, want.filename);
-        assert_eq!(got.content_id, want.content_id);
-        assert_eq!(got.is_attachment, want.is_attachment);
-        assert_eq!(got.download_state, DownloadState::None);
+/// What reading `m` back must give, exactly; ids come from the row that was read.
+fn expected(m: &NewMessage, read: &MessageSummary) -> MessageDetail {
+    let summary = MessageSummary {
+        id: read.id,
+        folder: read.folder,
+        uid: m.uid,
+        thread: read.thread,
+        flags: m.flags.clone(),
+        internal_date: m.internal_date,
+        date: m.date,
+        size: m.size,
+        subject: m.subject.clone(),
+        from: m.from.clone(),
+        to: m.to.clone(),
+        preview: m.preview.clone(),
+        has_attachments: m.parts.iter().any(|p| p.is_attachment),
+    };
+    let parts = m.parts.iter().map(|p| PartDetail {
+        section: p.section.clone(),
+        mime_type: p.mime_type.clone(),
+        charset: p.charset.clone(),
+        encoding: p.encoding.clone(),
+        size: p.size,
+        lines: p.lines,
+        disposition: p.disposition.clone(),
+        filename: p.filename.clone(),
+        content_id: p.content_id.clone(),
+        is_attachment: p.is_attachment,
+        download_state: DownloadState::None,
+    });
+    MessageDetail {
+        summary,
+        modseq: m.modseq,
+        sender: m.sender.clone(),
+        reply_to: m.reply_to.clone(),
+        cc: m.cc.clone(),
+        bcc: m.bcc.clone(),
+        message_id: m.message_id.clone(),
+        in_reply_to: m.in_reply_to.clone(),
+        references: m.references.clone(),
+        parts: parts.collect(),
     }
 }
 
@@ -254,30 +289,22 @@ async fn reinserting_keeps_download_state_and_adds_preview() {
     let fx = Fixture::new().await;
     let mut first = message(1, 1_000);
     first.preview = None;
-    fx.store
-        .insert_window(fx.inbox, &state(1, 2, 1, 1), &[first.clone()])
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 2, 1, 1), &[first.clone()])
+        .await;
     let id = fx.id_of(fx.inbox, 1).await;
+    let complete = DownloadState::Complete;
     fx.store
-        .set_download_state(id, "1.1", DownloadState::Complete)
+        .set_download_state(id, "1.1", complete)
         .await
         .unwrap();
-    let err = fx
-        .store
-        .set_download_state(id, "9", DownloadState::Partial)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }));
+    let missing = fx.store.set_download_state(id, "9", complete).await;
+    assert!(matches!(missing, Err(Error::NotFound { .. })));
 
     let mut again = first.clone();
     again.preview = Some("now with a preview".into());
     again.flags = seen();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 2, 1, 1), &[again])
-        .await
-        .unwrap();
-    let detail = fx.store.message(id).await.unwrap().unwrap();
+    fx.insert(fx.inbox, state(1, 2, 1, 1), &[again]).await;
+    let detail = fx.detail(fx.inbox, 1).await;
     assert_eq!(detail.summary.id, id, "an update keeps the message id");
     assert_eq!(
         detail.summary.preview.as_deref(),
@@ -288,70 +315,66 @@ async fn reinserting_keeps_download_state_and_adds_preview() {
     assert_eq!(detail.parts[1].download_state, DownloadState::None);
 
     // A later window without a preview does not erase the one stored.
-    fx.store
-        .insert_window(fx.inbox, &state(1, 2, 1, 1), &[first])
-        .await
-        .unwrap();
-    let detail = fx.store.message(id).await.unwrap().unwrap();
+    fx.insert(fx.inbox, state(1, 2, 1, 1), &[first]).await;
+    let detail = fx.detail(fx.inbox, 1).await;
     assert_eq!(
         detail.summary.preview.as_deref(),
         Some("now with a preview")
     );
-    assert_eq!(
-        fx.store
-            .search(fx.account, "now preview", 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(fx.found("now preview").await, [1]);
 }
 
 #[tokio::test]
 async fn paging_is_complete_ordered_and_stable_under_inserts() {
     let fx = Fixture::new().await;
-    // 1,000 messages; dates repeat (every 3 share one) so the UID tie-break is exercised.
+    // 1,000 messages; dates repeat (about 3 share one) so the UID tie-break is exercised.
     let window: Vec<NewMessage> = (1..=1_000u32)
         .map(|uid| message(uid, 1_000_000 + i64::from((uid * 7919) % 997) / 3 * 60))
         .collect();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 1_001, 1_000, 1_000), &window)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 1_001, 1_000, 1_000), &window)
+        .await;
 
-    let all = all_pages(&fx.store, fx.inbox, 37).await;
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fx.store.messages_page(fx.inbox, cursor, 37).await.unwrap();
+        assert!(page.items.len() <= 37);
+        all.extend(page.items);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
     assert_eq!(all.len(), 1_000);
-    let uids: BTreeSet<u32> = all.iter().map(|m| m.uid).collect();
-    assert_eq!(uids.len(), 1_000, "no duplicates");
+    assert_eq!(
+        all.iter().map(|m| m.uid).collect::<BTreeSet<_>>().len(),
+        1_000
+    );
     for pair in all.windows(2) {
         assert!((pair[0].internal_date, pair[0].uid) > (pair[1].internal_date, pair[1].uid));
     }
 
     // Page part of the way, then new mail arrives on both ends.
     let mut seen_uids = Vec::new();
-    let mut cursor: Option<Cursor> = None;
+    let mut cursor = None;
     for _ in 0..3 {
         let page = fx.store.messages_page(fx.inbox, cursor, 50).await.unwrap();
-        seen_uids.extend(page.items.iter().map(|m| m.uid));
+        seen_uids.extend(uids_of(&page.items));
         cursor = page.next;
     }
     let newer: Vec<NewMessage> = (2_001..=2_010).map(|uid| message(uid, 9_000_000)).collect();
     let older: Vec<NewMessage> = (3_001..=3_010).map(|uid| message(uid, 1)).collect();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 3_011, 3_010, 1_020), &newer)
-        .await
-        .unwrap();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 3_011, 3_010, 1_020), &older)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 3_011, 3_010, 1_020), &newer)
+        .await;
+    fx.insert(fx.inbox, state(1, 3_011, 3_010, 1_020), &older)
+        .await;
     while let Some(next) = cursor {
         let page = fx
             .store
             .messages_page(fx.inbox, Some(next), 50)
             .await
             .unwrap();
-        seen_uids.extend(page.items.iter().map(|m| m.uid));
+        seen_uids.extend(uids_of(&page.items));
         cursor = page.next;
     }
     let distinct: BTreeSet<u32> = seen_uids.iter().copied().collect();
@@ -367,11 +390,11 @@ async fn paging_is_complete_ordered_and_stable_under_inserts() {
     );
     assert!(distinct.iter().all(|uid| !(2_001..=2_010).contains(uid)));
     assert_eq!(
-        &seen_uids[1_000..],
-        &(3_001..=3_010).rev().collect::<Vec<_>>()[..]
+        seen_uids[1_000..],
+        (3_001..=3_010).rev().collect::<Vec<_>>()
     );
 
-    // The fresh first page starts with the newest mail.
+    // A fresh first page starts with the newest mail.
     let first = fx.store.messages_page(fx.inbox, None, 10).await.unwrap();
     assert_eq!(first.items[0].uid, 2_010);
     assert!(first.next.is_some());
@@ -380,172 +403,112 @@ async fn paging_is_complete_ordered_and_stable_under_inserts() {
 #[tokio::test]
 async fn hot_queries_use_their_indexes() {
     let fx = Fixture::new().await;
-    let window: Vec<NewMessage> = (1..=50).map(|uid| message(uid, i64::from(uid))).collect();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 51, 50, 50), &window)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 51, 50, 50), &messages(1..=50))
+        .await;
+    let plan = async |query| fx.store.query_plan(query).await.unwrap();
+    let has = |plan: &[String], text: &str| plan.iter().any(|l| l.contains(text));
 
-    let page = fx.store.query_plan(HotQuery::MessagesPage).await.unwrap();
+    let page = plan(HotQuery::MessagesPage).await;
     assert!(
-        page.iter()
-            .any(|l| l.contains("USING INDEX messages_by_date")),
+        has(&page, "USING INDEX messages_by_date (folder_id=? AND"),
         "{page:?}"
     );
-    assert!(!page.iter().any(|l| l.contains("TEMP B-TREE")), "{page:?}");
+    assert!(!has(&page, "TEMP B-TREE"), "{page:?}");
 
-    let counts = fx.store.query_plan(HotQuery::FolderCounts).await.unwrap();
+    let counts = plan(HotQuery::FolderCounts).await;
     let covered = counts
         .iter()
         .filter(|l| l.contains("COVERING INDEX messages_by_flags"));
     assert_eq!(covered.count(), 2, "{counts:?}");
-    assert!(
-        !counts.iter().any(|l| l.contains("TEMP B-TREE")),
-        "{counts:?}"
-    );
+    assert!(!has(&counts, "TEMP B-TREE"), "{counts:?}");
 
-    let search = fx.store.query_plan(HotQuery::Search).await.unwrap();
-    assert!(search.iter().any(|l| l.contains("VIRTUAL TABLE INDEX")), "{search:?}");
+    let search = plan(HotQuery::Search).await;
+    assert!(has(&search, "VIRTUAL TABLE INDEX"), "{search:?}");
 
-    let thread = fx.store.query_plan(HotQuery::Thread).await.unwrap();
-    assert!(thread.iter().any(|l| l.contains("INDEX messages_by_thread")), "{thread:?}");
-    assert!(!thread.iter().any(|l| l.contains("TEMP B-TREE")), "{thread:?}");
+    let thread = plan(HotQuery::Thread).await;
+    assert!(has(&thread, "INDEX messages_by_thread"), "{thread:?}");
+    assert!(!has(&thread, "TEMP B-TREE"), "{thread:?}");
 
-    // No hot statement scans a whole table: batches (json_each) are the outer loop and every
-    // stored row is reached through an index.
+    // No hot statement scans a stored table: batches (json_each) and materialized batches
+    // (`c`) are the only scans, and every stored row is reached through an index.
     for query in HotQuery::ALL {
-        let plan = fx.store.query_plan(query).await.unwrap();
-        let scans: Vec<&String> = plan
-            .iter()
-            .filter(|l| l.starts_with("SCAN ") && !l.contains("VIRTUAL TABLE"))
-            .filter(|l| !l.starts_with("SCAN c") && !l.starts_with("SCAN CONSTANT ROW"))
-            .collect();
-        assert!(scans.is_empty(), "{query:?} scans: {plan:#?}");
+        let plan = plan(query).await;
+        let scans = plan.iter().filter(|l| l.starts_with("SCAN ")).filter(|l| {
+            !l.contains("VIRTUAL TABLE") && *l != "SCAN c" && *l != "SCAN CONSTANT ROW"
+        });
+        assert_eq!(scans.count(), 0, "{query:?}: {plan:#?}");
     }
     // Batches find their rows by (folder, uid), not by walking the folder.
-    for query in [HotQuery::InsertParts, HotQuery::FlagChanges, HotQuery::Expunge] {
-        let plan = fx.store.query_plan(query).await.unwrap();
-        let by_uid = "INDEX sqlite_autoindex_messages_1 (folder_id=? AND uid";
-        let found = plan.iter().any(|l| l.starts_with("SEARCH m ") && l.contains(by_uid));
-        assert!(found, "{query:?}: {plan:#?}");
+    for query in [
+        HotQuery::InsertParts,
+        HotQuery::FlagChanges,
+        HotQuery::Expunge,
+    ] {
+        let plan = plan(query).await;
+        let by_uid = |l: &String| {
+            l.starts_with("SEARCH m ")
+                && l.contains("INDEX sqlite_autoindex_messages_1 (folder_id=? AND uid")
+        };
+        assert!(plan.iter().any(by_uid), "{query:?}: {plan:#?}");
     }
 }
 
 #[tokio::test]
 async fn folder_counts_follow_flags() {
     let fx = Fixture::new().await;
-    let mut window: Vec<NewMessage> = (1..=10).map(|uid| message(uid, i64::from(uid))).collect();
+    let mut window = messages(1..=10);
     for m in &mut window[..4] {
         m.flags = seen();
     }
-    fx.store
-        .insert_window(fx.inbox, &state(1, 11, 10, 10), &window)
-        .await
-        .unwrap();
-    let folders = fx.store.folders(fx.account).await.unwrap();
-    assert_eq!((folders[0].unread, folders[0].total), (6, 10));
-    assert_eq!(folders[0].role, Some(Role::Inbox));
+    fx.insert(fx.inbox, state(1, 11, 10, 10), &window).await;
+    assert_eq!(fx.counts().await, (6, 10));
+    assert_eq!(
+        fx.store.folders(fx.account).await.unwrap()[0].role,
+        Some(Role::Inbox)
+    );
 
-    let changes: Vec<FlagChange> = (5..=7)
-        .map(|uid| FlagChange {
-            uid,
-            flags: seen(),
-            modseq: 20,
-        })
-        .collect();
+    let changes: Vec<FlagChange> = (5..=7).map(|uid| flag_change(uid, seen(), 20)).collect();
     let changed = fx
         .store
         .apply_flag_changes(fx.inbox, &changes, Some(20))
-        .await
-        .unwrap();
-    assert_eq!(changed, 3);
-    assert_eq!(
-        fx.store
-            .folder_state(fx.inbox)
-            .await
-            .unwrap()
-            .highest_modseq,
-        Some(20)
-    );
-    let folders = fx.store.folders(fx.account).await.unwrap();
-    assert_eq!((folders[0].unread, folders[0].total), (3, 10));
+        .await;
+    assert_eq!(changed.unwrap(), 3);
+    assert_eq!(fx.state(fx.inbox).await.highest_modseq, Some(20));
+    assert_eq!(fx.counts().await, (3, 10));
 
     // An older change does not undo a newer one.
-    let stale = [FlagChange {
-        uid: 5,
-        flags: Flags::default(),
-        modseq: 19,
-    }];
-    assert_eq!(
-        fx.store
-            .apply_flag_changes(fx.inbox, &stale, None)
-            .await
-            .unwrap(),
-        0
-    );
+    let stale = [flag_change(5, Flags::default(), 19)];
+    let changed = fx.store.apply_flag_changes(fx.inbox, &stale, None).await;
+    assert_eq!(changed.unwrap(), 0);
 
     let vanished = [UidRange::new(2, 1), 9.into()];
-    let removed = fx
-        .store
-        .apply_expunges(fx.inbox, &vanished, Some(21))
-        .await
-        .unwrap();
-    assert_eq!(removed, 3);
-    let folders = fx.store.folders(fx.account).await.unwrap();
-    assert_eq!((folders[0].unread, folders[0].total), (2, 7));
-    assert_eq!(
-        fx.store
-            .folder_state(fx.inbox)
-            .await
-            .unwrap()
-            .highest_modseq,
-        Some(21)
-    );
+    let removed = fx.store.apply_expunges(fx.inbox, &vanished, Some(21)).await;
+    assert_eq!(removed.unwrap(), 3);
+    assert_eq!(fx.counts().await, (2, 7));
+    assert_eq!(fx.state(fx.inbox).await.highest_modseq, Some(21));
 }
 
 #[tokio::test]
 async fn delta_applies_everything_in_one_transaction() {
     let fx = Fixture::new().await;
-    let window: Vec<NewMessage> = (1..=5).map(|uid| message(uid, i64::from(uid))).collect();
     let before = state(1, 6, 5, 5);
-    fx.store
-        .insert_window(fx.inbox, &before, &window)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, before, &messages(1..=5)).await;
 
     // A delta whose last new message is invalid ("TEXT" is no part number): nothing may stick.
     let mut broken = message(7, 7);
     broken.parts.push(part("TEXT", "text/plain", false));
     let failing = Delta {
-        changed: vec![FlagChange {
-            uid: 1,
-            flags: seen(),
-            modseq: 9,
-        }],
+        changed: vec![flag_change(1, seen(), 9)],
         vanished: vec![UidRange::new(2, 3)],
         new_messages: vec![message(6, 6), broken],
         state_after: state(1, 8, 9, 5),
     };
-    assert!(matches!(
-        fx.store.apply_delta(fx.inbox, &failing).await,
-        Err(Error::Store { .. })
-    ));
-    assert_eq!(fx.store.folder_state(fx.inbox).await.unwrap(), before);
-    assert_eq!(fx.store.uids(fx.inbox).await.unwrap(), vec![1, 2, 3, 4, 5]);
-    let one = fx
-        .store
-        .message(fx.id_of(fx.inbox, 1).await)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(one.summary.flags, Flags::default());
-    assert!(
-        fx.store
-            .search(fx.account, "number 6", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let result = fx.store.apply_delta(fx.inbox, &failing).await;
+    assert!(matches!(result, Err(Error::Store { .. })), "{result:?}");
+    assert_eq!(fx.state(fx.inbox).await, before);
+    assert_eq!(fx.uids(fx.inbox).await, [1, 2, 3, 4, 5]);
+    assert_eq!(fx.detail(fx.inbox, 1).await.summary.flags, Flags::default());
+    assert!(fx.found("number 6").await.is_empty());
 
     // The same delta without the broken message goes through as a whole.
     let delta = Delta {
@@ -557,79 +520,55 @@ async fn delta_applies_everything_in_one_transaction() {
         (applied.flags_changed, applied.removed, applied.stored),
         (1, 2, 1)
     );
-    assert_eq!(
-        fx.store.folder_state(fx.inbox).await.unwrap(),
-        delta.state_after
-    );
-    assert_eq!(fx.store.uids(fx.inbox).await.unwrap(), vec![1, 4, 5, 6]);
-    let one = fx
-        .store
-        .message(fx.id_of(fx.inbox, 1).await)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(fx.state(fx.inbox).await, delta.state_after);
+    assert_eq!(fx.uids(fx.inbox).await, [1, 4, 5, 6]);
+    let one = fx.detail(fx.inbox, 1).await;
     assert_eq!((one.summary.flags, one.modseq), (seen(), 9));
+    assert_eq!(fx.found("number 6").await, [6]);
 
     // MODSEQ values beyond i64 are refused, not wrapped.
     let mut huge = message(10, 10);
     huge.modseq = u64::MAX;
-    let err = fx
+    let result = fx
         .store
         .insert_window(fx.inbox, &delta.state_after, &[huge])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Store { source: None, .. }), "{err:?}");
+        .await;
+    assert!(
+        matches!(result, Err(Error::Store { source: None, .. })),
+        "{result:?}"
+    );
+    assert_eq!(fx.uids(fx.inbox).await, [1, 4, 5, 6]);
 }
 
 #[tokio::test]
 async fn uidvalidity_change_resets_the_folder() {
     let fx = Fixture::new().await;
-    let window: Vec<NewMessage> = (1..=3).map(|uid| message(uid, i64::from(uid))).collect();
-    fx.store
-        .insert_window(fx.inbox, &state(100, 4, 3, 3), &window)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(100, 4, 3, 3), &messages(1..=3))
+        .await;
 
     // Writing a different generation without a reset is refused.
     let other = state(200, 2, 1, 1);
     assert!(fx.store.set_folder_state(fx.inbox, &other).await.is_err());
-    assert!(
-        fx.store
-            .insert_window(fx.inbox, &other, &[message(1, 50)])
-            .await
-            .is_err()
-    );
-    assert_eq!(fx.store.uids(fx.inbox).await.unwrap(), vec![1, 2, 3]);
+    let mixed = fx
+        .store
+        .insert_window(fx.inbox, &other, &[message(1, 50)])
+        .await;
+    assert!(mixed.is_err());
+    assert_eq!(fx.uids(fx.inbox).await, [1, 2, 3]);
 
     assert_eq!(fx.store.reset_folder(fx.inbox, 200).await.unwrap(), 3);
-    let reset = fx.store.folder_state(fx.inbox).await.unwrap();
-    assert_eq!(
-        reset,
-        FolderSyncState {
-            uidvalidity: Some(200),
-            ..FolderSyncState::default()
-        }
-    );
-    assert!(fx.store.uids(fx.inbox).await.unwrap().is_empty());
-    assert!(
-        fx.store
-            .search(fx.account, "message", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let reset = FolderSyncState {
+        uidvalidity: Some(200),
+        ..FolderSyncState::default()
+    };
+    assert_eq!(fx.state(fx.inbox).await, reset);
+    assert!(fx.uids(fx.inbox).await.is_empty());
+    assert!(fx.found("message").await.is_empty());
 
-    fx.store
-        .insert_window(fx.inbox, &other, &[message(1, 50)])
-        .await
-        .unwrap();
-    assert_eq!(fx.store.uids(fx.inbox).await.unwrap(), vec![1]);
-    let err = fx
-        .store
-        .reset_folder(FolderId(12_345), 1)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NotFound { what: "folder", .. }));
+    fx.insert(fx.inbox, other, &[message(1, 50)]).await;
+    assert_eq!(fx.uids(fx.inbox).await, [1]);
+    let gone = fx.store.reset_folder(FolderId(12_345), 1).await;
+    assert!(matches!(gone, Err(Error::NotFound { what: "folder", .. })));
 }
 
 #[tokio::test]
@@ -642,16 +581,10 @@ async fn folder_list_handles_rename_and_delete() {
     ];
     let ids = fx.store.upsert_folders(fx.account, &list).await.unwrap();
     assert_eq!(ids[0], fx.inbox);
-    fx.store
-        .insert_window(ids[0], &state(1, 2, 1, 1), &[message(1, 1)])
-        .await
-        .unwrap();
+    fx.insert(ids[0], state(1, 2, 1, 1), &[message(1, 1)]).await;
     let mut old_message = message(1, 2);
     old_message.subject = "Zeppelin".into();
-    fx.store
-        .insert_window(ids[2], &state(5, 2, 1, 1), &[old_message])
-        .await
-        .unwrap();
+    fx.insert(ids[2], state(5, 2, 1, 1), &[old_message]).await;
 
     // "Projects/Old" was renamed to "Projects/New"; "Sent" lost its role and subscription.
     let mut sent = folder("Sent", None);
@@ -662,30 +595,22 @@ async fn folder_list_handles_rename_and_delete() {
         folder("Projects/New", None),
     ];
     let new_ids = fx.store.upsert_folders(fx.account, &renamed).await.unwrap();
-    assert_eq!(&new_ids[..2], &ids[..2], "surviving folders keep their ids");
-    assert_ne!(new_ids[2], ids[2]);
+    assert_eq!(new_ids[..2], ids[..2], "surviving folders keep their ids");
+    assert_ne!(new_ids[2], ids[2], "ids of removed folders are not reused");
 
     let folders = fx.store.folders(fx.account).await.unwrap();
     let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["INBOX", "Projects/New", "Sent"]);
-    assert_eq!(folders[2].role, None);
-    assert!(!folders[2].subscribed);
-    assert_eq!(folders[0].total, 1);
+    assert_eq!((folders[2].role, folders[2].subscribed), (None, false));
+    assert_eq!(fx.counts().await, (1, 1));
     assert_eq!(
-        fx.store.folder_state(fx.inbox).await.unwrap(),
-        state(1, 2, 1, 1)
+        fx.state(fx.inbox).await,
+        state(1, 2, 1, 1),
+        "sync state survives"
     );
-    assert!(matches!(
-        fx.store.folder_state(ids[2]).await,
-        Err(Error::NotFound { what: "folder", .. })
-    ));
-    assert!(
-        fx.store
-            .search(fx.account, "zeppelin", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let gone = fx.store.folder_state(ids[2]).await;
+    assert!(matches!(gone, Err(Error::NotFound { what: "folder", .. })));
+    assert!(fx.found("zeppelin").await.is_empty());
 
     // An empty LIST removes everything.
     fx.store.upsert_folders(fx.account, &[]).await.unwrap();
@@ -703,49 +628,33 @@ async fn search_finds_subject_address_and_preview() {
     other.subject = "Lunch?".into();
     other.cc = vec![addr(None, "bob@example.org")];
     other.preview = Some("tomorrow at noon".into());
-    fx.store
-        .insert_window(fx.inbox, &state(1, 3, 2, 2), &[invoice, other])
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 3, 2, 2), &[invoice, other])
+        .await;
 
-    let uids = |found: Vec<MessageSummary>| found.iter().map(|m| m.uid).collect::<Vec<_>>();
-    let search = |q: &'static str| fx.store.search(fx.account, q, 10);
-    assert_eq!(uids(search("invoice").await.unwrap()), [1]);
-    assert_eq!(
-        uids(search("marz").await.unwrap()),
-        [1],
-        "diacritics are folded"
+    assert_eq!(fx.found("invoice").await, [1]);
+    assert_eq!(fx.found("marz").await, [1], "diacritics are folded");
+    assert_eq!(fx.found("billing@shop.example").await, [1]);
+    assert_eq!(fx.found("Department").await, [1]);
+    assert_eq!(fx.found("bob@example.org").await, [2]);
+    assert_eq!(fx.found("noon").await, [2]);
+    assert_eq!(fx.found("amou").await, [1], "words match as prefixes");
+    assert_eq!(fx.found("example").await, [2, 1], "newest first");
+    assert!(fx.found("message").await.is_empty());
+    assert!(
+        fx.found("invoice noon").await.is_empty(),
+        "all words must match"
     );
-    assert_eq!(uids(search("billing@shop.example").await.unwrap()), [1]);
-    assert_eq!(uids(search("department").await.unwrap()), [1]);
-    assert_eq!(uids(search("bob@example.org").await.unwrap()), [2]);
-    assert_eq!(uids(search("noon").await.unwrap()), [2]);
-    assert_eq!(
-        uids(search("amou").await.unwrap()),
-        [1],
-        "words match as prefixes"
+    assert!(
+        fx.found("\"quoted\" OR NEAR( *").await.is_empty(),
+        "no FTS5 syntax"
     );
-    assert_eq!(uids(search("message").await.unwrap()), Vec::<u32>::new());
-    assert_eq!(
-        uids(search("example").await.unwrap()),
-        [2, 1],
-        "newest first"
-    );
-    assert_eq!(
-        uids(search("invoice noon").await.unwrap()),
-        Vec::<u32>::new()
-    );
-    assert_eq!(
-        uids(search("\"quoted\" OR NEAR( *").await.unwrap()),
-        Vec::<u32>::new()
-    );
-    assert!(search("   ").await.unwrap().is_empty());
+    assert!(fx.found("   ").await.is_empty());
 
     // Another account's mail is not found; removed mail is not found.
-    let other_account = fx.store.add_account(&new_account("Home")).await.unwrap();
+    let home = fx.store.add_account(&new_account("Home")).await.unwrap();
     assert!(
         fx.store
-            .search(other_account, "invoice", 10)
+            .search(home, "invoice", 10)
             .await
             .unwrap()
             .is_empty()
@@ -754,7 +663,7 @@ async fn search_finds_subject_address_and_preview() {
         .apply_expunges(fx.inbox, &[1.into()], None)
         .await
         .unwrap();
-    assert!(search("invoice").await.unwrap().is_empty());
+    assert!(fx.found("invoice").await.is_empty());
 }
 
 #[tokio::test]
@@ -765,95 +674,53 @@ async fn threads_follow_references_in_any_order() {
         folder("Sent", Some(Role::Sent)),
     ];
     let sent = fx.store.upsert_folders(fx.account, &list).await.unwrap()[1];
-    let threaded = |uid: u32, date: i64, id: &str, reply_to: Option<&str>, refs: &[&str]| {
+    let threaded = |uid: u32, date: i64, id: &str, refs: &[&str]| {
         let mut m = message(uid, date);
         m.message_id = Some(id.into());
-        m.in_reply_to = reply_to.map(Into::into);
+        m.in_reply_to = refs.last().map(|r| (*r).into());
         m.references = refs.iter().map(|r| (*r).into()).collect();
         m
     };
 
-    // A root and its reply, in one window; the reply to the reply lands in Sent.
-    let root = threaded(1, 10, "<root@x>", None, &[]);
-    let reply = threaded(2, 20, "<reply@x>", Some("<root@x>"), &["<root@x>"]);
-    fx.store
-        .insert_window(fx.inbox, &state(1, 3, 2, 2), &[root, reply])
-        .await
-        .unwrap();
-    let answer = threaded(
-        1,
-        30,
-        "<answer@x>",
-        Some("<reply@x>"),
-        &["<root@x>", "<reply@x>"],
-    );
-    fx.store
-        .insert_window(sent, &state(9, 2, 1, 1), &[answer])
-        .await
-        .unwrap();
-    let conversation = fx.store.thread(fx.id_of(fx.inbox, 1).await).await.unwrap();
+    // A root and its reply in one window; the answer to the reply lands in Sent.
+    let root = threaded(1, 10, "<root@x>", &[]);
+    let reply = threaded(2, 20, "<reply@x>", &["<root@x>"]);
+    fx.insert(fx.inbox, state(1, 3, 2, 2), &[root, reply]).await;
+    let answer = threaded(1, 30, "<answer@x>", &["<root@x>", "<reply@x>"]);
+    fx.insert(sent, state(9, 2, 1, 1), &[answer]).await;
+    let id = fx.id_of(fx.inbox, 1).await;
+    let conversation = fx.store.thread(id).await.unwrap();
     let dates: Vec<i64> = conversation.iter().map(|m| m.internal_date).collect();
     assert_eq!(dates, [10, 20, 30]);
     assert_eq!(conversation[2].folder, sent);
 
-    // A child arrives before its parent; then the parent (without brackets) joins it.
-    let child = threaded(3, 40, "<child@y>", Some("<parent@y>"), &["<parent@y>"]);
-    fx.store
-        .insert_window(fx.inbox, &state(1, 4, 3, 3), &[child])
-        .await
-        .unwrap();
-    let parent = threaded(4, 35, "parent@y", None, &[]);
-    fx.store
-        .insert_window(fx.inbox, &state(1, 5, 4, 4), &[parent])
-        .await
-        .unwrap();
-    let conversation = fx.store.thread(fx.id_of(fx.inbox, 3).await).await.unwrap();
-    assert_eq!(
-        conversation.iter().map(|m| m.uid).collect::<Vec<_>>(),
-        [4, 3]
-    );
+    // A child arrives before its parent; the parent (written without brackets) joins it.
+    let child = threaded(3, 40, "<child@y>", &["<parent@y>"]);
+    fx.insert(fx.inbox, state(1, 4, 3, 3), &[child]).await;
+    fx.insert(
+        fx.inbox,
+        state(1, 5, 4, 4),
+        &[threaded(4, 35, "parent@y", &[])],
+    )
+    .await;
+    assert_eq!(fx.thread_of(fx.inbox, 3).await, [4, 3]);
 
     // Two unrelated threads merge when a message references both.
-    let a = threaded(5, 50, "<a@z>", None, &[]);
-    let b = threaded(6, 51, "<b@z>", None, &[]);
-    fx.store
-        .insert_window(fx.inbox, &state(1, 7, 6, 6), &[a, b])
-        .await
-        .unwrap();
-    let a_thread = fx.store.thread(fx.id_of(fx.inbox, 5).await).await.unwrap();
-    assert_eq!(a_thread.len(), 1);
-    let both = threaded(7, 52, "<both@z>", Some("<b@z>"), &["<a@z>", "<b@z>"]);
-    fx.store
-        .insert_window(fx.inbox, &state(1, 8, 7, 7), &[both])
-        .await
-        .unwrap();
-    let merged = fx.store.thread(fx.id_of(fx.inbox, 6).await).await.unwrap();
-    assert_eq!(merged.iter().map(|m| m.uid).collect::<Vec<_>>(), [5, 6, 7]);
+    let (a, b) = (threaded(5, 50, "<a@z>", &[]), threaded(6, 51, "<b@z>", &[]));
+    fx.insert(fx.inbox, state(1, 7, 6, 6), &[a, b]).await;
+    assert_eq!(fx.thread_of(fx.inbox, 5).await, [5]);
+    let both = threaded(7, 52, "<both@z>", &["<a@z>", "<b@z>"]);
+    fx.insert(fx.inbox, state(1, 8, 7, 7), &[both]).await;
+    assert_eq!(fx.thread_of(fx.inbox, 6).await, [5, 6, 7]);
+    let merged = fx.store.thread(fx.id_of(fx.inbox, 5).await).await.unwrap();
     assert!(merged.iter().all(|m| m.thread == merged[0].thread));
 
-    // A message without any ids is alone; the first conversation was not touched.
+    // A message without any ids is alone; the other conversations were not touched.
     let mut lonely = message(8, 60);
     lonely.message_id = None;
-    fx.store
-        .insert_window(fx.inbox, &state(1, 9, 8, 8), &[lonely])
-        .await
-        .unwrap();
-    assert_eq!(
-        fx.store
-            .thread(fx.id_of(fx.inbox, 8).await)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        fx.store
-            .thread(fx.id_of(fx.inbox, 2).await)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    fx.insert(fx.inbox, state(1, 9, 8, 8), &[lonely]).await;
+    assert_eq!(fx.thread_of(fx.inbox, 8).await, [8]);
+    assert_eq!(fx.thread_of(fx.inbox, 2).await, [1, 2, 1]);
     assert!(
         fx.store
             .thread(MessageId(424_242))
@@ -866,21 +733,13 @@ async fn threads_follow_references_in_any_order() {
 #[tokio::test]
 async fn removing_an_account_removes_everything() {
     let fx = Fixture::new().await;
-    let keep = fx.store.add_account(&new_account("Home")).await.unwrap();
-    let keep_inbox = fx
-        .store
-        .upsert_folders(keep, &[folder("INBOX", None)])
-        .await
-        .unwrap()[0];
-    let window: Vec<NewMessage> = (1..=20).map(|uid| message(uid, i64::from(uid))).collect();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 21, 20, 20), &window)
-        .await
-        .unwrap();
-    fx.store
-        .insert_window(keep_inbox, &state(1, 21, 20, 20), &window)
-        .await
-        .unwrap();
+    let home = fx.store.add_account(&new_account("Home")).await.unwrap();
+    let home_list = [folder("INBOX", None)];
+    let home_inbox = fx.store.upsert_folders(home, &home_list).await.unwrap()[0];
+    fx.insert(fx.inbox, state(1, 21, 20, 20), &messages(1..=20))
+        .await;
+    fx.insert(home_inbox, state(1, 21, 20, 20), &messages(1..=20))
+        .await;
     fx.store
         .add_usage(fx.account, "wifi", "bodies", 10, 20)
         .await
@@ -888,38 +747,37 @@ async fn removing_an_account_removes_everything() {
 
     fx.store.remove_account(fx.account).await.unwrap();
     let accounts = fx.store.accounts().await.unwrap();
-    assert_eq!(accounts.iter().map(|a| a.id).collect::<Vec<_>>(), [keep]);
+    assert_eq!(accounts.iter().map(|a| a.id).collect::<Vec<_>>(), [home]);
     assert!(fx.store.folders(fx.account).await.unwrap().is_empty());
     assert!(fx.store.usage(fx.account).await.unwrap().is_empty());
+    let again = fx.store.remove_account(fx.account).await;
     assert!(matches!(
-        fx.store.remove_account(fx.account).await,
+        again,
         Err(Error::NotFound {
             what: "account",
             ..
         })
     ));
 
+    // Only the other account's rows are left, in every table and in the search index.
     let mut raw = fx.raw().await;
-    for (table, expected) in [
+    let remaining = [
         ("folders", 1),
         ("messages", 20),
         ("parts", 60),
         ("thread_links", 20),
         ("byte_ledger", 0),
-    ] {
+        ("message_search_docsize", 20),
+    ];
+    for (table, expected) in remaining {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&mut raw)
             .await
             .unwrap();
         assert_eq!(count, expected, "{table}");
     }
-    let indexed: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search_docsize")
-        .fetch_one(&mut raw)
-        .await
-        .unwrap();
-    assert_eq!(indexed, 20, "search rows of the removed account are gone");
     assert_eq!(
-        fx.store.search(keep, "message", 100).await.unwrap().len(),
+        fx.store.search(home, "message", 100).await.unwrap().len(),
         20
     );
 }
@@ -927,10 +785,8 @@ async fn removing_an_account_removes_everything() {
 #[tokio::test]
 async fn reopening_keeps_data_and_migrations_run_once() {
     let fx = Fixture::new().await;
-    fx.store
-        .insert_window(fx.inbox, &state(3, 2, 1, 1), &[message(1, 1)])
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(3, 2, 1, 1), &[message(1, 1)])
+        .await;
     fx.store.close().await;
     let Fixture {
         dir,
@@ -941,24 +797,51 @@ async fn reopening_keeps_data_and_migrations_run_once() {
 
     for _ in 0..2 {
         let store = Store::open(db_path(&dir)).await.unwrap();
-        assert_eq!(store.accounts().await.unwrap()[0].id, account);
-        assert_eq!(store.accounts().await.unwrap()[0].kind, AccountKind::Imap);
-        assert_eq!(store.uids(inbox).await.unwrap(), vec![1]);
+        let accounts = store.accounts().await.unwrap();
+        assert_eq!(
+            (accounts[0].id, accounts[0].kind),
+            (account, AccountKind::Imap)
+        );
+        assert_eq!(store.uids(inbox).await.unwrap(), [1]);
         assert_eq!(store.folder_state(inbox).await.unwrap(), state(3, 2, 1, 1));
         store.close().await;
     }
     let url = format!("sqlite://{}", db_path(&dir).display());
     let mut raw = SqliteConnection::connect(&url).await.unwrap();
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+    let migrations = "SELECT count(*) FROM _sqlx_migrations";
+    let applied: i64 = sqlx::query_scalar(migrations)
         .fetch_one(&mut raw)
         .await
         .unwrap();
     assert_eq!(applied, 1);
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut raw)
         .await
         .unwrap();
-    assert_eq!(mode, "wal");
+    assert_eq!(journal, "wal");
+}
+
+#[tokio::test]
+async fn writes_from_many_tasks_are_serialized() {
+    let fx = Fixture::new().await;
+    let list: Vec<FolderRecord> = (0..8).map(|i| folder(&format!("F{i}"), None)).collect();
+    let folders = fx.store.upsert_folders(fx.account, &list).await.unwrap();
+    let mut tasks = Vec::new();
+    for folder in folders.iter().copied() {
+        let store = fx.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let window = messages(1..=50);
+            store
+                .insert_window(folder, &state(1, 51, 50, 50), &window)
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    for folder in folders {
+        assert_eq!(fx.store.message_count(folder).await.unwrap(), 50);
+    }
 }
 
 #[tokio::test]
@@ -988,47 +871,41 @@ async fn ledger_adds_up_by_kind_and_purpose() {
             )
         })
         .collect();
-    assert_eq!(
-        rows,
-        [
-            ("cellular", "sync_metadata", 5, 50),
-            ("wifi", "bodies", 101, 1_010)
-        ]
-    );
-    assert!(
-        fx.store
-            .add_usage(fx.account, "wifi", "bodies", u64::MAX, 0)
-            .await
-            .is_err()
-    );
-    assert!(
-        fx.store
-            .add_usage(AccountId(77), "wifi", "bodies", 1, 1)
-            .await
-            .is_err()
-    );
+    let expected = [
+        ("cellular", "sync_metadata", 5, 50),
+        ("wifi", "bodies", 101, 1_010),
+    ];
+    assert_eq!(rows, expected);
+    let too_big = fx
+        .store
+        .add_usage(fx.account, "wifi", "bodies", u64::MAX, 0)
+        .await;
+    assert!(too_big.is_err());
+    let unknown = fx
+        .store
+        .add_usage(AccountId(77), "wifi", "bodies", 1, 1)
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(Error::NotFound {
+            what: "account",
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
 async fn a_window_of_500_messages_is_fast() {
     let fx = Fixture::new().await;
-    let window: Vec<NewMessage> = (1..=500).map(|uid| message(uid, i64::from(uid))).collect();
     // Warm up the statement cache with a first window, as a running sync would have.
-    fx.store
-        .insert_window(fx.inbox, &state(1, 501, 500, 1_000), &window[..1])
-        .await
-        .unwrap();
-    let window: Vec<NewMessage> = (501..=1_000)
-        .map(|uid| message(uid, i64::from(uid)))
-        .collect();
+    fx.insert(fx.inbox, state(1, 2, 1, 1), &messages(1..=1))
+        .await;
+    let window = messages(2..=501);
 
     let started = Instant::now();
-    fx.store
-        .insert_window(fx.inbox, &state(1, 1_001, 1_000, 1_000), &window)
-        .await
-        .unwrap();
+    fx.insert(fx.inbox, state(1, 502, 501, 501), &window).await;
     let elapsed = started.elapsed();
-    println!("500 messages with 3 parts each: {elapsed:?}");
+    println!("a window of 500 messages with 3 parts each: {elapsed:?}");
     assert_eq!(fx.store.message_count(fx.inbox).await.unwrap(), 501);
     if !cfg!(debug_assertions) {
         assert!(elapsed.as_millis() < 100, "took {elapsed:?}");

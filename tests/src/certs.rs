@@ -26,7 +26,9 @@ impl TestPki {
     pub fn create(dir: &Path, common_name: &str) -> anyhow::Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, common_name);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_cert = ca_params.self_signed(&ca_key)?;
@@ -38,8 +40,13 @@ impl TestPki {
             "127.0.0.1".to_string(),
             "127.0.0.2".to_string(),
         ])?;
-        params.distinguished_name.push(DnType::CommonName, "anvert test server");
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "anvert test server");
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = params.signed_by(&server_key, &issuer)?;
 

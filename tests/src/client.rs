@@ -18,7 +18,9 @@ impl Dovecot {
 
     /// The trust settings a client needs for this server.
     pub fn trust(&self) -> Trust {
-        Trust::default().with_extra_roots_pem(&self.pki.ca_pem).unwrap()
+        Trust::default()
+            .with_extra_roots_pem(&self.pki.ca_pem)
+            .unwrap()
     }
 
     pub fn credential(&self, user: &str) -> Credential {
@@ -28,15 +30,25 @@ impl Dovecot {
     /// Logs `user` in over IMAP with implicit TLS (every extension the server offers).
     pub async fn imap_login(&self, user: &str) -> ImapSession {
         let meter = WireMeter::new();
-        imap::connect(&endpoint(self.imaps_addr(), Security::ImplicitTls), &self.credential(user), &self.tls(), &meter, &ConnectOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("IMAP login failed: {e}\n{}", self.log()))
+        imap::connect(
+            &endpoint(self.imaps_addr(), Security::ImplicitTls),
+            &self.credential(user),
+            &self.tls(),
+            &meter,
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("IMAP login failed: {e}\n{}", self.log()))
     }
 }
 
 /// An endpoint for a loopback address, named by IP so the certificate's IP SAN is checked.
 pub fn endpoint(addr: SocketAddr, security: Security) -> Endpoint {
-    Endpoint { host: addr.ip().to_string(), port: addr.port(), security }
+    Endpoint {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        security,
+    }
 }
 
 /// Everything a sync test needs on the client side: a real SQLite store in a temp dir and
@@ -50,7 +62,9 @@ pub struct SyncClient {
 impl SyncClient {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = anvert_core::store::Store::open(dir.path().join("anvert.db")).await.unwrap();
+        let store = anvert_core::store::Store::open(dir.path().join("anvert.db"))
+            .await
+            .unwrap();
         let account = store
             .add_account(&anvert_core::store::NewAccount {
                 name: "alice".into(),
@@ -62,13 +76,23 @@ impl SyncClient {
             })
             .await
             .unwrap();
-        SyncClient { dir, store, account }
+        SyncClient {
+            dir,
+            store,
+            account,
+        }
     }
 
     /// Connects to `addr` (the server, or a tap in front of it) with implicit TLS, syncs
     /// once, logs out.
-    pub async fn sync(&self, server: &Dovecot, addr: SocketAddr, request: &anvert_core::policy::SyncRequest) -> anvert_core::sync::SyncReport {
-        self.sync_with(server, addr, request, &ConnectOptions::default()).await
+    pub async fn sync(
+        &self,
+        server: &Dovecot,
+        addr: SocketAddr,
+        request: &anvert_core::policy::SyncRequest,
+    ) -> anvert_core::sync::SyncReport {
+        self.sync_with(server, addr, request, &ConnectOptions::default())
+            .await
     }
 
     pub async fn sync_with(
@@ -79,24 +103,49 @@ impl SyncClient {
         options: &ConnectOptions,
     ) -> anvert_core::sync::SyncReport {
         let meter = WireMeter::new();
-        let mut session = imap::connect(&endpoint(addr, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &meter, options)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let report = anvert_core::sync::sync_imap_account(&mut session, &self.store, self.account, request, now)
-            .await
-            .unwrap_or_else(|e| panic!("sync: {e}\n{}", server.log()));
+        let mut session = imap::connect(
+            &endpoint(addr, Security::ImplicitTls),
+            &server.credential("alice"),
+            &server.tls(),
+            &meter,
+            options,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let report = anvert_core::sync::sync_imap_account(
+            &mut session,
+            &self.store,
+            self.account,
+            request,
+            now,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("sync: {e}\n{}", server.log()));
         session.logout().await.unwrap();
         report
     }
 
     /// The stored folder id for `name`.
     pub async fn folder(&self, name: &str) -> anvert_core::store::FolderId {
-        self.store.folders(self.account).await.unwrap().into_iter().find(|f| f.name == name).expect("folder stored").id
+        self.store
+            .folders(self.account)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.name == name)
+            .expect("folder stored")
+            .id
     }
 
     /// Every stored message of a folder, newest first, with its parts.
-    pub async fn all_messages(&self, folder: anvert_core::store::FolderId) -> Vec<anvert_core::store::MessageDetail> {
+    pub async fn all_messages(
+        &self,
+        folder: anvert_core::store::FolderId,
+    ) -> Vec<anvert_core::store::MessageDetail> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {

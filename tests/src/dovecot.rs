@@ -68,7 +68,10 @@ pub struct Dovecot {
 
 impl std::fmt::Debug for Dovecot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dovecot").field("ports", &self.ports).field("root", &self.root.path()).finish()
+        f.debug_struct("Dovecot")
+            .field("ports", &self.ports)
+            .field("root", &self.root.path())
+            .finish()
     }
 }
 
@@ -87,7 +90,10 @@ impl Dovecot {
             Path::new(DOVECOT_BIN).exists(),
             "Dovecot is not installed: run scripts/install-deps.sh (apt: dovecot-imapd dovecot-pop3d)"
         );
-        let root = tempfile::Builder::new().prefix("anvert-dovecot-").tempdir().unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("anvert-dovecot-")
+            .tempdir()
+            .unwrap();
         let is_root = current_uid() == 0;
         // Mail processes never run as root: use nobody when we are root, ourselves otherwise.
         let mail_owner = if is_root { Some((65534, 65534)) } else { None };
@@ -105,14 +111,29 @@ impl Dovecot {
             for sub in ["cur", "new", "tmp"] {
                 std::fs::create_dir_all(home.join("Maildir").join(sub)).unwrap();
             }
-            users.push_str(&format!("{name}:{{PLAIN}}{password}:{uid}:{gid}::{}::\n", home.display()));
+            users.push_str(&format!(
+                "{name}:{{PLAIN}}{password}:{uid}:{gid}::{}::\n",
+                home.display()
+            ));
         }
         std::fs::write(root.path().join("users"), users).unwrap();
 
         let ports = free_ports();
         let config = root.path().join("dovecot.conf");
-        std::fs::write(&config, render_config(root.path(), &pki, ports, &options, is_root)).unwrap();
-        let mut dovecot = Dovecot { ports, pki, options, config, root, child: None, mail_owner };
+        std::fs::write(
+            &config,
+            render_config(root.path(), &pki, ports, &options, is_root),
+        )
+        .unwrap();
+        let mut dovecot = Dovecot {
+            ports,
+            pki,
+            options,
+            config,
+            root,
+            child: None,
+            mail_owner,
+        };
         dovecot.fix_ownership();
         dovecot.spawn();
         dovecot
@@ -130,15 +151,28 @@ impl Dovecot {
             .expect("could not start dovecot");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        for port in [self.ports.imap, self.ports.imaps, self.ports.pop3, self.ports.pop3s] {
+        for port in [
+            self.ports.imap,
+            self.ports.imaps,
+            self.ports.pop3,
+            self.ports.pop3s,
+        ] {
             loop {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     break;
                 }
-                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                {
                     panic!("dovecot exited with {status}:\n{}", self.log());
                 }
-                assert!(Instant::now() < deadline, "dovecot did not listen on {port}:\n{}", self.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "dovecot did not listen on {port}:\n{}",
+                    self.log()
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -165,7 +199,12 @@ impl Dovecot {
     }
 
     pub fn password(&self, user: &str) -> &str {
-        self.options.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.as_str()).expect("unknown test user")
+        self.options
+            .users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.as_str())
+            .expect("unknown test user")
     }
 
     pub fn imaps_addr(&self) -> SocketAddr {
@@ -184,15 +223,27 @@ impl Dovecot {
     /// Writes a generated mailbox straight into `user`'s Maildir (`folder` None = INBOX) and
     /// returns the ground truth. Much faster than APPEND for thousands of messages. Call it
     /// before the folder is first opened, or the new files are picked up on the next sync.
-    pub fn deliver_generated(&self, user: &str, folder: Option<&str>, config: &GenConfig) -> Vec<MessageTruth> {
-        let truths = generator::write_maildir(&self.maildir(user), folder, generator::generate(config)).unwrap();
+    pub fn deliver_generated(
+        &self,
+        user: &str,
+        folder: Option<&str>,
+        config: &GenConfig,
+    ) -> Vec<MessageTruth> {
+        let truths =
+            generator::write_maildir(&self.maildir(user), folder, generator::generate(config))
+                .unwrap();
         self.fix_ownership();
         truths
     }
 
     /// Runs `doveadm -c <config> <args>` and returns its stdout; panics with stderr on failure.
     pub fn doveadm(&self, args: &[&str]) -> String {
-        let out = Command::new(DOVEADM_BIN).arg("-c").arg(&self.config).args(args).output().expect("doveadm");
+        let out = Command::new(DOVEADM_BIN)
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("doveadm");
         assert!(
             out.status.success(),
             "doveadm {args:?} failed: {}\n{}",
@@ -219,7 +270,10 @@ impl Dovecot {
 impl Drop for Dovecot {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -233,14 +287,48 @@ impl Drop for Dovecot {
     }
 }
 
-fn render_config(root: &Path, pki: &TestPki, ports: Ports, options: &DovecotOptions, is_root: bool) -> String {
+fn render_config(
+    root: &Path,
+    pki: &TestPki,
+    ports: Ports,
+    options: &DovecotOptions,
+    is_root: bool,
+) -> String {
     let r = root.display();
     let mut caps = vec![
-        "IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "SORT", "SORT=DISPLAY",
-        "THREAD=REFERENCES", "THREAD=REFS", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "URL-PARTIAL",
-        "CATENATE", "UNSELECT", "CHILDREN", "NAMESPACE", "UIDPLUS", "LIST-EXTENDED", "I18NLEVEL=1",
-        "ESEARCH", "ESORT", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH", "LIST-STATUS", "BINARY", "MOVE",
-        "STATUS=SIZE", "SAVEDATE", "LITERAL+", "NOTIFY", "SPECIAL-USE",
+        "IMAP4rev1",
+        "SASL-IR",
+        "LOGIN-REFERRALS",
+        "ID",
+        "ENABLE",
+        "IDLE",
+        "SORT",
+        "SORT=DISPLAY",
+        "THREAD=REFERENCES",
+        "THREAD=REFS",
+        "THREAD=ORDEREDSUBJECT",
+        "MULTIAPPEND",
+        "URL-PARTIAL",
+        "CATENATE",
+        "UNSELECT",
+        "CHILDREN",
+        "NAMESPACE",
+        "UIDPLUS",
+        "LIST-EXTENDED",
+        "I18NLEVEL=1",
+        "ESEARCH",
+        "ESORT",
+        "SEARCHRES",
+        "WITHIN",
+        "CONTEXT=SEARCH",
+        "LIST-STATUS",
+        "BINARY",
+        "MOVE",
+        "STATUS=SIZE",
+        "SAVEDATE",
+        "LITERAL+",
+        "NOTIFY",
+        "SPECIAL-USE",
     ];
     if options.condstore {
         caps.push("CONDSTORE");
@@ -256,7 +344,11 @@ fn render_config(root: &Path, pki: &TestPki, ports: Ports, options: &DovecotOpti
         caps.extend(["SNIPPET=FUZZY", "PREVIEW=FUZZY", "PREVIEW"]);
     }
     let caps = caps.join(" ");
-    let imap_plugins = if options.compress { "$mail_plugins imap_zlib" } else { "$mail_plugins" };
+    let imap_plugins = if options.compress {
+        "$mail_plugins imap_zlib"
+    } else {
+        "$mail_plugins"
+    };
     let users_line = if is_root {
         String::new()
     } else {
@@ -370,7 +462,12 @@ fn free_ports() -> Ports {
         }
         held.push(one);
     }
-    Ports { imap: ports[0], imaps: ports[1], pop3: ports[2], pop3s: ports[3] }
+    Ports {
+        imap: ports[0],
+        imaps: ports[1],
+        pop3: ports[2],
+        pop3s: ports[3],
+    }
 }
 
 fn current_uid() -> u32 {
@@ -385,7 +482,10 @@ fn whoami() -> String {
 }
 fn id_flag(flag: &str) -> u32 {
     let out = Command::new("id").arg(flag).output().expect("id");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("numeric id")
 }
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;

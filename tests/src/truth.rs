@@ -13,11 +13,14 @@ use crate::{
 /// Asserts that `stored` holds exactly the messages of `truths`, field by field.
 pub fn assert_store_matches(stored: &[MessageDetail], truths: &[MessageTruth]) {
     assert_eq!(stored.len(), truths.len(), "message count");
-    let by_id: BTreeMap<&str, &MessageTruth> = truths.iter().map(|t| (t.message_id.as_str(), t)).collect();
+    let by_id: BTreeMap<&str, &MessageTruth> =
+        truths.iter().map(|t| (t.message_id.as_str(), t)).collect();
     for m in stored {
         let id = m.message_id.as_deref().expect("stored Message-ID");
         let id = id.trim_start_matches('<').trim_end_matches('>');
-        let t = by_id.get(id).unwrap_or_else(|| panic!("stored message {id} is not in the ground truth"));
+        let t = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("stored message {id} is not in the ground truth"));
         let s = &m.summary;
         let ctx = format!("message {} ({id})", t.index);
         assert_eq!(s.subject, t.subject, "{ctx}: subject");
@@ -26,29 +29,62 @@ pub fn assert_store_matches(stored: &[MessageDetail], truths: &[MessageTruth]) {
         assert_eq!(addrs(&m.cc), truth_addrs(&t.cc), "{ctx}: cc");
         assert_eq!(addrs(&m.bcc), truth_addrs(&t.bcc), "{ctx}: bcc");
         // RFC 3501 ENVELOPE: an absent Reply-To is reported as the From addresses.
-        let reply_to = if t.reply_to.is_empty() { &t.from } else { &t.reply_to };
+        let reply_to = if t.reply_to.is_empty() {
+            &t.from
+        } else {
+            &t.reply_to
+        };
         assert_eq!(addrs(&m.reply_to), truth_addrs(reply_to), "{ctx}: reply-to");
         assert_eq!(s.size as usize, t.size, "{ctx}: size");
         assert_eq!(s.date, Some(t.date), "{ctx}: Date header");
-        assert_eq!(s.internal_date, t.date, "{ctx}: INTERNALDATE (the Maildir mtime)");
-        assert_eq!(m.in_reply_to.as_deref().map(strip), t.in_reply_to.as_deref(), "{ctx}: in-reply-to");
-        assert_eq!(m.references.iter().map(|r| strip(r)).collect::<Vec<_>>(), t.references, "{ctx}: references");
+        assert_eq!(
+            s.internal_date, t.date,
+            "{ctx}: INTERNALDATE (the Maildir mtime)"
+        );
+        assert_eq!(
+            m.in_reply_to.as_deref().map(strip),
+            t.in_reply_to.as_deref(),
+            "{ctx}: in-reply-to"
+        );
+        assert_eq!(
+            m.references.iter().map(|r| strip(r)).collect::<Vec<_>>(),
+            t.references,
+            "{ctx}: references"
+        );
         assert_eq!(system_flags(&t.flags), s.flags.system, "{ctx}: flags");
-        assert_eq!(m.parts.len(), t.parts.len(), "{ctx}: part count {:#?} vs {:#?}", m.parts, t.parts);
+        assert_eq!(
+            m.parts.len(),
+            t.parts.len(),
+            "{ctx}: part count {:#?} vs {:#?}",
+            m.parts,
+            t.parts
+        );
         for (p, tp) in m.parts.iter().zip(&t.parts) {
             let pctx = format!("{ctx} part {}", tp.section);
             assert_eq!(p.section, tp.section, "{pctx}: section");
             assert_eq!(p.mime_type, tp.mime_type, "{pctx}: type");
             // RFC 2045: a text part without a charset is us-ascii, and IMAP servers say so.
-            let charset = tp.charset.clone().or_else(|| tp.mime_type.starts_with("text/").then(|| "us-ascii".to_string()));
+            let charset = tp.charset.clone().or_else(|| {
+                tp.mime_type
+                    .starts_with("text/")
+                    .then(|| "us-ascii".to_string())
+            });
             assert_eq!(p.charset, charset, "{pctx}: charset");
-            assert_eq!(p.encoding.as_deref(), Some(tp.encoding.as_str()), "{pctx}: encoding");
+            assert_eq!(
+                p.encoding.as_deref(),
+                Some(tp.encoding.as_str()),
+                "{pctx}: encoding"
+            );
             assert_eq!(p.size as usize, tp.encoded_size, "{pctx}: size");
             assert_eq!(p.disposition, tp.disposition, "{pctx}: disposition");
             assert_eq!(p.filename, tp.filename, "{pctx}: filename");
             assert_eq!(p.content_id, tp.content_id, "{pctx}: content-id");
         }
-        assert_eq!(s.has_attachments, m.parts.iter().any(|p| p.is_attachment), "{ctx}: has_attachments");
+        assert_eq!(
+            s.has_attachments,
+            m.parts.iter().any(|p| p.is_attachment),
+            "{ctx}: has_attachments"
+        );
     }
 }
 
@@ -57,11 +93,15 @@ fn strip(id: &str) -> &str {
 }
 
 fn addrs(list: &[Address]) -> Vec<(Option<String>, String)> {
-    list.iter().map(|a| (a.name.clone(), a.email.clone())).collect()
+    list.iter()
+        .map(|a| (a.name.clone(), a.email.clone()))
+        .collect()
 }
 
 fn truth_addrs(list: &[Addr]) -> Vec<(Option<String>, String)> {
-    list.iter().map(|a| (a.name.clone(), a.email.clone())).collect()
+    list.iter()
+        .map(|a| (a.name.clone(), a.email.clone()))
+        .collect()
 }
 
 pub fn system_flags(flags: &[Flag]) -> SystemFlags {

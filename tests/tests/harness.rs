@@ -8,10 +8,19 @@ use anvert_core::{
     imap::{self, ConnectOptions, SpecialUse},
     net::{Security, TlsConnector, Trust, WireMeter},
 };
-use anvert_tests::{client::endpoint, dovecot::Dovecot, generator::{GenConfig, SizeMix}};
+use anvert_tests::{
+    client::endpoint,
+    dovecot::Dovecot,
+    generator::{GenConfig, SizeMix},
+};
 
 fn small_mailbox(count: usize) -> GenConfig {
-    GenConfig { seed: 7, count, mix: SizeMix::small(), ..GenConfig::default() }
+    GenConfig {
+        seed: 7,
+        count,
+        mix: SizeMix::small(),
+        ..GenConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -21,27 +30,54 @@ async fn imap_implicit_tls_and_starttls_see_the_generated_mailbox() {
     assert_eq!(truth.len(), 40);
 
     for security in [Security::ImplicitTls, Security::StartTls] {
-        let addr = if security == Security::ImplicitTls { server.imaps_addr() } else { server.imap_addr() };
+        let addr = if security == Security::ImplicitTls {
+            server.imaps_addr()
+        } else {
+            server.imap_addr()
+        };
         let meter = WireMeter::new();
-        let mut session = imap::connect(&endpoint(addr, security), &server.credential("alice"), &server.tls(), &meter, &ConnectOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
+        let mut session = imap::connect(
+            &endpoint(addr, security),
+            &server.credential("alice"),
+            &server.tls(),
+            &meter,
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
         assert!(session.capabilities().has("IMAP4REV1"));
-        assert!(session.capabilities().has("QRESYNC"), "QRESYNC is on by default");
+        assert!(
+            session.capabilities().has("QRESYNC"),
+            "QRESYNC is on by default"
+        );
         assert!(session.is_compressed(), "COMPRESS=DEFLATE is negotiated");
         assert_eq!(session.enabled(), ["CONDSTORE", "QRESYNC"]);
 
         let folders = session.list_folders(true).await.unwrap();
         let roles: Vec<_> = folders.iter().filter_map(|f| f.special_use).collect();
-        for role in [SpecialUse::Inbox, SpecialUse::Sent, SpecialUse::Drafts, SpecialUse::Trash, SpecialUse::Junk, SpecialUse::Archive] {
+        for role in [
+            SpecialUse::Inbox,
+            SpecialUse::Sent,
+            SpecialUse::Drafts,
+            SpecialUse::Trash,
+            SpecialUse::Junk,
+            SpecialUse::Archive,
+        ] {
             assert!(roles.contains(&role), "{role:?} missing from {folders:?}");
         }
         let inbox = session.select("INBOX", None).await.unwrap();
         assert_eq!(inbox.exists as usize, truth.len());
         assert!(inbox.uid_validity.is_some() && inbox.highest_modseq.is_some());
-        assert_eq!(inbox.uid_next, Some(truth.len() as u32 + 1), "UIDs follow generation order");
+        assert_eq!(
+            inbox.uid_next,
+            Some(truth.len() as u32 + 1),
+            "UIDs follow generation order"
+        );
         session.logout().await.unwrap();
-        assert!(meter.totals().total() > 0, "the wire meter counted the session");
+        assert!(
+            meter.totals().total() > 0,
+            "the wire meter counted the session"
+        );
     }
 }
 
@@ -49,9 +85,15 @@ async fn imap_implicit_tls_and_starttls_see_the_generated_mailbox() {
 async fn a_client_that_does_not_trust_the_test_ca_is_refused() {
     let server = Dovecot::start();
     let untrusting = TlsConnector::new(&Trust::default()).unwrap();
-    let err = imap::connect(&endpoint(server.imaps_addr(), Security::ImplicitTls), &server.credential("alice"), &untrusting, &WireMeter::new(), &ConnectOptions::default())
-        .await
-        .unwrap_err();
+    let err = imap::connect(
+        &endpoint(server.imaps_addr(), Security::ImplicitTls),
+        &server.credential("alice"),
+        &untrusting,
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
     match &err {
         Error::Tls { reason, .. } => assert!(reason.contains("unknown issuer"), "{reason}"),
         other => panic!("expected a TLS error, got {other:?}"),
@@ -61,17 +103,36 @@ async fn a_client_that_does_not_trust_the_test_ca_is_refused() {
     // A certificate for the wrong name is refused too, even from the trusted CA.
     let mut wrong_name = endpoint(server.imaps_addr(), Security::ImplicitTls);
     wrong_name.host = "localhost.".into();
-    let wrong = imap::connect(&wrong_name, &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await;
-    assert!(matches!(wrong, Err(Error::Tls { .. }) | Err(Error::Dns { .. }) | Err(Error::Connect { .. })), "{wrong:?}");
+    let wrong = imap::connect(
+        &wrong_name,
+        &server.credential("alice"),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await;
+    assert!(
+        matches!(
+            wrong,
+            Err(Error::Tls { .. }) | Err(Error::Dns { .. }) | Err(Error::Connect { .. })
+        ),
+        "{wrong:?}"
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_error_without_the_secret() {
     let server = Dovecot::start();
     let bad = anvert_core::net::Credential::password("alice", "not-the-password-xyzzy");
-    let err = imap::connect(&endpoint(server.imaps_addr(), Security::ImplicitTls), &bad, &server.tls(), &WireMeter::new(), &ConnectOptions::default())
-        .await
-        .unwrap_err();
+    let err = imap::connect(
+        &endpoint(server.imaps_addr(), Security::ImplicitTls),
+        &bad,
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::AuthRejected { .. }), "{err:?}");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("xyzzy"), "the password leaked: {shown}");
@@ -93,22 +154,51 @@ async fn starttls_stripping_is_refused_before_any_credential_is_sent() {
             received.push(line.clone());
             let tag = line.split(' ').next().unwrap_or("*").to_string();
             if line.to_ascii_uppercase().contains("CAPABILITY") {
-                write.write_all(format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n").as_bytes()).await.unwrap();
+                write
+                    .write_all(
+                        format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n")
+                            .as_bytes(),
+                    )
+                    .await
+                    .unwrap();
             } else {
-                write.write_all(format!("{tag} OK whatever\r\n").as_bytes()).await.unwrap();
+                write
+                    .write_all(format!("{tag} OK whatever\r\n").as_bytes())
+                    .await
+                    .unwrap();
             }
         }
         received
     });
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = anvert_tests::certs::TestPki::create(pki_dir.path(), "ca").unwrap();
-    let tls = TlsConnector::new(&Trust::default().with_extra_roots_pem(&pki.ca_pem).unwrap()).unwrap();
-    let err = imap::connect(&endpoint(addr, Security::StartTls), &anvert_core::net::Credential::password("alice", "secret-pw"), &tls, &WireMeter::new(), &ConnectOptions::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::TlsUnavailable { command: "STARTTLS" }), "{err:?}");
+    let tls =
+        TlsConnector::new(&Trust::default().with_extra_roots_pem(&pki.ca_pem).unwrap()).unwrap();
+    let err = imap::connect(
+        &endpoint(addr, Security::StartTls),
+        &anvert_core::net::Credential::password("alice", "secret-pw"),
+        &tls,
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TlsUnavailable {
+                command: "STARTTLS"
+            }
+        ),
+        "{err:?}"
+    );
     let received = server.await.unwrap();
-    assert!(received.iter().all(|l| !l.contains("secret-pw") && !l.to_ascii_uppercase().contains("LOGIN")), "{received:?}");
+    assert!(
+        received
+            .iter()
+            .all(|l| !l.contains("secret-pw") && !l.to_ascii_uppercase().contains("LOGIN")),
+        "{received:?}"
+    );
 }
 
 #[tokio::test]
@@ -117,11 +207,18 @@ async fn the_server_itself_refuses_plaintext_login_from_a_non_loopback_peer() {
     // the harness server really enforces TLS, independently of the client.
     let server = Dovecot::start();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 2], server.ports.imap));
-    let err = imap::connect(&endpoint(addr, Security::DangerPlaintext), &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default())
-        .await
-        .unwrap_err();
+    let err = imap::connect(
+        &endpoint(addr, Security::DangerPlaintext),
+        &server.credential("alice"),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(
-        matches!(&err, Error::ServerNo { text, .. } if text.contains("LOGINDISABLED")) || matches!(err, Error::AuthRejected { .. }),
+        matches!(&err, Error::ServerNo { text, .. } if text.contains("LOGINDISABLED"))
+            || matches!(err, Error::AuthRejected { .. }),
         "{err:?}"
     );
 }
@@ -132,9 +229,15 @@ async fn the_tap_and_the_engine_meter_agree_to_the_byte() {
     server.deliver_generated("alice", None, &small_mailbox(20));
     let tap = anvert_tests::tap::Tap::start(server.imaps_addr()).unwrap();
     let meter = WireMeter::new();
-    let mut session = imap::connect(&endpoint(tap.addr(), Security::ImplicitTls), &server.credential("alice"), &server.tls(), &meter, &ConnectOptions::default())
-        .await
-        .unwrap();
+    let mut session = imap::connect(
+        &endpoint(tap.addr(), Security::ImplicitTls),
+        &server.credential("alice"),
+        &server.tls(),
+        &meter,
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
     session.list_folders(false).await.unwrap();
     session.select("INBOX", None).await.unwrap();
     // Compare while the connection is quiet: everything the server sent has been read. (After
@@ -147,7 +250,10 @@ async fn the_tap_and_the_engine_meter_agree_to_the_byte() {
     assert_eq!(stats.down, read, "server->client bytes");
     session.logout().await.unwrap();
     assert!(tap.wait_all_closed(std::time::Duration::from_secs(5)));
-    assert!(stats.round_trips >= 5, "handshake, login, enable, compress, list, select: {stats:?}");
+    assert!(
+        stats.round_trips >= 5,
+        "handshake, login, enable, compress, list, select: {stats:?}"
+    );
 }
 
 #[tokio::test]
@@ -156,16 +262,28 @@ async fn pop3_over_implicit_tls_and_stls_sees_the_generated_mailbox() {
     let server = Dovecot::start();
     let truth = server.deliver_generated("alice", None, &small_mailbox(25));
     let total: u64 = truth.iter().map(|t| t.size as u64).sum();
-    for (addr, security) in [(server.pop3s_addr(), Security::ImplicitTls), (server.pop3_addr(), Security::StartTls)] {
+    for (addr, security) in [
+        (server.pop3s_addr(), Security::ImplicitTls),
+        (server.pop3_addr(), Security::StartTls),
+    ] {
         let meter = WireMeter::new();
-        let mut session = pop3::connect(&endpoint(addr, security), &server.credential("alice"), &server.tls(), &meter, &Pop3Options::default())
-            .await
-            .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
+        let mut session = pop3::connect(
+            &endpoint(addr, security),
+            &server.credential("alice"),
+            &server.tls(),
+            &meter,
+            &Pop3Options::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
         assert!(session.is_tls());
         assert!(session.capabilities().has("UIDL") && session.capabilities().has("TOP"));
         let (count, octets) = session.stat().await.unwrap();
         assert_eq!(count as usize, truth.len());
-        assert_eq!(octets, total, "POP3 sizes are the CRLF sizes the generator wrote");
+        assert_eq!(
+            octets, total,
+            "POP3 sizes are the CRLF sizes the generator wrote"
+        );
         let uidls = session.uidl().await.unwrap();
         assert_eq!(uidls.len(), truth.len());
         let unique: std::collections::BTreeSet<_> = uidls.iter().map(|(_, u)| u.clone()).collect();

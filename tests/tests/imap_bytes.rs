@@ -20,17 +20,31 @@ use futures::TryStreamExt;
 /// test CA, COMPRESS=DEFLATE when `compress`) and returns the bytes of the command alone.
 async fn baseline(server: &Dovecot, tap: &Tap, command: &str, compress: bool) -> u64 {
     let tcp = tokio::net::TcpStream::connect(tap.addr()).await.unwrap();
-    let tls = server.tls().connect("127.0.0.1", tcp, std::time::Duration::from_secs(10)).await.unwrap();
+    let tls = server
+        .tls()
+        .connect("127.0.0.1", tcp, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut client = async_imap::Client::new(BoxedIo::new(tls));
     client.read_response().await.unwrap().unwrap();
-    let mut session = client.login("alice", server.password("alice")).await.map_err(|(e, _)| e).unwrap();
+    let mut session = client
+        .login("alice", server.password("alice"))
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
     if compress {
         session = session.compress(BoxedIo::new).await.unwrap();
     }
     session.select("INBOX").await.unwrap();
     let mark = tap.mark();
     let (set, items) = command.split_once(' ').unwrap();
-    let fetched: Vec<_> = session.uid_fetch(set, items).await.unwrap().try_collect().await.unwrap();
+    let fetched: Vec<_> = session
+        .uid_fetch(set, items)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     assert!(!fetched.is_empty());
     let bytes = tap.stats_since(&mark).total();
     session.logout().await.unwrap();
@@ -40,23 +54,45 @@ async fn baseline(server: &Dovecot, tap: &Tap, command: &str, compress: bool) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the_first_screen() {
     let server = Dovecot::start();
-    let mix = SizeMix { max_attachment: 2 << 20, ..SizeMix::default() };
-    let summary = anvert_tests::generator::mailbox_summary(&server.deliver_generated("alice", None, &GenConfig { seed: 21, count: 2000, mix, ..GenConfig::default() }));
+    let mix = SizeMix {
+        max_attachment: 2 << 20,
+        ..SizeMix::default()
+    };
+    let summary = anvert_tests::generator::mailbox_summary(&server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 21,
+            count: 2000,
+            mix,
+            ..GenConfig::default()
+        },
+    ));
     let tap = Tap::start(server.imaps_addr()).unwrap();
 
     // Setup alone (TCP+TLS, greeting, LOGIN, COMPRESS, LOGOUT), to subtract from the sync.
     let mark = tap.mark();
     let meter = WireMeter::new();
-    let session = imap::connect(&endpoint(tap.addr(), Security::ImplicitTls), &server.credential("alice"), &server.tls(), &meter, &ConnectOptions::default())
-        .await
-        .unwrap();
+    let session = imap::connect(
+        &endpoint(tap.addr(), Security::ImplicitTls),
+        &server.credential("alice"),
+        &server.tls(),
+        &meter,
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
     session.logout().await.unwrap();
     let setup = tap.stats_since(&mark);
 
     // The first screen: a fresh client asks for the 50 newest only.
     let first = SyncClient::new().await;
     let screen = SyncRequest {
-        window: SyncWindow { min_messages: 50, max_age_days: None, ..SyncWindow::default() },
+        window: SyncWindow {
+            min_messages: 50,
+            max_age_days: None,
+            ..SyncWindow::default()
+        },
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()
     };
@@ -67,34 +103,73 @@ async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the
     // Setup's round trips are the TLS handshake (2), LOGIN, COMPRESS and LOGOUT.
     let handshake_and_logout = 3;
     let first_screen_rts = screen_stats.round_trips - handshake_and_logout;
-    assert!(first_screen_rts <= 4, "first screen took {first_screen_rts} round trips after the TLS handshake ({screen_stats:?})");
+    assert!(
+        first_screen_rts <= 4,
+        "first screen took {first_screen_rts} round trips after the TLS handshake ({screen_stats:?})"
+    );
 
     // The whole folder, and the baselines.
     let full = SyncClient::new().await;
-    let everything = SyncRequest { window: SyncWindow::everything(), folders: vec!["INBOX".into()], ..SyncRequest::default() };
+    let everything = SyncRequest {
+        window: SyncWindow::everything(),
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    };
     let mark = tap.mark();
     let report = full.sync(&server, tap.addr(), &everything).await;
     let sync_bytes = tap.stats_since(&mark).total() - setup.total();
     assert_eq!(report.added(), 2000);
 
-    let items = SummaryItems { preview: true, modseq: true, references: true }.render();
+    let items = SummaryItems {
+        preview: true,
+        modseq: true,
+        references: true,
+    }
+    .render();
     let same_items = baseline(&server, &tap, &format!("1:* {items}"), true).await;
-    let naive = baseline(&server, &tap, "1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)", false).await;
-    let naive_deflate = baseline(&server, &tap, "1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)", true).await;
+    let naive = baseline(
+        &server,
+        &tap,
+        "1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)",
+        false,
+    )
+    .await;
+    let naive_deflate = baseline(
+        &server,
+        &tap,
+        "1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)",
+        true,
+    )
+    .await;
     let full_download = baseline(&server, &tap, "1:* BODY.PEEK[]", true).await;
 
     let ratio = sync_bytes as f64 / same_items as f64;
-    eprintln!("mailbox: {} messages, {} bytes", summary.count, summary.total_bytes);
+    eprintln!(
+        "mailbox: {} messages, {} bytes",
+        summary.count, summary.total_bytes
+    );
     eprintln!("| what | wire bytes |");
     eprintln!("|---|---|");
-    eprintln!("| setup (TLS, login, compress, logout) | {} |", setup.total());
-    eprintln!("| first screen (50 newest), setup included | {} ({first_screen_rts} round trips) |", screen_stats.total());
+    eprintln!(
+        "| setup (TLS, login, compress, logout) | {} |",
+        setup.total()
+    );
+    eprintln!(
+        "| first screen (50 newest), setup included | {} ({first_screen_rts} round trips) |",
+        screen_stats.total()
+    );
     eprintln!("| anvert initial sync, setup excluded | {sync_bytes} |");
     eprintln!("| bare UID FETCH 1:* of the same items, deflate | {same_items} |");
     eprintln!("| naive headers-first, no compression | {naive} |");
     eprintln!("| naive headers-first, deflate | {naive_deflate} |");
     eprintln!("| full download BODY.PEEK[], deflate | {full_download} |");
     eprintln!("sync / bare fetch = {ratio:.4}");
-    assert!(ratio <= 1.03, "whole-folder sync overhead {ratio:.4} > 1.03");
-    assert!(sync_bytes * 20 < full_download, "headers first must be far below a full download");
+    assert!(
+        ratio <= 1.03,
+        "whole-folder sync overhead {ratio:.4} > 1.03"
+    );
+    assert!(
+        sync_bytes * 20 < full_download,
+        "headers first must be far below a full download"
+    );
 }

@@ -19,17 +19,31 @@ use anvert_tests::{
 };
 
 fn mailbox(seed: u64, count: usize) -> GenConfig {
-    GenConfig { seed, count, mix: SizeMix::small(), ..GenConfig::default() }
+    GenConfig {
+        seed,
+        count,
+        mix: SizeMix::small(),
+        ..GenConfig::default()
+    }
 }
 
 fn everything() -> SyncRequest {
-    SyncRequest { window: SyncWindow::everything(), folders: vec!["INBOX".into()], ..SyncRequest::default() }
+    SyncRequest {
+        window: SyncWindow::everything(),
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    }
 }
 
 /// The stored flags of a folder by UID.
 async fn stored_flags(client: &SyncClient, folder: &str) -> BTreeMap<u32, SystemFlags> {
     let id = client.folder(folder).await;
-    client.all_messages(id).await.into_iter().map(|m| (m.summary.uid, m.summary.flags.system)).collect()
+    client
+        .all_messages(id)
+        .await
+        .into_iter()
+        .map(|m| (m.summary.uid, m.summary.flags.system))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,21 +51,40 @@ async fn initial_sync_stores_the_ground_truth() {
     let server = Dovecot::start();
     let truth = server.deliver_generated("alice", None, &mailbox(11, 2000));
     let client = SyncClient::new().await;
-    let report = client.sync(&server, server.imaps_addr(), &everything()).await;
+    let report = client
+        .sync(&server, server.imaps_addr(), &everything())
+        .await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.folders[0].mode, SyncMode::Initial);
     assert_eq!(report.added(), 2000);
     let inbox = client.folder("INBOX").await;
     assert_store_matches(&client.all_messages(inbox).await, &truth);
-    assert_eq!(stored_flags(&client, "INBOX").await, server.server_flags("alice", "INBOX"));
+    assert_eq!(
+        stored_flags(&client, "INBOX").await,
+        server.server_flags("alice", "INBOX")
+    );
 }
 
 /// Adds 10 messages, changes flags on 20 and expunges 15, as another client would.
 fn change_on_server(server: &Dovecot) {
     server.deliver_generated("alice", None, &mailbox(99, 10));
-    server.doveadm(&["flags", "add", "-u", "alice", "\\Flagged", "mailbox", "INBOX", "uid", "100:109"]);
-    server.doveadm(&["flags", "remove", "-u", "alice", "\\Seen", "mailbox", "INBOX", "uid", "1:10"]);
-    server.doveadm(&["expunge", "-u", "alice", "mailbox", "INBOX", "uid", "200:214"]);
+    server.doveadm(&[
+        "flags",
+        "add",
+        "-u",
+        "alice",
+        "\\Flagged",
+        "mailbox",
+        "INBOX",
+        "uid",
+        "100:109",
+    ]);
+    server.doveadm(&[
+        "flags", "remove", "-u", "alice", "\\Seen", "mailbox", "INBOX", "uid", "1:10",
+    ]);
+    server.doveadm(&[
+        "expunge", "-u", "alice", "mailbox", "INBOX", "uid", "200:214",
+    ]);
 }
 
 async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
@@ -64,7 +97,10 @@ async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
     let flags_before = server.server_flags("alice", "INBOX");
     change_on_server(&server);
     let flags_after = server.server_flags("alice", "INBOX");
-    let really_changed = flags_after.iter().filter(|(uid, f)| flags_before.get(uid).is_some_and(|b| b != *f)).count() as u64;
+    let really_changed = flags_after
+        .iter()
+        .filter(|(uid, f)| flags_before.get(uid).is_some_and(|b| b != *f))
+        .count() as u64;
     let before = tap.stats();
     let report = client.sync(&server, tap.addr(), &everything()).await;
     let delta_bytes = tap.stats().total() - before.total();
@@ -75,12 +111,22 @@ async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
     if expected == SyncMode::DeltaFullScan {
         assert!(inbox.changed >= really_changed, "{inbox:?}");
     } else {
-        assert_eq!(inbox.changed, really_changed, "exactly the messages whose flags changed: {inbox:?}");
+        assert_eq!(
+            inbox.changed, really_changed,
+            "exactly the messages whose flags changed: {inbox:?}"
+        );
     }
-    assert_eq!(stored_flags(&client, "INBOX").await, server.server_flags("alice", "INBOX"), "store and server agree");
+    assert_eq!(
+        stored_flags(&client, "INBOX").await,
+        server.server_flags("alice", "INBOX"),
+        "store and server agree"
+    );
     eprintln!("{expected:?}: delta sync {delta_bytes} B on the wire (connection setup included)");
     if expected != SyncMode::DeltaFullScan {
-        assert!(delta_bytes < 40_000, "a delta of 10 new + 20 flags + 15 expunges cost {delta_bytes} B");
+        assert!(
+            delta_bytes < 40_000,
+            "a delta of 10 new + 20 flags + 15 expunges cost {delta_bytes} B"
+        );
     }
 }
 
@@ -91,12 +137,27 @@ async fn delta_with_qresync_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_with_condstore_only_converges() {
-    delta_converges(DovecotOptions { qresync: false, ..DovecotOptions::default() }, SyncMode::DeltaCondstore).await;
+    delta_converges(
+        DovecotOptions {
+            qresync: false,
+            ..DovecotOptions::default()
+        },
+        SyncMode::DeltaCondstore,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_without_condstore_or_qresync_converges() {
-    delta_converges(DovecotOptions { qresync: false, condstore: false, ..DovecotOptions::default() }, SyncMode::DeltaFullScan).await;
+    delta_converges(
+        DovecotOptions {
+            qresync: false,
+            condstore: false,
+            ..DovecotOptions::default()
+        },
+        SyncMode::DeltaFullScan,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +166,10 @@ async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
     server.deliver_generated("alice", None, &mailbox(13, 300));
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let client = SyncClient::new().await;
-    let all = SyncRequest { window: SyncWindow::everything(), ..SyncRequest::default() };
+    let all = SyncRequest {
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
     client.sync(&server, tap.addr(), &all).await;
     let folders = client.store.folders(client.account).await.unwrap().len() as u64;
     assert!(folders >= 6, "INBOX and the five special-use folders");
@@ -129,9 +193,14 @@ async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
     let mark = tap.mark();
     let report = client.sync(&server, tap.addr(), &all).await;
     let resync = tap.stats_since(&mark).total();
-    assert!(report.folders.iter().all(|f| f.mode == SyncMode::Unchanged), "{report:?}");
+    assert!(
+        report.folders.iter().all(|f| f.mode == SyncMode::Unchanged),
+        "{report:?}"
+    );
     let per_folder = resync.saturating_sub(setup) / folders;
-    eprintln!("no-change resync: {resync} B in all, setup {setup} B, {per_folder} B per folder for {folders} folders");
+    eprintln!(
+        "no-change resync: {resync} B in all, setup {setup} B, {per_folder} B per folder for {folders} folders"
+    );
     assert!(per_folder <= 400, "{per_folder} B per unchanged folder");
 }
 
@@ -141,7 +210,11 @@ async fn a_uidvalidity_change_replaces_the_cached_folder() {
     server.doveadm(&["mailbox", "create", "-u", "alice", "Work"]);
     let first = server.deliver_generated("alice", Some("Work"), &mailbox(14, 40));
     let client = SyncClient::new().await;
-    let work = SyncRequest { window: SyncWindow::everything(), folders: vec!["Work".into()], ..SyncRequest::default() };
+    let work = SyncRequest {
+        window: SyncWindow::everything(),
+        folders: vec!["Work".into()],
+        ..SyncRequest::default()
+    };
     client.sync(&server, server.imaps_addr(), &work).await;
     let folder = client.folder("Work").await;
     assert_store_matches(&client.all_messages(folder).await, &first);

@@ -87,12 +87,13 @@ pub async fn connect(
         }
     };
     if let Some(caps) = &greeting_caps
-        && caps.has("LOGINDISABLED") {
-            return Err(Error::ServerNo {
-                command: "LOGIN".into(),
-                text: "the server disables login on this connection (LOGINDISABLED)".into(),
-            });
-        }
+        && caps.has("LOGINDISABLED")
+    {
+        return Err(Error::ServerNo {
+            command: "LOGIN".into(),
+            text: "the server disables login on this connection (LOGINDISABLED)".into(),
+        });
+    }
 
     let Credential::Password { username, password } = credential;
     let login = timed(options.timeout, "logging in", async {
@@ -207,9 +208,10 @@ async fn capability_before_login(
     .map_err(|e| map_err("CAPABILITY", e))?;
     while let Ok(response) = rx.try_recv() {
         if let async_imap::types::UnsolicitedResponse::Other(data) = response
-            && let imap_proto::Response::Capabilities(c) = data.parsed() {
-                return Ok(Capabilities::from_proto(c));
-            }
+            && let imap_proto::Response::Capabilities(c) = data.parsed()
+        {
+            return Ok(Capabilities::from_proto(c));
+        }
     }
     Err(Error::protocol(
         "the server answered CAPABILITY without listing capabilities",

@@ -50,9 +50,10 @@ impl ImapSession {
                     match response {
                         Response::ESearch(es) => {
                             if let Some(all) = &es.all
-                                && let Err(e) = super::session::expand_ranges(all, &mut uids) {
-                                    failure.get_or_insert(e);
-                                }
+                                && let Err(e) = super::session::expand_ranges(all, &mut uids)
+                            {
+                                failure.get_or_insert(e);
+                            }
                         }
                         Response::MailboxData(MailboxDatum::Search(list)) => {
                             uids.extend_from_slice(list)

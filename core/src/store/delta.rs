@@ -178,12 +178,12 @@ async fn remove_uids(
     }
     let ranges: Vec<(u32, u32)> = vanished.iter().map(|r| (r.first, r.last)).collect();
     let removed = sqlx::query(REMOVE_UIDS)
-    .bind(folder.0)
-    .bind(batch_json(&ranges, "UID ranges")?)
-    .execute(conn)
-    .await
-    .map_err(sql("remove expunged messages"))?
-    .rows_affected();
+        .bind(folder.0)
+        .bind(batch_json(&ranges, "UID ranges")?)
+        .execute(conn)
+        .await
+        .map_err(sql("remove expunged messages"))?
+        .rows_affected();
     Ok(removed)
 }
 
@@ -217,11 +217,11 @@ async fn change_flags(
         })
         .collect::<Result<Vec<_>>>()?;
     let changed = sqlx::query(CHANGE_FLAGS)
-    .bind(folder.0)
-    .bind(batch_json(&rows, "flag changes")?)
-    .execute(conn)
-    .await
-    .map_err(sql("store flag changes"))?
-    .rows_affected();
+        .bind(folder.0)
+        .bind(batch_json(&rows, "flag changes")?)
+        .execute(conn)
+        .await
+        .map_err(sql("store flag changes"))?
+        .rows_affected();
     Ok(changed)
 }

@@ -10,8 +10,7 @@ use sqlx::SqliteConnection;
 use super::{
     AccountId, FolderId, MessageId, Store,
     codec::{AddressList, batch_json, int_u64},
-    folders::FolderSyncState,
-    folders::{folder_row, write_state},
+    folders::{FolderSyncState, folder_row, write_state},
     invalid, sql, threads,
 };
 use crate::{Error, Result};

@@ -12,8 +12,8 @@ use super::{
     folders::FOLDER_SUMMARIES,
     messages::{Address, DownloadState, Flags, SystemFlags, UPSERT_MESSAGES, UPSERT_PARTS},
     search::SEARCH,
-    threads::{LOOKUP_LINKS, THREAD},
     sql,
+    threads::{LOOKUP_LINKS, THREAD},
 };
 use crate::Result;
 

@@ -104,11 +104,11 @@ pub(super) async fn assign(
 ) -> Result<Vec<i64>> {
     let wanted: Vec<&str> = messages.iter().flat_map(ids_of).collect();
     let known: Vec<(String, i64)> = sqlx::query_as(LOOKUP_LINKS)
-    .bind(account.0)
-    .bind(batch_json(&wanted, "Message-IDs")?)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(sql("look up Message-IDs"))?;
+        .bind(account.0)
+        .bind(batch_json(&wanted, "Message-IDs")?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("look up Message-IDs"))?;
     let mut links: BTreeMap<&str, i64> = BTreeMap::new();
     let mut stored_threads: Vec<i64> = Vec::new();
     for (mid, thread) in &known {
@@ -138,8 +138,9 @@ pub(super) async fn assign(
             }
         }
         let thread = thread.unwrap_or_else(|| {
+            let fresh = next;
             next += 1;
-            next - 1
+            fresh
         });
         for id in ids_of(message) {
             links.entry(id).or_insert(thread);

@@ -3,7 +3,9 @@
 //! order of importance. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
-use super::{Budget, StopReason, SyncReport, convert, folder::FolderSync};
+use super::{
+    Budget, EventSink, NoEvents, StopReason, SyncEvent, SyncReport, convert, folder::FolderSync,
+};
 use crate::{
     error::{Error, Result},
     imap::{Folder, FolderStatus, ImapSession, SpecialUse},
@@ -20,6 +22,18 @@ pub async fn sync_imap_account(
     account: AccountId,
     request: &SyncRequest,
     now: i64,
+) -> Result<SyncReport> {
+    sync_imap_account_with(session, store, account, request, now, &NoEvents).await
+}
+
+/// [`sync_imap_account`], telling `events` about every committed change.
+pub async fn sync_imap_account_with(
+    session: &mut ImapSession,
+    store: &Store,
+    account: AccountId,
+    request: &SyncRequest,
+    now: i64,
+    events: &dyn EventSink,
 ) -> Result<SyncReport> {
     let budget = Budget::new(session.meter(), request.byte_budget);
     budget.set_purpose(Purpose::SyncMetadata);
@@ -55,6 +69,7 @@ pub async fn sync_imap_account(
         })
         .collect();
     let ids = store.upsert_folders(account, &records).await?;
+    events.emit(SyncEvent::FoldersChanged { account });
 
     let mut chosen: Vec<(usize, &Folder)> = listed
         .iter()
@@ -62,7 +77,8 @@ pub async fn sync_imap_account(
         .filter(|(_, f)| f.selectable)
         .filter(|(_, f)| {
             if request.folders.is_empty() {
-                f.subscribed
+                // INBOX always; other folders when subscribed.
+                f.subscribed || f.special_use == Some(SpecialUse::Inbox)
             } else {
                 request.folders.iter().any(|n| n == &f.name)
             }
@@ -101,6 +117,7 @@ pub async fn sync_imap_account(
             window: request.window,
             budget: &budget,
             now,
+            events,
         }
         .run(
             status,

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Budget, StopReason, convert};
+use super::{Budget, EventSink, StopReason, SyncEvent, convert};
 use crate::{
     error::{Error, Result},
     imap::{Flow, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems},
@@ -56,6 +56,7 @@ pub(super) struct FolderSync<'a> {
     pub window: SyncWindow,
     pub budget: &'a Budget,
     pub now: i64,
+    pub events: &'a dyn EventSink,
 }
 
 impl FolderSync<'_> {
@@ -79,9 +80,11 @@ impl FolderSync<'_> {
         };
         let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
-            && unchanged(&stored, &status) && !wants_backfill(stored.exists) {
-                return Ok(report);
-            }
+            && unchanged(&stored, &status)
+            && !wants_backfill(stored.exists)
+        {
+            return Ok(report);
+        }
         self.budget.set_purpose(Purpose::SyncMetadata);
         let qresync = match (stored.uidvalidity, stored.highest_modseq) {
             (Some(uid_validity), Some(highest_modseq)) if self.session.has_qresync() => {
@@ -108,6 +111,9 @@ impl FolderSync<'_> {
             Some(old) if old != uid_validity => {
                 report.mode = SyncMode::Reset;
                 report.removed = self.store.reset_folder(self.folder, uid_validity).await?;
+                self.events.emit(SyncEvent::FolderReset {
+                    folder: self.folder,
+                });
                 initial_state(&sel, uid_validity)
             }
             Some(_) => {
@@ -152,8 +158,14 @@ impl FolderSync<'_> {
             return Ok(0);
         }
         let items = self.items();
-        let (store, folder, budget, window, now) =
-            (self.store, self.folder, self.budget, self.window, self.now);
+        let (store, folder, budget, window, now, events) = (
+            self.store,
+            self.folder,
+            self.budget,
+            self.window,
+            self.now,
+            self.events,
+        );
         let mut synced = already;
         let mut fetched = 0u64;
         let mut stopped = None;
@@ -179,6 +191,13 @@ impl FolderSync<'_> {
                     let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
                     store.insert_window(folder, state, &messages).await?;
                     synced += count;
+                    let uids = messages.iter().map(|m| m.uid).collect();
+                    events.emit(SyncEvent::MessagesAdded { folder, uids });
+                    events.emit(SyncEvent::Progress {
+                        folder,
+                        synced,
+                        total: state.exists,
+                    });
                     fetched += u64::from(count);
                     if budget.exhausted() {
                         stopped = Some(StopReason::Budget);
@@ -298,10 +317,35 @@ impl FolderSync<'_> {
             state_after,
         };
         let applied = self.store.apply_delta(self.folder, &delta).await?;
+        self.emit_delta(&delta);
         report.added += applied.stored;
         report.changed += applied.flags_changed;
         report.removed += applied.removed;
         Ok(())
+    }
+
+    /// Tells the app what a committed delta changed.
+    fn emit_delta(&self, delta: &Delta) {
+        let folder = self.folder;
+        if !delta.vanished.is_empty() {
+            let uids = delta
+                .vanished
+                .iter()
+                .flat_map(|r| r.first()..=r.last())
+                .take(100_000)
+                .collect();
+            self.events
+                .emit(SyncEvent::MessagesRemoved { folder, uids });
+        }
+        if !delta.changed.is_empty() {
+            let uids = delta.changed.iter().map(|c| c.uid).collect();
+            self.events
+                .emit(SyncEvent::MessagesChanged { folder, uids });
+        }
+        if !delta.new_messages.is_empty() {
+            let uids = delta.new_messages.iter().map(|m| m.uid).collect();
+            self.events.emit(SyncEvent::MessagesAdded { folder, uids });
+        }
     }
 
     fn items(&self) -> SummaryItems {

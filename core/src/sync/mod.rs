@@ -11,10 +11,49 @@ mod account;
 mod convert;
 mod folder;
 
-pub use account::sync_imap_account;
+pub use account::{sync_imap_account, sync_imap_account_with};
 pub use folder::{FolderReport, SyncMode};
 
-use crate::net::{Purpose, WireMeter, WireTotals};
+use crate::{
+    net::{Purpose, WireMeter, WireTotals},
+    store::{AccountId, FolderId},
+};
+
+/// What a sync tells the app as it goes, in order, after each change is committed to the
+/// store (so a UI that re-queries on an event always sees it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncEvent {
+    /// The folder list was refreshed (folders may have appeared, gone or been renamed).
+    FoldersChanged { account: AccountId },
+    /// Messages were stored for the first time (a window, or new mail).
+    MessagesAdded { folder: FolderId, uids: Vec<u32> },
+    /// Stored messages changed flags.
+    MessagesChanged { folder: FolderId, uids: Vec<u32> },
+    /// Stored messages were removed (expunged, or dropped by a UIDVALIDITY reset).
+    MessagesRemoved { folder: FolderId, uids: Vec<u32> },
+    /// A folder's cached messages were all dropped (UIDVALIDITY changed).
+    FolderReset { folder: FolderId },
+    /// Headers-first progress: `synced` of the `total` messages the folder holds.
+    Progress {
+        folder: FolderId,
+        synced: u32,
+        total: u32,
+    },
+}
+
+/// Receives sync events. Called on the sync task: it must return quickly (queue, don't work).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: SyncEvent);
+}
+
+/// An event sink that drops everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn emit(&self, _event: SyncEvent) {}
+}
 
 /// Why a sync stopped before doing everything it planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +61,8 @@ use crate::net::{Purpose, WireMeter, WireTotals};
 pub enum StopReason {
     /// The request's byte budget was reached; the next call continues from here.
     Budget,
+    /// The app said the phone is offline: nothing was sent.
+    Offline,
 }
 
 /// What one sync call did.

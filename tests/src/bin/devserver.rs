@@ -36,7 +36,12 @@ async fn main() -> anyhow::Result<()> {
         _ => SizeMix::default(),
     };
     let server = Dovecot::start();
-    let config = GenConfig { seed: args.seed, count: args.messages, mix, ..GenConfig::default() };
+    let config = GenConfig {
+        seed: args.seed,
+        count: args.messages,
+        mix,
+        ..GenConfig::default()
+    };
     let truths = server.deliver_generated("alice", None, &config);
     let summary = mailbox_summary(&truths);
     let env = format!(

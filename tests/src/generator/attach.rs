@@ -52,19 +52,45 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { mime: "application/pdf", ext: "pdf", magic: b"%PDF-1.7\n" },
-    Kind { mime: "image/jpeg", ext: "jpg", magic: b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00" },
-    Kind { mime: "image/png", ext: "png", magic: b"\x89PNG\r\n\x1a\n" },
-    Kind { mime: "application/zip", ext: "zip", magic: b"PK\x03\x04" },
+    Kind {
+        mime: "application/pdf",
+        ext: "pdf",
+        magic: b"%PDF-1.7\n",
+    },
+    Kind {
+        mime: "image/jpeg",
+        ext: "jpg",
+        magic: b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00",
+    },
+    Kind {
+        mime: "image/png",
+        ext: "png",
+        magic: b"\x89PNG\r\n\x1a\n",
+    },
+    Kind {
+        mime: "application/zip",
+        ext: "zip",
+        magic: b"PK\x03\x04",
+    },
     Kind {
         mime: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         ext: "docx",
         magic: b"PK\x03\x04",
     },
-    Kind { mime: "application/octet-stream", ext: "bin", magic: b"" },
+    Kind {
+        mime: "application/octet-stream",
+        ext: "bin",
+        magic: b"",
+    },
 ];
 
-const ASCII_NAMES: &[&str] = &["report-Q3", "invoice_4821", "Photo 2024-05-01", "budget final (2)", "scan0001"];
+const ASCII_NAMES: &[&str] = &[
+    "report-Q3",
+    "invoice_4821",
+    "Photo 2024-05-01",
+    "budget final (2)",
+    "scan0001",
+];
 const UNICODE_NAMES: &[&str] = &[
     "Résumé – Müller",
     "Отчёт за квартал",
@@ -87,7 +113,13 @@ enum NameStyle {
 }
 
 /// Attachment `k` of message `index`: `size` bytes, base64, `Content-Disposition: attachment`.
-pub(crate) fn attachment(rng: &mut ChaCha8Rng, seed: u64, index: usize, k: usize, size: usize) -> Entity {
+pub(crate) fn attachment(
+    rng: &mut ChaCha8Rng,
+    seed: u64,
+    index: usize,
+    k: usize,
+    size: usize,
+) -> Entity {
     let kind = pick(rng, KINDS);
     let style = weighted(
         rng,
@@ -107,10 +139,19 @@ pub(crate) fn attachment(rng: &mut ChaCha8Rng, seed: u64, index: usize, k: usize
 }
 
 /// An inline image for multipart/related, referenced from the HTML as `cid:<content_id>`.
-pub(crate) fn inline_image(rng: &mut ChaCha8Rng, seed: u64, index: usize, k: usize, mix: &SizeMix) -> (Entity, String) {
+pub(crate) fn inline_image(
+    rng: &mut ChaCha8Rng,
+    seed: u64,
+    index: usize,
+    k: usize,
+    mix: &SizeMix,
+) -> (Entity, String) {
     let png = rng.random_bool(0.7);
-    let (mime, ext, magic): (_, _, &[u8]) =
-        if png { ("image/png", "png", b"\x89PNG\r\n\x1a\n") } else { ("image/gif", "gif", b"GIF89a") };
+    let (mime, ext, magic): (_, _, &[u8]) = if png {
+        ("image/png", "png", b"\x89PNG\r\n\x1a\n")
+    } else {
+        ("image/gif", "gif", b"GIF89a")
+    };
     let content_id = format!("image{:03}.{:08x}@anvert.test", k + 1, rng.random::<u32>());
     let mut meta = Meta::new(mime, Cte::Base64);
     meta.content_id = Some(content_id.clone());
@@ -118,12 +159,16 @@ pub(crate) fn inline_image(rng: &mut ChaCha8Rng, seed: u64, index: usize, k: usi
     meta.type_params.push(format!("name={}", quoted(&name)));
     if rng.random_bool(0.6) {
         meta.disposition = Some("inline");
-        meta.disposition_params.push(format!("filename={}", quoted(&name)));
+        meta.disposition_params
+            .push(format!("filename={}", quoted(&name)));
     }
     // The Content-Type name is the part's file name when no disposition names it.
     meta.filename = Some(name);
     let size = rng.random_range(KIB..=30 * KIB).min(mix.max_attachment);
-    (binary(meta, seed, index, INLINE_IMAGE_PARTS + k, size, magic), content_id)
+    (
+        binary(meta, seed, index, INLINE_IMAGE_PARTS + k, size, magic),
+        content_id,
+    )
 }
 
 /// A small CSV attachment: a text/* part with a disposition (its text is in the truth).
@@ -138,11 +183,16 @@ pub(crate) fn csv_attachment(rng: &mut ChaCha8Rng) -> Entity {
             rng.random_range(0..100)
         ));
     }
-    let cte = if rng.random_bool(0.5) { Cte::Base64 } else { Cte::QuotedPrintable };
+    let cte = if rng.random_bool(0.5) {
+        Cte::Base64
+    } else {
+        Cte::QuotedPrintable
+    };
     let mut meta = Meta::new("text/csv", cte);
     meta.charset = Some(Charset::Utf8);
     meta.disposition = Some("attachment");
-    meta.disposition_params.push("filename=\"export.csv\"".to_string());
+    meta.disposition_params
+        .push("filename=\"export.csv\"".to_string());
     meta.filename = Some("export.csv".to_string());
     Entity::text(meta, &text)
 }
@@ -157,21 +207,34 @@ fn name_attachment(rng: &mut ChaCha8Rng, meta: &mut Meta, style: NameStyle, ext:
     };
     let single_word = |enc| encoded_words(&name, Charset::Utf8, enc).replace("\r\n ", "");
     let (type_param, disposition_param) = match style {
-        NameStyle::Ascii | NameStyle::Traversal => {
-            (Some(format!("name={}", quoted(&name))), format!("filename={}", quoted(&name)))
-        }
+        NameStyle::Ascii | NameStyle::Traversal => (
+            Some(format!("name={}", quoted(&name))),
+            format!("filename={}", quoted(&name)),
+        ),
         NameStyle::Rfc2231 => {
             // Outlook style: an RFC 2047 name= for old readers beside the RFC 2231 filename*.
-            let legacy = rng.random_bool(0.5).then(|| format!("name=\"{}\"", single_word(WordEncoding::B)));
+            let legacy = rng
+                .random_bool(0.5)
+                .then(|| format!("name=\"{}\"", single_word(WordEncoding::B)));
             (legacy, rfc2231_param("filename", &name))
         }
         NameStyle::Rfc2047 => {
-            let enc = if rng.random_bool(0.5) { WordEncoding::B } else { WordEncoding::Q };
+            let enc = if rng.random_bool(0.5) {
+                WordEncoding::B
+            } else {
+                WordEncoding::Q
+            };
             let word = single_word(enc);
-            (Some(format!("name=\"{word}\"")), format!("filename=\"{word}\""))
+            (
+                Some(format!("name=\"{word}\"")),
+                format!("filename=\"{word}\""),
+            )
         }
         NameStyle::Control if rng.random_bool(0.5) => (None, rfc2231_param("filename", &name)),
-        NameStyle::Control => (None, format!("filename=\"{}\"", single_word(WordEncoding::Q))),
+        NameStyle::Control => (
+            None,
+            format!("filename=\"{}\"", single_word(WordEncoding::Q)),
+        ),
         NameStyle::None => unreachable!("returned above"),
     };
     meta.type_params.extend(type_param);

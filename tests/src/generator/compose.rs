@@ -44,9 +44,22 @@ fn identity(cfg: &GenConfig, index: usize) -> Identity {
         .then(|| index - 1 - rng.random_range(0..index.min(40)));
     let lang = Lang::pick(&mut rng);
     let subject = *pick(&mut rng, lang.subjects());
-    let domain = pick(&mut rng, &["mail.example.com", "mx.example.org", "example.ru", "smtp.example.jp"]);
+    let domain = pick(
+        &mut rng,
+        &[
+            "mail.example.com",
+            "mx.example.org",
+            "example.ru",
+            "smtp.example.jp",
+        ],
+    );
     let message_id = format!("{:016x}.{index}@{domain}", rng.random::<u64>());
-    Identity { message_id, parent, lang, subject }
+    Identity {
+        message_id,
+        parent,
+        lang,
+        subject,
+    }
 }
 
 /// Message ids of the thread's ancestors (root first), plus the root's language and subject.
@@ -104,12 +117,22 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
     let own = identity(cfg, index);
     let (references, lang, base_subject) = thread(cfg, &own);
     let date = date_of(cfg, index);
-    let mut c = Composer { cfg, index, rng: stream(cfg.seed, index, CONTENT) };
+    let mut c = Composer {
+        cfg,
+        index,
+        rng: stream(cfg.seed, index, CONTENT),
+    };
 
     let attachment_sizes = attach::sizes(&mut c.rng, &cfg.mix);
     let mut shape = weighted(
         &mut c.rng,
-        &[(Shape::Plain, 34), (Shape::NoMime, 4), (Shape::Alternative, 36), (Shape::Related, 14), (Shape::Forward, 12)],
+        &[
+            (Shape::Plain, 34),
+            (Shape::NoMime, 4),
+            (Shape::Alternative, 36),
+            (Shape::Related, 14),
+            (Shape::Forward, 12),
+        ],
     );
     if shape == Shape::NoMime && !attachment_sizes.is_empty() {
         shape = Shape::Plain;
@@ -117,7 +140,11 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
     if shape == Shape::Related && cfg.mix.max_attachment == 0 {
         shape = Shape::Alternative;
     }
-    let lang = if shape == Shape::NoMime { Lang::English } else { lang };
+    let lang = if shape == Shape::NoMime {
+        Lang::English
+    } else {
+        lang
+    };
     let prefix = match (references.is_empty(), shape) {
         (false, _) => "Re: ",
         (true, Shape::Forward) => "Fwd: ",
@@ -126,8 +153,12 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
 
     let from = *pick(&mut c.rng, PEOPLE);
     let mut envelope = Envelope::new(&mut c.rng, cfg, from, date);
-    envelope.headers.push(subject_header(&mut c.rng, prefix, base_subject));
-    envelope.headers.push(format!("Message-ID: <{}>", own.message_id));
+    envelope
+        .headers
+        .push(subject_header(&mut c.rng, prefix, base_subject));
+    envelope
+        .headers
+        .push(format!("Message-ID: <{}>", own.message_id));
     if let Some(parent) = references.last() {
         envelope.headers.push(format!("In-Reply-To: <{parent}>"));
         let ids: Vec<String> = references.iter().map(|id| format!("<{id}>")).collect();
@@ -137,13 +168,17 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
         envelope.headers.push("MIME-Version: 1.0".to_string());
     }
     if c.rng.random_bool(0.5) {
-        envelope.headers.push(format!("User-Agent: {}", pick(&mut c.rng, USER_AGENTS)));
+        envelope
+            .headers
+            .push(format!("User-Agent: {}", pick(&mut c.rng, USER_AGENTS)));
     }
 
     let quoted: Vec<String> = if references.is_empty() {
         Vec::new()
     } else {
-        (0..c.rng.random_range(1..=3)).map(|_| format!("> {}", content::quote(&mut c.rng, lang))).collect()
+        (0..c.rng.random_range(1..=3))
+            .map(|_| format!("> {}", content::quote(&mut c.rng, lang)))
+            .collect()
     };
     let mut children = c.body(shape, lang, base_subject, &quoted, from, date);
     for (k, size) in attachment_sizes.into_iter().enumerate() {
@@ -175,7 +210,10 @@ pub(crate) fn compose(cfg: &GenConfig, index: usize) -> GeneratedMessage {
         size: rendered.raw.len(),
         parts: rendered.parts,
     };
-    GeneratedMessage { raw: rendered.raw, truth }
+    GeneratedMessage {
+        raw: rendered.raw,
+        truth,
+    }
 }
 
 /// The Date and address headers, and the decoded addresses they carry.
@@ -191,7 +229,10 @@ struct Envelope {
 impl Envelope {
     /// The owner is in To most of the time, else in Cc or Bcc; lists hold distinct people.
     fn new(rng: &mut ChaCha8Rng, cfg: &GenConfig, from: Person, date: i64) -> Envelope {
-        let owner = Person { name: None, email: &cfg.owner_email };
+        let owner = Person {
+            name: None,
+            email: &cfg.owner_email,
+        };
         let owner_in = weighted(rng, &[("to", 80), ("cc", 15), ("bcc", 5)]);
         let to = match owner_in {
             "to" if rng.random_bool(0.5) => vec![owner],
@@ -208,18 +249,42 @@ impl Envelope {
             _ if rng.random_bool(0.05) => distinct(rng, 2, None),
             _ => Vec::new(),
         };
-        let reply_to = if rng.random_bool(0.1) { distinct(rng, 2, None) } else { Vec::new() };
+        let reply_to = if rng.random_bool(0.1) {
+            distinct(rng, 2, None)
+        } else {
+            Vec::new()
+        };
 
-        let mut headers = vec![format!("Date: {}", rfc5322_date(date, *pick(rng, &TIME_ZONES)))];
-        let mut add = |name: &str, people: &[Person]| address_header(rng, &mut headers, name, people);
-        let (from, to, cc, bcc, reply_to) =
-            (add("From", &[from]), add("To", &to), add("Cc", &cc), add("Bcc", &bcc), add("Reply-To", &reply_to));
-        Envelope { headers, from, to, cc, bcc, reply_to }
+        let mut headers = vec![format!(
+            "Date: {}",
+            rfc5322_date(date, *pick(rng, &TIME_ZONES))
+        )];
+        let mut add =
+            |name: &str, people: &[Person]| address_header(rng, &mut headers, name, people);
+        let (from, to, cc, bcc, reply_to) = (
+            add("From", &[from]),
+            add("To", &to),
+            add("Cc", &cc),
+            add("Bcc", &bcc),
+            add("Reply-To", &reply_to),
+        );
+        Envelope {
+            headers,
+            from,
+            to,
+            cc,
+            bcc,
+            reply_to,
+        }
     }
 }
 
-const USER_AGENTS: &[&str] =
-    &["Anvert/0.1", "Mozilla Thunderbird 128.3", "Apple Mail (2.3774)", "Microsoft Outlook 16.0"];
+const USER_AGENTS: &[&str] = &[
+    "Anvert/0.1",
+    "Mozilla Thunderbird 128.3",
+    "Apple Mail (2.3774)",
+    "Microsoft Outlook 16.0",
+];
 
 /// `first` (when given) and then up to `max` more distinct people.
 fn distinct<'a>(rng: &mut ChaCha8Rng, max: usize, first: Option<Person<'a>>) -> Vec<Person<'a>> {
@@ -234,24 +299,42 @@ fn distinct<'a>(rng: &mut ChaCha8Rng, max: usize, first: Option<Person<'a>>) -> 
 }
 
 /// Appends an address header (unless `people` is empty) and returns its truth.
-fn address_header(rng: &mut ChaCha8Rng, headers: &mut Vec<String>, name: &str, people: &[Person]) -> Vec<Addr> {
+fn address_header(
+    rng: &mut ChaCha8Rng,
+    headers: &mut Vec<String>,
+    name: &str,
+    people: &[Person],
+) -> Vec<Addr> {
     if people.is_empty() {
         return Vec::new();
     }
     let rendered: Vec<String> = people.iter().map(|p| mailbox(rng, p)).collect();
     headers.push(folded_list(name, &rendered, ","));
-    people.iter().map(|p| Addr { name: p.name.map(str::to_string), email: p.email.to_string() }).collect()
+    people
+        .iter()
+        .map(|p| Addr {
+            name: p.name.map(str::to_string),
+            email: p.email.to_string(),
+        })
+        .collect()
 }
 
 /// `name <email>` with the display name as an atom phrase, quoted string or encoded words.
 fn mailbox(rng: &mut ChaCha8Rng, person: &Person) -> String {
     let Some(name) = person.name else {
-        return if rng.random_bool(0.5) { person.email.to_string() } else { format!("<{}>", person.email) };
+        return if rng.random_bool(0.5) {
+            person.email.to_string()
+        } else {
+            format!("<{}>", person.email)
+        };
     };
     let phrase = if !name.is_ascii() {
         let (charset, enc) = header_encoding(rng, name);
         encoded_words(name, charset, enc)
-    } else if name.chars().all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c)) {
+    } else if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c))
+    {
         name.to_string()
     } else {
         quoted(name)
@@ -261,10 +344,20 @@ fn mailbox(rng: &mut ChaCha8Rng, person: &Person) -> String {
 
 /// A charset (UTF-8 half the time, else a legacy one that can hold `text`) and B or Q.
 fn header_encoding(rng: &mut ChaCha8Rng, text: &str) -> (Charset, WordEncoding) {
-    let legacy: Vec<Charset> =
-        [Charset::Latin1, Charset::Windows1252, Charset::Koi8R].into_iter().filter(|c| c.can_encode(text)).collect();
-    let charset = if legacy.is_empty() || rng.random_bool(0.5) { Charset::Utf8 } else { *pick(rng, &legacy) };
-    let enc = if rng.random_bool(0.5) { WordEncoding::B } else { WordEncoding::Q };
+    let legacy: Vec<Charset> = [Charset::Latin1, Charset::Windows1252, Charset::Koi8R]
+        .into_iter()
+        .filter(|c| c.can_encode(text))
+        .collect();
+    let charset = if legacy.is_empty() || rng.random_bool(0.5) {
+        Charset::Utf8
+    } else {
+        *pick(rng, &legacy)
+    };
+    let enc = if rng.random_bool(0.5) {
+        WordEncoding::B
+    } else {
+        WordEncoding::Q
+    };
     (charset, enc)
 }
 
@@ -296,16 +389,29 @@ impl Composer<'_> {
         date: i64,
     ) -> Vec<Entity> {
         let paragraphs = content::paragraphs(&mut self.rng, lang);
-        let charset = if shape == Shape::NoMime { Charset::UsAscii } else { body_charset(&mut self.rng, lang) };
-        let signature = from.name.filter(|n| charset.can_encode(n)).unwrap_or(from.email);
+        let charset = if shape == Shape::NoMime {
+            Charset::UsAscii
+        } else {
+            body_charset(&mut self.rng, lang)
+        };
+        let signature = from
+            .name
+            .filter(|n| charset.can_encode(n))
+            .unwrap_or(from.email);
         let text = content::plain_text(lang, &paragraphs, quoted, signature);
         let cte = transfer_encoding(&mut self.rng, charset, &text, false);
-        let mut plain_meta = Meta { charset: Some(charset), ..Meta::new("text/plain", cte) };
+        let mut plain_meta = Meta {
+            charset: Some(charset),
+            ..Meta::new("text/plain", cte)
+        };
         plain_meta.cte_header = cte != Cte::SevenBit || self.rng.random_bool(0.5);
         let plain = Entity::text(plain_meta, &text);
         let single = match shape {
             Shape::NoMime => {
-                let meta = Meta { cte_header: false, ..Meta::new("text/plain", Cte::SevenBit) };
+                let meta = Meta {
+                    cte_header: false,
+                    ..Meta::new("text/plain", Cte::SevenBit)
+                };
                 let mut entity = Entity::text(meta, &text);
                 entity.headers.clear();
                 entity
@@ -319,27 +425,53 @@ impl Composer<'_> {
                 let mut parts = Vec::new();
                 let mut cids = Vec::new();
                 for k in 0..self.rng.random_range(1..=3) {
-                    let (image, cid) = attach::inline_image(&mut self.rng, self.cfg.seed, self.index, k, &self.cfg.mix);
+                    let (image, cid) = attach::inline_image(
+                        &mut self.rng,
+                        self.cfg.seed,
+                        self.index,
+                        k,
+                        &self.cfg.mix,
+                    );
                     parts.push(image);
                     cids.push(cid);
                 }
                 parts.insert(0, self.html(lang, &paragraphs, charset, &cids));
                 let related = self.multipart("related", parts);
-                if self.rng.random_bool(0.3) { related } else { self.multipart("alternative", vec![plain, related]) }
+                if self.rng.random_bool(0.3) {
+                    related
+                } else {
+                    self.multipart("alternative", vec![plain, related])
+                }
             }
             Shape::Forward => {
                 let inner = self.forwarded(lang, subject, date);
-                let disposition = if self.rng.random_bool(0.5) { "attachment" } else { "inline" };
+                let disposition = if self.rng.random_bool(0.5) {
+                    "attachment"
+                } else {
+                    "inline"
+                };
                 return vec![plain, Entity::message(inner, Some(disposition))];
             }
         };
         vec![single]
     }
 
-    fn html(&mut self, lang: Lang, paragraphs: &[String], charset: Charset, cids: &[String]) -> Entity {
+    fn html(
+        &mut self,
+        lang: Lang,
+        paragraphs: &[String],
+        charset: Charset,
+        cids: &[String],
+    ) -> Entity {
         let html = content::html(lang, paragraphs, cids, charset);
         let cte = transfer_encoding(&mut self.rng, charset, &html, true);
-        Entity::text(Meta { charset: Some(charset), ..Meta::new("text/html", cte) }, &html)
+        Entity::text(
+            Meta {
+                charset: Some(charset),
+                ..Meta::new("text/html", cte)
+            },
+            &html,
+        )
     }
 
     /// The encapsulated message of a forward: its own headers, itself multipart.
@@ -350,11 +482,20 @@ impl Composer<'_> {
         let from = *pick(rng, PEOPLE);
         let text = content::plain_text(lang, &paragraphs, &[], from.email);
         let cte = transfer_encoding(rng, charset, &text, false);
-        let plain = Entity::text(Meta { charset: Some(charset), ..Meta::new("text/plain", cte) }, &text);
+        let plain = Entity::text(
+            Meta {
+                charset: Some(charset),
+                ..Meta::new("text/plain", cte)
+            },
+            &text,
+        );
         let with_attachment = self.cfg.mix.max_attachment > 0 && rng.random_bool(0.7);
         let mut entity = if with_attachment {
-            let size = rng.random_range(2_000..=40_000).min(self.cfg.mix.max_attachment);
-            let attachment = attach::attachment(rng, self.cfg.seed, self.index, attach::FORWARDED_PART, size);
+            let size = rng
+                .random_range(2_000..=40_000)
+                .min(self.cfg.mix.max_attachment);
+            let attachment =
+                attach::attachment(rng, self.cfg.seed, self.index, attach::FORWARDED_PART, size);
             self.multipart("mixed", vec![plain, attachment])
         } else {
             let html = self.html(lang, &paragraphs, charset, &[]);
@@ -368,7 +509,11 @@ impl Composer<'_> {
             format!("From: {}", mailbox(rng, &from)),
             format!("To: {}", mailbox(rng, &to)),
             subject_header(rng, "", subject),
-            format!("Message-ID: <fwd.{:012x}.{}@example.net>", rng.random::<u64>() >> 16, self.index),
+            format!(
+                "Message-ID: <fwd.{:012x}.{}@example.net>",
+                rng.random::<u64>() >> 16,
+                self.index
+            ),
             "MIME-Version: 1.0".to_string(),
         ];
         headers.append(&mut entity.headers);
@@ -378,8 +523,15 @@ impl Composer<'_> {
 
     /// A multipart with a fresh boundary and, sometimes, the customary preamble.
     fn multipart(&mut self, subtype: &str, children: Vec<Entity>) -> Entity {
-        let boundary = format!("----=_Part_{}_{:016x}", self.index, self.rng.random::<u64>());
-        let preamble = self.rng.random_bool(0.4).then_some("This is a multi-part message in MIME format.");
+        let boundary = format!(
+            "----=_Part_{}_{:016x}",
+            self.index,
+            self.rng.random::<u64>()
+        );
+        let preamble = self
+            .rng
+            .random_bool(0.4)
+            .then_some("This is a multi-part message in MIME format.");
         Entity::multipart(subtype, boundary, preamble, children)
     }
 }
@@ -387,7 +539,11 @@ impl Composer<'_> {
 /// A charset for a body in `lang`, most often the language's customary one.
 fn body_charset(rng: &mut ChaCha8Rng, lang: Lang) -> Charset {
     let charsets = lang.charsets();
-    if rng.random_bool(0.6) { charsets[0] } else { *pick(rng, charsets) }
+    if rng.random_bool(0.6) {
+        charsets[0]
+    } else {
+        *pick(rng, charsets)
+    }
 }
 
 /// A transfer encoding that can carry `text` in `charset`: 7bit only for 7-bit data, and
@@ -397,9 +553,23 @@ fn transfer_encoding(rng: &mut ChaCha8Rng, charset: Charset, text: &str, html: b
     if charset == Charset::Iso2022Jp {
         weighted(rng, &[(Cte::SevenBit, raw), (Cte::Base64, base64)])
     } else if text.is_ascii() {
-        weighted(rng, &[(Cte::SevenBit, raw), (Cte::QuotedPrintable, qp), (Cte::Base64, base64)])
+        weighted(
+            rng,
+            &[
+                (Cte::SevenBit, raw),
+                (Cte::QuotedPrintable, qp),
+                (Cte::Base64, base64),
+            ],
+        )
     } else {
-        weighted(rng, &[(Cte::EightBit, 35), (Cte::QuotedPrintable, 45), (Cte::Base64, 20)])
+        weighted(
+            rng,
+            &[
+                (Cte::EightBit, 35),
+                (Cte::QuotedPrintable, 45),
+                (Cte::Base64, 20),
+            ],
+        )
     }
 }
 
@@ -409,7 +579,9 @@ const TIME_ZONES: [i64; 8] = [0, 60, 120, -300, -480, 540, 330, 180];
 /// `Tue, 05 Mar 2024 14:03:09 +0100` for `unix` seen from `offset_minutes`.
 fn rfc5322_date(unix: i64, offset_minutes: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let local = unix + offset_minutes * 60;
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);

@@ -71,7 +71,11 @@ impl Lang {
                 "Your account statement",
                 "Server maintenance window",
             ],
-            Lang::Typographic => &["“Final” budget – €12k", "Re-org… again?", "Q3 numbers — please review"],
+            Lang::Typographic => &[
+                "“Final” budget – €12k",
+                "Re-org… again?",
+                "Q3 numbers — please review",
+            ],
             Lang::French => &[
                 "Réunion de lundi",
                 "Compte rendu détaillé de la réunion du comité de pilotage élargi à l’équipe",
@@ -169,21 +173,66 @@ pub(crate) struct Person<'a> {
 }
 
 pub(crate) const PEOPLE: &[Person<'static>] = &[
-    Person { name: Some("Alice Martin"), email: "alice.martin@example.com" },
-    Person { name: Some("Bob Stone"), email: "bob@example.org" },
-    Person { name: Some("Jürgen Müller"), email: "j.mueller@firma.example.de" },
-    Person { name: Some("Zoë Dupont"), email: "zoe.dupont@example.fr" },
-    Person { name: Some("Иван Петров"), email: "ivan.petrov@example.ru" },
-    Person { name: Some("Ольга Смирнова"), email: "olga@example.ru" },
-    Person { name: Some("田中 太郎"), email: "tanaka@example.jp" },
-    Person { name: Some("O'Brien, Sean"), email: "sean.obrien@example.ie" },
-    Person { name: Some("Dr. Emily Chen"), email: "echen@lab.example.edu" },
-    Person { name: Some("José García"), email: "jose.garcia@example.es" },
-    Person { name: Some("Émilie “Mimi” Laurent"), email: "mimi@example.fr" },
-    Person { name: Some("Sam 🚀 Rivera"), email: "sam@startup.example.io" },
-    Person { name: None, email: "noreply@notifications.example.com" },
-    Person { name: None, email: "billing@example.net" },
-    Person { name: None, email: "team-list@lists.example.org" },
+    Person {
+        name: Some("Alice Martin"),
+        email: "alice.martin@example.com",
+    },
+    Person {
+        name: Some("Bob Stone"),
+        email: "bob@example.org",
+    },
+    Person {
+        name: Some("Jürgen Müller"),
+        email: "j.mueller@firma.example.de",
+    },
+    Person {
+        name: Some("Zoë Dupont"),
+        email: "zoe.dupont@example.fr",
+    },
+    Person {
+        name: Some("Иван Петров"),
+        email: "ivan.petrov@example.ru",
+    },
+    Person {
+        name: Some("Ольга Смирнова"),
+        email: "olga@example.ru",
+    },
+    Person {
+        name: Some("田中 太郎"),
+        email: "tanaka@example.jp",
+    },
+    Person {
+        name: Some("O'Brien, Sean"),
+        email: "sean.obrien@example.ie",
+    },
+    Person {
+        name: Some("Dr. Emily Chen"),
+        email: "echen@lab.example.edu",
+    },
+    Person {
+        name: Some("José García"),
+        email: "jose.garcia@example.es",
+    },
+    Person {
+        name: Some("Émilie “Mimi” Laurent"),
+        email: "mimi@example.fr",
+    },
+    Person {
+        name: Some("Sam 🚀 Rivera"),
+        email: "sam@startup.example.io",
+    },
+    Person {
+        name: None,
+        email: "noreply@notifications.example.com",
+    },
+    Person {
+        name: None,
+        email: "billing@example.net",
+    },
+    Person {
+        name: None,
+        email: "team-list@lists.example.org",
+    },
 ];
 
 /// A uniformly chosen element; the tables are never empty.
@@ -211,7 +260,11 @@ pub(crate) fn paragraphs(rng: &mut ChaCha8Rng, lang: Lang) -> Vec<String> {
     (0..count)
         .map(|_| {
             let sentences = rng.random_range(1..=4);
-            lang.sentences().choose_multiple(rng, sentences).copied().collect::<Vec<_>>().join(joiner)
+            lang.sentences()
+                .choose_multiple(rng, sentences)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(joiner)
         })
         .collect()
 }
@@ -244,7 +297,12 @@ fn wrap(paragraph: &str, lang: Lang) -> Vec<String> {
 
 /// A plain-text body: greeting, wrapped paragraphs, optional quoted lines, signature.
 /// CRLF line endings, ending with CRLF.
-pub(crate) fn plain_text(lang: Lang, paragraphs: &[String], quoted: &[String], signature: &str) -> String {
+pub(crate) fn plain_text(
+    lang: Lang,
+    paragraphs: &[String],
+    quoted: &[String],
+    signature: &str,
+) -> String {
     let mut lines = vec![lang.greeting().to_string(), String::new()];
     for paragraph in paragraphs {
         lines.extend(wrap(paragraph, lang));
@@ -263,7 +321,12 @@ pub(crate) fn plain_text(lang: Lang, paragraphs: &[String], quoted: &[String], s
 
 /// An HTML body with one `<p>` per paragraph (long lines, as real mailers write them) and an
 /// `<img src="cid:...">` per inline image.
-pub(crate) fn html(lang: Lang, paragraphs: &[String], image_cids: &[String], charset: Charset) -> String {
+pub(crate) fn html(
+    lang: Lang,
+    paragraphs: &[String],
+    image_cids: &[String],
+    charset: Charset,
+) -> String {
     let mut lines = vec![
         "<!DOCTYPE html>".to_string(),
         format!(
@@ -273,8 +336,16 @@ pub(crate) fn html(lang: Lang, paragraphs: &[String], image_cids: &[String], cha
         "<body>".to_string(),
         format!("<p>{}</p>", escape_html(lang.greeting())),
     ];
-    lines.extend(paragraphs.iter().map(|p| format!("<p style=\"margin:0 0 1em 0\">{}</p>", escape_html(p))));
-    lines.extend(image_cids.iter().map(|cid| format!("<p><img src=\"cid:{cid}\" alt=\"image\" width=\"320\"></p>")));
+    lines.extend(
+        paragraphs
+            .iter()
+            .map(|p| format!("<p style=\"margin:0 0 1em 0\">{}</p>", escape_html(p))),
+    );
+    lines.extend(
+        image_cids
+            .iter()
+            .map(|cid| format!("<p><img src=\"cid:{cid}\" alt=\"image\" width=\"320\"></p>")),
+    );
     lines.push("</body></html>".to_string());
     let mut text = lines.join("\r\n");
     text.push_str("\r\n");
@@ -282,5 +353,7 @@ pub(crate) fn html(lang: Lang, paragraphs: &[String], image_cids: &[String], cha
 }
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

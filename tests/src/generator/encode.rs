@@ -53,21 +53,25 @@ impl Charset {
     pub(crate) fn encode(self, text: &str) -> Vec<u8> {
         let single = |f: fn(char) -> Option<u8>| -> Vec<u8> {
             text.chars()
-                .map(|c| f(c).unwrap_or_else(|| panic!("{c:?} is not representable in {}", self.name())))
+                .map(|c| {
+                    f(c).unwrap_or_else(|| panic!("{c:?} is not representable in {}", self.name()))
+                })
                 .collect()
         };
         match self {
             Charset::Utf8 => text.as_bytes().to_vec(),
             Charset::UsAscii => {
-                assert!(text.is_ascii(), "non-ASCII text labelled us-ascii: {text:?}");
+                assert!(
+                    text.is_ascii(),
+                    "non-ASCII text labelled us-ascii: {text:?}"
+                );
                 text.as_bytes().to_vec()
             }
             Charset::Latin1 => single(latin1_byte),
             Charset::Windows1252 => single(cp1252_byte),
             Charset::Koi8R => single(koi8r_byte),
-            Charset::Iso2022Jp => {
-                iso2022jp_encode(text).unwrap_or_else(|| panic!("not in the ISO-2022-JP phrase table: {text:?}"))
-            }
+            Charset::Iso2022Jp => iso2022jp_encode(text)
+                .unwrap_or_else(|| panic!("not in the ISO-2022-JP phrase table: {text:?}")),
         }
     }
 }
@@ -76,7 +80,11 @@ impl Charset {
 /// mail-parser) treat the label as Windows-1252, where those bytes mean something else.
 fn latin1_byte(c: char) -> Option<u8> {
     let code = u32::from(c);
-    if code < 0x80 || (0xA0..=0xFF).contains(&code) { u8::try_from(code).ok() } else { None }
+    if code < 0x80 || (0xA0..=0xFF).contains(&code) {
+        u8::try_from(code).ok()
+    } else {
+        None
+    }
 }
 
 /// Windows-1252: ISO-8859-1 plus typographic characters in 0x80..=0x9F.
@@ -110,11 +118,18 @@ fn koi8r_byte(c: char) -> Option<u8> {
     if c.is_ascii() {
         return u8::try_from(u32::from(c)).ok();
     }
-    let index_in = |table: &str| table.chars().position(|t| t == c).and_then(|p| u8::try_from(p).ok());
+    let index_in = |table: &str| {
+        table
+            .chars()
+            .position(|t| t == c)
+            .and_then(|p| u8::try_from(p).ok())
+    };
     match c {
         'ё' => Some(0xA3),
         'Ё' => Some(0xB3),
-        _ => index_in(KOI8R_LOWER).map(|p| 0xC0 + p).or_else(|| index_in(KOI8R_UPPER).map(|p| 0xE0 + p)),
+        _ => index_in(KOI8R_LOWER)
+            .map(|p| 0xC0 + p)
+            .or_else(|| index_in(KOI8R_UPPER).map(|p| 0xE0 + p)),
     }
 }
 
@@ -123,17 +138,50 @@ fn koi8r_byte(c: char) -> Option<u8> {
 /// with an independent decoder.
 pub(crate) const JAPANESE_PHRASES: [(&str, &[u8]); 12] = [
     ("お疲れ様です。", b"\x1b$B$*Hh$lMM$G$9!#\x1b(B"),
-    ("会議の資料を送ります。", b"\x1b$B2q5D$N;qNA$rAw$j$^$9!#\x1b(B"),
-    ("よろしくお願いします。", b"\x1b$B$h$m$7$/$*4j$$$7$^$9!#\x1b(B"),
-    ("明日の打ち合わせについて", b"\x1b$BL@F|$NBG$A9g$o$;$K$D$$$F\x1b(B"),
-    ("確認をお願いできますか。", b"\x1b$B3NG'$r$*4j$$$G$-$^$9$+!#\x1b(B"),
-    ("ご連絡ありがとうございます。", b"\x1b$B$4O\x22Mm$\x22$j$,$H$&$4$6$$$^$9!#\x1b(B"),
-    ("添付ファイルをご確認ください。", b"\x1b$BE:IU%U%!%$%k$r$43NG'$/$@$5$$!#\x1b(B"),
-    ("来週の予定を調整しましょう。", b"\x1b$BMh=5$NM=Dj$rD4@0$7$^$7$g$&!#\x1b(B"),
-    ("東京本社の田中です。", b"\x1b$BEl5~K\x5c<R$NEDCf$G$9!#\x1b(B"),
-    ("見積書を作成しました。", b"\x1b$B8+@Q=q$r:n@.$7$^$7$?!#\x1b(B"),
-    ("本日中にご返信ください。", b"\x1b$BK\x5cF|Cf$K$4JV?.$/$@$5$$!#\x1b(B"),
-    ("以上、宜しくお願い致します。", b"\x1b$B0J>e!\x2259$7$/$*4j$$CW$7$^$9!#\x1b(B"),
+    (
+        "会議の資料を送ります。",
+        b"\x1b$B2q5D$N;qNA$rAw$j$^$9!#\x1b(B",
+    ),
+    (
+        "よろしくお願いします。",
+        b"\x1b$B$h$m$7$/$*4j$$$7$^$9!#\x1b(B",
+    ),
+    (
+        "明日の打ち合わせについて",
+        b"\x1b$BL@F|$NBG$A9g$o$;$K$D$$$F\x1b(B",
+    ),
+    (
+        "確認をお願いできますか。",
+        b"\x1b$B3NG'$r$*4j$$$G$-$^$9$+!#\x1b(B",
+    ),
+    (
+        "ご連絡ありがとうございます。",
+        b"\x1b$B$4O\x22Mm$\x22$j$,$H$&$4$6$$$^$9!#\x1b(B",
+    ),
+    (
+        "添付ファイルをご確認ください。",
+        b"\x1b$BE:IU%U%!%$%k$r$43NG'$/$@$5$$!#\x1b(B",
+    ),
+    (
+        "来週の予定を調整しましょう。",
+        b"\x1b$BMh=5$NM=Dj$rD4@0$7$^$7$g$&!#\x1b(B",
+    ),
+    (
+        "東京本社の田中です。",
+        b"\x1b$BEl5~K\x5c<R$NEDCf$G$9!#\x1b(B",
+    ),
+    (
+        "見積書を作成しました。",
+        b"\x1b$B8+@Q=q$r:n@.$7$^$7$?!#\x1b(B",
+    ),
+    (
+        "本日中にご返信ください。",
+        b"\x1b$BK\x5cF|Cf$K$4JV?.$/$@$5$$!#\x1b(B",
+    ),
+    (
+        "以上、宜しくお願い致します。",
+        b"\x1b$B0J>e!\x2259$7$/$*4j$$CW$7$^$9!#\x1b(B",
+    ),
 ];
 
 const TO_JIS: &[u8] = b"\x1b$B";
@@ -206,7 +254,9 @@ pub(crate) const BASE64_LINE_BYTES: usize = 57;
 fn push_base64_line(out: &mut Vec<u8>, line: &[u8]) {
     let start = out.len();
     out.resize(start + line.len().div_ceil(3) * 4, 0);
-    let written = STANDARD.encode_slice(line, &mut out[start..]).expect("buffer sized for base64");
+    let written = STANDARD
+        .encode_slice(line, &mut out[start..])
+        .expect("buffer sized for base64");
     out.truncate(start + written);
     out.extend_from_slice(b"\r\n");
 }
@@ -238,11 +288,16 @@ pub(crate) fn quoted_printable(data: &[u8]) -> Vec<u8> {
     let mut lines = data.split(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let last = lines.peek().is_none();
-        let line = if last { line } else { line.strip_suffix(b"\r").expect("CRLF line endings") };
+        let line = if last {
+            line
+        } else {
+            line.strip_suffix(b"\r").expect("CRLF line endings")
+        };
         let mut column = 0;
         for (k, &b) in line.iter().enumerate() {
             let at_end = k + 1 == line.len();
-            let literal = matches!(b, b'!'..=b'<' | b'>'..=b'~') || (matches!(b, b' ' | b'\t') && !at_end);
+            let literal =
+                matches!(b, b'!'..=b'<' | b'>'..=b'~') || (matches!(b, b' ' | b'\t') && !at_end);
             let width = if literal { 1 } else { 3 };
             if column + width > 75 {
                 out.extend_from_slice(b"=\r\n");
@@ -276,7 +331,11 @@ pub(crate) enum WordEncoding {
 /// characters and never splitting a character. Q encoding uses the restricted set that is
 /// valid inside a phrase (display names) as well as in unstructured text.
 pub(crate) fn encoded_words(text: &str, charset: Charset, enc: WordEncoding) -> String {
-    let prefix = format!("=?{}?{}?", charset.name(), if enc == WordEncoding::B { "B" } else { "Q" });
+    let prefix = format!(
+        "=?{}?{}?",
+        charset.name(),
+        if enc == WordEncoding::B { "B" } else { "Q" }
+    );
     let budget = MAX_WORD - prefix.len() - 2;
     let mut words = Vec::new();
     let mut pending = String::new();
@@ -284,13 +343,19 @@ pub(crate) fn encoded_words(text: &str, charset: Charset, enc: WordEncoding) -> 
         let mut candidate = pending.clone();
         candidate.push(c);
         if !pending.is_empty() && word_payload(&candidate, charset, enc).len() > budget {
-            words.push(format!("{prefix}{}?=", word_payload(&pending, charset, enc)));
+            words.push(format!(
+                "{prefix}{}?=",
+                word_payload(&pending, charset, enc)
+            ));
             pending.clear();
         }
         pending.push(c);
     }
     if !pending.is_empty() {
-        words.push(format!("{prefix}{}?=", word_payload(&pending, charset, enc)));
+        words.push(format!(
+            "{prefix}{}?=",
+            word_payload(&pending, charset, enc)
+        ));
     }
     words.join("\r\n ")
 }
@@ -303,7 +368,9 @@ fn word_payload(text: &str, charset: Charset, enc: WordEncoding) -> String {
             .iter()
             .map(|&b| match b {
                 b' ' => "_".to_string(),
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'!' | b'*' | b'+' | b'-' | b'/' => (b as char).to_string(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'!' | b'*' | b'+' | b'-' | b'/' => {
+                    (b as char).to_string()
+                }
                 _ => format!("={b:02X}"),
             })
             .collect(),
@@ -336,7 +403,13 @@ pub(crate) fn rfc2231_param(name: &str, value: &str) -> String {
     pieces
         .iter()
         .enumerate()
-        .map(|(k, piece)| if k == 0 { format!("{name}*0*=utf-8''{piece}") } else { format!("{name}*{k}*={piece}") })
+        .map(|(k, piece)| {
+            if k == 0 {
+                format!("{name}*0*=utf-8''{piece}")
+            } else {
+                format!("{name}*{k}*={piece}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(";\r\n ")
 }
@@ -379,7 +452,11 @@ pub(crate) fn folded_list(name: &str, items: &[String], separator: &str) -> Stri
     let mut out = format!("{name}:");
     let mut column = out.len();
     for (k, item) in items.iter().enumerate() {
-        let piece = if k + 1 < items.len() { format!("{item}{separator}") } else { item.clone() };
+        let piece = if k + 1 < items.len() {
+            format!("{item}{separator}")
+        } else {
+            item.clone()
+        };
         let first_line_len = piece.split("\r\n").next().map_or(0, str::len);
         if k > 0 && column + 1 + first_line_len > 78 {
             out.push_str("\r\n");
@@ -403,7 +480,10 @@ mod tests {
     fn koi8r_table_is_complete() {
         assert_eq!(KOI8R_LOWER.chars().count(), 32);
         assert_eq!(KOI8R_UPPER.chars().count(), 32);
-        assert_eq!(Charset::Koi8R.encode("Привет"), [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4]);
+        assert_eq!(
+            Charset::Koi8R.encode("Привет"),
+            [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4]
+        );
     }
 
     #[test]
@@ -425,7 +505,8 @@ mod tests {
     #[test]
     fn qp_soft_wraps_and_encodes_trailing_space() {
         let long = "x".repeat(100);
-        let qp = String::from_utf8(quoted_printable(format!("{long}\r\nend \r\né").as_bytes())).unwrap();
+        let qp =
+            String::from_utf8(quoted_printable(format!("{long}\r\nend \r\né").as_bytes())).unwrap();
         assert!(qp.lines().all(|l| l.len() <= 76), "{qp}");
         assert!(qp.contains("end=20\r\n=C3=A9"), "{qp}");
     }
@@ -433,13 +514,20 @@ mod tests {
     #[test]
     fn encoded_words_respect_length() {
         let words = encoded_words(&"Грüße ".repeat(20), Charset::Utf8, WordEncoding::Q);
-        assert!(words.split("\r\n ").all(|w| w.len() <= 75 && w.starts_with("=?utf-8?Q?")));
+        assert!(
+            words
+                .split("\r\n ")
+                .all(|w| w.len() <= 75 && w.starts_with("=?utf-8?Q?"))
+        );
     }
 
     #[test]
     fn folding_round_trips() {
         let value = "word ".repeat(40);
         let header = folded_header("Subject", value.trim_end());
-        assert_eq!(header.replace("\r\n", ""), format!("Subject: {}", value.trim_end()));
+        assert_eq!(
+            header.replace("\r\n", ""),
+            format!("Subject: {}", value.trim_end())
+        );
     }
 }

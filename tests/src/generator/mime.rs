@@ -23,20 +23,14 @@ pub(crate) struct Entity {
 
 pub(crate) enum Body {
     /// A leaf, already transfer-encoded, with its truth (section filled in by [`render`]).
-    Leaf {
-        encoded: Vec<u8>,
-        truth: PartTruth,
-    },
+    Leaf { encoded: Vec<u8>, truth: PartTruth },
     Multipart {
         boundary: String,
         preamble: Option<&'static str>,
         children: Vec<Entity>,
     },
     /// A message/rfc822 part: the encapsulated message, already rendered.
-    Message {
-        inner: Rendered,
-        truth: PartTruth,
-    },
+    Message { inner: Rendered, truth: PartTruth },
 }
 
 /// A serialized message and the truth of its parts, in document order.
@@ -124,7 +118,10 @@ pub(crate) struct Decoded {
 
 impl Decoded {
     pub(crate) fn of(bytes: &[u8]) -> Decoded {
-        Decoded { size: bytes.len(), sha256: hex::encode(Sha256::digest(bytes)) }
+        Decoded {
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
     }
 }
 
@@ -135,13 +132,19 @@ impl Entity {
         let bytes = meta.charset.unwrap_or(Charset::Utf8).encode(text);
         let encoded = meta.cte.encode(&bytes);
         let truth = meta.truth(encoded.len(), Decoded::of(&bytes), Some(text.to_string()));
-        Entity { headers: meta.headers(), body: Body::Leaf { encoded, truth } }
+        Entity {
+            headers: meta.headers(),
+            body: Body::Leaf { encoded, truth },
+        }
     }
 
     /// A leaf whose body was encoded elsewhere (streamed attachments).
     pub(crate) fn encoded(meta: Meta, encoded: Vec<u8>, decoded: Decoded) -> Entity {
         let truth = meta.truth(encoded.len(), decoded, None);
-        Entity { headers: meta.headers(), body: Body::Leaf { encoded, truth } }
+        Entity {
+            headers: meta.headers(),
+            body: Body::Leaf { encoded, truth },
+        }
     }
 
     pub(crate) fn multipart(
@@ -150,19 +153,39 @@ impl Entity {
         preamble: Option<&'static str>,
         children: Vec<Entity>,
     ) -> Entity {
-        let header =
-            folded_list("Content-Type", &[format!("multipart/{subtype}"), format!("boundary=\"{boundary}\"")], ";");
-        Entity { headers: vec![header], body: Body::Multipart { boundary, preamble, children } }
+        let header = folded_list(
+            "Content-Type",
+            &[
+                format!("multipart/{subtype}"),
+                format!("boundary=\"{boundary}\""),
+            ],
+            ";",
+        );
+        Entity {
+            headers: vec![header],
+            body: Body::Multipart {
+                boundary,
+                preamble,
+                children,
+            },
+        }
     }
 
     /// A message/rfc822 part holding `inner`; 8bit when the inner message has 8-bit bytes.
     pub(crate) fn message(inner: Rendered, disposition: Option<&'static str>) -> Entity {
-        let cte = if inner.raw.is_ascii() { Cte::SevenBit } else { Cte::EightBit };
+        let cte = if inner.raw.is_ascii() {
+            Cte::SevenBit
+        } else {
+            Cte::EightBit
+        };
         let mut meta = Meta::new("message/rfc822", cte);
         meta.cte_header = cte != Cte::SevenBit;
         meta.disposition = disposition;
         let truth = meta.truth(inner.raw.len(), Decoded::of(&inner.raw), None);
-        Entity { headers: meta.headers(), body: Body::Message { inner, truth } }
+        Entity {
+            headers: meta.headers(),
+            body: Body::Message { inner, truth },
+        }
     }
 }
 
@@ -177,7 +200,10 @@ enum Place {
 
 /// Serializes a whole message.
 pub(crate) fn render(entity: Entity) -> Rendered {
-    let mut rendered = Rendered { raw: Vec::new(), parts: Vec::new() };
+    let mut rendered = Rendered {
+        raw: Vec::new(),
+        parts: Vec::new(),
+    };
     write_entity(&mut rendered, entity, Place::Root);
     rendered
 }
@@ -208,7 +234,11 @@ fn write_entity(out: &mut Rendered, entity: Entity, place: Place) {
             }));
             out.raw.extend_from_slice(&inner.raw);
         }
-        Body::Multipart { boundary, preamble, children } => {
+        Body::Multipart {
+            boundary,
+            preamble,
+            children,
+        } => {
             if let Some(preamble) = preamble {
                 out.raw.extend_from_slice(preamble.as_bytes());
                 out.raw.extend_from_slice(b"\r\n");
@@ -218,11 +248,13 @@ fn write_entity(out: &mut Rendered, entity: Entity, place: Place) {
                     Place::Root => (k + 1).to_string(),
                     Place::Child(parent) => format!("{parent}.{}", k + 1),
                 };
-                out.raw.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                out.raw
+                    .extend_from_slice(format!("--{boundary}\r\n").as_bytes());
                 write_entity(out, child, Place::Child(section));
                 out.raw.extend_from_slice(b"\r\n");
             }
-            out.raw.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            out.raw
+                .extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         }
     }
 }

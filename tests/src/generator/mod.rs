@@ -73,19 +73,32 @@ impl Default for SizeMix {
     /// The long tail of a real mailbox: ~15% of messages with attachments, ~1 in 12 of those
     /// in the megabytes, ~1 in 250 above 20 MiB.
     fn default() -> Self {
-        SizeMix { attachment_prob: 0.15, medium_prob: 0.08, huge_prob: 0.004, max_attachment: 25 << 20 }
+        SizeMix {
+            attachment_prob: 0.15,
+            medium_prob: 0.08,
+            huge_prob: 0.004,
+            max_attachment: 25 << 20,
+        }
     }
 }
 
 impl SizeMix {
     /// The default mix capped at 64 KiB per part, for tests with thousands of messages.
     pub fn small() -> Self {
-        SizeMix { max_attachment: 64 << 10, ..SizeMix::default() }
+        SizeMix {
+            max_attachment: 64 << 10,
+            ..SizeMix::default()
+        }
     }
 
     /// No attachments and no binary parts.
     pub fn none() -> Self {
-        SizeMix { attachment_prob: 0.0, medium_prob: 0.0, huge_prob: 0.0, max_attachment: 0 }
+        SizeMix {
+            attachment_prob: 0.0,
+            medium_prob: 0.0,
+            huge_prob: 0.0,
+            max_attachment: 0,
+        }
     }
 }
 
@@ -212,7 +225,11 @@ pub fn mailbox_summary(truths: &[MessageTruth]) -> Summary {
     truths.iter().fold(Summary::default(), |s, t| Summary {
         count: s.count + 1,
         total_bytes: s.total_bytes + t.size as u64,
-        attachments: s.attachments + t.parts.iter().filter(|p| p.disposition.as_deref() == Some("attachment")).count(),
+        attachments: s.attachments
+            + t.parts
+                .iter()
+                .filter(|p| p.disposition.as_deref() == Some("attachment"))
+                .count(),
         largest: s.largest.max(t.size),
     })
 }
@@ -270,7 +287,11 @@ pub fn write_maildir(
             letters.sort_unstable();
             letters.into_iter().collect()
         };
-        let name = format!("{date}.M{micro}P{i}Q{i}.anvert,S={size}:2,{flags}", i = truth.index, size = msg.raw.len());
+        let name = format!(
+            "{date}.M{micro}P{i}Q{i}.anvert,S={size}:2,{flags}",
+            i = truth.index,
+            size = msg.raw.len()
+        );
 
         let tmp = dir.join("tmp").join(&name);
         let mut file = File::create(&tmp)?;
@@ -293,5 +314,9 @@ fn folder_dir(root: &Path, folder: Option<&str>) -> PathBuf {
 
 fn system_time(unix: i64) -> SystemTime {
     let offset = Duration::from_secs(unix.unsigned_abs());
-    if unix >= 0 { SystemTime::UNIX_EPOCH + offset } else { SystemTime::UNIX_EPOCH - offset }
+    if unix >= 0 {
+        SystemTime::UNIX_EPOCH + offset
+    } else {
+        SystemTime::UNIX_EPOCH - offset
+    }
 }

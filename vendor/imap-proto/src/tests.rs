@@ -1195,9 +1195,15 @@ fn test_fetch_unknown_savedate_fallback() {
 #[test]
 fn test_fetch_preview() {
     let cases: [(&[u8], Option<&[u8]>); 3] = [
-        (b"* 3 FETCH (UID 7 PREVIEW \"Hello there\")\r\n", Some(b"Hello there")),
+        (
+            b"* 3 FETCH (UID 7 PREVIEW \"Hello there\")\r\n",
+            Some(b"Hello there"),
+        ),
         (b"* 3 FETCH (UID 7 PREVIEW NIL)\r\n", None),
-        (b"* 3 FETCH (UID 7 PREVIEW {5}\r\nab\xffcd)\r\n", Some(b"ab\xffcd")),
+        (
+            b"* 3 FETCH (UID 7 PREVIEW {5}\r\nab\xffcd)\r\n",
+            Some(b"ab\xffcd"),
+        ),
     ];
     for (line, expected) in cases {
         match Response::parse(line) {
@@ -1232,7 +1238,10 @@ fn test_esearch() {
     }
     match Response::parse(b"* ESEARCH (TAG \"A9\") MIN 2 MAX 40 MODSEQ 917162500\r\n") {
         Ok((_, Response::ESearch(es))) => {
-            assert_eq!((es.min, es.max, es.modseq), (Some(2), Some(40), Some(917162500)));
+            assert_eq!(
+                (es.min, es.max, es.modseq),
+                (Some(2), Some(40), Some(917162500))
+            );
             assert!(!es.uid);
         }
         other => panic!("unexpected {other:?}"),

@@ -1,0 +1,273 @@
+//! The engine: the public Rust API that the bindings wrap one to one. One `Engine` serves
+//! many accounts over one store. It schedules nothing by itself: the app asks for a sync
+//! (with a network kind and a budget), a query or a download, and the engine does that.
+//!
+//! Credentials live in memory only, handed over by the app (which keeps them in the
+//! platform keystore); the store keeps where to connect and as whom, never a secret. After
+//! a restart the app calls [`Engine::set_credential`] before syncing.
+
+mod accounts;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+pub use accounts::{AccountConfig, Protocol};
+
+use crate::{
+    error::{Error, Result},
+    imap::{self, ConnectOptions},
+    net::{Credential, Endpoint, Purpose, TlsConnector, Trust, WireMeter},
+    policy::{NetworkKind, SyncRequest},
+    store::{
+        Account, AccountId, Cursor, FolderId, FolderSummary, MessageDetail, MessageId,
+        MessageSummary, Page, Store, UsageRow,
+    },
+    sync::{self, EventSink, StopReason, SyncReport},
+};
+
+/// How to open an engine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Where the database and downloads live; created if missing.
+    pub data_dir: PathBuf,
+    /// Extra trusted CA certificates in PEM (a private CA), on top of the platform's.
+    pub extra_roots_pem: Option<String>,
+    /// Connection knobs (timeouts, compression).
+    pub connect: ConnectOptions,
+}
+
+/// The mail engine.
+pub struct Engine {
+    store: Store,
+    tls: TlsConnector,
+    connect: ConnectOptions,
+    accounts: Mutex<BTreeMap<AccountId, Arc<Runtime>>>,
+    listener: RwLock<Option<Arc<dyn EventSink>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// What the engine holds for an account while it runs: where, as whom, and its meter.
+struct Runtime {
+    endpoint: Endpoint,
+    protocol: Protocol,
+    credential: Credential,
+    meter: WireMeter,
+    /// One sync at a time per account.
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Opens (or creates) the engine's store under `config.data_dir`.
+    pub async fn open(config: EngineConfig) -> Result<Engine> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::open(config.data_dir.join("anvert.db")).await?;
+        let mut trust = Trust::default();
+        if let Some(pem) = &config.extra_roots_pem {
+            trust = trust.with_extra_roots_pem(pem)?;
+        }
+        Ok(Engine {
+            store,
+            tls: TlsConnector::new(&trust)?,
+            connect: config.connect,
+            accounts: Mutex::new(BTreeMap::new()),
+            listener: RwLock::new(None),
+        })
+    }
+
+    /// Where sync events go (`None` to stop them). Events arrive in commit order.
+    pub fn set_listener(&self, listener: Option<Arc<dyn EventSink>>) {
+        if let Ok(mut slot) = self.listener.write() {
+            *slot = listener;
+        }
+    }
+
+    /// The store, for queries the engine does not wrap.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Adds an account and keeps its credential in memory.
+    pub async fn add_account(&self, config: AccountConfig) -> Result<AccountId> {
+        let id = self.store.add_account(&config.new_account()).await?;
+        self.install(id, config.endpoint, config.protocol, config.credential);
+        Ok(id)
+    }
+
+    /// Hands the engine an account's credential again (after a restart, or a new password).
+    pub async fn set_credential(&self, account: AccountId, credential: Credential) -> Result<()> {
+        let stored = self.account(account).await?;
+        let (endpoint, protocol) = accounts::endpoint_of(&stored)?;
+        self.install(account, endpoint, protocol, credential);
+        Ok(())
+    }
+
+    /// Removes an account and everything stored for it.
+    pub async fn remove_account(&self, account: AccountId) -> Result<()> {
+        self.store.remove_account(account).await?;
+        if let Ok(mut map) = self.accounts.lock() {
+            map.remove(&account);
+        }
+        Ok(())
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        self.store.accounts().await
+    }
+
+    /// One sync pass. Offline does nothing and says so; otherwise connect, sync within the
+    /// request's window and budget, log out, and add the bytes to the ledger.
+    pub async fn sync(&self, account: AccountId, request: &SyncRequest) -> Result<SyncReport> {
+        if request.network == NetworkKind::Offline {
+            return Ok(SyncReport {
+                stopped: Some(StopReason::Offline),
+                ..SyncReport::default()
+            });
+        }
+        let runtime = self.runtime(account)?;
+        let _one_at_a_time = runtime.busy.lock().await;
+        if runtime.protocol != Protocol::Imap {
+            return Err(Error::Config {
+                reason: "POP3 accounts cannot sync yet".into(),
+            });
+        }
+        let before = runtime.meter.totals();
+        let listener = self.listener.read().ok().and_then(|l| l.clone());
+        let events: &dyn EventSink = match &listener {
+            Some(l) => l.as_ref(),
+            None => &sync::NoEvents,
+        };
+        let result = async {
+            let mut session = imap::connect(
+                &runtime.endpoint,
+                &runtime.credential,
+                &self.tls,
+                &runtime.meter,
+                &self.connect,
+            )
+            .await?;
+            let report = sync::sync_imap_account_with(
+                &mut session,
+                &self.store,
+                account,
+                request,
+                unix_now(),
+                events,
+            )
+            .await;
+            // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.
+            let _ = session.logout().await;
+            report
+        }
+        .await;
+        // Bytes are recorded whatever happened: they were spent.
+        let spent = runtime.meter.totals().since(&before);
+        for purpose in Purpose::ALL {
+            let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
+            if up + down > 0 {
+                self.store
+                    .add_usage(
+                        account,
+                        request.network.as_str(),
+                        purpose.as_str(),
+                        up,
+                        down,
+                    )
+                    .await?;
+            }
+        }
+        let mut report = result?;
+        report.bytes = spent;
+        Ok(report)
+    }
+
+    pub async fn folders(&self, account: AccountId) -> Result<Vec<FolderSummary>> {
+        self.store.folders(account).await
+    }
+
+    /// A page of a folder's messages, newest first; pass the previous page's `next` as `before`.
+    pub async fn messages(
+        &self,
+        folder: FolderId,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page> {
+        self.store.messages_page(folder, before, limit).await
+    }
+
+    pub async fn message(&self, id: MessageId) -> Result<Option<MessageDetail>> {
+        self.store.message(id).await
+    }
+
+    pub async fn search(
+        &self,
+        account: AccountId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>> {
+        self.store.search(account, query, limit).await
+    }
+
+    pub async fn thread(&self, id: MessageId) -> Result<Vec<MessageSummary>> {
+        self.store.thread(id).await
+    }
+
+    /// Data usage by network kind and purpose.
+    pub async fn usage(&self, account: AccountId) -> Result<Vec<UsageRow>> {
+        self.store.usage(account).await
+    }
+
+    fn install(
+        &self,
+        id: AccountId,
+        endpoint: Endpoint,
+        protocol: Protocol,
+        credential: Credential,
+    ) {
+        let runtime = Arc::new(Runtime {
+            endpoint,
+            protocol,
+            credential,
+            meter: WireMeter::new(),
+            busy: tokio::sync::Mutex::new(()),
+        });
+        if let Ok(mut map) = self.accounts.lock() {
+            map.insert(id, runtime);
+        }
+    }
+
+    fn runtime(&self, account: AccountId) -> Result<Arc<Runtime>> {
+        self.accounts
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&account).cloned())
+            .ok_or(Error::NoCredential)
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Account> {
+        self.store
+            .accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound {
+                what: "account",
+                id: id.0,
+            })
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

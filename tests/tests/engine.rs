@@ -1,0 +1,187 @@
+//! The engine API end to end against a real Dovecot: accounts, sync with events in commit
+//! order, queries served from the store, the byte ledger by network kind and purpose, the
+//! offline rule, and a restart that needs the credential handed over again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
+
+use std::sync::{Arc, Mutex};
+
+use anvert_core::{
+    Error,
+    engine::{AccountConfig, Engine, EngineConfig, Protocol},
+    net::Security,
+    policy::{NetworkKind, SyncRequest, SyncWindow},
+    sync::{EventSink, StopReason, SyncEvent},
+};
+use anvert_tests::{
+    client::endpoint,
+    dovecot::Dovecot,
+    generator::{GenConfig, SizeMix},
+};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SyncEvent>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: SyncEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
+    Engine::open(EngineConfig {
+        data_dir: dir.to_path_buf(),
+        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_events_queries_ledger_and_restart() {
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 31,
+            count: 300,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(&server, dir.path()).await;
+    let recorder = Arc::new(Recorder::default());
+    engine.set_listener(Some(recorder.clone()));
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+
+    // Offline: nothing is sent, queries still work.
+    let offline = engine
+        .sync(
+            account,
+            &SyncRequest {
+                network: NetworkKind::Offline,
+                ..SyncRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(offline.stopped, Some(StopReason::Offline));
+    assert!(engine.usage(account).await.unwrap().is_empty());
+
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
+    let report = engine.sync(account, &request).await.unwrap();
+    assert_eq!(report.added(), 300);
+
+    // Events: the folder list first, then windows of INBOX newest first, each followed by progress.
+    let events = recorder.0.lock().unwrap().clone();
+    assert!(
+        matches!(events.first(), Some(SyncEvent::FoldersChanged { .. })),
+        "{:?}",
+        events.first()
+    );
+    let added: Vec<&Vec<u32>> = events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::MessagesAdded { uids, .. } => Some(uids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added.iter().map(|u| u.len()).sum::<usize>(), 300);
+    assert_eq!(added[0].len(), 50, "the first window is the first screen");
+    assert!(
+        added[0].iter().min() > added[1].iter().max(),
+        "newest first"
+    );
+    let progress: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Progress { synced, .. } => Some(*synced),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]) && progress.last() == Some(&300),
+        "{progress:?}"
+    );
+
+    // Queries from the store.
+    let folders = engine.folders(account).await.unwrap();
+    let inbox = folders.iter().find(|f| f.name == "INBOX").unwrap();
+    assert_eq!(inbox.total, 300);
+    let page = engine.messages(inbox.id, None, 50).await.unwrap();
+    assert_eq!(page.items.len(), 50);
+    let detail = engine.message(page.items[0].id).await.unwrap().unwrap();
+    assert!(!detail.parts.is_empty());
+    let word = detail
+        .summary
+        .subject
+        .split_whitespace()
+        .find(|w| w.len() > 4 && w.chars().all(char::is_alphanumeric));
+    if let Some(word) = word {
+        assert!(
+            !engine.search(account, word, 20).await.unwrap().is_empty(),
+            "search finds {word:?}"
+        );
+    }
+
+    // The ledger: metered bytes, by purpose, matching what the report says was spent.
+    let usage = engine.usage(account).await.unwrap();
+    assert!(
+        usage.iter().all(|u| u.network_kind == "metered"),
+        "{usage:?}"
+    );
+    let total: u64 = usage.iter().map(|u| u.bytes_up + u.bytes_down).sum();
+    assert_eq!(total, report.bytes.total());
+    assert!(
+        usage.iter().any(|u| u.purpose == "connect")
+            && usage.iter().any(|u| u.purpose == "sync_metadata"),
+        "{usage:?}"
+    );
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.purpose != "bodies" && u.purpose != "attachments"),
+        "headers only: {usage:?}"
+    );
+
+    // A restart: the store remembers the account, the credential must be handed over again.
+    drop(engine);
+    let engine = open_engine(&server, dir.path()).await;
+    let err = engine.sync(account, &request).await.unwrap_err();
+    assert!(matches!(err, Error::NoCredential), "{err:?}");
+    engine
+        .set_credential(account, server.credential("alice"))
+        .await
+        .unwrap();
+    let again = engine.sync(account, &request).await.unwrap();
+    assert_eq!(
+        again.added() + again.changed() + again.removed(),
+        0,
+        "{again:?}"
+    );
+    assert_eq!(
+        engine
+            .folders(account)
+            .await
+            .unwrap()
+            .iter()
+            .find(|f| f.name == "INBOX")
+            .unwrap()
+            .total,
+        300
+    );
+}
