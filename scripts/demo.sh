@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: start a private Dovecot with a generated mailbox on 127.0.0.1, then point the
-# `anvert` CLI at it over verified TLS and show what crossed the wire.
+# `anvert` CLI at it over verified TLS: a headers-first sync, then an unchanged resync,
+# each with the bytes that crossed the wire against what a full download would cost.
 #   scripts/demo.sh [--messages N] [--mix default|small|none]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,19 @@ done
 set -a; . "$env_file"; set +a
 
 data_dir="$(mktemp -d)"
-target/debug/anvert --data-dir "$data_dir" inspect \
-  --host "$ANVERT_HOST" --port "$ANVERT_IMAPS_PORT" --security tls --ca "$ANVERT_CA" --user "$ANVERT_USER"
+anvert() { target/debug/anvert --data-dir "$data_dir" --ca "$ANVERT_CA" "$@"; }
+export ANVERT_PASSWORD   # the CLI reads it from the environment, never from argv
+anvert account add --host "$ANVERT_HOST" --port "$ANVERT_IMAPS_PORT" --security tls --user "$ANVERT_USER" >/dev/null
+echo "== first sync, metered network: headers first, the whole INBOX"
+anvert sync --network metered --all
+echo
+echo "== the newest messages, from the local store"
+anvert ls INBOX --limit 8
+echo
+echo "== a second sync: nothing changed, so almost nothing moves"
+anvert sync --network metered --all
+echo
+echo "== data usage recorded by the engine"
+anvert usage
 echo "(server side: $ANVERT_MESSAGES messages, $ANVERT_MAILBOX_BYTES bytes in INBOX)"
 rm -rf "$data_dir"
