@@ -12,15 +12,16 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     sync::{Arc, Mutex, RwLock},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 pub use accounts::{AccountConfig, Protocol};
+pub use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, Result},
-    imap::{self, ConnectOptions},
-    net::{Credential, Endpoint, Purpose, TlsConnector, Trust, WireMeter},
+    imap::{self, ConnectOptions, IdleOutcome},
+    net::{Credential, Endpoint, Purpose, TlsConnector, Trust, WireMeter, WireTotals},
     policy::{NetworkKind, SyncRequest},
     store::{
         Account, AccountId, Cursor, FolderId, FolderSummary, MessageDetail, MessageId,
@@ -140,53 +141,78 @@ impl Engine {
             });
         }
         let before = runtime.meter.totals();
-        let listener = self.listener.read().ok().and_then(|l| l.clone());
-        let events: &dyn EventSink = match &listener {
-            Some(l) => l.as_ref(),
-            None => &sync::NoEvents,
-        };
+        let listener = self.listener();
         let result = async {
-            let mut session = imap::connect(
-                &runtime.endpoint,
-                &runtime.credential,
-                &self.tls,
-                &runtime.meter,
-                &self.connect,
-            )
-            .await?;
-            let report = sync::sync_imap_account_with(
-                &mut session,
-                &self.store,
-                account,
-                request,
-                unix_now(),
-                events,
-            )
-            .await;
+            let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+            let report =
+                sync::sync_imap_account_with(&mut session, &self.store, account, request, unix_now(), events(&listener)).await;
             // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.
             let _ = session.logout().await;
             report
         }
         .await;
         // Bytes are recorded whatever happened: they were spent.
-        let spent = runtime.meter.totals().since(&before);
-        for purpose in Purpose::ALL {
-            let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
-            if up + down > 0 {
-                self.store
-                    .add_usage(
-                        account,
-                        request.network.as_str(),
-                        purpose.as_str(),
-                        up,
-                        down,
-                    )
-                    .await?;
-            }
-        }
+        let spent = self.record_usage(account, request.network, &runtime, &before).await?;
         let mut report = result?;
         report.bytes = spent;
         Ok(report)
+    }
+
+    /// Push for one folder (usually INBOX) while the app is in the foreground: sync it, then
+    /// IDLE; each change the server reports wakes a delta sync of that folder. IDLE is
+    /// re-issued every `idle_max` (keep it under 29 minutes). Runs until `cancel` fires or
+    /// the connection fails (the app decides when to start again).
+    pub async fn push(
+        &self,
+        account: AccountId,
+        folder: &str,
+        request: &SyncRequest,
+        idle_max: Duration,
+        cancel: CancellationToken,
+    ) -> Result<()> {
+        if request.network == NetworkKind::Offline {
+            return Ok(());
+        }
+        let runtime = self.runtime(account)?;
+        let listener = self.listener();
+        let one_folder = SyncRequest { folders: vec![folder.to_string()], ..request.clone() };
+        let mut before = runtime.meter.totals();
+        let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+        let result = async {
+            sync::sync_imap_account_with(&mut session, &self.store, account, &one_folder, unix_now(), events(&listener)).await?;
+            loop {
+                self.record_usage(account, request.network, &runtime, &before).await?;
+                before = runtime.meter.totals();
+                match session.idle(idle_max, &cancel).await? {
+                    IdleOutcome::Cancelled => return Ok(()),
+                    IdleOutcome::Timeout => {}
+                    IdleOutcome::Changed => {
+                        let now = unix_now();
+                        sync::sync_imap_folder(&mut session, &self.store, account, folder, &one_folder, now, events(&listener)).await?;
+                    }
+                }
+            }
+        }
+        .await;
+        let _ = session.logout().await;
+        self.record_usage(account, request.network, &runtime, &before).await?;
+        result
+    }
+
+    /// Adds what the account's meter counted since `before` to the ledger; returns it.
+    async fn record_usage(&self, account: AccountId, network: NetworkKind, runtime: &Runtime, before: &WireTotals) -> Result<WireTotals> {
+        let spent = runtime.meter.totals().since(before);
+        for purpose in Purpose::ALL {
+            let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
+            if up + down > 0 {
+                self.store.add_usage(account, network.as_str(), purpose.as_str(), up, down).await?;
+            }
+        }
+        Ok(spent)
+    }
+
+    fn listener(&self) -> Option<Arc<dyn EventSink>> {
+        self.listener.read().ok().and_then(|l| l.clone())
     }
 
     pub async fn folders(&self, account: AccountId) -> Result<Vec<FolderSummary>> {
@@ -262,6 +288,13 @@ impl Engine {
                 what: "account",
                 id: id.0,
             })
+    }
+}
+
+fn events(listener: &Option<Arc<dyn EventSink>>) -> &dyn EventSink {
+    match listener {
+        Some(l) => l.as_ref(),
+        None => &sync::NoEvents,
     }
 }
 

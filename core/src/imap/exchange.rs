@@ -16,118 +16,113 @@ pub struct Completion {
     pub text: String,
 }
 
-/// What the response callback wants next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Send no further commands; the ones in flight are still read to their end.
-    StopSending,
+/// Commands in flight on a session, read back one completion at a time. A pull API (rather
+/// than async callbacks) keeps every future `Send`, and lets the caller commit a window to
+/// the store between completions while later commands are already on their way.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    commands: Vec<String>,
+    /// How many leading commands are the session's own (a deferred ENABLE), not the caller's.
+    offset: usize,
+    depth: usize,
+    tags: Vec<async_imap::imap_proto::RequestId>,
+    completed: usize,
+    sending: bool,
+    drained: bool,
+}
+
+impl Pipeline {
+    /// Sends nothing more; commands already sent are still read to their end.
+    pub(crate) fn stop_sending(&mut self) {
+        self.sending = false;
+    }
 }
 
 impl ImapSession {
-    /// Sends `commands` with at most `depth` in flight. `on_untagged(i, response)` sees every
-    /// untagged response while command `i` is the oldest in flight; `on_done(i, completion)`
-    /// runs when command `i` completes. Returns the completions of the commands that were sent.
-    pub(crate) async fn exchange<U, D>(
-        &mut self,
-        commands: &[String],
-        depth: usize,
-        mut on_untagged: U,
-        mut on_done: D,
-    ) -> Result<Vec<Completion>>
-    where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
-        D: AsyncFnMut(usize, &Completion) -> Result<Flow>,
-    {
-        self.drain_unsolicited(&mut on_untagged)?;
-        // A pending ENABLE goes first, in the same flight (see `connect`).
-        let owned: Vec<String>;
-        let mut commands = commands;
+    /// Plans `commands` with at most `depth` in flight. Nothing is sent until
+    /// [`ImapSession::next_completion`] runs. A deferred ENABLE (see `connect`) goes first.
+    pub(crate) fn pipeline(&mut self, commands: &[String], depth: usize) -> Pipeline {
         let offset = usize::from(self.enable_pending);
+        let mut all = Vec::with_capacity(commands.len() + offset);
         if self.enable_pending {
-            owned = std::iter::once(format!("ENABLE {}", self.enabled().join(" ")))
-                .chain(commands.iter().cloned())
-                .collect();
-            commands = &owned;
+            all.push(format!("ENABLE {}", self.enabled().join(" ")));
             self.enable_pending = false;
         }
-        let depth = depth.max(1) + offset;
-        let mut tags = Vec::with_capacity(commands.len());
-        let mut completions = Vec::with_capacity(commands.len());
-        let mut sending = true;
-        while completions.len() < commands.len() {
-            while sending && tags.len() < commands.len() && tags.len() - completions.len() < depth {
-                let cmd = &commands[tags.len()];
+        all.extend(commands.iter().cloned());
+        Pipeline { commands: all, offset, depth: depth.max(1) + offset, tags: Vec::new(), completed: 0, sending: true, drained: false }
+    }
+
+    /// Sends what the pipeline allows, then reads until the next of the caller's commands
+    /// completes, handing every untagged response to `on_untagged(index, response)` (index of
+    /// the oldest command in flight). `None` when everything sent has completed.
+    pub(crate) async fn next_completion<U>(&mut self, pipe: &mut Pipeline, mut on_untagged: U) -> Result<Option<(usize, Completion)>>
+    where
+        U: FnMut(usize, &Response<'_>) -> Result<()>,
+    {
+        if !pipe.drained {
+            pipe.drained = true;
+            self.drain_unsolicited(&mut on_untagged)?;
+        }
+        loop {
+            while pipe.sending && pipe.tags.len() < pipe.commands.len() && pipe.tags.len() - pipe.completed < pipe.depth {
+                let cmd = &pipe.commands[pipe.tags.len()];
                 let tag = tokio::time::timeout(self.timeout, self.inner.run_command(cmd))
                     .await
-                    .map_err(|_| Error::Timeout {
-                        during: "sending a command",
-                    })?
+                    .map_err(|_| Error::Timeout { during: "sending a command" })?
                     .map_err(|e| map_err(verb(cmd), e))?;
-                tags.push(tag);
+                pipe.tags.push(tag);
             }
-            if completions.len() == tags.len() {
-                break; // stopped sending and everything sent has completed
+            if pipe.completed == pipe.tags.len() {
+                return Ok(None); // stopped sending, or done, and everything sent has completed
             }
-            let current = completions.len();
+            let current = pipe.completed;
             let response = tokio::time::timeout(self.timeout, self.inner.read_response())
                 .await
-                .map_err(|_| Error::Timeout {
-                    during: "waiting for the server",
-                })?
-                .map_err(|e| map_err(verb(&commands[current]), e.into()))?
+                .map_err(|_| Error::Timeout { during: "waiting for the server" })?
+                .map_err(|e| map_err(verb(&pipe.commands[current]), e.into()))?
                 .ok_or(Error::ConnectionClosed)?;
             match response.parsed() {
-                Response::Done {
-                    tag,
-                    status,
-                    outcome,
-                } => {
-                    let Some(index) = tags.iter().position(|t| t == tag) else {
-                        return Err(Error::protocol(
-                            "a tagged response for a command never sent",
-                        ));
+                Response::Done { tag, status, outcome } => {
+                    let Some(index) = pipe.tags.iter().position(|t| t == tag) else {
+                        return Err(Error::protocol("a tagged response for a command never sent"));
                     };
                     if index != current {
                         return Err(Error::protocol("tagged responses out of order"));
                     }
+                    pipe.completed += 1;
                     let completion = Completion {
                         ok: matches!(status, Status::Ok),
                         status: status_word(status),
-                        text: outcome
-                            .information
-                            .as_deref()
-                            .unwrap_or_default()
-                            .chars()
-                            .filter(|c| !c.is_control())
-                            .take(300)
-                            .collect(),
+                        text: outcome.information.as_deref().unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect(),
                     };
-                    if index < offset {
-                        if !completion.ok {
-                            return Err(Error::ServerNo {
-                                command: "ENABLE".into(),
-                                text: completion.text,
-                            });
-                        }
-                    } else if on_done(index - offset, &completion).await? == Flow::StopSending {
-                        sending = false;
+                    if index >= pipe.offset {
+                        return Ok(Some((index - pipe.offset, completion)));
                     }
-                    completions.push(completion);
+                    if !completion.ok {
+                        return Err(Error::ServerNo { command: "ENABLE".into(), text: completion.text });
+                    }
                 }
-                Response::Data {
-                    status: Status::Bye,
-                    outcome,
-                } => {
+                Response::Data { status: Status::Bye, outcome } => {
                     return Err(Error::ServerNo {
-                        command: verb(&commands[current]).into(),
+                        command: verb(&pipe.commands[current]).into(),
                         text: format!("BYE {}", outcome.information.as_deref().unwrap_or_default()),
                     });
                 }
-                other => on_untagged(current.saturating_sub(offset), other)?,
+                other => on_untagged(current.saturating_sub(pipe.offset), other)?,
             }
         }
-        completions.drain(..offset.min(completions.len()));
+    }
+
+    /// Runs `commands` to the end (at most `depth` in flight) and returns every completion.
+    pub(crate) async fn exchange<U>(&mut self, commands: &[String], depth: usize, mut on_untagged: U) -> Result<Vec<Completion>>
+    where
+        U: FnMut(usize, &Response<'_>) -> Result<()>,
+    {
+        let mut pipe = self.pipeline(commands, depth);
+        let mut completions = Vec::with_capacity(commands.len());
+        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut on_untagged).await? {
+            completions.push(completion);
+        }
         Ok(completions)
     }
 

@@ -4,7 +4,7 @@
 
 use async_imap::imap_proto::{AttributeValue, Response};
 
-use super::{ImapSession, exchange::Flow};
+use super::{ImapSession, exchange::Pipeline};
 use crate::{
     error::{Error, Result},
     mime::{self, Addr, PartInfo},
@@ -93,74 +93,64 @@ pub struct Window {
     pub expunged: Vec<u32>,
 }
 
+/// A summary fetch in progress: windows pipelined, read back one at a time with
+/// [`ImapSession::next_window`].
+#[derive(Debug)]
+pub struct SummaryFetch {
+    pipe: Pipeline,
+}
+
+impl SummaryFetch {
+    /// Requests no further windows; those already in flight are still delivered.
+    pub fn stop_sending(&mut self) {
+        self.pipe.stop_sending();
+    }
+}
+
 impl ImapSession {
-    /// Fetches summaries for each set in `windows` (e.g. `"1951:2000"`; UIDs when `by_uid`,
-    /// sequence numbers otherwise), at most
-    /// `depth` commands in flight, calling `on_window` as each completes, in order. When it
-    /// returns `Flow::StopSending`, no further windows are requested (those already in flight
-    /// are still read and delivered). Returns how many windows were delivered.
+    /// Starts fetching summaries for each set in `windows` (e.g. `"1951:2000"`; UIDs when
+    /// `by_uid`, sequence numbers otherwise), at most `depth` commands in flight.
     ///
     /// Sequence numbers are safe here: a server may not send EXPUNGE while a non-UID FETCH is
     /// in progress, and the pipeline keeps one in progress until the last completes.
-    pub async fn fetch_summaries<F>(
-        &mut self,
-        windows: &[String],
-        by_uid: bool,
-        items: SummaryItems,
-        depth: usize,
-        mut on_window: F,
-    ) -> Result<usize>
-    where
-        F: AsyncFnMut(Window) -> Result<Flow>,
-    {
+    pub fn start_summaries(&mut self, windows: &[String], by_uid: bool, items: SummaryItems, depth: usize) -> SummaryFetch {
         let rendered = items.render();
         let verb = if by_uid { "UID FETCH" } else { "FETCH" };
-        let commands: Vec<String> = windows
-            .iter()
-            .map(|set| format!("{verb} {set} {rendered}"))
-            .collect();
-        // Both callbacks fill the window being read; they never run at the same time.
-        let current = std::cell::RefCell::new(Window::default());
-        let mut failure: Option<Error> = None;
-        let mut delivered = 0;
+        let commands: Vec<String> = windows.iter().map(|set| format!("{verb} {set} {rendered}")).collect();
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
-        self.exchange(
-            &commands,
-            depth,
-            |_, response| {
-                let mut current = current.borrow_mut();
+        SummaryFetch { pipe: self.pipeline(&commands, depth) }
+    }
+
+    /// The next complete window, in request order; `None` when all requested are delivered.
+    pub async fn next_window(&mut self, fetch: &mut SummaryFetch) -> Result<Option<Window>> {
+        let mut window = Window::default();
+        let next = self
+            .next_completion(&mut fetch.pipe, |_, response| {
                 match response {
                     Response::Fetch(seq, attrs) => match summary_from_attrs(*seq, attrs) {
-                        Parsed::Summary(m) => current.messages.push(*m),
-                        Parsed::Flags(f) => current.flag_updates.push(f),
+                        Parsed::Summary(m) => window.messages.push(*m),
+                        Parsed::Flags(f) => window.flag_updates.push(f),
                         Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                     },
-                    Response::Vanished { uids, .. } => {
-                        super::session::expand_ranges(uids, &mut current.vanished)?
-                    }
-                    Response::Expunge(seq) => current.expunged.push(*seq),
+                    Response::Vanished { uids, .. } => super::session::expand_ranges(uids, &mut window.vanished)?,
+                    Response::Expunge(seq) => window.expunged.push(*seq),
                     _ => {}
                 }
                 Ok(())
-            },
-            async |index, completion| {
-                if !completion.ok {
-                    failure.get_or_insert(Error::ServerNo {
-                        command: "FETCH".into(),
-                        text: completion.text.clone(),
-                    });
-                    return Ok(Flow::StopSending);
-                }
-                let mut window = current.take();
+            })
+            .await?;
+        match next {
+            None => Ok(None),
+            Some((_, completion)) if !completion.ok => {
+                fetch.stop_sending();
+                // Read what is still in flight so the session stays usable, then report.
+                while self.next_completion(&mut fetch.pipe, |_, _| Ok(())).await?.is_some() {}
+                Err(Error::ServerNo { command: "FETCH".into(), text: completion.text })
+            }
+            Some((index, _)) => {
                 window.index = index;
-                delivered += 1;
-                on_window(window).await
-            },
-        )
-        .await?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(delivered),
+                Ok(Some(window))
+            }
         }
     }
 }

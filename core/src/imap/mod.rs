@@ -6,11 +6,13 @@ mod caps;
 mod connect;
 mod exchange;
 mod fetch;
+mod idle;
 mod search;
 mod session;
 
 pub use caps::Capabilities;
 pub use connect::{ConnectOptions, connect};
-pub use exchange::{Completion, Flow};
-pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryItems, Window};
+pub use exchange::Completion;
+pub use idle::IdleOutcome;
+pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
 pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};

@@ -24,9 +24,7 @@ impl ImapSession {
                         out.push(super::fetch::flag_update(*seq, attrs));
                     }
                     Ok(())
-                },
-                async |_, _| Ok(super::Flow::Continue),
-            )
+                })
             .await?;
         check(&completions, "UID FETCH")?;
         Ok(out)
@@ -61,9 +59,7 @@ impl ImapSession {
                         _ => {}
                     }
                     Ok(())
-                },
-                async |_, _| Ok(super::Flow::Continue),
-            )
+                })
             .await?;
         if let Some(e) = failure {
             return Err(e);
@@ -90,9 +86,7 @@ impl ImapSession {
                             count = es.count;
                         }
                         Ok(())
-                    },
-                    async |_, _| Ok(super::Flow::Continue),
-                )
+                    })
                 .await?;
             check(&completions, "UID SEARCH")?;
             return Ok(count.unwrap_or(0));

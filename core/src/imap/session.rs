@@ -170,9 +170,7 @@ impl ImapSession {
                         sel.on_response(response)
                     }
                     Ok(())
-                },
-                async |_, _| Ok(super::Flow::Continue),
-            )
+                })
             .await?;
         check(&completions[..1], "LIST")?;
         let selected = match select {
@@ -222,9 +220,7 @@ impl ImapSession {
                         out.push((mailbox.to_string(), folder_status(status)));
                     }
                     Ok(())
-                },
-                async |_, _| Ok(super::Flow::Continue),
-            )
+                })
             .await?;
         check(&completions, "STATUS")?;
         Ok(out)
@@ -254,9 +250,7 @@ impl ImapSession {
                 |_, response| {
                     sel.on_response(response);
                     Ok(())
-                },
-                async |_, _| Ok(super::Flow::Continue),
-            )
+                })
             .await?;
         check(&completions, "SELECT")?;
         sel.finish()

@@ -165,3 +165,26 @@ fn importance(role: Option<SpecialUse>) -> u8 {
         Some(SpecialUse::All) => 8,
     }
 }
+
+/// Syncs one folder the account already knows (from an earlier LIST), over a logged-in
+/// session: the step after IDLE reports a change.
+pub async fn sync_imap_folder(
+    session: &mut ImapSession,
+    store: &Store,
+    account: AccountId,
+    name: &str,
+    request: &SyncRequest,
+    now: i64,
+    events: &dyn EventSink,
+) -> Result<super::FolderReport> {
+    let folder = store
+        .folders(account)
+        .await?
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or(Error::NotFound { what: "folder", id: 0 })?;
+    let budget = Budget::new(session.meter(), request.byte_budget);
+    FolderSync { session, store, folder: folder.id, name, window: request.window, budget: &budget, now, events }
+        .run(None, None)
+        .await
+}

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use super::{Budget, EventSink, StopReason, SyncEvent, convert};
 use crate::{
     error::{Error, Result},
-    imap::{Flow, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems},
+    imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems},
     net::Purpose,
     policy::SyncWindow,
     store::{Delta, FolderId, FolderSyncState, Store, UidRange},
@@ -158,14 +158,7 @@ impl FolderSync<'_> {
             return Ok(0);
         }
         let items = self.items();
-        let (store, folder, budget, window, now, events) = (
-            self.store,
-            self.folder,
-            self.budget,
-            self.window,
-            self.now,
-            self.events,
-        );
+        let (folder, window) = (self.folder, self.window);
         let mut synced = already;
         let mut fetched = 0u64;
         let mut stopped = None;
@@ -176,41 +169,36 @@ impl FolderSync<'_> {
             if stop || batch.is_empty() {
                 break;
             }
-            self.session
-                .fetch_summaries(batch, false, items, depth, async |w| {
-                    if w.messages.is_empty() {
-                        return Ok(Flow::Continue);
-                    }
-                    let lowest = w.messages.iter().map(|m| m.uid).min();
-                    let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
-                    state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    let count = w.messages.len() as u32;
-                    let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
-                    store.insert_window(folder, state, &messages).await?;
-                    synced += count;
-                    let uids = messages.iter().map(|m| m.uid).collect();
-                    events.emit(SyncEvent::MessagesAdded { folder, uids });
-                    events.emit(SyncEvent::Progress {
-                        folder,
-                        synced,
-                        total: state.exists,
-                    });
-                    fetched += u64::from(count);
-                    if budget.exhausted() {
-                        stopped = Some(StopReason::Budget);
-                        return Ok(Flow::StopSending);
-                    }
-                    if window.satisfied(synced, oldest, now) {
-                        stop = true;
-                        return Ok(Flow::StopSending);
-                    }
-                    Ok(Flow::Continue)
-                })
-                .await?;
-            stop |= stopped.is_some();
+            let mut fetch = self.session.start_summaries(batch, false, items, depth);
+            while let Some(w) = self.session.next_window(&mut fetch).await? {
+                // Windows already in flight when we stopped are committed too: they are paid for.
+                if w.messages.is_empty() {
+                    continue;
+                }
+                let lowest = w.messages.iter().map(|m| m.uid).min();
+                let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
+                state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let count = w.messages.len() as u32;
+                let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
+                self.store.insert_window(folder, state, &messages).await?;
+                synced += count;
+                fetched += u64::from(count);
+                let uids = messages.iter().map(|m| m.uid).collect();
+                self.events.emit(SyncEvent::MessagesAdded { folder, uids });
+                self.events.emit(SyncEvent::Progress { folder, synced, total: state.exists });
+                if self.budget.exhausted() {
+                    stopped = Some(StopReason::Budget);
+                    stop = true;
+                } else if window.satisfied(synced, oldest, self.now) {
+                    stop = true;
+                }
+                if stop {
+                    fetch.stop_sending();
+                }
+            }
         }
         report.stopped = report.stopped.or(stopped);
         Ok(fetched)
@@ -277,18 +265,11 @@ impl FolderSync<'_> {
         if sel.uid_next.is_some_and(|next| next > old_next) {
             let items = self.items();
             let depth = self.window.pipeline_depth;
-            self.session
-                .fetch_summaries(&[format!("{old_next}:*")], true, items, depth, async |w| {
-                    new_messages.extend(
-                        w.messages
-                            .into_iter()
-                            .filter(|m| m.uid >= old_next)
-                            .map(convert::message),
-                    );
-                    late_vanished.extend(w.vanished);
-                    Ok(Flow::Continue)
-                })
-                .await?;
+            let mut fetch = self.session.start_summaries(&[format!("{old_next}:*")], true, items, depth);
+            while let Some(w) = self.session.next_window(&mut fetch).await? {
+                new_messages.extend(w.messages.into_iter().filter(|m| m.uid >= old_next).map(convert::message));
+                late_vanished.extend(w.vanished);
+            }
         }
         let mut vanished: Vec<UidRange> = vanished;
         vanished.extend(late_vanished.into_iter().map(UidRange::single));

@@ -11,7 +11,7 @@ mod account;
 mod convert;
 mod folder;
 
-pub use account::{sync_imap_account, sync_imap_account_with};
+pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
 pub use folder::{FolderReport, SyncMode};
 
 use crate::{
