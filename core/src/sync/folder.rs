@@ -163,9 +163,29 @@ impl FolderSync<'_> {
         let mut fetched = 0u64;
         let mut stopped = None;
         let mut stop = false;
-        // The first window goes alone, so the first screen pays for nothing more; the rest
-        // are pipelined once it is committed.
-        for (batch, depth) in [(&plan[..1], 1), (&plan[1..], window.pipeline_depth)] {
+        // Three phases: the first window alone, so the first screen pays for nothing more;
+        // then, pipelined, the windows the count rule needs anyway; then one window at a time
+        // while the age rule still wants older mail (a pipeline there would overfetch).
+        let wanted = top.min(window.min_messages.saturating_sub(already));
+        let mut covered = 0u32;
+        let counted = plan
+            .iter()
+            .take_while(|w| {
+                let before = covered;
+                covered += window_len(w);
+                before < wanted
+            })
+            .count()
+            .max(1);
+        let (first, rest) = plan.split_at(1);
+        let (counted, aged) = rest.split_at(counted - 1);
+        // Under a byte budget nothing is pipelined ahead: a stop must not leave windows in
+        // flight that overshoot it.
+        let depth = if self.budget.is_limited() { 1 } else { window.pipeline_depth };
+        let mut phases = vec![(first, 1)];
+        phases.push((counted, depth));
+        phases.extend(aged.chunks(1).map(|w| (w, 1)));
+        for (batch, depth) in phases {
             if stop || batch.is_empty() {
                 break;
             }
@@ -360,6 +380,14 @@ fn initial_state(sel: &SelectedFolder, uid_validity: u32) -> FolderSyncState {
     }
 }
 
+/// How many messages a planned window (`"lo:hi"` or `"n"`) covers.
+fn window_len(window: &str) -> u32 {
+    match window.split_once(':') {
+        Some((lo, hi)) => hi.parse::<u32>().unwrap_or(0).saturating_sub(lo.parse().unwrap_or(0)) + 1,
+        None => 1,
+    }
+}
+
 /// Sequence-number windows from `top` down to 1, newest first: `first` messages, then
 /// windows growing fourfold up to `max`.
 pub(super) fn plan_windows(top: u32, first: u32, max: u32) -> Vec<String> {
@@ -396,13 +424,7 @@ mod tests {
             plan_windows(2000, 50, 1000),
             vec!["1951:2000", "1751:1950", "951:1750", "1:950"]
         );
-        let total: u32 = plan_windows(2000, 50, 250)
-            .iter()
-            .map(|w| match w.split_once(':') {
-                Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
-                None => 1,
-            })
-            .sum();
+        let total: u32 = plan_windows(2000, 50, 250).iter().map(|w| window_len(w)).sum();
         assert_eq!(total, 2000);
     }
 }

@@ -109,6 +109,10 @@ impl Budget {
         self.meter.totals().since(&self.start)
     }
 
+    pub(crate) fn is_limited(&self) -> bool {
+        self.limit.is_some()
+    }
+
     pub(crate) fn exhausted(&self) -> bool {
         self.limit
             .is_some_and(|limit| self.spent().total() >= limit)
