@@ -29,6 +29,35 @@ pub struct DovecotOptions {
     pub preview: bool,
     /// Test users, as (name, password).
     pub users: Vec<(String, String)>,
+    /// OAuth2 logins on top of the password ones (off by default).
+    pub oauth: Option<OAuthOptions>,
+}
+
+/// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
+/// RFC 7662 introspection endpoint about every bearer token: it POSTs `token=…` to
+/// `introspection_url` and accepts the token when the JSON answer has `"active": true` and a
+/// `"username"` equal to the login name. Password logins keep working. Failed logins are not
+/// delayed, so that retry tests stay fast.
+#[derive(Debug, Clone)]
+pub struct OAuthOptions {
+    /// An `http://127.0.0.1:…` URL the test serves.
+    pub introspection_url: String,
+    /// The SASL mechanisms offered, in Dovecot's spelling: `oauthbearer`, `xoauth2`.
+    pub mechanisms: Vec<String>,
+    /// Whether IMAP advertises SASL-IR; off makes clients send the initial response after
+    /// the continuation.
+    pub sasl_ir: bool,
+}
+
+impl OAuthOptions {
+    /// Both mechanisms, SASL-IR on.
+    pub fn new(introspection_url: impl Into<String>) -> Self {
+        OAuthOptions {
+            introspection_url: introspection_url.into(),
+            mechanisms: vec!["oauthbearer".into(), "xoauth2".into()],
+            sasl_ir: true,
+        }
+    }
 }
 
 impl Default for DovecotOptions {
@@ -42,6 +71,7 @@ impl Default for DovecotOptions {
                 ("alice".into(), "alice-secret-pw".into()),
                 ("bob".into(), "bob-secret-pw".into()),
             ],
+            oauth: None,
         }
     }
 }
@@ -117,6 +147,20 @@ impl Dovecot {
             ));
         }
         std::fs::write(root.path().join("users"), users).unwrap();
+        if let Some(oauth) = &options.oauth {
+            std::fs::write(
+                root.path().join("oauth2.conf.ext"),
+                format!(
+                    "introspection_mode = post\n\
+                     introspection_url = {}\n\
+                     username_attribute = username\n\
+                     active_attribute = active\n\
+                     active_value = true\n",
+                    oauth.introspection_url
+                ),
+            )
+            .unwrap();
+        }
 
         let ports = free_ports();
         let config = root.path().join("dovecot.conf");
@@ -343,7 +387,23 @@ fn render_config(
     if options.preview {
         caps.extend(["SNIPPET=FUZZY", "PREVIEW=FUZZY", "PREVIEW"]);
     }
+    if options.oauth.as_ref().is_some_and(|o| !o.sasl_ir) {
+        caps.retain(|c| *c != "SASL-IR");
+    }
     let caps = caps.join(" ");
+    // The oauth2 passdb comes first and only sees OAuth2 mechanisms; passwords still go to
+    // the passwd-file.
+    let (auth_mechanisms, oauth_passdb) = match &options.oauth {
+        None => ("plain login".to_string(), String::new()),
+        Some(oauth) => (
+            format!("plain login {}", oauth.mechanisms.join(" ")),
+            format!(
+                "auth_failure_delay = 0\n\
+                 passdb {{\n  driver = oauth2\n  mechanisms = {}\n  args = {r}/oauth2.conf.ext\n}}\n",
+                oauth.mechanisms.join(" ")
+            ),
+        ),
+    };
     let imap_plugins = if options.compress {
         "$mail_plugins imap_zlib"
     } else {
@@ -370,14 +430,14 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
 first_valid_uid = 1
 first_valid_gid = 1
 pop3_uidl_format = %08Xu%08Xv
 imap_capability = {caps}
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {r}/users
 }}
@@ -410,6 +470,9 @@ namespace inbox {{
   }}
 }}
 service imap-login {{
+  # One long-lived login process (Dovecot's "high-performance mode"), so TLS session tickets
+  # survive between connections and clients can resume sessions.
+  service_count = 0
   inet_listener imap {{
     port = {imap}
   }}

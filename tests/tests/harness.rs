@@ -291,3 +291,22 @@ async fn pop3_over_implicit_tls_and_stls_sees_the_generated_mailbox() {
         session.quit().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_shared_connector_resumes_tls_sessions_and_setup_shrinks() {
+    let server = Dovecot::start();
+    let tap = anvert_tests::tap::Tap::start(server.imaps_addr()).unwrap();
+    let tls = server.tls();
+    let mut setups = Vec::new();
+    for _ in 0..2 {
+        let mark = tap.mark();
+        let session = imap::connect(&endpoint(tap.addr(), Security::ImplicitTls), &server.credential("alice"), &tls, &WireMeter::new(), &ConnectOptions::default())
+            .await
+            .unwrap();
+        session.logout().await.unwrap();
+        assert!(tap.wait_all_closed(std::time::Duration::from_secs(5)));
+        setups.push(tap.stats_since(&mark).total());
+    }
+    eprintln!("setup bytes: first {} B, resumed {} B", setups[0], setups[1]);
+    assert!(setups[1] + 300 < setups[0], "a resumed session skips the certificate: {setups:?}");
+}

@@ -1,12 +1,16 @@
 //! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, never a silent fallback),
-//! greeting, login, fresh CAPABILITY, ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE.
+//! greeting, login (LOGIN with a password, or OAuth2 through `auth`), fresh CAPABILITY,
+//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE.
 
 use std::time::Duration;
 
 use async_imap::{Client, imap_proto};
 use tracing::debug;
 
-use super::{Capabilities, ImapSession};
+use super::{
+    Capabilities, ImapSession,
+    auth::{self, OAuthLogin},
+};
 use crate::{
     error::{Error, Result},
     net::{BoxedIo, Credential, Endpoint, Purpose, Security, TlsConnector, WireMeter, connect_tcp},
@@ -86,31 +90,51 @@ pub async fn connect(
             (client, caps)
         }
     };
-    if let Some(caps) = &greeting_caps
-        && caps.has("LOGINDISABLED")
-    {
-        return Err(Error::ServerNo {
-            command: "LOGIN".into(),
-            text: "the server disables login on this connection (LOGINDISABLED)".into(),
-        });
-    }
-
-    let Credential::Password { username, password } = credential;
-    let login = timed(options.timeout, "logging in", async {
-        client
-            .login_with_capabilities(username, password.expose())
-            .await
-            .map_err(|(e, _)| e)
-    })
-    .await;
-    let (mut session, login_caps) = match login {
-        Ok(ok) => ok,
-        Err(async_imap::error::Error::No(text)) => {
-            return Err(Error::AuthRejected {
-                text: redact(&text),
-            });
+    let (mut session, login_caps) = match credential {
+        Credential::Password { username, password } => {
+            if let Some(caps) = &greeting_caps
+                && caps.has("LOGINDISABLED")
+            {
+                return Err(Error::ServerNo {
+                    command: "LOGIN".into(),
+                    text: "the server disables login on this connection (LOGINDISABLED)".into(),
+                });
+            }
+            let login = timed(options.timeout, "logging in", async {
+                client
+                    .login_with_capabilities(username, password.expose())
+                    .await
+                    .map_err(|(e, _)| e)
+            })
+            .await;
+            match login {
+                Ok(ok) => ok,
+                Err(async_imap::error::Error::No(text)) => {
+                    return Err(Error::AuthRejected {
+                        text: redact(&text),
+                    });
+                }
+                Err(e) => return Err(map_err("LOGIN", e)),
+            }
         }
-        Err(e) => return Err(map_err("LOGIN", e)),
+        Credential::OAuth2 { username, provider } => {
+            // The mechanism is chosen from the capabilities before login (LOGINDISABLED
+            // concerns LOGIN only). async-imap drops the OK's capabilities, so they are asked
+            // for below.
+            let mut client = client;
+            let caps = match greeting_caps {
+                Some(caps) => caps,
+                None => capability_before_login(&mut client, options.timeout).await?,
+            };
+            let login = OAuthLogin {
+                username,
+                provider: provider.as_ref(),
+                host,
+                port: endpoint.port,
+                timeout: options.timeout,
+            };
+            (auth::authenticate(client, &caps, &login).await?, None)
+        }
     };
     // Capabilities can change after login: take the ones in the OK response, or ask.
     let mut caps = match login_caps {
@@ -281,7 +305,7 @@ fn parse_reason(p: &async_imap::error::ParseError) -> String {
 }
 
 /// Server text, bounded and stripped of control characters.
-fn redact(text: &str) -> String {
+pub(super) fn redact(text: &str) -> String {
     truncate(
         &text.chars().filter(|c| !c.is_control()).collect::<String>(),
         300,

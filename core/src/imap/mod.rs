@@ -2,6 +2,7 @@
 //! folders). Protocol only: it never touches the store and holds no app logic. Higher layers
 //! get our own types, never async-imap's `Session`.
 
+mod auth;
 mod caps;
 mod connect;
 mod exchange;

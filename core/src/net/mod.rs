@@ -8,7 +8,10 @@ mod meter;
 mod tcp;
 mod tls;
 
-pub use endpoint::{Credential, Endpoint, Secret};
+pub use endpoint::{Credential, Endpoint, Secret, TokenFuture, TokenProvider};
+pub(crate) use endpoint::{
+    OAuthMechanism, check_oauth_username, fetch_access_token, oauth_error_status,
+};
 pub use io::BoxedIo;
 pub use meter::{Metered, Purpose, WireMeter, WireTotals};
 pub use tcp::connect_tcp;
