@@ -83,6 +83,26 @@ pub enum Error {
     /// over again with `set_credential`).
     #[error("no credential for this account; the app must provide one")]
     NoCredential,
+    /// The device has no space left (or the app's quota is used up). Nothing committed was
+    /// lost: a partial download keeps its resumable state and continues once space is freed.
+    #[error("the disk is full; free some space and try again (progress so far is kept)")]
+    DiskFull {
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// Content grew past the bound derived from its declared size (a hostile or broken
+    /// server, or a decompression bomb). It was stopped before anything past `limit` bytes
+    /// was written or allocated.
+    #[error("the content is larger than its declared size allows ({limit} bytes); stopped")]
+    TooLarge { limit: u64 },
+    /// A partial download cannot continue from its saved state (the partial file is missing
+    /// or shorter than recorded, or the saved decoder state is unusable); it must start over.
+    #[error("the partial download cannot be resumed ({reason}); it must start over")]
+    CannotResume { reason: &'static str },
+    /// Stored or downloaded content could not be decoded (corrupt compressed body, text that
+    /// is not UTF-8). `reason` never contains the content itself.
+    #[error("could not decode content: {reason}")]
+    Decode { reason: &'static str },
 }
 
 impl Error {

@@ -79,6 +79,51 @@ impl SyncWindow {
     }
 }
 
+/// What content a sync brings in beyond headers. The defaults by network kind:
+///
+/// | network | snippets | bodies prefetched | attachments prefetched |
+/// |---|---|---|---|
+/// | unmetered | yes | the newest 50 | up to 1 MB each |
+/// | metered | yes | none (on open) | none |
+/// | roaming | no (server PREVIEW still arrives with headers) | none | none |
+/// | offline | nothing is sent | | |
+///
+/// Apps can override every threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentPolicy {
+    /// Fetch snippets for messages that have none (when the server offers no PREVIEW).
+    pub snippets: bool,
+    /// Decoded bytes of the first text part to fetch for a snippet.
+    pub snippet_bytes: u32,
+    /// How many of the newest messages per folder get a snippet per sync.
+    pub snippet_messages: u32,
+    /// Readable bodies to prefetch for the newest messages of each folder.
+    pub prefetch_bodies: u32,
+    /// Attachments up to this size are prefetched (`None`: never).
+    pub prefetch_attachments_max: Option<u32>,
+    /// Opening a message larger than this never downloads an attachment as a side effect.
+    pub open_without_attachments_over: u64,
+}
+
+impl ContentPolicy {
+    /// The default table above.
+    pub fn for_network(kind: NetworkKind) -> Self {
+        let base = ContentPolicy {
+            snippets: true,
+            snippet_bytes: 512,
+            snippet_messages: 200,
+            prefetch_bodies: 0,
+            prefetch_attachments_max: None,
+            open_without_attachments_over: 256 * 1024,
+        };
+        match kind {
+            NetworkKind::Unmetered => ContentPolicy { prefetch_bodies: 50, prefetch_attachments_max: Some(1 << 20), ..base },
+            NetworkKind::Metered => base,
+            NetworkKind::Roaming | NetworkKind::Offline => ContentPolicy { snippets: false, ..base },
+        }
+    }
+}
+
 /// What one sync call may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRequest {
@@ -88,6 +133,15 @@ pub struct SyncRequest {
     pub byte_budget: Option<u64>,
     /// Folders to sync by name; empty means every subscribed, selectable folder.
     pub folders: Vec<String>,
+    /// Content beyond headers; `None` takes [`ContentPolicy::for_network`].
+    pub content: Option<ContentPolicy>,
+}
+
+impl SyncRequest {
+    /// The content policy in force for this request.
+    pub fn content(&self) -> ContentPolicy {
+        self.content.unwrap_or_else(|| ContentPolicy::for_network(self.network))
+    }
 }
 
 impl Default for SyncRequest {
@@ -97,6 +151,7 @@ impl Default for SyncRequest {
             window: SyncWindow::default(),
             byte_budget: None,
             folders: Vec::new(),
+            content: None,
         }
     }
 }

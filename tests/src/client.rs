@@ -129,6 +129,37 @@ impl SyncClient {
         report
     }
 
+    /// [`SyncClient::sync`] that hands back a failed connect or sync instead of panicking
+    /// (for fault tests). Logs out only after a successful sync.
+    pub async fn try_sync(
+        &self,
+        server: &Dovecot,
+        addr: SocketAddr,
+        request: &anvert_core::policy::SyncRequest,
+    ) -> anvert_core::Result<anvert_core::sync::SyncReport> {
+        let mut session = imap::connect(
+            &endpoint(addr, Security::ImplicitTls),
+            &server.credential("alice"),
+            &server.tls(),
+            &WireMeter::new(),
+            &ConnectOptions::default(),
+        )
+        .await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let report = anvert_core::sync::sync_imap_account(
+            &mut session,
+            &self.store,
+            self.account,
+            request,
+            now,
+        )
+        .await?;
+        session.logout().await?;
+        Ok(report)
+    }
+
     /// The stored folder id for `name`.
     pub async fn folder(&self, name: &str) -> anvert_core::store::FolderId {
         self.store

@@ -36,8 +36,8 @@ pub struct DovecotOptions {
 /// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
 /// RFC 7662 introspection endpoint about every bearer token: it POSTs `token=…` to
 /// `introspection_url` and accepts the token when the JSON answer has `"active": true` and a
-/// `"username"` equal to the login name. Password logins keep working. Failed logins are not
-/// delayed, so that retry tests stay fast.
+/// `"username"` equal to the login name. Password logins keep working. Failed logins are
+/// neither delayed nor penalised, so that retry tests stay fast.
 #[derive(Debug, Clone)]
 pub struct OAuthOptions {
     /// An `http://127.0.0.1:…` URL the test serves.
@@ -398,7 +398,11 @@ fn render_config(
         Some(oauth) => (
             format!("plain login {}", oauth.mechanisms.join(" ")),
             format!(
+                // No delay after a failure, and no growing per-IP penalty (4 s, 8 s, 15 s)
+                // before the next attempt: the auth process runs unprivileged and cannot reach
+                // anvil's penalty socket at mode 0, which turns the penalty off.
                 "auth_failure_delay = 0\n\
+                 service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n\
                  passdb {{\n  driver = oauth2\n  mechanisms = {}\n  args = {r}/oauth2.conf.ext\n}}\n",
                 oauth.mechanisms.join(" ")
             ),

@@ -1,6 +1,8 @@
 //! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, never a silent fallback),
 //! greeting, login (LOGIN with a password, or OAuth2 through `auth`), fresh CAPABILITY,
-//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE.
+//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE. Every byte the server sends reaches
+//! async-imap through a `guard` (under the parser, above TLS and DEFLATE), so a hostile
+//! server cannot make it buffer more than the limits here.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use tracing::debug;
 use super::{
     Capabilities, ImapSession,
     auth::{self, OAuthLogin},
+    guard::{self, Limits, Violation},
 };
 use crate::{
     error::{Error, Result},
@@ -24,6 +27,12 @@ pub struct ConnectOptions {
     pub compress: bool,
     /// ENABLE QRESYNC (and CONDSTORE) where offered.
     pub enable_qresync: bool,
+    /// The largest literal the server may announce, in bytes. A larger announcement ends
+    /// the session with `Error::Protocol` before anything is allocated for it. Body sections
+    /// are fetched in chunks far below this.
+    pub max_literal: u64,
+    /// The longest response line (outside literals) accepted, in bytes.
+    pub max_line: usize,
 }
 
 impl Default for ConnectOptions {
@@ -32,6 +41,8 @@ impl Default for ConnectOptions {
             timeout: Duration::from_secs(30),
             compress: true,
             enable_qresync: true,
+            max_literal: 64 * 1024 * 1024,
+            max_line: 8 * 1024 * 1024,
         }
     }
 }
@@ -49,16 +60,23 @@ pub async fn connect(
     let tcp = connect_tcp(&endpoint.host, endpoint.port, options.timeout).await?;
     let raw = meter.wrap(tcp);
     let host = endpoint.host.as_str();
+    let limits = Limits {
+        max_literal: options.max_literal,
+        max_line: options.max_line,
+    };
 
-    let (client, greeting_caps) = match endpoint.security {
+    // `switch` turns off the guard under the client when COMPRESS puts DEFLATE below it.
+    let (client, greeting_caps, switch) = match endpoint.security {
         Security::ImplicitTls => {
             let stream = tls.connect(host, raw, options.timeout).await?;
-            let mut client = Client::new(BoxedIo::new(stream));
+            let (io, switch) = guard::guarded(stream, limits);
+            let mut client = Client::new(io);
             let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps)
+            (client, caps, switch)
         }
         Security::StartTls => {
-            let mut client = Client::new(BoxedIo::new(raw));
+            let (io, plain_switch) = guard::guarded(raw, limits);
+            let mut client = Client::new(io);
             let mut caps = read_greeting(&mut client, options.timeout).await?;
             if caps.is_none() {
                 caps = Some(capability_before_login(&mut client, options.timeout).await?);
@@ -78,16 +96,19 @@ pub async fn connect(
             // The server sends nothing between its STARTTLS OK and the handshake, so no
             // buffered bytes are lost by taking the stream back.
             let plain = client.into_inner();
+            plain_switch.turn_off(); // TLS records from here on; a new guard goes above TLS
             let stream = tls.connect(host, plain, options.timeout).await?;
             // Capabilities from before TLS are untrusted: ask again, inside TLS.
-            let mut client = Client::new(BoxedIo::new(stream));
+            let (io, switch) = guard::guarded(stream, limits);
+            let mut client = Client::new(io);
             let caps = capability_before_login(&mut client, options.timeout).await?;
-            (client, Some(caps))
+            (client, Some(caps), switch)
         }
         Security::DangerPlaintext => {
-            let mut client = Client::new(BoxedIo::new(raw));
+            let (io, switch) = guard::guarded(raw, limits);
+            let mut client = Client::new(io);
             let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps)
+            (client, caps, switch)
         }
     };
     let (mut session, login_caps) = match credential {
@@ -162,7 +183,12 @@ pub async fn connect(
     };
     let mut compressed = false;
     if options.compress && caps.has("COMPRESS=DEFLATE") {
-        session = timed(options.timeout, "COMPRESS", session.compress(BoxedIo::new))
+        // Called once the OK is read: the guard below now sees DEFLATE, a new one goes above.
+        let deflated = move |stream| {
+            switch.turn_off();
+            guard::guarded(stream, limits).0
+        };
+        session = timed(options.timeout, "COMPRESS", session.compress(deflated))
             .await
             .map_err(|e| map_err("COMPRESS", e))?;
         compressed = true;
@@ -274,11 +300,7 @@ pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
             text: redact(&text),
         },
         E::ConnectionLost => Error::ConnectionClosed,
-        E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout {
-            during: "waiting for the server",
-        },
-        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::ConnectionClosed,
-        E::Io(io) => Error::Io(io),
+        E::Io(io) => io_error(command, io),
         E::Parse(p) => Error::protocol(format!(
             "unparsable response to {command}: {}",
             parse_reason(&p)
@@ -291,6 +313,61 @@ pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
             text: "append failed".into(),
         },
         other => Error::protocol(format!("{command}: {other}")),
+    }
+}
+
+/// An I/O error from the stream under async-imap: the socket's own, the guard's refusals,
+/// or async-imap's framing errors.
+fn io_error(command: &str, io: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    if let Some(v) = Violation::from_io(&io) {
+        return Error::protocol(v.to_string());
+    }
+    match io.kind() {
+        K::TimedOut => Error::Timeout {
+            during: "waiting for the server",
+        },
+        K::UnexpectedEof | K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted => {
+            Error::ConnectionClosed
+        }
+        K::Other => {
+            // async-imap quotes the whole buffered response in its parse errors (message
+            // content): keep only the response's first IMAP words. Its stream is closed for
+            // good after this, so the session cannot be used again.
+            let text = io.to_string();
+            if let Some((_, response)) = text.split_once(" during parsing of ") {
+                return Error::protocol(format!(
+                    "unparsable response to {command}{}",
+                    leading_words(response)
+                ));
+            }
+            if text == "incoming data too large" {
+                return Error::protocol(format!("a response to {command} is too large"));
+            }
+            Error::Io(io)
+        }
+        _ => Error::Io(io),
+    }
+}
+
+/// ` (starting "* 12 FETCH")`: up to three leading words of a quoted response that are IMAP
+/// syntax (`*`, `+`, numbers, tags, upper-case keywords), never free text.
+fn leading_words(quoted: &str) -> String {
+    let words: Vec<&str> = quoted
+        .trim_start_matches('"')
+        .split([' ', '\\'])
+        .take(3)
+        .take_while(|w| {
+            matches!(*w, "*" | "+")
+                || (!w.is_empty()
+                    && w.len() <= 16
+                    && w.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.' || b == b'-'))
+        })
+        .collect();
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!(" (starting \"{}\")", words.join(" "))
     }
 }
 

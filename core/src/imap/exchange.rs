@@ -1,11 +1,12 @@
 //! The raw command loop: send tagged commands pipelined (a bounded number in flight) and hand
 //! every response to the caller in arrival order. async-imap's helpers push untagged data into
 //! a bounded channel with `try_send`, which drops responses when it is full; this loop never
-//! drops one, which is what VANISHED and flag updates need.
+//! drops one, which is what VANISHED and flag updates need. A response the `guard` found
+//! unparsable is an error here, unless the caller takes them (summary fetches, per message).
 
 use async_imap::imap_proto::{Response, Status};
 
-use super::{ImapSession, connect::map_err};
+use super::{ImapSession, connect::map_err, guard::Unparsable};
 use crate::error::{Error, Result};
 
 /// How one tagged command ended.
@@ -29,12 +30,20 @@ pub(crate) struct Pipeline {
     completed: usize,
     sending: bool,
     drained: bool,
+    /// Hand unparsable FETCH responses (the guard's markers) to the caller, not fail.
+    takes_unparsable_fetch: bool,
 }
 
 impl Pipeline {
     /// Sends nothing more; commands already sent are still read to their end.
     pub(crate) fn stop_sending(&mut self) {
         self.sending = false;
+    }
+
+    /// The caller handles `* n FETCH` responses the guard could not parse (it sees them as
+    /// markers, see [`Unparsable`]) instead of the pipeline failing on them.
+    pub(crate) fn take_unparsable_fetch(&mut self) {
+        self.takes_unparsable_fetch = true;
     }
 }
 
@@ -49,7 +58,7 @@ impl ImapSession {
             self.enable_pending = false;
         }
         all.extend(commands.iter().cloned());
-        Pipeline { commands: all, offset, depth: depth.max(1) + offset, tags: Vec::new(), completed: 0, sending: true, drained: false }
+        Pipeline { commands: all, offset, depth: depth.max(1) + offset, tags: Vec::new(), completed: 0, sending: true, drained: false, takes_unparsable_fetch: false }
     }
 
     /// Sends what the pipeline allows, then reads until the next of the caller's commands
@@ -81,6 +90,16 @@ impl ImapSession {
                 .map_err(|_| Error::Timeout { during: "waiting for the server" })?
                 .map_err(|e| map_err(verb(&pipe.commands[current]), e.into()))?
                 .ok_or(Error::ConnectionClosed)?;
+            if let Some(bad) = Unparsable::from_response(response.parsed())
+                && !(pipe.takes_unparsable_fetch && bad.kind == "FETCH" && bad.seq.is_some())
+            {
+                // The stream is intact, but what the command returned is incomplete.
+                return Err(Error::protocol(format!(
+                    "unparsable {} response to {}",
+                    bad.kind,
+                    verb(&pipe.commands[current])
+                )));
+            }
             match response.parsed() {
                 Response::Done { tag, status, outcome } => {
                     let Some(index) = pipe.tags.iter().position(|t| t == tag) else {

@@ -1,10 +1,14 @@
 //! Headers-first FETCH: message summaries (flags, dates, size, envelope, structure, preview)
 //! for windows of messages, pipelined, each window handed over as soon as it is complete.
 //! Converts imap-proto values into the engine's own through `mime`; never touches the store.
+//! A message whose summary the server sends in a form imap-proto cannot parse (a broken
+//! BODYSTRUCTURE, say) does not fail its window: its sequence number is reported in
+//! [`Window::unparsable`], and [`ImapSession::summaries_without_structure`] fetches it again
+//! without the structure.
 
 use async_imap::imap_proto::{AttributeValue, Response};
 
-use super::{ImapSession, exchange::Pipeline};
+use super::{ImapSession, exchange::Pipeline, guard::Unparsable};
 use crate::{
     error::{Error, Result},
     mime::{self, Addr, PartInfo},
@@ -91,6 +95,9 @@ pub struct Window {
     pub vanished: Vec<u32>,
     /// Sequence numbers expunged meanwhile (no QRESYNC, during UID commands).
     pub expunged: Vec<u32>,
+    /// Sequence numbers of messages whose FETCH response could not be parsed; they are not
+    /// in `messages`.
+    pub unparsable: Vec<u32>,
 }
 
 /// A summary fetch in progress: windows pipelined, read back one at a time with
@@ -98,6 +105,12 @@ pub struct Window {
 #[derive(Debug)]
 pub struct SummaryFetch {
     pipe: Pipeline,
+    /// The sequence range of each window (sequence-number fetches only).
+    ranges: Vec<Option<(u32, u32)>>,
+    /// Windows being filled. A server may run pipelined FETCHes concurrently and interleave
+    /// their output, so each message goes to the window its sequence number belongs to, and
+    /// a window is handed over only when its own command has completed.
+    pending: std::collections::BTreeMap<usize, Window>,
 }
 
 impl SummaryFetch {
@@ -118,33 +131,72 @@ impl ImapSession {
         let verb = if by_uid { "UID FETCH" } else { "FETCH" };
         let commands: Vec<String> = windows.iter().map(|set| format!("{verb} {set} {rendered}")).collect();
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
-        SummaryFetch { pipe: self.pipeline(&commands, depth) }
+        let mut pipe = self.pipeline(&commands, depth);
+        pipe.take_unparsable_fetch();
+        let ranges = windows.iter().map(|w| if by_uid { None } else { seq_range(w) }).collect();
+        SummaryFetch { pipe, ranges, pending: Default::default() }
+    }
+
+    /// Summaries of the messages at sequence numbers `seqs`, without BODYSTRUCTURE, PREVIEW
+    /// or References (`UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE`): for messages whose full
+    /// summary could not be parsed. Their `parts` are empty. Those that still do not parse
+    /// are listed in the window's `unparsable`. Nothing else may be in flight.
+    pub async fn summaries_without_structure(&mut self, seqs: &[u32]) -> Result<Window> {
+        if seqs.is_empty() {
+            return Ok(Window::default());
+        }
+        let set = seqs.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let modseq = if self.has_condstore() { " MODSEQ" } else { "" };
+        let command = format!("FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE{modseq})");
+        let mut pipe = self.pipeline(&[command], 1);
+        pipe.take_unparsable_fetch();
+        let mut fetch = SummaryFetch { pipe, ranges: vec![None], pending: Default::default() };
+        let window = self.next_window(&mut fetch).await?.unwrap_or_default();
+        while self.next_window(&mut fetch).await?.is_some() {}
+        Ok(window)
     }
 
     /// The next complete window, in request order; `None` when all requested are delivered.
     pub async fn next_window(&mut self, fetch: &mut SummaryFetch) -> Result<Option<Window>> {
-        let mut window = Window::default();
+        let SummaryFetch { pipe, ranges, pending } = fetch;
+        let route = |oldest: usize, seq: u32| {
+            ranges.iter().position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq))).unwrap_or(oldest)
+        };
         let next = self
-            .next_completion(&mut fetch.pipe, |_, response| {
+            .next_completion(pipe, |oldest, response| {
                 match response {
-                    Response::Fetch(seq, attrs) => match summary_from_attrs(*seq, attrs) {
-                        Parsed::Summary(m) => window.messages.push(*m),
-                        Parsed::Flags(f) => window.flag_updates.push(f),
-                        Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
-                    },
-                    Response::Vanished { uids, .. } => super::session::expand_ranges(uids, &mut window.vanished)?,
-                    Response::Expunge(seq) => window.expunged.push(*seq),
-                    _ => {}
+                    Response::Fetch(seq, attrs) => {
+                        let window = pending.entry(route(oldest, *seq)).or_default();
+                        match summary_from_attrs(*seq, attrs) {
+                            Parsed::Summary(m) => window.messages.push(*m),
+                            Parsed::Flags(f) => window.flag_updates.push(f),
+                            Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
+                        }
+                    }
+                    Response::Vanished { uids, .. } => {
+                        super::session::expand_ranges(uids, &mut pending.entry(oldest).or_default().vanished)?
+                    }
+                    Response::Expunge(seq) => pending.entry(oldest).or_default().expunged.push(*seq),
+                    other => {
+                        if let Some(Unparsable { seq: Some(seq), .. }) = Unparsable::from_response(other) {
+                            pending.entry(route(oldest, seq)).or_default().unparsable.push(seq);
+                        }
+                    }
                 }
                 Ok(())
             })
             .await?;
+        let mut window = match &next {
+            Some((index, _)) => pending.remove(index).unwrap_or_default(),
+            None => Window::default(),
+        };
         match next {
             None => Ok(None),
             Some((_, completion)) if !completion.ok => {
                 fetch.stop_sending();
                 // Read what is still in flight so the session stays usable, then report.
                 while self.next_completion(&mut fetch.pipe, |_, _| Ok(())).await?.is_some() {}
+                fetch.pending.clear();
                 Err(Error::ServerNo { command: "FETCH".into(), text: completion.text })
             }
             Some((index, _)) => {
@@ -152,6 +204,17 @@ impl ImapSession {
                 Ok(Some(window))
             }
         }
+    }
+}
+
+/// The range of a planned window (`"lo:hi"` or `"n"`); `None` for anything else.
+fn seq_range(window: &str) -> Option<(u32, u32)> {
+    match window.split_once(':') {
+        Some((lo, hi)) => {
+            let (a, b) = (lo.parse::<u32>().ok()?, hi.parse::<u32>().ok()?);
+            Some((a.min(b), a.max(b)))
+        }
+        None => window.parse::<u32>().ok().map(|n| (n, n)),
     }
 }
 

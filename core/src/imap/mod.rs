@@ -3,14 +3,19 @@
 //! get our own types, never async-imap's `Session`.
 
 mod auth;
+mod body;
 mod caps;
 mod connect;
 mod exchange;
 mod fetch;
+mod guard;
 mod idle;
 mod search;
 mod session;
+#[cfg(test)]
+mod transcript_tests;
 
+pub use body::{SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
 pub use connect::{ConnectOptions, connect};
 pub use exchange::Completion;

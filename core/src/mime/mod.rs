@@ -10,13 +10,21 @@
 mod date;
 mod filename;
 mod header;
+mod html;
 mod params;
+mod snippet;
 mod structure;
+mod text;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod text_tests;
 
 pub use date::{parse_header_date, parse_internal_date};
 pub use filename::safe_file_name;
 pub use header::{Addr, addresses_from_envelope, decode_header_text, message_id, references};
+pub use html::html_to_text;
+pub use snippet::{snippet, snippet_fetch_len, snippet_from_part};
 pub use structure::{MAX_DEPTH, MAX_PARTS, PartInfo, parts_from_bodystructure};
+pub use text::{decode_part_text, decode_truncated_text};

@@ -26,10 +26,12 @@ macro_rules! summary_columns {
 
 mod accounts;
 mod codec;
+mod content;
 mod delta;
 mod folders;
 mod ledger;
 mod messages;
+mod previews;
 mod query;
 mod search;
 mod threads;
@@ -46,10 +48,12 @@ use sqlx::{
 use crate::{Error, Result};
 
 pub use accounts::{Account, AccountKind, NewAccount};
+pub use content::{CachedContent, DownloadRecord, Evictable, StoredBody};
 pub use delta::{Delta, DeltaApplied, FlagChange, UidRange};
 pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use ledger::UsageRow;
 pub use messages::{Address, DownloadState, Flags, NewMessage, NewPart, SystemFlags};
+pub use previews::PreviewSource;
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
 
 /// The schema migrations, embedded from `core/migrations` at build time.

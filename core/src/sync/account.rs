@@ -118,6 +118,7 @@ pub async fn sync_imap_account_with(
             budget: &budget,
             now,
             events,
+            content: request.content(),
         }
         .run(
             status,
@@ -184,7 +185,17 @@ pub async fn sync_imap_folder(
         .find(|f| f.name == name)
         .ok_or(Error::NotFound { what: "folder", id: 0 })?;
     let budget = Budget::new(session.meter(), request.byte_budget);
-    FolderSync { session, store, folder: folder.id, name, window: request.window, budget: &budget, now, events }
+    FolderSync {
+        session,
+        store,
+        folder: folder.id,
+        name,
+        window: request.window,
+        budget: &budget,
+        now,
+        events,
+        content: request.content(),
+    }
         .run(None, None)
         .await
 }

@@ -11,15 +11,22 @@
 //! - **Reset**: a new UIDVALIDITY drops the folder's cached messages, then syncs from scratch.
 //! - **Backfill**: an earlier sync stopped before the window was full; continue below the
 //!   lowest synced UID.
+//!
+//! A message whose summary the server sends in a form that cannot be parsed (a broken
+//! BODYSTRUCTURE, invalid UTF-8 where text is required) does not block the folder: it is
+//! fetched again without BODYSTRUCTURE and stored with no parts (zero parts means "structure
+//! unknown"; its body can still be fetched whole), counted in `without_structure`. One whose
+//! envelope cannot be parsed either is skipped and counted in `unparsable`. Its window is
+//! held back until then, so windows still commit in order, newest first.
 
 use std::collections::BTreeSet;
 
 use super::{Budget, EventSink, StopReason, SyncEvent, convert};
 use crate::{
     error::{Error, Result},
-    imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems},
+    imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems, Window},
     net::Purpose,
-    policy::SyncWindow,
+    policy::{ContentPolicy, SyncWindow},
     store::{Delta, FolderId, FolderSyncState, Store, UidRange},
 };
 
@@ -45,6 +52,13 @@ pub struct FolderReport {
     pub removed: u64,
     /// Older messages fetched below what was synced before.
     pub backfilled: u64,
+    /// Snippets fetched for messages the server gave no PREVIEW for.
+    pub snippets: u32,
+    /// Messages stored without their MIME structure (no parts): the server's summary of them
+    /// could not be parsed, the one without BODYSTRUCTURE could.
+    pub without_structure: u32,
+    /// Messages skipped because not even their summary without BODYSTRUCTURE could be parsed.
+    pub unparsable: u32,
     pub stopped: Option<StopReason>,
 }
 
@@ -57,6 +71,7 @@ pub(super) struct FolderSync<'a> {
     pub budget: &'a Budget,
     pub now: i64,
     pub events: &'a dyn EventSink,
+    pub content: ContentPolicy,
 }
 
 impl FolderSync<'_> {
@@ -76,6 +91,9 @@ impl FolderSync<'_> {
             changed: 0,
             removed: 0,
             backfilled: 0,
+            snippets: 0,
+            without_structure: 0,
+            unparsable: 0,
             stopped: None,
         };
         let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
@@ -142,6 +160,15 @@ impl FolderSync<'_> {
                 self.store.set_folder_state(self.folder, &state).await?;
             }
         }
+        report.snippets = super::content::fetch_snippets(
+            self.session,
+            self.store,
+            self.folder,
+            &self.content,
+            self.budget,
+            self.events,
+        )
+        .await?;
         Ok(report)
     }
 
@@ -189,39 +216,77 @@ impl FolderSync<'_> {
             if stop || batch.is_empty() {
                 break;
             }
-            let mut fetch = self.session.start_summaries(batch, false, items, depth);
-            while let Some(w) = self.session.next_window(&mut fetch).await? {
-                // Windows already in flight when we stopped are committed too: they are paid for.
-                if w.messages.is_empty() {
-                    continue;
+            // A window with unparsable messages is held: the windows in flight behind it are
+            // read and dropped, it is completed without those messages' structure and
+            // committed, and the rest of the batch is fetched again from there.
+            let mut batch = batch;
+            while !batch.is_empty() {
+                let mut fetch = self.session.start_summaries(batch, false, items, depth);
+                let (mut held, mut rest): (Option<Window>, &[String]) = (None, &[]);
+                loop {
+                    let w = match self.session.next_window(&mut fetch).await? {
+                        Some(_) if held.is_some() => continue,
+                        Some(w) if !w.unparsable.is_empty() => {
+                            fetch.stop_sending();
+                            held = Some(w);
+                            continue;
+                        }
+                        Some(w) => w,
+                        None => match held.take() {
+                            Some(w) => {
+                                rest = batch.get(w.index + 1..).unwrap_or_default();
+                                self.without_structure(w, report).await?
+                            }
+                            None => break,
+                        },
+                    };
+                    // Windows already in flight when we stopped are committed too: they are paid for.
+                    if w.messages.is_empty() {
+                        continue;
+                    }
+                    let lowest = w.messages.iter().map(|m| m.uid).min();
+                    let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
+                    state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let count = w.messages.len() as u32;
+                    let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
+                    self.store.insert_window(folder, state, &messages).await?;
+                    synced += count;
+                    fetched += u64::from(count);
+                    let uids = messages.iter().map(|m| m.uid).collect();
+                    self.events.emit(SyncEvent::MessagesAdded { folder, uids });
+                    self.events.emit(SyncEvent::Progress { folder, synced, total: state.exists });
+                    if self.budget.exhausted() {
+                        stopped = Some(StopReason::Budget);
+                        stop = true;
+                    } else if window.satisfied(synced, oldest, self.now) {
+                        stop = true;
+                    }
+                    if stop {
+                        fetch.stop_sending();
+                    }
                 }
-                let lowest = w.messages.iter().map(|m| m.uid).min();
-                let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
-                state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let count = w.messages.len() as u32;
-                let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
-                self.store.insert_window(folder, state, &messages).await?;
-                synced += count;
-                fetched += u64::from(count);
-                let uids = messages.iter().map(|m| m.uid).collect();
-                self.events.emit(SyncEvent::MessagesAdded { folder, uids });
-                self.events.emit(SyncEvent::Progress { folder, synced, total: state.exists });
-                if self.budget.exhausted() {
-                    stopped = Some(StopReason::Budget);
-                    stop = true;
-                } else if window.satisfied(synced, oldest, self.now) {
-                    stop = true;
-                }
-                if stop {
-                    fetch.stop_sending();
-                }
+                batch = if stop { &[] } else { rest };
             }
         }
         report.stopped = report.stopped.or(stopped);
         Ok(fetched)
+    }
+
+    /// Fetches a window's unparsable messages again without BODYSTRUCTURE and adds them to
+    /// it; those that still do not parse are skipped. Both are counted in `report`.
+    async fn without_structure(&mut self, mut w: Window, report: &mut FolderReport) -> Result<Window> {
+        let retried = self.session.summaries_without_structure(&w.unparsable).await?;
+        report.unparsable += retried.unparsable.len() as u32;
+        for m in retried.messages {
+            if !w.messages.iter().any(|have| have.uid == m.uid) {
+                report.without_structure += 1;
+                w.messages.push(m);
+            }
+        }
+        Ok(w)
     }
 
     /// Everything that changed since the stored state, applied in one transaction.
@@ -286,9 +351,20 @@ impl FolderSync<'_> {
             let items = self.items();
             let depth = self.window.pipeline_depth;
             let mut fetch = self.session.start_summaries(&[format!("{old_next}:*")], true, items, depth);
+            let mut unparsable = Window::default();
             while let Some(w) = self.session.next_window(&mut fetch).await? {
                 new_messages.extend(w.messages.into_iter().filter(|m| m.uid >= old_next).map(convert::message));
                 late_vanished.extend(w.vanished);
+                unparsable.unparsable.extend(w.unparsable);
+            }
+            if !unparsable.unparsable.is_empty() {
+                let retried = self.without_structure(unparsable, report).await?;
+                let fresh: Vec<_> = retried
+                    .messages
+                    .into_iter()
+                    .filter(|m| m.uid >= old_next && !new_messages.iter().any(|n| n.uid == m.uid))
+                    .collect();
+                new_messages.extend(fresh.into_iter().map(convert::message));
             }
         }
         let mut vanished: Vec<UidRange> = vanished;

@@ -8,6 +8,7 @@
 //! - `convert`: protocol values to store records.
 
 mod account;
+mod content;
 mod convert;
 mod folder;
 

@@ -1,0 +1,62 @@
+//! Content beyond headers that a sync fetches by policy: snippets for the message list
+//! when the server offers no PREVIEW. A byte range of each message's first text part is
+//! fetched (`BODY.PEEK[section]<0.N>`), all in one pipelined flight, and decoded even when
+//! the cut falls inside an encoding or a character.
+
+use super::{Budget, EventSink, SyncEvent};
+use crate::{
+    error::Result,
+    imap::{ImapSession, SectionRequest},
+    mime,
+    net::Purpose,
+    policy::ContentPolicy,
+    store::{FolderId, Store},
+};
+
+/// Characters in a stored snippet.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// Fetches snippets for the folder's newest messages that have none. Returns how many were
+/// stored. The folder must be selected on `session`.
+pub(super) async fn fetch_snippets(
+    session: &mut ImapSession,
+    store: &Store,
+    folder: FolderId,
+    policy: &ContentPolicy,
+    budget: &Budget,
+    events: &dyn EventSink,
+) -> Result<u32> {
+    if !policy.snippets || policy.snippet_messages == 0 || budget.exhausted() {
+        return Ok(0);
+    }
+    let sources = store.messages_needing_preview(folder, policy.snippet_messages).await?;
+    if sources.is_empty() {
+        return Ok(0);
+    }
+    let requests: Vec<SectionRequest> = sources
+        .iter()
+        .map(|s| {
+            let len = mime::snippet_fetch_len(s.encoding.as_deref(), policy.snippet_bytes);
+            // A part no longer than the range is fetched whole: same bytes, no range syntax.
+            let range = (s.size > len).then_some((0, len));
+            SectionRequest { uid: s.uid, section: s.section.clone(), range }
+        })
+        .collect();
+    let data = session.fetch_sections(Purpose::Snippets, &requests).await?;
+
+    let mut previews = Vec::with_capacity(data.len());
+    for d in &data {
+        let Some((source, request)) = sources.iter().zip(&requests).find(|(s, _)| s.uid == d.uid && s.section == d.section) else {
+            continue;
+        };
+        let truncated = request.range.is_some();
+        let text = mime::snippet_from_part(&d.data, truncated, &source.mime_type, source.encoding.as_deref(), source.charset.as_deref(), SNIPPET_CHARS);
+        previews.push((source.message, text));
+    }
+    store.set_previews(&previews).await?;
+    if !previews.is_empty() {
+        let uids = data.iter().map(|d| d.uid).collect();
+        events.emit(SyncEvent::MessagesChanged { folder, uids });
+    }
+    Ok(previews.len() as u32)
+}

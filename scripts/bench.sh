@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against a private Dovecot (installed with apt if missing):
+# the header sync of a 10,000-message INBOX beside a bare `UID FETCH 1:*` of the same items,
+# printed as a markdown table with messages per second, peak memory and the 2x verdict.
+#   scripts/bench.sh                         # 10,000 messages, 3 runs per contender
+#   ANVERT_BENCH_MESSAGES=2000 scripts/bench.sh
+#   ANVERT_BENCH_PHASES=1 scripts/bench.sh   # also when each window of the sync was committed
+# A missed target is reported, not fatal: the exit status is non-zero only for a broken run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+# Building with lto can take a few minutes the first time; the run itself is bounded by the
+# bench (every child process is killed after 10 minutes, Dovecot stops when it exits).
+exec timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench header_sync "$@"

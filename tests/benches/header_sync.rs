@@ -1,0 +1,544 @@
+//! The header-sync benchmark: a headers-first sync of a whole generated INBOX (10,000
+//! messages by default) against a private Dovecot, beside a bare `UID FETCH 1:*` of the same
+//! items done in the same run without converting or storing anything. It prints a markdown
+//! table (time, messages per second, peak memory) and whether the engine is within 2× of the
+//! bare fetch. It reports; it never fails on a miss (exit status 0), only on a broken run.
+//!
+//! Each contender runs in its own child process (this binary re-executed with `--child NAME`,
+//! the server's address and credentials in `ANVERT_BENCH_*` variables), so peak RSS
+//! (`VmHWM`) is per contender and the child's idle RSS right after startup can be subtracted.
+//!
+//! Contenders, each run `ANVERT_BENCH_ROUNDS` times (default 3) in rotating order after one
+//! untimed warm-up (Dovecot builds its index cache on the first fetch):
+//! - `raw`: async-imap over verified TLS with COMPRESS=DEFLATE, `UID FETCH 1:* <items>`, the
+//!   responses counted and dropped;
+//! - `raw-plain`: the same without COMPRESS (informational);
+//! - `anvert`: a fresh SQLite store, `sync_imap_account` of INBOX with
+//!   `SyncWindow::everything()` and no content beyond headers.
+//!
+//! Each timing runs from the TCP connect to LOGOUT; building the TLS config and opening the
+//! store come before the clock. `ANVERT_BENCH_MESSAGES` sets the mailbox size,
+//! `ANVERT_BENCH_PHASES=1` makes the `anvert` child print when each window was committed.
+//!
+//! Run it with `cargo bench -p anvert-tests --bench header_sync` or `scripts/bench.sh`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a failed setup should fail loudly
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Command, ExitCode, Stdio},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anvert_core::{
+    imap::{self, ConnectOptions, SummaryItems},
+    net::{BoxedIo, Credential, Security, TlsConnector, Trust, WireMeter},
+    policy::{ContentPolicy, NetworkKind, SyncRequest, SyncWindow},
+    sync::{EventSink, SyncEvent},
+};
+use anvert_tests::{
+    client::{SyncClient, endpoint},
+    dovecot::Dovecot,
+    generator::{self, GenConfig, SizeMix},
+};
+use futures::TryStreamExt;
+
+/// The engine's time may be at most this multiple of the raw fetch's.
+const TARGET_RATIO: f64 = 2.0;
+/// How long one child may run before it is killed.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The line a child prints on stdout with its measurements.
+const RESULT_PREFIX: &str = "anvert-bench-result";
+const USER: &str = "alice";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contender {
+    Raw,
+    RawPlain,
+    Anvert,
+}
+
+impl Contender {
+    const ALL: [Contender; 3] = [Contender::Raw, Contender::RawPlain, Contender::Anvert];
+
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Raw => "raw",
+            Contender::RawPlain => "raw-plain",
+            Contender::Anvert => "anvert",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Contender::Raw => "bare `UID FETCH 1:*`, COMPRESS, responses counted",
+            Contender::RawPlain => "bare `UID FETCH 1:*`, no COMPRESS (informational)",
+            Contender::Anvert => "`sync_imap_account`, everything, SQLite writes",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// What one child run reports.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    messages: u64,
+    seconds: f64,
+    idle_kib: u64,
+    peak_kib: u64,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes `--bench` (and maybe a filter); only `--child NAME` matters here.
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let contender = args
+            .get(i + 1)
+            .and_then(|n| Contender::from_name(n))
+            .expect("--child raw|raw-plain|anvert");
+        return child(contender);
+    }
+    parent()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: server, mailbox, children, table.
+
+fn parent() -> ExitCode {
+    let count: usize = env_number("ANVERT_BENCH_MESSAGES", 10_000);
+    let rounds: usize = env_number("ANVERT_BENCH_ROUNDS", 3).max(1);
+
+    let server = Dovecot::start();
+    let started = Instant::now();
+    let truths = server.deliver_generated(
+        USER,
+        None,
+        &GenConfig {
+            seed: 10_000,
+            count,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    eprintln!(
+        "header_sync: delivered {} in {:.1} s",
+        generator::mailbox_summary(&truths),
+        started.elapsed().as_secs_f64()
+    );
+    let env = ChildEnv {
+        addr: server.imaps_addr(),
+        ca_path: server.pki.ca_path.display().to_string(),
+        password: server.password(USER).to_string(),
+        expect: count as u64,
+    };
+
+    // Warm-up: Dovecot parses every message and fills its cache on the first FETCH of these
+    // items, and adds modseqs on the first CONDSTORE access. Neither is what we measure.
+    for contender in [Contender::Raw, Contender::Anvert] {
+        match run_child(contender, &env) {
+            Ok(s) => eprintln!("header_sync: warm-up {:<9} {:.2} s", contender.name(), s.seconds),
+            Err(e) => return fail(server, &format!("warm-up {}: {e}", contender.name())),
+        }
+    }
+
+    let mut samples: Vec<(Contender, Vec<Sample>)> =
+        Contender::ALL.iter().map(|c| (*c, Vec::new())).collect();
+    for round in 0..rounds {
+        // Rotate the order each round so no contender always runs right after another.
+        for k in 0..Contender::ALL.len() {
+            let contender = Contender::ALL[(round + k) % Contender::ALL.len()];
+            let sample = match run_child(contender, &env) {
+                Ok(s) => s,
+                Err(e) => return fail(server, &format!("{}: {e}", contender.name())),
+            };
+            eprintln!(
+                "header_sync: round {} {:<9} {:.3} s, peak {:.1} MiB",
+                round + 1,
+                contender.name(),
+                sample.seconds,
+                mib(sample.peak_kib)
+            );
+            if sample.messages != env.expect {
+                return fail(
+                    server,
+                    &format!(
+                        "{} saw {} messages, expected {}",
+                        contender.name(),
+                        sample.messages,
+                        env.expect
+                    ),
+                );
+            }
+            samples
+                .iter_mut()
+                .find(|(c, _)| *c == contender)
+                .expect("every contender has a slot")
+                .1
+                .push(sample);
+        }
+    }
+    drop(server);
+
+    print_report(count, rounds, &samples);
+    ExitCode::SUCCESS
+}
+
+/// Prints the table, the ratio and the verdict on stdout.
+fn print_report(count: usize, rounds: usize, samples: &[(Contender, Vec<Sample>)]) {
+    println!();
+    println!(
+        "### Header sync: {count} messages (SizeMix::small), {rounds} runs each, one child process per run"
+    );
+    println!();
+    println!(
+        "| contender | messages | seconds (median, min) | messages/s | idle RSS MiB | peak RSS MiB | RSS above idle MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (contender, runs) in samples {
+        let median = median(runs.iter().map(|s| s.seconds));
+        let min = runs.iter().map(|s| s.seconds).fold(f64::INFINITY, f64::min);
+        // Memory: the worst run (peaks are what a phone has to have free).
+        let idle = runs.iter().map(|s| s.idle_kib).max().unwrap_or(0);
+        let peak = runs.iter().map(|s| s.peak_kib).max().unwrap_or(0);
+        let above = runs
+            .iter()
+            .map(|s| s.peak_kib.saturating_sub(s.idle_kib))
+            .max()
+            .unwrap_or(0);
+        let messages = runs.first().map_or(0, |s| s.messages);
+        println!(
+            "| {} | {messages} | {median:.3} ({min:.3}) | {:.0} | {:.1} | {:.1} | {:.1} |",
+            contender.name(),
+            messages as f64 / median,
+            mib(idle),
+            mib(peak),
+            mib(above),
+        );
+    }
+    println!();
+    for (contender, _) in samples {
+        println!("- `{}`: {}", contender.name(), contender.describe());
+    }
+    println!();
+    let time_of = |wanted: Contender| {
+        samples
+            .iter()
+            .find(|(c, _)| *c == wanted)
+            .map(|(_, runs)| median(runs.iter().map(|s| s.seconds)))
+            .unwrap_or(f64::NAN)
+    };
+    let ratio = time_of(Contender::Anvert) / time_of(Contender::Raw);
+    println!("anvert / raw time (medians): {ratio:.2}×");
+    if ratio <= TARGET_RATIO {
+        println!("PASS: header sync is within {TARGET_RATIO}× of the raw fetch ({ratio:.2}×)");
+    } else {
+        println!("FAIL: header sync is {ratio:.2}× the raw fetch; the target is {TARGET_RATIO}×");
+    }
+}
+
+/// Reports a broken run (not a missed target) and stops the server before exiting.
+fn fail(server: Dovecot, message: &str) -> ExitCode {
+    eprintln!("header_sync: {message}\n--- dovecot log (tail) ---");
+    let log = server.log();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    for line in tail.into_iter().rev() {
+        eprintln!("{line}");
+    }
+    drop(server);
+    ExitCode::FAILURE
+}
+
+/// Where a child connects, and what it should find.
+struct ChildEnv {
+    addr: SocketAddr,
+    ca_path: String,
+    password: String,
+    expect: u64,
+}
+
+/// Runs one contender in a child process and parses its result line; kills it after
+/// [`CHILD_TIMEOUT`].
+fn run_child(contender: Contender, env: &ChildEnv) -> Result<Sample, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut child = Command::new(exe)
+        .arg("--child")
+        .arg(contender.name())
+        .env("ANVERT_BENCH_ADDR", env.addr.to_string())
+        .env("ANVERT_BENCH_CA", &env.ca_path)
+        .env("ANVERT_BENCH_USER", USER)
+        .env("ANVERT_BENCH_PASSWORD", &env.password)
+        .env("ANVERT_BENCH_EXPECT", env.expect.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| parse_result(&line))
+    });
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} s", CHILD_TIMEOUT.as_secs()));
+            }
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+    };
+    let sample = reader.join().map_err(|_| "stdout reader panicked".to_string())?;
+    match (status.success(), sample) {
+        (true, Some(sample)) => Ok(sample),
+        (true, None) => Err("the child printed no result line".into()),
+        (false, _) => Err(format!("the child failed: {status}")),
+    }
+}
+
+/// `anvert-bench-result messages=N seconds=S idle_kib=I peak_kib=P`
+fn parse_result(line: &str) -> Option<Sample> {
+    let rest = line.strip_prefix(RESULT_PREFIX)?;
+    let field = |name: &str| {
+        rest.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    Some(Sample {
+        messages: field("messages")?.parse().ok()?,
+        seconds: field("seconds")?.parse().ok()?,
+        idle_kib: field("idle_kib")?.parse().ok()?,
+        peak_kib: field("peak_kib")?.parse().ok()?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child: one contender, one measurement.
+
+fn child(contender: Contender) -> ExitCode {
+    // Before anything else: the idle footprint of this binary.
+    let idle_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (messages, seconds) = runtime.block_on(async {
+        tokio::time::timeout(CHILD_TIMEOUT - Duration::from_secs(10), async {
+            match contender {
+                Contender::Raw => raw_fetch(true).await,
+                Contender::RawPlain => raw_fetch(false).await,
+                Contender::Anvert => anvert_sync().await,
+            }
+        })
+        .await
+        .expect("the measurement timed out")
+    });
+    drop(runtime);
+    let peak_kib = proc_status_kib("VmHWM").unwrap_or(0);
+    println!(
+        "{RESULT_PREFIX} messages={messages} seconds={seconds:.6} idle_kib={idle_kib} peak_kib={peak_kib}"
+    );
+    ExitCode::SUCCESS
+}
+
+/// The bare fetch: TLS, LOGIN, COMPRESS (when `compress`), SELECT, one `UID FETCH 1:*` of the
+/// engine's items with every response counted and dropped, LOGOUT.
+async fn raw_fetch(compress: bool) -> (u64, f64) {
+    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR").parse().expect("ANVERT_BENCH_ADDR");
+    let tls = TlsConnector::new(&trust()).unwrap();
+    let items = SummaryItems {
+        preview: true,
+        modseq: true,
+        references: true,
+    }
+    .render();
+    let started = Instant::now();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tls
+        .connect(&addr.ip().to_string(), tcp, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut client = async_imap::Client::new(BoxedIo::new(stream));
+    client.read_response().await.unwrap().unwrap();
+    let mut session = client
+        .login(env_var("ANVERT_BENCH_USER"), env_var("ANVERT_BENCH_PASSWORD"))
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    if compress {
+        session = session.compress(BoxedIo::new).await.unwrap();
+    }
+    session.select("INBOX").await.unwrap();
+    let mut count = 0u64;
+    {
+        let mut responses = session.uid_fetch("1:*", &items).await.unwrap();
+        while responses.try_next().await.unwrap().is_some() {
+            count += 1;
+        }
+    }
+    session.logout().await.unwrap();
+    (count, started.elapsed().as_secs_f64())
+}
+
+/// The engine: a fresh store, then connect, `sync_imap_account` of INBOX (every message,
+/// headers only), LOGOUT.
+async fn anvert_sync() -> (u64, f64) {
+    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR").parse().expect("ANVERT_BENCH_ADDR");
+    let tls = TlsConnector::new(&trust()).unwrap();
+    let credential = Credential::password(env_var("ANVERT_BENCH_USER"), env_var("ANVERT_BENCH_PASSWORD"));
+    let client = SyncClient::new().await;
+    let request = SyncRequest {
+        network: NetworkKind::Unmetered,
+        window: SyncWindow::everything(),
+        folders: vec!["INBOX".into()],
+        // Headers only: no snippets, no prefetched bodies or attachments.
+        content: Some(ContentPolicy {
+            snippets: false,
+            prefetch_bodies: 0,
+            prefetch_attachments_max: None,
+            ..ContentPolicy::for_network(NetworkKind::Unmetered)
+        }),
+        ..SyncRequest::default()
+    };
+    let phases = PhaseLog::new(std::env::var_os("ANVERT_BENCH_PHASES").is_some());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    let started = Instant::now();
+    let meter = WireMeter::new();
+    let mut session = imap::connect(
+        &endpoint(addr, Security::ImplicitTls),
+        &credential,
+        &tls,
+        &meter,
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
+    let connected = started.elapsed();
+    let report = anvert_core::sync::sync_imap_account_with(
+        &mut session,
+        &client.store,
+        client.account,
+        &request,
+        now,
+        &phases,
+    )
+    .await
+    .unwrap();
+    let synced = started.elapsed();
+    session.logout().await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(report.errors.is_empty(), "sync errors: {:?}", report.errors);
+    phases.print(started, connected, synced, report.bytes.total());
+    (report.added(), seconds)
+}
+
+/// With `ANVERT_BENCH_PHASES` set: when each window was committed, on stderr.
+struct PhaseLog {
+    enabled: bool,
+    commits: Mutex<Vec<(Instant, u32)>>,
+}
+
+impl PhaseLog {
+    fn new(enabled: bool) -> Self {
+        PhaseLog {
+            enabled,
+            commits: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn print(&self, started: Instant, connected: Duration, synced: Duration, wire_bytes: u64) {
+        if !self.enabled {
+            return;
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        eprintln!("  phases: connect+login+compress {:.1} ms", ms(connected));
+        let mut last = (started + connected, 0u32);
+        for (at, synced) in self.commits.lock().unwrap().iter() {
+            let took = at.duration_since(last.0);
+            let n = synced - last.1;
+            eprintln!(
+                "  phases: window of {n:>5} committed at {:>8.1} ms (+{:>7.1} ms, {:>6.1} µs/message)",
+                ms(at.duration_since(started)),
+                ms(took),
+                took.as_secs_f64() * 1e6 / f64::from(n.max(1)),
+            );
+            last = (*at, *synced);
+        }
+        eprintln!(
+            "  phases: after the last commit {:.1} ms, logout {:.1} ms; {wire_bytes} wire bytes",
+            ms(synced.saturating_sub(last.0.duration_since(started))),
+            ms(started.elapsed().saturating_sub(synced)),
+        );
+    }
+}
+
+impl EventSink for PhaseLog {
+    fn emit(&self, event: SyncEvent) {
+        if let (true, SyncEvent::Progress { synced, .. }) = (self.enabled, event) {
+            self.commits.lock().unwrap().push((Instant::now(), synced));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+fn trust() -> Trust {
+    let pem = std::fs::read_to_string(env_var("ANVERT_BENCH_CA")).expect("the harness CA");
+    Trust::default().with_extra_roots_pem(&pem).unwrap()
+}
+
+fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run without --child)"))
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
