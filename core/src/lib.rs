@@ -17,3 +17,7 @@ pub mod store;
 pub mod sync;
 
 pub use error::{Error, Result};
+
+// `log` is a dependency only for its features: trace level is compiled out of the whole build,
+// because async-imap logs every command it sends (LOGIN and AUTHENTICATE included) at trace.
+use log as _;

@@ -282,7 +282,11 @@ async fn imap_logs_in_with_oauthbearer_and_sasl_ir_where_both_mechanisms_are_off
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     // The capabilities are the ones after login (asked again: AUTHENTICATE drops them).
-    assert!(session.capabilities().has("QRESYNC"), "{:?}", session.capabilities());
+    assert!(
+        session.capabilities().has("QRESYNC"),
+        "{:?}",
+        session.capabilities()
+    );
     assert!(!session.capabilities().has("AUTH=OAUTHBEARER"));
     let folders = session.list_folders(false).await.unwrap();
     assert!(folders.iter().any(|f| f.name == "INBOX"));
@@ -431,8 +435,14 @@ async fn a_token_rejected_twice_is_auth_rejected_and_never_shown() {
             "{protocol}"
         );
         let shown = format!("{err} {err:?} {credential:?}");
-        assert!(!shown.contains("SECRET"), "{protocol}: the token leaked: {shown}");
-        assert_eq!(format!("{credential:?}"), r#"OAuth2 { username: "alice", .. }"#);
+        assert!(
+            !shown.contains("SECRET"),
+            "{protocol}: the token leaked: {shown}"
+        );
+        assert_eq!(
+            format!("{credential:?}"),
+            r#"OAuth2 { username: "alice", .. }"#
+        );
     }
 }
 

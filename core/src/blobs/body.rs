@@ -86,7 +86,10 @@ mod tests {
         assert!(matches!(err, Error::TooLarge { limit } if limit == 1 << 20));
         // A limit of one byte short of the text fails as well.
         let packed = compress("hello").unwrap();
-        assert!(matches!(decompress(&packed, 4), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            decompress(&packed, 4),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -96,15 +99,24 @@ mod tests {
         let mut encoder = zstd::stream::write::Encoder::new(&mut streamed, 3).unwrap();
         std::io::Write::write_all(&mut encoder, &vec![b'a'; 3 << 20]).unwrap();
         encoder.finish().unwrap();
-        assert!(matches!(decompress(&streamed, 1 << 20), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            decompress(&streamed, 1 << 20),
+            Err(Error::TooLarge { .. })
+        ));
         assert_eq!(decompress(&streamed, 3 << 20).unwrap().len(), 3 << 20);
     }
 
     #[test]
     fn garbage_and_non_utf8_are_decode_errors() {
-        assert!(matches!(decompress(b"not zstd at all", 100), Err(Error::Decode { .. })));
+        assert!(matches!(
+            decompress(b"not zstd at all", 100),
+            Err(Error::Decode { .. })
+        ));
         let latin1 = zstd::bulk::compress(b"caf\xe9", 3).unwrap();
-        assert!(matches!(decompress(&latin1, 100), Err(Error::Decode { .. })));
+        assert!(matches!(
+            decompress(&latin1, 100),
+            Err(Error::Decode { .. })
+        ));
         let mut truncated = compress(&"abc".repeat(1_000)).unwrap();
         truncated.truncate(truncated.len() / 2);
         assert!(decompress(&truncated, 10_000).is_err());

@@ -91,7 +91,10 @@ mod tests {
         for _ in 0..8 {
             let len = sizer.next_len();
             // 10 MB/s.
-            sizer.record(u64::from(len), Duration::from_secs_f64(f64::from(len) / 10e6));
+            sizer.record(
+                u64::from(len),
+                Duration::from_secs_f64(f64::from(len) / 10e6),
+            );
             sizes.push(sizer.next_len());
         }
         assert_eq!(sizes[0], 2 * MIN_CHUNK, "at most doubling: {sizes:?}");
@@ -109,7 +112,10 @@ mod tests {
         // 100 KB/s: about 150 KB per 1.5 s, from the first slow chunk on.
         for _ in 0..3 {
             let len = sizer.next_len();
-            sizer.record(u64::from(len), Duration::from_secs_f64(f64::from(len) / 100e3));
+            sizer.record(
+                u64::from(len),
+                Duration::from_secs_f64(f64::from(len) / 100e3),
+            );
             let settled = sizer.next_len();
             assert!((128 * 1024..=160 * 1024).contains(&settled), "{settled}");
         }

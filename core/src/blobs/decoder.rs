@@ -122,7 +122,10 @@ enum Qp {
 enum Carry {
     Identity,
     /// Up to three base64 alphabet characters of an incomplete quantum.
-    Base64 { chars: [u8; MAX_CARRY], len: u8 },
+    Base64 {
+        chars: [u8; MAX_CARRY],
+        len: u8,
+    },
     QuotedPrintable(Qp),
 }
 
@@ -171,16 +174,14 @@ impl StreamDecoder {
                     len: state.len,
                 }
             }
-            (TransferEncoding::QuotedPrintable, carried) => {
-                Carry::QuotedPrintable(match carried {
-                    [] => Qp::Text,
-                    [b'='] => Qp::Eq,
-                    [b'=', h] if hex_value(*h).is_some() => Qp::EqHex(*h),
-                    [b'=', b' '] => Qp::EqBlank,
-                    [b'=', b'\r'] => Qp::EqCr,
-                    _ => return Err(unusable),
-                })
-            }
+            (TransferEncoding::QuotedPrintable, carried) => Carry::QuotedPrintable(match carried {
+                [] => Qp::Text,
+                [b'='] => Qp::Eq,
+                [b'=', h] if hex_value(*h).is_some() => Qp::EqHex(*h),
+                [b'=', b' '] => Qp::EqBlank,
+                [b'=', b'\r'] => Qp::EqCr,
+                _ => return Err(unusable),
+            }),
             _ => return Err(unusable),
         };
         Ok(StreamDecoder { encoding, carry })
@@ -400,12 +401,21 @@ mod tests {
 
     #[test]
     fn encoding_names() {
-        assert_eq!(TransferEncoding::from_name("base64"), TransferEncoding::Base64);
-        assert_eq!(TransferEncoding::from_name(" BASE64 "), TransferEncoding::Base64);
+        assert_eq!(
+            TransferEncoding::from_name("base64"),
+            TransferEncoding::Base64
+        );
+        assert_eq!(
+            TransferEncoding::from_name(" BASE64 "),
+            TransferEncoding::Base64
+        );
         let qp = TransferEncoding::from_name("quoted-printable");
         assert_eq!(qp, TransferEncoding::QuotedPrintable);
         for other in ["7bit", "8bit", "binary", "x-uuencode", ""] {
-            assert_eq!(TransferEncoding::from_name(other), TransferEncoding::Identity);
+            assert_eq!(
+                TransferEncoding::from_name(other),
+                TransferEncoding::Identity
+            );
         }
     }
 
@@ -423,7 +433,10 @@ mod tests {
     #[test]
     fn quoted_printable_escapes_and_soft_breaks() {
         let qp = TransferEncoding::QuotedPrintable;
-        assert_eq!(decode(qp, b"caf=C3=A9 =\r\nbar\r\nnext"), "café bar\r\nnext".as_bytes());
+        assert_eq!(
+            decode(qp, b"caf=C3=A9 =\r\nbar\r\nnext"),
+            "café bar\r\nnext".as_bytes()
+        );
         assert_eq!(decode(qp, b"lower=c3=a9"), "loweré".as_bytes());
         assert_eq!(decode(qp, b"soft=  \r\nbreak= \t\nhere="), b"softbreakhere");
         assert_eq!(decode(qp, b"bare LF\nstays"), b"bare LF\nstays");
@@ -441,7 +454,8 @@ mod tests {
         let state = decoder.state();
         assert_eq!(state.as_bytes(), b"=C");
         let restored = DecoderState::from_bytes(&state.to_bytes()).unwrap();
-        let mut resumed = StreamDecoder::resume(TransferEncoding::QuotedPrintable, &restored).unwrap();
+        let mut resumed =
+            StreamDecoder::resume(TransferEncoding::QuotedPrintable, &restored).unwrap();
         resumed.feed(b"3=A9", &mut out).unwrap();
         resumed.finish(&mut out).unwrap();
         assert_eq!(out, "abé".as_bytes());

@@ -157,8 +157,14 @@ fn base64_decodes_to_the_original_like_the_base64_crate() {
     for case in 0..500 {
         let original = content(&mut rng);
         let encoded = base64_lines(&original);
-        let stripped: Vec<u8> = encoded.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let reference = base64::engine::general_purpose::STANDARD.decode(&stripped).unwrap();
+        let stripped: Vec<u8> = encoded
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let reference = base64::engine::general_purpose::STANDARD
+            .decode(&stripped)
+            .unwrap();
         assert_eq!(reference, original);
         let via_mail_parser = mail_parser::decoders::base64::base64_decode(&encoded).unwrap();
         assert_eq!(via_mail_parser, original, "case {case}");

@@ -166,6 +166,10 @@ impl PartFile {
             .filter(|&n| n <= self.limit)
             .ok_or(Error::TooLarge { limit: self.limit })?;
         self.file.write_all(data).await.map_err(disk_error)?;
+        // tokio completes writes in the background; waiting here means a full disk is
+        // reported by this call and nothing is still in flight once it returns (so a
+        // dropped `PartFile` cannot write behind a later `resume`).
+        self.file.flush().await.map_err(disk_error)?;
         self.len = new_len;
         Ok(())
     }
@@ -308,7 +312,10 @@ mod tests {
         assert_eq!(read(part.path()).await, b"0123456");
         part.append(b"789").await.unwrap();
         assert_eq!(part.len(), 10);
-        assert!(matches!(PartFile::resume(&dest(&dir), 11, 10).await, Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            PartFile::resume(&dest(&dir), 11, 10).await,
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[tokio::test]

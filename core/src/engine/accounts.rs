@@ -36,7 +36,7 @@ impl AccountConfig {
             host: self.endpoint.host.clone(),
             port: self.endpoint.port,
             security: security_name(self.endpoint.security).to_string(),
-            username: username_of(&self.credential).to_string(),
+            username: self.credential.username().to_string(),
         }
     }
 }
@@ -73,13 +73,4 @@ pub(super) fn endpoint_of(account: &Account) -> Result<(Endpoint, Protocol)> {
         },
         protocol,
     ))
-}
-
-/// The user name a credential authenticates as.
-#[allow(unreachable_patterns)] // more credential kinds are coming (OAuth2)
-pub(super) fn username_of(credential: &Credential) -> &str {
-    match credential {
-        Credential::Password { username, .. } => username,
-        _ => "",
-    }
 }

@@ -40,19 +40,21 @@ pub(super) async fn authenticate(
     caps: &Capabilities,
     login: &OAuthLogin<'_>,
 ) -> Result<Session<BoxedIo>> {
-    let mechanism = OAuthMechanism::choose(|m| caps.has(&format!("AUTH={m}"))).ok_or_else(|| {
-        Error::ServerNo {
-            command: "AUTHENTICATE".into(),
-            text: "the server offers no OAuth2 mechanism (AUTH=OAUTHBEARER or AUTH=XOAUTH2)"
-                .into(),
-        }
-    })?;
+    let mechanism =
+        OAuthMechanism::choose(|m| caps.has(&format!("AUTH={m}"))).ok_or_else(|| {
+            Error::ServerNo {
+                command: "AUTHENTICATE".into(),
+                text: "the server offers no OAuth2 mechanism (AUTH=OAUTHBEARER or AUTH=XOAUTH2)"
+                    .into(),
+            }
+        })?;
     check_oauth_username(login.username)?;
     let sasl_ir = caps.has("SASL-IR");
     let mut rejected = String::new();
     for force_refresh in [false, true] {
-        let token = fetch_access_token(login.provider, login.username, force_refresh, login.timeout)
-            .await?;
+        let token =
+            fetch_access_token(login.provider, login.username, force_refresh, login.timeout)
+                .await?;
         let mut exchange = Exchange {
             mechanism,
             pending: Some(mechanism.initial_response(
@@ -73,7 +75,11 @@ pub(super) async fn authenticate(
         .await;
         drop(command);
         match attempt {
-            Err(_) => return Err(Error::Timeout { during: "logging in" }),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    during: "logging in",
+                });
+            }
             Ok(Ok(session)) => return Ok(session),
             Ok(Err((async_imap::error::Error::No(text), back))) => {
                 client = back;
@@ -184,7 +190,10 @@ mod tests {
                 seen.push(line);
                 for reply in replies {
                     let reply = reply.replace("TAG", &tag);
-                    write.write_all(format!("{reply}\r\n").as_bytes()).await.unwrap();
+                    write
+                        .write_all(format!("{reply}\r\n").as_bytes())
+                        .await
+                        .unwrap();
                 }
             }
             seen
@@ -229,11 +238,15 @@ mod tests {
     async fn oauthbearer_with_sasl_ir_in_one_round_trip() {
         let provider = Counting::default();
         let caps = caps(&["IMAP4rev1", "SASL-IR", "AUTH=XOAUTH2", "AUTH=OAUTHBEARER"]);
-        let ir = b64(
-            "n,a=alice,\x01host=imap.example.test\x01port=993\x01auth=Bearer stale-1\x01\x01",
-        );
+        let ir =
+            b64("n,a=alice,\x01host=imap.example.test\x01port=993\x01auth=Bearer stale-1\x01\x01");
         let expected = format!("AUTHENTICATE OAUTHBEARER {ir}");
-        let (result, seen) = run(&caps, vec![step(expected, &["TAG OK Logged in"])], &provider).await;
+        let (result, seen) = run(
+            &caps,
+            vec![step(expected, &["TAG OK Logged in"])],
+            &provider,
+        )
+        .await;
         result.unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
@@ -270,7 +283,10 @@ mod tests {
                     "AUTHENTICATE OAUTHBEARER ",
                     &["+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0="],
                 ),
-                step("AQ==", &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."]),
+                step(
+                    "AQ==",
+                    &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."],
+                ),
                 step("AUTHENTICATE OAUTHBEARER ", &["TAG OK Logged in"]),
             ],
             &provider,
@@ -279,9 +295,7 @@ mod tests {
         result.unwrap();
         assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
         assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
-        let second = BASE64
-            .decode(seen[2].rsplit(' ').next().unwrap())
-            .unwrap();
+        let second = BASE64.decode(seen[2].rsplit(' ').next().unwrap()).unwrap();
         assert!(String::from_utf8_lossy(&second).contains("auth=Bearer fresh-2\x01"));
     }
 
@@ -296,10 +310,16 @@ mod tests {
             vec![
                 step("AUTHENTICATE XOAUTH2", &["+ "]),
                 step("", &[challenge]),
-                step("", &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."]),
+                step(
+                    "",
+                    &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."],
+                ),
                 step("AUTHENTICATE XOAUTH2", &["+ "]),
                 step("", &[challenge]),
-                step("", &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."]),
+                step(
+                    "",
+                    &["TAG NO [AUTHENTICATIONFAILED] Authentication failed."],
+                ),
             ],
             &provider,
         )
@@ -308,13 +328,19 @@ mod tests {
         let Error::AuthRejected { text } = &err else {
             panic!("{err:?}")
         };
-        assert!(text.contains("Authentication failed.") && text.contains("status 401"), "{text}");
+        assert!(
+            text.contains("Authentication failed.") && text.contains("status 401"),
+            "{text}"
+        );
         // The error acknowledgement of XOAUTH2 is an empty line.
         assert_eq!(seen[2], "");
         assert_eq!(seen[5], "");
         assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
         for shown in [err.to_string(), format!("{err:?}")] {
-            assert!(!shown.contains("stale") && !shown.contains("fresh"), "{shown}");
+            assert!(
+                !shown.contains("stale") && !shown.contains("fresh"),
+                "{shown}"
+            );
         }
     }
 

@@ -111,6 +111,9 @@ pub struct SummaryFetch {
     /// their output, so each message goes to the window its sequence number belongs to, and
     /// a window is handed over only when its own command has completed.
     pending: std::collections::BTreeMap<usize, Window>,
+    /// BODYSTRUCTURE was asked for: a summary without one had it unparsable (imap-proto
+    /// drops an item it cannot parse when the rest of the response still parses).
+    structure: bool,
 }
 
 impl SummaryFetch {
@@ -134,7 +137,7 @@ impl ImapSession {
         let mut pipe = self.pipeline(&commands, depth);
         pipe.take_unparsable_fetch();
         let ranges = windows.iter().map(|w| if by_uid { None } else { seq_range(w) }).collect();
-        SummaryFetch { pipe, ranges, pending: Default::default() }
+        SummaryFetch { pipe, ranges, pending: Default::default(), structure: true }
     }
 
     /// Summaries of the messages at sequence numbers `seqs`, without BODYSTRUCTURE, PREVIEW
@@ -150,7 +153,7 @@ impl ImapSession {
         let command = format!("FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE{modseq})");
         let mut pipe = self.pipeline(&[command], 1);
         pipe.take_unparsable_fetch();
-        let mut fetch = SummaryFetch { pipe, ranges: vec![None], pending: Default::default() };
+        let mut fetch = SummaryFetch { pipe, ranges: vec![None], pending: Default::default(), structure: false };
         let window = self.next_window(&mut fetch).await?.unwrap_or_default();
         while self.next_window(&mut fetch).await?.is_some() {}
         Ok(window)
@@ -158,7 +161,7 @@ impl ImapSession {
 
     /// The next complete window, in request order; `None` when all requested are delivered.
     pub async fn next_window(&mut self, fetch: &mut SummaryFetch) -> Result<Option<Window>> {
-        let SummaryFetch { pipe, ranges, pending } = fetch;
+        let SummaryFetch { pipe, ranges, pending, structure } = fetch;
         let route = |oldest: usize, seq: u32| {
             ranges.iter().position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq))).unwrap_or(oldest)
         };
@@ -167,8 +170,9 @@ impl ImapSession {
                 match response {
                     Response::Fetch(seq, attrs) => {
                         let window = pending.entry(route(oldest, *seq)).or_default();
-                        match summary_from_attrs(*seq, attrs) {
+                        match summary_from_attrs(*seq, attrs, *structure) {
                             Parsed::Summary(m) => window.messages.push(*m),
+                            Parsed::NoStructure => window.unparsable.push(*seq),
                             Parsed::Flags(f) => window.flag_updates.push(f),
                             Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                         }
@@ -239,11 +243,13 @@ pub(super) fn flag_update(seq: u32, attrs: &[AttributeValue<'_>]) -> FlagUpdate 
 
 enum Parsed {
     Summary(Box<MessageHeaders>),
+    /// A summary whose BODYSTRUCTURE, though asked for, did not parse.
+    NoStructure,
     Flags(FlagUpdate),
     Invalid(String),
 }
 
-fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>]) -> Parsed {
+fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: bool) -> Parsed {
     let mut m = MessageHeaders {
         seq,
         ..MessageHeaders::default()
@@ -289,6 +295,7 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>]) -> Parsed {
         }
     }
     match (uid, has_envelope || has_structure) {
+        (Some(_), true) if wants_structure && !has_structure => Parsed::NoStructure,
         (Some(uid), true) => {
             m.uid = uid;
             m.flags = flags.unwrap_or_default();

@@ -415,7 +415,7 @@ mod tests {
 
     const LIMITS: Limits = Limits {
         max_literal: 100,
-        max_line: 64,
+        max_line: 200,
     };
 
     /// Feeds `input` in pieces of `step` bytes; returns what async-imap would see.
@@ -470,19 +470,20 @@ mod tests {
 
     #[test]
     fn long_lines_and_chained_literals_are_refused() {
-        let long = [b"* OK ".as_slice(), &[b'x'; 100], b"\r\n"].concat();
-        assert_eq!(frame(&long, 9), Err(Violation::Line { limit: 64 }));
+        let long = [b"* OK ".as_slice(), &[b'x'; 300], b"\r\n"].concat();
+        assert_eq!(frame(&long, 9), Err(Violation::Line { limit: 200 }));
         let mut chained = b"* 1 FETCH (".to_vec();
         for _ in 0..3 {
             chained.extend_from_slice(b"BODY[1] {90}\r\n");
             chained.extend_from_slice(&[b'y'; 90]);
         }
-        assert_eq!(frame(&chained, 50), Err(Violation::Response { limit: 164 }));
+        assert_eq!(frame(&chained, 50), Err(Violation::Response { limit: 300 }));
     }
 
     #[test]
     fn unparsable_untagged_responses_become_markers() {
-        let input: &[u8] = b"* 12 FETCH (UID 5 BODYSTRUCTURE (garbage))\r\nA0001 OK done\r\n";
+        let input: &[u8] = b"* 12 FETCH (UID 5 BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") \
+            NIL NIL \"7bit\" twenty 1))\r\nA0001 OK done\r\n";
         assert_eq!(
             frame(input, 4).unwrap(),
             b"* NO [PARSE] ANVERT-UNPARSABLE FETCH 12\r\nA0001 OK done\r\n"

@@ -151,6 +151,10 @@ fn envelope(subject: &[u8]) -> Vec<u8> {
     .concat()
 }
 
+/// A BODYSTRUCTURE imap-proto fails the whole response on (a size that is not a number).
+const BROKEN: &[u8] =
+    b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" twenty 1)";
+
 const TEXT_PLAIN: &[u8] = b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 20 1)";
 
 /// One `* seq FETCH` summary with the given BODYSTRUCTURE item (or none).
@@ -269,10 +273,9 @@ async fn an_over_long_line_is_refused() {
 
 #[tokio::test]
 async fn a_broken_bodystructure_costs_only_its_structure() {
-    let broken = b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" twenty 1)";
     let (addr, server) = serve(move |command| {
         if command.starts_with("FETCH 1:3 ") {
-            ok([summary(1, TEXT_PLAIN), summary(2, broken), summary(3, TEXT_PLAIN)].concat())
+            ok([summary(1, TEXT_PLAIN), summary(2, BROKEN), summary(3, TEXT_PLAIN)].concat())
         } else if command == "FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" {
             ok(summary(2, b""))
         } else {
@@ -303,7 +306,7 @@ async fn a_broken_bodystructure_costs_only_its_structure() {
 async fn an_unparsable_fetch_outside_a_summary_fetch_is_an_error() {
     let (addr, _server) = serve(|command| {
         if command.starts_with("UID FETCH") {
-            ok("* 1 FETCH (UID 101 FLAGS (\\Seen) MODSEQ (oops))\r\n")
+            ok([b"* 1 FETCH (UID 101 FLAGS (\\Seen) ".as_slice(), BROKEN, b")\r\n"].concat())
         } else {
             ok("")
         }
@@ -333,13 +336,27 @@ async fn invalid_utf8_in_a_subject_is_decoded_lossily() {
     assert!(window.unparsable.is_empty());
 }
 
+/// imap-proto reads strings in BODYSTRUCTURE lossily: the message keeps its structure.
 #[tokio::test]
-async fn invalid_utf8_in_a_bodystructure_parameter_falls_back() {
+async fn invalid_utf8_in_a_bodystructure_parameter_is_decoded_lossily() {
     let structure =
         b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"\xff\xfe\") NIL NIL \"7bit\" 20 1)";
+    let (addr, _server) = serve(move |_| ok(summary(1, structure))).await;
+    let mut session = open(addr, &options()).await;
+    let window = first_window(&mut session, "1").await.unwrap().unwrap();
+    assert!(window.unparsable.is_empty());
+    let charset = window.messages[0].parts[0].charset.clone().unwrap();
+    assert!(charset.contains('\u{fffd}'), "{charset:?}");
+}
+
+/// imap-proto skips an item it cannot parse when the rest of the response still parses (a
+/// structure without nested lists): the summary arrives without BODYSTRUCTURE, which counts
+/// as unparsable just the same.
+#[tokio::test]
+async fn a_bodystructure_imap_proto_skips_counts_as_unparsable() {
     let (addr, _server) = serve(move |command| {
         if command.contains("BODYSTRUCTURE") {
-            ok(summary(1, structure))
+            ok(summary(1, b"BODYSTRUCTURE (garbage)"))
         } else {
             ok(summary(1, b""))
         }
@@ -351,6 +368,7 @@ async fn invalid_utf8_in_a_bodystructure_parameter_falls_back() {
     assert_eq!(window.unparsable, [1]);
     let retried = session.summaries_without_structure(&window.unparsable).await.unwrap();
     assert_eq!(retried.messages[0].uid, 101);
+    assert!(retried.unparsable.is_empty());
 }
 
 #[tokio::test]
@@ -415,14 +433,13 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
         store::{AccountKind, NewAccount, Store},
     };
 
-    let broken = b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" twenty 1)";
     let (addr, _server) = serve(move |command| {
         if command.starts_with("LIST ") {
             ok("* LIST () \"/\" INBOX\r\n")
         } else if command.starts_with("SELECT ") {
             ok("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 104] ok\r\n")
         } else if command.starts_with("FETCH 1:3 ") {
-            ok([summary(1, TEXT_PLAIN), summary(2, broken), summary(3, TEXT_PLAIN)].concat())
+            ok([summary(1, TEXT_PLAIN), summary(2, BROKEN), summary(3, TEXT_PLAIN)].concat())
         } else if command.starts_with("FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE") {
             ok(summary(2, b""))
         } else {
@@ -464,4 +481,18 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
     }
     parts.sort();
     assert_eq!(parts, [(101, 1), (102, 0), (103, 1)]);
+}
+
+#[tokio::test]
+async fn tmp_timing_long_line() {
+    let mut line = b"* SEARCH".to_vec();
+    let mut n = 1u32;
+    let size: usize = std::env::var("TMP_SIZE").unwrap().parse().unwrap();
+    while line.len() < size { line.extend_from_slice(format!(" {n}").as_bytes()); n += 1; }
+    line.extend_from_slice(b"\r\n");
+    let (addr, _server) = serve(move |_| ok(&line)).await;
+    let mut session = open(addr, &ConnectOptions { timeout: Duration::from_secs(120), ..options() }).await;
+    let t = Instant::now();
+    let r = session.all_uids().await;
+    eprintln!("TIMING {size} line: {:?} -> {:?}", t.elapsed(), r.map(|v| v.len()));
 }

@@ -102,9 +102,7 @@ impl Credential {
     /// The user name this credential authenticates as.
     pub fn username(&self) -> &str {
         match self {
-            Credential::Password { username, .. } | Credential::OAuth2 { username, .. } => {
-                username
-            }
+            Credential::Password { username, .. } | Credential::OAuth2 { username, .. } => username,
         }
     }
 }
@@ -351,7 +349,10 @@ mod tests {
         assert_eq!(shown, r#"OAuth2 { username: "alice", .. }"#);
         assert_eq!(a.username(), "alice");
         assert_eq!(a, Credential::oauth2("alice", provider));
-        assert_ne!(a, Credential::oauth2("alice", Arc::new(Fixed("tok-SECRET"))));
+        assert_ne!(
+            a,
+            Credential::oauth2("alice", Arc::new(Fixed("tok-SECRET")))
+        );
         let p = Credential::password("bob", "pw-SECRET");
         assert!(!format!("{p:?}").contains("SECRET"));
         assert_eq!(p, Credential::password("bob", "pw-SECRET"));
@@ -361,7 +362,11 @@ mod tests {
     #[tokio::test]
     async fn tokens_that_cannot_be_carried_are_refused_without_echo() {
         let t = Duration::from_secs(1);
-        assert!(fetch_access_token(&Fixed("ok.token"), "u", false, t).await.is_ok());
+        assert!(
+            fetch_access_token(&Fixed("ok.token"), "u", false, t)
+                .await
+                .is_ok()
+        );
         for bad in ["", "two words", "line\r\nbreak", "ctl\x01"] {
             let err = fetch_access_token(&Fixed(bad), "u", false, t)
                 .await

@@ -227,11 +227,13 @@ async fn oauth2_login(
     let mut rejected = String::new();
     for force_refresh in [false, true] {
         let token = fetch_access_token(provider, username, force_refresh, timeout).await?;
-        let response = Secret::new(BASE64.encode(
-            mechanism
-                .initial_response(username, &token, &endpoint.host, endpoint.port)
-                .expose(),
-        ));
+        let response = Secret::new(
+            BASE64.encode(
+                mechanism
+                    .initial_response(username, &token, &endpoint.host, endpoint.port)
+                    .expose(),
+            ),
+        );
         drop(token);
         match sasl_exchange(conn, mechanism, &response).await? {
             None => {
@@ -492,7 +494,10 @@ mod tests {
         assert_eq!(text, "[AUTH] Authentication failed.");
         assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
         for shown in [err.to_string(), format!("{err:?}")] {
-            assert!(!shown.contains("stale") && !shown.contains("fresh"), "{shown}");
+            assert!(
+                !shown.contains("stale") && !shown.contains("fresh"),
+                "{shown}"
+            );
         }
         assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
     }

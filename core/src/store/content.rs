@@ -294,7 +294,13 @@ impl Store {
             .to_str()
             .ok_or_else(|| invalid("a download destination is not valid UTF-8"))?;
         let mut tx = self.write().await?;
-        set_part_state(&mut tx, record.message, &record.section, DownloadState::Partial).await?;
+        set_part_state(
+            &mut tx,
+            record.message,
+            &record.section,
+            DownloadState::Partial,
+        )
+        .await?;
         sqlx::query(SAVE_PROGRESS)
             .bind(record.message.0)
             .bind(&record.section)
@@ -349,7 +355,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(write_err("mark a download used"))?;
-        tx.commit().await.map_err(write_err("commit a download use"))
+        tx.commit()
+            .await
+            .map_err(write_err("commit a download use"))
     }
 
     /// Forgets a download (cancelled and discarded, or evicted) and puts the part back to
@@ -362,12 +370,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(sql("delete a download"))?;
-        sqlx::query("UPDATE parts SET download_state = 'none' WHERE message_id = ?1 AND section = ?2")
-            .bind(message.0)
-            .bind(section)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("reset a part's download state"))?;
+        sqlx::query(
+            "UPDATE parts SET download_state = 'none' WHERE message_id = ?1 AND section = ?2",
+        )
+        .bind(message.0)
+        .bind(section)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("reset a part's download state"))?;
         tx.commit().await.map_err(sql("commit a deleted download"))
     }
 
@@ -525,7 +535,13 @@ mod tests {
 
     #[test]
     fn statements_are_complete() {
-        for text in [PUT_BODY, TOUCH_BODY, SAVE_PROGRESS, COMPLETE, TOUCH_DOWNLOAD] {
+        for text in [
+            PUT_BODY,
+            TOUCH_BODY,
+            SAVE_PROGRESS,
+            COMPLETE,
+            TOUCH_DOWNLOAD,
+        ] {
             assert!(text.contains("unixepoch('subsec')"), "{text}");
         }
     }
