@@ -103,6 +103,16 @@ pub enum Error {
     /// is not UTF-8). `reason` never contains the content itself.
     #[error("could not decode content: {reason}")]
     Decode { reason: &'static str },
+    /// The caller cancelled; any download keeps its resumable state.
+    #[error("cancelled")]
+    Cancelled,
+    /// The content is not stored locally and the app said the network is offline.
+    #[error("not available offline")]
+    Offline,
+    /// The folder's UIDVALIDITY changed since its messages were stored: the cached UIDs no
+    /// longer name the same messages. Sync the folder, then try again.
+    #[error("the folder changed on the server (UIDVALIDITY); sync it and try again")]
+    FolderChanged,
 }
 
 impl Error {

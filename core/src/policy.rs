@@ -103,6 +103,8 @@ pub struct ContentPolicy {
     pub prefetch_attachments_max: Option<u32>,
     /// Opening a message larger than this never downloads an attachment as a side effect.
     pub open_without_attachments_over: u64,
+    /// Opening a message fetches its HTML alternative when it has one (else the plain text).
+    pub prefer_html: bool,
 }
 
 impl ContentPolicy {
@@ -115,6 +117,7 @@ impl ContentPolicy {
             prefetch_bodies: 0,
             prefetch_attachments_max: None,
             open_without_attachments_over: 256 * 1024,
+            prefer_html: true,
         };
         match kind {
             NetworkKind::Unmetered => ContentPolicy { prefetch_bodies: 50, prefetch_attachments_max: Some(1 << 20), ..base },

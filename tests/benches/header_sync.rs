@@ -18,7 +18,8 @@
 //!
 //! Each timing runs from the TCP connect to LOGOUT; building the TLS config and opening the
 //! store come before the clock. `ANVERT_BENCH_MESSAGES` sets the mailbox size,
-//! `ANVERT_BENCH_PHASES=1` makes the `anvert` child print when each window was committed.
+//! `ANVERT_BENCH_ROUNDS` the runs per contender; `ANVERT_BENCH_PHASES=1` makes every child
+//! print its CPU time per thread, and the `anvert` child when each window was committed.
 //!
 //! Run it with `cargo bench -p anvert-tests --bench header_sync` or `scripts/bench.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a failed setup should fail loudly
@@ -386,7 +387,11 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
         }
     }
     session.logout().await.unwrap();
-    (count, started.elapsed().as_secs_f64())
+    let seconds = started.elapsed().as_secs_f64();
+    if phases_enabled() {
+        print_thread_cpu();
+    }
+    (count, seconds)
 }
 
 /// The engine: a fresh store, then connect, `sync_imap_account` of INBOX (every message,
@@ -409,7 +414,7 @@ async fn anvert_sync() -> (u64, f64) {
         }),
         ..SyncRequest::default()
     };
-    let phases = PhaseLog::new(std::env::var_os("ANVERT_BENCH_PHASES").is_some());
+    let phases = PhaseLog::new(phases_enabled());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -445,7 +450,8 @@ async fn anvert_sync() -> (u64, f64) {
     (report.added(), seconds)
 }
 
-/// With `ANVERT_BENCH_PHASES` set: when each window was committed, on stderr.
+/// With `ANVERT_BENCH_PHASES` set: when each window was committed, and the CPU time per
+/// thread, on stderr.
 struct PhaseLog {
     enabled: bool,
     commits: Mutex<Vec<(Instant, u32)>>,
@@ -482,6 +488,7 @@ impl PhaseLog {
             ms(synced.saturating_sub(last.0.duration_since(started))),
             ms(started.elapsed().saturating_sub(synced)),
         );
+        print_thread_cpu();
     }
 }
 
@@ -495,6 +502,38 @@ impl EventSink for PhaseLog {
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
+
+fn phases_enabled() -> bool {
+    std::env::var_os("ANVERT_BENCH_PHASES").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// CPU time (user + system) of each live thread of this process, from `/proc/self/task`,
+/// summed by thread name, on stderr. Shows whether a contender waits or works, and where.
+fn print_thread_cpu() {
+    let mut by_name: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+    for task in tasks {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `tid (comm) state ppid …`: utime and stime are fields 14 and 15, in clock ticks.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
+        let entry = by_name.entry(stat[open + 1..close].to_string()).or_default();
+        entry.0 += ticks;
+        entry.1 += 1;
+    }
+    for (name, (ticks, threads)) in by_name {
+        // USER_HZ is 100 on every Linux we run on.
+        eprintln!("  cpu: {name:<16} {threads} thread(s) {:>6} ms", ticks * 10);
+    }
+}
 
 fn trust() -> Trust {
     let pem = std::fs::read_to_string(env_var("ANVERT_BENCH_CA")).expect("the harness CA");

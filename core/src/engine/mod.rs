@@ -7,6 +7,7 @@
 //! a restart the app calls [`Engine::set_credential`] before syncing.
 
 mod accounts;
+mod content;
 
 use std::{
     collections::BTreeMap,
@@ -16,6 +17,7 @@ use std::{
 };
 
 pub use accounts::{AccountConfig, Protocol};
+pub use content::{Body, ProgressListener};
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{

@@ -482,17 +482,3 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
     parts.sort();
     assert_eq!(parts, [(101, 1), (102, 0), (103, 1)]);
 }
-
-#[tokio::test]
-async fn tmp_timing_long_line() {
-    let mut line = b"* SEARCH".to_vec();
-    let mut n = 1u32;
-    let size: usize = std::env::var("TMP_SIZE").unwrap().parse().unwrap();
-    while line.len() < size { line.extend_from_slice(format!(" {n}").as_bytes()); n += 1; }
-    line.extend_from_slice(b"\r\n");
-    let (addr, _server) = serve(move |_| ok(&line)).await;
-    let mut session = open(addr, &ConnectOptions { timeout: Duration::from_secs(120), ..options() }).await;
-    let t = Instant::now();
-    let r = session.all_uids().await;
-    eprintln!("TIMING {size} line: {:?} -> {:?}", t.elapsed(), r.map(|v| v.len()));
-}

@@ -30,6 +30,7 @@ mod content;
 mod delta;
 mod folders;
 mod ledger;
+mod locate;
 mod messages;
 mod previews;
 mod query;
@@ -53,6 +54,7 @@ pub use delta::{Delta, DeltaApplied, FlagChange, UidRange};
 pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use ledger::UsageRow;
 pub use messages::{Address, DownloadState, Flags, NewMessage, NewPart, SystemFlags};
+pub use locate::MessageLocation;
 pub use previews::PreviewSource;
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
 

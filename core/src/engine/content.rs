@@ -1,0 +1,229 @@
+//! Content on demand: a message's readable body when it is opened, and attachments
+//! downloaded in chunks of `BODY.PEEK[section]<offset.length>`, decoded as they arrive,
+//! written beside the destination, and resumable after a cut connection or a restart (the
+//! encoded offset and the decoder's carry are committed after every chunk, after the file
+//! is fsynced). Each call opens its own connection.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use super::{Engine, Runtime};
+use crate::{
+    blobs::{self, ChunkSizer, PartFile, StreamDecoder, TransferEncoding},
+    error::{Error, Result},
+    imap::{self, ImapSession, SectionRequest},
+    mime,
+    net::Purpose,
+    policy::NetworkKind,
+    store::{DownloadRecord, DownloadState, MessageDetail, MessageId, MessageLocation, PartDetail},
+};
+
+/// The bound on a stored body once decompressed (a zstd bomb stops here).
+const BODY_LIMIT: usize = 64 << 20;
+
+/// A message's readable body, decoded to UTF-8.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// Receives download progress: encoded bytes done of the part's encoded size.
+pub trait ProgressListener: Send + Sync {
+    fn progress(&self, done: u64, total: u64);
+}
+
+impl Engine {
+    /// The readable body of a message: from the store when it is there, else fetched (only
+    /// the text/plain or text/html part the policy prefers, never an attachment), stored
+    /// compressed, and returned.
+    pub async fn fetch_body(&self, message: MessageId, network: NetworkKind) -> Result<Body> {
+        if let Some(stored) = self.store.body(message).await? {
+            return Ok(Body {
+                text: stored.text_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
+                html: stored.html_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
+            });
+        }
+        if network == NetworkKind::Offline {
+            return Err(Error::Offline);
+        }
+        let (location, detail) = self.locate(message).await?;
+        let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
+        let part = body_part(&detail.parts, prefer_html).ok_or(Error::NotFound { what: "readable part of message", id: message.0 })?;
+        let runtime = self.runtime(location.account)?;
+        let before = runtime.meter.totals();
+        let result = async {
+            let mut session = self.open_folder(&runtime, &location).await?;
+            let request = SectionRequest { uid: location.uid, section: part.section.clone(), range: None };
+            let data = session.fetch_sections(Purpose::Bodies, &[request]).await;
+            let _ = session.logout().await;
+            data?.into_iter().next().ok_or(Error::NotFound { what: "message on the server", id: message.0 })
+        }
+        .await;
+        self.record_usage(location.account, network, &runtime, &before).await?;
+        let data = result?;
+        let decoded = mime::decode_part_text(&data.data, part.encoding.as_deref(), part.charset.as_deref());
+        let body = if part.mime_type == "text/html" {
+            Body { text: None, html: Some(decoded) }
+        } else {
+            Body { text: Some(decoded), html: None }
+        };
+        let text = body.text.as_deref().map(blobs::compress).transpose()?;
+        let html = body.html.as_deref().map(blobs::compress).transpose()?;
+        let stored = text.as_ref().map_or(0, Vec::len) + html.as_ref().map_or(0, Vec::len);
+        self.store.put_body(message, text.as_deref(), html.as_deref(), stored as u64).await?;
+        Ok(body)
+    }
+
+    /// Downloads one part into `dir` (under a sanitised version of its file name), resuming
+    /// where an earlier attempt stopped. Returns the finished file's path. Cancelling stops
+    /// within one chunk and keeps the resumable state; [`Engine::delete_download`] discards it.
+    pub async fn download_part(
+        &self,
+        message: MessageId,
+        section: &str,
+        dir: &Path,
+        network: NetworkKind,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<PathBuf> {
+        let (location, detail) = self.locate(message).await?;
+        let part = detail
+            .parts
+            .iter()
+            .find(|p| p.section == section)
+            .ok_or(Error::NotFound { what: "part of message", id: message.0 })?
+            .clone();
+        let mut record = match self.store.download(message, section).await? {
+            Some(r) if r.state == DownloadState::Complete && r.destination.exists() => {
+                self.store.touch_download(message, section).await?;
+                return Ok(r.destination);
+            }
+            // Killed between the rename into place and recording completion: finish the record.
+            Some(r)
+                if r.state == DownloadState::Partial
+                    && r.encoded_offset >= u64::from(part.size)
+                    && !blobs::part_path(&r.destination).exists()
+                    && std::fs::metadata(&r.destination).is_ok_and(|m| m.len() == r.decoded_len) =>
+            {
+                self.store.complete_download(message, section, r.decoded_len).await?;
+                return Ok(r.destination);
+            }
+            Some(r) if r.state == DownloadState::Partial => r,
+            _ => DownloadRecord::start(message, section, blobs::destination_in(dir, part.filename.as_deref(), "attachment")),
+        };
+        if network == NetworkKind::Offline {
+            return Err(Error::Offline);
+        }
+        let runtime = self.runtime(location.account)?;
+        let before = runtime.meter.totals();
+        let result = self.download_chunks(&runtime, &location, &part, &mut record, listener, cancel).await;
+        self.record_usage(location.account, network, &runtime, &before).await?;
+        result
+    }
+
+    /// Forgets a download (partial or complete) and removes its files.
+    pub async fn delete_download(&self, message: MessageId, section: &str) -> Result<()> {
+        if let Some(record) = self.store.download(message, section).await? {
+            blobs::remove_partial(&record.destination).await?;
+            if record.state == DownloadState::Complete {
+                match tokio::fs::remove_file(&record.destination).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        self.store.delete_download(message, section).await
+    }
+
+    async fn download_chunks(
+        &self,
+        runtime: &Runtime,
+        location: &MessageLocation,
+        part: &PartDetail,
+        record: &mut DownloadRecord,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<PathBuf> {
+        let encoding = TransferEncoding::from_name(part.encoding.as_deref().unwrap_or("7bit"));
+        let limit = blobs::decoded_limit(u64::from(part.size));
+        let mut decoder = StreamDecoder::resume(encoding, &record.decoder_state)?;
+        let mut file = if record.encoded_offset == 0 {
+            PartFile::create(&record.destination, limit).await?
+        } else {
+            PartFile::resume(&record.destination, record.decoded_len, limit).await?
+        };
+        let mut session = self.open_folder(runtime, location).await?;
+        let total = u64::from(part.size);
+        let mut sizer = ChunkSizer::new();
+        let mut out = Vec::new();
+        let result = async {
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let len = sizer.next_len();
+                let started = Instant::now();
+                let request = [SectionRequest { uid: location.uid, section: part.section.clone(), range: Some((record.encoded_offset, len)) }];
+                let chunk = tokio::select! {
+                    chunk = session.fetch_sections(Purpose::Attachments, &request) => chunk?,
+                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+                };
+                let data = chunk.into_iter().next().ok_or(Error::NotFound { what: "message on the server", id: record.message.0 })?.data;
+                sizer.record(data.len() as u64, started.elapsed());
+                out.clear();
+                decoder.feed(&data, &mut out)?;
+                let last = (data.len() as u64) < u64::from(len);
+                if last {
+                    decoder.finish(&mut out)?;
+                }
+                file.append(&out).await?;
+                file.sync().await?;
+                record.encoded_offset += data.len() as u64;
+                record.decoded_len = file.len();
+                record.decoder_state = decoder.state();
+                record.bytes_on_disk = file.len();
+                self.store.save_download_progress(record).await?;
+                if let Some(l) = listener {
+                    l.progress(record.encoded_offset.min(total), total);
+                }
+                if last {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        let _ = session.logout().await;
+        result?;
+        let destination = file.destination().to_path_buf();
+        let bytes = file.finish().await?;
+        self.store.complete_download(record.message, &record.section, bytes).await?;
+        Ok(destination)
+    }
+
+    async fn locate(&self, message: MessageId) -> Result<(MessageLocation, MessageDetail)> {
+        let location = self.store.message_location(message).await?.ok_or(Error::NotFound { what: "message", id: message.0 })?;
+        let detail = self.store.message(message).await?.ok_or(Error::NotFound { what: "message", id: message.0 })?;
+        Ok((location, detail))
+    }
+
+    /// Connects and selects the message's folder, refusing when its UIDVALIDITY moved.
+    async fn open_folder(&self, runtime: &Runtime, location: &MessageLocation) -> Result<ImapSession> {
+        let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+        let selected = session.select(&location.folder_name, None).await?;
+        if selected.uid_validity != location.uidvalidity {
+            let _ = session.logout().await;
+            return Err(Error::FolderChanged);
+        }
+        Ok(session)
+    }
+}
+
+/// The part a reader needs: the preferred alternative, not an attachment.
+fn body_part(parts: &[PartDetail], prefer_html: bool) -> Option<&PartDetail> {
+    let readable = |t: &str| parts.iter().find(|p| !p.is_attachment && p.mime_type == t);
+    let (first, second) = if prefer_html { ("text/html", "text/plain") } else { ("text/plain", "text/html") };
+    readable(first).or_else(|| readable(second))
+}

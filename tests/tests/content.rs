@@ -1,0 +1,262 @@
+//! Lazy content against a real Dovecot: opening a message fetches only its readable part;
+//! attachments download in chunks, byte-identical, within a wire-byte bound, resumable after
+//! cuts, a cancel and an engine restart; hostile file names stay inside the destination.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use anvert_core::{
+    Error,
+    engine::{AccountConfig, CancellationToken, Engine, EngineConfig, ProgressListener, Protocol},
+    imap::ConnectOptions,
+    net::Security,
+    policy::{NetworkKind, SyncRequest, SyncWindow},
+    store::{AccountId, MessageDetail, MessageId},
+};
+use anvert_tests::{
+    client::endpoint,
+    dovecot::{Dovecot, DovecotOptions},
+    generator::{GenConfig, MessageTruth, PartTruth, SizeMix},
+    tap::Tap,
+};
+use sha2::{Digest, Sha256};
+
+struct Setup {
+    server: Dovecot,
+    tap: Tap,
+    truth: Vec<MessageTruth>,
+    dir: tempfile::TempDir,
+    engine: Engine,
+    account: AccountId,
+}
+
+/// Attachments of 1–10 MB on every message.
+fn big_attachments(count: usize) -> GenConfig {
+    let mix = SizeMix { attachment_prob: 1.0, medium_prob: 1.0, huge_prob: 0.0, max_attachment: 10 << 20 };
+    GenConfig { seed: 51, count, mix, ..GenConfig::default() }
+}
+
+async fn open(server: &Dovecot, dir: &std::path::Path, compress: bool) -> Engine {
+    Engine::open(EngineConfig {
+        data_dir: dir.to_path_buf(),
+        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        connect: ConnectOptions { compress, ..ConnectOptions::default() },
+    })
+    .await
+    .unwrap()
+}
+
+async fn setup(options: DovecotOptions, config: GenConfig, compress: bool) -> Setup {
+    let server = Dovecot::start_with(options);
+    let truth = server.deliver_generated("alice", None, &config);
+    let tap = Tap::start(server.imaps_addr()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&server, dir.path(), compress).await;
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(tap.addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    let request = SyncRequest { network: NetworkKind::Metered, window: SyncWindow::everything(), ..SyncRequest::default() };
+    engine.sync(account, &request).await.unwrap();
+    Setup { server, tap, truth, dir, engine, account }
+}
+
+async fn stored(s: &Setup) -> Vec<MessageDetail> {
+    let inbox = s.engine.folders(s.account).await.unwrap().into_iter().find(|f| f.name == "INBOX").unwrap();
+    let page = s.engine.messages(inbox.id, None, 500).await.unwrap();
+    let mut out = Vec::new();
+    for m in page.items {
+        out.push(s.engine.message(m.id).await.unwrap().unwrap());
+    }
+    out
+}
+
+fn truth_of<'a>(s: &'a Setup, m: &MessageDetail) -> &'a MessageTruth {
+    let id = m.message_id.as_deref().unwrap().trim_matches(|c| c == '<' || c == '>');
+    s.truth.iter().find(|t| t.message_id == id).unwrap()
+}
+
+/// The message with the largest attachment at most `max` bytes, and that attachment.
+async fn with_attachment(s: &Setup, max: usize) -> (MessageId, PartTruth) {
+    let mut best: Option<(MessageId, PartTruth)> = None;
+    for m in stored(s).await {
+        for p in &truth_of(s, &m).parts {
+            if p.disposition.as_deref() == Some("attachment") && p.decoded_size <= max && best.as_ref().is_none_or(|(_, b)| p.decoded_size > b.decoded_size) {
+                best = Some((m.summary.id, p.clone()));
+            }
+        }
+    }
+    best.unwrap()
+}
+
+fn sha256_file(path: &std::path::Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Setup bytes of one connection (TLS, login, compress, select, logout), measured alone.
+async fn setup_bytes(s: &Setup) -> u64 {
+    let mark = s.tap.mark();
+    let meter = anvert_core::net::WireMeter::new();
+    let mut session = anvert_core::imap::connect(&endpoint(s.tap.addr(), Security::ImplicitTls), &s.server.credential("alice"), &s.server.tls(), &meter, &ConnectOptions::default())
+        .await
+        .unwrap();
+    session.select("INBOX", None).await.unwrap();
+    session.logout().await.unwrap();
+    s.tap.stats_since(&mark).total()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_message_fetches_its_text_and_not_its_attachment() {
+    let s = setup(DovecotOptions::default(), big_attachments(12), true).await;
+    let (message, attachment) = with_attachment(&s, 10 << 20).await;
+    assert!(attachment.decoded_size >= 1 << 20, "{}", attachment.decoded_size);
+    let detail = s.engine.message(message).await.unwrap().unwrap();
+    let t = truth_of(&s, &detail);
+    let setup = setup_bytes(&s).await;
+    let mark = s.tap.mark();
+    let body = s.engine.fetch_body(message, NetworkKind::Metered).await.unwrap();
+    let spent = s.tap.stats_since(&mark).total();
+    let text_parts: usize = t.parts.iter().filter(|p| p.mime_type.starts_with("text/") && p.disposition.as_deref() != Some("attachment")).map(|p| p.encoded_size).sum();
+    eprintln!("open: {spent} B on the wire (setup {setup} B, text parts {text_parts} B, attachment {} B)", attachment.decoded_size);
+    assert!(spent.saturating_sub(setup) < text_parts as u64 + 20_000, "{spent} B");
+    let part = t.parts.iter().find(|p| p.disposition.as_deref() != Some("attachment") && p.filename.is_none() && (p.mime_type == "text/html" || p.mime_type == "text/plain")).unwrap();
+    let got = body.html.or(body.text).unwrap();
+    assert_eq!(got.replace("\r\n", "\n").trim_end(), part.text.as_deref().unwrap().replace("\r\n", "\n").trim_end());
+    // The second open is served from the store: nothing on the wire.
+    let mark = s.tap.mark();
+    s.engine.fetch_body(message, NetworkKind::Metered).await.unwrap();
+    assert_eq!(s.tap.stats_since(&mark).total(), 0);
+}
+
+async fn attachment_within(compress: bool, bound: f64) {
+    let s = setup(DovecotOptions { compress, ..DovecotOptions::default() }, big_attachments(12), compress).await;
+    let (message, attachment) = with_attachment(&s, 10 << 20).await;
+    let setup = setup_bytes(&s).await;
+    let downloads = tempfile::tempdir().unwrap();
+    let mark = s.tap.mark();
+    let path = s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
+    let spent = s.tap.stats_since(&mark).total() - setup;
+    assert_eq!(sha256_file(&path), attachment.sha256, "byte-identical");
+    let ratio = spent as f64 / attachment.decoded_size as f64;
+    eprintln!("compress={compress}: {} B attachment, {spent} B on the wire beyond setup, ratio {ratio:.4}", attachment.decoded_size);
+    assert!(ratio <= bound, "ratio {ratio:.4} > {bound}");
+    assert!(path.starts_with(downloads.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_costs_at_most_1_05x_its_size_with_compress() {
+    attachment_within(true, 1.05).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_costs_at_most_1_40x_its_size_without_compress() {
+    attachment_within(false, 1.40).await;
+}
+
+struct Counter(AtomicU64, Option<(u64, CancellationToken)>);
+
+impl ProgressListener for Counter {
+    fn progress(&self, done: u64, _total: u64) {
+        self.0.store(done, Ordering::SeqCst);
+        if let Some((at, cancel)) = &self.1 {
+            if done >= *at {
+                cancel.cancel();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_resume_after_cuts_cancel_and_restart() {
+    let s = setup(DovecotOptions::default(), big_attachments(12), true).await;
+    let (message, attachment) = with_attachment(&s, 10 << 20).await;
+    let downloads = tempfile::tempdir().unwrap();
+
+    // The no-cut figure, on a copy in another directory.
+    let other = tempfile::tempdir().unwrap();
+    let mark = s.tap.mark();
+    s.engine.download_part(message, &attachment.section, other.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
+    let clean = s.tap.stats_since(&mark).total();
+    s.engine.delete_download(message, &attachment.section).await.unwrap();
+
+    // Ten cuts at pseudo-random points of the transfer.
+    let mut cuts = 0;
+    let mark = s.tap.mark();
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let path = loop {
+        if cuts < 10 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s.tap.cut_after(20_000 + (seed >> 33) % (clean / 6));
+        }
+        match s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await {
+            Ok(path) => break path,
+            Err(e) => {
+                assert!(matches!(e, Error::ConnectionClosed | Error::Io(_) | Error::Tls { .. } | Error::Timeout { .. }), "{e:?}");
+                cuts += 1;
+                let record = s.engine.store().download(message, &attachment.section).await.unwrap();
+                assert!(record.is_none_or(|r| r.decoded_len > 0 || cuts == 1), "progress is kept between cuts");
+            }
+        }
+        assert!(cuts <= 10, "too many failures");
+    };
+    s.tap.clear_faults();
+    let with_cuts = s.tap.stats_since(&mark).total();
+    assert_eq!(sha256_file(&path), attachment.sha256, "byte-identical after {cuts} cuts");
+    let one_chunk = 1 << 20; // the largest chunk
+    eprintln!("{cuts} cuts: {with_cuts} B vs {clean} B without cuts");
+    assert!(with_cuts <= clean + cuts * one_chunk, "resumed downloads refetched more than one chunk per cut");
+
+    // Cancel part-way, then "restart the process": drop the engine, reopen the same data
+    // directory, hand the credential over again, and resume.
+    s.engine.delete_download(message, &attachment.section).await.unwrap();
+    assert!(!path.exists(), "deleting a download removes its file");
+    let cancel = CancellationToken::new();
+    let listener = Counter(AtomicU64::new(0), Some(((attachment.encoded_size / 3) as u64, cancel.clone())));
+    let err = s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, Some(&listener), &cancel).await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    let kept = s.engine.store().download(message, &attachment.section).await.unwrap().unwrap();
+    assert!(kept.encoded_offset > 0 && kept.decoded_len > 0);
+    let Setup { engine, dir, server, account, .. } = s;
+    drop(engine);
+    let engine = open(&server, dir.path(), true).await;
+    engine.set_credential(account, server.credential("alice")).await.unwrap();
+    let first_progress = Arc::new(AtomicU64::new(u64::MAX));
+    struct First(Arc<AtomicU64>);
+    impl ProgressListener for First {
+        fn progress(&self, done: u64, _total: u64) {
+            let _ = self.0.compare_exchange(u64::MAX, done, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+    let path = engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, Some(&First(first_progress.clone())), &CancellationToken::new()).await.unwrap();
+    assert!(first_progress.load(Ordering::SeqCst) > kept.encoded_offset, "resumed from the saved offset, not from zero");
+    assert_eq!(sha256_file(&path), attachment.sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_file_names_land_inside_the_destination() {
+    let s = setup(DovecotOptions::default(), GenConfig { seed: 52, count: 300, mix: SizeMix::small(), ..GenConfig::default() }, true).await;
+    let downloads = tempfile::tempdir().unwrap();
+    let mut hostile = 0;
+    for m in stored(&s).await {
+        for p in &m.parts {
+            let Some(name) = &p.filename else { continue };
+            if !(name.contains("..") || name.contains('/') || name.chars().any(char::is_control)) {
+                continue;
+            }
+            let path = s.engine.download_part(m.summary.id, &p.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
+            assert_eq!(path.parent(), Some(downloads.path()), "{name:?} -> {path:?}");
+            let file_name = path.file_name().unwrap().to_string_lossy().to_string();
+            assert!(!file_name.contains("..") && !file_name.chars().any(char::is_control), "{file_name:?}");
+            hostile += 1;
+        }
+    }
+    assert!(hostile >= 2, "the generator's mix has hostile names ({hostile})");
+}
