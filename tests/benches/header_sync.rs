@@ -141,7 +141,11 @@ fn parent() -> ExitCode {
     // items, and adds modseqs on the first CONDSTORE access. Neither is what we measure.
     for contender in [Contender::Raw, Contender::Anvert] {
         match run_child(contender, &env) {
-            Ok(s) => eprintln!("header_sync: warm-up {:<9} {:.2} s", contender.name(), s.seconds),
+            Ok(s) => eprintln!(
+                "header_sync: warm-up {:<9} {:.2} s",
+                contender.name(),
+                s.seconds
+            ),
             Err(e) => return fail(server, &format!("warm-up {}: {e}", contender.name())),
         }
     }
@@ -298,7 +302,9 @@ fn run_child(contender: Contender, env: &ChildEnv) -> Result<Sample, String> {
             Err(e) => return Err(format!("wait: {e}")),
         }
     };
-    let sample = reader.join().map_err(|_| "stdout reader panicked".to_string())?;
+    let sample = reader
+        .join()
+        .map_err(|_| "stdout reader panicked".to_string())?;
     match (status.success(), sample) {
         (true, Some(sample)) => Ok(sample),
         (true, None) => Err("the child printed no result line".into()),
@@ -354,7 +360,9 @@ fn child(contender: Contender) -> ExitCode {
 /// The bare fetch: TLS, LOGIN, COMPRESS (when `compress`), SELECT, one `UID FETCH 1:*` of the
 /// engine's items with every response counted and dropped, LOGOUT.
 async fn raw_fetch(compress: bool) -> (u64, f64) {
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR").parse().expect("ANVERT_BENCH_ADDR");
+    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
+        .parse()
+        .expect("ANVERT_BENCH_ADDR");
     let tls = TlsConnector::new(&trust()).unwrap();
     let items = SummaryItems {
         preview: true,
@@ -371,7 +379,10 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
     let mut client = async_imap::Client::new(BoxedIo::new(stream));
     client.read_response().await.unwrap().unwrap();
     let mut session = client
-        .login(env_var("ANVERT_BENCH_USER"), env_var("ANVERT_BENCH_PASSWORD"))
+        .login(
+            env_var("ANVERT_BENCH_USER"),
+            env_var("ANVERT_BENCH_PASSWORD"),
+        )
         .await
         .map_err(|(e, _)| e)
         .unwrap();
@@ -397,9 +408,14 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
 /// The engine: a fresh store, then connect, `sync_imap_account` of INBOX (every message,
 /// headers only), LOGOUT.
 async fn anvert_sync() -> (u64, f64) {
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR").parse().expect("ANVERT_BENCH_ADDR");
+    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
+        .parse()
+        .expect("ANVERT_BENCH_ADDR");
     let tls = TlsConnector::new(&trust()).unwrap();
-    let credential = Credential::password(env_var("ANVERT_BENCH_USER"), env_var("ANVERT_BENCH_PASSWORD"));
+    let credential = Credential::password(
+        env_var("ANVERT_BENCH_USER"),
+        env_var("ANVERT_BENCH_PASSWORD"),
+    );
     let client = SyncClient::new().await;
     let request = SyncRequest {
         network: NetworkKind::Unmetered,
@@ -511,7 +527,10 @@ fn phases_enabled() -> bool {
 /// summed by thread name, on stderr. Shows whether a contender waits or works, and where.
 fn print_thread_cpu() {
     let mut by_name: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
-    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
     for task in tasks {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
@@ -525,7 +544,9 @@ fn print_thread_cpu() {
             .iter()
             .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
             .sum();
-        let entry = by_name.entry(stat[open + 1..close].to_string()).or_default();
+        let entry = by_name
+            .entry(stat[open + 1..close].to_string())
+            .or_default();
         entry.0 += ticks;
         entry.1 += 1;
     }
@@ -546,7 +567,9 @@ fn env_var(name: &str) -> String {
 
 fn env_number(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
         Err(_) => default,
     }
 }

@@ -260,3 +260,34 @@ async fn hostile_file_names_land_inside_the_destination() {
     }
     assert!(hostile >= 2, "the generator's mix has hostile names ({hostile})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_cache() {
+    let s = setup(DovecotOptions::default(), GenConfig { seed: 53, count: 120, mix: SizeMix::small(), ..GenConfig::default() }, true).await;
+    // setup() synced on a metered network: headers and snippets only.
+    let usage = s.engine.usage(s.account).await.unwrap();
+    assert!(usage.iter().all(|u| u.purpose != "bodies" && u.purpose != "attachments"), "{usage:?}");
+    // Unmetered: the newest 50 bodies come along.
+    let request = SyncRequest { network: NetworkKind::Unmetered, window: SyncWindow::everything(), ..SyncRequest::default() };
+    let report = s.engine.sync(s.account, &request).await.unwrap();
+    let inbox = report.folders.iter().find(|f| f.name == "INBOX").unwrap();
+    assert_eq!(inbox.bodies, 50, "{report:?}");
+    assert!(report.bytes.total_for(anvert_core::net::Purpose::Bodies) > 0);
+    let unmetered = s.engine.usage(s.account).await.unwrap();
+    assert!(unmetered.iter().any(|u| u.network_kind == "unmetered" && u.purpose == "bodies"), "{unmetered:?}");
+    // A prefetched body opens without the network.
+    let newest = stored(&s).await.into_iter().next().unwrap();
+    let mark = s.tap.mark();
+    let body = s.engine.fetch_body(newest.summary.id, NetworkKind::Offline).await.unwrap();
+    assert!(body.html.is_some() || body.text.is_some());
+    assert!(!body.parts.is_empty());
+    assert_eq!(s.tap.stats_since(&mark).total(), 0);
+    // Evicting frees the cache; the body can be fetched again, and offline it is gone.
+    let before = s.engine.store().cache_usage(s.account).await.unwrap();
+    let freed = s.engine.evict_cache(s.account, u64::MAX).await.unwrap();
+    assert!(freed > 0 && freed >= before, "freed {freed} of {before}");
+    assert_eq!(s.engine.store().cache_usage(s.account).await.unwrap(), 0);
+    assert!(matches!(s.engine.fetch_body(newest.summary.id, NetworkKind::Offline).await, Err(Error::Offline)));
+    let again = s.engine.fetch_body(newest.summary.id, NetworkKind::Metered).await.unwrap();
+    assert_eq!(again.html.or(again.text), body.html.or(body.text));
+}

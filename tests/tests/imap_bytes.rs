@@ -6,7 +6,7 @@
 use anvert_core::{
     imap::{self, ConnectOptions, SummaryItems},
     net::{BoxedIo, Security, WireMeter},
-    policy::{SyncRequest, SyncWindow},
+    policy::{NetworkKind, SyncRequest, SyncWindow},
 };
 use anvert_tests::{
     client::{SyncClient, endpoint},
@@ -88,6 +88,7 @@ async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the
     // The first screen: a fresh client asks for the 50 newest only.
     let first = SyncClient::new().await;
     let screen = SyncRequest {
+        network: NetworkKind::Metered,
         window: SyncWindow {
             min_messages: 50,
             max_age_days: None,
@@ -111,6 +112,7 @@ async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the
     // The whole folder, and the baselines.
     let full = SyncClient::new().await;
     let everything = SyncRequest {
+        network: NetworkKind::Metered,
         window: SyncWindow::everything(),
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()

@@ -68,8 +68,14 @@ async fn a_cut_mid_sync_keeps_committed_windows_and_the_next_sync_completes() {
     let kept = client.all_messages(inbox).await.len() as u32;
     let boundaries = window_boundaries(MESSAGES as u32, everything().window);
     eprintln!("cut after 60 KB: {kept} of {MESSAGES} messages kept ({boundaries:?})");
-    assert!(kept >= boundaries[0], "the first window is committed: {kept}");
-    assert!(kept < MESSAGES as u32, "the cut came before the end: {kept}");
+    assert!(
+        kept >= boundaries[0],
+        "the first window is committed: {kept}"
+    );
+    assert!(
+        kept < MESSAGES as u32,
+        "the cut came before the end: {kept}"
+    );
     assert!(
         boundaries.contains(&kept),
         "{kept} messages is a whole number of windows ({boundaries:?})"

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use anvert_core::{
-    policy::{SyncRequest, SyncWindow},
+    policy::{NetworkKind, SyncRequest, SyncWindow},
     store::SystemFlags,
     sync::SyncMode,
 };
@@ -29,6 +29,8 @@ fn mailbox(seed: u64, count: usize) -> GenConfig {
 
 fn everything() -> SyncRequest {
     SyncRequest {
+        // Metered: headers (and snippets) only, so these tests measure headers-first sync.
+        network: NetworkKind::Metered,
         window: SyncWindow::everything(),
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()

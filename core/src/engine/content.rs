@@ -17,17 +17,18 @@ use crate::{
     mime,
     net::Purpose,
     policy::NetworkKind,
-    store::{DownloadRecord, DownloadState, MessageDetail, MessageId, MessageLocation, PartDetail},
+    store::{CachedContent, DownloadRecord, DownloadState, MessageDetail, MessageId, MessageLocation, PartDetail},
 };
 
 /// The bound on a stored body once decompressed (a zstd bomb stops here).
 const BODY_LIMIT: usize = 64 << 20;
 
-/// A message's readable body, decoded to UTF-8.
+/// A message's readable body, decoded to UTF-8, with every part and its download state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Body {
     pub text: Option<String>,
     pub html: Option<String>,
+    pub parts: Vec<PartDetail>,
 }
 
 /// Receives download progress: encoded bytes done of the part's encoded size.
@@ -41,9 +42,11 @@ impl Engine {
     /// compressed, and returned.
     pub async fn fetch_body(&self, message: MessageId, network: NetworkKind) -> Result<Body> {
         if let Some(stored) = self.store.body(message).await? {
+            let parts = self.store.message(message).await?.map(|m| m.parts).unwrap_or_default();
             return Ok(Body {
                 text: stored.text_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
                 html: stored.html_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
+                parts,
             });
         }
         if network == NetworkKind::Offline {
@@ -66,9 +69,9 @@ impl Engine {
         let data = result?;
         let decoded = mime::decode_part_text(&data.data, part.encoding.as_deref(), part.charset.as_deref());
         let body = if part.mime_type == "text/html" {
-            Body { text: None, html: Some(decoded) }
+            Body { text: None, html: Some(decoded), parts: detail.parts.clone() }
         } else {
-            Body { text: Some(decoded), html: None }
+            Body { text: Some(decoded), html: None, parts: detail.parts.clone() }
         };
         let text = body.text.as_deref().map(blobs::compress).transpose()?;
         let html = body.html.as_deref().map(blobs::compress).transpose()?;
@@ -136,6 +139,27 @@ impl Engine {
             }
         }
         self.store.delete_download(message, section).await
+    }
+
+    /// Frees at least `bytes` of the account's cached bodies and finished downloads, least
+    /// recently used first. Message metadata stays, so anything evicted can be fetched again.
+    /// Returns the bytes freed.
+    pub async fn evict_cache(&self, account: crate::store::AccountId, bytes: u64) -> Result<u64> {
+        let mut freed = 0;
+        for item in self.store.eviction_candidates(account, bytes).await? {
+            match &item.content {
+                CachedContent::Body { message } => self.store.evict_body(*message).await?,
+                CachedContent::Download { message, section, destination } => {
+                    match tokio::fs::remove_file(destination).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                    self.store.delete_download(*message, section).await?;
+                }
+            }
+            freed += item.bytes;
+        }
+        Ok(freed)
     }
 
     async fn download_chunks(

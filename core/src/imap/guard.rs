@@ -74,7 +74,8 @@ pub(super) enum Violation {
 impl Violation {
     /// The violation inside an I/O error from the guard, if that is what `e` is.
     pub(super) fn from_io(e: &io::Error) -> Option<&Violation> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<Violation>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Violation>())
     }
 }
 
@@ -394,7 +395,12 @@ fn marker(response: &[u8]) -> Vec<u8> {
         .filter(|w| !w.is_empty());
     let first = words.next().unwrap_or_default();
     let (seq, kind) = if !first.is_empty() && first.iter().all(u8::is_ascii_digit) {
-        (std::str::from_utf8(first).ok().and_then(|s| s.parse::<u32>().ok()), words.next())
+        (
+            std::str::from_utf8(first)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok()),
+            words.next(),
+        )
     } else {
         (None, Some(first))
     };
@@ -402,9 +408,13 @@ fn marker(response: &[u8]) -> Vec<u8> {
         .filter(|k| {
             !k.is_empty()
                 && k.len() <= 24
-                && k.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+                && k.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
         })
-        .map_or_else(|| "RESPONSE".to_string(), |k| String::from_utf8_lossy(k).to_ascii_uppercase());
+        .map_or_else(
+            || "RESPONSE".to_string(),
+            |k| String::from_utf8_lossy(k).to_ascii_uppercase(),
+        );
     let seq = seq.map(|s| format!(" {s}")).unwrap_or_default();
     format!("* NO [PARSE] {MARKER} {kind}{seq}\r\n").into_bytes()
 }
@@ -454,16 +464,25 @@ mod tests {
         for step in [1, 3, input.len()] {
             assert_eq!(
                 frame(input, step),
-                Err(Violation::Literal { size: 4294967295, limit: 100 })
+                Err(Violation::Literal {
+                    size: 4294967295,
+                    limit: 100
+                })
             );
         }
         let binary = b"* 1 FETCH (BINARY[1] ~{101}\r\n";
         assert_eq!(
             frame(binary, 4),
-            Err(Violation::Literal { size: 101, limit: 100 })
+            Err(Violation::Literal {
+                size: 101,
+                limit: 100
+            })
         );
         let absurd = b"* 1 FETCH (BODY[] {99999999999999999999999999}\r\n";
-        assert!(matches!(frame(absurd, 7), Err(Violation::Literal { size: u64::MAX, .. })));
+        assert!(matches!(
+            frame(absurd, 7),
+            Err(Violation::Literal { size: u64::MAX, .. })
+        ));
         // Braces that do not end the line announce nothing.
         assert!(frame(b"* OK {4294967295} later\r\n", 5).is_ok());
     }
@@ -482,7 +501,8 @@ mod tests {
 
     #[test]
     fn unparsable_untagged_responses_become_markers() {
-        let input: &[u8] = b"* 12 FETCH (UID 5 BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") \
+        let input: &[u8] =
+            b"* 12 FETCH (UID 5 BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") \
             NIL NIL \"7bit\" twenty 1))\r\nA0001 OK done\r\n";
         assert_eq!(
             frame(input, 4).unwrap(),
@@ -491,15 +511,24 @@ mod tests {
         let (_, parsed) = Response::parse(b"* NO [PARSE] ANVERT-UNPARSABLE FETCH 12\r\n").unwrap();
         assert_eq!(
             Unparsable::from_response(&parsed),
-            Some(Unparsable { kind: "FETCH".into(), seq: Some(12) })
+            Some(Unparsable {
+                kind: "FETCH".into(),
+                seq: Some(12)
+            })
         );
         assert_eq!(
             marker(b"* \xff\xfe secret stuff\r\n"),
             b"* NO [PARSE] ANVERT-UNPARSABLE RESPONSE\r\n"
         );
-        assert_eq!(marker(b"* list (\\X) \"/\" \xff\r\n"), b"* NO [PARSE] ANVERT-UNPARSABLE LIST\r\n");
+        assert_eq!(
+            marker(b"* list (\\X) \"/\" \xff\r\n"),
+            b"* NO [PARSE] ANVERT-UNPARSABLE LIST\r\n"
+        );
         // Tagged and continuation responses are left for async-imap to refuse.
-        assert_eq!(frame(b"A0001 OK [garbage\r\n", 3).unwrap(), b"A0001 OK [garbage\r\n");
+        assert_eq!(
+            frame(b"A0001 OK [garbage\r\n", 3).unwrap(),
+            b"A0001 OK [garbage\r\n"
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ async fn serve(
         let (read, mut write) = socket.into_split();
         let mut read = BufReader::new(read);
         let mut seen = Vec::new();
-        let _ = write.write_all(b"* OK [CAPABILITY IMAP4rev1] fake ready\r\n").await;
+        let _ = write
+            .write_all(b"* OK [CAPABILITY IMAP4rev1] fake ready\r\n")
+            .await;
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -155,7 +157,8 @@ fn envelope(subject: &[u8]) -> Vec<u8> {
 const BROKEN: &[u8] =
     b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" twenty 1)";
 
-const TEXT_PLAIN: &[u8] = b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 20 1)";
+const TEXT_PLAIN: &[u8] =
+    b"BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 20 1)";
 
 /// One `* seq FETCH` summary with the given BODYSTRUCTURE item (or none).
 fn summary(seq: u32, structure: &[u8]) -> Vec<u8> {
@@ -247,7 +250,12 @@ async fn a_literal_within_the_limit_is_read() {
         max_literal: 1000,
         ..options()
     };
-    let body = [b"* 1 FETCH (UID 101 BODY[HEADER.FIELDS (REFERENCES)] {1000}\r\n".as_slice(), &[b'x'; 1000], b")\r\n"].concat();
+    let body = [
+        b"* 1 FETCH (UID 101 BODY[HEADER.FIELDS (REFERENCES)] {1000}\r\n".as_slice(),
+        &[b'x'; 1000],
+        b")\r\n",
+    ]
+    .concat();
     let (addr, _server) = serve(move |_| ok(&body)).await;
     let mut session = open(addr, &options).await;
     // A FETCH with neither envelope nor structure is a flag update, which is all this needs.
@@ -275,7 +283,12 @@ async fn an_over_long_line_is_refused() {
 async fn a_broken_bodystructure_costs_only_its_structure() {
     let (addr, server) = serve(move |command| {
         if command.starts_with("FETCH 1:3 ") {
-            ok([summary(1, TEXT_PLAIN), summary(2, BROKEN), summary(3, TEXT_PLAIN)].concat())
+            ok([
+                summary(1, TEXT_PLAIN),
+                summary(2, BROKEN),
+                summary(3, TEXT_PLAIN),
+            ]
+            .concat())
         } else if command == "FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" {
             ok(summary(2, b""))
         } else {
@@ -299,14 +312,22 @@ async fn a_broken_bodystructure_costs_only_its_structure() {
     session.select("INBOX", None).await.unwrap();
     session.logout().await.unwrap();
     let seen = server.await.unwrap();
-    assert!(seen.iter().any(|c| c == "FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"));
+    assert!(
+        seen.iter()
+            .any(|c| c == "FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
+    );
 }
 
 #[tokio::test]
 async fn an_unparsable_fetch_outside_a_summary_fetch_is_an_error() {
     let (addr, _server) = serve(|command| {
         if command.starts_with("UID FETCH") {
-            ok([b"* 1 FETCH (UID 101 FLAGS (\\Seen) ".as_slice(), BROKEN, b")\r\n"].concat())
+            ok([
+                b"* 1 FETCH (UID 101 FLAGS (\\Seen) ".as_slice(),
+                BROKEN,
+                b")\r\n",
+            ]
+            .concat())
         } else {
             ok("")
         }
@@ -314,7 +335,10 @@ async fn an_unparsable_fetch_outside_a_summary_fetch_is_an_error() {
     .await;
     let mut session = open(addr, &options()).await;
     let err = session.fetch_flags(None).await.unwrap_err();
-    assert_eq!(protocol_reason(err), "unparsable FETCH response to UID FETCH");
+    assert_eq!(
+        protocol_reason(err),
+        "unparsable FETCH response to UID FETCH"
+    );
 }
 
 #[tokio::test]
@@ -366,7 +390,10 @@ async fn a_bodystructure_imap_proto_skips_counts_as_unparsable() {
     let window = first_window(&mut session, "1").await.unwrap().unwrap();
     assert!(window.messages.is_empty());
     assert_eq!(window.unparsable, [1]);
-    let retried = session.summaries_without_structure(&window.unparsable).await.unwrap();
+    let retried = session
+        .summaries_without_structure(&window.unparsable)
+        .await
+        .unwrap();
     assert_eq!(retried.messages[0].uid, 101);
     assert!(retried.unparsable.is_empty());
 }
@@ -383,7 +410,8 @@ async fn a_connection_closed_mid_response_is_connection_closed() {
 #[tokio::test]
 async fn a_connection_closed_mid_literal_is_connection_closed() {
     let (addr, _server) =
-        serve(|_| Reply::Close(b"* 1 FETCH (UID 101 BODY[] {500}\r\nonly a few bytes".to_vec())).await;
+        serve(|_| Reply::Close(b"* 1 FETCH (UID 101 BODY[] {500}\r\nonly a few bytes".to_vec()))
+            .await;
     let mut session = open(addr, &options()).await;
     let err = first_window(&mut session, "1").await.unwrap_err();
     assert!(matches!(err, Error::ConnectionClosed), "{err:?}");
@@ -421,7 +449,10 @@ async fn garbage_ends_the_session_without_quoting_it() {
     let (addr, _server) = serve(move |_| Reply::Hang(big.clone())).await;
     let mut session = open(addr, &options()).await;
     let reason = protocol_reason(first_window(&mut session, "1").await.unwrap_err());
-    assert_eq!(reason, "unparsable response to FETCH (starting \"* 1 FETCH\")");
+    assert_eq!(
+        reason,
+        "unparsable response to FETCH (starting \"* 1 FETCH\")"
+    );
 }
 
 /// One message the server cannot describe does not block its folder: the sync stores it
@@ -439,7 +470,12 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
         } else if command.starts_with("SELECT ") {
             ok("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 104] ok\r\n")
         } else if command.starts_with("FETCH 1:3 ") {
-            ok([summary(1, TEXT_PLAIN), summary(2, BROKEN), summary(3, TEXT_PLAIN)].concat())
+            ok([
+                summary(1, TEXT_PLAIN),
+                summary(2, BROKEN),
+                summary(3, TEXT_PLAIN),
+            ]
+            .concat())
         } else if command.starts_with("FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE") {
             ok(summary(2, b""))
         } else {
@@ -470,7 +506,10 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
         .await
         .unwrap();
     let folder = &report.folders[0];
-    assert_eq!((folder.added, folder.without_structure, folder.unparsable), (3, 1, 0));
+    assert_eq!(
+        (folder.added, folder.without_structure, folder.unparsable),
+        (3, 1, 0)
+    );
 
     let id = store.folders(account).await.unwrap()[0].id;
     let page = store.messages_page(id, None, 10).await.unwrap();

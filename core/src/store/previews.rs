@@ -1,10 +1,10 @@
-//! Snippets for the message list: which messages still lack one (with the part to take it
-//! from), and storing them. A stored preview also feeds the search index (by trigger).
+//! Snippets and prefetch: which messages still lack a preview or a body (with the part to
+//! take it from), and storing previews. A stored preview also feeds the search index.
 
 use super::{FolderId, MessageId, Store, codec::col, codec::col_u32, sql};
 use crate::Result;
 
-/// A message that has no preview yet, and its first readable text part.
+/// A message and the readable text part to take a preview or a body from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewSource {
     pub message: MessageId,
@@ -17,7 +17,8 @@ pub struct PreviewSource {
     pub size: u32,
 }
 
-/// Newest first; the text part is the first non-attachment text/plain, else text/html.
+/// Among the folder's newest `?2` messages, those without a preview, newest first; the text
+/// part is the first non-attachment text/plain, else text/html.
 const NEEDING_PREVIEW: &str = "
     SELECT m.id, m.uid, p.section, p.mime_type, p.encoding, p.charset, p.size
       FROM messages AS m
@@ -27,12 +28,42 @@ const NEEDING_PREVIEW: &str = "
                AND q.mime_type IN ('text/plain', 'text/html')
              ORDER BY q.mime_type = 'text/plain' DESC, q.id
              LIMIT 1)
-     WHERE m.folder_id = ?1 AND m.preview IS NULL
-     ORDER BY m.internal_date DESC, m.uid DESC
-     LIMIT ?2";
+     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+                     ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
+       AND m.preview IS NULL
+     ORDER BY m.internal_date DESC, m.uid DESC";
+
+/// Among the folder's newest `?2` messages, those with no stored body, and their readable part (HTML first when
+/// `?3` is 1, else plain text first).
+const NEEDING_BODY: &str = "
+    SELECT m.id, m.uid, p.section, p.mime_type, p.encoding, p.charset, p.size
+      FROM messages AS m
+      JOIN parts AS p ON p.id = (
+            SELECT q.id FROM parts AS q
+             WHERE q.message_id = m.id AND q.is_attachment = 0
+               AND q.mime_type IN ('text/plain', 'text/html')
+             ORDER BY (q.mime_type = 'text/html') = ?3 DESC, q.id
+             LIMIT 1)
+     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+                     ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
+       AND NOT EXISTS (SELECT 1 FROM bodies AS b WHERE b.message_id = m.id)
+     ORDER BY m.internal_date DESC, m.uid DESC";
 
 impl Store {
-    /// Up to `limit` of the folder's newest messages without a preview.
+    /// Those of the folder's newest `limit` messages that have no stored body (for prefetch).
+    pub async fn messages_needing_body(&self, folder: FolderId, limit: u32, prefer_html: bool) -> Result<Vec<PreviewSource>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(NEEDING_BODY)
+            .bind(folder.0)
+            .bind(i64::from(limit))
+            .bind(i64::from(prefer_html))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql("list messages needing a body"))?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    /// Those of the folder's newest `limit` messages that have no preview.
     pub async fn messages_needing_preview(&self, folder: FolderId, limit: u32) -> Result<Vec<PreviewSource>> {
         let mut conn = self.read().await?;
         let rows = sqlx::query(NEEDING_PREVIEW)
@@ -41,19 +72,7 @@ impl Store {
             .fetch_all(&mut *conn)
             .await
             .map_err(sql("list messages needing a preview"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(PreviewSource {
-                    message: MessageId(col(row, "id")?),
-                    uid: col_u32(row, "uid")?,
-                    section: col(row, "section")?,
-                    mime_type: col(row, "mime_type")?,
-                    encoding: col(row, "encoding")?,
-                    charset: col(row, "charset")?,
-                    size: col_u32(row, "size")?,
-                })
-            })
-            .collect()
+        rows.iter().map(source_from_row).collect()
     }
 
     /// Stores previews, all in one transaction. An existing preview is never replaced.
@@ -69,4 +88,16 @@ impl Store {
         }
         tx.commit().await.map_err(sql("commit previews"))
     }
+}
+
+fn source_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PreviewSource> {
+    Ok(PreviewSource {
+        message: MessageId(col(row, "id")?),
+        uid: col_u32(row, "uid")?,
+        section: col(row, "section")?,
+        mime_type: col(row, "mime_type")?,
+        encoding: col(row, "encoding")?,
+        charset: col(row, "charset")?,
+        size: col_u32(row, "size")?,
+    })
 }

@@ -13,6 +13,15 @@ use crate::{
     store::{FolderId, Store},
 };
 
+/// Whether the policy wants content the folder's stored messages still lack, so that an
+/// otherwise unchanged folder is worth selecting.
+pub(super) async fn wanted(store: &Store, folder: FolderId, policy: &ContentPolicy) -> Result<bool> {
+    if policy.snippets && policy.snippet_messages > 0 && !store.messages_needing_preview(folder, policy.snippet_messages).await?.is_empty() {
+        return Ok(true);
+    }
+    Ok(policy.prefetch_bodies > 0 && !store.messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html).await?.is_empty())
+}
+
 /// Characters in a stored snippet.
 pub const SNIPPET_CHARS: usize = 200;
 
@@ -59,4 +68,37 @@ pub(super) async fn fetch_snippets(
         events.emit(SyncEvent::MessagesChanged { folder, uids });
     }
     Ok(previews.len() as u32)
+}
+
+/// Prefetches readable bodies for the folder's newest messages (the unmetered policy), in one
+/// pipelined flight, stored compressed. Returns how many were stored.
+pub(super) async fn prefetch_bodies(
+    session: &mut ImapSession,
+    store: &Store,
+    folder: FolderId,
+    policy: &ContentPolicy,
+    budget: &Budget,
+) -> Result<u32> {
+    if policy.prefetch_bodies == 0 || budget.exhausted() {
+        return Ok(0);
+    }
+    let sources = store.messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html).await?;
+    let requests: Vec<SectionRequest> =
+        sources.iter().map(|s| SectionRequest { uid: s.uid, section: s.section.clone(), range: None }).collect();
+    if requests.is_empty() {
+        return Ok(0);
+    }
+    let data = session.fetch_sections(Purpose::Bodies, &requests).await?;
+    let mut stored = 0;
+    for d in &data {
+        let Some(source) = sources.iter().find(|s| s.uid == d.uid && s.section == d.section) else {
+            continue;
+        };
+        let text = mime::decode_part_text(&d.data, source.encoding.as_deref(), source.charset.as_deref());
+        let compressed = crate::blobs::compress(&text)?;
+        let (plain, html) = if source.mime_type == "text/html" { (None, Some(&compressed[..])) } else { (Some(&compressed[..]), None) };
+        store.put_body(source.message, plain, html, compressed.len() as u64).await?;
+        stored += 1;
+    }
+    Ok(stored)
 }

@@ -54,6 +54,8 @@ pub struct FolderReport {
     pub backfilled: u64,
     /// Snippets fetched for messages the server gave no PREVIEW for.
     pub snippets: u32,
+    /// Bodies prefetched (unmetered policy).
+    pub bodies: u32,
     /// Messages stored without their MIME structure (no parts): the server's summary of them
     /// could not be parsed, the one without BODYSTRUCTURE could.
     pub without_structure: u32,
@@ -92,6 +94,7 @@ impl FolderSync<'_> {
             removed: 0,
             backfilled: 0,
             snippets: 0,
+            bodies: 0,
             without_structure: 0,
             unparsable: 0,
             stopped: None,
@@ -100,6 +103,7 @@ impl FolderSync<'_> {
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
             && unchanged(&stored, &status)
             && !wants_backfill(stored.exists)
+            && !super::content::wanted(self.store, self.folder, &self.content).await?
         {
             return Ok(report);
         }
@@ -169,6 +173,7 @@ impl FolderSync<'_> {
             self.events,
         )
         .await?;
+        report.bodies = super::content::prefetch_bodies(self.session, self.store, self.folder, &self.content, self.budget).await?;
         Ok(report)
     }
 
