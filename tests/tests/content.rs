@@ -272,6 +272,11 @@ async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_ca
     let report = s.engine.sync(s.account, &request).await.unwrap();
     let inbox = report.folders.iter().find(|f| f.name == "INBOX").unwrap();
     assert_eq!(inbox.bodies, 50, "{report:?}");
+    // ...and the small attachments of those messages (at most 1 MB each).
+    assert!(report.attachments >= 1, "{report:?}");
+    assert!(report.bytes.total_for(anvert_core::net::Purpose::Attachments) > 0);
+    let prefetched: Vec<_> = walk(&s.dir.path().join("attachments"));
+    assert_eq!(prefetched.len() as u32, report.attachments, "{prefetched:?}");
     assert!(report.bytes.total_for(anvert_core::net::Purpose::Bodies) > 0);
     let unmetered = s.engine.usage(s.account).await.unwrap();
     assert!(unmetered.iter().any(|u| u.network_kind == "unmetered" && u.purpose == "bodies"), "{unmetered:?}");
@@ -287,7 +292,20 @@ async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_ca
     let freed = s.engine.evict_cache(s.account, u64::MAX).await.unwrap();
     assert!(freed > 0 && freed >= before, "freed {freed} of {before}");
     assert_eq!(s.engine.store().cache_usage(s.account).await.unwrap(), 0);
+    assert!(walk(&s.dir.path().join("attachments")).is_empty(), "evicted downloads are deleted");
     assert!(matches!(s.engine.fetch_body(newest.summary.id, NetworkKind::Offline).await, Err(Error::Offline)));
     let again = s.engine.fetch_body(newest.summary.id, NetworkKind::Metered).await.unwrap();
     assert_eq!(again.html.or(again.text), body.html.or(body.text));
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        }
+    }
+    out
 }

@@ -115,14 +115,26 @@ impl Engine {
                 return Ok(r.destination);
             }
             Some(r) if r.state == DownloadState::Partial => r,
-            _ => DownloadRecord::start(message, section, blobs::destination_in(dir, part.filename.as_deref(), "attachment")),
+            _ => {
+                let destination = blobs::destination_in(dir, part.filename.as_deref(), "attachment");
+                // No record: a partial file there is a leftover of a start that was never
+                // recorded (a crash before the first chunk was committed).
+                blobs::remove_partial(&destination).await?;
+                DownloadRecord::start(message, section, destination)
+            }
         };
         if network == NetworkKind::Offline {
             return Err(Error::Offline);
         }
         let runtime = self.runtime(location.account)?;
         let before = runtime.meter.totals();
-        let result = self.download_chunks(&runtime, &location, &part, &mut record, listener, cancel).await;
+        let result = async {
+            let mut session = self.open_folder(&runtime, &location).await?;
+            let done = self.download_chunks(&mut session, location.uid, &part, &mut record, listener, cancel).await;
+            let _ = session.logout().await;
+            done
+        }
+        .await;
         self.record_usage(location.account, network, &runtime, &before).await?;
         result
     }
@@ -162,10 +174,61 @@ impl Engine {
         Ok(freed)
     }
 
+    /// Downloads the attachments the policy prefetches (newest messages, size bound) for the
+    /// folders a sync just went through, over its session. Each lands under
+    /// `<data dir>/attachments/<message id>/`. Returns how many finished; a failure of one
+    /// part is skipped (it stays resumable), a connection failure ends the pass.
+    pub(super) async fn prefetch_attachments(
+        &self,
+        session: &mut ImapSession,
+        account: crate::store::AccountId,
+        folders: &[String],
+        policy: &crate::policy::ContentPolicy,
+        budget_left: impl Fn() -> bool,
+    ) -> Result<u32> {
+        let Some(max) = policy.prefetch_attachments_max else { return Ok(0) };
+        let max_encoded = max.saturating_mul(4) / 3 + 1024;
+        let newest = policy.prefetch_bodies.max(1);
+        let stored = self.store.folders(account).await?;
+        let mut done = 0;
+        for name in folders {
+            let Some(folder) = stored.iter().find(|f| &f.name == name) else { continue };
+            let wanted = self.store.attachments_to_prefetch(folder.id, newest, max_encoded).await?;
+            if wanted.is_empty() {
+                continue;
+            }
+            let state = self.store.folder_state(folder.id).await?;
+            let selected = session.select(name, None).await?;
+            if selected.uid_validity != state.uidvalidity {
+                continue; // the next sync resets the folder first
+            }
+            for item in wanted {
+                if !budget_left() {
+                    return Ok(done);
+                }
+                let Some(detail) = self.store.message(item.message).await? else { continue };
+                let Some(part) = detail.parts.iter().find(|p| p.section == item.section) else { continue };
+                let dir = self.data_dir.join("attachments").join(item.message.0.to_string());
+                tokio::fs::create_dir_all(&dir).await?;
+                let destination = blobs::destination_in(&dir, item.filename.as_deref(), "attachment");
+                blobs::remove_partial(&destination).await?;
+                let mut record = DownloadRecord::start(item.message, &item.section, destination);
+                let cancel = tokio_util::sync::CancellationToken::new();
+                match self.download_chunks(session, item.uid, part, &mut record, None, &cancel).await {
+                    Ok(_) => done += 1,
+                    Err(e @ (Error::ConnectionClosed | Error::Io(_) | Error::Timeout { .. } | Error::Protocol { .. } | Error::DiskFull { .. })) => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// The chunk loop, over a session that has the message's folder selected.
     async fn download_chunks(
         &self,
-        runtime: &Runtime,
-        location: &MessageLocation,
+        session: &mut ImapSession,
+        uid: u32,
         part: &PartDetail,
         record: &mut DownloadRecord,
         listener: Option<&dyn ProgressListener>,
@@ -179,7 +242,6 @@ impl Engine {
         } else {
             PartFile::resume(&record.destination, record.decoded_len, limit).await?
         };
-        let mut session = self.open_folder(runtime, location).await?;
         let total = u64::from(part.size);
         let mut sizer = ChunkSizer::new();
         let mut out = Vec::new();
@@ -190,7 +252,7 @@ impl Engine {
                 }
                 let len = sizer.next_len();
                 let started = Instant::now();
-                let request = [SectionRequest { uid: location.uid, section: part.section.clone(), range: Some((record.encoded_offset, len)) }];
+                let request = [SectionRequest { uid, section: part.section.clone(), range: Some((record.encoded_offset, len)) }];
                 let chunk = tokio::select! {
                     chunk = session.fetch_sections(Purpose::Attachments, &request) => chunk?,
                     _ = cancel.cancelled() => return Err(Error::Cancelled),
@@ -219,7 +281,6 @@ impl Engine {
             }
         }
         .await;
-        let _ = session.logout().await;
         result?;
         let destination = file.destination().to_path_buf();
         let bytes = file.finish().await?;

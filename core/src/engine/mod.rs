@@ -46,6 +46,7 @@ pub struct EngineConfig {
 /// The mail engine.
 pub struct Engine {
     store: Store,
+    data_dir: PathBuf,
     tls: TlsConnector,
     connect: ConnectOptions,
     accounts: Mutex<BTreeMap<AccountId, Arc<Runtime>>>,
@@ -79,6 +80,7 @@ impl Engine {
         }
         Ok(Engine {
             store,
+            data_dir: config.data_dir.clone(),
             tls: TlsConnector::new(&trust)?,
             connect: config.connect,
             accounts: Mutex::new(BTreeMap::new()),
@@ -146,8 +148,18 @@ impl Engine {
         let listener = self.listener();
         let result = async {
             let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
-            let report =
+            let mut report =
                 sync::sync_imap_account_with(&mut session, &self.store, account, request, unix_now(), events(&listener)).await;
+            if let Ok(r) = &mut report {
+                if r.stopped.is_none() {
+                    let folders: Vec<String> = r.folders.iter().map(|f| f.name.clone()).collect();
+                    let budget = sync::Budget::new(&runtime.meter, request.byte_budget.map(|b| b.saturating_sub(r.bytes.total())));
+                    match self.prefetch_attachments(&mut session, account, &folders, &request.content(), || !budget.exhausted()).await {
+                        Ok(n) => r.attachments = n,
+                        Err(e) => r.errors.push(("attachments".into(), e.to_string())),
+                    }
+                }
+            }
             // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.
             let _ = session.logout().await;
             report

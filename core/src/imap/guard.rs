@@ -531,6 +531,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_violation_fails_the_read_after_what_came_before_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1024);
+        let (mut io, _switch) = guarded(client, LIMITS);
+        server
+            .write_all(b"* 1 EXISTS\r\n* 1 FETCH (BODY[] {4294967295}\r\n")
+            .await
+            .unwrap();
+        let mut first = [0; 12];
+        io.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"* 1 EXISTS\r\n");
+        let err = io.read(&mut [0; 16]).await.unwrap_err();
+        assert_eq!(
+            Violation::from_io(&err),
+            Some(&Violation::Literal {
+                size: 4294967295,
+                limit: 100
+            })
+        );
+    }
+
+    /// After STARTTLS or COMPRESS the bytes below the parser are TLS or DEFLATE: the guard
+    /// there is turned off and passes them untouched.
+    #[tokio::test]
+    async fn a_guard_turned_off_passes_bytes_untouched() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1024);
+        let (mut io, switch) = guarded(client, LIMITS);
+        server.write_all(b"A0001 OK go\r\n").await.unwrap();
+        let mut ok = [0; 13];
+        io.read_exact(&mut ok).await.unwrap();
+        switch.turn_off();
+        let opaque = b"\x16\x03{4294967295}\r\n\xff\x00";
+        server.write_all(opaque).await.unwrap();
+        let mut got = vec![0; opaque.len()];
+        io.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, opaque);
+    }
+
     #[test]
     fn a_cut_response_is_handed_on_as_it_is() {
         assert_eq!(frame(b"* 1 FETCH (UID", 4).unwrap(), b"* 1 FETCH (UID");

@@ -41,60 +41,79 @@ fn ok(untagged: impl AsRef<[u8]>) -> Reply {
 /// to `respond` (without its tag). The handle yields the commands received, LOGIN's
 /// arguments left out.
 async fn serve(
+    respond: impl FnMut(&str) -> Reply + Send + 'static,
+) -> (SocketAddr, JoinHandle<Vec<String>>) {
+    serve_many(1, respond).await
+}
+
+/// [`serve`] for `connections` connections, one after the other.
+async fn serve_many(
+    connections: usize,
     mut respond: impl FnMut(&str) -> Reply + Send + 'static,
 ) -> (SocketAddr, JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let (read, mut write) = socket.into_split();
-        let mut read = BufReader::new(read);
         let mut seen = Vec::new();
-        let _ = write
-            .write_all(b"* OK [CAPABILITY IMAP4rev1] fake ready\r\n")
-            .await;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if read.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                return seen;
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            let (tag, command) = text.split_once(' ').unwrap_or((&text, ""));
-            let reply = if command.starts_with("LOGIN ") {
-                seen.push("LOGIN".to_string());
-                Reply::Raw(b"TAG OK [CAPABILITY IMAP4rev1] logged in\r\n".to_vec())
-            } else if command == "LOGOUT" {
-                seen.push(command.to_string());
-                Reply::Close(b"* BYE bye\r\nTAG OK done\r\n".to_vec())
-            } else {
-                seen.push(command.to_string());
-                respond(command)
-            };
-            let with_tag = |bytes: Vec<u8>| replace(&bytes, b"TAG", tag.as_bytes());
-            match reply {
-                Reply::Ok(untagged) => {
-                    let mut bytes = with_tag(untagged);
-                    bytes.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
-                    let _ = write.write_all(&bytes).await;
-                }
-                Reply::Raw(bytes) => {
-                    let _ = write.write_all(&with_tag(bytes)).await;
-                }
-                Reply::Close(bytes) => {
-                    let _ = write.write_all(&with_tag(bytes)).await;
-                    return seen;
-                }
-                Reply::Hang(bytes) => {
-                    let _ = write.write_all(&with_tag(bytes)).await;
-                    let mut sink = Vec::new();
-                    let _ = read.read_to_end(&mut sink).await;
-                    return seen;
-                }
-            }
+        for _ in 0..connections {
+            let (socket, _) = listener.accept().await.unwrap();
+            converse(socket, &mut respond, &mut seen).await;
         }
+        seen
     });
     (addr, handle)
+}
+
+async fn converse(
+    socket: tokio::net::TcpStream,
+    respond: &mut impl FnMut(&str) -> Reply,
+    seen: &mut Vec<String>,
+) {
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    let _ = write
+        .write_all(b"* OK [CAPABILITY IMAP4rev1] fake ready\r\n")
+        .await;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        let (tag, command) = text.split_once(' ').unwrap_or((&text, ""));
+        let reply = if command.starts_with("LOGIN ") {
+            seen.push("LOGIN".to_string());
+            Reply::Raw(b"TAG OK [CAPABILITY IMAP4rev1] logged in\r\n".to_vec())
+        } else if command == "LOGOUT" {
+            seen.push(command.to_string());
+            Reply::Close(b"* BYE bye\r\nTAG OK done\r\n".to_vec())
+        } else {
+            seen.push(command.to_string());
+            respond(command)
+        };
+        let with_tag = |bytes: Vec<u8>| replace(&bytes, b"TAG", tag.as_bytes());
+        match reply {
+            Reply::Ok(untagged) => {
+                let mut bytes = with_tag(untagged);
+                bytes.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
+                let _ = write.write_all(&bytes).await;
+            }
+            Reply::Raw(bytes) => {
+                let _ = write.write_all(&with_tag(bytes)).await;
+            }
+            Reply::Close(bytes) => {
+                let _ = write.write_all(&with_tag(bytes)).await;
+                return;
+            }
+            Reply::Hang(bytes) => {
+                let _ = write.write_all(&with_tag(bytes)).await;
+                let mut sink = Vec::new();
+                let _ = read.read_to_end(&mut sink).await;
+                return;
+            }
+        }
+    }
 }
 
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -455,35 +474,54 @@ async fn garbage_ends_the_session_without_quoting_it() {
     );
 }
 
-/// One message the server cannot describe does not block its folder: the sync stores it
-/// without parts and the rest as usual.
+/// A message the server cannot describe does not block its folder, in a first sync or in
+/// new mail: it is stored without parts, or skipped and counted when even its envelope does
+/// not parse, and everything else is stored as usual.
 #[tokio::test]
-async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
+async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
     use crate::{
         policy::{SyncRequest, SyncWindow},
         store::{AccountKind, NewAccount, Store},
+        sync::SyncMode,
     };
 
-    let (addr, _server) = serve(move |command| {
+    /// A summary imap-proto fails on even without BODYSTRUCTURE.
+    const HOPELESS: &[u8] = b"* 3 FETCH (UID 103 FLAGS (\\Seen) ENVELOPE (\"d\" ((\"x\")) no))\r\n";
+    let mut selects = 0;
+    let (addr, _server) = serve_many(2, move |command| {
+        let without = "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)";
         if command.starts_with("LIST ") {
             ok("* LIST () \"/\" INBOX\r\n")
+        } else if command.starts_with("STATUS ") {
+            ok("* STATUS INBOX (MESSAGES 5 UIDNEXT 106 UIDVALIDITY 7)\r\n")
         } else if command.starts_with("SELECT ") {
-            ok("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 104] ok\r\n")
-        } else if command.starts_with("FETCH 1:3 ") {
-            ok([
-                summary(1, TEXT_PLAIN),
-                summary(2, BROKEN),
-                summary(3, TEXT_PLAIN),
-            ]
-            .concat())
-        } else if command.starts_with("FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE") {
-            ok(summary(2, b""))
+            selects += 1;
+            match selects {
+                1 => ok("* 4 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 105] ok\r\n"),
+                _ => ok("* 5 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 106] ok\r\n"),
+            }
+        } else if command.starts_with("FETCH 1:4 ") {
+            let structures = [TEXT_PLAIN, BROKEN, BROKEN, TEXT_PLAIN];
+            ok((1..=4)
+                .flat_map(|n| summary(n, structures[n as usize - 1]))
+                .collect::<Vec<u8>>())
+        } else if command == format!("FETCH 2,3 {without}") {
+            ok([summary(2, b""), HOPELESS.to_vec()].concat())
+        } else if command == "UID FETCH 1:* (UID FLAGS)" {
+            ok((1..=5)
+                .map(|n| format!("* {n} FETCH (UID {} FLAGS ())\r\n", 100 + n))
+                .collect::<String>())
+        } else if command.starts_with("UID FETCH 105:* ") {
+            ok(summary(5, BROKEN))
+        } else if command == format!("FETCH 5 {without}") {
+            ok(summary(5, b""))
+        } else if command == "UID SEARCH ALL" {
+            ok("* SEARCH 101 102 103 104 105\r\n")
         } else {
             ok("")
         }
     })
     .await;
-    let mut session = open(addr, &options()).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
     let account = store
@@ -502,13 +540,104 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()
     };
+    let stored = || async {
+        let id = store.folders(account).await.unwrap()[0].id;
+        let page = store.messages_page(id, None, 10).await.unwrap();
+        let mut parts = Vec::new();
+        for item in &page.items {
+            let m = store.message(item.id).await.unwrap().unwrap();
+            parts.push((m.summary.uid, m.parts.len()));
+        }
+        parts.sort();
+        parts
+    };
+
+    let mut session = open(addr, &options()).await;
+    let report = crate::sync::sync_imap_account(&mut session, &store, account, &request, 0)
+        .await
+        .unwrap();
+    session.logout().await.unwrap();
+    let folder = &report.folders[0];
+    assert_eq!(folder.mode, SyncMode::Initial);
+    let counts = (folder.added, folder.without_structure, folder.unparsable);
+    assert_eq!(counts, (3, 1, 1), "{folder:?}");
+    assert_eq!(stored().await, [(101, 1), (102, 0), (104, 1)]);
+
+    // New mail, one of them broken, arrives by UID in a delta.
+    let mut session = open(addr, &options()).await;
     let report = crate::sync::sync_imap_account(&mut session, &store, account, &request, 0)
         .await
         .unwrap();
     let folder = &report.folders[0];
+    assert_eq!(folder.mode, SyncMode::DeltaFullScan);
     assert_eq!(
-        (folder.added, folder.without_structure, folder.unparsable),
-        (3, 1, 0)
+        (folder.added, folder.without_structure),
+        (1, 1),
+        "{folder:?}"
+    );
+    assert_eq!(stored().await, [(101, 1), (102, 0), (104, 1), (105, 0)]);
+}
+
+/// With windows pipelined, the one holding a broken message is completed before anything
+/// after it commits; the windows that were in flight behind it are fetched again.
+#[tokio::test]
+async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
+    use crate::{
+        policy::{SyncRequest, SyncWindow},
+        store::{AccountKind, NewAccount, Store},
+    };
+
+    let (addr, server) = serve(move |command| {
+        if command.starts_with("LIST ") {
+            ok("* LIST () \"/\" INBOX\r\n")
+        } else if command.starts_with("SELECT ") {
+            ok("* 5 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 106] ok\r\n")
+        } else if command.starts_with("FETCH 4:5 ") {
+            ok([summary(4, TEXT_PLAIN), summary(5, TEXT_PLAIN)].concat())
+        } else if command.starts_with("FETCH 2:3 ") {
+            ok([summary(2, TEXT_PLAIN), summary(3, BROKEN)].concat())
+        } else if command.starts_with("FETCH 1 ") {
+            ok(summary(1, TEXT_PLAIN))
+        } else if command == "FETCH 3 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" {
+            ok(summary(3, b""))
+        } else {
+            ok("")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
+    let account = store
+        .add_account(&NewAccount {
+            name: "alice".into(),
+            kind: AccountKind::Imap,
+            host: "127.0.0.1".into(),
+            port: 143,
+            security: "danger_plaintext".into(),
+            username: "alice".into(),
+        })
+        .await
+        .unwrap();
+    let request = SyncRequest {
+        window: SyncWindow {
+            first_window: 2,
+            window: 2,
+            pipeline_depth: 4,
+            ..SyncWindow::everything()
+        },
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    };
+    let mut session = open(addr, &options()).await;
+    let report = crate::sync::sync_imap_account(&mut session, &store, account, &request, 0)
+        .await
+        .unwrap();
+    session.logout().await.unwrap();
+    let folder = &report.folders[0];
+    assert_eq!(
+        (folder.added, folder.without_structure),
+        (5, 1),
+        "{folder:?}"
     );
 
     let id = store.folders(account).await.unwrap()[0].id;
@@ -519,5 +648,13 @@ async fn a_sync_stores_a_message_with_a_broken_structure_without_parts() {
         parts.push((m.summary.uid, m.parts.len()));
     }
     parts.sort();
-    assert_eq!(parts, [(101, 1), (102, 0), (103, 1)]);
+    assert_eq!(parts, [(101, 1), (102, 1), (103, 0), (104, 1), (105, 1)]);
+    let seen = server.await.unwrap();
+    let order: Vec<&str> = seen
+        .iter()
+        .filter(|c| c.starts_with("FETCH "))
+        .map(|c| c.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    // "1" was in flight behind "2:3" and is fetched again after the retry of message 3.
+    assert_eq!(order, ["4:5", "2:3", "1", "3", "1"]);
 }

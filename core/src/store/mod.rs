@@ -55,7 +55,7 @@ pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use ledger::UsageRow;
 pub use messages::{Address, DownloadState, Flags, NewMessage, NewPart, SystemFlags};
 pub use locate::MessageLocation;
-pub use previews::PreviewSource;
+pub use previews::{PrefetchPart, PreviewSource};
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
 
 /// The schema migrations, embedded from `core/migrations` at build time.

@@ -101,3 +101,45 @@ fn source_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PreviewSource> {
         size: col_u32(row, "size")?,
     })
 }
+
+/// An attachment the prefetch policy wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefetchPart {
+    pub message: MessageId,
+    pub uid: u32,
+    pub section: String,
+    pub filename: Option<String>,
+}
+
+impl Store {
+    /// Attachments of the folder's newest `newest` messages that are not downloaded and
+    /// whose encoded size is at most `max_encoded`.
+    pub async fn attachments_to_prefetch(&self, folder: FolderId, newest: u32, max_encoded: u32) -> Result<Vec<PrefetchPart>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT m.id, m.uid, p.section, p.filename
+               FROM messages AS m JOIN parts AS p ON p.message_id = m.id
+              WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+                              ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
+                AND p.is_attachment = 1 AND p.download_state = 'none' AND p.size <= ?3
+                AND p.mime_type <> 'message/rfc822'
+              ORDER BY m.internal_date DESC, m.uid DESC, p.id",
+        )
+        .bind(folder.0)
+        .bind(i64::from(newest))
+        .bind(i64::from(max_encoded))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list attachments to prefetch"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(PrefetchPart {
+                    message: MessageId(col(row, "id")?),
+                    uid: col_u32(row, "uid")?,
+                    section: col(row, "section")?,
+                    filename: col(row, "filename")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -356,14 +356,15 @@ impl FolderSync<'_> {
             let items = self.items();
             let depth = self.window.pipeline_depth;
             let mut fetch = self.session.start_summaries(&[format!("{old_next}:*")], true, items, depth);
-            let mut unparsable = Window::default();
+            // Messages whose summary did not parse, fetched again once the fetch is done.
+            let mut retry = Window::default();
             while let Some(w) = self.session.next_window(&mut fetch).await? {
                 new_messages.extend(w.messages.into_iter().filter(|m| m.uid >= old_next).map(convert::message));
                 late_vanished.extend(w.vanished);
-                unparsable.unparsable.extend(w.unparsable);
+                retry.unparsable.extend(w.unparsable);
             }
-            if !unparsable.unparsable.is_empty() {
-                let retried = self.without_structure(unparsable, report).await?;
+            if !retry.unparsable.is_empty() {
+                let retried = self.without_structure(retry, report).await?;
                 let fresh: Vec<_> = retried
                     .messages
                     .into_iter()

@@ -75,6 +75,8 @@ pub struct SyncReport {
     pub stopped: Option<StopReason>,
     /// Wire bytes spent by this call, by purpose.
     pub bytes: WireTotals,
+    /// Attachments prefetched by the policy.
+    pub attachments: u32,
 }
 
 impl SyncReport {
@@ -91,14 +93,14 @@ impl SyncReport {
 
 /// The wire bytes a sync call may still spend.
 #[derive(Debug, Clone)]
-pub(crate) struct Budget {
+pub struct Budget {
     meter: WireMeter,
     start: WireTotals,
     limit: Option<u64>,
 }
 
 impl Budget {
-    pub(crate) fn new(meter: &WireMeter, limit: Option<u64>) -> Self {
+    pub fn new(meter: &WireMeter, limit: Option<u64>) -> Self {
         Budget {
             meter: meter.clone(),
             start: meter.totals(),
@@ -114,7 +116,7 @@ impl Budget {
         self.limit.is_some()
     }
 
-    pub(crate) fn exhausted(&self) -> bool {
+    pub fn exhausted(&self) -> bool {
         self.limit
             .is_some_and(|limit| self.spent().total() >= limit)
     }
