@@ -19,6 +19,7 @@ use super::{ConnectOptions, ImapSession, SummaryItems, connect};
 use crate::{
     error::Error,
     net::{Credential, Endpoint, Security, TlsConnector, Trust, WireMeter},
+    store::{AccountId, AccountKind, NewAccount, Store},
 };
 
 /// What the fake server does with one command (`TAG` in the bytes becomes its tag).
@@ -474,6 +475,37 @@ async fn garbage_ends_the_session_without_quoting_it() {
     );
 }
 
+/// A real store in a temp dir with one IMAP account, for the sync-level tests.
+async fn local_store() -> (tempfile::TempDir, Store, AccountId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
+    let account = store
+        .add_account(&NewAccount {
+            name: "alice".into(),
+            kind: AccountKind::Imap,
+            host: "127.0.0.1".into(),
+            port: 143,
+            security: "danger_plaintext".into(),
+            username: "alice".into(),
+        })
+        .await
+        .unwrap();
+    (dir, store, account)
+}
+
+/// `(uid, number of parts)` of every message stored in the account's first folder.
+async fn stored_parts(store: &Store, account: AccountId) -> Vec<(u32, usize)> {
+    let id = store.folders(account).await.unwrap()[0].id;
+    let page = store.messages_page(id, None, 100).await.unwrap();
+    let mut parts = Vec::new();
+    for item in &page.items {
+        let m = store.message(item.id).await.unwrap().unwrap();
+        parts.push((m.summary.uid, m.parts.len()));
+    }
+    parts.sort();
+    parts
+}
+
 /// A message the server cannot describe does not block its folder, in a first sync or in
 /// new mail: it is stored without parts, or skipped and counted when even its envelope does
 /// not parse, and everything else is stored as usual.
@@ -481,7 +513,6 @@ async fn garbage_ends_the_session_without_quoting_it() {
 async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
     use crate::{
         policy::{SyncRequest, SyncWindow},
-        store::{AccountKind, NewAccount, Store},
         sync::SyncMode,
     };
 
@@ -522,34 +553,11 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
-    let account = store
-        .add_account(&NewAccount {
-            name: "alice".into(),
-            kind: AccountKind::Imap,
-            host: "127.0.0.1".into(),
-            port: 143,
-            security: "danger_plaintext".into(),
-            username: "alice".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, account) = local_store().await;
     let request = SyncRequest {
         window: SyncWindow::everything(),
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()
-    };
-    let stored = || async {
-        let id = store.folders(account).await.unwrap()[0].id;
-        let page = store.messages_page(id, None, 10).await.unwrap();
-        let mut parts = Vec::new();
-        for item in &page.items {
-            let m = store.message(item.id).await.unwrap().unwrap();
-            parts.push((m.summary.uid, m.parts.len()));
-        }
-        parts.sort();
-        parts
     };
 
     let mut session = open(addr, &options()).await;
@@ -561,7 +569,10 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
     assert_eq!(folder.mode, SyncMode::Initial);
     let counts = (folder.added, folder.without_structure, folder.unparsable);
     assert_eq!(counts, (3, 1, 1), "{folder:?}");
-    assert_eq!(stored().await, [(101, 1), (102, 0), (104, 1)]);
+    assert_eq!(
+        stored_parts(&store, account).await,
+        [(101, 1), (102, 0), (104, 1)]
+    );
 
     // New mail, one of them broken, arrives by UID in a delta.
     let mut session = open(addr, &options()).await;
@@ -575,17 +586,17 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
         (1, 1),
         "{folder:?}"
     );
-    assert_eq!(stored().await, [(101, 1), (102, 0), (104, 1), (105, 0)]);
+    assert_eq!(
+        stored_parts(&store, account).await,
+        [(101, 1), (102, 0), (104, 1), (105, 0)]
+    );
 }
 
 /// With windows pipelined, the one holding a broken message is completed before anything
 /// after it commits; the windows that were in flight behind it are fetched again.
 #[tokio::test]
 async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
-    use crate::{
-        policy::{SyncRequest, SyncWindow},
-        store::{AccountKind, NewAccount, Store},
-    };
+    use crate::policy::{SyncRequest, SyncWindow};
 
     let (addr, server) = serve(move |command| {
         if command.starts_with("LIST ") {
@@ -605,19 +616,7 @@ async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
-    let account = store
-        .add_account(&NewAccount {
-            name: "alice".into(),
-            kind: AccountKind::Imap,
-            host: "127.0.0.1".into(),
-            port: 143,
-            security: "danger_plaintext".into(),
-            username: "alice".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, account) = local_store().await;
     let request = SyncRequest {
         window: SyncWindow {
             first_window: 2,
@@ -640,15 +639,10 @@ async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
         "{folder:?}"
     );
 
-    let id = store.folders(account).await.unwrap()[0].id;
-    let page = store.messages_page(id, None, 10).await.unwrap();
-    let mut parts = Vec::new();
-    for item in &page.items {
-        let m = store.message(item.id).await.unwrap().unwrap();
-        parts.push((m.summary.uid, m.parts.len()));
-    }
-    parts.sort();
-    assert_eq!(parts, [(101, 1), (102, 1), (103, 0), (104, 1), (105, 1)]);
+    assert_eq!(
+        stored_parts(&store, account).await,
+        [(101, 1), (102, 1), (103, 0), (104, 1), (105, 1)]
+    );
     let seen = server.await.unwrap();
     let order: Vec<&str> = seen
         .iter()

@@ -280,17 +280,18 @@ struct PartRow<'a> {
 
 /// Upserts a window of messages. `WHERE true` lets SQLite parse `ON CONFLICT` after a SELECT.
 pub(super) const UPSERT_MESSAGES: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
     INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
         subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
         header_message_id, header_in_reply_to, header_references, preview, has_attachments,
         thread_id)
-    SELECT ?1, r.value ->> 'uid', r.value ->> 'modseq', r.value ->> 'flags',
-        r.value ->> 'keywords', r.value ->> 'internal_date', r.value ->> 'date',
-        r.value ->> 'size', r.value ->> 'subject', r.value ->> 'from', r.value ->> 'sender',
-        r.value ->> 'reply_to', r.value ->> 'to', r.value ->> 'cc', r.value ->> 'bcc',
-        r.value ->> 'message_id', r.value ->> 'in_reply_to', r.value ->> 'references',
-        r.value ->> 'preview', r.value ->> 'has_attachments', r.value ->> 'thread_id'
-    FROM json_each(?2) AS r
+    SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
+        b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
+        b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
+        b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
+        b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
+        b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id'
+    FROM b
     WHERE true
     ON CONFLICT (folder_id, uid) DO UPDATE SET
         modseq = excluded.modseq,
@@ -316,14 +317,15 @@ pub(super) const UPSERT_MESSAGES: &str = "
 /// Upserts the parts of a window by (message, section), keeping their download state.
 /// `CROSS JOIN` keeps the batch as the outer loop, so each part costs one index lookup.
 pub(super) const UPSERT_PARTS: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
     INSERT INTO parts (message_id, section, mime_type, charset, encoding, size, lines,
         disposition, filename, content_id, is_attachment)
-    SELECT m.id, p.value ->> 'section', p.value ->> 'mime_type', p.value ->> 'charset',
-        p.value ->> 'encoding', p.value ->> 'size', p.value ->> 'lines',
-        p.value ->> 'disposition', p.value ->> 'filename', p.value ->> 'content_id',
-        p.value ->> 'is_attachment'
-    FROM json_each(?2) AS p
-    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = p.value ->> 'uid'
+    SELECT m.id, b.v ->> 'section', b.v ->> 'mime_type', b.v ->> 'charset',
+        b.v ->> 'encoding', b.v ->> 'size', b.v ->> 'lines',
+        b.v ->> 'disposition', b.v ->> 'filename', b.v ->> 'content_id',
+        b.v ->> 'is_attachment'
+    FROM b
+    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = b.v ->> 'uid'
     WHERE true
     ON CONFLICT (message_id, section) DO UPDATE SET
         mime_type = excluded.mime_type,
