@@ -218,8 +218,11 @@ impl FolderSync<'_> {
         phases.push((counted, depth));
         phases.extend(aged.chunks(1).map(|w| (w, 1)));
         for (batch, depth) in phases {
-            if stop || batch.is_empty() {
+            if stop {
                 break;
+            }
+            if batch.is_empty() {
+                continue;
             }
             // A window with unparsable messages is held: the windows in flight behind it are
             // read and dropped, it is completed without those messages' structure and
