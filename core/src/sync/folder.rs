@@ -195,6 +195,7 @@ impl FolderSync<'_> {
         let mut fetched = 0u64;
         let mut stopped = None;
         let mut stop = false;
+        let mut pending: Option<Pending> = None;
         // Three phases: the first window alone, so the first screen pays for nothing more;
         // then, pipelined, the windows the count rule needs anyway; then one window at a time
         // while the age rule still wants older mail (a pipeline there would overfetch).
@@ -232,7 +233,8 @@ impl FolderSync<'_> {
                 let mut fetch = self.session.start_summaries(batch, false, items, depth);
                 let (mut held, mut rest): (Option<Window>, &[String]) = (None, &[]);
                 loop {
-                    let w = match self.session.next_window(&mut fetch).await? {
+                    let next = pull_committing(self.session, self.store, self.events, folder, &mut fetch, &mut pending).await?;
+                    let w = match next {
                         Some(_) if held.is_some() => continue,
                         Some(w) if !w.unparsable.is_empty() => {
                             fetch.stop_sending();
@@ -243,6 +245,7 @@ impl FolderSync<'_> {
                         None => match held.take() {
                             Some(w) => {
                                 rest = batch.get(w.index + 1..).unwrap_or_default();
+                                commit(self.store, self.events, folder, pending.take()).await?;
                                 self.without_structure(w, report).await?
                             }
                             None => break,
@@ -260,12 +263,10 @@ impl FolderSync<'_> {
                     };
                     let count = w.messages.len() as u32;
                     let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
-                    self.store.insert_window(folder, state, &messages).await?;
                     synced += count;
                     fetched += u64::from(count);
-                    let uids = messages.iter().map(|m| m.uid).collect();
-                    self.events.emit(SyncEvent::MessagesAdded { folder, uids });
-                    self.events.emit(SyncEvent::Progress { folder, synced, total: state.exists });
+                    // Committed while the next window is read (see `pull_committing`).
+                    pending = Some(Pending { messages, state: *state, synced });
                     if self.budget.exhausted() {
                         stopped = Some(StopReason::Budget);
                         stop = true;
@@ -276,6 +277,7 @@ impl FolderSync<'_> {
                         fetch.stop_sending();
                     }
                 }
+                commit(self.store, self.events, folder, pending.take()).await?;
                 batch = if stop { &[] } else { rest };
             }
         }
@@ -441,6 +443,50 @@ impl FolderSync<'_> {
             references: true,
         }
     }
+}
+
+/// A received window waiting for its store transaction.
+struct Pending {
+    messages: Vec<crate::store::NewMessage>,
+    state: FolderSyncState,
+    /// Messages synced once this window is stored, for the progress event.
+    synced: u32,
+}
+
+/// Reads the next window while the previous one is committed: the store's write and the
+/// network read overlap instead of adding up. Events go out after the commit.
+async fn pull_committing(
+    session: &mut ImapSession,
+    store: &Store,
+    events: &dyn EventSink,
+    folder: FolderId,
+    fetch: &mut crate::imap::SummaryFetch,
+    pending: &mut Option<Pending>,
+) -> Result<Option<Window>> {
+    match pending.take() {
+        None => session.next_window(fetch).await,
+        Some(p) => {
+            let (committed, next) = tokio::join!(store.insert_window(folder, &p.state, &p.messages), session.next_window(fetch));
+            committed?;
+            announce(events, folder, &p);
+            next
+        }
+    }
+}
+
+/// Commits a pending window, if any, and tells the app.
+async fn commit(store: &Store, events: &dyn EventSink, folder: FolderId, pending: Option<Pending>) -> Result<()> {
+    if let Some(p) = pending {
+        store.insert_window(folder, &p.state, &p.messages).await?;
+        announce(events, folder, &p);
+    }
+    Ok(())
+}
+
+fn announce(events: &dyn EventSink, folder: FolderId, p: &Pending) {
+    let uids = p.messages.iter().map(|m| m.uid).collect();
+    events.emit(SyncEvent::MessagesAdded { folder, uids });
+    events.emit(SyncEvent::Progress { folder, synced: p.synced, total: p.state.exists });
 }
 
 fn unchanged(stored: &FolderSyncState, status: &FolderStatus) -> bool {
