@@ -11,4 +11,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 # Building with lto can take a few minutes the first time; the run itself is bounded by the
 # bench (every child process is killed after 10 minutes, Dovecot stops when it exits).
-exec timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench header_sync "$@"
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench header_sync "$@"
+# Then the attachment download: peak RSS while the engine downloads one 100 MiB attachment,
+# beside a naive client that FETCHes the whole part in one response; the 32 MiB verdict.
+#   ANVERT_BENCH_ATTACHMENT_MIB=20 scripts/bench.sh   # a smaller attachment
+#   ANVERT_BENCH_TRACE=1 scripts/bench.sh             # also each child's RSS over time
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench download_memory "$@"

@@ -20,7 +20,10 @@
 //!   downloaded file's SHA-256 must match.
 //! - `raw`: async-imap over verified TLS with COMPRESS=DEFLATE, `UID FETCH <uid>
 //!   BODY.PEEK[2]` in one response (async-imap buffers the whole literal), discarded: what a
-//!   naive client costs.
+//!   naive client costs. Its time grows with the square of the size: async-imap sizes its
+//!   read buffer to the whole literal, and flate2's miniz_oxide backend zeroes the whole
+//!   unfilled part of it on every inflate call (`decompress_uninit`); without COMPRESS the
+//!   same fetch is linear.
 //!
 //! Before its measurement a child resets its `VmHWM` (`5` into `/proc/self/clear_refs`) where
 //! the kernel allows it, so the peak belongs to the measured phase alone; where it does not,
@@ -640,7 +643,8 @@ struct RssTrace {
 impl RssTrace {
     fn start(name: &'static str) -> RssTrace {
         let stop = Arc::new(AtomicBool::new(false));
-        let enabled = std::env::var_os("ANVERT_BENCH_TRACE").is_some_and(|v| !v.is_empty() && v != "0");
+        let enabled =
+            std::env::var_os("ANVERT_BENCH_TRACE").is_some_and(|v| !v.is_empty() && v != "0");
         let thread = enabled.then(|| {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
@@ -663,7 +667,12 @@ impl RssTrace {
         };
         let mut bucket: Option<(u128, u64)> = None;
         let print = |(at, kib): (u128, u64)| {
-            eprintln!("  rss {}: {:>6} ms {:>7.1} MiB", self.name, at * 250, mib(kib));
+            eprintln!(
+                "  rss {}: {:>6} ms {:>7.1} MiB",
+                self.name,
+                at * 250,
+                mib(kib)
+            );
         };
         for (at, kib) in samples {
             let b = at.as_millis() / 250;
