@@ -166,10 +166,10 @@ struct Counter(AtomicU64, Option<(u64, CancellationToken)>);
 impl ProgressListener for Counter {
     fn progress(&self, done: u64, _total: u64) {
         self.0.store(done, Ordering::SeqCst);
-        if let Some((at, cancel)) = &self.1 {
-            if done >= *at {
-                cancel.cancel();
-            }
+        if let Some((at, cancel)) = &self.1
+            && done >= *at
+        {
+            cancel.cancel();
         }
     }
 }

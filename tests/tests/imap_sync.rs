@@ -277,7 +277,7 @@ async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues()
     let spent = tap.stats().total() - before.total();
     assert_eq!(report.stopped, Some(anvert_core::sync::StopReason::Budget));
     let stored = report.added();
-    assert!(stored >= 50 && stored < 2000, "{report:?}");
+    assert!((50..2000).contains(&stored), "{report:?}");
     // Stops within one window: the largest window (1,000 headers) is well under 250 KB here.
     assert!(spent < budget + 250_000, "spent {spent} B for a {budget} B budget");
     eprintln!("budget {budget} B: spent {spent} B, stored {stored} messages");

@@ -150,14 +150,14 @@ impl Engine {
             let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
             let mut report =
                 sync::sync_imap_account_with(&mut session, &self.store, account, request, unix_now(), events(&listener)).await;
-            if let Ok(r) = &mut report {
-                if r.stopped.is_none() {
-                    let folders: Vec<String> = r.folders.iter().map(|f| f.name.clone()).collect();
-                    let budget = sync::Budget::new(&runtime.meter, request.byte_budget.map(|b| b.saturating_sub(r.bytes.total())));
-                    match self.prefetch_attachments(&mut session, account, &folders, &request.content(), || !budget.exhausted()).await {
-                        Ok(n) => r.attachments = n,
-                        Err(e) => r.errors.push(("attachments".into(), e.to_string())),
-                    }
+            if let Ok(r) = &mut report
+                && r.stopped.is_none()
+            {
+                let folders: Vec<String> = r.folders.iter().map(|f| f.name.clone()).collect();
+                let budget = sync::Budget::new(&runtime.meter, request.byte_budget.map(|b| b.saturating_sub(r.bytes.total())));
+                match self.prefetch_attachments(&mut session, account, &folders, &request.content(), || !budget.exhausted()).await {
+                    Ok(n) => r.attachments = n,
+                    Err(e) => r.errors.push(("attachments".into(), e.to_string())),
                 }
             }
             // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.

@@ -42,7 +42,9 @@ impl ImapSession {
     /// Fetches the requested sections of messages in the selected folder, counting the bytes
     /// under `purpose`. One pipelined command per (section, range) group.
     pub async fn fetch_sections(&mut self, purpose: Purpose, requests: &[SectionRequest]) -> Result<Vec<SectionData>> {
-        let mut groups: BTreeMap<(String, Option<(u64, u32)>), Vec<u32>> = BTreeMap::new();
+        // (section, range) -> UIDs: one command per group.
+        type Group = (String, Option<(u64, u32)>);
+        let mut groups: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
         for r in requests {
             if !valid_section(&r.section) {
                 return Err(Error::Config { reason: "invalid MIME section number".into() });
