@@ -1,11 +1,12 @@
 //! Helpers that point the real engine code at a harness Dovecot: endpoints for each
-//! listener, a TLS connector trusting the harness CA, and a one-call IMAP login.
+//! listener, a TLS connector trusting the harness CA, a one-call IMAP login, and a raw
+//! async-imap session for baselines that bypass the engine.
 
 use std::net::SocketAddr;
 
 use anvert_core::{
     imap::{self, ConnectOptions, ImapSession},
-    net::{Credential, Endpoint, Security, TlsConnector, Trust, WireMeter},
+    net::{BoxedIo, Credential, Endpoint, Security, TlsConnector, Trust, WireMeter},
 };
 
 use crate::dovecot::Dovecot;
@@ -49,6 +50,35 @@ pub fn endpoint(addr: SocketAddr, security: Security) -> Endpoint {
         port: addr.port(),
         security,
     }
+}
+
+/// A bare async-imap session, bypassing the engine: TCP to `addr`, TLS verified by `tls`
+/// (the server named by `addr`'s IP), the greeting read, LOGIN, then COMPRESS=DEFLATE when
+/// `compress`. For baselines (the benchmarks' raw fetches, byte counts through a tap); the
+/// caller selects and logs out. Panics on any failure.
+pub async fn raw_session(
+    tls: &TlsConnector,
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    compress: bool,
+) -> async_imap::Session<BoxedIo> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tls
+        .connect(&addr.ip().to_string(), tcp, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut client = async_imap::Client::new(BoxedIo::new(stream));
+    client.read_response().await.unwrap().unwrap();
+    let mut session = client
+        .login(user, password)
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    if compress {
+        session = session.compress(BoxedIo::new).await.unwrap();
+    }
+    session
 }
 
 /// Everything a sync test needs on the client side: a real SQLite store in a temp dir and

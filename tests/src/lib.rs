@@ -10,6 +10,7 @@
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bench;
 pub mod certs;
 pub mod client;
 pub mod dovecot;

@@ -310,3 +310,29 @@ async fn a_shared_connector_resumes_tls_sessions_and_setup_shrinks() {
     eprintln!("setup bytes: first {} B, resumed {} B", setups[0], setups[1]);
     assert!(setups[1] + 300 < setups[0], "a resumed session skips the certificate: {setups:?}");
 }
+
+#[tokio::test]
+async fn dns_and_connect_failures_are_named() {
+    let server = Dovecot::start();
+    let mut nowhere = endpoint(server.imaps_addr(), Security::ImplicitTls);
+    nowhere.host = "no-such-host.invalid".into();
+    let err = imap::connect(&nowhere, &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Dns { .. }), "{err:?}");
+    assert!(err.to_string().contains("could not resolve host no-such-host.invalid"), "{err}");
+
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let err = imap::connect(&endpoint(closed, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+
+    // A server that accepts and never speaks: a timeout, named.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let _keep = tokio::spawn(async move {
+        let (_conn, _) = silent.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let quick = ConnectOptions { timeout: std::time::Duration::from_millis(500), ..ConnectOptions::default() };
+    let err = imap::connect(&endpoint(addr, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &WireMeter::new(), &quick).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+}

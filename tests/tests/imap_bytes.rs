@@ -5,11 +5,11 @@
 
 use anvert_core::{
     imap::{self, ConnectOptions, SummaryItems},
-    net::{BoxedIo, Security, WireMeter},
+    net::{Security, WireMeter},
     policy::{NetworkKind, SyncRequest, SyncWindow},
 };
 use anvert_tests::{
-    client::{SyncClient, endpoint},
+    client::{SyncClient, endpoint, raw_session},
     dovecot::Dovecot,
     generator::{GenConfig, SizeMix},
     tap::Tap,
@@ -19,22 +19,14 @@ use futures::TryStreamExt;
 /// Runs `command` on a fresh async-imap connection through the tap (TLS verified with the
 /// test CA, COMPRESS=DEFLATE when `compress`) and returns the bytes of the command alone.
 async fn baseline(server: &Dovecot, tap: &Tap, command: &str, compress: bool) -> u64 {
-    let tcp = tokio::net::TcpStream::connect(tap.addr()).await.unwrap();
-    let tls = server
-        .tls()
-        .connect("127.0.0.1", tcp, std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
-    let mut client = async_imap::Client::new(BoxedIo::new(tls));
-    client.read_response().await.unwrap().unwrap();
-    let mut session = client
-        .login("alice", server.password("alice"))
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    if compress {
-        session = session.compress(BoxedIo::new).await.unwrap();
-    }
+    let mut session = raw_session(
+        &server.tls(),
+        tap.addr(),
+        "alice",
+        server.password("alice"),
+        compress,
+    )
+    .await;
     session.select("INBOX").await.unwrap();
     let mark = tap.mark();
     let (set, items) = command.split_once(' ').unwrap();

@@ -187,6 +187,8 @@ impl Engine {
         if request.network == NetworkKind::Offline {
             return Ok(());
         }
+        // Servers may drop an IDLE after 30 minutes of silence (RFC 2177): re-issue before 29.
+        let idle_max = idle_max.min(Duration::from_secs(28 * 60));
         let runtime = self.runtime(account)?;
         let listener = self.listener();
         let one_folder = SyncRequest { folders: vec![folder.to_string()], ..request.clone() };
