@@ -36,11 +36,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a failed setup should fail loudly
 
 use std::{
+    collections::BTreeMap,
     fs::File,
-    io::{BufRead, BufReader, BufWriter, Read, Write},
-    net::SocketAddr,
+    io::{BufWriter, Read, Write},
     path::Path,
-    process::{Command, ExitCode, Stdio},
+    process::ExitCode,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -51,10 +51,17 @@ use std::{
 use anvert_core::{
     engine::{AccountConfig, CancellationToken, Engine, EngineConfig, Protocol},
     imap::ConnectOptions,
-    net::{BoxedIo, Credential, Security, TlsConnector, Trust},
+    net::Security,
     policy::{NetworkKind, SyncRequest, SyncWindow},
 };
-use anvert_tests::{client::endpoint, dovecot::Dovecot};
+use anvert_tests::{
+    bench::{
+        self, CHILD_TIMEOUT, MEASUREMENT_TIMEOUT, ServerEnv, env_flag, env_number, env_var, mib,
+        proc_status_kib, reset_hwm,
+    },
+    client::{endpoint, raw_session},
+    dovecot::Dovecot,
+};
 use async_imap::imap_proto::SectionPath;
 use base64::Engine as _;
 use futures::TryStreamExt;
@@ -64,10 +71,6 @@ use sha2::{Digest, Sha256};
 
 /// The engine's peak may be at most this far above its idle level.
 const TARGET_MIB: f64 = 32.0;
-/// How long one child may run before it is killed.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
-/// The line a child prints on stdout with its measurements.
-const RESULT_PREFIX: &str = "anvert-bench-result";
 const USER: &str = "alice";
 /// The attachment's IMAP section: the second part of the multipart/mixed message.
 const SECTION: &str = "2";
@@ -125,14 +128,36 @@ struct Sample {
     hwm_reset: bool,
 }
 
+impl Sample {
+    /// From the child's result line:
+    /// `seconds=S before_kib=B peak_kib=P bytes=N verified=0|1 hwm_reset=0|1`.
+    fn from_fields(fields: &BTreeMap<String, String>) -> Result<Sample, String> {
+        Ok(Sample {
+            seconds: bench::field(fields, "seconds")?,
+            before_kib: bench::field(fields, "before_kib")?,
+            peak_kib: bench::field(fields, "peak_kib")?,
+            bytes: bench::field(fields, "bytes")?,
+            verified: bench::field::<String>(fields, "verified")? == "1",
+            hwm_reset: bench::field::<String>(fields, "hwm_reset")? == "1",
+        })
+    }
+
+    /// The result line's fields, for [`Sample::from_fields`].
+    fn to_fields(self) -> [(&'static str, String); 6] {
+        [
+            ("seconds", format!("{:.6}", self.seconds)),
+            ("before_kib", self.before_kib.to_string()),
+            ("peak_kib", self.peak_kib.to_string()),
+            ("bytes", self.bytes.to_string()),
+            ("verified", u8::from(self.verified).to_string()),
+            ("hwm_reset", u8::from(self.hwm_reset).to_string()),
+        ]
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes `--bench` (and maybe a filter); only `--child NAME` matters here.
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        let contender = args
-            .get(i + 1)
-            .and_then(|n| Contender::from_name(n))
-            .expect("--child idle|anvert|raw");
+    if let Some(name) = bench::child_name() {
+        let contender = Contender::from_name(&name).expect("--child idle|anvert|raw");
         return child(contender);
     }
     parent()
@@ -154,12 +179,12 @@ fn parent() -> ExitCode {
         attachment.encoded_len,
         started.elapsed().as_secs_f64()
     );
-    let env = ChildEnv {
-        addr: server.imaps_addr(),
-        ca_path: server.pki.ca_path.display().to_string(),
-        password: server.password(USER).to_string(),
-        attachment: attachment.clone(),
-    };
+    let mut env = bench::server_env(&server, USER);
+    env.extend([
+        ("ANVERT_BENCH_SHA256", attachment.sha256.clone()),
+        ("ANVERT_BENCH_DECODED", attachment.decoded_len.to_string()),
+        ("ANVERT_BENCH_ENCODED", attachment.encoded_len.to_string()),
+    ]);
 
     let mut samples = Vec::new();
     for contender in Contender::ALL {
@@ -255,14 +280,7 @@ fn print_report(mib_count: usize, attachment: &Attachment, samples: &[(Contender
 
 /// Reports a broken run (not a missed target) and stops the server before exiting.
 fn fail(server: Dovecot, message: &str) -> ExitCode {
-    eprintln!("download_memory: {message}\n--- dovecot log (tail) ---");
-    let log = server.log();
-    let tail: Vec<&str> = log.lines().rev().take(20).collect();
-    for line in tail.into_iter().rev() {
-        eprintln!("{line}");
-    }
-    drop(server);
-    ExitCode::FAILURE
+    bench::fail("download_memory", server, message)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,116 +372,24 @@ fn write_message(maildir: &Path, decoded_len: usize) -> std::io::Result<Attachme
 // ---------------------------------------------------------------------------------------------
 // Running a child.
 
-/// Where a child connects, and what it should receive.
-struct ChildEnv {
-    addr: SocketAddr,
-    ca_path: String,
-    password: String,
-    attachment: Attachment,
-}
-
-/// Runs one contender in a child process and parses its result line; kills it after
+/// Runs one contender in a child process and reads its result line; kills it after
 /// [`CHILD_TIMEOUT`].
-fn run_child(contender: Contender, env: &ChildEnv) -> Result<Sample, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut child = Command::new(exe)
-        .arg("--child")
-        .arg(contender.name())
-        .env("ANVERT_BENCH_ADDR", env.addr.to_string())
-        .env("ANVERT_BENCH_CA", &env.ca_path)
-        .env("ANVERT_BENCH_USER", USER)
-        .env("ANVERT_BENCH_PASSWORD", &env.password)
-        .env("ANVERT_BENCH_SHA256", &env.attachment.sha256)
-        .env(
-            "ANVERT_BENCH_DECODED",
-            env.attachment.decoded_len.to_string(),
-        )
-        .env(
-            "ANVERT_BENCH_ENCODED",
-            env.attachment.encoded_len.to_string(),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| parse_result(&line))
-    });
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {} s", CHILD_TIMEOUT.as_secs()));
-            }
-            Err(e) => return Err(format!("wait: {e}")),
-        }
-    };
-    let sample = reader
-        .join()
-        .map_err(|_| "stdout reader panicked".to_string())?;
-    match (status.success(), sample) {
-        (true, Some(sample)) => Ok(sample),
-        (true, None) => Err("the child printed no result line".into()),
-        (false, _) => Err(format!("the child failed: {status}")),
-    }
-}
-
-/// `anvert-bench-result seconds=S before_kib=B peak_kib=P bytes=N verified=0|1 hwm_reset=0|1`
-fn parse_result(line: &str) -> Option<Sample> {
-    let rest = line.strip_prefix(RESULT_PREFIX)?;
-    let field = |name: &str| {
-        rest.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-    };
-    Some(Sample {
-        seconds: field("seconds")?.parse().ok()?,
-        before_kib: field("before_kib")?.parse().ok()?,
-        peak_kib: field("peak_kib")?.parse().ok()?,
-        bytes: field("bytes")?.parse().ok()?,
-        verified: field("verified")? == "1",
-        hwm_reset: field("hwm_reset")? == "1",
-    })
+fn run_child(contender: Contender, env: &[(&str, String)]) -> Result<Sample, String> {
+    Sample::from_fields(&bench::run_child(contender.name(), env, CHILD_TIMEOUT)?)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The child: one contender, one measurement.
 
 fn child(contender: Contender) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let sample = runtime.block_on(async {
-        tokio::time::timeout(CHILD_TIMEOUT - Duration::from_secs(10), async {
-            match contender {
-                Contender::Idle => idle().await,
-                Contender::Anvert => anvert_download().await,
-                Contender::Raw => raw_fetch().await,
-            }
-        })
-        .await
-        .expect("the measurement timed out")
+    let sample = bench::measure(MEASUREMENT_TIMEOUT, async {
+        match contender {
+            Contender::Idle => idle().await,
+            Contender::Anvert => anvert_download().await,
+            Contender::Raw => raw_fetch().await,
+        }
     });
-    drop(runtime);
-    println!(
-        "{RESULT_PREFIX} seconds={:.6} before_kib={} peak_kib={} bytes={} verified={} hwm_reset={}",
-        sample.seconds,
-        sample.before_kib,
-        sample.peak_kib,
-        sample.bytes,
-        u8::from(sample.verified),
-        u8::from(sample.hwm_reset),
-    );
+    bench::print_result(&sample.to_fields());
     ExitCode::SUCCESS
 }
 
@@ -486,19 +412,14 @@ async fn idle() -> Sample {
 /// `download_part` of the attachment, measured alone.
 async fn anvert_download() -> Sample {
     let dir = tempfile::tempdir().unwrap();
+    let server = ServerEnv::from_env();
     let engine = open_engine(&dir.path().join("data")).await;
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
-        .parse()
-        .expect("ANVERT_BENCH_ADDR");
     let account = engine
         .add_account(AccountConfig {
             name: "Alice".into(),
             protocol: Protocol::Imap,
-            endpoint: endpoint(addr, Security::ImplicitTls),
-            credential: Credential::password(
-                env_var("ANVERT_BENCH_USER"),
-                env_var("ANVERT_BENCH_PASSWORD"),
-            ),
+            endpoint: endpoint(server.addr, Security::ImplicitTls),
+            credential: server.credential(),
         })
         .await
         .unwrap();
@@ -562,33 +483,15 @@ async fn anvert_download() -> Sample {
 /// The naive client: TLS, LOGIN, COMPRESS, SELECT, `UID FETCH <uid> BODY.PEEK[2]` (the whole
 /// encoded part in one literal, which async-imap buffers whole), discarded, LOGOUT.
 async fn raw_fetch() -> Sample {
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
-        .parse()
-        .expect("ANVERT_BENCH_ADDR");
-    let pem = std::fs::read_to_string(env_var("ANVERT_BENCH_CA")).expect("the harness CA");
-    let tls = TlsConnector::new(&Trust::default().with_extra_roots_pem(&pem).unwrap()).unwrap();
+    let server = ServerEnv::from_env();
+    let tls = server.tls();
     let path = SectionPath::Part(vec![2], None);
 
     let hwm_reset = reset_hwm();
     let before_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let trace = RssTrace::start("raw");
     let started = Instant::now();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let stream = tls
-        .connect(&addr.ip().to_string(), tcp, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let mut client = async_imap::Client::new(BoxedIo::new(stream));
-    client.read_response().await.unwrap().unwrap();
-    let mut session = client
-        .login(
-            env_var("ANVERT_BENCH_USER"),
-            env_var("ANVERT_BENCH_PASSWORD"),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    session = session.compress(BoxedIo::new).await.unwrap();
+    let mut session = raw_session(&tls, server.addr, &server.user, &server.password, true).await;
     session.select("INBOX").await.unwrap();
     let uid = session
         .uid_search("ALL")
@@ -622,10 +525,9 @@ async fn raw_fetch() -> Sample {
 }
 
 async fn open_engine(data_dir: &Path) -> Engine {
-    let pem = std::fs::read_to_string(env_var("ANVERT_BENCH_CA")).expect("the harness CA");
     Engine::open(EngineConfig {
         data_dir: data_dir.to_path_buf(),
-        extra_roots_pem: Some(pem),
+        extra_roots_pem: Some(ServerEnv::from_env().ca_pem),
         connect: ConnectOptions::default(),
     })
     .await
@@ -643,8 +545,7 @@ struct RssTrace {
 impl RssTrace {
     fn start(name: &'static str) -> RssTrace {
         let stop = Arc::new(AtomicBool::new(false));
-        let enabled =
-            std::env::var_os("ANVERT_BENCH_TRACE").is_some_and(|v| !v.is_empty() && v != "0");
+        let enabled = env_flag("ANVERT_BENCH_TRACE");
         let thread = enabled.then(|| {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
@@ -694,11 +595,6 @@ impl RssTrace {
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
-/// Resets this process's `VmHWM` to its current RSS; false where the kernel does not allow it.
-fn reset_hwm() -> bool {
-    std::fs::write("/proc/self/clear_refs", b"5").is_ok()
-}
-
 /// The length and SHA-256 of a file, read in 1 MiB blocks.
 fn sha256_file(path: &Path) -> (u64, String) {
     let mut file = File::open(path).unwrap();
@@ -714,34 +610,4 @@ fn sha256_file(path: &Path) -> (u64, String) {
         len += n as u64;
     }
     (len, hex::encode(hash.finalize()))
-}
-
-fn env_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run without --child)"))
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }

@@ -25,21 +25,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a failed setup should fail loudly
 
 use std::{
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    process::{Command, ExitCode, Stdio},
+    collections::BTreeMap,
+    process::ExitCode,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
 use anvert_core::{
     imap::{self, ConnectOptions, SummaryItems},
-    net::{BoxedIo, Credential, Security, TlsConnector, Trust, WireMeter},
+    net::{Security, WireMeter},
     policy::{ContentPolicy, NetworkKind, SyncRequest, SyncWindow},
     sync::{EventSink, SyncEvent},
 };
 use anvert_tests::{
-    client::{SyncClient, endpoint},
+    bench::{
+        self, CHILD_TIMEOUT, MEASUREMENT_TIMEOUT, ServerEnv, env_flag, env_number, median, mib,
+        proc_status_kib,
+    },
+    client::{SyncClient, endpoint, raw_session},
     dovecot::Dovecot,
     generator::{self, GenConfig, SizeMix},
 };
@@ -47,10 +50,6 @@ use futures::TryStreamExt;
 
 /// The engine's time may be at most this multiple of the raw fetch's.
 const TARGET_RATIO: f64 = 2.0;
-/// How long one child may run before it is killed.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
-/// The line a child prints on stdout with its measurements.
-const RESULT_PREFIX: &str = "anvert-bench-result";
 const USER: &str = "alice";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +92,21 @@ struct Sample {
     peak_kib: u64,
 }
 
+impl Sample {
+    /// From the child's result line: `messages=N seconds=S idle_kib=I peak_kib=P`.
+    fn from_fields(fields: &BTreeMap<String, String>) -> Result<Sample, String> {
+        Ok(Sample {
+            messages: bench::field(fields, "messages")?,
+            seconds: bench::field(fields, "seconds")?,
+            idle_kib: bench::field(fields, "idle_kib")?,
+            peak_kib: bench::field(fields, "peak_kib")?,
+        })
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes `--bench` (and maybe a filter); only `--child NAME` matters here.
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        let contender = args
-            .get(i + 1)
-            .and_then(|n| Contender::from_name(n))
-            .expect("--child raw|raw-plain|anvert");
+    if let Some(name) = bench::child_name() {
+        let contender = Contender::from_name(&name).expect("--child raw|raw-plain|anvert");
         return child(contender);
     }
     parent()
@@ -130,12 +136,9 @@ fn parent() -> ExitCode {
         generator::mailbox_summary(&truths),
         started.elapsed().as_secs_f64()
     );
-    let env = ChildEnv {
-        addr: server.imaps_addr(),
-        ca_path: server.pki.ca_path.display().to_string(),
-        password: server.password(USER).to_string(),
-        expect: count as u64,
-    };
+    let expect = count as u64;
+    let mut env = bench::server_env(&server, USER);
+    env.push(("ANVERT_BENCH_EXPECT", expect.to_string()));
 
     // Warm-up: Dovecot parses every message and fills its cache on the first FETCH of these
     // items, and adds modseqs on the first CONDSTORE access. Neither is what we measure.
@@ -167,14 +170,14 @@ fn parent() -> ExitCode {
                 sample.seconds,
                 mib(sample.peak_kib)
             );
-            if sample.messages != env.expect {
+            if sample.messages != expect {
                 return fail(
                     server,
                     &format!(
                         "{} saw {} messages, expected {}",
                         contender.name(),
                         sample.messages,
-                        env.expect
+                        expect
                     ),
                 );
             }
@@ -247,84 +250,13 @@ fn print_report(count: usize, rounds: usize, samples: &[(Contender, Vec<Sample>)
 
 /// Reports a broken run (not a missed target) and stops the server before exiting.
 fn fail(server: Dovecot, message: &str) -> ExitCode {
-    eprintln!("header_sync: {message}\n--- dovecot log (tail) ---");
-    let log = server.log();
-    let tail: Vec<&str> = log.lines().rev().take(20).collect();
-    for line in tail.into_iter().rev() {
-        eprintln!("{line}");
-    }
-    drop(server);
-    ExitCode::FAILURE
+    bench::fail("header_sync", server, message)
 }
 
-/// Where a child connects, and what it should find.
-struct ChildEnv {
-    addr: SocketAddr,
-    ca_path: String,
-    password: String,
-    expect: u64,
-}
-
-/// Runs one contender in a child process and parses its result line; kills it after
+/// Runs one contender in a child process and reads its result line; kills it after
 /// [`CHILD_TIMEOUT`].
-fn run_child(contender: Contender, env: &ChildEnv) -> Result<Sample, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut child = Command::new(exe)
-        .arg("--child")
-        .arg(contender.name())
-        .env("ANVERT_BENCH_ADDR", env.addr.to_string())
-        .env("ANVERT_BENCH_CA", &env.ca_path)
-        .env("ANVERT_BENCH_USER", USER)
-        .env("ANVERT_BENCH_PASSWORD", &env.password)
-        .env("ANVERT_BENCH_EXPECT", env.expect.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| parse_result(&line))
-    });
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {} s", CHILD_TIMEOUT.as_secs()));
-            }
-            Err(e) => return Err(format!("wait: {e}")),
-        }
-    };
-    let sample = reader
-        .join()
-        .map_err(|_| "stdout reader panicked".to_string())?;
-    match (status.success(), sample) {
-        (true, Some(sample)) => Ok(sample),
-        (true, None) => Err("the child printed no result line".into()),
-        (false, _) => Err(format!("the child failed: {status}")),
-    }
-}
-
-/// `anvert-bench-result messages=N seconds=S idle_kib=I peak_kib=P`
-fn parse_result(line: &str) -> Option<Sample> {
-    let rest = line.strip_prefix(RESULT_PREFIX)?;
-    let field = |name: &str| {
-        rest.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-    };
-    Some(Sample {
-        messages: field("messages")?.parse().ok()?,
-        seconds: field("seconds")?.parse().ok()?,
-        idle_kib: field("idle_kib")?.parse().ok()?,
-        peak_kib: field("peak_kib")?.parse().ok()?,
-    })
+fn run_child(contender: Contender, env: &[(&str, String)]) -> Result<Sample, String> {
+    Sample::from_fields(&bench::run_child(contender.name(), env, CHILD_TIMEOUT)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,37 +265,28 @@ fn parse_result(line: &str) -> Option<Sample> {
 fn child(contender: Contender) -> ExitCode {
     // Before anything else: the idle footprint of this binary.
     let idle_kib = proc_status_kib("VmRSS").unwrap_or(0);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let (messages, seconds) = runtime.block_on(async {
-        tokio::time::timeout(CHILD_TIMEOUT - Duration::from_secs(10), async {
-            match contender {
-                Contender::Raw => raw_fetch(true).await,
-                Contender::RawPlain => raw_fetch(false).await,
-                Contender::Anvert => anvert_sync().await,
-            }
-        })
-        .await
-        .expect("the measurement timed out")
+    let (messages, seconds) = bench::measure(MEASUREMENT_TIMEOUT, async {
+        match contender {
+            Contender::Raw => raw_fetch(true).await,
+            Contender::RawPlain => raw_fetch(false).await,
+            Contender::Anvert => anvert_sync().await,
+        }
     });
-    drop(runtime);
     let peak_kib = proc_status_kib("VmHWM").unwrap_or(0);
-    println!(
-        "{RESULT_PREFIX} messages={messages} seconds={seconds:.6} idle_kib={idle_kib} peak_kib={peak_kib}"
-    );
+    bench::print_result(&[
+        ("messages", messages.to_string()),
+        ("seconds", format!("{seconds:.6}")),
+        ("idle_kib", idle_kib.to_string()),
+        ("peak_kib", peak_kib.to_string()),
+    ]);
     ExitCode::SUCCESS
 }
 
 /// The bare fetch: TLS, LOGIN, COMPRESS (when `compress`), SELECT, one `UID FETCH 1:*` of the
 /// engine's items with every response counted and dropped, LOGOUT.
 async fn raw_fetch(compress: bool) -> (u64, f64) {
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
-        .parse()
-        .expect("ANVERT_BENCH_ADDR");
-    let tls = TlsConnector::new(&trust()).unwrap();
+    let server = ServerEnv::from_env();
+    let tls = server.tls();
     let items = SummaryItems {
         preview: true,
         modseq: true,
@@ -371,24 +294,8 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
     }
     .render();
     let started = Instant::now();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let stream = tls
-        .connect(&addr.ip().to_string(), tcp, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let mut client = async_imap::Client::new(BoxedIo::new(stream));
-    client.read_response().await.unwrap().unwrap();
-    let mut session = client
-        .login(
-            env_var("ANVERT_BENCH_USER"),
-            env_var("ANVERT_BENCH_PASSWORD"),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    if compress {
-        session = session.compress(BoxedIo::new).await.unwrap();
-    }
+    let mut session =
+        raw_session(&tls, server.addr, &server.user, &server.password, compress).await;
     session.select("INBOX").await.unwrap();
     let mut count = 0u64;
     {
@@ -408,14 +315,9 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
 /// The engine: a fresh store, then connect, `sync_imap_account` of INBOX (every message,
 /// headers only), LOGOUT.
 async fn anvert_sync() -> (u64, f64) {
-    let addr: SocketAddr = env_var("ANVERT_BENCH_ADDR")
-        .parse()
-        .expect("ANVERT_BENCH_ADDR");
-    let tls = TlsConnector::new(&trust()).unwrap();
-    let credential = Credential::password(
-        env_var("ANVERT_BENCH_USER"),
-        env_var("ANVERT_BENCH_PASSWORD"),
-    );
+    let server = ServerEnv::from_env();
+    let tls = server.tls();
+    let credential = server.credential();
     let client = SyncClient::new().await;
     let request = SyncRequest {
         network: NetworkKind::Unmetered,
@@ -439,7 +341,7 @@ async fn anvert_sync() -> (u64, f64) {
     let started = Instant::now();
     let meter = WireMeter::new();
     let mut session = imap::connect(
-        &endpoint(addr, Security::ImplicitTls),
+        &endpoint(server.addr, Security::ImplicitTls),
         &credential,
         &tls,
         &meter,
@@ -520,7 +422,7 @@ impl EventSink for PhaseLog {
 // Small helpers.
 
 fn phases_enabled() -> bool {
-    std::env::var_os("ANVERT_BENCH_PHASES").is_some_and(|v| !v.is_empty() && v != "0")
+    env_flag("ANVERT_BENCH_PHASES")
 }
 
 /// CPU time (user + system) of each live thread of this process, from `/proc/self/task`,
@@ -554,53 +456,4 @@ fn print_thread_cpu() {
         // USER_HZ is 100 on every Linux we run on.
         eprintln!("  cpu: {name:<16} {threads} thread(s) {:>6} ms", ticks * 10);
     }
-}
-
-fn trust() -> Trust {
-    let pem = std::fs::read_to_string(env_var("ANVERT_BENCH_CA")).expect("the harness CA");
-    Trust::default().with_extra_roots_pem(&pem).unwrap()
-}
-
-fn env_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run without --child)"))
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }

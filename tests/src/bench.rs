@@ -157,9 +157,7 @@ impl ServerEnv {
 
     /// A TLS connector that trusts the harness CA as an extra root.
     pub fn tls(&self) -> TlsConnector {
-        let trust = Trust::default()
-            .with_extra_roots_pem(&self.ca_pem)
-            .unwrap();
+        let trust = Trust::default().with_extra_roots_pem(&self.ca_pem).unwrap();
         TlsConnector::new(&trust).unwrap()
     }
 

@@ -65,7 +65,11 @@ pub async fn raw_session(
 ) -> async_imap::Session<BoxedIo> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let stream = tls
-        .connect(&addr.ip().to_string(), tcp, std::time::Duration::from_secs(10))
+        .connect(
+            &addr.ip().to_string(),
+            tcp,
+            std::time::Duration::from_secs(10),
+        )
         .await
         .unwrap();
     let mut client = async_imap::Client::new(BoxedIo::new(stream));
