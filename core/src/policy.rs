@@ -105,6 +105,9 @@ pub struct ContentPolicy {
     pub open_without_attachments_over: u64,
     /// Opening a message fetches its HTML alternative when it has one (else the plain text).
     pub prefer_html: bool,
+    /// POP3: messages up to this many octets (LIST size) are downloaded whole with RETR during
+    /// a sync; larger ones keep only their TOP headers. `u32::MAX`: every message; 0: none.
+    pub pop3_retr_max: u32,
 }
 
 impl ContentPolicy {
@@ -118,11 +121,12 @@ impl ContentPolicy {
             prefetch_attachments_max: None,
             open_without_attachments_over: 256 * 1024,
             prefer_html: true,
+            pop3_retr_max: 256 * 1024,
         };
         match kind {
-            NetworkKind::Unmetered => ContentPolicy { prefetch_bodies: 50, prefetch_attachments_max: Some(1 << 20), ..base },
+            NetworkKind::Unmetered => ContentPolicy { prefetch_bodies: 50, prefetch_attachments_max: Some(1 << 20), pop3_retr_max: u32::MAX, ..base },
             NetworkKind::Metered => base,
-            NetworkKind::Roaming | NetworkKind::Offline => ContentPolicy { snippets: false, ..base },
+            NetworkKind::Roaming | NetworkKind::Offline => ContentPolicy { snippets: false, pop3_retr_max: 0, ..base },
         }
     }
 }
@@ -138,6 +142,23 @@ pub struct SyncRequest {
     pub folders: Vec<String>,
     /// Content beyond headers; `None` takes [`ContentPolicy::for_network`].
     pub content: Option<ContentPolicy>,
+    /// POP3 accounts: when downloaded messages are deleted from the server (ignored for IMAP).
+    pub pop3_delete: Pop3DeletePolicy,
+}
+
+/// When a POP3 sync deletes messages from the server. A message is only ever deleted after
+/// its full copy (RETR, parsed, stored) is committed locally; a message whose size keeps it
+/// headers-only is never deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Pop3DeletePolicy {
+    /// Never delete (the default).
+    #[default]
+    LeaveOnServer,
+    /// Delete in the same session, right after the local copy is committed.
+    AfterDownload,
+    /// Delete once the local copy is this many days old.
+    AfterDays(u32),
 }
 
 impl SyncRequest {
@@ -155,6 +176,7 @@ impl Default for SyncRequest {
             byte_budget: None,
             folders: Vec::new(),
             content: None,
+            pop3_delete: Pop3DeletePolicy::LeaveOnServer,
         }
     }
 }

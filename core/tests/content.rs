@@ -485,7 +485,7 @@ async fn a_schema_0001_database_is_upgraded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     let strict: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pragma_table_list WHERE name IN ('bodies', 'part_downloads') AND strict",
     )

@@ -813,7 +813,7 @@ async fn reopening_keeps_data_and_migrations_run_once() {
         .fetch_one(&mut raw)
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 4);
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut raw)
         .await

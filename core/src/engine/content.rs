@@ -296,6 +296,12 @@ impl Engine {
 
     /// Connects and selects the message's folder, refusing when its UIDVALIDITY moved.
     async fn open_folder(&self, runtime: &Runtime, location: &MessageLocation) -> Result<ImapSession> {
+        if runtime.protocol == super::Protocol::Pop3 {
+            // POP3 has no per-part fetch: content arrives whole with a sync (RETR).
+            return Err(Error::Config {
+                reason: "POP3 messages are downloaded by sync, within ContentPolicy::pop3_retr_max".into(),
+            });
+        }
         let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
         let selected = session.select(&location.folder_name, None).await?;
         if selected.uid_validity != location.uidvalidity {

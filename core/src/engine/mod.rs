@@ -7,7 +7,9 @@
 //! a restart the app calls [`Engine::set_credential`] before syncing.
 
 mod accounts;
+mod changes;
 mod content;
+mod pop3;
 
 use std::{
     collections::BTreeMap,
@@ -139,15 +141,14 @@ impl Engine {
         }
         let runtime = self.runtime(account)?;
         let _one_at_a_time = runtime.busy.lock().await;
-        if runtime.protocol != Protocol::Imap {
-            return Err(Error::Config {
-                reason: "POP3 accounts cannot sync yet".into(),
-            });
+        if runtime.protocol == Protocol::Pop3 {
+            return self.sync_pop3(account, &runtime, request).await;
         }
         let before = runtime.meter.totals();
         let listener = self.listener();
         let result = async {
             let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+            self.write_back(&mut session, account).await?;
             let mut report =
                 sync::sync_imap_account_with(&mut session, &self.store, account, request, unix_now(), events(&listener)).await;
             if let Ok(r) = &mut report

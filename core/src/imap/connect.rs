@@ -12,6 +12,7 @@ use tracing::debug;
 use super::{
     Capabilities, ImapSession,
     auth::{self, OAuthLogin},
+    cork,
     guard::{self, Limits, Violation},
 };
 use crate::{
@@ -65,18 +66,21 @@ pub async fn connect(
         max_line: options.max_line,
     };
 
+    // Pipelined commands are corked into one write (see `cork`); the switch stays the same
+    // through STARTTLS and COMPRESS.
+    let cork = cork::CorkSwitch::default();
     // `switch` turns off the guard under the client when COMPRESS puts DEFLATE below it.
     let (client, greeting_caps, switch) = match endpoint.security {
         Security::ImplicitTls => {
             let stream = tls.connect(host, raw, options.timeout).await?;
             let (io, switch) = guard::guarded(stream, limits);
-            let mut client = Client::new(io);
+            let mut client = Client::new(cork::corked(io, &cork));
             let caps = read_greeting(&mut client, options.timeout).await?;
             (client, caps, switch)
         }
         Security::StartTls => {
             let (io, plain_switch) = guard::guarded(raw, limits);
-            let mut client = Client::new(io);
+            let mut client = Client::new(io); // never corked: only the TLS session pipelines
             let mut caps = read_greeting(&mut client, options.timeout).await?;
             if caps.is_none() {
                 caps = Some(capability_before_login(&mut client, options.timeout).await?);
@@ -100,13 +104,13 @@ pub async fn connect(
             let stream = tls.connect(host, plain, options.timeout).await?;
             // Capabilities from before TLS are untrusted: ask again, inside TLS.
             let (io, switch) = guard::guarded(stream, limits);
-            let mut client = Client::new(io);
+            let mut client = Client::new(cork::corked(io, &cork));
             let caps = capability_before_login(&mut client, options.timeout).await?;
             (client, Some(caps), switch)
         }
         Security::DangerPlaintext => {
             let (io, switch) = guard::guarded(raw, limits);
-            let mut client = Client::new(io);
+            let mut client = Client::new(cork::corked(io, &cork));
             let caps = read_greeting(&mut client, options.timeout).await?;
             (client, caps, switch)
         }
@@ -184,9 +188,10 @@ pub async fn connect(
     let mut compressed = false;
     if options.compress && caps.has("COMPRESS=DEFLATE") {
         // Called once the OK is read: the guard below now sees DEFLATE, a new one goes above.
+        let top = cork.clone();
         let deflated = move |stream| {
             switch.turn_off();
-            guard::guarded(stream, limits).0
+            cork::corked(guard::guarded(stream, limits).0, &top)
         };
         session = timed(options.timeout, "COMPRESS", session.compress(deflated))
             .await
@@ -203,6 +208,7 @@ pub async fn connect(
         compressed,
         meter.clone(),
         options.timeout,
+        cork,
     ))
 }
 

@@ -73,13 +73,31 @@ impl ImapSession {
             self.drain_unsolicited(&mut on_untagged)?;
         }
         loop {
-            while pipe.sending && pipe.tags.len() < pipe.commands.len() && pipe.tags.len() - pipe.completed < pipe.depth {
-                let cmd = &pipe.commands[pipe.tags.len()];
-                let tag = tokio::time::timeout(self.timeout, self.inner.run_command(cmd))
-                    .await
-                    .map_err(|_| Error::Timeout { during: "sending a command" })?
-                    .map_err(|e| map_err(verb(cmd), e))?;
-                pipe.tags.push(tag);
+            let room = |pipe: &Pipeline| {
+                pipe.sending && pipe.tags.len() < pipe.commands.len() && pipe.tags.len() - pipe.completed < pipe.depth
+            };
+            if room(pipe) {
+                // Everything this round sends leaves in one write (see `cork`).
+                self.cork.store(true, std::sync::atomic::Ordering::Release);
+                let mut sent = Ok(());
+                while room(pipe) {
+                    let cmd = &pipe.commands[pipe.tags.len()];
+                    match tokio::time::timeout(self.timeout, self.inner.run_command(cmd)).await {
+                        Ok(Ok(tag)) => pipe.tags.push(tag),
+                        Ok(Err(e)) => {
+                            sent = Err(map_err(verb(cmd), e));
+                            break;
+                        }
+                        Err(_) => {
+                            sent = Err(Error::Timeout { during: "sending a command" });
+                            break;
+                        }
+                    }
+                }
+                self.cork.store(false, std::sync::atomic::Ordering::Release);
+                let flushed = tokio::time::timeout(self.timeout, tokio::io::AsyncWriteExt::flush(self.inner.as_mut())).await;
+                sent?;
+                flushed.map_err(|_| Error::Timeout { during: "sending a command" })??;
             }
             if pipe.completed == pipe.tags.len() {
                 return Ok(None); // stopped sending, or done, and everything sent has completed
@@ -112,7 +130,7 @@ impl ImapSession {
                     let completion = Completion {
                         ok: matches!(status, Status::Ok),
                         status: status_word(status),
-                        text: outcome.information.as_deref().unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect(),
+                        text: completion_text(outcome.information.as_deref().unwrap_or_default()),
                     };
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));
@@ -164,6 +182,14 @@ impl ImapSession {
         }
         Ok(())
     }
+}
+
+/// The completion's text without control characters, cut at 300 characters; a leading
+/// response code imap-proto does not know (such as CONDSTORE's `[MODIFIED uid-set]`) is kept
+/// whole, however long, since callers parse it.
+fn completion_text(text: &str) -> String {
+    let code = if text.starts_with('[') { text.find(']').map_or(0, |i| i + 1) } else { 0 };
+    text.chars().filter(|c| !c.is_control()).take(code + 300).collect()
 }
 
 fn status_word(status: &Status) -> &'static str {

@@ -6,12 +6,14 @@ mod auth;
 mod body;
 mod caps;
 mod connect;
+mod cork;
 mod exchange;
 mod fetch;
 mod guard;
 mod idle;
 mod search;
 mod session;
+mod store_cmd;
 #[cfg(test)]
 mod transcript_tests;
 
@@ -21,4 +23,5 @@ pub use connect::{ConnectOptions, connect};
 pub use exchange::Completion;
 pub use idle::IdleOutcome;
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
+pub use store_cmd::StoreOutcome;
 pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};

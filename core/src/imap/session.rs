@@ -86,6 +86,8 @@ pub struct ImapSession {
     compressed: bool,
     meter: WireMeter,
     pub(super) timeout: Duration,
+    /// Corks the stream while a pipeline's commands are written (see `cork`).
+    pub(super) cork: super::cork::CorkSwitch,
 }
 
 impl ImapSession {
@@ -96,6 +98,7 @@ impl ImapSession {
         compressed: bool,
         meter: WireMeter,
         timeout: Duration,
+        cork: super::cork::CorkSwitch,
     ) -> Self {
         let enable_pending = !enabled.is_empty();
         ImapSession {
@@ -106,6 +109,7 @@ impl ImapSession {
             compressed,
             meter,
             timeout,
+            cork,
         }
     }
 

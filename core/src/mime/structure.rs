@@ -74,7 +74,7 @@ pub fn parts_from_bodystructure(bs: &BodyStructure<'_>) -> Vec<PartInfo> {
 
 /// What contains a part, for the attachment rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Container {
+pub(super) enum Container {
     /// The part is a message's whole body.
     Message,
     Alternative,
@@ -84,7 +84,7 @@ enum Container {
 }
 
 impl Container {
-    fn of_multipart(subtype: &str) -> Container {
+    pub(super) fn of_multipart(subtype: &str) -> Container {
         match subtype.to_ascii_lowercase().as_str() {
             "alternative" => Container::Alternative,
             "related" => Container::Related,
@@ -172,7 +172,7 @@ impl Walker {
 }
 
 /// Section of child `k` (1-based) under `prefix`.
-fn child_section(prefix: &str, k: usize) -> String {
+pub(super) fn child_section(prefix: &str, k: usize) -> String {
     match prefix.is_empty() {
         true => k.to_string(),
         false => format!("{prefix}.{k}"),
@@ -229,7 +229,7 @@ fn describe(
 }
 
 /// The rule documented on [`parts_from_bodystructure`].
-fn attachment_rule(
+pub(super) fn attachment_rule(
     mime_type: &str,
     disposition: Option<&str>,
     has_name: bool,

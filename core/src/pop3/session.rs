@@ -80,6 +80,11 @@ impl Pop3Session {
         self.apop_timestamp.as_deref()
     }
 
+    /// The meter counting this session's wire bytes (the sync layer sets its purpose).
+    pub fn meter(&self) -> &WireMeter {
+        &self.meter
+    }
+
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.tls

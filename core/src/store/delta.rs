@@ -197,7 +197,7 @@ struct FlagRow<'a> {
 
 /// Replaces the flags of stored messages. A change older than what is stored (lower MODSEQ)
 /// is skipped, so a late FETCH cannot undo a newer one.
-async fn change_flags(
+pub(super) async fn change_flags(
     conn: &mut SqliteConnection,
     folder: FolderId,
     changes: &[FlagChange],

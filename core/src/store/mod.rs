@@ -32,6 +32,8 @@ mod folders;
 mod ledger;
 mod locate;
 mod messages;
+mod ops;
+mod pop3;
 mod previews;
 mod query;
 mod search;
@@ -55,6 +57,8 @@ pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use ledger::UsageRow;
 pub use messages::{Address, DownloadState, Flags, NewMessage, NewPart, SystemFlags};
 pub use locate::MessageLocation;
+pub use ops::{FlagOpChange, MessageFlagOps, PendingOp, has_flag, set_flag};
+pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
 pub use previews::{PrefetchPart, PreviewSource};
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
 

@@ -6,14 +6,20 @@
 //! - `folder`: one folder: nothing (unchanged), initial headers-first windows, backfill,
 //!   delta (QRESYNC, CONDSTORE or a full flag scan) and UIDVALIDITY resets.
 //! - `convert`: protocol values to store records.
+//! - `writeback`: queued local changes (flags) replayed to the server, coalesced.
 
 mod account;
 mod content;
 mod convert;
 mod folder;
+mod writeback;
+mod pop3;
+mod pop3_parse;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
 pub use folder::{FolderReport, SyncMode};
+pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
+pub use pop3::sync_pop3_account;
 
 use crate::{
     net::{Purpose, WireMeter, WireTotals},
@@ -35,12 +41,33 @@ pub enum SyncEvent {
     MessagesRemoved { folder: FolderId, uids: Vec<u32> },
     /// A folder's cached messages were all dropped (UIDVALIDITY changed).
     FolderReset { folder: FolderId },
+    /// Queued local changes of these messages were not written back (see [`DropReason`]):
+    /// for `Expunged` and `Conflict` the change is gone and the stored flags are the
+    /// server's; `Parked` changes stay queued (and shown) but are no longer retried.
+    ChangeDropped {
+        folder: FolderId,
+        uids: Vec<u32>,
+        reason: DropReason,
+    },
     /// Headers-first progress: `synced` of the `total` messages the folder holds.
     Progress {
         folder: FolderId,
         synced: u32,
         total: u32,
     },
+}
+
+/// Why queued local changes were dropped (`SyncEvent::ChangeDropped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The message was expunged on the server meanwhile.
+    Expunged,
+    /// The flag was changed on the server since our last sync; the server's value won.
+    Conflict,
+    /// Writing it back failed too often; it stays in `pending_operations`, parked, with
+    /// its error, and is not retried.
+    Parked,
 }
 
 /// Receives sync events. Called on the sync task: it must return quickly (queue, don't work).

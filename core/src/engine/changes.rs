@@ -1,0 +1,47 @@
+//! Local changes the app makes to messages (flags, for now): applied to the store at once and
+//! queued in the same transaction, then written back by the next sync that may send (see
+//! `sync::writeback`). Offline the change is visible immediately and nothing is sent.
+//!
+//! It only wraps the store and the sync layer; it never talks to a server by itself.
+
+use super::{Engine, events, unix_now};
+use crate::{
+    error::Result,
+    imap::ImapSession,
+    store::{AccountId, Flags, MessageId, PendingOp},
+    sync::{self, SyncEvent},
+};
+
+impl Engine {
+    /// Sets `add` and clears `remove` on many messages at once (any folders, any accounts).
+    /// The stored flags change now and the listener hears `MessagesChanged` per folder; the
+    /// change reaches the server on the next sync (on any network except offline).
+    pub async fn set_flags(&self, messages: &[MessageId], add: Flags, remove: Flags) -> Result<()> {
+        let changed = self.store.queue_flags(messages, &add, &remove).await?;
+        let listener = self.listener();
+        for (folder, uids) in changed {
+            events(&listener).emit(SyncEvent::MessagesChanged { folder, uids });
+        }
+        Ok(())
+    }
+
+    /// The account's queued changes, oldest first; parked ones carry the error to show.
+    pub async fn pending_operations(&self, account: AccountId) -> Result<Vec<PendingOp>> {
+        self.store.pending_operations(account).await
+    }
+
+    /// Retries the account's parked operations on the next sync (after the user asked to).
+    pub async fn retry_parked(&self, account: AccountId) -> Result<u64> {
+        self.store.unpark(account).await
+    }
+
+    /// Replays the account's queued changes over a fresh session, before the folder sync.
+    pub(super) async fn write_back(
+        &self,
+        session: &mut ImapSession,
+        account: AccountId,
+    ) -> Result<sync::WriteBackReport> {
+        let listener = self.listener();
+        sync::write_back(session, &self.store, account, unix_now(), events(&listener)).await
+    }
+}

@@ -1,0 +1,159 @@
+//! POP3 messages (a TOP response, or a whole RETR file) to store records: headers to a
+//! `NewMessage` like the IMAP ENVELOPE gives (an absent Sender or Reply-To is the From, as
+//! RFC 3501 reports it), and a full message to its parts, readable body and attachments.
+//! Pure functions over bytes in memory; the caller does the I/O.
+
+use mail_parser::{Address as ParsedAddress, HeaderName, Message, MessageParser};
+
+use crate::{
+    blobs::{StreamDecoder, TransferEncoding},
+    error::Result,
+    mime::{self, RawPart},
+    store::{Address, NewMessage, NewPart},
+};
+
+/// Characters kept for a preview made from TOP lines or a downloaded body.
+const PREVIEW_CHARS: usize = 200;
+
+/// Parses a message (or its first lines) with mail-parser. `None` only for empty input.
+pub(super) fn parse(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse(raw)
+}
+
+/// The headers of `message` as a message row without parts. `size` is the LIST size;
+/// `now` stands in for INTERNALDATE when there is no Date header (POP3 has no INTERNALDATE).
+/// With `preview`, a snippet of whatever body text the bytes hold.
+pub(super) fn headers(message: &Message<'_>, size: u64, now: i64, preview: bool) -> NewMessage {
+    let raw = |name: HeaderName<'static>| message.header_raw(name).map(str::as_bytes);
+    let date = raw(HeaderName::Date).and_then(mime::parse_header_date);
+    let from = addresses(message.from());
+    let sender = match addresses(message.sender()) {
+        s if s.is_empty() => from.clone(),
+        s => s,
+    };
+    let reply_to = match addresses(message.reply_to()) {
+        r if r.is_empty() => from.clone(),
+        r => r,
+    };
+    let preview = preview
+        .then(|| message.body_preview(PREVIEW_CHARS * 2))
+        .flatten()
+        .map(|p| mime::snippet(&p, PREVIEW_CHARS))
+        .filter(|p| !p.is_empty());
+    NewMessage {
+        uid: 0,
+        modseq: 0,
+        flags: Default::default(),
+        internal_date: date.unwrap_or(now),
+        date,
+        size: u32::try_from(size).unwrap_or(u32::MAX),
+        subject: raw(HeaderName::Subject)
+            .map(mime::decode_header_text)
+            .unwrap_or_default(),
+        from,
+        sender,
+        reply_to,
+        to: addresses(message.to()),
+        cc: addresses(message.cc()),
+        bcc: addresses(message.bcc()),
+        message_id: mime::message_id(raw(HeaderName::MessageId)),
+        in_reply_to: mime::message_id(raw(HeaderName::InReplyTo)),
+        references: raw(HeaderName::References)
+            .map(mime::references)
+            .unwrap_or_default(),
+        preview,
+        parts: Vec::new(),
+    }
+}
+
+/// A parsed full message: its parts, and the readable body decoded to UTF-8.
+pub(super) struct Full<'a> {
+    pub parts: Vec<RawPart<'a>>,
+    /// (is_html, text) of the preferred readable part.
+    pub body: Option<(bool, String)>,
+}
+
+/// The parts of a full message and its preferred readable body (HTML when `prefer_html`
+/// and there is one, else plain text), decoded exactly as IMAP `fetch_body` decodes.
+pub(super) fn full<'a>(message: &'a Message<'a>, prefer_html: bool) -> Full<'a> {
+    let parts = mime::parts_from_message(message);
+    let readable = |ty: &str| {
+        parts
+            .iter()
+            .find(|p| !p.info.is_attachment && p.info.mime_type == ty)
+    };
+    let (first, second) = match prefer_html {
+        true => ("text/html", "text/plain"),
+        false => ("text/plain", "text/html"),
+    };
+    let body = readable(first).or_else(|| readable(second)).map(|p| {
+        let text = mime::decode_part_text(
+            p.body,
+            p.info.encoding.as_deref(),
+            p.info.charset.as_deref(),
+        );
+        (p.info.mime_type == "text/html", text)
+    });
+    Full { parts, body }
+}
+
+/// A snippet of a decoded body.
+pub(super) fn body_preview(is_html: bool, text: &str) -> Option<String> {
+    let plain = match is_html {
+        true => mime::html_to_text(text),
+        false => text.to_string(),
+    };
+    Some(mime::snippet(&plain, PREVIEW_CHARS)).filter(|p| !p.is_empty())
+}
+
+/// The part rows to store.
+pub(super) fn new_parts(parts: &[RawPart<'_>]) -> Vec<NewPart> {
+    parts
+        .iter()
+        .map(|p| {
+            let i = &p.info;
+            NewPart {
+                section: i.section.clone(),
+                mime_type: i.mime_type.clone(),
+                charset: i.charset.clone(),
+                encoding: i.encoding.clone(),
+                size: i.size,
+                lines: i.lines,
+                disposition: i.disposition.clone(),
+                filename: i.filename.clone(),
+                content_id: i.content_id.clone(),
+                is_attachment: i.is_attachment,
+            }
+        })
+        .collect()
+}
+
+/// A part's content with its transfer encoding undone (the bytes a download would write).
+pub(super) fn decoded(part: &RawPart<'_>) -> Result<Vec<u8>> {
+    let encoding = TransferEncoding::from_name(part.info.encoding.as_deref().unwrap_or("7bit"));
+    let mut decoder = StreamDecoder::new(encoding);
+    let mut out = Vec::with_capacity(part.body.len());
+    decoder.feed(part.body, &mut out)?;
+    decoder.finish(&mut out)?;
+    Ok(out)
+}
+
+fn addresses(list: Option<&ParsedAddress<'_>>) -> Vec<Address> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|a| {
+            let email = a.address.as_deref()?.trim();
+            (!email.is_empty()).then(|| Address {
+                name: a
+                    .name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+                email: email.to_string(),
+            })
+        })
+        .collect()
+}
