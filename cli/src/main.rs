@@ -16,7 +16,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "anvert", about = "Anvert mail engine: try it against a real server")]
+#[command(
+    name = "anvert",
+    about = "Anvert mail engine: try it against a real server"
+)]
 struct Cli {
     /// Where the engine keeps its store and downloads.
     #[arg(long, global = true, default_value = "anvert-data")]
@@ -107,12 +110,25 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let extra_roots_pem = match &cli.ca {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
         None => None,
     };
-    let engine = Engine::open(EngineConfig { data_dir: cli.data_dir.clone(), extra_roots_pem, ..EngineConfig::default() }).await?;
+    let engine = Engine::open(EngineConfig {
+        data_dir: cli.data_dir.clone(),
+        extra_roots_pem,
+        ..EngineConfig::default()
+    })
+    .await?;
     match cli.command {
-        Command::Account(AccountCommand::Add { host, port, security, user, name }) => {
+        Command::Account(AccountCommand::Add {
+            host,
+            port,
+            security,
+            user,
+            name,
+        }) => {
             let security = match security {
                 SecurityArg::Tls => Security::ImplicitTls,
                 SecurityArg::Starttls => Security::StartTls,
@@ -120,7 +136,11 @@ async fn main() -> anyhow::Result<()> {
             let config = AccountConfig {
                 name: name.unwrap_or_else(|| user.clone()),
                 protocol: Protocol::Imap,
-                endpoint: Endpoint { host, port, security },
+                endpoint: Endpoint {
+                    host,
+                    port,
+                    security,
+                },
                 credential: Credential::password(&user, password()?),
             };
             let id = engine.add_account(config).await?;
@@ -128,13 +148,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Account(AccountCommand::List) => {
             for a in engine.accounts().await? {
-                println!("{:>3}  {:<20} {}@{}:{} ({})", a.id.0, a.name, a.username, a.host, a.port, a.security);
+                println!(
+                    "{:>3}  {:<20} {}@{}:{} ({})",
+                    a.id.0, a.name, a.username, a.host, a.port, a.security
+                );
             }
         }
-        Command::Sync { account, network, budget, all } => {
+        Command::Sync {
+            account,
+            network,
+            budget,
+            all,
+        } => {
             let account = pick_account(&engine, account).await?;
-            let user = engine.accounts().await?.into_iter().find(|a| a.id == account).map(|a| a.username).unwrap_or_default();
-            engine.set_credential(account, Credential::password(user, password()?)).await?;
+            let user = engine
+                .accounts()
+                .await?
+                .into_iter()
+                .find(|a| a.id == account)
+                .map(|a| a.username)
+                .unwrap_or_default();
+            engine
+                .set_credential(account, Credential::password(user, password()?))
+                .await?;
             engine.set_listener(Some(Arc::new(output::Progress::default())));
             let request = SyncRequest {
                 network: match network {
@@ -144,19 +180,29 @@ async fn main() -> anyhow::Result<()> {
                     NetworkArg::Offline => NetworkKind::Offline,
                 },
                 byte_budget: budget,
-                window: if all { SyncWindow::everything() } else { SyncWindow::default() },
+                window: if all {
+                    SyncWindow::everything()
+                } else {
+                    SyncWindow::default()
+                },
                 ..SyncRequest::default()
             };
             let report = engine.sync(account, &request).await?;
             output::sync_report(&engine, account, &report).await?;
         }
-        Command::Ls { folder, account, limit } => {
+        Command::Ls {
+            folder,
+            account,
+            limit,
+        } => {
             let account = pick_account(&engine, account).await?;
             let folders = engine.folders(account).await?;
             match folder {
                 None => output::folders(&folders),
                 Some(name) => {
-                    let Some(f) = folders.iter().find(|f| f.name == name) else { bail!("no folder {name:?}") };
+                    let Some(f) = folders.iter().find(|f| f.name == name) else {
+                        bail!("no folder {name:?}")
+                    };
                     output::messages(&engine.messages(f.id, None, limit).await?.items);
                 }
             }
@@ -176,8 +222,15 @@ async fn main() -> anyhow::Result<()> {
 async fn pick_account(engine: &Engine, id: Option<i64>) -> anyhow::Result<AccountId> {
     let accounts = engine.accounts().await?;
     match id {
-        Some(id) => accounts.iter().find(|a| a.id.0 == id).map(|a| a.id).context("no such account"),
-        None => accounts.first().map(|a| a.id).context("no account yet: run `anvert account add`"),
+        Some(id) => accounts
+            .iter()
+            .find(|a| a.id.0 == id)
+            .map(|a| a.id)
+            .context("no such account"),
+        None => accounts
+            .first()
+            .map(|a| a.id)
+            .context("no account yet: run `anvert account add`"),
     }
 }
 

@@ -124,9 +124,18 @@ impl ContentPolicy {
             pop3_retr_max: 256 * 1024,
         };
         match kind {
-            NetworkKind::Unmetered => ContentPolicy { prefetch_bodies: 50, prefetch_attachments_max: Some(1 << 20), pop3_retr_max: u32::MAX, ..base },
+            NetworkKind::Unmetered => ContentPolicy {
+                prefetch_bodies: 50,
+                prefetch_attachments_max: Some(1 << 20),
+                pop3_retr_max: u32::MAX,
+                ..base
+            },
             NetworkKind::Metered => base,
-            NetworkKind::Roaming | NetworkKind::Offline => ContentPolicy { snippets: false, pop3_retr_max: 0, ..base },
+            NetworkKind::Roaming | NetworkKind::Offline => ContentPolicy {
+                snippets: false,
+                pop3_retr_max: 0,
+                ..base
+            },
         }
     }
 }
@@ -164,7 +173,8 @@ pub enum Pop3DeletePolicy {
 impl SyncRequest {
     /// The content policy in force for this request.
     pub fn content(&self) -> ContentPolicy {
-        self.content.unwrap_or_else(|| ContentPolicy::for_network(self.network))
+        self.content
+            .unwrap_or_else(|| ContentPolicy::for_network(self.network))
     }
 }
 

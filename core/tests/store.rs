@@ -434,7 +434,10 @@ async fn hot_queries_use_their_indexes() {
     for query in HotQuery::ALL {
         let plan = plan(query).await;
         let scans = plan.iter().filter(|l| l.starts_with("SCAN ")).filter(|l| {
-            !l.contains("VIRTUAL TABLE") && *l != "SCAN b" && *l != "SCAN c" && *l != "SCAN CONSTANT ROW"
+            !l.contains("VIRTUAL TABLE")
+                && *l != "SCAN b"
+                && *l != "SCAN c"
+                && *l != "SCAN CONSTANT ROW"
         });
         assert_eq!(scans.count(), 0, "{query:?}: {plan:#?}");
     }

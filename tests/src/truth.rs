@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use anvert_core::store::{Address, MessageDetail, SystemFlags};
+use anvert_core::store::{Address, MessageDetail, PartDetail, SystemFlags};
 
 use crate::{
     dovecot::Dovecot,
-    generator::{Addr, Flag, MessageTruth},
+    generator::{Addr, Flag, MessageTruth, PartTruth},
 };
 
 /// Asserts that `stored` holds exactly the messages of `truths`, field by field.
@@ -52,39 +52,42 @@ pub fn assert_store_matches(stored: &[MessageDetail], truths: &[MessageTruth]) {
             "{ctx}: references"
         );
         assert_eq!(system_flags(&t.flags), s.flags.system, "{ctx}: flags");
-        assert_eq!(
-            m.parts.len(),
-            t.parts.len(),
-            "{ctx}: part count {:#?} vs {:#?}",
-            m.parts,
-            t.parts
-        );
-        for (p, tp) in m.parts.iter().zip(&t.parts) {
-            let pctx = format!("{ctx} part {}", tp.section);
-            assert_eq!(p.section, tp.section, "{pctx}: section");
-            assert_eq!(p.mime_type, tp.mime_type, "{pctx}: type");
-            // RFC 2045: a text part without a charset is us-ascii, and IMAP servers say so.
-            let charset = tp.charset.clone().or_else(|| {
-                tp.mime_type
-                    .starts_with("text/")
-                    .then(|| "us-ascii".to_string())
-            });
-            assert_eq!(p.charset, charset, "{pctx}: charset");
-            assert_eq!(
-                p.encoding.as_deref(),
-                Some(tp.encoding.as_str()),
-                "{pctx}: encoding"
-            );
-            assert_eq!(p.size as usize, tp.encoded_size, "{pctx}: size");
-            assert_eq!(p.disposition, tp.disposition, "{pctx}: disposition");
-            assert_eq!(p.filename, tp.filename, "{pctx}: filename");
-            assert_eq!(p.content_id, tp.content_id, "{pctx}: content-id");
-        }
+        assert_parts_match(&m.parts, &t.parts, &ctx);
         assert_eq!(
             s.has_attachments,
             m.parts.iter().any(|p| p.is_attachment),
             "{ctx}: has_attachments"
         );
+    }
+}
+
+/// Asserts that stored parts are the truth's parts, in order, field by field.
+pub fn assert_parts_match(parts: &[PartDetail], truth: &[PartTruth], ctx: &str) {
+    assert_eq!(
+        parts.len(),
+        truth.len(),
+        "{ctx}: part count {parts:#?} vs {truth:#?}"
+    );
+    for (p, tp) in parts.iter().zip(truth) {
+        let pctx = format!("{ctx} part {}", tp.section);
+        assert_eq!(p.section, tp.section, "{pctx}: section");
+        assert_eq!(p.mime_type, tp.mime_type, "{pctx}: type");
+        // RFC 2045: a text part without a charset is us-ascii, and IMAP servers say so.
+        let charset = tp.charset.clone().or_else(|| {
+            tp.mime_type
+                .starts_with("text/")
+                .then(|| "us-ascii".to_string())
+        });
+        assert_eq!(p.charset, charset, "{pctx}: charset");
+        assert_eq!(
+            p.encoding.as_deref(),
+            Some(tp.encoding.as_str()),
+            "{pctx}: encoding"
+        );
+        assert_eq!(p.size as usize, tp.encoded_size, "{pctx}: size");
+        assert_eq!(p.disposition, tp.disposition, "{pctx}: disposition");
+        assert_eq!(p.filename, tp.filename, "{pctx}: filename");
+        assert_eq!(p.content_id, tp.content_id, "{pctx}: content-id");
     }
 }
 

@@ -35,15 +35,28 @@ struct Setup {
 
 /// Attachments of 1–10 MB on every message.
 fn big_attachments(count: usize) -> GenConfig {
-    let mix = SizeMix { attachment_prob: 1.0, medium_prob: 1.0, huge_prob: 0.0, max_attachment: 10 << 20 };
-    GenConfig { seed: 51, count, mix, ..GenConfig::default() }
+    let mix = SizeMix {
+        attachment_prob: 1.0,
+        medium_prob: 1.0,
+        huge_prob: 0.0,
+        max_attachment: 10 << 20,
+    };
+    GenConfig {
+        seed: 51,
+        count,
+        mix,
+        ..GenConfig::default()
+    }
 }
 
 async fn open(server: &Dovecot, dir: &std::path::Path, compress: bool) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
         extra_roots_pem: Some(server.pki.ca_pem.clone()),
-        connect: ConnectOptions { compress, ..ConnectOptions::default() },
+        connect: ConnectOptions {
+            compress,
+            ..ConnectOptions::default()
+        },
     })
     .await
     .unwrap()
@@ -64,13 +77,31 @@ async fn setup(options: DovecotOptions, config: GenConfig, compress: bool) -> Se
         })
         .await
         .unwrap();
-    let request = SyncRequest { network: NetworkKind::Metered, window: SyncWindow::everything(), ..SyncRequest::default() };
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
     engine.sync(account, &request).await.unwrap();
-    Setup { server, tap, truth, dir, engine, account }
+    Setup {
+        server,
+        tap,
+        truth,
+        dir,
+        engine,
+        account,
+    }
 }
 
 async fn stored(s: &Setup) -> Vec<MessageDetail> {
-    let inbox = s.engine.folders(s.account).await.unwrap().into_iter().find(|f| f.name == "INBOX").unwrap();
+    let inbox = s
+        .engine
+        .folders(s.account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "INBOX")
+        .unwrap();
     let page = s.engine.messages(inbox.id, None, 500).await.unwrap();
     let mut out = Vec::new();
     for m in page.items {
@@ -80,7 +111,11 @@ async fn stored(s: &Setup) -> Vec<MessageDetail> {
 }
 
 fn truth_of<'a>(s: &'a Setup, m: &MessageDetail) -> &'a MessageTruth {
-    let id = m.message_id.as_deref().unwrap().trim_matches(|c| c == '<' || c == '>');
+    let id = m
+        .message_id
+        .as_deref()
+        .unwrap()
+        .trim_matches(|c| c == '<' || c == '>');
     s.truth.iter().find(|t| t.message_id == id).unwrap()
 }
 
@@ -89,7 +124,12 @@ async fn with_attachment(s: &Setup, max: usize) -> (MessageId, PartTruth) {
     let mut best: Option<(MessageId, PartTruth)> = None;
     for m in stored(s).await {
         for p in &truth_of(s, &m).parts {
-            if p.disposition.as_deref() == Some("attachment") && p.decoded_size <= max && best.as_ref().is_none_or(|(_, b)| p.decoded_size > b.decoded_size) {
+            if p.disposition.as_deref() == Some("attachment")
+                && p.decoded_size <= max
+                && best
+                    .as_ref()
+                    .is_none_or(|(_, b)| p.decoded_size > b.decoded_size)
+            {
                 best = Some((m.summary.id, p.clone()));
             }
         }
@@ -105,9 +145,15 @@ fn sha256_file(path: &std::path::Path) -> String {
 async fn setup_bytes(s: &Setup) -> u64 {
     let mark = s.tap.mark();
     let meter = anvert_core::net::WireMeter::new();
-    let mut session = anvert_core::imap::connect(&endpoint(s.tap.addr(), Security::ImplicitTls), &s.server.credential("alice"), &s.server.tls(), &meter, &ConnectOptions::default())
-        .await
-        .unwrap();
+    let mut session = anvert_core::imap::connect(
+        &endpoint(s.tap.addr(), Security::ImplicitTls),
+        &s.server.credential("alice"),
+        &s.server.tls(),
+        &meter,
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
     session.select("INBOX", None).await.unwrap();
     session.logout().await.unwrap();
     s.tap.stats_since(&mark).total()
@@ -117,36 +163,97 @@ async fn setup_bytes(s: &Setup) -> u64 {
 async fn opening_a_message_fetches_its_text_and_not_its_attachment() {
     let s = setup(DovecotOptions::default(), big_attachments(12), true).await;
     let (message, attachment) = with_attachment(&s, 10 << 20).await;
-    assert!(attachment.decoded_size >= 1 << 20, "{}", attachment.decoded_size);
+    assert!(
+        attachment.decoded_size >= 1 << 20,
+        "{}",
+        attachment.decoded_size
+    );
     let detail = s.engine.message(message).await.unwrap().unwrap();
     let t = truth_of(&s, &detail);
     let setup = setup_bytes(&s).await;
     let mark = s.tap.mark();
-    let body = s.engine.fetch_body(message, NetworkKind::Metered).await.unwrap();
+    let body = s
+        .engine
+        .fetch_body(message, NetworkKind::Metered)
+        .await
+        .unwrap();
     let spent = s.tap.stats_since(&mark).total();
-    let text_parts: usize = t.parts.iter().filter(|p| p.mime_type.starts_with("text/") && p.disposition.as_deref() != Some("attachment")).map(|p| p.encoded_size).sum();
-    eprintln!("open: {spent} B on the wire (setup {setup} B, text parts {text_parts} B, attachment {} B)", attachment.decoded_size);
-    assert!(spent.saturating_sub(setup) < text_parts as u64 + 20_000, "{spent} B");
-    let part = t.parts.iter().find(|p| p.disposition.as_deref() != Some("attachment") && p.filename.is_none() && (p.mime_type == "text/html" || p.mime_type == "text/plain")).unwrap();
+    let text_parts: usize = t
+        .parts
+        .iter()
+        .filter(|p| {
+            p.mime_type.starts_with("text/") && p.disposition.as_deref() != Some("attachment")
+        })
+        .map(|p| p.encoded_size)
+        .sum();
+    eprintln!(
+        "open: {spent} B on the wire (setup {setup} B, text parts {text_parts} B, attachment {} B)",
+        attachment.decoded_size
+    );
+    assert!(
+        spent.saturating_sub(setup) < text_parts as u64 + 20_000,
+        "{spent} B"
+    );
+    let part = t
+        .parts
+        .iter()
+        .find(|p| {
+            p.disposition.as_deref() != Some("attachment")
+                && p.filename.is_none()
+                && (p.mime_type == "text/html" || p.mime_type == "text/plain")
+        })
+        .unwrap();
     let got = body.html.or(body.text).unwrap();
-    assert_eq!(got.replace("\r\n", "\n").trim_end(), part.text.as_deref().unwrap().replace("\r\n", "\n").trim_end());
+    assert_eq!(
+        got.replace("\r\n", "\n").trim_end(),
+        part.text
+            .as_deref()
+            .unwrap()
+            .replace("\r\n", "\n")
+            .trim_end()
+    );
     // The second open is served from the store: nothing on the wire.
     let mark = s.tap.mark();
-    s.engine.fetch_body(message, NetworkKind::Metered).await.unwrap();
+    s.engine
+        .fetch_body(message, NetworkKind::Metered)
+        .await
+        .unwrap();
     assert_eq!(s.tap.stats_since(&mark).total(), 0);
 }
 
 async fn attachment_within(compress: bool, bound: f64) {
-    let s = setup(DovecotOptions { compress, ..DovecotOptions::default() }, big_attachments(12), compress).await;
+    let s = setup(
+        DovecotOptions {
+            compress,
+            ..DovecotOptions::default()
+        },
+        big_attachments(12),
+        compress,
+    )
+    .await;
     let (message, attachment) = with_attachment(&s, 10 << 20).await;
     let setup = setup_bytes(&s).await;
     let downloads = tempfile::tempdir().unwrap();
     let mark = s.tap.mark();
-    let path = s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
+    let path = s
+        .engine
+        .download_part(
+            message,
+            &attachment.section,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
     let spent = s.tap.stats_since(&mark).total() - setup;
     assert_eq!(sha256_file(&path), attachment.sha256, "byte-identical");
     let ratio = spent as f64 / attachment.decoded_size as f64;
-    eprintln!("compress={compress}: {} B attachment, {spent} B on the wire beyond setup, ratio {ratio:.4}", attachment.decoded_size);
+    eprintln!(
+        "compress={compress}: {} B attachment, {spent} B on the wire beyond setup, ratio {ratio:.4}",
+        attachment.decoded_size
+    );
     assert!(ratio <= bound, "ratio {ratio:.4} > {bound}");
     assert!(path.starts_with(downloads.path()));
 }
@@ -183,9 +290,22 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
     // The no-cut figure, on a copy in another directory.
     let other = tempfile::tempdir().unwrap();
     let mark = s.tap.mark();
-    s.engine.download_part(message, &attachment.section, other.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
+    s.engine
+        .download_part(
+            message,
+            &attachment.section,
+            other.path(),
+            NetworkKind::Unmetered,
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
     let clean = s.tap.stats_since(&mark).total();
-    s.engine.delete_download(message, &attachment.section).await.unwrap();
+    s.engine
+        .delete_download(message, &attachment.section)
+        .await
+        .unwrap();
 
     // Ten cuts at pseudo-random points of the transfer.
     let mut cuts = 0;
@@ -193,56 +313,150 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
     let mut seed = 0x9e3779b97f4a7c15u64;
     let path = loop {
         if cuts < 10 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             s.tap.cut_after(20_000 + (seed >> 33) % (clean / 6));
         }
-        match s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await {
+        match s
+            .engine
+            .download_part(
+                message,
+                &attachment.section,
+                downloads.path(),
+                NetworkKind::Unmetered,
+                None,
+                &CancellationToken::new(),
+            )
+            .await
+        {
             Ok(path) => break path,
             Err(e) => {
-                assert!(matches!(e, Error::ConnectionClosed | Error::Io(_) | Error::Tls { .. } | Error::Timeout { .. }), "{e:?}");
+                assert!(
+                    matches!(
+                        e,
+                        Error::ConnectionClosed
+                            | Error::Io(_)
+                            | Error::Tls { .. }
+                            | Error::Timeout { .. }
+                    ),
+                    "{e:?}"
+                );
                 cuts += 1;
-                let record = s.engine.store().download(message, &attachment.section).await.unwrap();
-                assert!(record.is_none_or(|r| r.decoded_len > 0 || cuts == 1), "progress is kept between cuts");
+                let record = s
+                    .engine
+                    .store()
+                    .download(message, &attachment.section)
+                    .await
+                    .unwrap();
+                assert!(
+                    record.is_none_or(|r| r.decoded_len > 0 || cuts == 1),
+                    "progress is kept between cuts"
+                );
             }
         }
         assert!(cuts <= 10, "too many failures");
     };
     s.tap.clear_faults();
     let with_cuts = s.tap.stats_since(&mark).total();
-    assert_eq!(sha256_file(&path), attachment.sha256, "byte-identical after {cuts} cuts");
+    assert_eq!(
+        sha256_file(&path),
+        attachment.sha256,
+        "byte-identical after {cuts} cuts"
+    );
     let one_chunk = 1 << 20; // the largest chunk
     eprintln!("{cuts} cuts: {with_cuts} B vs {clean} B without cuts");
-    assert!(with_cuts <= clean + cuts * one_chunk, "resumed downloads refetched more than one chunk per cut");
+    assert!(
+        with_cuts <= clean + cuts * one_chunk,
+        "resumed downloads refetched more than one chunk per cut"
+    );
 
     // Cancel part-way, then "restart the process": drop the engine, reopen the same data
     // directory, hand the credential over again, and resume.
-    s.engine.delete_download(message, &attachment.section).await.unwrap();
+    s.engine
+        .delete_download(message, &attachment.section)
+        .await
+        .unwrap();
     assert!(!path.exists(), "deleting a download removes its file");
     let cancel = CancellationToken::new();
-    let listener = Counter(AtomicU64::new(0), Some(((attachment.encoded_size / 3) as u64, cancel.clone())));
-    let err = s.engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, Some(&listener), &cancel).await.unwrap_err();
+    let listener = Counter(
+        AtomicU64::new(0),
+        Some(((attachment.encoded_size / 3) as u64, cancel.clone())),
+    );
+    let err = s
+        .engine
+        .download_part(
+            message,
+            &attachment.section,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            Some(&listener),
+            &cancel,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err:?}");
-    let kept = s.engine.store().download(message, &attachment.section).await.unwrap().unwrap();
+    let kept = s
+        .engine
+        .store()
+        .download(message, &attachment.section)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(kept.encoded_offset > 0 && kept.decoded_len > 0);
-    let Setup { engine, dir, server, account, .. } = s;
+    let Setup {
+        engine,
+        dir,
+        server,
+        account,
+        ..
+    } = s;
     drop(engine);
     let engine = open(&server, dir.path(), true).await;
-    engine.set_credential(account, server.credential("alice")).await.unwrap();
+    engine
+        .set_credential(account, server.credential("alice"))
+        .await
+        .unwrap();
     let first_progress = Arc::new(AtomicU64::new(u64::MAX));
     struct First(Arc<AtomicU64>);
     impl ProgressListener for First {
         fn progress(&self, done: u64, _total: u64) {
-            let _ = self.0.compare_exchange(u64::MAX, done, Ordering::SeqCst, Ordering::SeqCst);
+            let _ = self
+                .0
+                .compare_exchange(u64::MAX, done, Ordering::SeqCst, Ordering::SeqCst);
         }
     }
-    let path = engine.download_part(message, &attachment.section, downloads.path(), NetworkKind::Unmetered, Some(&First(first_progress.clone())), &CancellationToken::new()).await.unwrap();
-    assert!(first_progress.load(Ordering::SeqCst) > kept.encoded_offset, "resumed from the saved offset, not from zero");
+    let path = engine
+        .download_part(
+            message,
+            &attachment.section,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            Some(&First(first_progress.clone())),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        first_progress.load(Ordering::SeqCst) > kept.encoded_offset,
+        "resumed from the saved offset, not from zero"
+    );
     assert_eq!(sha256_file(&path), attachment.sha256);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_file_names_land_inside_the_destination() {
-    let s = setup(DovecotOptions::default(), GenConfig { seed: 52, count: 300, mix: SizeMix::small(), ..GenConfig::default() }, true).await;
+    let s = setup(
+        DovecotOptions::default(),
+        GenConfig {
+            seed: 52,
+            count: 300,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+        true,
+    )
+    .await;
     let downloads = tempfile::tempdir().unwrap();
     let mut hostile = 0;
     for m in stored(&s).await {
@@ -251,39 +465,97 @@ async fn hostile_file_names_land_inside_the_destination() {
             if !(name.contains("..") || name.contains('/') || name.chars().any(char::is_control)) {
                 continue;
             }
-            let path = s.engine.download_part(m.summary.id, &p.section, downloads.path(), NetworkKind::Unmetered, None, &CancellationToken::new()).await.unwrap();
-            assert_eq!(path.parent(), Some(downloads.path()), "{name:?} -> {path:?}");
+            let path = s
+                .engine
+                .download_part(
+                    m.summary.id,
+                    &p.section,
+                    downloads.path(),
+                    NetworkKind::Unmetered,
+                    None,
+                    &CancellationToken::new(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                path.parent(),
+                Some(downloads.path()),
+                "{name:?} -> {path:?}"
+            );
             let file_name = path.file_name().unwrap().to_string_lossy().to_string();
-            assert!(!file_name.contains("..") && !file_name.chars().any(char::is_control), "{file_name:?}");
+            assert!(
+                !file_name.contains("..") && !file_name.chars().any(char::is_control),
+                "{file_name:?}"
+            );
             hostile += 1;
         }
     }
-    assert!(hostile >= 2, "the generator's mix has hostile names ({hostile})");
+    assert!(
+        hostile >= 2,
+        "the generator's mix has hostile names ({hostile})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_cache() {
-    let s = setup(DovecotOptions::default(), GenConfig { seed: 53, count: 120, mix: SizeMix::small(), ..GenConfig::default() }, true).await;
+    let s = setup(
+        DovecotOptions::default(),
+        GenConfig {
+            seed: 53,
+            count: 120,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+        true,
+    )
+    .await;
     // setup() synced on a metered network: headers and snippets only.
     let usage = s.engine.usage(s.account).await.unwrap();
-    assert!(usage.iter().all(|u| u.purpose != "bodies" && u.purpose != "attachments"), "{usage:?}");
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.purpose != "bodies" && u.purpose != "attachments"),
+        "{usage:?}"
+    );
     // Unmetered: the newest 50 bodies come along.
-    let request = SyncRequest { network: NetworkKind::Unmetered, window: SyncWindow::everything(), ..SyncRequest::default() };
+    let request = SyncRequest {
+        network: NetworkKind::Unmetered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
     let report = s.engine.sync(s.account, &request).await.unwrap();
     let inbox = report.folders.iter().find(|f| f.name == "INBOX").unwrap();
     assert_eq!(inbox.bodies, 50, "{report:?}");
     // ...and the small attachments of those messages (at most 1 MB each).
     assert!(report.attachments >= 1, "{report:?}");
-    assert!(report.bytes.total_for(anvert_core::net::Purpose::Attachments) > 0);
+    assert!(
+        report
+            .bytes
+            .total_for(anvert_core::net::Purpose::Attachments)
+            > 0
+    );
     let prefetched: Vec<_> = walk(&s.dir.path().join("attachments"));
-    assert_eq!(prefetched.len() as u32, report.attachments, "{prefetched:?}");
+    assert_eq!(
+        prefetched.len() as u32,
+        report.attachments,
+        "{prefetched:?}"
+    );
     assert!(report.bytes.total_for(anvert_core::net::Purpose::Bodies) > 0);
     let unmetered = s.engine.usage(s.account).await.unwrap();
-    assert!(unmetered.iter().any(|u| u.network_kind == "unmetered" && u.purpose == "bodies"), "{unmetered:?}");
+    assert!(
+        unmetered
+            .iter()
+            .any(|u| u.network_kind == "unmetered" && u.purpose == "bodies"),
+        "{unmetered:?}"
+    );
     // A prefetched body opens without the network.
     let newest = stored(&s).await.into_iter().next().unwrap();
     let mark = s.tap.mark();
-    let body = s.engine.fetch_body(newest.summary.id, NetworkKind::Offline).await.unwrap();
+    let body = s
+        .engine
+        .fetch_body(newest.summary.id, NetworkKind::Offline)
+        .await
+        .unwrap();
     assert!(body.html.is_some() || body.text.is_some());
     assert!(!body.parts.is_empty());
     assert_eq!(s.tap.stats_since(&mark).total(), 0);
@@ -292,9 +564,21 @@ async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_ca
     let freed = s.engine.evict_cache(s.account, u64::MAX).await.unwrap();
     assert!(freed > 0 && freed >= before, "freed {freed} of {before}");
     assert_eq!(s.engine.store().cache_usage(s.account).await.unwrap(), 0);
-    assert!(walk(&s.dir.path().join("attachments")).is_empty(), "evicted downloads are deleted");
-    assert!(matches!(s.engine.fetch_body(newest.summary.id, NetworkKind::Offline).await, Err(Error::Offline)));
-    let again = s.engine.fetch_body(newest.summary.id, NetworkKind::Metered).await.unwrap();
+    assert!(
+        walk(&s.dir.path().join("attachments")).is_empty(),
+        "evicted downloads are deleted"
+    );
+    assert!(matches!(
+        s.engine
+            .fetch_body(newest.summary.id, NetworkKind::Offline)
+            .await,
+        Err(Error::Offline)
+    ));
+    let again = s
+        .engine
+        .fetch_body(newest.summary.id, NetworkKind::Metered)
+        .await
+        .unwrap();
     assert_eq!(again.html.or(again.text), body.html.or(body.text));
 }
 
@@ -304,7 +588,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
         }
     }
     out

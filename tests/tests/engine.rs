@@ -189,7 +189,16 @@ async fn sync_events_queries_ledger_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_idles_and_wakes_a_delta_sync_on_new_mail() {
     let server = Dovecot::start();
-    server.deliver_generated("alice", None, &GenConfig { seed: 32, count: 30, mix: SizeMix::small(), ..GenConfig::default() });
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 32,
+            count: 30,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(open_engine(&server, dir.path()).await);
     let recorder = Arc::new(Recorder::default());
@@ -204,14 +213,34 @@ async fn push_idles_and_wakes_a_delta_sync_on_new_mail() {
         .await
         .unwrap();
     let cancel = anvert_core::engine::CancellationToken::new();
-    let request = SyncRequest { window: SyncWindow::everything(), ..SyncRequest::default() };
+    let request = SyncRequest {
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
     // IDLE is re-issued every 300 ms here, so the test also covers re-issuing.
     let push = tokio::spawn({
         let (engine, cancel, request) = (engine.clone(), cancel.clone(), request.clone());
-        async move { engine.push(account, "INBOX", &request, std::time::Duration::from_millis(300), cancel).await }
+        async move {
+            engine
+                .push(
+                    account,
+                    "INBOX",
+                    &request,
+                    std::time::Duration::from_millis(300),
+                    cancel,
+                )
+                .await
+        }
     });
     let added = |r: &Recorder| -> usize {
-        r.0.lock().unwrap().iter().map(|e| match e { SyncEvent::MessagesAdded { uids, .. } => uids.len(), _ => 0 }).sum()
+        r.0.lock()
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                SyncEvent::MessagesAdded { uids, .. } => uids.len(),
+                _ => 0,
+            })
+            .sum()
     };
     let wait_for = |n: usize| {
         let recorder = recorder.clone();
@@ -227,10 +256,29 @@ async fn push_idles_and_wakes_a_delta_sync_on_new_mail() {
     };
     assert!(wait_for(30).await, "the initial sync of INBOX");
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await; // a few IDLE re-issues
-    server.deliver_generated("alice", None, &GenConfig { seed: 33, count: 3, mix: SizeMix::small(), ..GenConfig::default() });
-    assert!(wait_for(33).await, "IDLE woke a delta sync for the new mail: {:?}", recorder.0.lock().unwrap().last());
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 33,
+            count: 3,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    assert!(
+        wait_for(33).await,
+        "IDLE woke a delta sync for the new mail: {:?}",
+        recorder.0.lock().unwrap().last()
+    );
     cancel.cancel();
     push.await.unwrap().unwrap();
-    let inbox = engine.folders(account).await.unwrap().into_iter().find(|f| f.name == "INBOX").unwrap();
+    let inbox = engine
+        .folders(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "INBOX")
+        .unwrap();
     assert_eq!(inbox.total, 33);
 }

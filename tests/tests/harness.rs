@@ -300,15 +300,27 @@ async fn a_shared_connector_resumes_tls_sessions_and_setup_shrinks() {
     let mut setups = Vec::new();
     for _ in 0..2 {
         let mark = tap.mark();
-        let session = imap::connect(&endpoint(tap.addr(), Security::ImplicitTls), &server.credential("alice"), &tls, &WireMeter::new(), &ConnectOptions::default())
-            .await
-            .unwrap();
+        let session = imap::connect(
+            &endpoint(tap.addr(), Security::ImplicitTls),
+            &server.credential("alice"),
+            &tls,
+            &WireMeter::new(),
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap();
         session.logout().await.unwrap();
         assert!(tap.wait_all_closed(std::time::Duration::from_secs(5)));
         setups.push(tap.stats_since(&mark).total());
     }
-    eprintln!("setup bytes: first {} B, resumed {} B", setups[0], setups[1]);
-    assert!(setups[1] + 300 < setups[0], "a resumed session skips the certificate: {setups:?}");
+    eprintln!(
+        "setup bytes: first {} B, resumed {} B",
+        setups[0], setups[1]
+    );
+    assert!(
+        setups[1] + 300 < setups[0],
+        "a resumed session skips the certificate: {setups:?}"
+    );
 }
 
 #[tokio::test]
@@ -316,13 +328,36 @@ async fn dns_and_connect_failures_are_named() {
     let server = Dovecot::start();
     let mut nowhere = endpoint(server.imaps_addr(), Security::ImplicitTls);
     nowhere.host = "no-such-host.invalid".into();
-    let err = imap::connect(&nowhere, &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await.unwrap_err();
+    let err = imap::connect(
+        &nowhere,
+        &server.credential("alice"),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Dns { .. }), "{err:?}");
-    assert!(err.to_string().contains("could not resolve host no-such-host.invalid"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("could not resolve host no-such-host.invalid"),
+        "{err}"
+    );
 
     // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let err = imap::connect(&endpoint(closed, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &WireMeter::new(), &ConnectOptions::default()).await.unwrap_err();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = imap::connect(
+        &endpoint(closed, Security::ImplicitTls),
+        &server.credential("alice"),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
 
     // A server that accepts and never speaks: a timeout, named.
@@ -332,7 +367,18 @@ async fn dns_and_connect_failures_are_named() {
         let (_conn, _) = silent.accept().await.unwrap();
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     });
-    let quick = ConnectOptions { timeout: std::time::Duration::from_millis(500), ..ConnectOptions::default() };
-    let err = imap::connect(&endpoint(addr, Security::ImplicitTls), &server.credential("alice"), &server.tls(), &WireMeter::new(), &quick).await.unwrap_err();
+    let quick = ConnectOptions {
+        timeout: std::time::Duration::from_millis(500),
+        ..ConnectOptions::default()
+    };
+    let err = imap::connect(
+        &endpoint(addr, Security::ImplicitTls),
+        &server.credential("alice"),
+        &server.tls(),
+        &WireMeter::new(),
+        &quick,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
 }

@@ -239,10 +239,16 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
     // Every generated message is older than 30 days, so the count rule (200) decides.
     let truth = server.deliver_generated("alice", None, &mailbox(16, 2000));
     let client = SyncClient::new().await;
-    let inbox_only = SyncRequest { folders: vec!["INBOX".into()], ..SyncRequest::default() };
+    let inbox_only = SyncRequest {
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    };
     let report = client.sync(&server, server.imaps_addr(), &inbox_only).await;
     let first = report.added();
-    assert!((200..=250).contains(&first), "the first window (50) and one more (200): {first}");
+    assert!(
+        (200..=250).contains(&first),
+        "the first window (50) and one more (200): {first}"
+    );
     let folder = client.folder("INBOX").await;
     let stored = client.all_messages(folder).await;
     let newest: Vec<_> = truth.iter().rev().take(first as usize).cloned().collect();
@@ -253,14 +259,22 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
     assert_eq!(again.added() + again.folders[0].backfilled, 0, "{again:?}");
     // ...and paging back asks for more: older messages, newest first, below what is stored.
     let older = SyncRequest {
-        window: SyncWindow { min_messages: first as u32 + 500, ..SyncWindow::default() },
+        window: SyncWindow {
+            min_messages: first as u32 + 500,
+            ..SyncWindow::default()
+        },
         ..inbox_only.clone()
     };
     let report = client.sync(&server, server.imaps_addr(), &older).await;
     let back = report.folders[0].backfilled;
     assert!(back >= 500, "{report:?}");
     let stored = client.all_messages(folder).await;
-    let newest: Vec<_> = truth.iter().rev().take((first + back) as usize).cloned().collect();
+    let newest: Vec<_> = truth
+        .iter()
+        .rev()
+        .take((first + back) as usize)
+        .cloned()
+        .collect();
     assert_store_matches(&stored, &newest);
 }
 
@@ -271,7 +285,10 @@ async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues()
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let client = SyncClient::new().await;
     let budget = 100_000;
-    let limited = SyncRequest { byte_budget: Some(budget), ..everything() };
+    let limited = SyncRequest {
+        byte_budget: Some(budget),
+        ..everything()
+    };
     let before = tap.stats();
     let report = client.sync(&server, tap.addr(), &limited).await;
     let spent = tap.stats().total() - before.total();
@@ -279,7 +296,10 @@ async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues()
     let stored = report.added();
     assert!((50..2000).contains(&stored), "{report:?}");
     // Stops within one window: the largest window (1,000 headers) is well under 250 KB here.
-    assert!(spent < budget + 250_000, "spent {spent} B for a {budget} B budget");
+    assert!(
+        spent < budget + 250_000,
+        "spent {spent} B for a {budget} B budget"
+    );
     eprintln!("budget {budget} B: spent {spent} B, stored {stored} messages");
 
     let report = client.sync(&server, tap.addr(), &everything()).await;
@@ -295,22 +315,44 @@ async fn renamed_and_deleted_folders_follow_the_server() {
     server.doveadm(&["mailbox", "create", "-s", "-u", "alice", "Old"]);
     server.deliver_generated("alice", Some("Projects"), &mailbox(18, 5));
     let client = SyncClient::new().await;
-    let all = SyncRequest { window: SyncWindow::everything(), ..SyncRequest::default() };
+    let all = SyncRequest {
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
     client.sync(&server, server.imaps_addr(), &all).await;
     let names = |c: &SyncClient| {
         let store = c.store.clone();
         let account = c.account;
-        async move { store.folders(account).await.unwrap().into_iter().map(|f| (f.name, f.total)).collect::<BTreeMap<_, _>>() }
+        async move {
+            store
+                .folders(account)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.name, f.total))
+                .collect::<BTreeMap<_, _>>()
+        }
     };
     let before = names(&client).await;
     assert_eq!(before.get("Projects"), Some(&5));
     assert!(before.contains_key("Old"));
 
-    server.doveadm(&["mailbox", "rename", "-s", "-u", "alice", "Projects", "Projects-2024"]);
+    server.doveadm(&[
+        "mailbox",
+        "rename",
+        "-s",
+        "-u",
+        "alice",
+        "Projects",
+        "Projects-2024",
+    ]);
     server.doveadm(&["mailbox", "delete", "-u", "alice", "Old"]);
     let report = client.sync(&server, server.imaps_addr(), &all).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let after = names(&client).await;
-    assert!(!after.contains_key("Projects") && !after.contains_key("Old"), "{after:?}");
+    assert!(
+        !after.contains_key("Projects") && !after.contains_key("Old"),
+        "{after:?}"
+    );
     assert_eq!(after.get("Projects-2024"), Some(&5), "{after:?}");
 }

@@ -18,6 +18,7 @@ use anvert_tests::{
     client::endpoint,
     dovecot::Dovecot,
     generator::{Addr, GenConfig, MessageTruth, SizeMix},
+    truth::assert_parts_match,
 };
 use sha2::{Digest, Sha256};
 
@@ -176,32 +177,9 @@ async fn unmetered_sync_matches_the_truth_and_resync_moves_only_listings() {
     for m in &messages {
         let t = &by_id[strip(m.message_id.as_deref().unwrap())];
         let ctx = format!("message {}", t.index);
-        assert_eq!(
-            m.parts.len(),
-            t.parts.len(),
-            "{ctx}: parts {:#?} vs {:#?}",
-            m.parts,
-            t.parts
-        );
+        assert_parts_match(&m.parts, &t.parts, &ctx);
         for (p, tp) in m.parts.iter().zip(&t.parts) {
             let pctx = format!("{ctx} part {}", tp.section);
-            assert_eq!(p.section, tp.section, "{pctx}: section");
-            assert_eq!(p.mime_type, tp.mime_type, "{pctx}: type");
-            let charset = tp.charset.clone().or_else(|| {
-                tp.mime_type
-                    .starts_with("text/")
-                    .then(|| "us-ascii".to_string())
-            });
-            assert_eq!(p.charset, charset, "{pctx}: charset");
-            assert_eq!(
-                p.encoding.as_deref(),
-                Some(tp.encoding.as_str()),
-                "{pctx}: encoding"
-            );
-            assert_eq!(p.size as usize, tp.encoded_size, "{pctx}: size");
-            assert_eq!(p.disposition, tp.disposition, "{pctx}: disposition");
-            assert_eq!(p.filename, tp.filename, "{pctx}: filename");
-            assert_eq!(p.content_id, tp.content_id, "{pctx}: content-id");
             if p.is_attachment {
                 assert_eq!(
                     p.download_state,

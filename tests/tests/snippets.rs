@@ -25,17 +25,37 @@ fn expected_snippet(t: &MessageTruth) -> Option<String> {
         .filter(|p| p.mime_type == "text/plain" || p.mime_type == "text/html")
         .min_by_key(|p| (p.mime_type != "text/plain", p.section.split('.').count()))?;
     let text = part.text.as_deref()?;
-    let text = if part.mime_type == "text/html" { mime::html_to_text(text) } else { text.to_string() };
+    let text = if part.mime_type == "text/html" {
+        mime::html_to_text(text)
+    } else {
+        text.to_string()
+    };
     Some(mime::snippet(&text, 200))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snippets_without_preview_cost_a_few_hundred_bytes_each_and_match_the_full_text() {
-    let server = Dovecot::start_with(DovecotOptions { preview: false, ..DovecotOptions::default() });
-    let truth = server.deliver_generated("alice", None, &GenConfig { seed: 41, count: 120, mix: SizeMix::small(), ..GenConfig::default() });
+    let server = Dovecot::start_with(DovecotOptions {
+        preview: false,
+        ..DovecotOptions::default()
+    });
+    let truth = server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 41,
+            count: 120,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
     let client = SyncClient::new().await;
     let n = 512;
-    let content = ContentPolicy { snippet_messages: 50, snippet_bytes: n, ..ContentPolicy::for_network(NetworkKind::Metered) };
+    let content = ContentPolicy {
+        snippet_messages: 50,
+        snippet_bytes: n,
+        ..ContentPolicy::for_network(NetworkKind::Metered)
+    };
     let request = SyncRequest {
         network: NetworkKind::Metered,
         window: SyncWindow::everything(),
@@ -49,21 +69,40 @@ async fn snippets_without_preview_cost_a_few_hundred_bytes_each_and_match_the_fu
     let bound = 50 * (u64::from(n) + 150) + 2_000;
     eprintln!("snippets for 50 messages: {snippet_bytes} B on the wire (bound {bound} B)");
     assert!(snippet_bytes <= bound, "{snippet_bytes} B > {bound} B");
-    assert_eq!(report.bytes.total_for(Purpose::Bodies) + report.bytes.total_for(Purpose::Attachments), 0);
+    assert_eq!(
+        report.bytes.total_for(Purpose::Bodies) + report.bytes.total_for(Purpose::Attachments),
+        0
+    );
 
-    let by_id: BTreeMap<&str, &MessageTruth> = truth.iter().map(|t| (t.message_id.as_str(), t)).collect();
+    let by_id: BTreeMap<&str, &MessageTruth> =
+        truth.iter().map(|t| (t.message_id.as_str(), t)).collect();
     let folder = client.folder("INBOX").await;
     let stored = client.all_messages(folder).await;
     let mut compared = 0;
     for m in stored.iter().take(50) {
-        let id = m.message_id.as_deref().unwrap().trim_matches(|c| c == '<' || c == '>');
+        let id = m
+            .message_id
+            .as_deref()
+            .unwrap()
+            .trim_matches(|c| c == '<' || c == '>');
         let t = by_id[id];
-        let got = m.summary.preview.clone().unwrap_or_else(|| panic!("message {} has no snippet", t.index));
-        assert!(got.chars().count() <= 200 && !got.contains('\u{FFFD}'), "{got:?}");
+        let got = m
+            .summary
+            .preview
+            .clone()
+            .unwrap_or_else(|| panic!("message {} has no snippet", t.index));
+        assert!(
+            got.chars().count() <= 200 && !got.contains('\u{FFFD}'),
+            "{got:?}"
+        );
         if let Some(want) = expected_snippet(t) {
             // The fetched range may decode to less text than the whole part: then the snippet
             // is a prefix of the full one (cut at a word boundary).
-            assert!(want == got || want.starts_with(got.trim_end()), "message {}:\n got {got:?}\nwant {want:?}", t.index);
+            assert!(
+                want == got || want.starts_with(got.trim_end()),
+                "message {}:\n got {got:?}\nwant {want:?}",
+                t.index
+            );
             compared += 1;
         }
     }

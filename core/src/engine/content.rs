@@ -17,7 +17,10 @@ use crate::{
     mime,
     net::Purpose,
     policy::NetworkKind,
-    store::{CachedContent, DownloadRecord, DownloadState, MessageDetail, MessageId, MessageLocation, PartDetail},
+    store::{
+        CachedContent, DownloadRecord, DownloadState, MessageDetail, MessageId, MessageLocation,
+        PartDetail,
+    },
 };
 
 /// The bound on a stored body once decompressed (a zstd bomb stops here).
@@ -42,10 +45,23 @@ impl Engine {
     /// compressed, and returned.
     pub async fn fetch_body(&self, message: MessageId, network: NetworkKind) -> Result<Body> {
         if let Some(stored) = self.store.body(message).await? {
-            let parts = self.store.message(message).await?.map(|m| m.parts).unwrap_or_default();
+            let parts = self
+                .store
+                .message(message)
+                .await?
+                .map(|m| m.parts)
+                .unwrap_or_default();
             return Ok(Body {
-                text: stored.text_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
-                html: stored.html_zstd.as_deref().map(|b| blobs::decompress(b, BODY_LIMIT)).transpose()?,
+                text: stored
+                    .text_zstd
+                    .as_deref()
+                    .map(|b| blobs::decompress(b, BODY_LIMIT))
+                    .transpose()?,
+                html: stored
+                    .html_zstd
+                    .as_deref()
+                    .map(|b| blobs::decompress(b, BODY_LIMIT))
+                    .transpose()?,
                 parts,
             });
         }
@@ -54,29 +70,54 @@ impl Engine {
         }
         let (location, detail) = self.locate(message).await?;
         let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
-        let part = body_part(&detail.parts, prefer_html).ok_or(Error::NotFound { what: "readable part of message", id: message.0 })?;
+        let part = body_part(&detail.parts, prefer_html).ok_or(Error::NotFound {
+            what: "readable part of message",
+            id: message.0,
+        })?;
         let runtime = self.runtime(location.account)?;
         let before = runtime.meter.totals();
         let result = async {
             let mut session = self.open_folder(&runtime, &location).await?;
-            let request = SectionRequest { uid: location.uid, section: part.section.clone(), range: None };
+            let request = SectionRequest {
+                uid: location.uid,
+                section: part.section.clone(),
+                range: None,
+            };
             let data = session.fetch_sections(Purpose::Bodies, &[request]).await;
             let _ = session.logout().await;
-            data?.into_iter().next().ok_or(Error::NotFound { what: "message on the server", id: message.0 })
+            data?.into_iter().next().ok_or(Error::NotFound {
+                what: "message on the server",
+                id: message.0,
+            })
         }
         .await;
-        self.record_usage(location.account, network, &runtime, &before).await?;
+        self.record_usage(location.account, network, &runtime, &before)
+            .await?;
         let data = result?;
-        let decoded = mime::decode_part_text(&data.data, part.encoding.as_deref(), part.charset.as_deref());
+        let decoded = mime::decode_part_text(
+            &data.data,
+            part.encoding.as_deref(),
+            part.charset.as_deref(),
+        );
         let body = if part.mime_type == "text/html" {
-            Body { text: None, html: Some(decoded), parts: detail.parts.clone() }
+            Body {
+                text: None,
+                html: Some(decoded),
+                parts: detail.parts.clone(),
+            }
         } else {
-            Body { text: Some(decoded), html: None, parts: detail.parts.clone() }
+            Body {
+                text: Some(decoded),
+                html: None,
+                parts: detail.parts.clone(),
+            }
         };
         let text = body.text.as_deref().map(blobs::compress).transpose()?;
         let html = body.html.as_deref().map(blobs::compress).transpose()?;
         let stored = text.as_ref().map_or(0, Vec::len) + html.as_ref().map_or(0, Vec::len);
-        self.store.put_body(message, text.as_deref(), html.as_deref(), stored as u64).await?;
+        self.store
+            .put_body(message, text.as_deref(), html.as_deref(), stored as u64)
+            .await?;
         Ok(body)
     }
 
@@ -97,7 +138,10 @@ impl Engine {
             .parts
             .iter()
             .find(|p| p.section == section)
-            .ok_or(Error::NotFound { what: "part of message", id: message.0 })?
+            .ok_or(Error::NotFound {
+                what: "part of message",
+                id: message.0,
+            })?
             .clone();
         let mut record = match self.store.download(message, section).await? {
             Some(r) if r.state == DownloadState::Complete && r.destination.exists() => {
@@ -109,14 +153,18 @@ impl Engine {
                 if r.state == DownloadState::Partial
                     && r.encoded_offset >= u64::from(part.size)
                     && !blobs::part_path(&r.destination).exists()
-                    && std::fs::metadata(&r.destination).is_ok_and(|m| m.len() == r.decoded_len) =>
+                    && std::fs::metadata(&r.destination)
+                        .is_ok_and(|m| m.len() == r.decoded_len) =>
             {
-                self.store.complete_download(message, section, r.decoded_len).await?;
+                self.store
+                    .complete_download(message, section, r.decoded_len)
+                    .await?;
                 return Ok(r.destination);
             }
             Some(r) if r.state == DownloadState::Partial => r,
             _ => {
-                let destination = blobs::destination_in(dir, part.filename.as_deref(), "attachment");
+                let destination =
+                    blobs::destination_in(dir, part.filename.as_deref(), "attachment");
                 // No record: a partial file there is a leftover of a start that was never
                 // recorded (a crash before the first chunk was committed).
                 blobs::remove_partial(&destination).await?;
@@ -130,12 +178,22 @@ impl Engine {
         let before = runtime.meter.totals();
         let result = async {
             let mut session = self.open_folder(&runtime, &location).await?;
-            let done = self.download_chunks(&mut session, location.uid, &part, &mut record, listener, cancel).await;
+            let done = self
+                .download_chunks(
+                    &mut session,
+                    location.uid,
+                    &part,
+                    &mut record,
+                    listener,
+                    cancel,
+                )
+                .await;
             let _ = session.logout().await;
             done
         }
         .await;
-        self.record_usage(location.account, network, &runtime, &before).await?;
+        self.record_usage(location.account, network, &runtime, &before)
+            .await?;
         result
     }
 
@@ -161,7 +219,11 @@ impl Engine {
         for item in self.store.eviction_candidates(account, bytes).await? {
             match &item.content {
                 CachedContent::Body { message } => self.store.evict_body(*message).await?,
-                CachedContent::Download { message, section, destination } => {
+                CachedContent::Download {
+                    message,
+                    section,
+                    destination,
+                } => {
                     match tokio::fs::remove_file(destination).await {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                         _ => {}
@@ -186,14 +248,21 @@ impl Engine {
         policy: &crate::policy::ContentPolicy,
         budget_left: impl Fn() -> bool,
     ) -> Result<u32> {
-        let Some(max) = policy.prefetch_attachments_max else { return Ok(0) };
+        let Some(max) = policy.prefetch_attachments_max else {
+            return Ok(0);
+        };
         let max_encoded = max.saturating_mul(4) / 3 + 1024;
         let newest = policy.prefetch_bodies.max(1);
         let stored = self.store.folders(account).await?;
         let mut done = 0;
         for name in folders {
-            let Some(folder) = stored.iter().find(|f| &f.name == name) else { continue };
-            let wanted = self.store.attachments_to_prefetch(folder.id, newest, max_encoded).await?;
+            let Some(folder) = stored.iter().find(|f| &f.name == name) else {
+                continue;
+            };
+            let wanted = self
+                .store
+                .attachments_to_prefetch(folder.id, newest, max_encoded)
+                .await?;
             if wanted.is_empty() {
                 continue;
             }
@@ -206,17 +275,34 @@ impl Engine {
                 if !budget_left() {
                     return Ok(done);
                 }
-                let Some(detail) = self.store.message(item.message).await? else { continue };
-                let Some(part) = detail.parts.iter().find(|p| p.section == item.section) else { continue };
-                let dir = self.data_dir.join("attachments").join(item.message.0.to_string());
+                let Some(detail) = self.store.message(item.message).await? else {
+                    continue;
+                };
+                let Some(part) = detail.parts.iter().find(|p| p.section == item.section) else {
+                    continue;
+                };
+                let dir = self
+                    .data_dir
+                    .join("attachments")
+                    .join(item.message.0.to_string());
                 tokio::fs::create_dir_all(&dir).await?;
-                let destination = blobs::destination_in(&dir, item.filename.as_deref(), "attachment");
+                let destination =
+                    blobs::destination_in(&dir, item.filename.as_deref(), "attachment");
                 blobs::remove_partial(&destination).await?;
                 let mut record = DownloadRecord::start(item.message, &item.section, destination);
                 let cancel = tokio_util::sync::CancellationToken::new();
-                match self.download_chunks(session, item.uid, part, &mut record, None, &cancel).await {
+                match self
+                    .download_chunks(session, item.uid, part, &mut record, None, &cancel)
+                    .await
+                {
                     Ok(_) => done += 1,
-                    Err(e @ (Error::ConnectionClosed | Error::Io(_) | Error::Timeout { .. } | Error::Protocol { .. } | Error::DiskFull { .. })) => return Err(e),
+                    Err(
+                        e @ (Error::ConnectionClosed
+                        | Error::Io(_)
+                        | Error::Timeout { .. }
+                        | Error::Protocol { .. }
+                        | Error::DiskFull { .. }),
+                    ) => return Err(e),
                     Err(_) => {}
                 }
             }
@@ -252,12 +338,23 @@ impl Engine {
                 }
                 let len = sizer.next_len();
                 let started = Instant::now();
-                let request = [SectionRequest { uid, section: part.section.clone(), range: Some((record.encoded_offset, len)) }];
+                let request = [SectionRequest {
+                    uid,
+                    section: part.section.clone(),
+                    range: Some((record.encoded_offset, len)),
+                }];
                 let chunk = tokio::select! {
                     chunk = session.fetch_sections(Purpose::Attachments, &request) => chunk?,
                     _ = cancel.cancelled() => return Err(Error::Cancelled),
                 };
-                let data = chunk.into_iter().next().ok_or(Error::NotFound { what: "message on the server", id: record.message.0 })?.data;
+                let data = chunk
+                    .into_iter()
+                    .next()
+                    .ok_or(Error::NotFound {
+                        what: "message on the server",
+                        id: record.message.0,
+                    })?
+                    .data;
                 sizer.record(data.len() as u64, started.elapsed());
                 out.clear();
                 decoder.feed(&data, &mut out)?;
@@ -284,25 +381,49 @@ impl Engine {
         result?;
         let destination = file.destination().to_path_buf();
         let bytes = file.finish().await?;
-        self.store.complete_download(record.message, &record.section, bytes).await?;
+        self.store
+            .complete_download(record.message, &record.section, bytes)
+            .await?;
         Ok(destination)
     }
 
     async fn locate(&self, message: MessageId) -> Result<(MessageLocation, MessageDetail)> {
-        let location = self.store.message_location(message).await?.ok_or(Error::NotFound { what: "message", id: message.0 })?;
-        let detail = self.store.message(message).await?.ok_or(Error::NotFound { what: "message", id: message.0 })?;
+        let location = self
+            .store
+            .message_location(message)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "message",
+                id: message.0,
+            })?;
+        let detail = self.store.message(message).await?.ok_or(Error::NotFound {
+            what: "message",
+            id: message.0,
+        })?;
         Ok((location, detail))
     }
 
     /// Connects and selects the message's folder, refusing when its UIDVALIDITY moved.
-    async fn open_folder(&self, runtime: &Runtime, location: &MessageLocation) -> Result<ImapSession> {
+    async fn open_folder(
+        &self,
+        runtime: &Runtime,
+        location: &MessageLocation,
+    ) -> Result<ImapSession> {
         if runtime.protocol == super::Protocol::Pop3 {
             // POP3 has no per-part fetch: content arrives whole with a sync (RETR).
             return Err(Error::Config {
-                reason: "POP3 messages are downloaded by sync, within ContentPolicy::pop3_retr_max".into(),
+                reason: "POP3 messages are downloaded by sync, within ContentPolicy::pop3_retr_max"
+                    .into(),
             });
         }
-        let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+        let mut session = imap::connect(
+            &runtime.endpoint,
+            &runtime.credential,
+            &self.tls,
+            &runtime.meter,
+            &self.connect,
+        )
+        .await?;
         let selected = session.select(&location.folder_name, None).await?;
         if selected.uid_validity != location.uidvalidity {
             let _ = session.logout().await;
@@ -315,6 +436,10 @@ impl Engine {
 /// The part a reader needs: the preferred alternative, not an attachment.
 fn body_part(parts: &[PartDetail], prefer_html: bool) -> Option<&PartDetail> {
     let readable = |t: &str| parts.iter().find(|p| !p.is_attachment && p.mime_type == t);
-    let (first, second) = if prefer_html { ("text/html", "text/plain") } else { ("text/plain", "text/html") };
+    let (first, second) = if prefer_html {
+        ("text/html", "text/plain")
+    } else {
+        ("text/plain", "text/html")
+    };
     readable(first).or_else(|| readable(second))
 }

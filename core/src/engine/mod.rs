@@ -147,16 +147,44 @@ impl Engine {
         let before = runtime.meter.totals();
         let listener = self.listener();
         let result = async {
-            let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+            let mut session = imap::connect(
+                &runtime.endpoint,
+                &runtime.credential,
+                &self.tls,
+                &runtime.meter,
+                &self.connect,
+            )
+            .await?;
             self.write_back(&mut session, account).await?;
-            let mut report =
-                sync::sync_imap_account_with(&mut session, &self.store, account, request, unix_now(), events(&listener)).await;
+            let mut report = sync::sync_imap_account_with(
+                &mut session,
+                &self.store,
+                account,
+                request,
+                unix_now(),
+                events(&listener),
+            )
+            .await;
             if let Ok(r) = &mut report
                 && r.stopped.is_none()
             {
                 let folders: Vec<String> = r.folders.iter().map(|f| f.name.clone()).collect();
-                let budget = sync::Budget::new(&runtime.meter, request.byte_budget.map(|b| b.saturating_sub(r.bytes.total())));
-                match self.prefetch_attachments(&mut session, account, &folders, &request.content(), || !budget.exhausted()).await {
+                let budget = sync::Budget::new(
+                    &runtime.meter,
+                    request
+                        .byte_budget
+                        .map(|b| b.saturating_sub(r.bytes.total())),
+                );
+                match self
+                    .prefetch_attachments(
+                        &mut session,
+                        account,
+                        &folders,
+                        &request.content(),
+                        || !budget.exhausted(),
+                    )
+                    .await
+                {
                     Ok(n) => r.attachments = n,
                     Err(e) => r.errors.push(("attachments".into(), e.to_string())),
                 }
@@ -167,7 +195,9 @@ impl Engine {
         }
         .await;
         // Bytes are recorded whatever happened: they were spent.
-        let spent = self.record_usage(account, request.network, &runtime, &before).await?;
+        let spent = self
+            .record_usage(account, request.network, &runtime, &before)
+            .await?;
         let mut report = result?;
         report.bytes = spent;
         Ok(report)
@@ -192,37 +222,74 @@ impl Engine {
         let idle_max = idle_max.min(Duration::from_secs(28 * 60));
         let runtime = self.runtime(account)?;
         let listener = self.listener();
-        let one_folder = SyncRequest { folders: vec![folder.to_string()], ..request.clone() };
+        let one_folder = SyncRequest {
+            folders: vec![folder.to_string()],
+            ..request.clone()
+        };
         let mut before = runtime.meter.totals();
-        let mut session = imap::connect(&runtime.endpoint, &runtime.credential, &self.tls, &runtime.meter, &self.connect).await?;
+        let mut session = imap::connect(
+            &runtime.endpoint,
+            &runtime.credential,
+            &self.tls,
+            &runtime.meter,
+            &self.connect,
+        )
+        .await?;
         let result = async {
-            sync::sync_imap_account_with(&mut session, &self.store, account, &one_folder, unix_now(), events(&listener)).await?;
+            sync::sync_imap_account_with(
+                &mut session,
+                &self.store,
+                account,
+                &one_folder,
+                unix_now(),
+                events(&listener),
+            )
+            .await?;
             loop {
-                self.record_usage(account, request.network, &runtime, &before).await?;
+                self.record_usage(account, request.network, &runtime, &before)
+                    .await?;
                 before = runtime.meter.totals();
                 match session.idle(idle_max, &cancel).await? {
                     IdleOutcome::Cancelled => return Ok(()),
                     IdleOutcome::Timeout => {}
                     IdleOutcome::Changed => {
                         let now = unix_now();
-                        sync::sync_imap_folder(&mut session, &self.store, account, folder, &one_folder, now, events(&listener)).await?;
+                        sync::sync_imap_folder(
+                            &mut session,
+                            &self.store,
+                            account,
+                            folder,
+                            &one_folder,
+                            now,
+                            events(&listener),
+                        )
+                        .await?;
                     }
                 }
             }
         }
         .await;
         let _ = session.logout().await;
-        self.record_usage(account, request.network, &runtime, &before).await?;
+        self.record_usage(account, request.network, &runtime, &before)
+            .await?;
         result
     }
 
     /// Adds what the account's meter counted since `before` to the ledger; returns it.
-    async fn record_usage(&self, account: AccountId, network: NetworkKind, runtime: &Runtime, before: &WireTotals) -> Result<WireTotals> {
+    async fn record_usage(
+        &self,
+        account: AccountId,
+        network: NetworkKind,
+        runtime: &Runtime,
+        before: &WireTotals,
+    ) -> Result<WireTotals> {
         let spent = runtime.meter.totals().since(before);
         for purpose in Purpose::ALL {
             let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
             if up + down > 0 {
-                self.store.add_usage(account, network.as_str(), purpose.as_str(), up, down).await?;
+                self.store
+                    .add_usage(account, network.as_str(), purpose.as_str(), up, down)
+                    .await?;
             }
         }
         Ok(spent)

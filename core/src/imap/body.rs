@@ -35,26 +35,42 @@ pub struct SectionData {
 /// Whether `section` is a plain IMAP part number (digits separated by dots). Anything else
 /// is refused before it can reach a command line.
 pub fn valid_section(section: &str) -> bool {
-    !section.is_empty() && section.len() <= 64 && section.split('.').all(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
+    !section.is_empty()
+        && section.len() <= 64
+        && section
+            .split('.')
+            .all(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl ImapSession {
     /// Fetches the requested sections of messages in the selected folder, counting the bytes
     /// under `purpose`. One pipelined command per (section, range) group.
-    pub async fn fetch_sections(&mut self, purpose: Purpose, requests: &[SectionRequest]) -> Result<Vec<SectionData>> {
+    pub async fn fetch_sections(
+        &mut self,
+        purpose: Purpose,
+        requests: &[SectionRequest],
+    ) -> Result<Vec<SectionData>> {
         // (section, range) -> UIDs: one command per group.
         type Group = (String, Option<(u64, u32)>);
         let mut groups: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
         for r in requests {
             if !valid_section(&r.section) {
-                return Err(Error::Config { reason: "invalid MIME section number".into() });
+                return Err(Error::Config {
+                    reason: "invalid MIME section number".into(),
+                });
             }
-            groups.entry((r.section.clone(), r.range)).or_default().push(r.uid);
+            groups
+                .entry((r.section.clone(), r.range))
+                .or_default()
+                .push(r.uid);
         }
         let mut commands = Vec::with_capacity(groups.len());
         for ((section, range), uids) in groups {
             let range_text = range.map(|(o, l)| format!("<{o}.{l}>")).unwrap_or_default();
-            commands.push(format!("UID FETCH {} (UID BODY.PEEK[{section}]{range_text})", uid_set(&uids)));
+            commands.push(format!(
+                "UID FETCH {} (UID BODY.PEEK[{section}]{range_text})",
+                uid_set(&uids)
+            ));
         }
         self.meter().set_purpose(purpose);
         let mut out = Vec::new();
@@ -68,9 +84,18 @@ impl ImapSession {
                     for a in attrs {
                         match a {
                             AttributeValue::Uid(u) => uid = Some(*u),
-                            AttributeValue::BodySection { section: Some(SectionPath::Part(path, None)), data, .. } => {
-                                let section = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
-                                found = Some((section, data.as_deref().unwrap_or_default().to_vec()));
+                            AttributeValue::BodySection {
+                                section: Some(SectionPath::Part(path, None)),
+                                data,
+                                ..
+                            } => {
+                                let section = path
+                                    .iter()
+                                    .map(u32::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(".");
+                                found =
+                                    Some((section, data.as_deref().unwrap_or_default().to_vec()));
                             }
                             _ => {}
                         }
@@ -122,7 +147,16 @@ mod tests {
     #[test]
     fn sections_are_validated() {
         assert!(valid_section("1") && valid_section("2.1.3"));
-        for bad in ["", "1.", ".1", "1..2", "TEXT", "1 BODY[]", "1]<0.5> (FLAGS", "1\r\nA1 LOGOUT"] {
+        for bad in [
+            "",
+            "1.",
+            ".1",
+            "1..2",
+            "TEXT",
+            "1 BODY[]",
+            "1]<0.5> (FLAGS",
+            "1\r\nA1 LOGOUT",
+        ] {
             assert!(!valid_section(bad), "{bad:?}");
         }
     }

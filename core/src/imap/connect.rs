@@ -364,7 +364,8 @@ fn leading_words(quoted: &str) -> String {
         .split([' ', '\\'])
         .take(3)
         .take_while(|w| {
-            let keyword = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b"-.".contains(&b);
+            let keyword =
+                |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b"-.".contains(&b);
             matches!(*w, "*" | "+") || (!w.is_empty() && w.len() <= 16 && w.bytes().all(keyword))
         })
         .collect();

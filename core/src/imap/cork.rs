@@ -22,7 +22,11 @@ pub(super) type CorkSwitch = Arc<AtomicBool>;
 
 /// Wraps the session's top stream so `switch` can cork it.
 pub(super) fn corked(inner: BoxedIo, switch: &CorkSwitch) -> BoxedIo {
-    BoxedIo::new(Corked { inner, switch: switch.clone(), pending: Vec::new() })
+    BoxedIo::new(Corked {
+        inner,
+        switch: switch.clone(),
+        pending: Vec::new(),
+    })
 }
 
 struct Corked {
@@ -45,13 +49,21 @@ impl Corked {
 }
 
 impl AsyncRead for Corked {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Corked {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.switch.load(Ordering::Acquire) {
             self.pending.extend_from_slice(buf);
             return Poll::Ready(Ok(buf.len()));
@@ -91,7 +103,8 @@ mod tests {
         io.write_all(b"A2 NOOP\r\n").await.unwrap();
         io.flush().await.unwrap();
         let mut buf = [0u8; 64];
-        let nothing = tokio::time::timeout(std::time::Duration::from_millis(50), b.read(&mut buf)).await;
+        let nothing =
+            tokio::time::timeout(std::time::Duration::from_millis(50), b.read(&mut buf)).await;
         assert!(nothing.is_err(), "nothing is sent while corked");
         switch.store(false, Ordering::Release);
         io.flush().await.unwrap();

@@ -58,13 +58,26 @@ impl ImapSession {
             self.enable_pending = false;
         }
         all.extend(commands.iter().cloned());
-        Pipeline { commands: all, offset, depth: depth.max(1) + offset, tags: Vec::new(), completed: 0, sending: true, drained: false, takes_unparsable_fetch: false }
+        Pipeline {
+            commands: all,
+            offset,
+            depth: depth.max(1) + offset,
+            tags: Vec::new(),
+            completed: 0,
+            sending: true,
+            drained: false,
+            takes_unparsable_fetch: false,
+        }
     }
 
     /// Sends what the pipeline allows, then reads until the next of the caller's commands
     /// completes, handing every untagged response to `on_untagged(index, response)` (index of
     /// the oldest command in flight). `None` when everything sent has completed.
-    pub(crate) async fn next_completion<U>(&mut self, pipe: &mut Pipeline, mut on_untagged: U) -> Result<Option<(usize, Completion)>>
+    pub(crate) async fn next_completion<U>(
+        &mut self,
+        pipe: &mut Pipeline,
+        mut on_untagged: U,
+    ) -> Result<Option<(usize, Completion)>>
     where
         U: FnMut(usize, &Response<'_>) -> Result<()>,
     {
@@ -74,7 +87,9 @@ impl ImapSession {
         }
         loop {
             let room = |pipe: &Pipeline| {
-                pipe.sending && pipe.tags.len() < pipe.commands.len() && pipe.tags.len() - pipe.completed < pipe.depth
+                pipe.sending
+                    && pipe.tags.len() < pipe.commands.len()
+                    && pipe.tags.len() - pipe.completed < pipe.depth
             };
             if room(pipe) {
                 // Everything this round sends leaves in one write (see `cork`).
@@ -89,15 +104,23 @@ impl ImapSession {
                             break;
                         }
                         Err(_) => {
-                            sent = Err(Error::Timeout { during: "sending a command" });
+                            sent = Err(Error::Timeout {
+                                during: "sending a command",
+                            });
                             break;
                         }
                     }
                 }
                 self.cork.store(false, std::sync::atomic::Ordering::Release);
-                let flushed = tokio::time::timeout(self.timeout, tokio::io::AsyncWriteExt::flush(self.inner.as_mut())).await;
+                let flushed = tokio::time::timeout(
+                    self.timeout,
+                    tokio::io::AsyncWriteExt::flush(self.inner.as_mut()),
+                )
+                .await;
                 sent?;
-                flushed.map_err(|_| Error::Timeout { during: "sending a command" })??;
+                flushed.map_err(|_| Error::Timeout {
+                    during: "sending a command",
+                })??;
             }
             if pipe.completed == pipe.tags.len() {
                 return Ok(None); // stopped sending, or done, and everything sent has completed
@@ -105,7 +128,9 @@ impl ImapSession {
             let current = pipe.completed;
             let response = tokio::time::timeout(self.timeout, self.inner.read_response())
                 .await
-                .map_err(|_| Error::Timeout { during: "waiting for the server" })?
+                .map_err(|_| Error::Timeout {
+                    during: "waiting for the server",
+                })?
                 .map_err(|e| map_err(verb(&pipe.commands[current]), e.into()))?
                 .ok_or(Error::ConnectionClosed)?;
             if let Some(bad) = Unparsable::from_response(response.parsed())
@@ -119,9 +144,15 @@ impl ImapSession {
                 )));
             }
             match response.parsed() {
-                Response::Done { tag, status, outcome } => {
+                Response::Done {
+                    tag,
+                    status,
+                    outcome,
+                } => {
                     let Some(index) = pipe.tags.iter().position(|t| t == tag) else {
-                        return Err(Error::protocol("a tagged response for a command never sent"));
+                        return Err(Error::protocol(
+                            "a tagged response for a command never sent",
+                        ));
                     };
                     if index != current {
                         return Err(Error::protocol("tagged responses out of order"));
@@ -136,10 +167,16 @@ impl ImapSession {
                         return Ok(Some((index - pipe.offset, completion)));
                     }
                     if !completion.ok {
-                        return Err(Error::ServerNo { command: "ENABLE".into(), text: completion.text });
+                        return Err(Error::ServerNo {
+                            command: "ENABLE".into(),
+                            text: completion.text,
+                        });
                     }
                 }
-                Response::Data { status: Status::Bye, outcome } => {
+                Response::Data {
+                    status: Status::Bye,
+                    outcome,
+                } => {
                     return Err(Error::ServerNo {
                         command: verb(&pipe.commands[current]).into(),
                         text: format!("BYE {}", outcome.information.as_deref().unwrap_or_default()),
@@ -151,7 +188,12 @@ impl ImapSession {
     }
 
     /// Runs `commands` to the end (at most `depth` in flight) and returns every completion.
-    pub(crate) async fn exchange<U>(&mut self, commands: &[String], depth: usize, mut on_untagged: U) -> Result<Vec<Completion>>
+    pub(crate) async fn exchange<U>(
+        &mut self,
+        commands: &[String],
+        depth: usize,
+        mut on_untagged: U,
+    ) -> Result<Vec<Completion>>
     where
         U: FnMut(usize, &Response<'_>) -> Result<()>,
     {
@@ -188,8 +230,15 @@ impl ImapSession {
 /// response code imap-proto does not know (such as CONDSTORE's `[MODIFIED uid-set]`) is kept
 /// whole, however long, since callers parse it.
 fn completion_text(text: &str) -> String {
-    let code = if text.starts_with('[') { text.find(']').map_or(0, |i| i + 1) } else { 0 };
-    text.chars().filter(|c| !c.is_control()).take(code + 300).collect()
+    let code = if text.starts_with('[') {
+        text.find(']').map_or(0, |i| i + 1)
+    } else {
+        0
+    };
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(code + 300)
+        .collect()
 }
 
 fn status_word(status: &Status) -> &'static str {

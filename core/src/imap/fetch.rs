@@ -129,15 +129,32 @@ impl ImapSession {
     ///
     /// Sequence numbers are safe here: a server may not send EXPUNGE while a non-UID FETCH is
     /// in progress, and the pipeline keeps one in progress until the last completes.
-    pub fn start_summaries(&mut self, windows: &[String], by_uid: bool, items: SummaryItems, depth: usize) -> SummaryFetch {
+    pub fn start_summaries(
+        &mut self,
+        windows: &[String],
+        by_uid: bool,
+        items: SummaryItems,
+        depth: usize,
+    ) -> SummaryFetch {
         let rendered = items.render();
         let verb = if by_uid { "UID FETCH" } else { "FETCH" };
-        let commands: Vec<String> = windows.iter().map(|set| format!("{verb} {set} {rendered}")).collect();
+        let commands: Vec<String> = windows
+            .iter()
+            .map(|set| format!("{verb} {set} {rendered}"))
+            .collect();
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
         let mut pipe = self.pipeline(&commands, depth);
         pipe.take_unparsable_fetch();
-        let ranges = windows.iter().map(|w| if by_uid { None } else { seq_range(w) }).collect();
-        SummaryFetch { pipe, ranges, pending: Default::default(), structure: true }
+        let ranges = windows
+            .iter()
+            .map(|w| if by_uid { None } else { seq_range(w) })
+            .collect();
+        SummaryFetch {
+            pipe,
+            ranges,
+            pending: Default::default(),
+            structure: true,
+        }
     }
 
     /// Summaries of the messages at sequence numbers `seqs`, without BODYSTRUCTURE, PREVIEW
@@ -148,12 +165,21 @@ impl ImapSession {
         if seqs.is_empty() {
             return Ok(Window::default());
         }
-        let set = seqs.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let set = seqs
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let modseq = if self.has_condstore() { " MODSEQ" } else { "" };
         let command = format!("FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE{modseq})");
         let mut pipe = self.pipeline(&[command], 1);
         pipe.take_unparsable_fetch();
-        let mut fetch = SummaryFetch { pipe, ranges: vec![None], pending: Default::default(), structure: false };
+        let mut fetch = SummaryFetch {
+            pipe,
+            ranges: vec![None],
+            pending: Default::default(),
+            structure: false,
+        };
         let window = self.next_window(&mut fetch).await?.unwrap_or_default();
         while self.next_window(&mut fetch).await?.is_some() {}
         Ok(window)
@@ -161,9 +187,17 @@ impl ImapSession {
 
     /// The next complete window, in request order; `None` when all requested are delivered.
     pub async fn next_window(&mut self, fetch: &mut SummaryFetch) -> Result<Option<Window>> {
-        let SummaryFetch { pipe, ranges, pending, structure } = fetch;
+        let SummaryFetch {
+            pipe,
+            ranges,
+            pending,
+            structure,
+        } = fetch;
         let route = |oldest: usize, seq: u32| {
-            ranges.iter().position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq))).unwrap_or(oldest)
+            ranges
+                .iter()
+                .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
+                .unwrap_or(oldest)
         };
         let next = self
             .next_completion(pipe, |oldest, response| {
@@ -177,13 +211,22 @@ impl ImapSession {
                             Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                         }
                     }
-                    Response::Vanished { uids, .. } => {
-                        super::session::expand_ranges(uids, &mut pending.entry(oldest).or_default().vanished)?
+                    Response::Vanished { uids, .. } => super::session::expand_ranges(
+                        uids,
+                        &mut pending.entry(oldest).or_default().vanished,
+                    )?,
+                    Response::Expunge(seq) => {
+                        pending.entry(oldest).or_default().expunged.push(*seq)
                     }
-                    Response::Expunge(seq) => pending.entry(oldest).or_default().expunged.push(*seq),
                     other => {
-                        if let Some(Unparsable { seq: Some(seq), .. }) = Unparsable::from_response(other) {
-                            pending.entry(route(oldest, seq)).or_default().unparsable.push(seq);
+                        if let Some(Unparsable { seq: Some(seq), .. }) =
+                            Unparsable::from_response(other)
+                        {
+                            pending
+                                .entry(route(oldest, seq))
+                                .or_default()
+                                .unparsable
+                                .push(seq);
                         }
                     }
                 }
@@ -199,9 +242,16 @@ impl ImapSession {
             Some((_, completion)) if !completion.ok => {
                 fetch.stop_sending();
                 // Read what is still in flight so the session stays usable, then report.
-                while self.next_completion(&mut fetch.pipe, |_, _| Ok(())).await?.is_some() {}
+                while self
+                    .next_completion(&mut fetch.pipe, |_, _| Ok(()))
+                    .await?
+                    .is_some()
+                {}
                 fetch.pending.clear();
-                Err(Error::ServerNo { command: "FETCH".into(), text: completion.text })
+                Err(Error::ServerNo {
+                    command: "FETCH".into(),
+                    text: completion.text,
+                })
             }
             Some((index, _)) => {
                 window.index = index;

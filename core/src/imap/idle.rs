@@ -28,7 +28,10 @@ impl ImapSession {
     /// its tagged response read, so the session stays usable.
     pub async fn idle(&mut self, max: Duration, cancel: &CancellationToken) -> Result<IdleOutcome> {
         if !self.capabilities().has("IDLE") {
-            return Err(Error::ServerNo { command: "IDLE".into(), text: "the server does not offer IDLE".into() });
+            return Err(Error::ServerNo {
+                command: "IDLE".into(),
+                text: "the server does not offer IDLE".into(),
+            });
         }
         if self.enable_pending {
             let done = self.exchange(&[], 1, |_, _| Ok(())).await?;
@@ -37,7 +40,9 @@ impl ImapSession {
         let timeout = self.timeout;
         let tag = tokio::time::timeout(timeout, self.inner.run_command("IDLE"))
             .await
-            .map_err(|_| Error::Timeout { during: "sending IDLE" })?
+            .map_err(|_| Error::Timeout {
+                during: "sending IDLE",
+            })?
             .map_err(|e| map_err("IDLE", e))?;
         let mut outcome = None;
         // Wait for the continuation; changes may already arrive before it.
@@ -47,7 +52,13 @@ impl ImapSession {
                     Response::Continue { .. } => Ok(true),
                     Response::Done { outcome: o, .. } => Err(Error::ServerNo {
                         command: "IDLE".into(),
-                        text: o.information.as_deref().unwrap_or("").chars().take(300).collect(),
+                        text: o
+                            .information
+                            .as_deref()
+                            .unwrap_or("")
+                            .chars()
+                            .take(300)
+                            .collect(),
                     }),
                     other => {
                         if is_change(other) {
@@ -81,16 +92,28 @@ impl ImapSession {
         }
         tokio::time::timeout(timeout, self.inner.run_command_untagged("DONE"))
             .await
-            .map_err(|_| Error::Timeout { during: "ending IDLE" })?
+            .map_err(|_| Error::Timeout {
+                during: "ending IDLE",
+            })?
             .map_err(|e| map_err("DONE", e))?;
         loop {
             let done = self
                 .read_with(timeout, |response| match response {
-                    Response::Done { tag: t, .. } if *t != tag => Err(Error::protocol("a tagged response for a command never sent")),
-                    Response::Done { status: Status::Ok, .. } => Ok(true),
+                    Response::Done { tag: t, .. } if *t != tag => Err(Error::protocol(
+                        "a tagged response for a command never sent",
+                    )),
+                    Response::Done {
+                        status: Status::Ok, ..
+                    } => Ok(true),
                     Response::Done { outcome: o, .. } => Err(Error::ServerNo {
                         command: "IDLE".into(),
-                        text: o.information.as_deref().unwrap_or("").chars().take(300).collect(),
+                        text: o
+                            .information
+                            .as_deref()
+                            .unwrap_or("")
+                            .chars()
+                            .take(300)
+                            .collect(),
                     }),
                     _ => Ok(false),
                 })
@@ -103,10 +126,16 @@ impl ImapSession {
     }
 
     /// Reads one response and hands it to `f`.
-    async fn read_with<T>(&mut self, timeout: Duration, f: impl FnOnce(&Response<'_>) -> T) -> Result<T> {
+    async fn read_with<T>(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&Response<'_>) -> T,
+    ) -> Result<T> {
         let response = tokio::time::timeout(timeout, self.inner.read_response())
             .await
-            .map_err(|_| Error::Timeout { during: "waiting for the server" })?
+            .map_err(|_| Error::Timeout {
+                during: "waiting for the server",
+            })?
             .map_err(|e| map_err("IDLE", e.into()))?
             .ok_or(Error::ConnectionClosed)?;
         Ok(f(response.parsed()))

@@ -16,15 +16,12 @@ impl ImapSession {
         };
         let mut out = Vec::new();
         let completions = self
-            .exchange(
-                &[command],
-                1,
-                |_, response| {
-                    if let Response::Fetch(seq, attrs) = response {
-                        out.push(super::fetch::flag_update(*seq, attrs));
-                    }
-                    Ok(())
-                })
+            .exchange(&[command], 1, |_, response| {
+                if let Response::Fetch(seq, attrs) = response {
+                    out.push(super::fetch::flag_update(*seq, attrs));
+                }
+                Ok(())
+            })
             .await?;
         check(&completions, "UID FETCH")?;
         Ok(out)
@@ -41,25 +38,22 @@ impl ImapSession {
         let mut uids = Vec::new();
         let mut failure = None;
         let completions = self
-            .exchange(
-                &[command.to_string()],
-                1,
-                |_, response| {
-                    match response {
-                        Response::ESearch(es) => {
-                            if let Some(all) = &es.all
-                                && let Err(e) = super::session::expand_ranges(all, &mut uids)
-                            {
-                                failure.get_or_insert(e);
-                            }
+            .exchange(&[command.to_string()], 1, |_, response| {
+                match response {
+                    Response::ESearch(es) => {
+                        if let Some(all) = &es.all
+                            && let Err(e) = super::session::expand_ranges(all, &mut uids)
+                        {
+                            failure.get_or_insert(e);
                         }
-                        Response::MailboxData(MailboxDatum::Search(list)) => {
-                            uids.extend_from_slice(list)
-                        }
-                        _ => {}
                     }
-                    Ok(())
-                })
+                    Response::MailboxData(MailboxDatum::Search(list)) => {
+                        uids.extend_from_slice(list)
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
             .await?;
         if let Some(e) = failure {
             return Err(e);
@@ -86,7 +80,8 @@ impl ImapSession {
                             count = es.count;
                         }
                         Ok(())
-                    })
+                    },
+                )
                 .await?;
             check(&completions, "UID SEARCH")?;
             return Ok(count.unwrap_or(0));

@@ -164,17 +164,14 @@ impl ImapSession {
         };
         let mut sel = SelectCollector::default();
         let completions = self
-            .exchange(
-                &commands,
-                commands.len(),
-                |index, response| {
-                    if index == 0 {
-                        list.on_response(response)
-                    } else {
-                        sel.on_response(response)
-                    }
-                    Ok(())
-                })
+            .exchange(&commands, commands.len(), |index, response| {
+                if index == 0 {
+                    list.on_response(response)
+                } else {
+                    sel.on_response(response)
+                }
+                Ok(())
+            })
             .await?;
         check(&completions[..1], "LIST")?;
         let selected = match select {
@@ -214,17 +211,12 @@ impl ImapSession {
             .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::new();
         let completions = self
-            .exchange(
-                &commands,
-                commands.len(),
-                |_, response| {
-                    if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) =
-                        response
-                    {
-                        out.push((mailbox.to_string(), folder_status(status)));
-                    }
-                    Ok(())
-                })
+            .exchange(&commands, commands.len(), |_, response| {
+                if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) = response {
+                    out.push((mailbox.to_string(), folder_status(status)));
+                }
+                Ok(())
+            })
             .await?;
         check(&completions, "STATUS")?;
         Ok(out)
@@ -248,13 +240,10 @@ impl ImapSession {
         let command = self.select_command(name, qresync)?;
         let mut sel = SelectCollector::default();
         let completions = self
-            .exchange(
-                &[command],
-                1,
-                |_, response| {
-                    sel.on_response(response);
-                    Ok(())
-                })
+            .exchange(&[command], 1, |_, response| {
+                sel.on_response(response);
+                Ok(())
+            })
             .await?;
         check(&completions, "SELECT")?;
         sel.finish()

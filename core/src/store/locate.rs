@@ -1,7 +1,9 @@
 //! Where a stored message lives on the server: its account, folder name, UID and the
 //! folder's UIDVALIDITY, which a content fetch checks before trusting the UID.
 
-use super::{AccountId, FolderId, MessageId, Store, codec::col, codec::col_opt_u32, codec::col_u32, sql};
+use super::{
+    AccountId, FolderId, MessageId, Store, codec::col, codec::col_opt_u32, codec::col_u32, sql,
+};
 use crate::Result;
 
 /// A message's address on the server.

@@ -51,7 +51,12 @@ const NEEDING_BODY: &str = "
 
 impl Store {
     /// Those of the folder's newest `limit` messages that have no stored body (for prefetch).
-    pub async fn messages_needing_body(&self, folder: FolderId, limit: u32, prefer_html: bool) -> Result<Vec<PreviewSource>> {
+    pub async fn messages_needing_body(
+        &self,
+        folder: FolderId,
+        limit: u32,
+        prefer_html: bool,
+    ) -> Result<Vec<PreviewSource>> {
         let mut conn = self.read().await?;
         let rows = sqlx::query(NEEDING_BODY)
             .bind(folder.0)
@@ -64,7 +69,11 @@ impl Store {
     }
 
     /// Those of the folder's newest `limit` messages that have no preview.
-    pub async fn messages_needing_preview(&self, folder: FolderId, limit: u32) -> Result<Vec<PreviewSource>> {
+    pub async fn messages_needing_preview(
+        &self,
+        folder: FolderId,
+        limit: u32,
+    ) -> Result<Vec<PreviewSource>> {
         let mut conn = self.read().await?;
         let rows = sqlx::query(NEEDING_PREVIEW)
             .bind(folder.0)
@@ -114,7 +123,12 @@ pub struct PrefetchPart {
 impl Store {
     /// Attachments of the folder's newest `newest` messages that are not downloaded and
     /// whose encoded size is at most `max_encoded`.
-    pub async fn attachments_to_prefetch(&self, folder: FolderId, newest: u32, max_encoded: u32) -> Result<Vec<PrefetchPart>> {
+    pub async fn attachments_to_prefetch(
+        &self,
+        folder: FolderId,
+        newest: u32,
+        max_encoded: u32,
+    ) -> Result<Vec<PrefetchPart>> {
         let mut conn = self.read().await?;
         let rows = sqlx::query(
             "SELECT m.id, m.uid, p.section, p.filename

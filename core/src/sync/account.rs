@@ -183,7 +183,10 @@ pub async fn sync_imap_folder(
         .await?
         .into_iter()
         .find(|f| f.name == name)
-        .ok_or(Error::NotFound { what: "folder", id: 0 })?;
+        .ok_or(Error::NotFound {
+            what: "folder",
+            id: 0,
+        })?;
     let budget = Budget::new(session.meter(), request.byte_budget);
     FolderSync {
         session,
@@ -196,6 +199,6 @@ pub async fn sync_imap_folder(
         events,
         content: request.content(),
     }
-        .run(None, None)
-        .await
+    .run(None, None)
+    .await
 }

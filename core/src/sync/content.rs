@@ -15,11 +15,25 @@ use crate::{
 
 /// Whether the policy wants content the folder's stored messages still lack, so that an
 /// otherwise unchanged folder is worth selecting.
-pub(super) async fn wanted(store: &Store, folder: FolderId, policy: &ContentPolicy) -> Result<bool> {
-    if policy.snippets && policy.snippet_messages > 0 && !store.messages_needing_preview(folder, policy.snippet_messages).await?.is_empty() {
+pub(super) async fn wanted(
+    store: &Store,
+    folder: FolderId,
+    policy: &ContentPolicy,
+) -> Result<bool> {
+    if policy.snippets
+        && policy.snippet_messages > 0
+        && !store
+            .messages_needing_preview(folder, policy.snippet_messages)
+            .await?
+            .is_empty()
+    {
         return Ok(true);
     }
-    Ok(policy.prefetch_bodies > 0 && !store.messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html).await?.is_empty())
+    Ok(policy.prefetch_bodies > 0
+        && !store
+            .messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html)
+            .await?
+            .is_empty())
 }
 
 /// Characters in a stored snippet.
@@ -38,7 +52,9 @@ pub(super) async fn fetch_snippets(
     if !policy.snippets || policy.snippet_messages == 0 || budget.exhausted() {
         return Ok(0);
     }
-    let sources = store.messages_needing_preview(folder, policy.snippet_messages).await?;
+    let sources = store
+        .messages_needing_preview(folder, policy.snippet_messages)
+        .await?;
     if sources.is_empty() {
         return Ok(0);
     }
@@ -48,18 +64,33 @@ pub(super) async fn fetch_snippets(
             let len = mime::snippet_fetch_len(s.encoding.as_deref(), policy.snippet_bytes);
             // A part no longer than the range is fetched whole: same bytes, no range syntax.
             let range = (s.size > len).then_some((0, len));
-            SectionRequest { uid: s.uid, section: s.section.clone(), range }
+            SectionRequest {
+                uid: s.uid,
+                section: s.section.clone(),
+                range,
+            }
         })
         .collect();
     let data = session.fetch_sections(Purpose::Snippets, &requests).await?;
 
     let mut previews = Vec::with_capacity(data.len());
     for d in &data {
-        let Some((source, request)) = sources.iter().zip(&requests).find(|(s, _)| s.uid == d.uid && s.section == d.section) else {
+        let Some((source, request)) = sources
+            .iter()
+            .zip(&requests)
+            .find(|(s, _)| s.uid == d.uid && s.section == d.section)
+        else {
             continue;
         };
         let truncated = request.range.is_some();
-        let text = mime::snippet_from_part(&d.data, truncated, &source.mime_type, source.encoding.as_deref(), source.charset.as_deref(), SNIPPET_CHARS);
+        let text = mime::snippet_from_part(
+            &d.data,
+            truncated,
+            &source.mime_type,
+            source.encoding.as_deref(),
+            source.charset.as_deref(),
+            SNIPPET_CHARS,
+        );
         previews.push((source.message, text));
     }
     store.set_previews(&previews).await?;
@@ -82,22 +113,43 @@ pub(super) async fn prefetch_bodies(
     if policy.prefetch_bodies == 0 || budget.exhausted() {
         return Ok(0);
     }
-    let sources = store.messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html).await?;
-    let requests: Vec<SectionRequest> =
-        sources.iter().map(|s| SectionRequest { uid: s.uid, section: s.section.clone(), range: None }).collect();
+    let sources = store
+        .messages_needing_body(folder, policy.prefetch_bodies, policy.prefer_html)
+        .await?;
+    let requests: Vec<SectionRequest> = sources
+        .iter()
+        .map(|s| SectionRequest {
+            uid: s.uid,
+            section: s.section.clone(),
+            range: None,
+        })
+        .collect();
     if requests.is_empty() {
         return Ok(0);
     }
     let data = session.fetch_sections(Purpose::Bodies, &requests).await?;
     let mut stored = 0;
     for d in &data {
-        let Some(source) = sources.iter().find(|s| s.uid == d.uid && s.section == d.section) else {
+        let Some(source) = sources
+            .iter()
+            .find(|s| s.uid == d.uid && s.section == d.section)
+        else {
             continue;
         };
-        let text = mime::decode_part_text(&d.data, source.encoding.as_deref(), source.charset.as_deref());
+        let text = mime::decode_part_text(
+            &d.data,
+            source.encoding.as_deref(),
+            source.charset.as_deref(),
+        );
         let compressed = crate::blobs::compress(&text)?;
-        let (plain, html) = if source.mime_type == "text/html" { (None, Some(&compressed[..])) } else { (Some(&compressed[..]), None) };
-        store.put_body(source.message, plain, html, compressed.len() as u64).await?;
+        let (plain, html) = if source.mime_type == "text/html" {
+            (None, Some(&compressed[..]))
+        } else {
+            (Some(&compressed[..]), None)
+        };
+        store
+            .put_body(source.message, plain, html, compressed.len() as u64)
+            .await?;
         stored += 1;
     }
     Ok(stored)

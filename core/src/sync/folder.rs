@@ -173,7 +173,14 @@ impl FolderSync<'_> {
             self.events,
         )
         .await?;
-        report.bodies = super::content::prefetch_bodies(self.session, self.store, self.folder, &self.content, self.budget).await?;
+        report.bodies = super::content::prefetch_bodies(
+            self.session,
+            self.store,
+            self.folder,
+            &self.content,
+            self.budget,
+        )
+        .await?;
         Ok(report)
     }
 
@@ -214,7 +221,11 @@ impl FolderSync<'_> {
         let (counted, aged) = rest.split_at(counted - 1);
         // Under a byte budget nothing is pipelined ahead: a stop must not leave windows in
         // flight that overshoot it.
-        let depth = if self.budget.is_limited() { 1 } else { window.pipeline_depth };
+        let depth = if self.budget.is_limited() {
+            1
+        } else {
+            window.pipeline_depth
+        };
         let mut phases = vec![(first, 1)];
         phases.push((counted, depth));
         phases.extend(aged.chunks(1).map(|w| (w, 1)));
@@ -233,7 +244,15 @@ impl FolderSync<'_> {
                 let mut fetch = self.session.start_summaries(batch, false, items, depth);
                 let (mut held, mut rest): (Option<Window>, &[String]) = (None, &[]);
                 loop {
-                    let next = pull_committing(self.session, self.store, self.events, folder, &mut fetch, &mut pending).await?;
+                    let next = pull_committing(
+                        self.session,
+                        self.store,
+                        self.events,
+                        folder,
+                        &mut fetch,
+                        &mut pending,
+                    )
+                    .await?;
                     let w = match next {
                         Some(_) if held.is_some() => continue,
                         Some(w) if !w.unparsable.is_empty() => {
@@ -266,7 +285,11 @@ impl FolderSync<'_> {
                     synced += count;
                     fetched += u64::from(count);
                     // Committed while the next window is read (see `pull_committing`).
-                    pending = Some(Pending { messages, state: *state, synced });
+                    pending = Some(Pending {
+                        messages,
+                        state: *state,
+                        synced,
+                    });
                     if self.budget.exhausted() {
                         stopped = Some(StopReason::Budget);
                         stop = true;
@@ -287,8 +310,15 @@ impl FolderSync<'_> {
 
     /// Fetches a window's unparsable messages again without BODYSTRUCTURE and adds them to
     /// it; those that still do not parse are skipped. Both are counted in `report`.
-    async fn without_structure(&mut self, mut w: Window, report: &mut FolderReport) -> Result<Window> {
-        let retried = self.session.summaries_without_structure(&w.unparsable).await?;
+    async fn without_structure(
+        &mut self,
+        mut w: Window,
+        report: &mut FolderReport,
+    ) -> Result<Window> {
+        let retried = self
+            .session
+            .summaries_without_structure(&w.unparsable)
+            .await?;
         report.unparsable += retried.unparsable.len() as u32;
         for m in retried.messages {
             if !w.messages.iter().any(|have| have.uid == m.uid) {
@@ -360,11 +390,18 @@ impl FolderSync<'_> {
         if sel.uid_next.is_some_and(|next| next > old_next) {
             let items = self.items();
             let depth = self.window.pipeline_depth;
-            let mut fetch = self.session.start_summaries(&[format!("{old_next}:*")], true, items, depth);
+            let mut fetch =
+                self.session
+                    .start_summaries(&[format!("{old_next}:*")], true, items, depth);
             // Messages whose summary did not parse, fetched again once the fetch is done.
             let mut retry = Window::default();
             while let Some(w) = self.session.next_window(&mut fetch).await? {
-                new_messages.extend(w.messages.into_iter().filter(|m| m.uid >= old_next).map(convert::message));
+                new_messages.extend(
+                    w.messages
+                        .into_iter()
+                        .filter(|m| m.uid >= old_next)
+                        .map(convert::message),
+                );
                 late_vanished.extend(w.vanished);
                 retry.unparsable.extend(w.unparsable);
             }
@@ -466,7 +503,10 @@ async fn pull_committing(
     match pending.take() {
         None => session.next_window(fetch).await,
         Some(p) => {
-            let (committed, next) = tokio::join!(store.insert_window(folder, &p.state, &p.messages), session.next_window(fetch));
+            let (committed, next) = tokio::join!(
+                store.insert_window(folder, &p.state, &p.messages),
+                session.next_window(fetch)
+            );
             committed?;
             announce(events, folder, &p);
             next
@@ -475,7 +515,12 @@ async fn pull_committing(
 }
 
 /// Commits a pending window, if any, and tells the app.
-async fn commit(store: &Store, events: &dyn EventSink, folder: FolderId, pending: Option<Pending>) -> Result<()> {
+async fn commit(
+    store: &Store,
+    events: &dyn EventSink,
+    folder: FolderId,
+    pending: Option<Pending>,
+) -> Result<()> {
     if let Some(p) = pending {
         store.insert_window(folder, &p.state, &p.messages).await?;
         announce(events, folder, &p);
@@ -486,7 +531,11 @@ async fn commit(store: &Store, events: &dyn EventSink, folder: FolderId, pending
 fn announce(events: &dyn EventSink, folder: FolderId, p: &Pending) {
     let uids = p.messages.iter().map(|m| m.uid).collect();
     events.emit(SyncEvent::MessagesAdded { folder, uids });
-    events.emit(SyncEvent::Progress { folder, synced: p.synced, total: p.state.exists });
+    events.emit(SyncEvent::Progress {
+        folder,
+        synced: p.synced,
+        total: p.state.exists,
+    });
 }
 
 fn unchanged(stored: &FolderSyncState, status: &FolderStatus) -> bool {
@@ -514,7 +563,12 @@ fn initial_state(sel: &SelectedFolder, uid_validity: u32) -> FolderSyncState {
 /// How many messages a planned window (`"lo:hi"` or `"n"`) covers.
 fn window_len(window: &str) -> u32 {
     match window.split_once(':') {
-        Some((lo, hi)) => hi.parse::<u32>().unwrap_or(0).saturating_sub(lo.parse().unwrap_or(0)) + 1,
+        Some((lo, hi)) => {
+            hi.parse::<u32>()
+                .unwrap_or(0)
+                .saturating_sub(lo.parse().unwrap_or(0))
+                + 1
+        }
         None => 1,
     }
 }
@@ -555,7 +609,10 @@ mod tests {
             plan_windows(2000, 50, 1000),
             vec!["1951:2000", "1751:1950", "951:1750", "1:950"]
         );
-        let total: u32 = plan_windows(2000, 50, 250).iter().map(|w| window_len(w)).sum();
+        let total: u32 = plan_windows(2000, 50, 250)
+            .iter()
+            .map(|w| window_len(w))
+            .sum();
         assert_eq!(total, 2000);
     }
 }

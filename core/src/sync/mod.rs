@@ -12,14 +12,14 @@ mod account;
 mod content;
 mod convert;
 mod folder;
-mod writeback;
 mod pop3;
 mod pop3_parse;
+mod writeback;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
 pub use folder::{FolderReport, SyncMode};
-pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 pub use pop3::sync_pop3_account;
+pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
 use crate::{
     net::{Purpose, WireMeter, WireTotals},
