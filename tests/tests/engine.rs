@@ -282,3 +282,89 @@ async fn push_idles_and_wakes_a_delta_sync_on_new_mail() {
         .unwrap();
     assert_eq!(inbox.total, 33);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_setup_finds_imap_first_and_falls_back_to_pop3() {
+    use anvert_core::engine::AutoPorts;
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 34,
+            count: 5,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(&server, dir.path()).await;
+    let closed = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+
+    // Every service present: IMAP over implicit TLS wins.
+    let ports = AutoPorts {
+        imaps: server.ports.imaps,
+        imap: server.ports.imap,
+        pop3s: server.ports.pop3s,
+        pop3: server.ports.pop3,
+    };
+    let imap = engine
+        .add_account_auto("auto", "127.0.0.1", ports, server.credential("alice"))
+        .await
+        .unwrap();
+    // No IMAP answering: POP3 is found, recorded, and syncs.
+    let no_imap = AutoPorts {
+        imaps: closed(),
+        imap: closed(),
+        ..ports
+    };
+    let pop = engine
+        .add_account_auto("auto-pop", "127.0.0.1", no_imap, server.credential("alice"))
+        .await
+        .unwrap();
+    let accounts = engine.accounts().await.unwrap();
+    let kind = |id| {
+        accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| (a.kind, a.port, a.security.clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        kind(imap),
+        (
+            anvert_core::store::AccountKind::Imap,
+            server.ports.imaps,
+            "tls".to_string()
+        )
+    );
+    assert_eq!(
+        kind(pop),
+        (
+            anvert_core::store::AccountKind::Pop3,
+            server.ports.pop3s,
+            "tls".to_string()
+        )
+    );
+    let request = SyncRequest {
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
+    assert_eq!(engine.sync(pop, &request).await.unwrap().added(), 5);
+
+    // A wrong password stops the probe at the first service: no account is stored.
+    let before = engine.accounts().await.unwrap().len();
+    let bad = anvert_core::net::Credential::password("alice", "wrong");
+    let err = engine
+        .add_account_auto("bad", "127.0.0.1", ports, bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AuthRejected { .. }), "{err:?}");
+    assert_eq!(engine.accounts().await.unwrap().len(), before);
+}

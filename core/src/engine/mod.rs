@@ -10,6 +10,7 @@ mod accounts;
 mod changes;
 mod content;
 mod pop3;
+mod probe;
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +21,7 @@ use std::{
 
 pub use accounts::{AccountConfig, Protocol};
 pub use content::{Body, ProgressListener};
+pub use probe::AutoPorts;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{
