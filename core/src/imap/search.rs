@@ -69,25 +69,21 @@ impl ImapSession {
         if uid <= 1 {
             return Ok(0);
         }
-        let uids = if self.capabilities().has("ESEARCH") {
-            let mut count = None;
-            let completions = self
-                .exchange(
-                    &[format!("UID SEARCH RETURN (COUNT) UID 1:{}", uid - 1)],
-                    1,
-                    |_, response| {
-                        if let Response::ESearch(es) = response {
-                            count = es.count;
-                        }
-                        Ok(())
-                    },
-                )
-                .await?;
-            check(&completions, "UID SEARCH")?;
-            return Ok(count.unwrap_or(0));
-        } else {
-            self.all_uids().await?
-        };
-        Ok(uids.iter().filter(|u| **u < uid).count() as u32)
+        if !self.capabilities().has("ESEARCH") {
+            let uids = self.all_uids().await?;
+            return Ok(uids.iter().filter(|u| **u < uid).count() as u32);
+        }
+        let mut count = None;
+        let command = format!("UID SEARCH RETURN (COUNT) UID 1:{}", uid - 1);
+        let completions = self
+            .exchange(&[command], 1, |_, response| {
+                if let Response::ESearch(es) = response {
+                    count = es.count;
+                }
+                Ok(())
+            })
+            .await?;
+        check(&completions, "UID SEARCH")?;
+        Ok(count.unwrap_or(0))
     }
 }
