@@ -153,6 +153,10 @@ pub struct SyncRequest {
     pub content: Option<ContentPolicy>,
     /// POP3 accounts: when downloaded messages are deleted from the server (ignored for IMAP).
     pub pop3_delete: Pop3DeletePolicy,
+    /// Stop at the next clean point (a committed window, a finished message or chunk) once
+    /// this instant has passed, e.g. the end of an iOS background refresh; the report says
+    /// `StopReason::Deadline` and the next call continues from there.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// When a POP3 sync deletes messages from the server. A message is only ever deleted after
@@ -187,6 +191,7 @@ impl Default for SyncRequest {
             folders: Vec::new(),
             content: None,
             pop3_delete: Pop3DeletePolicy::LeaveOnServer,
+            deadline: None,
         }
     }
 }

@@ -368,3 +368,58 @@ async fn auto_setup_finds_imap_first_and_falls_back_to_pop3() {
     assert!(matches!(err, Error::AuthRejected { .. }), "{err:?}");
     assert_eq!(engine.accounts().await.unwrap().len(), before);
 }
+
+/// A sync whose deadline has passed stops at its first clean point (before any folder, as the
+/// deadline is checked where the byte budget is, which `imap_sync` tests mid-folder), says
+/// why, and the next call does the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_stops_at_a_clean_point_and_the_next_sync_continues() {
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 32,
+            count: 400,
+            mix: SizeMix::none(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(&server, dir.path()).await;
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    let everything = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
+    let rushed = engine
+        .sync(
+            account,
+            &SyncRequest {
+                deadline: Some(std::time::Instant::now()),
+                ..everything.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rushed.stopped, Some(StopReason::Deadline));
+    assert_eq!(rushed.added(), 0);
+    assert!(
+        rushed.bytes.total() < 4_000,
+        "no folder work after the deadline: {} bytes",
+        rushed.bytes.total()
+    );
+
+    let rest = engine.sync(account, &everything).await.unwrap();
+    assert_eq!(rest.stopped, None);
+    assert_eq!(rest.added(), 400);
+}

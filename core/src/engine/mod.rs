@@ -36,6 +36,9 @@ use crate::{
     sync::{self, EventSink, StopReason, SyncReport},
 };
 
+/// How long a sync may overrun its deadline while a network read hangs before it is cut.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
 /// How to open an engine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
@@ -176,7 +179,8 @@ impl Engine {
                     request
                         .byte_budget
                         .map(|b| b.saturating_sub(r.bytes.total())),
-                );
+                )
+                .with_deadline(request.deadline);
                 match self
                     .prefetch_attachments(
                         &mut session,
@@ -194,8 +198,20 @@ impl Engine {
             // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.
             let _ = session.logout().await;
             report
-        }
-        .await;
+        };
+        let result = match request.deadline {
+            None => result.await,
+            // The sync stops itself at a clean point after the deadline; a network read that
+            // hangs past it is cut here (what was committed stays, the rest waits).
+            Some(deadline) => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), result)
+                .await
+                .unwrap_or_else(|_| {
+                    Ok(SyncReport {
+                        stopped: Some(StopReason::Deadline),
+                        ..SyncReport::default()
+                    })
+                }),
+        };
         // Bytes are recorded whatever happened: they were spent.
         let spent = self
             .record_usage(account, request.network, &runtime, &before)

@@ -3,9 +3,7 @@
 //! order of importance. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
-use super::{
-    Budget, EventSink, NoEvents, StopReason, SyncEvent, SyncReport, convert, folder::FolderSync,
-};
+use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, convert, folder::FolderSync};
 use crate::{
     error::{Error, Result},
     imap::{Folder, FolderStatus, ImapSession, SpecialUse},
@@ -35,7 +33,7 @@ pub async fn sync_imap_account_with(
     now: i64,
     events: &dyn EventSink,
 ) -> Result<SyncReport> {
-    let budget = Budget::new(session.meter(), request.byte_budget);
+    let budget = Budget::new(session.meter(), request.byte_budget).with_deadline(request.deadline);
     budget.set_purpose(Purpose::SyncMetadata);
     // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen then
     // costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
@@ -106,7 +104,7 @@ pub async fn sync_imap_account_with(
     let mut report = SyncReport::default();
     for ((i, folder), status) in chosen.into_iter().zip(statuses) {
         if budget.exhausted() {
-            report.stopped = Some(StopReason::Budget);
+            report.stopped = budget.stop_reason();
             break;
         }
         let run = FolderSync {
@@ -187,7 +185,7 @@ pub async fn sync_imap_folder(
             what: "folder",
             id: 0,
         })?;
-    let budget = Budget::new(session.meter(), request.byte_budget);
+    let budget = Budget::new(session.meter(), request.byte_budget).with_deadline(request.deadline);
     FolderSync {
         session,
         store,

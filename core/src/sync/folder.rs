@@ -291,7 +291,7 @@ impl FolderSync<'_> {
                         synced,
                     });
                     if self.budget.exhausted() {
-                        stopped = Some(StopReason::Budget);
+                        stopped = self.budget.stop_reason();
                         stop = true;
                     } else if window.satisfied(synced, oldest, self.now) {
                         stop = true;

@@ -21,6 +21,8 @@ pub use folder::{FolderReport, SyncMode};
 pub use pop3::sync_pop3_account;
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
+use std::time::Instant;
+
 use crate::{
     net::{Purpose, WireMeter, WireTotals},
     store::{AccountId, FolderId},
@@ -91,6 +93,9 @@ pub enum StopReason {
     Budget,
     /// The app said the phone is offline: nothing was sent.
     Offline,
+    /// The request's deadline passed; the work stopped at a clean point and the next call
+    /// continues from there.
+    Deadline,
 }
 
 /// What one sync call did.
@@ -124,6 +129,8 @@ pub struct Budget {
     meter: WireMeter,
     start: WireTotals,
     limit: Option<u64>,
+    /// Stop at the next clean point once this instant has passed (an OS background window).
+    deadline: Option<Instant>,
 }
 
 impl Budget {
@@ -132,7 +139,14 @@ impl Budget {
             meter: meter.clone(),
             start: meter.totals(),
             limit,
+            deadline: None,
         }
+    }
+
+    /// The same budget, also ending at `deadline`.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     pub(crate) fn spent(&self) -> WireTotals {
@@ -144,8 +158,21 @@ impl Budget {
     }
 
     pub fn exhausted(&self) -> bool {
-        self.limit
+        self.stop_reason().is_some()
+    }
+
+    /// Why the work must stop now: bytes spent, or the deadline passed.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        if self
+            .limit
             .is_some_and(|limit| self.spent().total() >= limit)
+        {
+            Some(StopReason::Budget)
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(StopReason::Deadline)
+        } else {
+            None
+        }
     }
 
     pub(crate) fn set_purpose(&self, purpose: Purpose) {

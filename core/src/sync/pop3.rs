@@ -26,9 +26,7 @@ use std::{
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{
-    Budget, EventSink, FolderReport, StopReason, SyncEvent, SyncMode, SyncReport, pop3_parse,
-};
+use super::{Budget, EventSink, FolderReport, SyncEvent, SyncMode, SyncReport, pop3_parse};
 use crate::{
     blobs::{self, PartFile},
     error::{Error, Result},
@@ -55,7 +53,7 @@ pub async fn sync_pop3_account(
     now: i64,
     events: &dyn EventSink,
 ) -> Result<SyncReport> {
-    let budget = Budget::new(session.meter(), request.byte_budget);
+    let budget = Budget::new(session.meter(), request.byte_budget).with_deadline(request.deadline);
     budget.set_purpose(Purpose::SyncMetadata);
     let inbox = FolderRecord {
         name: "INBOX".into(),
@@ -242,7 +240,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn stop_for_budget(&mut self) -> bool {
         if self.budget.exhausted() {
-            self.report.stopped = Some(StopReason::Budget);
+            self.report.stopped = self.budget.stop_reason();
         }
         self.report.stopped.is_some()
     }
