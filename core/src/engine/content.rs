@@ -236,6 +236,28 @@ impl Engine {
         Ok(freed)
     }
 
+    /// Keeps the account's cache (bodies, downloaded files) within `budget` bytes, evicting
+    /// least recently used first. Returns the bytes freed.
+    pub async fn trim_cache(&self, account: crate::store::AccountId, budget: u64) -> Result<u64> {
+        let used = self.store.cache_usage(account).await?;
+        if used <= budget {
+            return Ok(0);
+        }
+        self.evict_cache(account, used - budget).await
+    }
+
+    /// The account a stored message belongs to.
+    pub async fn account_of(&self, message: MessageId) -> Result<crate::store::AccountId> {
+        self.store
+            .message_location(message)
+            .await?
+            .map(|l| l.account)
+            .ok_or(Error::NotFound {
+                what: "message",
+                id: message.0,
+            })
+    }
+
     /// Downloads the attachments the policy prefetches (newest messages, size bound) for the
     /// folders a sync just went through, over its session. Each lands under
     /// `<data dir>/attachments/<message id>/`. Returns how many finished; a failure of one

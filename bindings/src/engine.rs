@@ -1,0 +1,540 @@
+//! The `Engine` object apps hold: one per process, serving many accounts. Each method is a
+//! small wrapper that converts its arguments, runs the core call on the engine's runtime
+//! (see `tasks`) and converts the answer. Queries are served from the store and work
+//! offline; nothing here decides policy.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anvert_core::{
+    engine::{self as ce, AutoPorts},
+    net::{Credential, Endpoint, Secret, TokenFuture},
+    policy::SyncRequest,
+    store::{AccountId, FolderId, MessageId},
+};
+use tokio::runtime::Runtime;
+
+use crate::{
+    error::AnvertError,
+    events::{Fanout, MailListener, Scope, deliver},
+    logging::{self, LogLevel},
+    tasks::{TaskHandle, block_on, run},
+    types::*,
+};
+
+/// How to open the engine.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EngineConfig {
+    /// Where the database and downloads live (created if missing): the app's private files.
+    pub data_dir: String,
+    /// Cached bodies and downloaded attachments are trimmed to this many bytes (least
+    /// recently used first) after each sync and download. `None`: no limit.
+    #[uniffi(default = None)]
+    pub cache_budget_bytes: Option<u64>,
+    /// An extra trusted CA in PEM (a company CA, or a test server's), on top of the
+    /// platform's roots. Certificates are always verified.
+    #[uniffi(default = None)]
+    pub extra_ca_pem: Option<String>,
+    /// Applies to the logger set with `set_logger`.
+    pub log_level: LogLevel,
+}
+
+/// The app's source of OAuth2 access tokens (refresh tokens stay in the app).
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait TokenProvider: Send + Sync {
+    /// A current access token for `username`; refresh it when `force_refresh` is true
+    /// (the server just rejected the last one).
+    async fn access_token(
+        &self,
+        username: String,
+        force_refresh: bool,
+    ) -> Result<String, AnvertError>;
+}
+
+/// Adapts a foreign provider to the core's trait.
+struct ForeignTokens(Arc<dyn TokenProvider>);
+
+impl std::fmt::Debug for ForeignTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignTokens")
+    }
+}
+
+impl anvert_core::net::TokenProvider for ForeignTokens {
+    fn access_token<'a>(&'a self, username: &'a str, force_refresh: bool) -> TokenFuture<'a> {
+        Box::pin(async move {
+            self.0
+                .access_token(username.to_string(), force_refresh)
+                .await
+                .map(Secret::new)
+                .map_err(|_| anvert_core::Error::AuthRejected {
+                    text: "the app's token provider gave no token".into(),
+                })
+        })
+    }
+}
+
+/// Download progress and outcome.
+#[uniffi::export(with_foreign)]
+pub trait DownloadListener: Send + Sync {
+    /// Encoded bytes done of the part's encoded size.
+    fn on_progress(&self, done: u64, total: u64);
+    /// The finished file.
+    fn on_complete(&self, path: String);
+    /// It stopped; a `Cancelled` or network error keeps what was downloaded for a resume.
+    fn on_error(&self, error: AnvertError);
+}
+
+struct Progress(Arc<dyn DownloadListener>);
+
+impl ce::ProgressListener for Progress {
+    fn progress(&self, done: u64, total: u64) {
+        self.0.on_progress(done, total);
+    }
+}
+
+/// The mail engine.
+#[derive(uniffi::Object)]
+pub struct Engine {
+    core: Arc<ce::Engine>,
+    /// The one runtime; `Option` only so that `Drop` can shut it down without blocking.
+    rt: Option<Runtime>,
+    events: Arc<Fanout>,
+    cache_budget: Option<u64>,
+}
+
+impl Engine {
+    fn rt(&self) -> Result<&Runtime, AnvertError> {
+        self.rt.as_ref().ok_or(AnvertError::Other {
+            reason: "the engine is closed".into(),
+        })
+    }
+
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, AnvertError>
+    where
+        F: FnOnce(Arc<ce::Engine>) -> Fut,
+        Fut: Future<Output = anvert_core::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        run(self.rt()?, f(self.core.clone())).await
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn credential(username: &str, password: String) -> Credential {
+    Credential::password(username, password)
+}
+
+fn endpoint(setup: &AccountSetup, port: u16) -> Endpoint {
+    Endpoint {
+        host: setup.host.clone(),
+        port,
+        security: setup.security.into(),
+    }
+}
+
+fn default_port(protocol: AccountProtocol, security: Security) -> u16 {
+    match (protocol, security) {
+        (AccountProtocol::Pop3, Security::Tls) => 995,
+        (AccountProtocol::Pop3, _) => 110,
+        (_, Security::Tls) => 993,
+        _ => 143,
+    }
+}
+
+#[uniffi::export]
+impl Engine {
+    /// Opens (or creates) the engine's store under `config.data_dir`. Blocking: call it off
+    /// the main thread (Kotlin: `Dispatchers.IO`).
+    #[uniffi::constructor]
+    pub fn open(config: EngineConfig) -> Result<Arc<Engine>, AnvertError> {
+        logging::set_level(config.log_level);
+        let rt = crate::tasks::runtime()?;
+        let core_config = ce::EngineConfig {
+            data_dir: PathBuf::from(&config.data_dir),
+            extra_roots_pem: config.extra_ca_pem.clone(),
+            ..ce::EngineConfig::default()
+        };
+        let core = Arc::new(block_on(&rt, ce::Engine::open(core_config))?);
+        let events = Arc::new(Fanout::default());
+        core.set_listener(Some(events.clone()));
+        Ok(Arc::new(Engine {
+            core,
+            rt: Some(rt),
+            events,
+            cache_budget: config.cache_budget_bytes,
+        }))
+    }
+
+    /// Adds an account with a password (kept in memory only; the app keeps it in the
+    /// Keystore / Keychain and hands it over again after a restart with
+    /// `update_password`). `Auto` probes IMAP (TLS, then STARTTLS), then POP3.
+    pub async fn add_account(
+        &self,
+        setup: AccountSetup,
+        password: String,
+    ) -> Result<Account, AnvertError> {
+        let cred = credential(&setup.username, password);
+        self.add(setup, cred).await
+    }
+
+    /// Adds an account that logs in with OAuth2 tokens from `provider`.
+    pub async fn add_oauth_account(
+        &self,
+        setup: AccountSetup,
+        provider: Arc<dyn TokenProvider>,
+    ) -> Result<Account, AnvertError> {
+        let cred = Credential::oauth2(&setup.username, Arc::new(ForeignTokens(provider)));
+        self.add(setup, cred).await
+    }
+
+    /// Hands the engine an account's password (after a restart, or when it changed).
+    pub async fn update_password(&self, account: i64, password: String) -> Result<(), AnvertError> {
+        let username = self.account(account).await?.username;
+        let cred = credential(&username, password);
+        self.call(move |e| async move { e.set_credential(AccountId(account), cred).await })
+            .await
+    }
+
+    /// Hands the engine an account's token provider (after a restart).
+    pub async fn update_token_provider(
+        &self,
+        account: i64,
+        provider: Arc<dyn TokenProvider>,
+    ) -> Result<(), AnvertError> {
+        let username = self.account(account).await?.username;
+        let cred = Credential::oauth2(username, Arc::new(ForeignTokens(provider)));
+        self.call(move |e| async move { e.set_credential(AccountId(account), cred).await })
+            .await
+    }
+
+    /// Removes an account and everything stored for it.
+    pub async fn remove_account(&self, account: i64) -> Result<(), AnvertError> {
+        self.call(move |e| async move { e.remove_account(AccountId(account)).await })
+            .await
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, AnvertError> {
+        let list = self.call(|e| async move { e.accounts().await }).await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// One sync pass within the options' network kind, byte budget and deadline: pending
+    /// local changes first, then folders headers-first, then what the policy prefetches.
+    pub async fn sync(
+        &self,
+        account: i64,
+        options: SyncOptions,
+    ) -> Result<SyncReport, AnvertError> {
+        let request = options.to_core();
+        let budget = self.cache_budget;
+        let report = self
+            .call(move |e| async move {
+                let report = e.sync(AccountId(account), &request).await?;
+                if let Some(budget) = budget {
+                    e.trim_cache(AccountId(account), budget).await?;
+                }
+                Ok(report)
+            })
+            .await?;
+        Ok(report.into())
+    }
+
+    /// Push while the app is in the foreground: syncs `folder`, then IDLE; each change wakes a
+    /// delta sync. `listener` gets the account's folders first, then every change, then
+    /// `PushStopped`. Cancel (or drop) the handle to stop.
+    pub fn start_push(
+        &self,
+        account: i64,
+        folder: String,
+        network: NetworkKind,
+        listener: Arc<dyn MailListener>,
+    ) -> Result<Arc<TaskHandle>, AnvertError> {
+        let rt = self.rt()?;
+        let core = self.core.clone();
+        let (tx, queue) = self.events.subscribe();
+        let scope = Scope::Account {
+            account: AccountId(account),
+            folders: Vec::new(),
+        };
+        let request = SyncRequest {
+            network: network.into(),
+            ..SyncRequest::default()
+        };
+        Ok(TaskHandle::spawn(rt, move |cancel| async move {
+            let delivery = tokio::spawn(deliver(
+                core.clone(),
+                scope,
+                0,
+                listener,
+                queue,
+                cancel.clone(),
+            ));
+            let result = core
+                .push(
+                    AccountId(account),
+                    &folder,
+                    &request,
+                    Duration::from_secs(28 * 60),
+                    cancel.clone(),
+                )
+                .await;
+            let error = result.err().map(|e| AnvertError::from(e).to_string());
+            let _ = tx.send(crate::events::Delivery::PushStopped(error));
+            let _ = delivery.await;
+        }))
+    }
+
+    /// Watches a folder's message list: `listener` gets the newest `limit` messages first,
+    /// then every change to the folder in commit order.
+    pub fn watch_folder(
+        &self,
+        folder: i64,
+        limit: u32,
+        listener: Arc<dyn MailListener>,
+    ) -> Result<Arc<TaskHandle>, AnvertError> {
+        let core = self.core.clone();
+        let (_, queue) = self.events.subscribe();
+        Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
+            deliver(
+                core,
+                Scope::Folder(FolderId(folder)),
+                limit,
+                listener,
+                queue,
+                cancel,
+            )
+        }))
+    }
+
+    /// Watches an account: its folders first, then every change in its folders.
+    pub fn watch_account(
+        &self,
+        account: i64,
+        listener: Arc<dyn MailListener>,
+    ) -> Result<Arc<TaskHandle>, AnvertError> {
+        let core = self.core.clone();
+        let (_, queue) = self.events.subscribe();
+        let scope = Scope::Account {
+            account: AccountId(account),
+            folders: Vec::new(),
+        };
+        Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
+            deliver(core, scope, 0, listener, queue, cancel)
+        }))
+    }
+
+    pub async fn folders(&self, account: i64) -> Result<Vec<Folder>, AnvertError> {
+        let list = self
+            .call(move |e| async move { e.folders(AccountId(account)).await })
+            .await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// A page of a folder's messages, newest first; pass the previous page's `next` to go on.
+    pub async fn messages(
+        &self,
+        folder: i64,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<MessagePage, AnvertError> {
+        let page = self
+            .call(move |e| async move {
+                e.messages(FolderId(folder), after.map(Into::into), limit)
+                    .await
+            })
+            .await?;
+        Ok(page.into())
+    }
+
+    /// A message with all its headers and parts.
+    pub async fn message(&self, id: i64) -> Result<MessageDetail, AnvertError> {
+        let found = self
+            .call(move |e| async move { e.message(MessageId(id)).await })
+            .await?;
+        found.map(Into::into).ok_or(AnvertError::NotFound)
+    }
+
+    /// Full-text search over subjects, addresses and previews (FTS5 syntax).
+    pub async fn search(
+        &self,
+        account: i64,
+        query: String,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>, AnvertError> {
+        let list = self
+            .call(move |e| async move { e.search(AccountId(account), &query, limit).await })
+            .await?;
+        Ok(summaries(list))
+    }
+
+    /// The conversation a message belongs to, oldest first.
+    pub async fn thread(&self, id: i64) -> Result<Vec<MessageSummary>, AnvertError> {
+        let list = self
+            .call(move |e| async move { e.thread(MessageId(id)).await })
+            .await?;
+        Ok(summaries(list))
+    }
+
+    /// The readable body: from the store, or fetched (only the text part) and cached.
+    pub async fn fetch_body(
+        &self,
+        message: i64,
+        network: NetworkKind,
+    ) -> Result<Body, AnvertError> {
+        let body = self
+            .call(move |e| async move { e.fetch_body(MessageId(message), network.into()).await })
+            .await?;
+        Ok(body.into())
+    }
+
+    /// Downloads one part into the directory `destination` (under a safe name derived from
+    /// its file name), in resumable chunks; progress and the outcome go to `listener`.
+    /// Cancelling keeps what was downloaded: calling again resumes.
+    pub fn download_part(
+        &self,
+        message: i64,
+        section: String,
+        destination: String,
+        network: NetworkKind,
+        listener: Arc<dyn DownloadListener>,
+    ) -> Result<Arc<TaskHandle>, AnvertError> {
+        let core = self.core.clone();
+        let budget = self.cache_budget;
+        Ok(TaskHandle::spawn(self.rt()?, move |cancel| async move {
+            let progress = Progress(listener.clone());
+            let dir = PathBuf::from(destination);
+            let result = core
+                .download_part(
+                    MessageId(message),
+                    &section,
+                    &dir,
+                    network.into(),
+                    Some(&progress),
+                    &cancel,
+                )
+                .await;
+            match result {
+                Ok(path) => {
+                    if let (Some(budget), Ok(account)) =
+                        (budget, core.account_of(MessageId(message)).await)
+                    {
+                        // A failed trim loses nothing; the next sync trims again.
+                        let _ = core.trim_cache(account, budget).await;
+                    }
+                    listener.on_complete(path.to_string_lossy().into_owned());
+                }
+                Err(e) => listener.on_error(e.into()),
+            }
+        }))
+    }
+
+    /// Forgets a download (partial or complete) and removes its files.
+    pub async fn delete_download(&self, message: i64, section: String) -> Result<(), AnvertError> {
+        self.call(move |e| async move { e.delete_download(MessageId(message), &section).await })
+            .await
+    }
+
+    /// Frees at least `bytes` of the account's cached bodies and downloads, least recently
+    /// used first; returns the bytes freed.
+    pub async fn evict_cache(&self, account: i64, bytes: u64) -> Result<u64, AnvertError> {
+        self.call(move |e| async move { e.evict_cache(AccountId(account), bytes).await })
+            .await
+    }
+
+    /// Sets `add` and clears `remove` on many messages: applied locally at once, written
+    /// back on the next sync (any network but offline).
+    pub async fn set_flags(
+        &self,
+        messages: Vec<i64>,
+        add: Vec<Flag>,
+        remove: Vec<Flag>,
+    ) -> Result<(), AnvertError> {
+        let ids: Vec<MessageId> = messages.into_iter().map(MessageId).collect();
+        let (add, remove) = (core_flags(&add), core_flags(&remove));
+        self.call(move |e| async move { e.set_flags(&ids, add, remove).await })
+            .await
+    }
+
+    /// The account's queued local changes, oldest first.
+    pub async fn pending_operations(
+        &self,
+        account: i64,
+    ) -> Result<Vec<PendingOperation>, AnvertError> {
+        let list = self
+            .call(move |e| async move { e.pending_operations(AccountId(account)).await })
+            .await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Retries parked operations on the next sync; returns how many.
+    pub async fn retry_parked(&self, account: i64) -> Result<u64, AnvertError> {
+        self.call(move |e| async move { e.retry_parked(AccountId(account)).await })
+            .await
+    }
+
+    /// Data usage from the byte ledger, by network kind and purpose.
+    pub async fn usage(&self, account: i64) -> Result<Vec<UsageRow>, AnvertError> {
+        let rows = self
+            .call(move |e| async move { e.usage(AccountId(account)).await })
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+impl Engine {
+    async fn add(&self, setup: AccountSetup, cred: Credential) -> Result<Account, AnvertError> {
+        let id = match setup.protocol {
+            AccountProtocol::Auto => {
+                let mut ports = AutoPorts::default();
+                if let Some(port) = setup.port {
+                    // One explicit port: the probe tries it for every service in turn.
+                    ports = AutoPorts {
+                        imaps: port,
+                        imap: port,
+                        pop3s: port,
+                        pop3: port,
+                    };
+                }
+                let (name, host) = (setup.name.clone(), setup.host.clone());
+                self.call(
+                    move |e| async move { e.add_account_auto(&name, &host, ports, cred).await },
+                )
+                .await?
+            }
+            protocol => {
+                let port = setup
+                    .port
+                    .unwrap_or_else(|| default_port(protocol, setup.security));
+                let config = ce::AccountConfig {
+                    name: setup.name.clone(),
+                    protocol: if protocol == AccountProtocol::Pop3 {
+                        ce::Protocol::Pop3
+                    } else {
+                        ce::Protocol::Imap
+                    },
+                    endpoint: endpoint(&setup, port),
+                    credential: cred,
+                };
+                self.call(move |e| async move { e.add_account(config).await })
+                    .await?
+            }
+        };
+        self.account(id.0).await
+    }
+
+    async fn account(&self, id: i64) -> Result<Account, AnvertError> {
+        self.accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(AnvertError::NotFound)
+    }
+}

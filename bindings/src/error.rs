@@ -1,0 +1,143 @@
+//! The one public error of the bindings, and the one conversion from the core's error.
+//!
+//! `AnvertError` is small on purpose: each variant is something an app can act on (retry
+//! later, ask for a new password, show the server's words, free space). Everything personal
+//! is removed here: the core's errors carry no secrets by construction, and the reasons
+//! below are built from the error's own text or fixed words, never from a credential.
+
+use anvert_core::Error as Core;
+
+/// What went wrong, in terms an app can act on. In Kotlin this is `AnvertException` with one
+/// subclass per variant; in Swift an `Error` enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum AnvertError {
+    /// The network failed: DNS, connect, a timeout, a cut connection. Retry later.
+    #[error("network: {reason}")]
+    Network { reason: String },
+    /// TLS failed (an untrusted or expired certificate, a name mismatch, STARTTLS stripped).
+    #[error("TLS: {reason}")]
+    Tls { reason: String },
+    /// The server rejected the credentials: ask the user (or the token provider) again.
+    #[error("authentication rejected")]
+    Auth,
+    /// The server refused a command; `text` is what it said.
+    #[error("server: {text}")]
+    Server { text: String },
+    /// The server broke the protocol (a hostile or broken server).
+    #[error("protocol: {reason}")]
+    Protocol { reason: String },
+    /// The local store or disk failed (including a full disk; progress is kept).
+    #[error("storage: {reason}")]
+    Storage { reason: String },
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The byte budget or the deadline ended the work; the next call continues.
+    #[error("budget exhausted")]
+    BudgetExhausted,
+    /// The account, folder, message or part is not (or no longer) in the local store.
+    #[error("not found")]
+    NotFound,
+    /// Anything else: a bad configuration, a missing credential, offline, an internal error.
+    #[error("{reason}")]
+    Other { reason: String },
+}
+
+impl From<Core> for AnvertError {
+    fn from(e: Core) -> Self {
+        // `Display` of the core error names what failed; sources are left out because an
+        // I/O error from a path could name a user's file.
+        let reason = e.to_string();
+        match e {
+            Core::Dns { .. }
+            | Core::Connect { .. }
+            | Core::Timeout { .. }
+            | Core::ConnectionClosed
+            | Core::Io(_) => AnvertError::Network { reason },
+            Core::Tls { .. } | Core::TlsUnavailable { .. } | Core::PlaintextRefused => {
+                AnvertError::Tls { reason }
+            }
+            Core::AuthRejected { .. } | Core::NoCredential => AnvertError::Auth,
+            Core::ServerNo { text, .. } | Core::ServerBad { text, .. } => {
+                AnvertError::Server { text }
+            }
+            Core::Protocol { reason } => AnvertError::Protocol { reason },
+            Core::TooLarge { .. } => AnvertError::Protocol { reason },
+            Core::Store { .. }
+            | Core::StoreMigration { .. }
+            | Core::DiskFull { .. }
+            | Core::CannotResume { .. }
+            | Core::Decode { .. } => AnvertError::Storage { reason },
+            Core::NotFound { .. } => AnvertError::NotFound,
+            Core::Cancelled => AnvertError::Cancelled,
+            Core::Offline | Core::Config { .. } | Core::FolderChanged => {
+                AnvertError::Other { reason }
+            }
+            _ => AnvertError::Other { reason },
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for AnvertError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        AnvertError::Other {
+            reason: format!("app callback failed: {}", e.reason),
+        }
+    }
+}
+
+/// A panic caught at the boundary, as an error the app can show and report.
+pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> AnvertError {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    AnvertError::Other {
+        reason: format!("internal error (a bug in Anvert, please report it): {what}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_carries_nothing() {
+        let e: AnvertError = Core::AuthRejected {
+            text: "LOGIN failed for alice".into(),
+        }
+        .into();
+        assert_eq!(e, AnvertError::Auth);
+    }
+
+    #[test]
+    fn server_text_is_kept() {
+        let e: AnvertError = Core::ServerNo {
+            command: "SELECT".into(),
+            text: "Mailbox doesn't exist".into(),
+        }
+        .into();
+        assert_eq!(
+            e,
+            AnvertError::Server {
+                text: "Mailbox doesn't exist".into()
+            }
+        );
+    }
+
+    #[test]
+    fn disk_full_is_storage() {
+        let e: AnvertError = Core::DiskFull { source: None }.into();
+        assert!(matches!(e, AnvertError::Storage { .. }));
+    }
+
+    #[test]
+    fn panic_payloads() {
+        let e = from_panic(&"boom");
+        assert!(e.to_string().contains("boom"));
+        let e = from_panic(&String::from("bang"));
+        assert!(e.to_string().contains("bang"));
+    }
+}
