@@ -1,12 +1,13 @@
 //! Opening a POP3 session: TCP, TLS (implicit, or STLS — refused rather than skipped when the
 //! server does not offer it), greeting, CAPA (asked again inside TLS and after login), and
-//! login by SASL PLAIN or USER/PASS with a password, or SASL OAUTHBEARER/XOAUTH2 with a token
+//! login by SASL PLAIN, USER/PASS or APOP with a password, or SASL OAUTHBEARER/XOAUTH2 with a token
 //! from the app's provider. The user name, password and token are written to the socket and
 //! nowhere else: not into errors, not into logs.
 
 use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use md5::{Digest, Md5};
 use tracing::debug;
 
 use super::{
@@ -102,7 +103,16 @@ pub(super) async fn establish(
         }
     };
 
-    let mechanism = login(&mut conn, credential, &caps, endpoint, options.timeout).await?;
+    let apop = greeting.as_deref().map(|stamp| Apop { stamp, secure });
+    let mechanism = login(
+        &mut conn,
+        credential,
+        &caps,
+        endpoint,
+        apop,
+        options.timeout,
+    )
+    .await?;
     // RFC 2449: capabilities may differ after login.
     let caps = if caps.announced() {
         capa(&mut conn).await?
@@ -156,17 +166,25 @@ pub(super) async fn capa(conn: &mut Conn) -> Result<Capabilities> {
     Ok(Capabilities::from_lines(lines))
 }
 
+/// The greeting's APOP timestamp and whether the connection is encrypted.
+#[derive(Debug, Clone, Copy)]
+struct Apop<'a> {
+    stamp: &'a str,
+    secure: bool,
+}
+
 /// Logs in with the best method on offer for the credential; returns its name for the log.
 async fn login(
     conn: &mut Conn,
     credential: &Credential,
     caps: &Capabilities,
     endpoint: &Endpoint,
+    apop: Option<Apop<'_>>,
     timeout: Duration,
 ) -> Result<&'static str> {
     match credential {
         Credential::Password { username, password } => {
-            password_login(conn, username, password.expose(), caps).await
+            password_login(conn, username, password.expose(), caps, apop).await
         }
         Credential::OAuth2 { username, provider } => {
             oauth2_login(conn, username, provider.as_ref(), caps, endpoint, timeout).await
@@ -174,17 +192,29 @@ async fn login(
     }
 }
 
-/// SASL PLAIN, else USER/PASS.
+/// SASL PLAIN, else USER/PASS, else APOP. On a plaintext connection (`danger_…`) APOP comes
+/// first when the greeting offers it: it is the only method that does not send the password
+/// itself in the clear. Over TLS it is the last resort (MD5 of a password the server must
+/// store in plaintext).
 async fn password_login(
     conn: &mut Conn,
     user: &str,
     pass: &str,
     caps: &Capabilities,
+    apop: Option<Apop<'_>>,
 ) -> Result<&'static str> {
     if [user, pass].iter().any(|s| s.contains(['\r', '\n', '\0'])) {
         return Err(Error::Config {
             reason: "the user name or password contains characters POP3 cannot carry".into(),
         });
+    }
+    let apop = apop.filter(|_| !user.contains([' ', '\t']));
+    if let Some(Apop {
+        stamp,
+        secure: false,
+    }) = apop
+    {
+        return apop_login(conn, user, pass, stamp).await;
     }
     if caps.has_sasl("PLAIN") {
         let mut line = b"AUTH PLAIN ".to_vec();
@@ -198,12 +228,28 @@ async fn password_login(
         auth_step(conn, format!("PASS {pass}\r\n").as_bytes(), Verb::Pass).await?;
         return Ok("USER/PASS");
     }
-    // APOP would be next, but it needs MD5, which the core does not carry (and APOP is weak).
+    if let Some(Apop { stamp, .. }) = apop {
+        return apop_login(conn, user, pass, stamp).await;
+    }
     Err(Error::ServerNo {
         command: "login".into(),
-        text: "the server offers no login method this client supports (SASL PLAIN, USER/PASS)"
+        text: "the server offers no login method this client supports (SASL PLAIN, USER/PASS, \
+               APOP)"
             .into(),
     })
+}
+
+/// APOP (RFC 1939 §7): the user name and the MD5 of the greeting's timestamp followed by the
+/// password, in lowercase hex.
+async fn apop_login(conn: &mut Conn, user: &str, pass: &str, stamp: &str) -> Result<&'static str> {
+    let digest = Md5::new()
+        .chain_update(stamp.as_bytes())
+        .chain_update(pass.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let line = Secret::new(format!("APOP {user} {hex}\r\n"));
+    auth_step(conn, line.expose().as_bytes(), Verb::Apop).await?;
+    Ok("APOP")
 }
 
 /// SASL OAUTHBEARER, else XOAUTH2 (RFC 5034 AUTH) with a token from the app's provider. A
@@ -526,6 +572,33 @@ mod tests {
             "{:?}",
             result.map(drop)
         );
+    }
+
+    /// Over TLS, APOP is the last resort: SASL PLAIN and USER/PASS come first.
+    #[tokio::test]
+    async fn apop_only_when_nothing_better_over_tls() {
+        let apop = Some(Apop {
+            stamp: "<1.2@fake.test>",
+            secure: true,
+        });
+        for (caps, want) in [
+            ("SASL PLAIN\r\nUSER\r\n", "AUTH PLAIN AGFsaWNlAHB3\r\n"),
+            ("USER\r\n", "USER alice\r\n"),
+            // md5("<1.2@fake.test>pw")
+            ("TOP\r\n", "APOP alice bfaa9b1a1b08c4358897a981796804ef\r\n"),
+        ] {
+            let caps = Capabilities::from_lines(caps.split("\r\n").filter(|l| !l.is_empty()));
+            let (io, handle) = server(vec![Step::Capture]);
+            let mut conn = Conn::new(BoxedIo::new(io), Duration::from_secs(5));
+            let _ = tokio::time::timeout(
+                Duration::from_millis(300),
+                password_login(&mut conn, "alice", "pw", &caps, apop),
+            )
+            .await;
+            drop(conn);
+            let sent = handle.await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&sent), want);
+        }
     }
 
     #[tokio::test]

@@ -14,6 +14,8 @@ mod convert;
 mod folder;
 mod pop3;
 mod pop3_parse;
+mod pop3_skeleton;
+mod pop3_spool;
 mod writeback;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};

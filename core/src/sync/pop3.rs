@@ -14,7 +14,14 @@
 //! A message that vanishes between the listing and TOP/RETR (`-ERR`) is skipped. An
 //! interrupted RETR leaves the message headers-only and is simply redone by the next sync
 //! (POP3 has no ranges). Without TOP, messages are listed only when they are downloaded.
-//! Servers without UIDL are refused with a clear error (hashing headers is not done yet).
+//!
+//! A server without UIDL (it answers `-ERR`) gets keys from the messages themselves: every
+//! sync fetches `TOP n 0` of every message and keys it by the SHA-256 of its header block,
+//! without the headers mbox-based servers rewrite (`Status`, `X-Status`, `X-UID`...; see
+//! `pop3_parse::header_key`). The caveat: two messages with identical headers get one key,
+//! so they are stored once and the second copy is never downloaded nor deleted; and a
+//! server that rewrites other headers makes a message look new. Without TOP either, the
+//! sync is refused (`Error::Config`): nothing could tell the messages apart short of RETR.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -26,9 +33,11 @@ use std::{
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{Budget, EventSink, FolderReport, SyncEvent, SyncMode, SyncReport, pop3_parse};
+use super::{
+    Budget, EventSink, FolderReport, SyncEvent, SyncMode, SyncReport, pop3_parse, pop3_spool,
+};
 use crate::{
-    blobs::{self, PartFile},
+    blobs,
     error::{Error, Result},
     net::Purpose,
     policy::{ContentPolicy, Pop3DeletePolicy, SyncRequest},
@@ -41,6 +50,8 @@ use crate::{
 
 /// TOP body lines fetched for a snippet when the policy wants snippets.
 const SNIPPET_LINES: u32 = 10;
+/// `TOP n 0` commands per batch when hashing headers for a server without UIDL.
+const HASH_BATCH: usize = 100;
 
 /// Syncs a POP3 account over a logged-in session (the caller QUITs, which applies DELE).
 /// `data_dir` is the engine's data directory; `now` is the current unix time.
@@ -73,16 +84,13 @@ pub async fn sync_pop3_account(
         })?;
     events.emit(SyncEvent::FoldersChanged { account });
 
-    let listing = match session.uidl().await {
+    let uidl = session.uidl().await;
+    let sizes: BTreeMap<u32, u64> = session.list().await?.into_iter().collect();
+    let listing = match uidl {
         Ok(listing) => listing,
-        Err(Error::ServerNo { .. }) => {
-            return Err(Error::Config {
-                reason: "the POP3 server does not support UIDL, which sync needs".into(),
-            });
-        }
+        Err(Error::ServerNo { .. }) => hashed_listing(session, &sizes).await?,
         Err(e) => return Err(e),
     };
-    let sizes: BTreeMap<u32, u64> = session.list().await?.into_iter().collect();
     let mut known: BTreeMap<String, Pop3Known> = store
         .pop3_known(account)
         .await?
@@ -371,9 +379,12 @@ impl Run<'_> {
         self.session.meter().set_purpose(Purpose::SyncMetadata);
         r?;
         file.flush().await?;
+        file.sync_all().await?;
         Ok(())
     }
 
+    /// Parses the spooled message (`pop3_spool`, bounded memory), writes its attachments and
+    /// commits it as full.
     async fn store_full(
         &mut self,
         path: &Path,
@@ -382,12 +393,13 @@ impl Run<'_> {
         size: u64,
         add: bool,
     ) -> Result<()> {
-        let raw = tokio::fs::read(path).await?;
-        let Some(parsed) = pop3_parse::parse(&raw) else {
+        let Some(extracted) =
+            pop3_spool::extract(path, size, self.now, self.content.prefer_html).await?
+        else {
             self.report.unparsable += 1;
             return Ok(());
         };
-        let mut message = pop3_parse::headers(&parsed, size, self.now, false);
+        let mut message = extracted.headers;
         let uid = match add {
             true => {
                 let uids = self
@@ -401,10 +413,9 @@ impl Run<'_> {
             false => uid,
         };
         let id = self.store.pop3_message_id(self.folder, uid).await?;
-        let full = pop3_parse::full(&parsed, self.content.prefer_html);
         message.uid = uid;
-        message.parts = pop3_parse::new_parts(&full.parts);
-        message.preview = full
+        message.parts = pop3_parse::part_rows(&extracted.parts);
+        message.preview = extracted
             .body
             .as_ref()
             .and_then(|(html, text)| pop3_parse::body_preview(*html, text));
@@ -417,25 +428,19 @@ impl Run<'_> {
             Err(e) => return Err(e.into()),
         }
         let mut downloads = Vec::new();
-        for part in full.parts.iter().filter(|p| p.info.is_attachment) {
+        for (info, source) in &extracted.attachments {
             tokio::fs::create_dir_all(&attachments_dir).await?;
-            let bytes = pop3_parse::decoded(part)?;
-            let destination: PathBuf = blobs::destination_in(
-                &attachments_dir,
-                part.info.filename.as_deref(),
-                "attachment",
-            );
-            let mut file = PartFile::create(&destination, bytes.len() as u64).await?;
-            file.append(&bytes).await?;
-            let written = file.finish().await?;
+            let destination: PathBuf =
+                blobs::destination_in(&attachments_dir, info.filename.as_deref(), "attachment");
+            let written = pop3_spool::write_attachment(path, info, source, &destination).await?;
             downloads.push(Pop3Download {
-                section: part.info.section.clone(),
+                section: info.section.clone(),
                 destination,
-                encoded_size: u64::from(part.info.size),
+                encoded_size: u64::from(info.size),
                 bytes: written,
             });
         }
-        let (text_zstd, html_zstd) = match &full.body {
+        let (text_zstd, html_zstd) = match &extracted.body {
             Some((true, html)) => (None, Some(blobs::compress(html)?)),
             Some((false, text)) => (Some(blobs::compress(text)?), None),
             None => (None, None),
@@ -458,6 +463,51 @@ impl Run<'_> {
         });
         Ok(())
     }
+}
+
+/// Messages keyed by a hash of their headers, for a server without UIDL: `TOP n 0` of every
+/// message (pipelined, in batches), keyed by `pop3_parse::header_key`. Needs TOP.
+async fn hashed_listing(
+    session: &mut Pop3Session,
+    sizes: &BTreeMap<u32, u64>,
+) -> Result<Vec<(u32, String)>> {
+    let caps = session.capabilities();
+    if caps.announced() && !caps.has("TOP") {
+        return Err(Error::Config {
+            reason: "the POP3 server offers neither UIDL nor TOP, so messages cannot be told apart"
+                .into(),
+        });
+    }
+    let numbers: Vec<u32> = sizes.keys().copied().collect();
+    let mut listing = Vec::with_capacity(numbers.len());
+    for batch in numbers.chunks(HASH_BATCH) {
+        let requests: Vec<(u32, u32)> = batch.iter().map(|n| (*n, 0)).collect();
+        let collected = Collected::default();
+        let results = session.top_many(&requests, |n| collected.sink(n)).await?;
+        let data = collected.take();
+        for (n, result) in batch.iter().zip(results) {
+            match result {
+                Ok(_) => {}
+                Err(Error::ServerNo { .. }) if !caps_has_top(session) => {
+                    return Err(Error::Config {
+                        reason: "the POP3 server offers neither UIDL nor TOP, so messages \
+                                 cannot be told apart"
+                            .into(),
+                    });
+                }
+                Err(Error::ServerNo { .. }) => continue, // gone since LIST
+                Err(e) => return Err(e),
+            }
+            let header = data.get(n).map(Vec::as_slice).unwrap_or_default();
+            listing.push((*n, pop3_parse::header_key(header)));
+        }
+    }
+    Ok(listing)
+}
+
+/// Whether TOP is known to work (announced; without CAPA, a `-ERR` to TOP says it does not).
+fn caps_has_top(session: &Pop3Session) -> bool {
+    session.capabilities().has("TOP")
 }
 
 /// TOP responses collected by message number (a TOP answer is a few kilobytes at most).

@@ -1,14 +1,15 @@
 //! POP3 messages (a TOP response, or a whole RETR file) to store records: headers to a
 //! `NewMessage` like the IMAP ENVELOPE gives (an absent Sender or Reply-To is the From, as
 //! RFC 3501 reports it), and a full message to its parts, readable body and attachments.
-//! Pure functions over bytes in memory; the caller does the I/O.
+//! Also the header key that stands in for UIDL on servers without it.
+//! Pure functions over bytes in memory; the caller does the I/O (`pop3_spool` parses a small
+//! skeleton of a large message here and reads the part bodies from disk itself).
 
 use mail_parser::{Address as ParsedAddress, HeaderName, Message, MessageParser};
+use sha2::{Digest, Sha256};
 
 use crate::{
-    blobs::{StreamDecoder, TransferEncoding},
-    error::Result,
-    mime::{self, RawPart},
+    mime::{self, PartInfo, RawPart},
     store::{Address, NewMessage, NewPart},
 };
 
@@ -108,34 +109,64 @@ pub(super) fn body_preview(is_html: bool, text: &str) -> Option<String> {
 
 /// The part rows to store.
 pub(super) fn new_parts(parts: &[RawPart<'_>]) -> Vec<NewPart> {
+    part_rows(parts.iter().map(|p| &p.info))
+}
+
+/// The part rows to store, from part descriptions.
+pub(super) fn part_rows<'a>(parts: impl IntoIterator<Item = &'a PartInfo>) -> Vec<NewPart> {
     parts
-        .iter()
-        .map(|p| {
-            let i = &p.info;
-            NewPart {
-                section: i.section.clone(),
-                mime_type: i.mime_type.clone(),
-                charset: i.charset.clone(),
-                encoding: i.encoding.clone(),
-                size: i.size,
-                lines: i.lines,
-                disposition: i.disposition.clone(),
-                filename: i.filename.clone(),
-                content_id: i.content_id.clone(),
-                is_attachment: i.is_attachment,
-            }
+        .into_iter()
+        .map(|i| NewPart {
+            section: i.section.clone(),
+            mime_type: i.mime_type.clone(),
+            charset: i.charset.clone(),
+            encoding: i.encoding.clone(),
+            size: i.size,
+            lines: i.lines,
+            disposition: i.disposition.clone(),
+            filename: i.filename.clone(),
+            content_id: i.content_id.clone(),
+            is_attachment: i.is_attachment,
         })
         .collect()
 }
 
-/// A part's content with its transfer encoding undone (the bytes a download would write).
-pub(super) fn decoded(part: &RawPart<'_>) -> Result<Vec<u8>> {
-    let encoding = TransferEncoding::from_name(part.info.encoding.as_deref().unwrap_or("7bit"));
-    let mut decoder = StreamDecoder::new(encoding);
-    let mut out = Vec::with_capacity(part.body.len());
-    decoder.feed(part.body, &mut out)?;
-    decoder.finish(&mut out)?;
-    Ok(out)
+/// Headers that mbox-based POP3 servers add or rewrite as a message is read; they are left
+/// out of a header key.
+const VOLATILE_HEADERS: [&str; 8] = [
+    "status",
+    "x-status",
+    "x-keywords",
+    "x-uid",
+    "x-uidl",
+    "x-imap",
+    "x-imapbase",
+    "content-length",
+];
+
+/// The key of a message on a server without UIDL: `sha256 <hex>` of its header block (from
+/// `TOP n 0`, up to the first blank line), line ends normalised and [`VOLATILE_HEADERS`]
+/// left out. The space keeps it apart from any real UIDL (RFC 1939: printable, no spaces).
+pub(super) fn header_key(top: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    let mut skipping = false;
+    for line in top.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name.trim_ascii()).to_ascii_lowercase();
+            skipping = VOLATILE_HEADERS.contains(&name.as_str());
+        }
+        if !skipping {
+            hash.update(line);
+            hash.update(b"\n");
+        }
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256 {hex}")
 }
 
 fn addresses(list: Option<&ParsedAddress<'_>>) -> Vec<Address> {
@@ -156,4 +187,18 @@ fn addresses(list: Option<&ParsedAddress<'_>>) -> Vec<Address> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_key_ignores_line_ends_volatile_headers_and_the_body() {
+        let a = header_key(b"From: a@x\r\nSubject: hi\r\n there\r\nStatus: RO\r\n\r\nbody");
+        let b = header_key(b"From: a@x\nX-Status: A\n  folded\nSubject: hi\n there\n\n");
+        assert_eq!(a, b);
+        assert!(a.starts_with("sha256 ") && a.len() == 7 + 64);
+        assert_ne!(a, header_key(b"From: a@x\r\nSubject: hi there\r\n\r\n"));
+    }
 }

@@ -5,7 +5,7 @@ use super::*;
 use crate::{error::Error, net::Purpose};
 
 #[tokio::test]
-async fn greeting_capa_user_pass() {
+async fn greeting_capa_apop_on_plaintext() {
     let (session, server, meter) =
         open(Security::DangerPlaintext, prelude(BASIC_CAPS), &options()).await;
     let session = session.unwrap();
@@ -63,7 +63,7 @@ async fn no_capa_falls_back_to_user_pass_without_asking_again() {
 #[tokio::test]
 async fn rejected_login_keeps_server_text_but_no_credentials() {
     let mut script = prelude(BASIC_CAPS);
-    script.truncate(6);
+    script.truncate(4); // up to the APOP command
     script.push(send(
         "-ERR [AUTH] Authentication failed for alice\x1b[2J\r\n",
     ));
@@ -95,6 +95,53 @@ async fn auth_plain_rejected() {
     assert!(
         matches!(result, Err(Error::AuthRejected { text }) if text == "[AUTH] Invalid credentials")
     );
+}
+
+#[tokio::test]
+async fn apop_digest_is_md5_of_timestamp_and_password() {
+    // RFC 1939 §7's example, on a plaintext connection offering USER and SASL PLAIN too.
+    let script = vec![
+        send("+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"),
+        expect("CAPA\r\n"),
+        send("+OK\r\nUSER\r\nSASL PLAIN\r\nUIDL\r\n.\r\n"),
+        expect("APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"),
+        send("+OK maildrop has 1 message (369 octets)\r\n"),
+        expect("CAPA\r\n"),
+        send("+OK\r\nUIDL\r\n.\r\n"),
+    ];
+    let meter = WireMeter::new();
+    let (io, server) = super::server(script);
+    let session = establish(
+        BoxedIo::new(io),
+        &endpoint(Security::DangerPlaintext),
+        &Credential::password("mrose", "tanstaaf"),
+        &tls(),
+        &meter,
+        &options(),
+    )
+    .await
+    .unwrap();
+    drop(session);
+    assert!(server.await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn apop_rejected_is_auth_rejected_without_the_digest() {
+    let script = vec![
+        send("+OK ready <1.2@fake.test>\r\n"),
+        expect("CAPA\r\n"),
+        send("+OK\r\nUSER\r\n.\r\n"),
+        Step::Capture,
+        send("-ERR [AUTH] Authentication failed.\r\n"),
+    ];
+    let (result, server, _) = open(Security::DangerPlaintext, script, &options()).await;
+    let err = result.map(drop).unwrap_err();
+    assert!(matches!(&err, Error::AuthRejected { .. }), "{err:?}");
+    let sent = String::from_utf8(server.await.unwrap()).unwrap();
+    assert!(sent.starts_with("APOP alice "), "{sent}");
+    let digest = sent.trim_end().rsplit(' ').next().unwrap().to_string();
+    assert!(!format!("{err} {err:?}").contains(&digest));
+    assert!(!sent.contains(PASSWORD));
 }
 
 #[tokio::test]

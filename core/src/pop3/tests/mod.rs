@@ -137,15 +137,15 @@ pub(super) async fn open(
 
 pub(super) const BASIC_CAPS: &str = "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\n";
 
-/// Greeting, CAPA, USER/PASS and the CAPA after login, with `caps` announced both times.
+/// Greeting (with an APOP timestamp), CAPA, APOP (preferred on plaintext) and the CAPA
+/// after login, with `caps` announced both times.
 pub(super) fn prelude(caps: &str) -> Vec<Step> {
     vec![
         send("+OK Fake POP3 ready <1896.697170952@fake.test>\r\n"),
         expect("CAPA\r\n"),
         send(format!("+OK Capability list follows\r\n{caps}.\r\n")),
-        expect(format!("USER {USER}\r\n")),
-        send("+OK\r\n"),
-        expect(format!("PASS {PASSWORD}\r\n")),
+        // md5("<1896.697170952@fake.test>s3cret pass")
+        expect(format!("APOP {USER} b5f7aa99562982ba7c98744594da3e25\r\n")),
         send("+OK Logged in.\r\n"),
         expect("CAPA\r\n"),
         send(format!("+OK\r\n{caps}.\r\n")),
