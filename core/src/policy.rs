@@ -172,6 +172,10 @@ pub enum Pop3DeletePolicy {
     AfterDownload,
     /// Delete once the local copy is this many days old.
     AfterDays(u32),
+    /// Delete only what the user deleted in the app. (Every policy but `LeaveOnServer`
+    /// deletes those too; with `LeaveOnServer` a message deleted in the app stays on the
+    /// server but is never downloaded again.)
+    WhenDeletedLocally,
 }
 
 impl SyncRequest {

@@ -2,7 +2,10 @@
 //! messages match the generator's ground truth (everything but flags, which POP3 does not
 //! have), headers first costs a small fraction of a full download, a resync moves nothing
 //! but the listings, delete-after-download deletes only what is stored, and dot-stuffed
-//! lines survive byte for byte.
+//! lines survive byte for byte. Also: a 20 MB attachment inside nested parts streams from the
+//! spool to its file; a crash between the commit and DELE loses and duplicates nothing;
+//! messages deleted in the app stay deleted and leave the server by policy; an interrupted
+//! RETR is redone and its bytes are in the ledger.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::collections::BTreeMap;
@@ -464,5 +467,354 @@ async fn messages_gone_between_listing_and_fetch_are_skipped() {
     assert_eq!(
         store.message_count(folder).await.unwrap() as u64,
         added + again.added()
+    );
+}
+
+/// Puts `raw` into alice's Maildir as one message.
+fn deliver_raw(server: &Dovecot, raw: &[u8], unique: &str) {
+    let maildir = server.maildir("alice");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let name = format!("1735689600.M0P1Q{unique}.anvert,S={}:2,", raw.len());
+    std::fs::write(maildir.join("cur").join(name), raw).unwrap();
+    server.fix_ownership();
+}
+
+/// `len` pseudo-random bytes and their base64 in 76-character lines.
+fn random_base64(seed: u64, len: usize) -> (Vec<u8>, String) {
+    use base64::Engine as _;
+    use rand::{RngCore, SeedableRng};
+    let mut data = vec![0; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    let mut lines = String::with_capacity(encoded.len() + encoded.len() / 38);
+    for chunk in encoded.as_bytes().chunks(76) {
+        lines.push_str(std::str::from_utf8(chunk).unwrap());
+        lines.push_str("\r\n");
+    }
+    (data, lines)
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_attachment_in_nested_parts_streams_to_its_file() {
+    let server = Dovecot::start();
+    let (big, big_b64) = random_base64(7, 20 << 20);
+    let (png, png_b64) = random_base64(8, 40_000);
+    let text = "Caf\u{e9} au lait.\r\n".repeat(200);
+    let qp = text.replace('\u{e9}', "=C3=A9");
+    let raw = format!(
+        "From: Big <big@example.org>\r\nTo: alice@example.org\r\nSubject: big one\r\n\
+Date: Wed, 01 Jan 2025 00:00:00 +0000\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\nThis is a multi-part message.\r\n\
+--outer\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n\
+--alt\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+{qp}\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hello</p>\r\n--alt--\r\n\r\n\
+--outer\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\n\
+Content-Disposition: attachment; filename=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{big_b64}\r\n--outer\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Inner <inner@example.org>\r\nSubject: forwarded\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"inner\"\r\n\r\n--inner\r\nContent-Type: text/plain\r\n\r\n\
+inner text\r\n--inner\r\nContent-Type: image/png; name=\"pic.png\"\r\n\
+Content-Disposition: attachment; filename=\"pic.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{png_b64}--inner--\r\n\r\n--outer--\r\n"
+    );
+    deliver_raw(&server, raw.as_bytes(), "big");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_for(&server, dir.path()).await;
+    let plain = SyncRequest {
+        content: Some(ContentPolicy {
+            prefer_html: false,
+            ..ContentPolicy::for_network(NetworkKind::Unmetered)
+        }),
+        ..request(NetworkKind::Unmetered)
+    };
+    let report = engine
+        .sync(account, &plain)
+        .await
+        .unwrap_or_else(|e| panic!("sync: {e}\n{}", server.log()));
+    assert_eq!((report.added(), report.folders[0].bodies), (1, 1));
+    let message = stored(&engine, account).await.remove(0);
+
+    // The same parts a whole-message parse gives (sections, types, sizes, line counts).
+    let whole = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let expected = anvert_core::mime::parts_from_message(&whole);
+    let got: Vec<_> = message
+        .parts
+        .iter()
+        .map(|p| {
+            (
+                p.section.clone(),
+                p.mime_type.clone(),
+                p.size,
+                p.lines,
+                p.is_attachment,
+            )
+        })
+        .collect();
+    let want: Vec<_> = expected
+        .iter()
+        .map(|p| {
+            let i = &p.info;
+            (
+                i.section.clone(),
+                i.mime_type.clone(),
+                i.size,
+                i.lines,
+                i.is_attachment,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let sections: Vec<&str> = message.parts.iter().map(|p| p.section.as_str()).collect();
+    assert_eq!(sections, ["1.1", "1.2", "2", "3", "3.1", "3.2"]);
+
+    // Decoded attachments, byte for byte.
+    for (section, bytes) in [("2", &big), ("3.2", &png)] {
+        let record = engine
+            .store()
+            .download(message.summary.id, section)
+            .await
+            .unwrap()
+            .unwrap();
+        let on_disk = std::fs::read(&record.destination).unwrap();
+        assert_eq!(on_disk.len(), bytes.len(), "section {section}");
+        assert_eq!(sha(&on_disk), sha(bytes), "section {section}");
+    }
+    let body = engine
+        .fetch_body(message.summary.id, NetworkKind::Offline)
+        .await
+        .unwrap();
+    assert_eq!(body.text, Some(text.replace("\r\n", "\n")));
+    // The spool file is gone.
+    let spool: Vec<_> = std::fs::read_dir(dir.path().join("pop3"))
+        .unwrap()
+        .collect();
+    assert!(spool.is_empty(), "{spool:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_commit_and_dele_loses_and_duplicates_nothing() {
+    use anvert_core::{
+        store::{AccountKind, NewAccount, Store},
+        sync::{NoEvents, sync_pop3_account},
+    };
+    let server = Dovecot::start();
+    server.deliver_generated("alice", None, &mailbox(55, 12));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("anvert.db")).await.unwrap();
+    let account = store
+        .add_account(&NewAccount {
+            name: "alice".into(),
+            kind: AccountKind::Pop3,
+            host: "127.0.0.1".into(),
+            port: 995,
+            security: "tls".into(),
+            username: "alice".into(),
+        })
+        .await
+        .unwrap();
+    let connect = || async {
+        pop3::connect(
+            &endpoint(server.pop3s_addr(), Security::ImplicitTls),
+            &server.credential("alice"),
+            &server.tls(),
+            &WireMeter::new(),
+            &Pop3Options::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let delete = SyncRequest {
+        pop3_delete: Pop3DeletePolicy::AfterDownload,
+        ..request(NetworkKind::Unmetered)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    // Everything is committed and DELE is sent, then the process dies: no QUIT, so the
+    // server applies no deletion (the same as dying before DELE).
+    let mut session = connect().await;
+    let report = sync_pop3_account(
+        &mut session,
+        &store,
+        account,
+        &delete,
+        dir.path(),
+        now,
+        &NoEvents,
+    )
+    .await
+    .unwrap();
+    drop(session);
+    assert_eq!((report.added(), report.folders[0].bodies), (12, 12));
+    assert_eq!(
+        server_count(&server).await,
+        12,
+        "nothing deleted without QUIT"
+    );
+
+    // The next sync downloads nothing again, adds nothing, and deletes the server copies.
+    let mut session = connect().await;
+    let again = sync_pop3_account(
+        &mut session,
+        &store,
+        account,
+        &delete,
+        dir.path(),
+        now,
+        &NoEvents,
+    )
+    .await
+    .unwrap();
+    session.quit().await.unwrap();
+    assert_eq!((again.added(), again.folders[0].bodies), (0, 0));
+    assert_eq!(again.bytes.total_for(Purpose::Bodies), 0);
+    assert_eq!(server_count(&server).await, 0);
+    let folder = store.folders(account).await.unwrap()[0].id;
+    assert_eq!(store.message_count(folder).await.unwrap(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_in_the_app_removes_now_and_from_the_server_by_policy() {
+    let server = Dovecot::start();
+    server.deliver_generated("alice", None, &mailbox(56, 10));
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_for(&server, dir.path()).await;
+    let leave = request(NetworkKind::Unmetered);
+    engine.sync(account, &leave).await.unwrap();
+    let messages = stored(&engine, account).await;
+    let doomed: Vec<_> = messages.iter().take(3).map(|m| m.summary.id).collect();
+    let with_files = doomed
+        .iter()
+        .filter(|id| {
+            dir.path()
+                .join("attachments")
+                .join(id.0.to_string())
+                .exists()
+        })
+        .count();
+    eprintln!("{with_files} of the deleted messages had attachment files");
+
+    engine
+        .delete_pop3_messages_for_tests(account, &doomed)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&engine, account).await.len(),
+        7,
+        "gone locally at once"
+    );
+    for id in &doomed {
+        assert!(engine.message(*id).await.unwrap().is_none());
+        assert!(
+            !dir.path()
+                .join("attachments")
+                .join(id.0.to_string())
+                .exists()
+        );
+    }
+
+    // Leave on server: the server keeps them, and they do not come back.
+    let report = engine.sync(account, &leave).await.unwrap();
+    assert_eq!(report.added(), 0);
+    assert_eq!(stored(&engine, account).await.len(), 7);
+    assert_eq!(server_count(&server).await, 10);
+
+    // Delete when deleted locally: exactly those three go from the server.
+    let when_deleted = SyncRequest {
+        pop3_delete: Pop3DeletePolicy::WhenDeletedLocally,
+        ..request(NetworkKind::Unmetered)
+    };
+    let report = engine.sync(account, &when_deleted).await.unwrap();
+    assert_eq!(report.added(), 0);
+    assert_eq!(server_count(&server).await, 7);
+    assert_eq!(stored(&engine, account).await.len(), 7);
+    engine.sync(account, &when_deleted).await.unwrap();
+    assert_eq!(server_count(&server).await, 7);
+    assert_eq!(stored(&engine, account).await.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_retr_is_redone_and_its_bytes_are_in_the_ledger() {
+    let server = Dovecot::start();
+    let (data, b64) = random_base64(9, 2 << 20);
+    let raw = format!(
+        "From: A <a@example.org>\r\nTo: alice@example.org\r\nSubject: cut\r\n\
+Message-ID: <cut@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b\r\nContent-Type: application/octet-stream; name=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{b64}--b--\r\n"
+    );
+    deliver_raw(&server, raw.as_bytes(), "cut");
+    let tap = anvert_tests::tap::Tap::start(server.pop3s_addr()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap();
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice POP3".into(),
+            protocol: Protocol::Pop3,
+            endpoint: endpoint(tap.addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    let bodies_down = |rows: &[anvert_core::store::UsageRow]| -> u64 {
+        rows.iter()
+            .filter(|r| r.purpose == Purpose::Bodies.as_str())
+            .map(|r| r.bytes_down)
+            .sum()
+    };
+
+    // Cut every connection 1 MB in: the RETR of the 2.7 MB message dies half-way.
+    tap.cut_all_after(1 << 20);
+    assert!(
+        engine
+            .sync(account, &request(NetworkKind::Unmetered))
+            .await
+            .is_err()
+    );
+    let wasted = bodies_down(&engine.usage(account).await.unwrap());
+    eprintln!("wasted RETR bytes in the ledger: {wasted}");
+    assert!(wasted > 512 * 1024, "{wasted}");
+    let message = stored(&engine, account).await.remove(0);
+    assert!(
+        message.parts.is_empty(),
+        "headers only until a RETR completes"
+    );
+
+    tap.clear_faults();
+    let report = engine
+        .sync(account, &request(NetworkKind::Unmetered))
+        .await
+        .unwrap();
+    assert_eq!((report.added(), report.folders[0].bodies), (0, 1));
+    let total = bodies_down(&engine.usage(account).await.unwrap());
+    assert!(total >= wasted + raw.len() as u64, "{total} {wasted}");
+    let message = stored(&engine, account).await.remove(0);
+    let record = engine
+        .store()
+        .download(message.summary.id, "2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        sha(&std::fs::read(&record.destination).unwrap()),
+        sha(&data)
     );
 }

@@ -2,14 +2,18 @@
 //! plaintext fallback), run `sync::sync_pop3_account` into the account's synthetic INBOX,
 //! QUIT (which is when the server applies any DELE the deletion policy issued), and add the
 //! bytes to the ledger whatever happened. The delete policy is `SyncRequest::pop3_delete`.
+//! Deleting POP3 messages in the app (`delete_pop3_messages`) removes them locally at once
+//! and leaves the server copy to the next sync's policy.
+
+use std::collections::BTreeMap;
 
 use super::{Engine, Runtime, events, unix_now};
 use crate::{
     error::Result,
     policy::SyncRequest,
     pop3::{self, Pop3Options},
-    store::AccountId,
-    sync::{self, SyncReport},
+    store::{AccountId, FolderId, MessageId},
+    sync::{self, SyncEvent, SyncReport},
 };
 
 impl Engine {
@@ -57,5 +61,47 @@ impl Engine {
         let mut report = result?;
         report.bytes = spent;
         Ok(report)
+    }
+
+    /// Deletes POP3 messages of `account` in the app: their rows, bodies and attachment files
+    /// go now (the listener hears `MessagesRemoved`), and their UIDLs are remembered as
+    /// deleted locally, so no sync downloads them again. The next sync whose
+    /// `SyncRequest::pop3_delete` is anything but `LeaveOnServer` (e.g.
+    /// `Pop3DeletePolicy::WhenDeletedLocally`) sends DELE for them; with `LeaveOnServer` the
+    /// server copy stays. Ids of other accounts are ignored.
+    pub(super) async fn delete_pop3_messages(
+        &self,
+        account: AccountId,
+        messages: &[MessageId],
+    ) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let removed = self.store.pop3_delete_local(account, messages).await?;
+        let mut by_folder: BTreeMap<FolderId, Vec<u32>> = BTreeMap::new();
+        for (id, folder, uid) in &removed {
+            by_folder.entry(*folder).or_default().push(*uid);
+            let dir = self.data_dir.join("attachments").join(id.0.to_string());
+            match tokio::fs::remove_dir_all(&dir).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        let listener = self.listener();
+        for (folder, uids) in by_folder {
+            events(&listener).emit(SyncEvent::MessagesRemoved { folder, uids });
+        }
+        Ok(())
+    }
+
+    /// [`Engine::delete_pop3_messages`] for the host tests, until `Engine::delete_messages`
+    /// routes POP3 accounts to it.
+    #[doc(hidden)]
+    pub async fn delete_pop3_messages_for_tests(
+        &self,
+        account: AccountId,
+        messages: &[MessageId],
+    ) -> Result<()> {
+        self.delete_pop3_messages(account, messages).await
     }
 }

@@ -4,7 +4,8 @@
 //! transaction that stores the rows, as increasing numbers. Recording a UIDL and storing its
 //! message are one transaction, so a UIDL is known exactly when its message is stored, and
 //! marking a message full stores its parts, body and attachment records in one transaction
-//! too. It never touches the network.
+//! too. A message the user deletes keeps its UIDL row (`deleted_locally`, migration 0007) so
+//! it never comes back. It never touches the network.
 
 use std::path::PathBuf;
 
@@ -64,6 +65,9 @@ pub struct Pop3Known {
     pub first_downloaded_at: i64,
     /// The server no longer lists it.
     pub deleted_on_server: bool,
+    /// The user deleted it in the app (`message` is `None`); the server copy is deleted by
+    /// the next sync whose policy allows deleting.
+    pub deleted_locally: bool,
 }
 
 /// A POP3 message to add: its UIDL, the LIST size and the headers as a message (its `uid`
@@ -100,7 +104,7 @@ pub struct Pop3Content {
 const KNOWN: &str = "
     SELECT p.uidl, p.message_id, coalesce(m.uid, 0) AS uid, p.size, p.state,
            coalesce(m.internal_date, 0) AS internal_date,
-           p.first_downloaded_at, p.deleted_on_server
+           p.first_downloaded_at, p.deleted_on_server, p.deleted_locally
       FROM pop3_messages AS p
       LEFT JOIN messages AS m ON m.id = p.message_id
      WHERE p.account_id = ?1
@@ -155,6 +159,7 @@ impl Store {
                 let state: &str = col(row, "state")?;
                 let message: Option<i64> = col(row, "message_id")?;
                 let deleted: i64 = col(row, "deleted_on_server")?;
+                let deleted_locally: i64 = col(row, "deleted_locally")?;
                 Ok(Pop3Known {
                     uidl: col(row, "uidl")?,
                     message: message.map(MessageId),
@@ -164,6 +169,7 @@ impl Store {
                     state: Pop3State::from_sql(state)?,
                     first_downloaded_at: col(row, "first_downloaded_at")?,
                     deleted_on_server: deleted != 0,
+                    deleted_locally: deleted_locally != 0,
                 })
             })
             .collect()
@@ -334,6 +340,54 @@ impl Store {
         tx.commit()
             .await
             .map_err(sql("commit POP3 server deletions"))
+    }
+}
+
+impl Store {
+    /// Removes POP3 messages of `account` from the store in one transaction (parts, bodies
+    /// and download records go with them) and marks their UIDLs deleted locally, so they are
+    /// never downloaded again. Ids of other accounts, or already gone, are skipped. Returns
+    /// what was removed: (message, folder, UID).
+    pub async fn pop3_delete_local(
+        &self,
+        account: AccountId,
+        messages: &[MessageId],
+    ) -> Result<Vec<(MessageId, FolderId, u32)>> {
+        let mut tx = self.write().await?;
+        let mut removed = Vec::new();
+        for id in messages {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT m.folder_id, m.uid FROM messages AS m
+                   JOIN folders AS f ON f.id = m.folder_id
+                  WHERE m.id = ?1 AND f.account_id = ?2",
+            )
+            .bind(id.0)
+            .bind(account.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql("find a POP3 message to delete"))?;
+            let Some((folder, uid)) = row else { continue };
+            sqlx::query(
+                "UPDATE pop3_messages SET deleted_locally = 1
+                  WHERE account_id = ?1 AND message_id = ?2",
+            )
+            .bind(account.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("mark a POP3 message deleted locally"))?;
+            sqlx::query("DELETE FROM messages WHERE id = ?1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("delete a POP3 message"))?;
+            let uid = u32::try_from(uid).map_err(|_| invalid("a stored UID is out of range"))?;
+            removed.push((*id, FolderId(folder), uid));
+        }
+        tx.commit()
+            .await
+            .map_err(sql("commit deleted POP3 messages"))?;
+        Ok(removed)
     }
 }
 

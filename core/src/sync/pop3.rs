@@ -8,7 +8,8 @@
 //! into the part rows IMAP would store, the readable body compressed and the attachments
 //! written to `<data_dir>/attachments/<message id>/` and recorded as downloaded, all in one
 //! transaction per message; last, DELE by `Pop3DeletePolicy`, only for messages whose full
-//! copy is committed and checkpointed. The server applies DELE at QUIT (the caller's job);
+//! copy is committed and checkpointed, or which the user deleted in the app (any policy but
+//! `LeaveOnServer`; such a UIDL is never downloaded again, whatever the policy). The server applies DELE at QUIT (the caller's job);
 //! UIDLs that disappear from the listing are recorded as deleted on the server next time.
 //!
 //! A message that vanishes between the listing and TOP/RETR (`-ERR`) is skipped. An
@@ -189,7 +190,8 @@ pub async fn sync_pop3_account(
         }
     }
 
-    // Deletion: only what is stored in full, after a checkpoint made it durable.
+    // Deletion: only what is stored in full (or what the user deleted in the app), after a
+    // checkpoint made it durable.
     if request.pop3_delete != Pop3DeletePolicy::LeaveOnServer && run.report.stopped.is_none() {
         let known: BTreeMap<String, Pop3Known> = store
             .pop3_known(account)
@@ -201,13 +203,14 @@ pub async fn sync_pop3_account(
             .iter()
             .filter(|(_, uidl, _)| {
                 known.get(uidl).is_some_and(|k| {
-                    k.state == Pop3State::Full
-                        && match request.pop3_delete {
-                            Pop3DeletePolicy::AfterDays(days) => {
-                                k.first_downloaded_at <= now - i64::from(days) * 86_400
-                            }
-                            _ => true,
+                    let by_age = match request.pop3_delete {
+                        Pop3DeletePolicy::AfterDays(days) => {
+                            k.first_downloaded_at <= now - i64::from(days) * 86_400
                         }
+                        Pop3DeletePolicy::WhenDeletedLocally => false,
+                        _ => true,
+                    };
+                    k.deleted_locally || (k.state == Pop3State::Full && by_age)
                 })
             })
             .map(|(n, _, _)| *n)
