@@ -31,6 +31,8 @@ pub struct DovecotOptions {
     pub users: Vec<(String, String)>,
     /// OAuth2 logins on top of the password ones (off by default).
     pub oauth: Option<OAuthOptions>,
+    /// Advertise MOVE (RFC 6851); off hides it (the command still works) to test fallbacks.
+    pub move_command: bool,
 }
 
 /// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
@@ -72,6 +74,7 @@ impl Default for DovecotOptions {
                 ("bob".into(), "bob-secret-pw".into()),
             ],
             oauth: None,
+            move_command: true,
         }
     }
 }
@@ -386,6 +389,9 @@ fn render_config(
     }
     if options.preview {
         caps.extend(["SNIPPET=FUZZY", "PREVIEW=FUZZY", "PREVIEW"]);
+    }
+    if !options.move_command {
+        caps.retain(|c| *c != "MOVE");
     }
     if options.oauth.as_ref().is_some_and(|o| !o.sasl_ir) {
         caps.retain(|c| *c != "SASL-IR");

@@ -1,6 +1,7 @@
-//! Local changes the app makes to messages (flags, for now): applied to the store at once and
-//! queued in the same transaction, then written back by the next sync that may send (see
-//! `sync::writeback`). Offline the change is visible immediately and nothing is sent.
+//! Local flag changes the app makes to messages (moves, deletions and drafts are `moves`):
+//! applied to the store at once and queued in the same transaction, then written back by the
+//! next sync that may send (see `sync::writeback`). Offline the change is visible immediately
+//! and nothing is sent.
 //!
 //! It only wraps the store and the sync layer; it never talks to a server by itself.
 
@@ -32,7 +33,8 @@ impl Engine {
 
     /// Retries the account's parked operations on the next sync (after the user asked to).
     pub async fn retry_parked(&self, account: AccountId) -> Result<u64> {
-        self.store.unpark(account).await
+        let flags = self.store.unpark(account).await?;
+        Ok(flags + self.store.unpark_mailbox_ops(account).await?)
     }
 
     /// Replays the account's queued changes over a fresh session, before the folder sync.

@@ -9,6 +9,7 @@
 mod accounts;
 mod changes;
 mod content;
+mod moves;
 mod pop3;
 mod probe;
 
@@ -21,6 +22,7 @@ use std::{
 
 pub use accounts::{AccountConfig, Protocol};
 pub use content::{Body, ProgressListener};
+pub use moves::{Draft, DraftAttachment};
 pub use probe::AutoPorts;
 pub use tokio_util::sync::CancellationToken;
 

@@ -4,7 +4,7 @@
 //! drops one, which is what VANISHED and flag updates need. A response the `guard` found
 //! unparsable is an error here, unless the caller takes them (summary fetches, per message).
 
-use async_imap::imap_proto::{Response, Status};
+use async_imap::imap_proto::{Response, ResponseCode, Status, rfc4315::UidSetMember};
 
 use super::{ImapSession, connect::map_err, guard::Unparsable};
 use crate::error::{Error, Result};
@@ -15,6 +15,49 @@ pub struct Completion {
     pub ok: bool,
     pub status: &'static str,
     pub text: String,
+    /// A UIDPLUS code (COPYUID, APPENDUID) the tagged response carried.
+    pub uidplus: Option<UidPlusCode>,
+}
+
+/// A UIDPLUS response code (RFC 4315), its UID sets as inclusive `(first, last)` ranges in
+/// the server's order (COPYUID pairs the n-th source UID with the n-th target UID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UidPlusCode {
+    Copy {
+        uidvalidity: u32,
+        source: Vec<(u32, u32)>,
+        target: Vec<(u32, u32)>,
+    },
+    Append {
+        uidvalidity: u32,
+        uids: Vec<(u32, u32)>,
+    },
+}
+
+impl UidPlusCode {
+    /// The UIDPLUS code of a response code, if it is one.
+    pub(crate) fn from_code(code: Option<&ResponseCode<'_>>) -> Option<UidPlusCode> {
+        let ranges = |set: &[UidSetMember]| -> Vec<(u32, u32)> {
+            set.iter()
+                .map(|m| match m {
+                    UidSetMember::Uid(u) => (*u, *u),
+                    UidSetMember::UidRange(r) => (*r.start(), *r.end()),
+                })
+                .collect()
+        };
+        match code? {
+            ResponseCode::CopyUid(v, source, target) => Some(UidPlusCode::Copy {
+                uidvalidity: *v,
+                source: ranges(source),
+                target: ranges(target),
+            }),
+            ResponseCode::AppendUid(v, uids) => Some(UidPlusCode::Append {
+                uidvalidity: *v,
+                uids: ranges(uids),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Commands in flight on a session, read back one completion at a time. A pull API (rather
@@ -162,6 +205,7 @@ impl ImapSession {
                         ok: matches!(status, Status::Ok),
                         status: status_word(status),
                         text: completion_text(outcome.information.as_deref().unwrap_or_default()),
+                        uidplus: UidPlusCode::from_code(outcome.code.as_ref()),
                     };
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));

@@ -32,6 +32,7 @@ mod folders;
 mod ledger;
 mod locate;
 mod messages;
+mod moves;
 mod ops;
 mod pop3;
 mod previews;
@@ -57,6 +58,10 @@ pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use ledger::UsageRow;
 pub use locate::MessageLocation;
 pub use messages::{Address, DownloadState, Flags, NewMessage, NewPart, SystemFlags};
+pub use moves::{
+    DraftRecord, LOCAL_UID_BASE, LocalChanges, MailboxOp, MailboxOpKind, MailboxSettled,
+    PendingMailboxOp, Rekey,
+};
 pub use ops::{FlagOpChange, MessageFlagOps, PendingOp, has_flag, set_flag};
 pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
 pub use previews::{PrefetchPart, PreviewSource};

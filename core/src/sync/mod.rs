@@ -12,6 +12,7 @@ mod account;
 mod content;
 mod convert;
 mod folder;
+mod moves;
 mod pop3;
 mod pop3_parse;
 mod pop3_skeleton;
@@ -20,6 +21,7 @@ mod writeback;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
 pub use folder::{FolderReport, SyncMode};
+pub use moves::draft_record;
 pub use pop3::sync_pop3_account;
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 

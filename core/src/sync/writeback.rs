@@ -1,5 +1,6 @@
-//! Write-back: replays the queued local flag changes of an account to the server, folder by
-//! folder, before a sync reads what changed there. A folder's changes are coalesced per
+//! Write-back: replays the queued local changes of an account to the server before a sync
+//! reads what changed there: first moves, deletions and drafts (`sync::moves`), then flag
+//! changes, folder by folder. A folder's changes are coalesced per
 //! message and flag (read then unread sends nothing) and grouped, so many messages cost one
 //! `UID STORE` per distinct set of flags added and one per set removed, each with a compact
 //! UID set.
@@ -51,6 +52,14 @@ pub struct WriteBackReport {
     pub expunged: u32,
     /// Messages whose changes failed this time (retried later, or parked).
     pub failed: u32,
+    /// `UID MOVE` commands sent (see `sync::moves`).
+    pub moves: u32,
+    /// `UID COPY` commands sent (moves on a server without MOVE).
+    pub copies: u32,
+    /// `UID EXPUNGE` commands sent (deletions, and moves by COPY).
+    pub expunges: u32,
+    /// `APPEND` commands sent (drafts).
+    pub appends: u32,
 }
 
 /// Replays every folder's ready operations over a logged-in session. Errors that leave the
@@ -64,6 +73,12 @@ pub async fn write_back(
     events: &dyn EventSink,
 ) -> Result<WriteBackReport> {
     let mut report = WriteBackReport::default();
+    // Moves, deletions and drafts first: flag changes of a moved message wait for its UID.
+    session.meter().set_purpose(Purpose::WriteBack);
+    let mailbox =
+        super::moves::write_back_mailbox(session, store, account, now, events, &mut report).await;
+    session.meter().set_purpose(Purpose::SyncMetadata);
+    mailbox?;
     let folders = store.folders_with_pending_ops(account, now).await?;
     if folders.is_empty() {
         return Ok(report);
@@ -353,7 +368,7 @@ async fn record_failure(
 }
 
 /// Seconds to wait after the n-th failed attempt: 30 s doubling, at most an hour.
-fn backoff(attempts: u32) -> i64 {
+pub(super) fn backoff(attempts: u32) -> i64 {
     (30_i64 << attempts.saturating_sub(1).min(7)).min(3600)
 }
 

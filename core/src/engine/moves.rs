@@ -1,0 +1,204 @@
+//! Moves, deletions, emptying the trash and saving drafts: applied to the store at once and
+//! queued in the same transaction (see `store::moves`), then written back by the next sync
+//! that may send (`sync::moves`, which runs before the folder sync). The listener hears the
+//! same events a sync would raise (`MessagesRemoved`, `MessagesAdded`).
+//!
+//! Deleting moves to the account's Trash (folder role trash) when it has one and the message
+//! is not already there; otherwise the message is expunged (`\Deleted` + `UID EXPUNGE` of its
+//! UID, never a plain EXPUNGE). Drafts are built here (mail-builder) and kept with their queue
+//! row until the APPEND; saving again before that replaces the queued bytes.
+//!
+//! Like `changes`, it never talks to a server by itself. POP3 accounts have no folders to
+//! move to and no drafts: those are refused with `Error::Config`.
+
+use std::collections::BTreeMap;
+
+use mail_builder::{MessageBuilder, headers::address::Address as BuiltAddress};
+
+use super::{Engine, events, unix_now};
+use crate::{
+    error::{Error, Result},
+    store::{AccountId, AccountKind, Address, FolderId, LocalChanges, MessageId, PendingMailboxOp},
+    sync::{self, SyncEvent},
+};
+
+/// A draft to save: what the user wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    pub from: Address,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// An HTML alternative, if the editor made one.
+    pub html: Option<String>,
+    pub attachments: Vec<DraftAttachment>,
+}
+
+/// A file attached to a draft.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DraftAttachment {
+    pub name: String,
+    /// `type/subtype`.
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for DraftAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DraftAttachment")
+            .field("mime_type", &self.mime_type)
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Moves messages (of one account) to `to`. Stored at once: the rows, with their cached
+    /// bodies and downloads, are in `to` now; the server follows on the next sync.
+    pub async fn move_messages(&self, messages: &[MessageId], to: FolderId) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for account in self.accounts_of(messages).await?.into_keys() {
+            self.refuse_pop3(account, "moving messages").await?;
+        }
+        let changes = self.store.queue_moves(messages, to).await?;
+        self.announce(changes);
+        Ok(())
+    }
+
+    /// Deletes messages: to the Trash, or expunged when there is none or they are in it.
+    /// POP3 messages go through the POP3 deletion (not available in this build).
+    pub async fn delete_messages(&self, messages: &[MessageId]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for account in self.accounts_of(messages).await?.into_keys() {
+            self.refuse_pop3(
+                account,
+                "deleting POP3 messages (issue 5's POP3 deletion is not in this build)",
+            )
+            .await?;
+        }
+        let changes = self.store.queue_deletes(messages).await?;
+        self.announce(changes);
+        Ok(())
+    }
+
+    /// Expunges every stored message of the account's Trash (`\Deleted` + `UID EXPUNGE` of
+    /// exactly those UIDs on the next sync). Does nothing when the account has no Trash.
+    pub async fn empty_trash(&self, account: AccountId) -> Result<()> {
+        self.refuse_pop3(account, "emptying the trash").await?;
+        let Some(trash) = self.store.folder_with_role(account, "trash").await? else {
+            return Ok(());
+        };
+        let changes = self.store.queue_empty_folder(trash).await?;
+        self.announce(changes);
+        Ok(())
+    }
+
+    /// Saves a draft in the account's Drafts folder (role drafts): stored at once with its
+    /// body, APPENDed (`\Draft \Seen`) on the next sync. `replaces` is the previous version,
+    /// removed locally now and on the server after the APPEND (or, if it was never sent,
+    /// its queued APPEND is replaced: one APPEND in the end). Returns the new message.
+    pub async fn save_draft(
+        &self,
+        account: AccountId,
+        draft: Draft,
+        replaces: Option<MessageId>,
+    ) -> Result<MessageId> {
+        self.refuse_pop3(account, "saving drafts").await?;
+        let Some(drafts) = self.store.folder_with_role(account, "drafts").await? else {
+            return Err(Error::Config {
+                reason: "the account has no Drafts folder".into(),
+            });
+        };
+        let raw = build_draft(&draft)?;
+        let record = sync::draft_record(raw, unix_now())?;
+        let (id, changes) = self.store.queue_draft(drafts, &record, replaces).await?;
+        self.announce(changes);
+        Ok(id)
+    }
+
+    /// The account's queued moves, deletions and drafts, oldest first (parked ones too).
+    pub async fn pending_mailbox_operations(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<PendingMailboxOp>> {
+        self.store.pending_mailbox_operations(account).await
+    }
+
+    /// The accounts of some messages, with the messages of each.
+    async fn accounts_of(
+        &self,
+        messages: &[MessageId],
+    ) -> Result<BTreeMap<AccountId, Vec<MessageId>>> {
+        let mut out: BTreeMap<AccountId, Vec<MessageId>> = BTreeMap::new();
+        for id in messages {
+            let location = self
+                .store
+                .message_location(*id)
+                .await?
+                .ok_or(Error::NotFound {
+                    what: "message",
+                    id: id.0,
+                })?;
+            out.entry(location.account).or_default().push(*id);
+        }
+        Ok(out)
+    }
+
+    async fn refuse_pop3(&self, account: AccountId, what: &str) -> Result<()> {
+        if self.account(account).await?.kind == AccountKind::Pop3 {
+            return Err(Error::Config {
+                reason: format!("POP3 accounts do not support {what}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn announce(&self, changes: LocalChanges) {
+        let listener = self.listener();
+        let sink = events(&listener);
+        for (folder, uids) in changes.removed {
+            sink.emit(SyncEvent::MessagesRemoved { folder, uids });
+        }
+        for (folder, uids) in changes.added {
+            sink.emit(SyncEvent::MessagesAdded { folder, uids });
+        }
+    }
+}
+
+/// The draft as an RFC 5322 message.
+fn build_draft(draft: &Draft) -> Result<Vec<u8>> {
+    let mut builder = MessageBuilder::new()
+        .from(address(&draft.from))
+        .subject(draft.subject.as_str())
+        .text_body(draft.text.as_str());
+    if !draft.to.is_empty() {
+        builder = builder.to(list(&draft.to));
+    }
+    if !draft.cc.is_empty() {
+        builder = builder.cc(list(&draft.cc));
+    }
+    if let Some(html) = &draft.html {
+        builder = builder.html_body(html.as_str());
+    }
+    for a in &draft.attachments {
+        builder = builder.attachment(a.mime_type.as_str(), a.name.as_str(), a.bytes.as_slice());
+    }
+    Ok(builder.write_to_vec()?)
+}
+
+fn address(a: &Address) -> BuiltAddress<'_> {
+    match &a.name {
+        Some(name) => (name.as_str(), a.email.as_str()).into(),
+        None => a.email.as_str().into(),
+    }
+}
+
+fn list(l: &[Address]) -> BuiltAddress<'_> {
+    BuiltAddress::new_list(l.iter().map(address).collect())
+}

@@ -1,0 +1,213 @@
+//! Commands that move messages between folders or remove them, and APPEND: `UID MOVE`
+//! (RFC 6851), its fallback `UID COPY` + `\Deleted` + `UID EXPUNGE`, `UID EXPUNGE` (UIDPLUS,
+//! RFC 4315) and `APPEND` with a non-synchronizing literal (LITERAL+). Protocol only: which
+//! messages and what to do with the new UIDs is the sync layer's business.
+//!
+//! async-imap's own `uid_mv`, `uid_copy` and `append` drop the response codes, so these go
+//! through the raw command path (`exchange`), which keeps COPYUID and APPENDUID whether they
+//! come on the tagged OK (COPY, APPEND) or on an untagged `* OK [COPYUID …]` before the
+//! expunges of a MOVE (Dovecot). Nothing here ever sends a plain `EXPUNGE`: it would also
+//! remove messages another client marked `\Deleted`; without UIDPLUS we refuse instead.
+
+use async_imap::imap_proto::{Response, Status};
+
+use super::{ImapSession, UidPlusCode, body::uid_set, session::check, session::quote};
+use crate::error::{Error, Result};
+
+/// UID pairs read from one COPYUID at most (a hostile range cannot make us allocate more).
+const MAX_PAIRS: usize = 100_000;
+
+/// What a move (or copy) did, by COPYUID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoveOutcome {
+    /// The target folder's UIDVALIDITY, when the server sent COPYUID.
+    pub uidvalidity: Option<u32>,
+    /// (source UID, target UID) for every message the server moved and reported; only UIDs
+    /// we sent are kept.
+    pub moved: Vec<(u32, u32)>,
+    /// Whether the server reported UIDs at all (UIDPLUS): if it did, a UID we sent that is
+    /// missing was not there any more.
+    pub reported: bool,
+    /// `UID MOVE` was used (else `UID COPY` + `\Deleted` + `UID EXPUNGE`).
+    pub used_move: bool,
+}
+
+/// What an APPEND did, by APPENDUID.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// (UIDVALIDITY, UID) of the new message, when the server said.
+    pub uid: Option<(u32, u32)>,
+}
+
+impl ImapSession {
+    /// Whether the server offers `MOVE`.
+    pub fn has_move(&self) -> bool {
+        self.capabilities().has("MOVE")
+    }
+
+    /// Whether the server offers UIDPLUS (`UID EXPUNGE`, COPYUID, APPENDUID).
+    pub fn has_uidplus(&self) -> bool {
+        self.capabilities().has("UIDPLUS")
+    }
+
+    /// Moves messages of the selected folder to `target`: `UID MOVE` when the server offers
+    /// MOVE, else `UID COPY`, then (only once the copy succeeded) `\Deleted` and
+    /// `UID EXPUNGE` of exactly those UIDs, which needs UIDPLUS.
+    pub async fn move_uids(&mut self, uids: &[u32], target: &str) -> Result<MoveOutcome> {
+        let mut out = MoveOutcome::default();
+        if uids.is_empty() {
+            return Ok(out);
+        }
+        let set = uid_set(uids);
+        let mailbox = quote(target)?;
+        out.used_move = self.has_move();
+        if !out.used_move && !self.has_uidplus() {
+            return Err(no_uidplus());
+        }
+        let verb = if out.used_move {
+            "UID MOVE"
+        } else {
+            "UID COPY"
+        };
+        let mut codes = Vec::new();
+        let completions = self
+            .exchange(&[format!("{verb} {set} {mailbox}")], 1, |_, response| {
+                if let Response::Data {
+                    status: Status::Ok,
+                    outcome,
+                } = response
+                    && let Some(code) = UidPlusCode::from_code(outcome.code.as_ref())
+                {
+                    codes.push(code);
+                }
+                Ok(())
+            })
+            .await?;
+        check(&completions, verb)?;
+        codes.extend(completions.into_iter().filter_map(|c| c.uidplus));
+        for code in codes {
+            if let UidPlusCode::Copy {
+                uidvalidity,
+                source,
+                target,
+            } = code
+            {
+                out.uidvalidity = Some(uidvalidity);
+                out.reported = true;
+                out.moved.extend(
+                    pairs(&source, &target)
+                        .into_iter()
+                        .filter(|(s, _)| uids.contains(s)),
+                );
+            }
+        }
+        if !out.used_move {
+            self.expunge_uids(uids).await?;
+        }
+        Ok(out)
+    }
+
+    /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` on the selected
+    /// folder, pipelined: only these messages go, never others marked `\Deleted` elsewhere.
+    /// Refused (unsent) without UIDPLUS.
+    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if !self.has_uidplus() {
+            return Err(no_uidplus());
+        }
+        let set = uid_set(uids);
+        let completions = self
+            .exchange(
+                &[
+                    format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+                    format!("UID EXPUNGE {set}"),
+                ],
+                2,
+                |_, _| Ok(()),
+            )
+            .await?;
+        check(&completions, "UID EXPUNGE")
+    }
+
+    /// `APPEND <folder> (<flags>) {n+}` with the message as a non-synchronizing literal
+    /// (one round trip) when the server offers LITERAL+ and the message is 7-bit or UTF-8
+    /// text; otherwise async-imap's synchronizing APPEND, which does not report APPENDUID.
+    pub async fn append(
+        &mut self,
+        folder: &str,
+        flags: &[&str],
+        raw: &[u8],
+    ) -> Result<AppendOutcome> {
+        let mailbox = quote(folder)?;
+        let flags = flags.join(" ");
+        let literal_plus = self.capabilities().has("LITERAL+");
+        match std::str::from_utf8(raw) {
+            Ok(text) if literal_plus && !text.contains('\0') => {
+                let command = format!("APPEND {mailbox} ({flags}) {{{}+}}\r\n{text}", raw.len());
+                let completions = self.exchange(&[command], 1, |_, _| Ok(())).await?;
+                check(&completions, "APPEND")?;
+                let uid = completions.into_iter().find_map(|c| match c.uidplus {
+                    Some(UidPlusCode::Append { uidvalidity, uids }) => {
+                        uids.first().map(|(first, _)| (uidvalidity, *first))
+                    }
+                    _ => None,
+                });
+                Ok(AppendOutcome { uid })
+            }
+            _ => {
+                let timeout = self.timeout;
+                tokio::time::timeout(
+                    timeout,
+                    self.inner
+                        .append(&mailbox, Some(&format!("({flags})")), None, raw),
+                )
+                .await
+                .map_err(|_| Error::Timeout {
+                    during: "appending a message",
+                })?
+                .map_err(|e| super::connect::map_err("APPEND", e))?;
+                Ok(AppendOutcome::default())
+            }
+        }
+    }
+}
+
+fn no_uidplus() -> Error {
+    Error::Config {
+        reason: "the server lacks UIDPLUS: removing messages would need a plain EXPUNGE, \
+                 which also removes other clients' deleted messages"
+            .into(),
+    }
+}
+
+/// COPYUID's source and target sets paired in order (both are listed in the same order).
+fn pairs(source: &[(u32, u32)], target: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let expand = |set: &[(u32, u32)]| {
+        set.iter()
+            .flat_map(|(a, b)| {
+                let (lo, hi) = ((*a).min(*b), (*a).max(*b));
+                let up = a <= b;
+                (lo..=hi).map(move |u| if up { u } else { hi - (u - lo) })
+            })
+            .take(MAX_PAIRS)
+            .collect::<Vec<u32>>()
+    };
+    expand(source).into_iter().zip(expand(target)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copyuid_sets_pair_in_order() {
+        assert_eq!(
+            pairs(&[(3, 5), (9, 9)], &[(20, 23)]),
+            [(3, 20), (4, 21), (5, 22), (9, 23)]
+        );
+        // A hostile huge range is bounded.
+        assert_eq!(pairs(&[(1, u32::MAX)], &[(1, u32::MAX)]).len(), MAX_PAIRS);
+    }
+}
