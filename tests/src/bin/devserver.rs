@@ -19,7 +19,9 @@ struct Args {
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Attachment size mix: "default" (long tail up to 20 MB+), "small" or "none".
+    /// Attachment size mix: "default" (long tail up to 20 MB+), "small", "none", or "app"
+    /// (a third of the messages with attachments, about half of those 1–4 MiB: what the
+    /// bindings' and demos' download tests need).
     #[arg(long, default_value = "default")]
     mix: String,
     /// Where to write the connection details (shell `KEY=value` lines).
@@ -33,6 +35,12 @@ async fn main() -> anyhow::Result<()> {
     let mix = match args.mix.as_str() {
         "small" => SizeMix::small(),
         "none" => SizeMix::none(),
+        "app" => SizeMix {
+            attachment_prob: 0.33,
+            medium_prob: 0.5,
+            huge_prob: 0.0,
+            max_attachment: 4 << 20,
+        },
         _ => SizeMix::default(),
     };
     let server = Dovecot::start();
@@ -44,8 +52,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let truths = server.deliver_generated("alice", None, &config);
     let summary = mailbox_summary(&truths);
+    // What each part decodes to, for clients that check their downloads: one line per leaf
+    // part, `message-id TAB section TAB decoded size TAB sha256`.
+    let truth_file = args.env_file.with_extension("truth.tsv");
+    let mut lines = String::new();
+    for truth in &truths {
+        for part in &truth.parts {
+            lines.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                truth.message_id, part.section, part.decoded_size, part.sha256
+            ));
+        }
+    }
     let env = format!(
-        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\n",
+        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n",
         server.ports.imaps,
         server.ports.imap,
         server.ports.pop3s,
@@ -54,10 +74,12 @@ async fn main() -> anyhow::Result<()> {
         server.password("alice"),
         truths.len(),
         summary.total_bytes,
+        truth_file.display(),
     );
     if let Some(dir) = args.env_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    std::fs::write(&truth_file, lines)?;
     std::fs::write(&args.env_file, env)?;
     eprintln!(
         "anvert-devserver: Dovecot on 127.0.0.1 (imaps {}, imap {}, pop3s {}, pop3 {}), {} messages, {} bytes; details in {}",
@@ -75,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     let _ = std::fs::remove_file(&args.env_file);
+    let _ = std::fs::remove_file(&truth_file);
     drop(server);
     Ok(())
 }
