@@ -463,15 +463,61 @@ impl Engine {
             .await
     }
 
-    /// The account's queued local changes, oldest first.
+    /// Moves messages (of one account) to the folder `to`: at once locally (cached bodies and
+    /// downloads move with them), on the server with the next sync.
+    pub async fn move_messages(&self, messages: Vec<i64>, to: i64) -> Result<(), AnvertError> {
+        let ids: Vec<MessageId> = messages.into_iter().map(MessageId).collect();
+        self.call(move |e| async move { e.move_messages(&ids, FolderId(to)).await })
+            .await
+    }
+
+    /// Deletes messages: to Trash where the account has one (from Trash: for good). POP3
+    /// accounts follow their deletion policy.
+    pub async fn delete_messages(&self, messages: Vec<i64>) -> Result<(), AnvertError> {
+        let ids: Vec<MessageId> = messages.into_iter().map(MessageId).collect();
+        self.call(move |e| async move { e.delete_messages(&ids).await })
+            .await
+    }
+
+    /// Removes every message in the account's Trash, locally now and on the next sync.
+    pub async fn empty_trash(&self, account: i64) -> Result<(), AnvertError> {
+        self.call(move |e| async move { e.empty_trash(AccountId(account)).await })
+            .await
+    }
+
+    /// Saves a draft into Drafts (replacing `replaces`, its previous version); returns the
+    /// new message's id. Stored at once; APPENDed on the next sync.
+    pub async fn save_draft(
+        &self,
+        account: i64,
+        draft: Draft,
+        replaces: Option<i64>,
+    ) -> Result<i64, AnvertError> {
+        let draft: anvert_core::engine::Draft = draft.into();
+        let id = self
+            .call(move |e| async move {
+                e.save_draft(AccountId(account), draft, replaces.map(MessageId))
+                    .await
+            })
+            .await?;
+        Ok(id.0)
+    }
+
+    /// The account's queued local changes (flags, moves, deletions, drafts), oldest first.
     pub async fn pending_operations(
         &self,
         account: i64,
     ) -> Result<Vec<PendingOperation>, AnvertError> {
-        let list = self
-            .call(move |e| async move { e.pending_operations(AccountId(account)).await })
+        let (flags, mailbox) = self
+            .call(move |e| async move {
+                let flags = e.pending_operations(AccountId(account)).await?;
+                let mailbox = e.pending_mailbox_operations(AccountId(account)).await?;
+                Ok((flags, mailbox))
+            })
             .await?;
-        Ok(list.into_iter().map(Into::into).collect())
+        let mut list: Vec<PendingOperation> = flags.into_iter().map(Into::into).collect();
+        list.extend(mailbox.into_iter().map(Into::into));
+        Ok(list)
     }
 
     /// Retries parked operations on the next sync; returns how many.

@@ -541,29 +541,110 @@ impl From<cs::UsageRow> for UsageRow {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PendingOperation {
     pub id: i64,
-    pub folder: i64,
-    pub message: i64,
-    /// What it does, e.g. `+\Seen`.
+    /// The message's folder (for a move, where it came from; for a draft, Drafts).
+    pub folder: Option<i64>,
+    pub message: Option<i64>,
+    /// What it does: `+\Seen`, `-\Flagged`, `move`, `delete` or `draft`.
     pub description: String,
     pub attempts: u32,
     /// The last failure, fit to show.
     pub last_error: Option<String>,
     /// No longer retried (call `retry_parked` after the user asks).
     pub parked: bool,
-    pub created_at: i64,
 }
 
 impl From<cs::PendingOp> for PendingOperation {
     fn from(p: cs::PendingOp) -> Self {
         PendingOperation {
             id: p.id,
-            folder: p.folder.0,
-            message: p.message.0,
+            folder: Some(p.folder.0),
+            message: Some(p.message.0),
             description: format!("{}{}", if p.value { "+" } else { "-" }, p.flag),
             attempts: p.attempts,
             last_error: p.last_error,
             parked: p.parked,
-            created_at: p.created_at,
+        }
+    }
+}
+
+impl From<cs::PendingMailboxOp> for PendingOperation {
+    fn from(p: cs::PendingMailboxOp) -> Self {
+        let description = match p.kind {
+            cs::MailboxOpKind::Move => "move",
+            cs::MailboxOpKind::Expunge => "delete",
+            _ => "draft",
+        };
+        PendingOperation {
+            id: p.id,
+            folder: p.source.or(p.target).map(|f| f.0),
+            message: p.message.map(|m| m.0),
+            description: description.into(),
+            attempts: p.attempts,
+            last_error: p.last_error,
+            parked: p.parked,
+        }
+    }
+}
+
+/// A draft as the editor has it; the engine builds the MIME.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Draft {
+    pub from: Address,
+    pub to: Vec<Address>,
+    #[uniffi(default = [])]
+    pub cc: Vec<Address>,
+    pub subject: String,
+    pub text: String,
+    #[uniffi(default = None)]
+    pub html: Option<String>,
+    #[uniffi(default = [])]
+    pub attachments: Vec<DraftAttachment>,
+}
+
+/// A file attached to a draft.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DraftAttachment {
+    /// The file name shown to the recipient.
+    pub name: String,
+    /// `type/subtype`.
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for DraftAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DraftAttachment")
+            .field("mime_type", &self.mime_type)
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn core_address(a: Address) -> cs::Address {
+    cs::Address {
+        name: a.name,
+        email: a.email,
+    }
+}
+
+impl From<Draft> for ce::Draft {
+    fn from(d: Draft) -> Self {
+        ce::Draft {
+            from: core_address(d.from),
+            to: d.to.into_iter().map(core_address).collect(),
+            cc: d.cc.into_iter().map(core_address).collect(),
+            subject: d.subject,
+            text: d.text,
+            html: d.html,
+            attachments: d
+                .attachments
+                .into_iter()
+                .map(|a| ce::DraftAttachment {
+                    name: a.name,
+                    mime_type: a.mime_type,
+                    bytes: a.bytes,
+                })
+                .collect(),
         }
     }
 }
