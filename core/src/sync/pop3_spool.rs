@@ -231,3 +231,71 @@ fn short_spool() -> Error {
         "the POP3 spool file is shorter than the message it held",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The spooled path gives what the whole-message parse gives, through the skeleton and
+    //! through the fallback (an encoded message/rfc822).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn b64(n: usize) -> String {
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n".repeat(n)
+    }
+
+    async fn check(raw: &str, spooled: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retr.eml");
+        std::fs::write(&path, raw).unwrap();
+        let skeleton = skeleton(&path).await.unwrap();
+        assert_eq!(
+            matches!(plan(&skeleton, 0, 0), Planned::Spooled(..)),
+            spooled
+        );
+        let got = extract(&path, raw.len() as u64, 7, false)
+            .await
+            .unwrap()
+            .unwrap();
+        let parsed = pop3_parse::parse(raw.as_bytes()).unwrap();
+        let want = pop3_parse::full(&parsed, false);
+        let infos: Vec<&PartInfo> = want.parts.iter().map(|p| &p.info).collect();
+        assert_eq!(got.parts.iter().collect::<Vec<_>>(), infos);
+        assert_eq!(got.body, want.body);
+        assert_eq!(got.headers.subject, "x");
+        let attachments: Vec<_> = want.parts.iter().filter(|p| p.info.is_attachment).collect();
+        assert_eq!(got.attachments.len(), attachments.len());
+        for ((info, source), part) in got.attachments.iter().zip(attachments) {
+            let dest = dir.path().join(format!("a{}", info.section));
+            let n = write_attachment(&path, info, source, &dest).await.unwrap();
+            let mut decoder = StreamDecoder::new(TransferEncoding::from_name(
+                info.encoding.as_deref().unwrap_or("7bit"),
+            ));
+            let mut expected = Vec::new();
+            decoder.feed(part.body, &mut expected).unwrap();
+            decoder.finish(&mut expected).unwrap();
+            assert_eq!(n, expected.len() as u64);
+            assert_eq!(std::fs::read(&dest).unwrap(), expected, "{}", info.section);
+        }
+    }
+
+    #[tokio::test]
+    async fn spooled_and_whole_paths_match_a_whole_parse() {
+        let text = "Some text: with a colon.\r\n\r\nAnd more.\r\n".repeat(50);
+        let mixed = format!(
+            "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\n{text}--b\r\nContent-Type: application/pdf; \
+name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b\r\nContent-Type: message/rfc822\r\n\
+\r\nSubject: inner\r\nContent-Type: text/plain\r\n\r\n{text}--b--\r\n",
+            b64(500)
+        );
+        check(&mixed, true).await;
+        let encoded_nested = format!(
+            "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}--b--\r\n",
+            "U3ViamVjdDogaW5uZXINCg0KaW5uZXIgYm9keQ0K\r\n"
+        );
+        check(&encoded_nested, false).await;
+    }
+}
