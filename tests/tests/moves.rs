@@ -141,6 +141,10 @@ async fn listed(s: &Setup, folder: FolderId) -> Vec<(MessageId, u32)> {
 
 /// A bare write-back over its own session through the tap, as the sync runs it.
 async fn bare_write_back(s: &Setup) -> (WriteBackReport, anvert_tests::tap::TapStats) {
+    bare_write_back_at(s, i64::MAX / 2).await
+}
+
+async fn bare_write_back_at(s: &Setup, now: i64) -> (WriteBackReport, anvert_tests::tap::TapStats) {
     let meter = WireMeter::new();
     let mut session = imap::connect(
         &endpoint(s.tap.addr(), Security::ImplicitTls),
@@ -157,7 +161,7 @@ async fn bare_write_back(s: &Setup) -> (WriteBackReport, anvert_tests::tap::TapS
         &mut session,
         s.engine.store(),
         s.account,
-        i64::MAX / 2,
+        now,
         listener.as_ref(),
     )
     .await
@@ -749,4 +753,116 @@ async fn a_draft_saved_edited_and_saved_again_is_one_message_on_the_server() {
     let text = server_text(&s, "Drafts", server[0].0).await;
     assert!(text.contains("third version") && !text.contains("second version"));
     assert_eq!(listed(&s, drafts).await, vec![(third, server[0].0)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused() {
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 78,
+            count: 5,
+            mix: SizeMix::none(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(&server, dir.path()).await;
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice POP3".into(),
+            protocol: Protocol::Pop3,
+            endpoint: endpoint(server.pop3s_addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    engine.sync(account, &metered()).await.unwrap();
+    let inbox = engine.folders(account).await.unwrap()[0].id;
+    let ids: Vec<MessageId> = engine
+        .messages(inbox, None, 10)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), 5);
+    engine.delete_messages(&ids[..2]).await.unwrap();
+    assert!(engine.message(ids[0]).await.unwrap().is_none());
+    assert_eq!(
+        engine.messages(inbox, None, 10).await.unwrap().items.len(),
+        3
+    );
+    assert!(matches!(
+        engine.move_messages(&ids[2..3], inbox).await,
+        Err(anvert_core::error::Error::Config { .. })
+    ));
+    assert!(matches!(
+        engine.save_draft(account, draft("x"), None).await,
+        Err(anvert_core::error::Error::Config { .. })
+    ));
+    assert!(matches!(
+        engine.empty_trash(account).await,
+        Err(anvert_core::error::Error::Config { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_move_backs_off_then_parks() {
+    let s = setup(79, 10).await;
+    s.server
+        .doveadm(&["mailbox", "create", "-u", "alice", "Projects"]);
+    s.engine.sync(s.account, &metered()).await.unwrap();
+    let archive = folder(&s.engine, s.account, "Projects").await;
+    let id = listed(&s, s.inbox).await[0].0;
+    s.engine.move_messages(&[id], archive).await.unwrap();
+    // The target is gone on the server: UID MOVE is refused (NO), every time.
+    s.server
+        .doveadm(&["mailbox", "delete", "-u", "alice", "Projects"]);
+    s.events.take();
+    let mut now = 1_000_000;
+    for attempt in 1..=5 {
+        let (wb, _) = bare_write_back_at(&s, now).await;
+        let pending = s
+            .engine
+            .pending_mailbox_operations(s.account)
+            .await
+            .unwrap();
+        assert_eq!(wb.moves, 1, "attempt {attempt}: {wb:?} {pending:?}");
+        // Not retried before its backoff ends.
+        let (wb, _) = bare_write_back_at(&s, now + 1).await;
+        assert_eq!(wb.moves, 0, "attempt {attempt}: {wb:?}");
+        now += 4000;
+    }
+    let pending = s
+        .engine
+        .pending_mailbox_operations(s.account)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].parked && pending[0].attempts == 5, "{pending:?}");
+    assert!(pending[0].last_error.is_some());
+    let events = s.events.take();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            SyncEvent::ChangeDropped {
+                reason: DropReason::Parked,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    let (wb, _) = bare_write_back_at(&s, now + 100_000).await;
+    assert_eq!(wb.moves, 0, "parked: not retried");
+    // Still shown where the user put it, and in the source on the server.
+    assert_eq!(
+        s.engine.message(id).await.unwrap().unwrap().summary.folder,
+        archive
+    );
+    assert_eq!(server_view(&s, "INBOX").await.len(), 10);
+    assert_eq!(s.engine.retry_parked(s.account).await.unwrap(), 1);
 }

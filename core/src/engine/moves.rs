@@ -9,7 +9,8 @@
 //! row until the APPEND; saving again before that replaces the queued bytes.
 //!
 //! Like `changes`, it never talks to a server by itself. POP3 accounts have no folders to
-//! move to and no drafts: those are refused with `Error::Config`.
+//! move to and no drafts: those are refused with `Error::Config`; their deletions go to the
+//! POP3 deletion (`engine::pop3`).
 
 use std::collections::BTreeMap;
 
@@ -70,20 +71,24 @@ impl Engine {
     }
 
     /// Deletes messages: to the Trash, or expunged when there is none or they are in it.
-    /// POP3 messages go through the POP3 deletion (not available in this build).
+    /// Messages of POP3 accounts go through the POP3 deletion (`pop3.rs`: removed locally
+    /// now, DELE by the sync's POP3 delete policy).
     pub async fn delete_messages(&self, messages: &[MessageId]) -> Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
-        for account in self.accounts_of(messages).await?.into_keys() {
-            self.refuse_pop3(
-                account,
-                "deleting POP3 messages (issue 5's POP3 deletion is not in this build)",
-            )
-            .await?;
+        let mut imap = Vec::new();
+        for (account, ids) in self.accounts_of(messages).await? {
+            if self.account(account).await?.kind == AccountKind::Pop3 {
+                self.delete_pop3_messages(account, &ids).await?;
+            } else {
+                imap.extend(ids);
+            }
         }
-        let changes = self.store.queue_deletes(messages).await?;
-        self.announce(changes);
+        if !imap.is_empty() {
+            let changes = self.store.queue_deletes(&imap).await?;
+            self.announce(changes);
+        }
         Ok(())
     }
 

@@ -28,7 +28,7 @@ pub struct MoveOutcome {
     /// Whether the server reported UIDs at all (UIDPLUS): if it did, a UID we sent that is
     /// missing was not there any more.
     pub reported: bool,
-    /// `UID MOVE` was used (else `UID COPY` + `\Deleted` + `UID EXPUNGE`).
+    /// `UID MOVE` was used (else `UID COPY`: the originals are still there).
     pub used_move: bool,
 }
 
@@ -50,25 +50,38 @@ impl ImapSession {
         self.capabilities().has("UIDPLUS")
     }
 
-    /// Moves messages of the selected folder to `target`: `UID MOVE` when the server offers
-    /// MOVE, else `UID COPY`, then (only once the copy succeeded) `\Deleted` and
-    /// `UID EXPUNGE` of exactly those UIDs, which needs UIDPLUS.
+    /// Moves messages of the selected folder to `target` with `UID MOVE` (the server must
+    /// offer MOVE; see [`ImapSession::has_move`]).
     pub async fn move_uids(&mut self, uids: &[u32], target: &str) -> Result<MoveOutcome> {
-        let mut out = MoveOutcome::default();
+        self.transfer("UID MOVE", uids, target).await
+    }
+
+    /// Copies messages of the selected folder to `target` with `UID COPY`: the first half of
+    /// a move on a server without MOVE. The caller removes the originals once it has
+    /// recorded the copy, with [`ImapSession::expunge_uids`] (so a failure between the two
+    /// never copies twice).
+    pub async fn copy_uids(&mut self, uids: &[u32], target: &str) -> Result<MoveOutcome> {
+        if !self.has_uidplus() {
+            return Err(no_uidplus());
+        }
+        self.transfer("UID COPY", uids, target).await
+    }
+
+    async fn transfer(
+        &mut self,
+        verb: &'static str,
+        uids: &[u32],
+        target: &str,
+    ) -> Result<MoveOutcome> {
+        let mut out = MoveOutcome {
+            used_move: verb == "UID MOVE",
+            ..MoveOutcome::default()
+        };
         if uids.is_empty() {
             return Ok(out);
         }
         let set = uid_set(uids);
         let mailbox = quote(target)?;
-        out.used_move = self.has_move();
-        if !out.used_move && !self.has_uidplus() {
-            return Err(no_uidplus());
-        }
-        let verb = if out.used_move {
-            "UID MOVE"
-        } else {
-            "UID COPY"
-        };
         let mut codes = Vec::new();
         let completions = self
             .exchange(&[format!("{verb} {set} {mailbox}")], 1, |_, response| {
@@ -100,9 +113,6 @@ impl ImapSession {
                         .filter(|(s, _)| uids.contains(s)),
                 );
             }
-        }
-        if !out.used_move {
-            self.expunge_uids(uids).await?;
         }
         Ok(out)
     }

@@ -92,6 +92,9 @@ pub struct MailboxSettled {
     /// Local rows to remove: the message is gone from the server, or it was moved and its
     /// new UID is unknown (the target folder's sync fetches it).
     pub dropped: Vec<MessageId>,
+    /// Moves done by `UID COPY` whose originals are still to be removed: they become
+    /// expunges of their source UID (so a retry never copies twice).
+    pub copied: Vec<i64>,
 }
 
 /// A draft's local row: its record (UID ignored), readable body (zstd) and raw bytes.
@@ -433,6 +436,17 @@ impl Store {
             if let Ok(m) = locate(&mut tx, id.0).await {
                 delete_row(&mut tx, &m, &mut out).await?;
             }
+        }
+        if !settled.copied.is_empty() {
+            sqlx::query(
+                "UPDATE pending_mailbox_ops
+                 SET kind = 'expunge', target_folder_id = NULL, message_id = NULL
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND kind = 'move'",
+            )
+            .bind(super::codec::batch_json(&settled.copied, "operation ids")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("turn copied moves into expunges"))?;
         }
         if !settled.done.is_empty() {
             sqlx::query(

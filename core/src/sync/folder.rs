@@ -27,7 +27,7 @@ use crate::{
     imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems, Window},
     net::Purpose,
     policy::{ContentPolicy, SyncWindow},
-    store::{Delta, FolderId, FolderSyncState, Store, UidRange},
+    store::{Delta, FolderId, FolderSyncState, LOCAL_UID_BASE, Store, UidRange},
 };
 
 /// How a folder was synced.
@@ -373,9 +373,10 @@ impl FolderSync<'_> {
                 updates.iter().filter_map(|u| u.uid).collect()
             };
             let local = self.store.uids(self.folder).await?;
+            // Local UIDs (a move or draft not yet written back) are not the server's to judge.
             let vanished = local
                 .into_iter()
-                .filter(|u| !server.contains(u))
+                .filter(|u| *u < LOCAL_UID_BASE && !server.contains(u))
                 .map(UidRange::single)
                 .collect();
             (

@@ -6,7 +6,9 @@
 //! server), then moves grouped per (source, target) folder pair — one `UID MOVE` (or
 //! `UID COPY` + `\Deleted` + `UID EXPUNGE`) per pair, compact UID sets — then expunges
 //! grouped per folder (`UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, never a plain
-//! EXPUNGE). COPYUID and APPENDUID re-key the local rows in the transaction that removes the
+//! EXPUNGE). A move by COPY is recorded (rows re-keyed, its queue row turned into an expunge
+//! of the original) before the originals are removed, so a failure in between never copies
+//! twice. COPYUID and APPENDUID re-key the local rows in the transaction that removes the
 //! queue rows, so cached bodies and downloaded files stay with the message and nothing is
 //! fetched again. A message gone from the source folder is dropped with
 //! `ChangeDropped { Expunged }`. Failures use the flag write-back's backoff and parking.
@@ -178,22 +180,29 @@ async fn move_group(
     }
     let uids: Vec<u32> = live.iter().filter_map(|op| op.source_uid).collect();
     let mut gone = Vec::new();
+    let mut copied = Vec::new();
     if !uids.is_empty() {
-        let out = session.move_uids(&uids, to).await?;
-        if out.used_move {
+        let out = if session.has_move() {
             report.moves += 1;
+            session.move_uids(&uids, to).await?
         } else {
             report.copies += 1;
-            report.expunges += 1;
-        }
+            session.copy_uids(&uids, to).await?
+        };
         // With UIDPLUS a UID absent from COPYUID was not in the folder any more.
         let knows = out.reported || session.has_uidplus();
         for op in live {
-            settled.done.push(op.id);
             let moved = op
                 .source_uid
                 .and_then(|s| out.moved.iter().find(|(from, _)| *from == s))
                 .map(|(_, to)| *to);
+            match (moved.is_some(), op.source_uid) {
+                (true, Some(uid)) if !out.used_move => {
+                    settled.copied.push(op.id);
+                    copied.push(uid);
+                }
+                _ => settled.done.push(op.id),
+            }
             match (moved, out.uidvalidity, op.message) {
                 (Some(uid), Some(uidvalidity), Some(message)) => settled.rekeyed.push(Rekey {
                     message,
@@ -220,6 +229,17 @@ async fn move_group(
             uids: gone,
             reason: DropReason::Expunged,
         });
+    }
+    if !copied.is_empty() {
+        // The copies are recorded (their queue rows are expunges now): remove the originals.
+        // A failure here retries only the expunge.
+        session.expunge_uids(&copied).await?;
+        report.expunges += 1;
+        let done = MailboxSettled {
+            done: settled.copied.clone(),
+            ..MailboxSettled::default()
+        };
+        commit(store, events, &done).await?;
     }
     Ok(())
 }
