@@ -44,6 +44,8 @@ impl Engine {
         account: AccountId,
     ) -> Result<sync::WriteBackReport> {
         let listener = self.listener();
+        let runtime = self.runtime(account)?;
+        let _queue = runtime.queue.lock().await;
         sync::write_back(session, &self.store, account, unix_now(), events(&listener)).await
     }
 }

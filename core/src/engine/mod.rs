@@ -76,6 +76,9 @@ struct Runtime {
     meter: WireMeter,
     /// One sync at a time per account.
     busy: tokio::sync::Mutex<()>,
+    /// Held while the write-back replays the queue, and by local moves, deletions and
+    /// drafts (which fold into queued rows), so neither sees the other half-done.
+    queue: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -368,6 +371,7 @@ impl Engine {
             credential,
             meter: WireMeter::new(),
             busy: tokio::sync::Mutex::new(()),
+            queue: tokio::sync::Mutex::new(()),
         });
         if let Ok(mut map) = self.accounts.lock() {
             map.insert(id, runtime);

@@ -12,11 +12,11 @@
 //! move to and no drafts: those are refused with `Error::Config`; their deletions go to the
 //! POP3 deletion (`engine::pop3`).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use mail_builder::{MessageBuilder, headers::address::Address as BuiltAddress};
 
-use super::{Engine, events, unix_now};
+use super::{Engine, Runtime, events, unix_now};
 use crate::{
     error::{Error, Result},
     store::{AccountId, AccountKind, Address, FolderId, LocalChanges, MessageId, PendingMailboxOp},
@@ -62,9 +62,12 @@ impl Engine {
         if messages.is_empty() {
             return Ok(());
         }
-        for account in self.accounts_of(messages).await?.into_keys() {
-            self.refuse_pop3(account, "moving messages").await?;
+        let accounts: Vec<AccountId> = self.accounts_of(messages).await?.into_keys().collect();
+        for account in &accounts {
+            self.refuse_pop3(*account, "moving messages").await?;
         }
+        let runtimes = self.queue_runtimes(&accounts);
+        let _queue = lock_all(&runtimes).await;
         let changes = self.store.queue_moves(messages, to).await?;
         self.announce(changes);
         Ok(())
@@ -86,6 +89,9 @@ impl Engine {
             }
         }
         if !imap.is_empty() {
+            let accounts: Vec<AccountId> = self.accounts_of(&imap).await?.into_keys().collect();
+            let runtimes = self.queue_runtimes(&accounts);
+            let _queue = lock_all(&runtimes).await;
             let changes = self.store.queue_deletes(&imap).await?;
             self.announce(changes);
         }
@@ -99,6 +105,8 @@ impl Engine {
         let Some(trash) = self.store.folder_with_role(account, "trash").await? else {
             return Ok(());
         };
+        let runtimes = self.queue_runtimes(&[account]);
+        let _queue = lock_all(&runtimes).await;
         let changes = self.store.queue_empty_folder(trash).await?;
         self.announce(changes);
         Ok(())
@@ -122,6 +130,8 @@ impl Engine {
         };
         let raw = build_draft(&draft)?;
         let record = sync::draft_record(raw, unix_now())?;
+        let runtimes = self.queue_runtimes(&[account]);
+        let _queue = lock_all(&runtimes).await;
         let (id, changes) = self.store.queue_draft(drafts, &record, replaces).await?;
         self.announce(changes);
         Ok(id)
@@ -155,6 +165,15 @@ impl Engine {
         Ok(out)
     }
 
+    /// The running accounts among `accounts` (an account without its credential yet cannot
+    /// be syncing, so there is nothing to wait for).
+    fn queue_runtimes(&self, accounts: &[AccountId]) -> Vec<Arc<Runtime>> {
+        accounts
+            .iter()
+            .filter_map(|a| self.runtime(*a).ok())
+            .collect()
+    }
+
     async fn refuse_pop3(&self, account: AccountId, what: &str) -> Result<()> {
         if self.account(account).await?.kind == AccountKind::Pop3 {
             return Err(Error::Config {
@@ -174,6 +193,16 @@ impl Engine {
             sink.emit(SyncEvent::MessagesAdded { folder, uids });
         }
     }
+}
+
+/// Waits until no write-back of these accounts is running and keeps it so (in account order,
+/// so two callers never wait on each other).
+async fn lock_all(runtimes: &[Arc<Runtime>]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+    let mut guards = Vec::with_capacity(runtimes.len());
+    for runtime in runtimes {
+        guards.push(runtime.queue.lock().await);
+    }
+    guards
 }
 
 /// The draft as an RFC 5322 message.

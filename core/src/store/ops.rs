@@ -1,4 +1,5 @@
-//! The write-back queue: local changes (flags, for now) waiting to be sent to the server.
+//! The write-back queue of flag changes waiting to be sent to the server (moves, deletions
+//! and drafts are `moves.rs`).
 //! `queue_flags` changes the stored flags and inserts the queue rows in one transaction, so a
 //! crash never leaves the local effect without its operation or the other way round. Rows are
 //! per message and flag, with the value before the change, so that replay can coalesce them
