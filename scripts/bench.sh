@@ -17,3 +17,8 @@ timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench header
 #   ANVERT_BENCH_ATTACHMENT_MIB=20 scripts/bench.sh   # a smaller attachment
 #   ANVERT_BENCH_TRACE=1 scripts/bench.sh             # also each child's RSS over time
 timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench download_memory "$@"
+# Then the POP3 download: peak RSS while the engine downloads one 50 MB message over POP3
+# (RETR spooled to disk, skeleton parse, attachment decoded from the spool), beside a bare
+# RETR into /dev/null and the old in-memory parse of the same message.
+#   ANVERT_BENCH_POP3_MIB=20 scripts/bench.sh         # a smaller message
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench pop3_memory "$@"
