@@ -501,7 +501,8 @@ async fn without_move_a_copy_deleted_and_uid_expunged_moves() {
     let ids: Vec<MessageId> = listed(&s, s.inbox).await[..3].iter().map(|m| m.0).collect();
     let mids = message_ids(&s, &ids).await;
     s.engine.move_messages(&ids, archive).await.unwrap();
-    let (wb, _) = bare_write_back(&s).await;
+    let (wb, tap) = bare_write_back(&s).await;
+    println!("3 moves without MOVE: {wb:?}, tap {tap:?}");
     assert_eq!((wb.moves, wb.copies, wb.expunges), (0, 1, 1), "{wb:?}");
     let archive_server = server_view(&s, "Archive").await;
     assert_eq!(archive_server.len(), 3);
@@ -725,7 +726,8 @@ async fn a_draft_saved_edited_and_saved_again_is_one_message_on_the_server() {
         .await
         .unwrap();
     assert!(body.text.unwrap().contains("second version"));
-    let (wb, _) = bare_write_back(&s).await;
+    let (wb, tap) = bare_write_back(&s).await;
+    println!("a draft saved twice offline: {wb:?}, tap {tap:?}");
     assert_eq!(wb.appends, 1, "{wb:?}");
     let server = server_view(&s, "Drafts").await;
     assert_eq!(server.len(), 1);
