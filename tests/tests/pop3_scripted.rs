@@ -2,7 +2,8 @@
 //! 127.0.0.1 plays an RFC 1939 server without UIDL (not in CAPA, `-ERR` to the command) whose
 //! greeting carries an APOP timestamp, over `DangerPlaintext`. The engine logs in with APOP
 //! (the digest is checked against md5(timestamp + password)), keys messages by their header
-//! hash, stores two identical messages once, and a second sync downloads nothing.
+//! hash, stores two identical messages once, and a second sync downloads nothing. Without
+//! TOP either, the sync is refused before any download.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::{
@@ -14,6 +15,7 @@ use anvert_core::{
     engine::{AccountConfig, Engine, EngineConfig, Protocol},
     net::{Credential, Security},
     policy::{NetworkKind, SyncRequest, SyncWindow},
+    store::AccountId,
 };
 use anvert_tests::client::endpoint;
 use tokio::{
@@ -51,8 +53,9 @@ fn stuffed(text: &str) -> String {
     out + ".\r\n"
 }
 
-/// Starts the scripted server; every command line it reads goes into the log.
-async fn start(log: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+/// Starts the scripted server (announcing TOP when `top`); every command line it reads goes
+/// into the log.
+async fn start(log: Arc<Mutex<Vec<String>>>, top: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -72,7 +75,8 @@ async fn start(log: Arc<Mutex<Vec<String>>>) -> SocketAddr {
                         box_.get(k.checked_sub(1)?)
                     };
                     let reply = match words[0].to_ascii_uppercase().as_str() {
-                        "CAPA" => "+OK\r\nTOP\r\nUSER\r\nPIPELINING\r\n.\r\n".to_string(),
+                        "CAPA" if top => "+OK\r\nTOP\r\nUSER\r\nPIPELINING\r\n.\r\n".into(),
+                        "CAPA" => "+OK\r\nUSER\r\n.\r\n".into(),
                         "APOP" if words.get(2) == Some(&DIGEST) => "+OK welcome\r\n".into(),
                         "APOP" => "-ERR [AUTH] bad digest\r\n".into(),
                         "UIDL" => "-ERR UIDL not supported\r\n".into(),
@@ -121,13 +125,9 @@ fn count(log: &Mutex<Vec<String>>, verb: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_uidl_keys_by_header_hash_and_logs_in_with_apop() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let addr = start(log.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+async fn engine_at(addr: SocketAddr, dir: &std::path::Path) -> (Engine, AccountId) {
     let engine = Engine::open(EngineConfig {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.to_path_buf(),
         ..EngineConfig::default()
     })
     .await
@@ -141,11 +141,24 @@ async fn no_uidl_keys_by_header_hash_and_logs_in_with_apop() {
         })
         .await
         .unwrap();
-    let request = SyncRequest {
+    (engine, account)
+}
+
+fn everything() -> SyncRequest {
+    SyncRequest {
         network: NetworkKind::Unmetered,
         window: SyncWindow::everything(),
         ..SyncRequest::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_uidl_keys_by_header_hash_and_logs_in_with_apop() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let addr = start(log.clone(), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_at(addr, dir.path()).await;
+    let request = everything();
 
     let report = engine.sync(account, &request).await.unwrap();
     assert_eq!(report.added(), 3, "the identical twins are stored once");
@@ -180,4 +193,15 @@ async fn no_uidl_keys_by_header_hash_and_logs_in_with_apop() {
         body.text.as_deref(),
         Some("Body of twins.\n.A line starting with a dot.\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_uidl_nor_top_is_refused_before_any_download() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let addr = start(log.clone(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_at(addr, dir.path()).await;
+    let err = engine.sync(account, &everything()).await.unwrap_err();
+    assert!(matches!(err, anvert_core::Error::Config { .. }), "{err:?}");
+    assert_eq!(count(&log, "RETR") + count(&log, "TOP"), 0);
 }

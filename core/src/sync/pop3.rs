@@ -4,13 +4,16 @@
 //! One pass: UIDL and LIST (SyncMetadata); headers first with pipelined `TOP n k` for new
 //! messages, newest (highest message number) first, committed window by window so the list
 //! appears before any RETR; then RETR (Bodies) of the messages the content policy allows
-//! (`ContentPolicy::pop3_retr_max`), each streamed into a file under `<data_dir>/pop3/`, parsed
-//! into the part rows IMAP would store, the readable body compressed and the attachments
-//! written to `<data_dir>/attachments/<message id>/` and recorded as downloaded, all in one
-//! transaction per message; last, DELE by `Pop3DeletePolicy`, only for messages whose full
-//! copy is committed and checkpointed, or which the user deleted in the app (any policy but
-//! `LeaveOnServer`; such a UIDL is never downloaded again, whatever the policy). The server applies DELE at QUIT (the caller's job);
-//! UIDLs that disappear from the listing are recorded as deleted on the server next time.
+//! (`ContentPolicy::pop3_retr_max`), each streamed into a spool file under `<data_dir>/pop3/`
+//! (fsynced) and read back without holding it in memory (`pop3_spool`: a skeleton parse,
+//! then each part by byte range) into the part rows IMAP would store, the readable body
+//! compressed and the attachments decoded to `<data_dir>/attachments/<message id>/` and
+//! recorded as downloaded, all in one transaction per message; last, DELE by
+//! `Pop3DeletePolicy`, only for messages whose full copy is committed and checkpointed, or
+//! which the user deleted in the app (any policy but `LeaveOnServer`; such a UIDL is never
+//! downloaded again, whatever the policy). The server applies DELE at QUIT (the caller's
+//! job); UIDLs that disappear from the listing are recorded as deleted on the server next
+//! time.
 //!
 //! A message that vanishes between the listing and TOP/RETR (`-ERR`) is skipped. An
 //! interrupted RETR leaves the message headers-only and is simply redone by the next sync
@@ -469,17 +472,16 @@ impl Run<'_> {
 }
 
 /// Messages keyed by a hash of their headers, for a server without UIDL: `TOP n 0` of every
-/// message (pipelined, in batches), keyed by `pop3_parse::header_key`. Needs TOP.
+/// message (pipelined, in batches), keyed by `pop3_parse::header_key`. Needs TOP: refused
+/// when CAPA does not list it or (without CAPA) the server answers `-ERR` to it.
 async fn hashed_listing(
     session: &mut Pop3Session,
     sizes: &BTreeMap<u32, u64>,
 ) -> Result<Vec<(u32, String)>> {
     let caps = session.capabilities();
-    if caps.announced() && !caps.has("TOP") {
-        return Err(Error::Config {
-            reason: "the POP3 server offers neither UIDL nor TOP, so messages cannot be told apart"
-                .into(),
-        });
+    let top_announced = caps.has("TOP");
+    if caps.announced() && !top_announced {
+        return Err(no_keys());
     }
     let numbers: Vec<u32> = sizes.keys().copied().collect();
     let mut listing = Vec::with_capacity(numbers.len());
@@ -491,13 +493,7 @@ async fn hashed_listing(
         for (n, result) in batch.iter().zip(results) {
             match result {
                 Ok(_) => {}
-                Err(Error::ServerNo { .. }) if !caps_has_top(session) => {
-                    return Err(Error::Config {
-                        reason: "the POP3 server offers neither UIDL nor TOP, so messages \
-                                 cannot be told apart"
-                            .into(),
-                    });
-                }
+                Err(Error::ServerNo { .. }) if !top_announced => return Err(no_keys()),
                 Err(Error::ServerNo { .. }) => continue, // gone since LIST
                 Err(e) => return Err(e),
             }
@@ -508,9 +504,11 @@ async fn hashed_listing(
     Ok(listing)
 }
 
-/// Whether TOP is known to work (announced; without CAPA, a `-ERR` to TOP says it does not).
-fn caps_has_top(session: &Pop3Session) -> bool {
-    session.capabilities().has("TOP")
+fn no_keys() -> Error {
+    Error::Config {
+        reason: "the POP3 server offers neither UIDL nor TOP, so messages cannot be told apart"
+            .into(),
+    }
 }
 
 /// TOP responses collected by message number (a TOP answer is a few kilobytes at most).
