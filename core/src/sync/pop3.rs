@@ -360,7 +360,8 @@ impl Run<'_> {
     ) -> Result<bool> {
         let dir = self.data_dir.join("pop3");
         tokio::fs::create_dir_all(&dir).await?;
-        let path = dir.join(format!("retr-{msgno}.eml"));
+        // Per folder (so per account): two accounts may sync at the same time.
+        let path = dir.join(format!("retr-{}-{msgno}.eml", self.folder.0));
         let fetched = self.retr_to_file(msgno, &path).await;
         match fetched {
             Ok(()) => {}
