@@ -705,10 +705,7 @@ async fn deleting_in_the_app_removes_now_and_from_the_server_by_policy() {
         .count();
     eprintln!("{with_files} of the deleted messages had attachment files");
 
-    engine
-        .delete_pop3_messages_for_tests(account, &doomed)
-        .await
-        .unwrap();
+    engine.delete_messages(&doomed).await.unwrap();
     assert_eq!(
         stored(&engine, account).await.len(),
         7,

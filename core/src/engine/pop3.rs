@@ -2,8 +2,8 @@
 //! plaintext fallback), run `sync::sync_pop3_account` into the account's synthetic INBOX,
 //! QUIT (which is when the server applies any DELE the deletion policy issued), and add the
 //! bytes to the ledger whatever happened. The delete policy is `SyncRequest::pop3_delete`.
-//! Deleting POP3 messages in the app (`delete_pop3_messages`) removes them locally at once
-//! and leaves the server copy to the next sync's policy.
+//! Deleting POP3 messages in the app (`Engine::delete_messages` calls `delete_pop3_messages`)
+//! removes them locally at once and leaves the server copy to the next sync's policy.
 
 use std::collections::BTreeMap;
 
@@ -92,16 +92,5 @@ impl Engine {
             events(&listener).emit(SyncEvent::MessagesRemoved { folder, uids });
         }
         Ok(())
-    }
-
-    /// [`Engine::delete_pop3_messages`] for the host tests, until `Engine::delete_messages`
-    /// routes POP3 accounts to it.
-    #[doc(hidden)]
-    pub async fn delete_pop3_messages_for_tests(
-        &self,
-        account: AccountId,
-        messages: &[MessageId],
-    ) -> Result<()> {
-        self.delete_pop3_messages(account, messages).await
     }
 }
