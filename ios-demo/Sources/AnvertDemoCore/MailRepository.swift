@@ -176,7 +176,7 @@ public final class MailRepository: ObservableObject {
     public func refreshUsage() async {
         guard let rows = try? await engine.usage(account: account) else { return }
         let grouped = Dictionary(grouping: rows, by: \.networkKind)
-        usage = UsageState(byNetwork: grouped.keys.sorted().map { ($0, grouped[$0] ?? []) })
+        usage = UsageState(byNetwork: grouped.keys.sorted().map { (network: $0, rows: grouped[$0] ?? []) })
     }
 
     private static func sorted(_ list: [Folder]) -> [Folder] {
