@@ -485,7 +485,18 @@ async fn a_schema_0001_database_is_upgraded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    // Every migration applied once, whatever the latest one is.
+    let files = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count();
+    assert_eq!(versions, (1..=files as i64).collect::<Vec<_>>());
     let strict: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pragma_table_list WHERE name IN ('bodies', 'part_downloads') AND strict",
     )

@@ -1,8 +1,11 @@
 //! Message rows and their MIME parts: the records the sync layer hands in, and the one write
-//! path that stores a window of them (messages, parts, thread links and, through triggers,
-//! the search index). A window goes in as three or four statements whatever its size; see the
-//! module docs of `store` for the JSON batch technique. Part rows start with no content
-//! downloaded; the blob layer moves their `DownloadState` later.
+//! path that stores a window of them (messages, parts, thread links and the search index).
+//! Every insert into `messages` goes through [`write_messages`]: new rows arrive in a few
+//! multi-row `INSERT … VALUES` statements with bound parameters, and their `message_search`
+//! rows are written here too (migration 0005 dropped the insert trigger); rows already stored
+//! are upserted through a JSON batch (see the module docs of `store`), whose update trigger
+//! re-indexes them. Part rows start with no content downloaded; the blob layer moves their
+//! `DownloadState` later.
 
 use serde::Serialize;
 use sqlx::SqliteConnection;
@@ -339,6 +342,12 @@ pub(super) const UPSERT_PARTS: &str = "
         is_attachment = excluded.is_attachment";
 
 /// Stores messages and parts inside the caller's transaction. Returns how many were given.
+///
+/// Messages whose UID is new to the folder (every message of an initial sync) take the fast
+/// path: multi-row `INSERT … VALUES` statements with bound parameters (no JSON to unpack), the
+/// search index rows written directly with their address text built here, and their parts
+/// inserted by the message ids the insert returned. A UID already stored (or repeated in the
+/// batch) goes through the JSON upsert, whose update trigger keeps the search index in step.
 pub(super) async fn write_messages(
     conn: &mut SqliteConnection,
     account: AccountId,
@@ -352,10 +361,318 @@ pub(super) async fn write_messages(
         return Err(invalid("UID 0 is not a valid message UID"));
     }
     let thread_ids = threads::assign(conn, account, messages).await?;
+    let stored = stored_uids(conn, folder, messages).await?;
 
+    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards.
+    let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(messages.len());
+    let mut again: Vec<(&NewMessage, i64)> = Vec::new();
+    let mut seen: Vec<u32> = Vec::with_capacity(messages.len());
+    for (message, thread_id) in messages.iter().zip(thread_ids) {
+        if stored.binary_search(&message.uid).is_ok() {
+            again.push((message, thread_id));
+        } else {
+            seen.push(message.uid);
+            fresh.push((message, thread_id));
+        }
+    }
+    seen.sort_unstable();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        // A UID given twice: its first copy is inserted, later ones update it, in order.
+        let mut first: Vec<u32> = Vec::with_capacity(fresh.len());
+        let mut kept = Vec::with_capacity(fresh.len());
+        for (message, thread_id) in fresh {
+            match first.binary_search(&message.uid) {
+                Ok(_) => again.push((message, thread_id)),
+                Err(at) => {
+                    first.insert(at, message.uid);
+                    kept.push((message, thread_id));
+                }
+            }
+        }
+        fresh = kept;
+    }
+    insert_fresh(conn, folder, &fresh).await?;
+    upsert_json(conn, folder, &again).await?;
+    Ok(messages.len() as u64)
+}
+
+/// Which of the batch's UIDs the folder already holds, ascending.
+async fn stored_uids(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    messages: &[NewMessage],
+) -> Result<Vec<u32>> {
+    let (lo, hi) = messages
+        .iter()
+        .fold((u32::MAX, 0), |(lo, hi), m| (lo.min(m.uid), hi.max(m.uid)));
+    let uids: Vec<i64> = sqlx::query_scalar(
+        "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    )
+    .bind(folder.0)
+    .bind(i64::from(lo))
+    .bind(i64::from(hi))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql("look up stored UIDs"))?;
+    uids.into_iter()
+        .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
+        .collect()
+}
+
+/// Rows per multi-row statement at most. Batches are split into power-of-two chunks, so a
+/// handful of statement texts is all the connection ever prepares.
+const CHUNK: usize = 64;
+
+/// Sizes of the chunks a batch of `n` rows is sent in: full chunks, then powers of two.
+fn chunks(n: usize) -> impl Iterator<Item = usize> {
+    let full = n / CHUNK;
+    let rest = n % CHUNK;
+    std::iter::repeat_n(CHUNK, full).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|bit| 1usize << bit)
+            .filter(move |size| rest & size != 0),
+    )
+}
+
+/// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` parameters.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + tail.len() + rows * (columns * 3 + 3));
+    text.push_str(head);
+    text.push_str(" VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            text.push(',');
+        }
+        text.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                text.push(',');
+            }
+            text.push('?');
+        }
+        text.push(')');
+    }
+    text.push_str(tail);
+    text
+}
+
+const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (folder_id, uid, modseq, flags, \
+    keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
+    to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
+    preview, has_attachments, thread_id)";
+const INSERT_MESSAGES_COLUMNS: usize = 21;
+
+const INSERT_SEARCH_HEAD: &str = "INSERT INTO message_search (rowid, subject, addresses, preview)";
+const INSERT_SEARCH_COLUMNS: usize = 4;
+/// Search rows per statement at most (4 parameters each, well under SQLite's 32766).
+const SEARCH_ROWS: usize = 4096;
+
+const INSERT_PARTS_HEAD: &str = "INSERT INTO parts (message_id, section, mime_type, charset, \
+    encoding, size, lines, disposition, filename, content_id, is_attachment)";
+const INSERT_PARTS_COLUMNS: usize = 11;
+/// As in [`UPSERT_PARTS`]: a section given twice keeps its last description.
+const INSERT_PARTS_TAIL: &str = " ON CONFLICT (message_id, section) DO UPDATE SET
+        mime_type = excluded.mime_type,
+        charset = excluded.charset,
+        encoding = excluded.encoding,
+        size = excluded.size,
+        lines = excluded.lines,
+        disposition = excluded.disposition,
+        filename = excluded.filename,
+        content_id = excluded.content_id,
+        is_attachment = excluded.is_attachment";
+
+/// The JSON list columns of one message, encoded once.
+struct Encoded {
+    keywords: String,
+    addresses: [String; 6],
+    references: String,
+    /// The search index's `addresses` text: what the 0001 trigger built with SQL.
+    search: Option<String>,
+}
+
+impl Encoded {
+    fn new(message: &NewMessage) -> Result<Encoded> {
+        let lists = [
+            &message.from,
+            &message.sender,
+            &message.reply_to,
+            &message.to,
+            &message.cc,
+            &message.bcc,
+        ];
+        let mut addresses: [String; 6] = Default::default();
+        for (out, list) in addresses.iter_mut().zip(lists) {
+            *out = batch_json(&AddressList(list), "addresses")?;
+        }
+        Ok(Encoded {
+            keywords: batch_json(&message.flags.keywords, "keywords")?,
+            addresses,
+            references: batch_json(&message.references, "references")?,
+            search: search_addresses(lists),
+        })
+    }
+}
+
+/// The text the search index holds for a message's addresses: each address as
+/// `concat_ws(' ', name, email)`, all of them (From, Sender, Reply-To, To, Cc, Bcc, in order)
+/// joined by spaces; `None` for none, as `group_concat` over no rows gives NULL.
+fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
+    let mut text: Option<String> = None;
+    for address in lists.into_iter().flatten() {
+        let out = match &mut text {
+            Some(out) => {
+                out.push(' ');
+                out
+            }
+            None => text.insert(String::new()),
+        };
+        if let Some(name) = &address.name {
+            out.push_str(name);
+            out.push(' ');
+        }
+        out.push_str(&address.email);
+    }
+    text
+}
+
+/// Inserts messages whose UIDs the folder does not hold yet (all distinct), their search
+/// index rows and their parts.
+async fn insert_fresh(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    fresh: &[(&NewMessage, i64)],
+) -> Result<()> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let encoded = fresh
+        .iter()
+        .map(|(m, _)| Encoded::new(m))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ids: Vec<(u32, i64)> = Vec::with_capacity(fresh.len());
+    let mut at = 0;
+    for size in chunks(fresh.len()) {
+        let text = values_sql(
+            INSERT_MESSAGES_HEAD,
+            INSERT_MESSAGES_COLUMNS,
+            size,
+            " RETURNING uid, id",
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&text);
+        for ((message, thread_id), enc) in fresh[at..at + size].iter().zip(&encoded[at..]) {
+            query = query
+                .bind(folder.0)
+                .bind(i64::from(message.uid))
+                .bind(int_u64(message.modseq, "MODSEQ")?)
+                .bind(i64::from(message.flags.system.bits()))
+                .bind(enc.keywords.as_str())
+                .bind(message.internal_date)
+                .bind(message.date)
+                .bind(i64::from(message.size))
+                .bind(message.subject.as_str());
+            for list in &enc.addresses {
+                query = query.bind(list.as_str());
+            }
+            query = query
+                .bind(message.message_id.as_deref())
+                .bind(message.in_reply_to.as_deref())
+                .bind(enc.references.as_str())
+                .bind(message.preview.as_deref())
+                .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
+                .bind(*thread_id);
+        }
+        let returned = query
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql("store messages"))?;
+        for (uid, id) in returned {
+            let uid = u32::try_from(uid).map_err(|_| invalid("stored UID out of range"))?;
+            ids.push((uid, id));
+        }
+        at += size;
+    }
+    ids.sort_unstable();
+    let id_of = |uid: u32| -> Result<i64> {
+        ids.binary_search_by_key(&uid, |(u, _)| *u)
+            .ok()
+            .and_then(|i| ids.get(i))
+            .map(|(_, id)| *id)
+            .ok_or_else(|| invalid("a stored message's id was not returned"))
+    };
+
+    let mut parts: Vec<(i64, &NewPart)> = Vec::new();
+    for (message, _) in fresh {
+        let id = id_of(message.uid)?;
+        parts.extend(message.parts.iter().map(|part| (id, part)));
+    }
+    let mut at = 0;
+    for size in chunks(parts.len()) {
+        let text = values_sql(
+            INSERT_PARTS_HEAD,
+            INSERT_PARTS_COLUMNS,
+            size,
+            INSERT_PARTS_TAIL,
+        );
+        let mut query = sqlx::query(&text);
+        for (id, part) in &parts[at..at + size] {
+            query = query
+                .bind(*id)
+                .bind(part.section.as_str())
+                .bind(part.mime_type.as_str())
+                .bind(part.charset.as_deref())
+                .bind(part.encoding.as_deref())
+                .bind(i64::from(part.size))
+                .bind(part.lines.map(i64::from))
+                .bind(part.disposition.as_deref())
+                .bind(part.filename.as_deref())
+                .bind(part.content_id.as_deref())
+                .bind(i64::from(part.is_attachment));
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("store message parts"))?;
+        at += size;
+    }
+
+    // The search rows go last, in as few statements as the parameter limit allows: FTS5
+    // flushes what it holds in memory to a new segment whenever a later statement of the
+    // transaction opens a savepoint, so every statement after one into `message_search`
+    // would cost a segment and, later, a merge.
+    let mut at = 0;
+    for block in fresh.chunks(SEARCH_ROWS) {
+        let text = values_sql(INSERT_SEARCH_HEAD, INSERT_SEARCH_COLUMNS, block.len(), "");
+        let mut query = sqlx::query(&text);
+        for ((message, _), enc) in block.iter().zip(&encoded[at..]) {
+            query = query
+                .bind(id_of(message.uid)?)
+                .bind(message.subject.as_str())
+                .bind(enc.search.as_deref())
+                .bind(message.preview.as_deref().unwrap_or_default());
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("index messages for search"))?;
+        at += block.len();
+    }
+    Ok(())
+}
+
+/// Upserts messages (and their parts) through one JSON batch each; for UIDs already stored.
+async fn upsert_json(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    messages: &[(&NewMessage, i64)],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
     let mut rows = Vec::with_capacity(messages.len());
     let mut parts = Vec::new();
-    for (message, thread_id) in messages.iter().zip(thread_ids) {
+    for &(message, thread_id) in messages {
         rows.push(MessageRow {
             uid: message.uid,
             modseq: int_u64(message.modseq, "MODSEQ")?,
@@ -407,5 +724,38 @@ pub(super) async fn write_messages(
             .await
             .map_err(sql("store message parts"))?;
     }
-    Ok(rows.len() as u64)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_batch_in_few_sizes() {
+        for n in [0, 1, 2, 3, 63, 64, 65, 200, 1000, 1001] {
+            let sizes: Vec<usize> = chunks(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}");
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= CHUNK));
+        }
+    }
+
+    #[test]
+    fn search_addresses_match_the_sql_form() {
+        let a = |name: Option<&str>, email: &str| Address {
+            name: name.map(str::to_string),
+            email: email.to_string(),
+        };
+        let from = vec![a(Some("Ann Lee"), "ann@x.org")];
+        let to = vec![a(None, "bob@y.org"), a(Some(""), "c@z.org")];
+        let none = Vec::new();
+        assert_eq!(
+            search_addresses([&from, &none, &none, &to, &none, &none]).as_deref(),
+            Some("Ann Lee ann@x.org bob@y.org  c@z.org")
+        );
+        assert_eq!(
+            search_addresses([&none, &none, &none, &none, &none, &none]),
+            None
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! Full-text search over subjects, addresses (names and emails) and previews, with SQLite
-//! FTS5. The index (`message_search`) is contentless and maintained by triggers on
-//! `messages`, so every insert, update and delete (including cascades) keeps it in step; this
-//! module only reads it. User input never reaches FTS5 syntax: each word becomes a quoted
-//! prefix term.
+//! FTS5. The index (`message_search`) is contentless. New messages are indexed by the one
+//! write path that inserts them (`messages::write_messages`); updates and deletes (including
+//! cascades) are kept in step by triggers on `messages`. This module only reads it. User
+//! input never reaches FTS5 syntax: each word becomes a quoted prefix term.
 
 use super::{AccountId, MessageSummary, Store, query::summary_from_row, sql};
 use crate::Result;
