@@ -1,10 +1,17 @@
 //! `anvert`: a developer's command line for trying the engine against a real server.
-//! Passwords come from `ANVERT_PASSWORD` or a prompt, never from argv. Everything goes
-//! through the same `Engine` API the mobile bindings wrap.
+//! Passwords come from `ANVERT_PASSWORD` or a prompt (no echo), never from argv. Everything
+//! goes through the same `Engine` API the mobile bindings wrap.
 
+mod get;
 mod output;
+mod progress;
 
-use std::{io::Write, path::PathBuf, sync::Arc};
+use std::{
+    io::{BufRead, IsTerminal},
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anvert_core::{
     engine::{AccountConfig, Engine, EngineConfig, Protocol},
@@ -14,6 +21,9 @@ use anvert_core::{
 };
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// The environment variable the password is read from (else a prompt).
+const PASSWORD_VAR: &str = "ANVERT_PASSWORD";
 
 #[derive(Parser)]
 #[command(
@@ -47,12 +57,24 @@ enum NetworkArg {
     Offline,
 }
 
+impl NetworkArg {
+    fn kind(self) -> NetworkKind {
+        match self {
+            NetworkArg::Unmetered => NetworkKind::Unmetered,
+            NetworkArg::Metered => NetworkKind::Metered,
+            NetworkArg::Roaming => NetworkKind::Roaming,
+            NetworkArg::Offline => NetworkKind::Offline,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Sync headers first, with progress, then report the bytes on the wire.
+    /// Sync headers first, with progress per folder, then report the bytes on the wire
+    /// against what downloading the same messages whole would have cost.
     Sync {
         /// The account id (default: the first account).
         #[arg(long)]
@@ -66,16 +88,37 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// List folders, or a folder's newest messages.
+    /// List folders, or a folder's newest messages (or their attachments).
     Ls {
         folder: Option<String>,
         #[arg(long)]
         account: Option<i64>,
+        /// How many rows to print.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// List the attachments of the folder's newest messages instead, one per line:
+        /// message id, section and size, what `anvert get` takes.
+        #[arg(long, visible_alias = "with-attachments")]
+        attachments: bool,
     },
-    /// Show one message's headers and parts.
+    /// Show one message's headers and parts (section, type, size, file name, download state).
     Show { id: i64 },
+    /// Download one part of a message into a directory, with a progress bar. Resumable:
+    /// Ctrl-C stops within one chunk, and the same command again continues from there.
+    Get {
+        /// The message id (from `anvert ls`).
+        id: i64,
+        /// The part's IMAP section (from `anvert show`), e.g. "2" or "1.2".
+        section: String,
+        /// The directory to download into (created if missing).
+        dest: PathBuf,
+        #[arg(long, value_enum, default_value = "unmetered")]
+        network: NetworkArg,
+        /// Stop (as Ctrl-C does) once this many bytes of the part have arrived: a
+        /// deterministic interruption, to try resuming.
+        #[arg(long, value_name = "BYTES")]
+        stop_after: Option<u64>,
+    },
     /// Data usage by network kind and purpose.
     Usage {
         #[arg(long)]
@@ -103,12 +146,23 @@ enum AccountCommand {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANVERT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        // The reader went away (`anvert ls | head`): not an error.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("anvert: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let extra_roots_pem = match &cli.ca {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -161,24 +215,9 @@ async fn main() -> anyhow::Result<()> {
             all,
         } => {
             let account = pick_account(&engine, account).await?;
-            let user = engine
-                .accounts()
-                .await?
-                .into_iter()
-                .find(|a| a.id == account)
-                .map(|a| a.username)
-                .unwrap_or_default();
-            engine
-                .set_credential(account, Credential::password(user, password()?))
-                .await?;
-            engine.set_listener(Some(Arc::new(output::Progress::default())));
+            authenticate(&engine, account).await?;
             let request = SyncRequest {
-                network: match network {
-                    NetworkArg::Unmetered => NetworkKind::Unmetered,
-                    NetworkArg::Metered => NetworkKind::Metered,
-                    NetworkArg::Roaming => NetworkKind::Roaming,
-                    NetworkArg::Offline => NetworkKind::Offline,
-                },
+                network: network.kind(),
                 byte_budget: budget,
                 window: if all {
                     SyncWindow::everything()
@@ -187,36 +226,76 @@ async fn main() -> anyhow::Result<()> {
                 },
                 ..SyncRequest::default()
             };
-            let report = engine.sync(account, &request).await?;
-            output::sync_report(&engine, account, &report).await?;
+            let (events, received) = progress::SyncEvents::channel();
+            engine.set_listener(Some(Arc::new(events)));
+            let (report, ()) = tokio::join!(
+                async {
+                    let report = engine.sync(account, &request).await;
+                    // Drops the last sender: the progress display drains and ends.
+                    engine.set_listener(None);
+                    report
+                },
+                progress::show_sync(&engine, account, received),
+            );
+            output::sync_report(&engine, account, &report?).await?;
         }
         Command::Ls {
             folder,
             account,
             limit,
+            attachments,
         } => {
             let account = pick_account(&engine, account).await?;
             let folders = engine.folders(account).await?;
             match folder {
-                None => output::folders(&folders),
+                None => output::folders(&folders)?,
                 Some(name) => {
                     let Some(f) = folders.iter().find(|f| f.name == name) else {
                         bail!("no folder {name:?}")
                     };
-                    output::messages(&engine.messages(f.id, None, limit).await?.items);
+                    if attachments {
+                        output::attachments(&engine, f.id, limit).await?;
+                    } else {
+                        output::messages(&engine.messages(f.id, None, limit).await?.items)?;
+                    }
                 }
             }
         }
         Command::Show { id } => match engine.message(MessageId(id)).await? {
-            Some(m) => output::message(&m),
+            Some(m) => output::message(&engine, &m).await?,
             None => bail!("no message {id}"),
         },
+        Command::Get {
+            id,
+            section,
+            dest,
+            network,
+            stop_after,
+        } => {
+            return get::run(
+                &engine,
+                MessageId(id),
+                &section,
+                &dest,
+                network.kind(),
+                stop_after,
+            )
+            .await;
+        }
         Command::Usage { account } => {
             let account = pick_account(&engine, account).await?;
-            output::usage(&engine.usage(account).await?);
+            output::usage(&engine.usage(account).await?)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn pick_account(engine: &Engine, id: Option<i64>) -> anyhow::Result<AccountId> {
@@ -234,14 +313,37 @@ async fn pick_account(engine: &Engine, id: Option<i64>) -> anyhow::Result<Accoun
     }
 }
 
-/// The password from `ANVERT_PASSWORD`, or one line from a prompt on stdin.
+/// Hands the engine the account's password for this run (the store never keeps it).
+async fn authenticate(engine: &Engine, account: AccountId) -> anyhow::Result<()> {
+    let user = engine
+        .accounts()
+        .await?
+        .into_iter()
+        .find(|a| a.id == account)
+        .map(|a| a.username)
+        .context("no such account")?;
+    engine
+        .set_credential(account, Credential::password(user, password()?))
+        .await?;
+    Ok(())
+}
+
+/// The password from `ANVERT_PASSWORD`, else a prompt on the terminal without echo, else
+/// (stdin is not a terminal) one line of stdin. Never from argv.
 fn password() -> anyhow::Result<String> {
-    if let Ok(p) = std::env::var("ANVERT_PASSWORD") {
+    if let Ok(p) = std::env::var(PASSWORD_VAR) {
         return Ok(p);
     }
-    eprint!("password: ");
-    std::io::stderr().flush()?;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("password: ").context("reading the password");
+    }
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    if line.is_empty() {
+        bail!("no password: set {PASSWORD_VAR} or run on a terminal");
+    }
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

@@ -1,56 +1,46 @@
-//! What the CLI prints: progress while syncing, and tables for reports and queries.
+//! What the CLI prints on stdout: the sync's bandwidth report, and tables for queries.
+//! Progress goes to stderr (see `progress`).
 
-use std::{io::Write, sync::Mutex};
+use std::io::Write;
 
 use anvert_core::{
     engine::Engine,
     net::Purpose,
-    store::{AccountId, FolderSummary, MessageDetail, MessageSummary, UsageRow},
-    sync::{EventSink, SyncEvent, SyncReport},
+    store::{
+        AccountId, DownloadState, Flags, FolderId, FolderSummary, MessageDetail, MessageSummary,
+        PartDetail, SystemFlags, UsageRow,
+    },
+    sync::SyncReport,
 };
+use indicatif::HumanBytes;
 
-/// Prints sync progress on one stderr line.
-#[derive(Default)]
-pub struct Progress(Mutex<()>);
-
-impl EventSink for Progress {
-    fn emit(&self, event: SyncEvent) {
-        let _line = self.0.lock();
-        if let SyncEvent::Progress {
-            folder,
-            synced,
-            total,
-        } = event
-        {
-            let width = 30usize;
-            let done = if total == 0 {
-                width
-            } else {
-                (synced as usize * width / total as usize).min(width)
-            };
-            eprint!(
-                "\r  folder {:>3} [{}{}] {synced}/{total}   ",
-                folder.0,
-                "#".repeat(done),
-                ".".repeat(width - done)
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
+/// `println!` that returns an error (a closed pipe: `anvert ls | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
 }
 
+/// How many messages `ls --attachments` reads per page while looking for attachments.
+const ATTACHMENT_PAGE: u32 = 100;
+
+/// The folders synced, the wire bytes by purpose, and those bytes against what downloading
+/// the synced folders' stored messages whole would have moved (their RFC822.SIZE summed).
 pub async fn sync_report(
     engine: &Engine,
     account: AccountId,
     report: &SyncReport,
 ) -> anyhow::Result<()> {
-    eprintln!();
-    println!(
+    out!(
         "{:<24} {:<14} {:>7} {:>7} {:>7}",
-        "folder", "mode", "added", "changed", "removed"
+        "folder",
+        "mode",
+        "added",
+        "changed",
+        "removed"
     );
     for f in &report.folders {
-        println!(
+        out!(
             "{:<24} {:<14} {:>7} {:>7} {:>7}",
             f.name,
             format!("{:?}", f.mode),
@@ -59,59 +49,76 @@ pub async fn sync_report(
             f.removed
         );
     }
+    let snippets: u32 = report.folders.iter().map(|f| f.snippets).sum();
+    let bodies: u32 = report.folders.iter().map(|f| f.bodies).sum();
+    if snippets + bodies + report.attachments > 0 {
+        out!(
+            "prefetched: {snippets} snippets, {bodies} bodies, {} attachments",
+            report.attachments
+        );
+    }
     for (folder, error) in &report.errors {
-        println!("error in {folder}: {error}");
+        out!("error in {folder}: {error}");
     }
     if let Some(reason) = report.stopped {
-        println!("stopped early: {reason:?} (the next sync continues)");
+        out!("stopped early: {reason:?} (the next sync continues)");
     }
-    println!("\nwire bytes this sync (TCP, TLS and compression included):");
+    out!("\nwire bytes by purpose (TCP, TLS and compression included):");
     for purpose in Purpose::ALL {
         let (up, down) = (
             report.bytes.written_for(purpose),
             report.bytes.read_for(purpose),
         );
         if up + down > 0 {
-            println!(
-                "  {:<14} {:>12} B up {:>12} B down",
+            out!(
+                "  {:<14} {:>12} up {:>12} down",
                 purpose.as_str(),
-                up,
-                down
+                HumanBytes(up).to_string(),
+                HumanBytes(down).to_string()
             );
         }
     }
-    println!("  {:<14} {:>12} B", "total", report.bytes.total());
-    // What the same messages would cost as a full download: the sum of their RFC822.SIZE.
+    let spent = report.bytes.total();
+    out!(
+        "  {:<14} {:>12} ({spent} B)",
+        "total",
+        HumanBytes(spent).to_string()
+    );
     let mut messages = 0u64;
     let mut full = 0u64;
     for folder in engine.folders(account).await? {
-        let mut cursor = None;
-        loop {
-            let page = engine.messages(folder.id, cursor, 500).await?;
-            messages += page.items.len() as u64;
-            full += page.items.iter().map(|m| u64::from(m.size)).sum::<u64>();
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
+        if report.folders.iter().any(|f| f.name == folder.name) {
+            messages += u64::from(folder.total);
+            full += engine.folder_bytes(folder.id).await?;
         }
     }
-    if full > 0 {
-        println!(
-            "\n{messages} messages stored; downloading them whole would move at least {full} B (uncompressed): this sync moved {:.2}% of that",
-            report.bytes.total() as f64 * 100.0 / full as f64
+    if full == 0 {
+        out!(
+            "\ntransferred {}; nothing stored yet to compare a full download with",
+            HumanBytes(spent)
         );
+        return Ok(());
     }
+    out!(
+        "\ntransferred {} of a full download's {} ({:.2}%): {messages} messages stored in {} folder(s), {full} B by RFC822.SIZE",
+        HumanBytes(spent),
+        HumanBytes(full),
+        spent as f64 * 100.0 / full as f64,
+        report.folders.len()
+    );
     Ok(())
 }
 
-pub fn folders(folders: &[FolderSummary]) {
-    println!(
+pub fn folders(folders: &[FolderSummary]) -> anyhow::Result<()> {
+    out!(
         "{:>4}  {:<24} {:>7} {:>7}  role",
-        "id", "folder", "unread", "total"
+        "id",
+        "folder",
+        "unread",
+        "total"
     );
     for f in folders {
-        println!(
+        out!(
             "{:>4}  {:<24} {:>7} {:>7}  {}",
             f.id.0,
             f.name,
@@ -120,16 +127,17 @@ pub fn folders(folders: &[FolderSummary]) {
             f.role.map(|r| format!("{r:?}")).unwrap_or_default()
         );
     }
+    Ok(())
 }
 
-pub fn messages(items: &[MessageSummary]) {
+pub fn messages(items: &[MessageSummary]) -> anyhow::Result<()> {
     for m in items {
         let from = m
             .from
             .first()
             .map(|a| a.name.clone().unwrap_or_else(|| a.email.clone()))
             .unwrap_or_default();
-        println!(
+        out!(
             "{:>6}  {:<24.24}  {:<50.50}  {}{}",
             m.id.0,
             from,
@@ -143,46 +151,184 @@ pub fn messages(items: &[MessageSummary]) {
                 .collect::<String>()
         );
     }
+    Ok(())
 }
 
-pub fn message(m: &MessageDetail) {
+/// The attachments of a folder's newest messages, one per line with what `anvert get`
+/// takes: the message id, the section, and the exact size in bytes (encoded, as stored).
+pub async fn attachments(engine: &Engine, folder: FolderId, limit: u32) -> anyhow::Result<()> {
+    out!(
+        "{:>6}  {:<8} {:>10}  {:<10} {:<28} filename",
+        "id",
+        "section",
+        "bytes",
+        "state",
+        "type"
+    );
+    let mut shown = 0;
+    let mut cursor = None;
+    loop {
+        let page = engine.messages(folder, cursor, ATTACHMENT_PAGE).await?;
+        for m in page.items.iter().filter(|m| m.has_attachments) {
+            let Some(detail) = engine.message(m.id).await? else {
+                continue;
+            };
+            for p in detail.parts.iter().filter(|p| p.is_attachment) {
+                if shown >= limit {
+                    return Ok(());
+                }
+                out!(
+                    "{:>6}  {:<8} {:>10}  {:<10} {:<28} {}",
+                    m.id.0,
+                    p.section,
+                    p.size,
+                    state_name(&p.download_state),
+                    p.mime_type,
+                    p.filename.as_deref().unwrap_or("")
+                );
+                shown += 1;
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// A message's headers, then its parts with what `anvert get` needs and how far each is
+/// downloaded (with the file when there is one).
+pub async fn message(engine: &Engine, m: &MessageDetail) -> anyhow::Result<()> {
     let s = &m.summary;
-    println!("Subject: {}", s.subject);
+    out!("Message: {} (uid {})", s.id.0, s.uid);
+    out!("Subject: {}", s.subject);
     for a in &s.from {
-        println!("From:    {} <{}>", a.name.as_deref().unwrap_or(""), a.email);
+        out!("From:    {}", address(a.name.as_deref(), &a.email));
     }
     for a in &s.to {
-        println!("To:      {} <{}>", a.name.as_deref().unwrap_or(""), a.email);
+        out!("To:      {}", address(a.name.as_deref(), &a.email));
     }
-    println!("Size:    {} B, uid {}, flags {:?}", s.size, s.uid, s.flags);
+    if let Some(id) = &m.message_id {
+        out!("Message-ID: {id}");
+    }
+    out!("Size:    {} ({} B)", HumanBytes(u64::from(s.size)), s.size);
+    out!("Flags:   {}", flag_names(&s.flags));
     if let Some(p) = &s.preview {
-        println!("Preview: {p}");
+        out!("Preview: {p}");
     }
-    println!(
-        "\n{:<8} {:<28} {:>10}  {:<10} name",
-        "part", "type", "bytes", "state"
+    if m.parts.is_empty() {
+        out!("\n(no parts stored: the server's structure of this message was not readable)");
+        return Ok(());
+    }
+    out!(
+        "\n{:<8} {:<28} {:<16} {:>10}  {:<10} {:<14} filename",
+        "section",
+        "type",
+        "encoding",
+        "size",
+        "role",
+        "downloaded"
     );
+    let mut files = Vec::new();
     for p in &m.parts {
-        println!(
-            "{:<8} {:<28} {:>10}  {:<10} {}",
+        let state = match p.download_state {
+            DownloadState::None => "-".to_string(),
+            _ => match engine.store().download(s.id, &p.section).await? {
+                Some(r) if r.state == DownloadState::Complete => {
+                    files.push((p.section.clone(), r.destination.clone()));
+                    "complete".to_string()
+                }
+                Some(r) => {
+                    files.push((p.section.clone(), r.destination.clone()));
+                    format!("partial {}%", percent(r.encoded_offset, u64::from(p.size)))
+                }
+                None => state_name(&p.download_state).to_string(),
+            },
+        };
+        out!(
+            "{:<8} {:<28} {:<16} {:>10}  {:<10} {:<14} {}",
             p.section,
             p.mime_type,
-            p.size,
-            format!("{:?}", p.download_state),
+            p.encoding.as_deref().unwrap_or(""),
+            HumanBytes(u64::from(p.size)).to_string(),
+            role(p),
+            state,
             p.filename.as_deref().unwrap_or("")
         );
     }
+    for (section, path) in &files {
+        out!("  part {section}: {}", path.display());
+    }
+    out!("\ndownload a part: anvert get {} <section> <dir>", s.id.0);
+    Ok(())
 }
 
-pub fn usage(rows: &[UsageRow]) {
-    println!(
+pub fn usage(rows: &[UsageRow]) -> anyhow::Result<()> {
+    out!(
         "{:<12} {:<14} {:>12} {:>12}",
-        "network", "purpose", "up", "down"
+        "network",
+        "purpose",
+        "up",
+        "down"
     );
     for r in rows {
-        println!(
+        out!(
             "{:<12} {:<14} {:>12} {:>12}",
-            r.network_kind, r.purpose, r.bytes_up, r.bytes_down
+            r.network_kind,
+            r.purpose,
+            r.bytes_up,
+            r.bytes_down
         );
     }
+    Ok(())
+}
+
+fn flag_names(flags: &Flags) -> String {
+    let system = [
+        (SystemFlags::SEEN, "\\Seen"),
+        (SystemFlags::ANSWERED, "\\Answered"),
+        (SystemFlags::FLAGGED, "\\Flagged"),
+        (SystemFlags::DELETED, "\\Deleted"),
+        (SystemFlags::DRAFT, "\\Draft"),
+    ];
+    let names: Vec<&str> = system
+        .iter()
+        .filter(|(flag, _)| flags.system.contains(*flag))
+        .map(|(_, name)| *name)
+        .chain(flags.keywords.iter().map(String::as_str))
+        .collect();
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(" ")
+    }
+}
+
+fn address(name: Option<&str>, email: &str) -> String {
+    match name {
+        Some(name) if !name.is_empty() => format!("{name} <{email}>"),
+        _ => format!("<{email}>"),
+    }
+}
+
+fn role(p: &PartDetail) -> &'static str {
+    if p.is_attachment {
+        "attachment"
+    } else if p.mime_type.starts_with("text/") {
+        "body"
+    } else {
+        "inline"
+    }
+}
+
+fn state_name(state: &DownloadState) -> &'static str {
+    match state {
+        DownloadState::Partial => "partial",
+        DownloadState::Complete => "complete",
+        _ => "-",
+    }
+}
+
+fn percent(done: u64, total: u64) -> u64 {
+    (done.min(total) * 100).checked_div(total).unwrap_or(100)
 }

@@ -326,6 +326,12 @@ impl Engine {
         self.store.folders(account).await
     }
 
+    /// The summed RFC822.SIZE of a folder's stored messages: what downloading them whole
+    /// would move at least.
+    pub async fn folder_bytes(&self, folder: FolderId) -> Result<u64> {
+        self.store.folder_bytes(folder).await
+    }
+
     /// A page of a folder's messages, newest first; pass the previous page's `next` as `before`.
     pub async fn messages(
         &self,

@@ -163,6 +163,19 @@ impl Store {
         rows.iter().map(summary_from_row).collect()
     }
 
+    /// The summed RFC822.SIZE of a folder's stored messages: the least that downloading
+    /// them whole would move (what a headers-first sync is measured against).
+    pub async fn folder_bytes(&self, folder: FolderId) -> Result<u64> {
+        let mut conn = self.read().await?;
+        let bytes: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1")
+                .bind(folder.0)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(sql("sum a folder's message sizes"))?;
+        u64::try_from(bytes).map_err(|_| invalid("a negative sum of message sizes"))
+    }
+
     /// The stored sync state of a folder.
     pub async fn folder_state(&self, folder: FolderId) -> Result<FolderSyncState> {
         let mut conn = self.read().await?;
