@@ -1,0 +1,28 @@
+// The private Dovecot that scripts/kotlin-test.sh starts (anvert-devserver) for these tests:
+// its connection details, read from the environment the script exports.
+package dev.anvert.tests
+
+import java.io.File
+
+object DevServer {
+    private fun env(name: String): String =
+        System.getenv(name)?.takeIf { it.isNotEmpty() }
+            ?: error("$name is not set: run the Kotlin tests with scripts/kotlin-test.sh")
+
+    val host: String get() = env("ANVERT_HOST")
+    val imapsPort: Int get() = env("ANVERT_IMAPS_PORT").toInt()
+    val imapPort: Int get() = env("ANVERT_IMAP_PORT").toInt()
+    val pop3sPort: Int get() = env("ANVERT_POP3S_PORT").toInt()
+    val pop3Port: Int get() = env("ANVERT_POP3_PORT").toInt()
+
+    /** The test CA's certificate file; [caPem] is its PEM text, as `Engine.open` takes it. */
+    val caPath: File get() = File(env("ANVERT_CA"))
+    val caPem: String get() = caPath.readText()
+
+    val user: String get() = env("ANVERT_USER")
+    val password: String get() = env("ANVERT_PASSWORD")
+
+    /** Messages generated into INBOX, and their total size in bytes. */
+    val messages: Int get() = env("ANVERT_MESSAGES").toInt()
+    val mailboxBytes: Long get() = env("ANVERT_MAILBOX_BYTES").toLong()
+}

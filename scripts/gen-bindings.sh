@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Builds the anvert-ffi cdylib and generates the Kotlin and Swift bindings (UniFFI library
+# mode, with bindings/uniffi.toml) into target/bindings/{kotlin,swift}. Generated code is not
+# committed. Then it checks the Swift output (files and symbols, since Swift cannot be
+# compiled here) and, for a release build, the stripped cdylib size against the 5 MB target.
+#
+# The metadata always comes from the dev-profile cdylib: library mode reads the
+# UNIFFI_META_* symbols from the ELF symbol table (.symtab), which the release profile's
+# `strip = true` removes, so bindgen finds nothing in a release library (and says nothing).
+# The metadata is the same for both profiles; the generated Kotlin checks it against the
+# library it loads (UniFFI's API checksums), so a mismatch could not pass the Kotlin tests.
+#   scripts/gen-bindings.sh            # release profile (LTO, opt-level s, stripped): the size check applies
+#   scripts/gen-bindings.sh --debug    # dev profile: quick, for iterating on Kotlin tests; no size check
+# Prints `gen-bindings: lib=<path>` on stdout once the bindings are generated and checked (before
+# the size check), for scripts that need the library.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Symbols the generated Swift must contain; add to this list as the FFI surface grows.
+# Fixed strings (grep -F), searched in Anvert.swift and AnvertFFI.h.
+SWIFT_SYMBOLS=(
+  "func anvertVersion("
+  "open class Engine:"
+  "public static func \`open\`(config: EngineConfig)"
+  "func sync(account: Int64, options: SyncOptions)"
+  "func downloadPart("
+  "func fetchBody("
+  "public protocol MailListener"
+  "public protocol DownloadListener"
+  "public protocol TokenProvider"
+  "public protocol Logger"
+  "public enum AnvertError: Swift.Error"
+  "case Auth"
+  "uniffi_anvert_ffi_fn_func_anvert_version"
+  "uniffi_anvert_ffi_fn_constructor_engine_open"
+)
+# Issue 7's target for the stripped x86_64 release cdylib.
+MAX_CDYLIB_BYTES=5242880
+
+profile=release
+out="target/bindings"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --debug) profile=debug ;;
+    --release) profile=release ;;
+    --out-dir) out="${2:?--out-dir needs a directory}"; shift ;;
+    *) echo "usage: scripts/gen-bindings.sh [--debug|--release] [--out-dir DIR (default target/bindings)]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bindgen_target="target/uniffi-bindgen"
+bindgen="$bindgen_target/debug/uniffi-bindgen"
+ext=so
+[ "$(uname -s)" = Darwin ] && ext=dylib
+lib="target/$profile/libanvert_ffi.$ext"
+metadata_lib="target/debug/libanvert_ffi.$ext"
+
+# The bindgen tool: its own package and lock file, its own target dir (and so its own build
+# lock: it never waits for, nor slows down, the workspace's build of the library itself).
+cargo build --locked --quiet --manifest-path uniffi-bindgen/Cargo.toml --target-dir "$bindgen_target"
+
+start=$(date +%s)
+cargo build --locked --quiet -p anvert-ffi --lib
+echo "gen-bindings: cargo build (debug) of anvert-ffi took $(( $(date +%s) - start )) s" >&2
+if [ "$profile" = release ]; then
+  start=$(date +%s)
+  cargo build --locked --quiet --release -p anvert-ffi --lib
+  echo "gen-bindings: cargo build (release) of anvert-ffi took $(( $(date +%s) - start )) s" >&2
+fi
+[ -f "$lib" ] || { echo "gen-bindings: $lib was not built" >&2; exit 1; }
+
+rm -rf "$out/kotlin" "$out/swift"
+for language in kotlin swift; do
+  # --no-format: ktlint and swiftformat are not installed here (nor needed).
+  "$bindgen" generate --library "$metadata_lib" --language "$language" --out-dir "$out/$language" \
+    --config bindings/uniffi.toml --no-format
+done
+
+# Swift: the files an XCFramework and a Swift package need, and the expected symbols.
+fail=0
+for f in Anvert.swift AnvertFFI.h AnvertFFI.modulemap; do
+  [ -s "$out/swift/$f" ] || { echo "gen-bindings: missing $out/swift/$f" >&2; fail=1; }
+done
+if [ "$fail" -eq 0 ]; then
+  for symbol in "${SWIFT_SYMBOLS[@]}"; do
+    grep -qF -- "$symbol" "$out/swift/Anvert.swift" "$out/swift/AnvertFFI.h" ||
+      { echo "gen-bindings: symbol not in the Swift bindings: $symbol" >&2; fail=1; }
+  done
+fi
+kotlin_files=$(find "$out/kotlin" -name '*.kt' | wc -l)
+[ "$kotlin_files" -gt 0 ] || { echo "gen-bindings: no Kotlin generated" >&2; fail=1; }
+[ "$fail" -eq 0 ] || exit 1
+echo "gen-bindings: Kotlin ($kotlin_files file(s)) in $out/kotlin, Swift in $out/swift (${#SWIFT_SYMBOLS[@]} symbols checked)" >&2
+
+# Printed before the size check: a library over the size target can still be tested.
+echo "gen-bindings: lib=$lib"
+
+if [ "$profile" = release ]; then
+  # The release profile strips already; strip a copy anyway so the figure is the stripped one
+  # even if the profile changes.
+  stripped="$(mktemp)"
+  trap 'rm -f "$stripped"' EXIT
+  if command -v strip >/dev/null; then strip -o "$stripped" "$lib"; else cp "$lib" "$stripped"; fi
+  size=$(wc -c <"$stripped" | tr -d ' ')
+  echo "gen-bindings: stripped release cdylib: $size bytes ($(awk "BEGIN { printf \"%.2f\", $size / 1048576 }") MiB; target <= $MAX_CDYLIB_BYTES)" >&2
+  if [ "$size" -gt "$MAX_CDYLIB_BYTES" ]; then
+    echo "gen-bindings: FAIL: the stripped cdylib is over the 5 MB target" >&2
+    exit 1
+  fi
+fi
