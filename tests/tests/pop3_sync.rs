@@ -815,3 +815,81 @@ Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain
         sha(&data)
     );
 }
+
+/// Opening a message the policy left headers-only (roaming: TOP only) downloads it whole on
+/// demand: the body comes back, its parts fill in (structure no longer pending), and asking
+/// for an attachment hands over the file RETR wrote, equal to the truth, without a second
+/// download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_headers_only_message_retrieves_it_whole() {
+    let server = Dovecot::start();
+    let mut config = mailbox(57, 40);
+    config.mix = SizeMix {
+        attachment_prob: 1.0,
+        medium_prob: 0.0,
+        huge_prob: 0.0,
+        max_attachment: 64 << 10,
+    };
+    let truths = server.deliver_generated("alice", None, &config);
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_for(&server, dir.path()).await;
+    let top = engine
+        .sync(account, &request(NetworkKind::Roaming))
+        .await
+        .unwrap();
+    assert_eq!(top.added(), 40);
+    assert_eq!(top.bytes.total_for(Purpose::Bodies), 0, "TOP only");
+
+    let messages = stored(&engine, account).await;
+    let opened = messages.first().unwrap();
+    assert!(opened.parts.is_empty(), "structure pending before the open");
+    let truth = truths
+        .iter()
+        .find(|t| Some(t.message_id.as_str()) == opened.message_id.as_deref().map(strip))
+        .unwrap();
+    let body = engine
+        .fetch_body(opened.summary.id, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert!(body.text.is_some() || body.html.is_some());
+    let detail = engine.message(opened.summary.id).await.unwrap().unwrap();
+    assert_parts_match(&detail.parts, &truth.parts, "opened on demand");
+    let usage = engine.usage(account).await.unwrap();
+    let bodies: u64 = usage
+        .iter()
+        .filter(|u| u.purpose == "bodies" && u.network_kind == "metered")
+        .map(|u| u.bytes_down)
+        .sum();
+    assert!(bodies >= truth.size as u64, "one RETR: {bodies} B");
+
+    // A second message: asking for its attachment first also retrieves it whole.
+    let second = &messages[1];
+    let truth = truths
+        .iter()
+        .find(|t| Some(t.message_id.as_str()) == second.message_id.as_deref().map(strip))
+        .unwrap();
+    let attachment = truth
+        .parts
+        .iter()
+        .find(|p| p.disposition.as_deref() == Some("attachment"))
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cancel = anvert_core::engine::CancellationToken::new();
+    let path = engine
+        .download_part(
+            second.summary.id,
+            &attachment.section,
+            out.path(),
+            NetworkKind::Metered,
+            None,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sha(&std::fs::read(&path).unwrap()), attachment.sha256);
+    // Offline now: both are stored.
+    engine
+        .fetch_body(second.summary.id, NetworkKind::Offline)
+        .await
+        .unwrap();
+}

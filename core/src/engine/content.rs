@@ -68,6 +68,11 @@ impl Engine {
         if network == NetworkKind::Offline {
             return Err(Error::Offline);
         }
+        if self.is_pop3(message).await? {
+            // Headers-only POP3 message: RETR it whole, then serve the stored body.
+            self.retrieve_pop3(message, network).await?;
+            return Box::pin(self.fetch_body(message, NetworkKind::Offline)).await;
+        }
         let (location, detail) = self.locate(message).await?;
         let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
         let part = body_part(&detail.parts, prefer_html).ok_or(Error::NotFound {
@@ -133,6 +138,20 @@ impl Engine {
         listener: Option<&dyn ProgressListener>,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<PathBuf> {
+        if network != NetworkKind::Offline && self.is_pop3(message).await? {
+            // POP3 has no per-part fetch: RETR the message whole unless it is stored in full
+            // (that writes its attachments as files), then hand over the stored file.
+            self.retrieve_pop3(message, network).await?;
+            return Box::pin(self.download_part(
+                message,
+                section,
+                dir,
+                NetworkKind::Offline,
+                listener,
+                cancel,
+            ))
+            .await;
+        }
         let (location, detail) = self.locate(message).await?;
         let part = detail
             .parts
@@ -244,6 +263,12 @@ impl Engine {
             return Ok(0);
         }
         self.evict_cache(account, used - budget).await
+    }
+
+    /// Whether a stored message belongs to a POP3 account.
+    async fn is_pop3(&self, message: MessageId) -> Result<bool> {
+        let account = self.account_of(message).await?;
+        Ok(self.account(account).await?.kind == crate::store::AccountKind::Pop3)
     }
 
     /// The account a stored message belongs to.

@@ -63,6 +63,77 @@ impl Engine {
         Ok(report)
     }
 
+    /// Downloads a headers-only POP3 message in full because the app opened it (POP3 has no
+    /// per-part fetch: RETR brings the whole message, parsed into the same rows, body and
+    /// attachment files as a sync's). The bytes go to the ledger under `network`.
+    pub(super) async fn retrieve_pop3(
+        &self,
+        message: MessageId,
+        network: crate::policy::NetworkKind,
+    ) -> Result<()> {
+        let location =
+            self.store
+                .message_location(message)
+                .await?
+                .ok_or(crate::error::Error::NotFound {
+                    what: "message",
+                    id: message.0,
+                })?;
+        let account = location.account;
+        let full = self
+            .store
+            .pop3_known(account)
+            .await?
+            .iter()
+            .any(|k| k.message == Some(message) && k.state == crate::store::Pop3State::Full);
+        if full {
+            return Ok(());
+        }
+        let runtime = self.runtime(account)?;
+        let _one_at_a_time = runtime.busy.lock().await;
+        let before = runtime.meter.totals();
+        let listener = self.listener();
+        let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
+        let options = Pop3Options {
+            timeout: self.connect.timeout,
+            ..Pop3Options::default()
+        };
+        let result = async {
+            let mut session = pop3::connect(
+                &runtime.endpoint,
+                &runtime.credential,
+                &self.tls,
+                &runtime.meter,
+                &options,
+            )
+            .await?;
+            let fetched = sync::fetch_pop3_message(
+                &mut session,
+                &self.store,
+                account,
+                message,
+                location.folder,
+                prefer_html,
+                &self.data_dir,
+                unix_now(),
+                events(&listener),
+            )
+            .await;
+            let _ = session.quit().await;
+            fetched
+        }
+        .await;
+        self.record_usage(account, network, &runtime, &before)
+            .await?;
+        match result? {
+            true => Ok(()),
+            false => Err(crate::error::Error::NotFound {
+                what: "message on the server",
+                id: message.0,
+            }),
+        }
+    }
+
     /// Deletes POP3 messages of `account` in the app: their rows, bodies and attachment files
     /// go now (the listener hears `MessagesRemoved`), and their UIDLs are remembered as
     /// deleted locally, so no sync downloads them again. The next sync whose

@@ -22,7 +22,7 @@ mod writeback;
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
 pub use folder::{FolderReport, SyncMode};
 pub use moves::draft_record;
-pub use pop3::sync_pop3_account;
+pub use pop3::{fetch_pop3_message, sync_pop3_account};
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
 use std::time::Instant;

@@ -47,8 +47,8 @@ use crate::{
     policy::{ContentPolicy, Pop3DeletePolicy, SyncRequest},
     pop3::Pop3Session,
     store::{
-        AccountId, FolderId, FolderRecord, NewPop3Message, Pop3Content, Pop3Download, Pop3Known,
-        Pop3State, Role, Store,
+        AccountId, FolderId, FolderRecord, MessageId, NewPop3Message, Pop3Content, Pop3Download,
+        Pop3Known, Pop3State, Role, Store,
     },
 };
 
@@ -235,6 +235,88 @@ pub async fn sync_pop3_account(
     report.folders.push(run.report);
     report.bytes = budget.spent();
     Ok(report)
+}
+
+/// Downloads one stored POP3 message in full because the app opened it (the policy had left
+/// it headers-only): finds its current number by UIDL (or header hash), RETRs it to the spool
+/// and commits it exactly as a sync's full download would. Returns false when the server no
+/// longer has it. A message already stored in full costs nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_pop3_message(
+    session: &mut Pop3Session,
+    store: &Store,
+    account: AccountId,
+    message: MessageId,
+    folder: FolderId,
+    prefer_html: bool,
+    data_dir: &Path,
+    now: i64,
+    events: &dyn EventSink,
+) -> Result<bool> {
+    let known = store
+        .pop3_known(account)
+        .await?
+        .into_iter()
+        .find(|k| k.message == Some(message))
+        .ok_or(Error::NotFound {
+            what: "POP3 message",
+            id: message.0,
+        })?;
+    if known.state == Pop3State::Full {
+        return Ok(true);
+    }
+    let budget = Budget::new(session.meter(), None);
+    budget.set_purpose(Purpose::SyncMetadata);
+    let sizes: BTreeMap<u32, u64> = session.list().await?.into_iter().collect();
+    let listing = match session.uidl().await {
+        Ok(listing) => listing,
+        Err(Error::ServerNo { .. }) => hashed_listing(session, &sizes).await?,
+        Err(e) => return Err(e),
+    };
+    let Some(msgno) = listing
+        .into_iter()
+        .find(|(_, uidl)| *uidl == known.uidl)
+        .map(|(n, _)| n)
+    else {
+        return Ok(false);
+    };
+    let size = sizes.get(&msgno).copied().unwrap_or(u64::from(known.size));
+    let mut run = Run {
+        session,
+        store,
+        folder,
+        budget: &budget,
+        events,
+        content: ContentPolicy {
+            prefer_html,
+            ..ContentPolicy::for_network(crate::policy::NetworkKind::Unmetered)
+        },
+        data_dir,
+        now,
+        report: FolderReport {
+            name: "INBOX".into(),
+            mode: SyncMode::Unchanged,
+            added: 0,
+            changed: 0,
+            removed: 0,
+            backfilled: 0,
+            snippets: 0,
+            bodies: 0,
+            without_structure: 0,
+            unparsable: 0,
+            stopped: None,
+        },
+        total: 0,
+    };
+    let stored = run
+        .download(msgno, &known.uidl, known.uid, size, false)
+        .await?;
+    if run.report.unparsable > 0 {
+        return Err(Error::Decode {
+            reason: "the message could not be parsed",
+        });
+    }
+    Ok(stored)
 }
 
 /// One sync pass's working state.
