@@ -2,7 +2,8 @@
 //! trigger into `store::messages`) holds exactly the tokens the 0001 insert trigger put there:
 //! every row's tokens are compared, through `fts5vocab`, with a scratch FTS5 table filled by
 //! the trigger's own SQL over the stored rows. Covers fresh inserts (several statement
-//! chunks), a UID repeated in one batch, and re-sent messages (the upsert path).
+//! chunks), a UID repeated in one batch, and re-sent messages (the upsert path). Also: the ids
+//! the write path gives new rows are never those of removed messages.
 
 // Test helpers outside `#[test]` functions unwrap too; a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -10,8 +11,8 @@
 use sqlx::{Connection, SqliteConnection};
 
 use anvert_core::store::{
-    AccountKind, Address, Flags, FolderRecord, FolderSyncState, NewAccount, NewMessage, NewPart,
-    Role, Store,
+    AccountKind, Address, Flags, FolderId, FolderRecord, FolderSyncState, NewAccount, NewMessage,
+    NewPart, Role, Store, UidRange,
 };
 
 /// The 0001 trigger's text, computed over the stored rows into a scratch table.
@@ -85,11 +86,9 @@ fn message(uid: u32) -> NewMessage {
     }
 }
 
-#[tokio::test]
-async fn the_write_path_indexes_what_the_old_trigger_did() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("anvert.sqlite3");
-    let store = Store::open(&path).await.unwrap();
+/// A store with one account and its INBOX.
+async fn inbox(path: &std::path::Path) -> (Store, FolderId) {
+    let store = Store::open(path).await.unwrap();
     let account = store
         .add_account(&NewAccount {
             name: "Work".into(),
@@ -114,13 +113,23 @@ async fn the_write_path_indexes_what_the_old_trigger_did() {
         )
         .await
         .unwrap()[0];
-    let state = FolderSyncState {
-        uidvalidity: Some(1),
-        uidnext: Some(500),
-        highest_modseq: Some(1),
-        lowest_uid_synced: Some(1),
-        exists: 300,
-    };
+    (store, inbox)
+}
+
+const STATE: FolderSyncState = FolderSyncState {
+    uidvalidity: Some(1),
+    uidnext: Some(500),
+    highest_modseq: Some(1),
+    lowest_uid_synced: Some(1),
+    exists: 300,
+};
+
+#[tokio::test]
+async fn the_write_path_indexes_what_the_old_trigger_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anvert.sqlite3");
+    let (store, inbox) = inbox(&path).await;
+    let state = STATE;
     // 203 new messages (chunks of several sizes), one UID twice in the batch.
     let mut first: Vec<NewMessage> = (1..=203).map(message).collect();
     let mut twice = message(7);
@@ -155,4 +164,35 @@ async fn the_write_path_indexes_what_the_old_trigger_did() {
     // The second copy of UID 7 won, and its first subject is gone from the index.
     assert!(new.iter().any(|(t, ..)| t == "second"));
     assert!(!new.iter().any(|(t, _, c, _)| t == "7" && c == "subject"));
+}
+
+/// The write path gives new rows their ids itself; like AUTOINCREMENT, it never hands out the
+/// id of a removed message again.
+#[tokio::test]
+async fn message_ids_of_removed_messages_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, inbox) = inbox(&dir.path().join("anvert.sqlite3")).await;
+    let ids = |store: Store| async move {
+        let page = store.messages_page(inbox, None, 100).await.unwrap();
+        let mut ids: Vec<(u32, i64)> = page.items.iter().map(|m| (m.uid, m.id.0)).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let three: Vec<NewMessage> = (1..=3).map(message).collect();
+    store.insert_window(inbox, &STATE, &three).await.unwrap();
+    let before = ids(store.clone()).await;
+    assert_eq!(before.len(), 3);
+    let newest = before.iter().map(|(_, id)| *id).max().unwrap();
+    store
+        .apply_expunges(inbox, &[UidRange::single(3)], None)
+        .await
+        .unwrap();
+    store
+        .insert_window(inbox, &STATE, &[message(4), message(5)])
+        .await
+        .unwrap();
+    let after = ids(store.clone()).await;
+    assert_eq!(&after[..2], &before[..2]);
+    assert_eq!(after.len(), 4);
+    assert!(after[2..].iter().all(|(_, id)| *id > newest), "{after:?}");
 }

@@ -19,10 +19,13 @@
 //! Framing needs no parser: a literal announcement is valid only directly before the CRLF
 //! that ends a line, and a quoted string cannot contain CR or LF, so `{digits}` right before
 //! CRLF always announces a literal; any other CRLF ends the response. A response that parses
-//! is passed on byte for byte. The guard never looks at what the client writes and never
+//! is passed on byte for byte, and a read hands async-imap one whole response when it fits
+//! (async-imap parses its buffer from the start after each read; a read ending mid-response
+//! would cost it a parse that fails for want of the rest). The guard never looks at what the client writes and never
 //! logs or reports response content.
 
 use std::{
+    collections::VecDeque,
     fmt, io,
     pin::Pin,
     sync::{
@@ -103,6 +106,7 @@ pub(super) fn guarded(
         chunk: vec![0; 16 * 1024],
         out: Vec::new(),
         pos: 0,
+        ends: VecDeque::new(),
         failed: None,
         eof: false,
     };
@@ -150,6 +154,8 @@ struct ResponseGuard<S> {
     /// Bytes framed and ready for async-imap, from `pos` on.
     out: Vec<u8>,
     pos: usize,
+    /// Where complete responses end in `out`, in order.
+    ends: VecDeque<usize>,
     failed: Option<Violation>,
     eof: bool,
 }
@@ -172,12 +178,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for ResponseGuard<S> {
         let this = &mut *self;
         loop {
             // Whatever was framed before a violation (earlier, complete responses) goes first.
+            // One whole response per read when it fits: async-imap parses its buffer from the
+            // start after every read, so a read that ends inside a response costs a parse
+            // that fails for want of the rest.
             if this.pos < this.out.len() {
-                let n = (this.out.len() - this.pos).min(buf.remaining());
+                while this.ends.front().is_some_and(|&end| end <= this.pos) {
+                    this.ends.pop_front();
+                }
+                let whole = this.ends.front().map(|&end| end - this.pos);
+                let n = match whole {
+                    Some(len) if len <= buf.remaining() => len,
+                    _ => (this.out.len() - this.pos).min(buf.remaining()),
+                };
                 buf.put_slice(&this.out[this.pos..this.pos + n]);
                 this.pos += n;
                 if this.pos == this.out.len() {
                     this.out.clear();
+                    this.ends.clear();
                     this.pos = 0;
                 }
                 return Poll::Ready(Ok(()));
@@ -200,7 +217,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for ResponseGuard<S> {
             if n == 0 {
                 this.eof = true;
                 this.framer.flush(&mut this.out);
-            } else if let Err(v) = this.framer.feed(&this.chunk[..n], &mut this.out) {
+            } else if let Err(v) = this
+                .framer
+                .feed(&this.chunk[..n], &mut this.out, &mut this.ends)
+            {
                 this.failed = Some(v);
             }
         }
@@ -244,6 +264,24 @@ enum Tail {
 }
 
 impl Tail {
+    /// The state after `bytes`. A `{` starts over from any state, and without one the state
+    /// only ever falls back to `Other`, where it stays: only the bytes from the last `{` on
+    /// need stepping through.
+    fn over(self, bytes: &[u8]) -> Tail {
+        let (mut tail, rest) = match bytes.iter().rposition(|&b| b == b'{') {
+            Some(i) => (Tail::Open, &bytes[i + 1..]),
+            None if self == Tail::Other => return Tail::Other,
+            None => (self, bytes),
+        };
+        for &b in rest {
+            tail = tail.step(b);
+            if tail == Tail::Other {
+                return Tail::Other;
+            }
+        }
+        tail
+    }
+
     fn step(self, b: u8) -> Tail {
         match (self, b) {
             (_, b'{') => Tail::Open,
@@ -288,8 +326,14 @@ impl Framer {
         }
     }
 
-    /// Frames `data`, appending what async-imap may see to `out`.
-    fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Violation> {
+    /// Frames `data`, appending what async-imap may see to `out` and where each complete
+    /// response ends there to `ends`.
+    fn feed(
+        &mut self,
+        mut data: &[u8],
+        out: &mut Vec<u8>,
+        ends: &mut VecDeque<usize>,
+    ) -> Result<(), Violation> {
         while !data.is_empty() {
             let in_literal = self.literal > 0;
             let n = if in_literal {
@@ -324,13 +368,11 @@ impl Framer {
             let Some((&last, line)) = piece.split_last() else {
                 continue;
             };
-            for &b in line {
-                self.tail = self.tail.step(b);
-            }
             if last != b'\n' {
-                self.tail = self.tail.step(last);
+                self.tail = self.tail.over(piece);
                 continue;
             }
+            self.tail = self.tail.over(line);
             self.line = 0;
             match std::mem::replace(&mut self.tail, Tail::Other) {
                 Tail::CloseCr(size) if size > self.limits.max_literal => {
@@ -341,7 +383,10 @@ impl Framer {
                 }
                 // A zero-length literal leaves the line going on, as does any other.
                 Tail::CloseCr(size) => self.literal = size,
-                _ => self.end_response(out),
+                _ => {
+                    self.end_response(out);
+                    ends.push_back(out.len());
+                }
             }
         }
         Ok(())
@@ -364,6 +409,8 @@ impl Framer {
         if self.holding {
             if self.held.starts_with(b"* ") && imap_proto::Response::parse(&self.held).is_err() {
                 out.extend_from_slice(&marker(&self.held));
+            } else if out.is_empty() {
+                std::mem::swap(out, &mut self.held);
             } else {
                 out.extend_from_slice(&self.held);
             }
@@ -432,9 +479,11 @@ mod tests {
     fn frame(input: &[u8], step: usize) -> Result<Vec<u8>, Violation> {
         let mut framer = Framer::new(LIMITS);
         let mut out = Vec::new();
+        let mut ends = VecDeque::new();
         for piece in input.chunks(step) {
-            framer.feed(piece, &mut out)?;
+            framer.feed(piece, &mut out, &mut ends)?;
         }
+        assert!(ends.iter().all(|&end| end <= out.len()));
         framer.flush(&mut out);
         Ok(out)
     }
@@ -569,6 +618,48 @@ mod tests {
         let mut got = vec![0; opaque.len()];
         io.read_exact(&mut got).await.unwrap();
         assert_eq!(got, opaque);
+    }
+
+    #[test]
+    fn skipping_to_the_last_brace_gives_the_same_tail_as_stepping() {
+        let inputs: [&[u8]; 8] = [
+            b"", b"abc", b"{12}", b"{12}\r", b"x{1{23}", b"{12} {", b"{1}2}\r", b"}}{9",
+        ];
+        let starts = [
+            Tail::Other,
+            Tail::Open,
+            Tail::Digits(4),
+            Tail::Close(4),
+            Tail::CloseCr(4),
+        ];
+        for input in inputs {
+            for start in starts {
+                let stepped = input.iter().fold(start, |t, &b| t.step(b));
+                assert_eq!(start.over(input), stepped, "{input:?} from {start:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_end_where_responses_end() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1024);
+        let (mut io, _switch) = guarded(client, LIMITS);
+        server
+            .write_all(b"* 1 EXISTS\r\n* 2 FETCH (BODY[] {3}\r\nabc)\r\nA1 OK done\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0; 64];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"* 1 EXISTS\r\n");
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"* 2 FETCH (BODY[] {3}\r\nabc)\r\n");
+        // A response larger than the buffer comes in pieces.
+        let mut small = [0; 4];
+        let n = io.read(&mut small).await.unwrap();
+        assert_eq!(&small[..n], b"A1 O");
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"K done\r\n");
     }
 
     #[test]

@@ -419,9 +419,10 @@ async fn stored_uids(
         .collect()
 }
 
-/// Rows per multi-row statement at most. Batches are split into power-of-two chunks, so a
-/// handful of statement texts is all the connection ever prepares.
-const CHUNK: usize = 64;
+/// Rows per multi-row statement at most (messages: 22 parameters a row, parts 11, under
+/// SQLite's 32766). Batches are split into power-of-two chunks, so a handful of statement
+/// texts is all the connection ever prepares.
+const CHUNK: usize = 128;
 
 /// Sizes of the chunks a batch of `n` rows is sent in: full chunks, then powers of two.
 fn chunks(n: usize) -> impl Iterator<Item = usize> {
@@ -435,42 +436,42 @@ fn chunks(n: usize) -> impl Iterator<Item = usize> {
     )
 }
 
-/// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` parameters.
-fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let mut text = String::with_capacity(head.len() + tail.len() + rows * (columns * 3 + 3));
+/// `head VALUES row, row, … tail` for `rows` copies of `row`.
+fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 1) + 8);
     text.push_str(head);
     text.push_str(" VALUES ");
-    for row in 0..rows {
-        if row > 0 {
+    for i in 0..rows {
+        if i > 0 {
             text.push(',');
         }
-        text.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                text.push(',');
-            }
-            text.push('?');
-        }
-        text.push(')');
+        text.push_str(row);
     }
     text.push_str(tail);
     text
 }
 
-const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (folder_id, uid, modseq, flags, \
+/// The first id a new message may take: what AUTOINCREMENT would hand out next (past the
+/// largest id ever used, so a removed message's id is never reused).
+const NEXT_MESSAGE_ID: &str = "
+    SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
+               coalesce((SELECT max(id) FROM messages), 0)) + 1";
+
+const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
     preview, has_attachments, thread_id)";
-const INSERT_MESSAGES_COLUMNS: usize = 21;
+const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
+const INSERT_PARTS_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?)";
 
 const INSERT_SEARCH_HEAD: &str = "INSERT INTO message_search (rowid, subject, addresses, preview)";
-const INSERT_SEARCH_COLUMNS: usize = 4;
 /// Search rows per statement at most (4 parameters each, well under SQLite's 32766).
 const SEARCH_ROWS: usize = 4096;
 
 const INSERT_PARTS_HEAD: &str = "INSERT INTO parts (message_id, section, mime_type, charset, \
     encoding, size, lines, disposition, filename, content_id, is_attachment)";
-const INSERT_PARTS_COLUMNS: usize = 11;
+
 /// As in [`UPSERT_PARTS`]: a section given twice keeps its last description.
 const INSERT_PARTS_TAIL: &str = " ON CONFLICT (message_id, section) DO UPDATE SET
         mime_type = excluded.mime_type,
@@ -551,18 +552,23 @@ async fn insert_fresh(
         .iter()
         .map(|(m, _)| Encoded::new(m))
         .collect::<Result<Vec<_>>>()?;
-    let mut ids: Vec<(u32, i64)> = Vec::with_capacity(fresh.len());
+    // The ids are given, not returned: AUTOINCREMENT's next value, then one up per row (the
+    // single writer holds the transaction). A RETURNING row would be one more hand-over
+    // between sqlx's SQLite thread and this task; a lookup by UID, one more index search.
+    let first_id: i64 = sqlx::query_scalar(NEXT_MESSAGE_ID)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("allocate message ids"))?;
+    let id_at = |i: usize| first_id + i as i64;
     let mut at = 0;
     for size in chunks(fresh.len()) {
-        let text = values_sql(
-            INSERT_MESSAGES_HEAD,
-            INSERT_MESSAGES_COLUMNS,
-            size,
-            " RETURNING uid, id",
-        );
-        let mut query = sqlx::query_as::<_, (i64, i64)>(&text);
-        for ((message, thread_id), enc) in fresh[at..at + size].iter().zip(&encoded[at..]) {
+        let text = values_sql(INSERT_MESSAGES_HEAD, INSERT_MESSAGES_ROW, size, "");
+        let mut query = sqlx::query(&text);
+        for (i, ((message, thread_id), enc)) in
+            fresh[at..at + size].iter().zip(&encoded[at..]).enumerate()
+        {
             query = query
+                .bind(id_at(at + i))
                 .bind(folder.0)
                 .bind(i64::from(message.uid))
                 .bind(int_u64(message.modseq, "MODSEQ")?)
@@ -583,38 +589,21 @@ async fn insert_fresh(
                 .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
                 .bind(*thread_id);
         }
-        let returned = query
-            .fetch_all(&mut *conn)
+        query
+            .execute(&mut *conn)
             .await
             .map_err(sql("store messages"))?;
-        for (uid, id) in returned {
-            let uid = u32::try_from(uid).map_err(|_| invalid("stored UID out of range"))?;
-            ids.push((uid, id));
-        }
         at += size;
     }
-    ids.sort_unstable();
-    let id_of = |uid: u32| -> Result<i64> {
-        ids.binary_search_by_key(&uid, |(u, _)| *u)
-            .ok()
-            .and_then(|i| ids.get(i))
-            .map(|(_, id)| *id)
-            .ok_or_else(|| invalid("a stored message's id was not returned"))
-    };
 
-    let mut parts: Vec<(i64, &NewPart)> = Vec::new();
-    for (message, _) in fresh {
-        let id = id_of(message.uid)?;
-        parts.extend(message.parts.iter().map(|part| (id, part)));
-    }
+    let parts: Vec<(i64, &NewPart)> = fresh
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (message, _))| message.parts.iter().map(move |part| (id_at(i), part)))
+        .collect();
     let mut at = 0;
     for size in chunks(parts.len()) {
-        let text = values_sql(
-            INSERT_PARTS_HEAD,
-            INSERT_PARTS_COLUMNS,
-            size,
-            INSERT_PARTS_TAIL,
-        );
+        let text = values_sql(INSERT_PARTS_HEAD, INSERT_PARTS_ROW, size, INSERT_PARTS_TAIL);
         let mut query = sqlx::query(&text);
         for (id, part) in &parts[at..at + size] {
             query = query
@@ -643,11 +632,11 @@ async fn insert_fresh(
     // would cost a segment and, later, a merge.
     let mut at = 0;
     for block in fresh.chunks(SEARCH_ROWS) {
-        let text = values_sql(INSERT_SEARCH_HEAD, INSERT_SEARCH_COLUMNS, block.len(), "");
+        let text = values_sql(INSERT_SEARCH_HEAD, INSERT_SEARCH_ROW, block.len(), "");
         let mut query = sqlx::query(&text);
-        for ((message, _), enc) in block.iter().zip(&encoded[at..]) {
+        for (i, ((message, _), enc)) in block.iter().zip(&encoded[at..]).enumerate() {
             query = query
-                .bind(id_of(message.uid)?)
+                .bind(id_at(at + i))
                 .bind(message.subject.as_str())
                 .bind(enc.search.as_deref())
                 .bind(message.preview.as_deref().unwrap_or_default());

@@ -493,6 +493,11 @@ struct Pending {
 
 /// Reads the next window while the previous one is committed: the store's write and the
 /// network read overlap instead of adding up. Events go out after the commit.
+///
+/// The commit runs as a task of its own: each of its statements is a hand-over between
+/// sqlx's SQLite thread and the task driving it, and this task is busy parsing responses
+/// for as long as the server keeps sending. Dropped midway, the commit still completes (or
+/// rolls back) on its own: a window is stored whole or not at all.
 async fn pull_committing(
     session: &mut ImapSession,
     store: &Store,
@@ -504,11 +509,18 @@ async fn pull_committing(
     match pending.take() {
         None => session.next_window(fetch).await,
         Some(p) => {
-            let (committed, next) = tokio::join!(
-                store.insert_window(folder, &p.state, &p.messages),
-                session.next_window(fetch)
-            );
-            committed?;
+            let store = store.clone();
+            let commit = tokio::spawn(async move {
+                store
+                    .insert_window(folder, &p.state, &p.messages)
+                    .await
+                    .map(|()| p)
+            });
+            let (committed, next) = tokio::join!(commit, session.next_window(fetch));
+            let p = committed.map_err(|_| Error::Store {
+                reason: "the commit of a window stopped before it finished".into(),
+                source: None,
+            })??;
             announce(events, folder, &p);
             next
         }
