@@ -8,10 +8,12 @@
 //! state (UIDVALIDITY, HIGHESTMODSEQ, ...) only moves together with the rows it describes.
 //! Functions that write take the writer (`BEGIN IMMEDIATE`); functions that read take a reader.
 //!
-//! Batches (windows of messages, parts, flag changes, Message-ID links) are sent to SQLite as
-//! one JSON array bound to a single parameter and unpacked with `json_each`, so a window of
-//! hundreds of messages costs a handful of statements instead of thousands of round trips,
-//! and every statement text is fixed (and so prepared once per connection).
+//! Batches (flag changes, Message-ID links, re-sent messages) are sent to SQLite as one JSON
+//! array bound to a single parameter and unpacked with `json_each`, so a window of hundreds
+//! of messages costs a handful of statements instead of thousands of round trips, and every
+//! statement text is fixed (and so prepared once per connection). New messages, the bulk of
+//! a sync, go in as multi-row `INSERT … VALUES` of bound parameters in power-of-two chunks
+//! (a few statement texts), which spares SQLite the JSON unpacking (see `messages`).
 //!
 //! It must never store a password or a token, and never put message content into an error.
 
