@@ -52,14 +52,29 @@ fn emit(level: LogLevel, target: &str, message: String) {
 #[uniffi::export]
 pub fn set_logger(logger: Option<Arc<dyn Logger>>, level: LogLevel) {
     install_bridges();
+    let level = if logger.is_some() {
+        level
+    } else {
+        LogLevel::Off
+    };
     if let Ok(mut sink) = sink().write() {
-        sink.level = if logger.is_some() {
-            level
-        } else {
-            LogLevel::Off
-        };
+        sink.level = level;
         sink.logger = logger;
     }
+    set_log_max(level);
+}
+
+/// Sets only the level (keeps the logger): `EngineConfig::log_level` when an engine opens.
+pub(crate) fn set_level(level: LogLevel) {
+    if let Ok(mut sink) = sink().write()
+        && sink.logger.is_some()
+    {
+        sink.level = level;
+        set_log_max(level);
+    }
+}
+
+fn set_log_max(level: LogLevel) {
     log::set_max_level(match level {
         LogLevel::Off => log::LevelFilter::Off,
         LogLevel::Error => log::LevelFilter::Error,
@@ -67,15 +82,6 @@ pub fn set_logger(logger: Option<Arc<dyn Logger>>, level: LogLevel) {
         LogLevel::Info => log::LevelFilter::Info,
         LogLevel::Debug => log::LevelFilter::Debug,
     });
-}
-
-/// Sets only the level (keeps the logger).
-pub(crate) fn set_level(level: LogLevel) {
-    if let Ok(mut sink) = sink().write()
-        && sink.logger.is_some()
-    {
-        sink.level = level;
-    }
 }
 
 fn install_bridges() {

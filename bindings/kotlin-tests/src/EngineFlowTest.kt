@@ -12,6 +12,8 @@ import dev.anvert.Engine
 import dev.anvert.EngineConfig
 import dev.anvert.Flag
 import dev.anvert.LogLevel
+import dev.anvert.Logger
+import dev.anvert.setLogger
 import dev.anvert.MailEvent
 import dev.anvert.MailListener
 import dev.anvert.MessageSummary
@@ -288,6 +290,31 @@ class EngineFlowTest {
             engine.sync(account.id, SyncOptions(network = NetworkKind.METERED))
         }
         engine.close()
+    }
+
+    @Test
+    fun logsReachTheLoggerWithoutTheSecret() = runBlocking(Dispatchers.IO) {
+        val lines = CopyOnWriteArrayList<String>()
+        val logger = object : Logger {
+            override fun log(level: LogLevel, target: String, message: String) {
+                lines.add("$level $target $message")
+            }
+        }
+        setLogger(logger, LogLevel.DEBUG)
+        try {
+            // The engine's configured level applies to the logger set above.
+            val engine = Engine.open(EngineConfig(dataDir = tempDir("logs").path, cacheBudgetBytes = null, extraCaPem = DevServer.caPem, logLevel = LogLevel.DEBUG))
+            val account = engine.addAccount(setup(AccountProtocol.IMAP), DevServer.password)
+            engine.sync(account.id, SyncOptions(network = NetworkKind.METERED))
+            val bad = engine.addAccount(setup(AccountProtocol.POP3), "wrong-" + DevServer.password)
+            assertFailsWith<AnvertException.Auth> { engine.sync(bad.id, SyncOptions(network = NetworkKind.METERED)) }
+            engine.close()
+        } finally {
+            setLogger(null, LogLevel.OFF)
+        }
+        assertTrue(lines.isNotEmpty(), "no log lines at debug level")
+        val leaks = lines.filter { it.contains(DevServer.password) }
+        assertTrue(leaks.isEmpty(), "the password is in ${leaks.size} log lines, e.g. ${leaks.firstOrNull()}")
     }
 
     @Test
