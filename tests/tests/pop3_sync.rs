@@ -129,7 +129,7 @@ fn assert_headers_match(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmetered_sync_matches_the_truth_and_resync_moves_only_listings() {
     let server = Dovecot::start();
-    let truths = server.deliver_generated("alice", None, &mailbox(51, 300));
+    let truths = server.deliver_generated("alice", None, &mailbox(51, 500));
     let dir = tempfile::tempdir().unwrap();
     let (engine, account) = engine_for(&server, dir.path()).await;
 
@@ -137,8 +137,8 @@ async fn unmetered_sync_matches_the_truth_and_resync_moves_only_listings() {
         .sync(account, &request(NetworkKind::Unmetered))
         .await
         .unwrap();
-    assert_eq!(report.added(), 300);
-    assert_eq!(report.folders[0].bodies, 300, "every message downloaded");
+    assert_eq!(report.added(), 500);
+    assert_eq!(report.folders[0].bodies, 500, "every message downloaded");
     let messages = stored(&engine, account).await;
     let by_id = assert_headers_match(&messages, &truths);
     let mut attachments = 0;
@@ -199,13 +199,13 @@ async fn unmetered_sync_matches_the_truth_and_resync_moves_only_listings() {
     assert_eq!(again.folders[0].bodies, 0);
     let resync = again.bytes.total();
     let metadata = again.bytes.total_for(Purpose::SyncMetadata);
-    eprintln!("resync: {resync} B on the wire ({metadata} B UIDL+LIST) for 300 messages");
+    eprintln!("resync: {resync} B on the wire ({metadata} B UIDL+LIST) for 500 messages");
     assert_eq!(again.bytes.total_for(Purpose::Bodies), 0);
-    assert!(metadata < 300 * 60, "UIDL+LIST only: {metadata} B");
-    assert!(resync < 300 * 60 + 8_000, "{resync} B");
+    assert!(metadata < 500 * 60, "UIDL+LIST only: {metadata} B");
+    assert!(resync < 500 * 60 + 8_000, "{resync} B");
     assert_eq!(
         server_count(&server).await,
-        300,
+        500,
         "left on the server by default"
     );
 
@@ -228,7 +228,7 @@ async fn unmetered_sync_matches_the_truth_and_resync_moves_only_listings() {
         .unwrap();
     assert_eq!(restarted.added(), 0);
     assert_eq!(restarted.bytes.total_for(Purpose::Bodies), 0);
-    assert_eq!(stored(&engine, account).await.len(), 300);
+    assert_eq!(stored(&engine, account).await.len(), 500);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
