@@ -19,7 +19,7 @@
 //! Framing needs no parser: a literal announcement is valid only directly before the CRLF
 //! that ends a line, and a quoted string cannot contain CR or LF, so `{digits}` right before
 //! CRLF always announces a literal; any other CRLF ends the response. A response that parses
-//! is passed on byte for byte, and a read hands async-imap one whole response when it fits
+//! is passed on byte for byte, and a read hands async-imap whole responses when they fit
 //! (async-imap parses its buffer from the start after each read; a read ending mid-response
 //! would cost it a parse that fails for want of the rest). The guard never looks at what the client writes and never
 //! logs or reports response content.
@@ -178,18 +178,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for ResponseGuard<S> {
         let this = &mut *self;
         loop {
             // Whatever was framed before a violation (earlier, complete responses) goes first.
-            // One whole response per read when it fits: async-imap parses its buffer from the
-            // start after every read, so a read that ends inside a response costs a parse
-            // that fails for want of the rest.
+            // As many whole responses as fit: async-imap parses its buffer from the start
+            // after every read, so a read that ends inside a response costs a parse that
+            // fails for want of the rest.
             if this.pos < this.out.len() {
-                while this.ends.front().is_some_and(|&end| end <= this.pos) {
-                    this.ends.pop_front();
+                let room = buf.remaining();
+                let mut whole = None;
+                while let Some(&end) = this.ends.front() {
+                    if end <= this.pos {
+                        this.ends.pop_front();
+                    } else if end - this.pos <= room {
+                        whole = Some(end - this.pos);
+                        this.ends.pop_front();
+                    } else {
+                        break;
+                    }
                 }
-                let whole = this.ends.front().map(|&end| end - this.pos);
-                let n = match whole {
-                    Some(len) if len <= buf.remaining() => len,
-                    _ => (this.out.len() - this.pos).min(buf.remaining()),
-                };
+                let n = whole.unwrap_or_else(|| (this.out.len() - this.pos).min(room));
                 buf.put_slice(&this.out[this.pos..this.pos + n]);
                 this.pos += n;
                 if this.pos == this.out.len() {
@@ -650,10 +655,12 @@ mod tests {
             .await
             .unwrap();
         let mut buf = [0; 64];
-        let n = io.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"* 1 EXISTS\r\n");
-        let n = io.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"* 2 FETCH (BODY[] {3}\r\nabc)\r\n");
+        // Whole responses, as many as fit.
+        let n = io.read(&mut buf[..50]).await.unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"* 1 EXISTS\r\n* 2 FETCH (BODY[] {3}\r\nabc)\r\n"
+        );
         // A response larger than the buffer comes in pieces.
         let mut small = [0; 4];
         let n = io.read(&mut small).await.unwrap();
