@@ -4,12 +4,11 @@
 # committed. Then it checks the Swift output (files and symbols, since Swift cannot be
 # compiled here) and, for a release build, the stripped cdylib size against the 5 MB target.
 #
-# The metadata always comes from the dev-profile cdylib: library mode reads the
-# UNIFFI_META_* symbols from the ELF symbol table (.symtab), which the release profile's
-# `strip = true` removes, so bindgen finds nothing in a release library (and says nothing).
-# The metadata is the same for both profiles; the generated Kotlin checks it against the
-# library it loads (UniFFI's API checksums), so a mismatch could not pass the Kotlin tests.
-#   scripts/gen-bindings.sh            # release profile (LTO, opt-level s, stripped): the size check applies
+# Library mode reads the UNIFFI_META_* symbols from the ELF symbol table (.symtab), which the
+# release profile's `strip = true` removes (bindgen then finds nothing and says nothing), so
+# the release library is linked unstripped here and the size is measured on a stripped copy.
+# The generated Kotlin checks UniFFI's API checksums against the library it loads.
+#   scripts/gen-bindings.sh            # release profile (LTO, opt-level s): the size is reported
 #   scripts/gen-bindings.sh --debug    # dev profile: quick, for iterating on Kotlin tests; no size check
 # Prints `gen-bindings: lib=<path>` on stdout once the bindings are generated and checked (before
 # the size check), for scripts that need the library.
@@ -54,20 +53,22 @@ bindgen="$bindgen_target/debug/uniffi-bindgen"
 ext=so
 [ "$(uname -s)" = Darwin ] && ext=dylib
 lib="target/$profile/libanvert_ffi.$ext"
-metadata_lib="target/debug/libanvert_ffi.$ext"
+# Library mode reads UniFFI's metadata from the symbol table, which the release profile strips:
+# the release library is built unstripped here (strip is a link option, so this costs one
+# link) and a stripped copy is measured below.
+metadata_lib="$lib"
 
 # The bindgen tool: its own package and lock file, its own target dir (and so its own build
 # lock: it never waits for, nor slows down, the workspace's build of the library itself).
 cargo build --locked --quiet --manifest-path uniffi-bindgen/Cargo.toml --target-dir "$bindgen_target"
 
 start=$(date +%s)
-cargo build --locked --quiet -p anvert-ffi --lib
-echo "gen-bindings: cargo build (debug) of anvert-ffi took $(( $(date +%s) - start )) s" >&2
 if [ "$profile" = release ]; then
-  start=$(date +%s)
-  cargo build --locked --quiet --release -p anvert-ffi --lib
-  echo "gen-bindings: cargo build (release) of anvert-ffi took $(( $(date +%s) - start )) s" >&2
+  CARGO_PROFILE_RELEASE_STRIP=false cargo build --locked --quiet --release -p anvert-ffi --lib
+else
+  cargo build --locked --quiet -p anvert-ffi --lib
 fi
+echo "gen-bindings: cargo build ($profile) of anvert-ffi took $(( $(date +%s) - start )) s" >&2
 [ -f "$lib" ] || { echo "gen-bindings: $lib was not built" >&2; exit 1; }
 
 rm -rf "$out/kotlin" "$out/swift"
