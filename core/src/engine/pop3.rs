@@ -26,19 +26,8 @@ impl Engine {
     ) -> Result<SyncReport> {
         let before = runtime.meter.totals();
         let listener = self.listener();
-        let options = Pop3Options {
-            timeout: self.connect.timeout,
-            ..Pop3Options::default()
-        };
         let result = async {
-            let mut session = pop3::connect(
-                &runtime.endpoint,
-                &runtime.credential,
-                &self.tls,
-                &runtime.meter,
-                &options,
-            )
-            .await?;
+            let mut session = self.connect_pop3(runtime).await?;
             let report = sync::sync_pop3_account(
                 &mut session,
                 &self.store,
@@ -94,19 +83,8 @@ impl Engine {
         let before = runtime.meter.totals();
         let listener = self.listener();
         let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
-        let options = Pop3Options {
-            timeout: self.connect.timeout,
-            ..Pop3Options::default()
-        };
         let result = async {
-            let mut session = pop3::connect(
-                &runtime.endpoint,
-                &runtime.credential,
-                &self.tls,
-                &runtime.meter,
-                &options,
-            )
-            .await?;
+            let mut session = self.connect_pop3(&runtime).await?;
             let fetched = sync::fetch_pop3_message(
                 &mut session,
                 &self.store,
@@ -132,6 +110,23 @@ impl Engine {
                 id: message.0,
             }),
         }
+    }
+
+    /// A logged-in POP3 session for the account (implicit TLS or STLS, never plaintext
+    /// unless the account says `danger_plaintext`).
+    async fn connect_pop3(&self, runtime: &Runtime) -> Result<pop3::Pop3Session> {
+        let options = Pop3Options {
+            timeout: self.connect.timeout,
+            ..Pop3Options::default()
+        };
+        pop3::connect(
+            &runtime.endpoint,
+            &runtime.credential,
+            &self.tls,
+            &runtime.meter,
+            &options,
+        )
+        .await
     }
 
     /// Deletes POP3 messages of `account` in the app: their rows, bodies and attachment files

@@ -64,6 +64,25 @@ pub struct FolderReport {
     pub stopped: Option<StopReason>,
 }
 
+impl FolderReport {
+    /// A report of nothing done yet.
+    pub fn new(name: &str, mode: SyncMode) -> Self {
+        FolderReport {
+            name: name.to_string(),
+            mode,
+            added: 0,
+            changed: 0,
+            removed: 0,
+            backfilled: 0,
+            snippets: 0,
+            bodies: 0,
+            without_structure: 0,
+            unparsable: 0,
+            stopped: None,
+        }
+    }
+}
+
 pub(super) struct FolderSync<'a> {
     pub session: &'a mut ImapSession,
     pub store: &'a Store,
@@ -86,19 +105,7 @@ impl FolderSync<'_> {
     ) -> Result<FolderReport> {
         let stored = self.store.folder_state(self.folder).await?;
         let local_count = self.store.message_count(self.folder).await?;
-        let mut report = FolderReport {
-            name: self.name.to_string(),
-            mode: SyncMode::Unchanged,
-            added: 0,
-            changed: 0,
-            removed: 0,
-            backfilled: 0,
-            snippets: 0,
-            bodies: 0,
-            without_structure: 0,
-            unparsable: 0,
-            stopped: None,
-        };
+        let mut report = FolderReport::new(self.name, SyncMode::Unchanged);
         let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
             && unchanged(&stored, &status)

@@ -126,19 +126,7 @@ pub async fn sync_pop3_account(
         content,
         data_dir,
         now,
-        report: FolderReport {
-            name: "INBOX".into(),
-            mode: SyncMode::Initial,
-            added: 0,
-            changed: 0,
-            removed: 0,
-            backfilled: 0,
-            snippets: 0,
-            bodies: 0,
-            without_structure: 0,
-            unparsable: 0,
-            stopped: None,
-        },
+        report: FolderReport::new("INBOX", SyncMode::Initial),
         total: u32::try_from(server.len()).unwrap_or(u32::MAX),
     };
     let mut fresh: Vec<(u32, String, u64)> = server
@@ -293,19 +281,7 @@ pub async fn fetch_pop3_message(
         },
         data_dir,
         now,
-        report: FolderReport {
-            name: "INBOX".into(),
-            mode: SyncMode::Unchanged,
-            added: 0,
-            changed: 0,
-            removed: 0,
-            backfilled: 0,
-            snippets: 0,
-            bodies: 0,
-            without_structure: 0,
-            unparsable: 0,
-            stopped: None,
-        },
+        report: FolderReport::new("INBOX", SyncMode::Unchanged),
         total: 0,
     };
     let stored = run
