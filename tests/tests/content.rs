@@ -597,3 +597,64 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Removing an account deletes its data: the rows, and the files of its downloads (a finished
+/// one and a partial one) — nothing of it stays on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_account_deletes_its_downloads() {
+    let s = setup(DovecotOptions::default(), big_attachments(4), true).await;
+    let messages = stored(&s).await;
+    let with: Vec<(MessageId, String)> = messages
+        .iter()
+        .filter_map(|m| {
+            m.parts
+                .iter()
+                .find(|p| p.is_attachment)
+                .map(|p| (m.summary.id, p.section.clone()))
+        })
+        .take(2)
+        .collect();
+    assert_eq!(with.len(), 2);
+    let downloads = tempfile::tempdir().unwrap();
+    let finished = s
+        .engine
+        .download_part(
+            with[0].0,
+            &with[0].1,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(finished.exists());
+    // A partial one: cancelled from its first progress callback.
+    struct CancelAtFirst(CancellationToken);
+    impl ProgressListener for CancelAtFirst {
+        fn progress(&self, _done: u64, _total: u64) {
+            self.0.cancel();
+        }
+    }
+    let cancel = CancellationToken::new();
+    let partial = s
+        .engine
+        .download_part(
+            with[1].0,
+            &with[1].1,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            Some(&CancelAtFirst(cancel.clone())),
+            &cancel,
+        )
+        .await;
+    assert!(matches!(partial, Err(Error::Cancelled)), "{partial:?}");
+    let before: Vec<_> = std::fs::read_dir(downloads.path()).unwrap().collect();
+    assert_eq!(before.len(), 2, "a finished file and a partial one");
+
+    s.engine.remove_account(s.account).await.unwrap();
+    let after: Vec<_> = std::fs::read_dir(downloads.path()).unwrap().collect();
+    assert!(after.is_empty(), "files left behind: {after:?}");
+    assert!(s.engine.accounts().await.unwrap().is_empty());
+    assert!(s.engine.message(with[0].0).await.unwrap().is_none());
+}

@@ -127,9 +127,28 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes an account and everything stored for it.
+    /// Removes an account and everything stored for it: its rows, cached bodies, and the
+    /// files of its downloads (finished or partial) and of its POP3 attachments.
     pub async fn remove_account(&self, account: AccountId) -> Result<()> {
+        let (messages, downloads) = self.store.account_files(account).await?;
         self.store.remove_account(account).await?;
+        // The rows are gone first: a crash here leaves stray files, never rows without files.
+        for path in downloads {
+            let path = PathBuf::from(path);
+            for file in [crate::blobs::part_path(&path), path] {
+                match tokio::fs::remove_file(&file).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        for id in messages {
+            let dir = self.data_dir.join("attachments").join(id.to_string());
+            match tokio::fs::remove_dir_all(&dir).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
         if let Ok(mut map) = self.accounts.lock() {
             map.remove(&account);
         }

@@ -105,6 +105,32 @@ impl Store {
     }
 
     /// Removes an account and everything stored for it, in one transaction.
+    /// What the account keeps on disk outside the database: its messages' ids (for the
+    /// engine's own per-message directories) and every download destination, partial or
+    /// complete. Read before `remove_account`, whose cascade forgets them.
+    pub async fn account_files(&self, account: AccountId) -> Result<(Vec<i64>, Vec<String>)> {
+        let mut conn = self.read().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id
+              WHERE f.account_id = ?1",
+        )
+        .bind(account.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list an account's messages"))?;
+        let paths: Vec<String> = sqlx::query_scalar(
+            "SELECT d.destination FROM part_downloads AS d
+               JOIN messages AS m ON m.id = d.message_id
+               JOIN folders AS f ON f.id = m.folder_id
+              WHERE f.account_id = ?1",
+        )
+        .bind(account.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list an account's downloads"))?;
+        Ok((ids, paths))
+    }
+
     pub async fn remove_account(&self, account: AccountId) -> Result<()> {
         let mut tx = self.write().await?;
         let removed = sqlx::query("DELETE FROM accounts WHERE id = ?1")
