@@ -269,13 +269,15 @@ impl Engine {
             ..SyncRequest::default()
         };
         Ok(TaskHandle::spawn(rt, move |cancel| async move {
+            // The delivery ends with the `PushStopped` the push sends when it ends (cancelled
+            // or failed), so that the listener always hears it.
             let delivery = tokio::spawn(deliver(
                 core.clone(),
                 scope,
                 0,
                 listener,
                 queue,
-                cancel.clone(),
+                tokio_util::sync::CancellationToken::new(),
             ));
             let result = core
                 .push(

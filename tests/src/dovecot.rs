@@ -512,6 +512,9 @@ protocol imap {{
   mail_plugins = {imap_plugins}
   imap_idle_notify_interval = 2 mins
 }}
+# Where inotify is unavailable (some sandboxes) IDLE falls back to polling: poll each second,
+# so a change made by another session wakes an IDLE client promptly.
+mailbox_idle_check_interval = 1 secs
 "#,
         cert = pki.cert_path.display(),
         key = pki.key_path.display(),

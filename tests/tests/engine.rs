@@ -423,3 +423,90 @@ async fn a_passed_deadline_stops_at_a_clean_point_and_the_next_sync_continues() 
     assert_eq!(rest.stopped, None);
     assert_eq!(rest.added(), 400);
 }
+
+/// Push on a folder other than INBOX, already synced and unchanged (so the account sync before
+/// the IDLE selects nothing, or another folder): IDLE must still watch that folder, and a
+/// message appended there by another session wakes it. IDLE is re-issued only after 60 s here,
+/// so the wake comes from the server's notification, not from a re-issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_on_an_unchanged_folder_idles_on_that_folder() {
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 33,
+            count: 5,
+            mix: SizeMix::none(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(open_engine(&server, dir.path()).await);
+    let recorder = Arc::new(Recorder::default());
+    engine.set_listener(Some(recorder.clone()));
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    engine.sync(account, &SyncRequest::default()).await.unwrap();
+    let drafts = engine
+        .folders(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "Drafts")
+        .unwrap();
+    let cancel = anvert_core::engine::CancellationToken::new();
+    let push = tokio::spawn({
+        let (engine, cancel) = (engine.clone(), cancel.clone());
+        async move {
+            engine
+                .push(
+                    account,
+                    "Drafts",
+                    &SyncRequest::default(),
+                    std::time::Duration::from_secs(60),
+                    cancel,
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut other = anvert_tests::client::raw_session(
+        &server.tls(),
+        server.imaps_addr(),
+        "alice",
+        server.password("alice"),
+        false,
+    )
+    .await;
+    other
+        .append(
+            "Drafts",
+            None,
+            None,
+            b"Subject: appended elsewhere\r\nMessage-ID: <pushed@example.test>\r\n\r\nhi\r\n",
+        )
+        .await
+        .unwrap();
+    other.logout().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let heard =
+        || {
+            recorder.0.lock().unwrap().iter().any(
+                |e| matches!(e, SyncEvent::MessagesAdded { folder, .. } if *folder == drafts.id),
+            )
+        };
+    while !heard() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    push.await.unwrap().unwrap();
+    assert!(heard(), "no MessagesAdded for Drafts");
+}

@@ -287,14 +287,22 @@ impl Engine {
                 events(&listener),
             )
             .await?;
+            // The account sync may have left another folder selected (or none, when this one
+            // was unchanged); IDLE watches the selected one. Select again after each delta.
+            let mut select = true;
             loop {
                 self.record_usage(account, request.network, &runtime, &before)
                     .await?;
                 before = runtime.meter.totals();
+                if select {
+                    session.select(folder, None).await?;
+                    select = false;
+                }
                 match session.idle(idle_max, &cancel).await? {
                     IdleOutcome::Cancelled => return Ok(()),
                     IdleOutcome::Timeout => {}
                     IdleOutcome::Changed => {
+                        select = true;
                         let now = unix_now();
                         sync::sync_imap_folder(
                             &mut session,
