@@ -45,7 +45,9 @@ done
 release_flag=()
 [ "$profile" = release ] && release_flag=(--release)
 for target in "$device" "${simulators[@]}"; do
-  cargo build --locked "${release_flag[@]}" -p anvert-ffi --lib --target "$target"
+  # The staticlib is not in the crate's `crate-type` (that would double every release link
+  # on Linux and Android); it is asked for here.
+  cargo rustc --locked "${release_flag[@]}" -p anvert-ffi --lib --crate-type staticlib --target "$target"
 done
 
 rm -rf "$out"
