@@ -100,7 +100,6 @@ pub struct Engine {
     /// The one runtime; `Option` only so that `Drop` can shut it down without blocking.
     rt: Option<Runtime>,
     events: Arc<Fanout>,
-    cache_budget: Option<u64>,
 }
 
 impl Engine {
@@ -140,15 +139,6 @@ fn endpoint(setup: &AccountSetup, port: u16) -> Endpoint {
     }
 }
 
-fn default_port(protocol: AccountProtocol, security: Security) -> u16 {
-    match (protocol, security) {
-        (AccountProtocol::Pop3, Security::Tls) => 995,
-        (AccountProtocol::Pop3, _) => 110,
-        (_, Security::Tls) => 993,
-        _ => 143,
-    }
-}
-
 #[uniffi::export]
 impl Engine {
     /// Opens (or creates) the engine's store under `config.data_dir`. Blocking: call it off
@@ -160,6 +150,7 @@ impl Engine {
         let core_config = ce::EngineConfig {
             data_dir: PathBuf::from(&config.data_dir),
             extra_roots_pem: config.extra_ca_pem.clone(),
+            cache_budget: config.cache_budget_bytes,
             ..ce::EngineConfig::default()
         };
         let core = Arc::new(block_on(&rt, ce::Engine::open(core_config))?);
@@ -169,7 +160,6 @@ impl Engine {
             core,
             rt: Some(rt),
             events,
-            cache_budget: config.cache_budget_bytes,
         }))
     }
 
@@ -234,15 +224,8 @@ impl Engine {
         options: SyncOptions,
     ) -> Result<SyncReport, AnvertError> {
         let request = options.to_core();
-        let budget = self.cache_budget;
         let report = self
-            .call(move |e| async move {
-                let report = e.sync(AccountId(account), &request).await?;
-                if let Some(budget) = budget {
-                    e.trim_cache(AccountId(account), budget).await?;
-                }
-                Ok(report)
-            })
+            .call(move |e| async move { e.sync(AccountId(account), &request).await })
             .await?;
         Ok(report.into())
     }
@@ -409,7 +392,6 @@ impl Engine {
         listener: Arc<dyn DownloadListener>,
     ) -> Result<Arc<TaskHandle>, AnvertError> {
         let core = self.core.clone();
-        let budget = self.cache_budget;
         Ok(TaskHandle::spawn(self.rt()?, move |cancel| async move {
             let progress = Progress(listener.clone());
             let dir = PathBuf::from(destination);
@@ -424,15 +406,7 @@ impl Engine {
                 )
                 .await;
             match result {
-                Ok(path) => {
-                    if let (Some(budget), Ok(account)) =
-                        (budget, core.account_of(MessageId(message)).await)
-                    {
-                        // A failed trim loses nothing; the next sync trims again.
-                        let _ = core.trim_cache(account, budget).await;
-                    }
-                    listener.on_complete(path.to_string_lossy().into_owned());
-                }
+                Ok(path) => listener.on_complete(path.to_string_lossy().into_owned()),
                 Err(e) => listener.on_error(e.into()),
             }
         }))
@@ -541,16 +515,10 @@ impl Engine {
     async fn add(&self, setup: AccountSetup, cred: Credential) -> Result<Account, AnvertError> {
         let id = match setup.protocol {
             AccountProtocol::Auto => {
-                let mut ports = AutoPorts::default();
-                if let Some(port) = setup.port {
-                    // One explicit port: the probe tries it for every service in turn.
-                    ports = AutoPorts {
-                        imaps: port,
-                        imap: port,
-                        pop3s: port,
-                        pop3: port,
-                    };
-                }
+                // One explicit port: the probe tries it for every service in turn.
+                let ports = setup
+                    .port
+                    .map_or_else(AutoPorts::default, AutoPorts::single);
                 let (name, host) = (setup.name.clone(), setup.host.clone());
                 self.call(
                     move |e| async move { e.add_account_auto(&name, &host, ports, cred).await },
@@ -558,16 +526,17 @@ impl Engine {
                 .await?
             }
             protocol => {
+                let protocol = if protocol == AccountProtocol::Pop3 {
+                    ce::Protocol::Pop3
+                } else {
+                    ce::Protocol::Imap
+                };
                 let port = setup
                     .port
-                    .unwrap_or_else(|| default_port(protocol, setup.security));
+                    .unwrap_or_else(|| protocol.default_port(setup.security.into()));
                 let config = ce::AccountConfig {
                     name: setup.name.clone(),
-                    protocol: if protocol == AccountProtocol::Pop3 {
-                        ce::Protocol::Pop3
-                    } else {
-                        ce::Protocol::Imap
-                    },
+                    protocol,
                     endpoint: endpoint(&setup, port),
                     credential: cred,
                 };

@@ -410,6 +410,7 @@ async fn open_engine(data_dir: &Path) -> Engine {
         data_dir: data_dir.to_path_buf(),
         extra_roots_pem: Some(ServerEnv::from_env().ca_pem),
         connect: ConnectOptions::default(),
+        cache_budget: None,
     })
     .await
     .unwrap()

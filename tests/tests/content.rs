@@ -57,6 +57,7 @@ async fn open(server: &Dovecot, dir: &std::path::Path, compress: bool) -> Engine
             compress,
             ..ConnectOptions::default()
         },
+        cache_budget: None,
     })
     .await
     .unwrap()

@@ -15,6 +15,18 @@ pub enum Protocol {
     Pop3,
 }
 
+impl Protocol {
+    /// The standard port of the protocol over `security` (993/143 IMAP, 995/110 POP3).
+    pub fn default_port(self, security: Security) -> u16 {
+        match (self, security) {
+            (Protocol::Pop3, Security::ImplicitTls) => 995,
+            (Protocol::Pop3, _) => 110,
+            (_, Security::ImplicitTls) => 993,
+            _ => 143,
+        }
+    }
+}
+
 /// An account as the app sets it up.
 #[derive(Debug, Clone)]
 pub struct AccountConfig {

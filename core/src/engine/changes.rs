@@ -33,8 +33,7 @@ impl Engine {
 
     /// Retries the account's parked operations on the next sync (after the user asked to).
     pub async fn retry_parked(&self, account: AccountId) -> Result<u64> {
-        let flags = self.store.unpark(account).await?;
-        Ok(flags + self.store.unpark_mailbox_ops(account).await?)
+        self.store.unpark(account).await
     }
 
     /// Replays the account's queued changes over a fresh session, before the folder sync.

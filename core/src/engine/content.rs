@@ -68,12 +68,12 @@ impl Engine {
         if network == NetworkKind::Offline {
             return Err(Error::Offline);
         }
-        if self.is_pop3(message).await? {
+        let (location, detail) = self.locate(message).await?;
+        if self.account(location.account).await?.kind == crate::store::AccountKind::Pop3 {
             // Headers-only POP3 message: RETR it whole, then serve the stored body.
             self.retrieve_pop3(message, network).await?;
             return Box::pin(self.fetch_body(message, NetworkKind::Offline)).await;
         }
-        let (location, detail) = self.locate(message).await?;
         let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
         let part = body_part(&detail.parts, prefer_html).ok_or(Error::NotFound {
             what: "readable part of message",
@@ -213,7 +213,9 @@ impl Engine {
         .await;
         self.record_usage(location.account, network, &runtime, &before)
             .await?;
-        result
+        let path = result?;
+        self.keep_cache_budget(location.account).await?;
+        Ok(path)
     }
 
     /// Forgets a download (partial or complete) and removes its files.
@@ -255,9 +257,12 @@ impl Engine {
         Ok(freed)
     }
 
-    /// Keeps the account's cache (bodies, downloaded files) within `budget` bytes, evicting
-    /// least recently used first. Returns the bytes freed.
-    pub async fn trim_cache(&self, account: crate::store::AccountId, budget: u64) -> Result<u64> {
+    /// Keeps the account's cache (bodies, downloaded files) within `EngineConfig::cache_budget`,
+    /// evicting least recently used first. Returns the bytes freed.
+    pub(super) async fn keep_cache_budget(&self, account: crate::store::AccountId) -> Result<u64> {
+        let Some(budget) = self.cache_budget else {
+            return Ok(0);
+        };
         let used = self.store.cache_usage(account).await?;
         if used <= budget {
             return Ok(0);

@@ -50,6 +50,9 @@ pub struct EngineConfig {
     pub extra_roots_pem: Option<String>,
     /// Connection knobs (timeouts, compression).
     pub connect: ConnectOptions,
+    /// Cached bodies and downloaded files are trimmed to this many bytes per account (least
+    /// recently used first) after each sync and download. `None`: no limit.
+    pub cache_budget: Option<u64>,
 }
 
 /// The mail engine.
@@ -58,6 +61,7 @@ pub struct Engine {
     data_dir: PathBuf,
     tls: TlsConnector,
     connect: ConnectOptions,
+    cache_budget: Option<u64>,
     accounts: Mutex<BTreeMap<AccountId, Arc<Runtime>>>,
     listener: RwLock<Option<Arc<dyn EventSink>>>,
 }
@@ -95,6 +99,7 @@ impl Engine {
             data_dir: config.data_dir.clone(),
             tls: TlsConnector::new(&trust)?,
             connect: config.connect,
+            cache_budget: config.cache_budget,
             accounts: Mutex::new(BTreeMap::new()),
             listener: RwLock::new(None),
         })
@@ -242,6 +247,7 @@ impl Engine {
             .await?;
         let mut report = result?;
         report.bytes = spent;
+        self.keep_cache_budget(account).await?;
         Ok(report)
     }
 

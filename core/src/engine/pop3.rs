@@ -69,13 +69,17 @@ impl Engine {
                     id: message.0,
                 })?;
         let account = location.account;
-        let full = self
+        let known = self
             .store
             .pop3_known(account)
             .await?
-            .iter()
-            .any(|k| k.message == Some(message) && k.state == crate::store::Pop3State::Full);
-        if full {
+            .into_iter()
+            .find(|k| k.message == Some(message))
+            .ok_or(crate::error::Error::NotFound {
+                what: "POP3 message",
+                id: message.0,
+            })?;
+        if known.state == crate::store::Pop3State::Full {
             return Ok(());
         }
         let runtime = self.runtime(account)?;
@@ -88,8 +92,7 @@ impl Engine {
             let fetched = sync::fetch_pop3_message(
                 &mut session,
                 &self.store,
-                account,
-                message,
+                &known,
                 location.folder,
                 prefer_html,
                 &self.data_dir,

@@ -23,6 +23,18 @@ pub struct AutoPorts {
     pub pop3: u16,
 }
 
+impl AutoPorts {
+    /// One port the user gave: every service is tried on it, in the usual order.
+    pub fn single(port: u16) -> Self {
+        AutoPorts {
+            imaps: port,
+            imap: port,
+            pop3s: port,
+            pop3: port,
+        }
+    }
+}
+
 impl Default for AutoPorts {
     fn default() -> Self {
         AutoPorts {

@@ -494,24 +494,6 @@ impl Store {
             .map_err(sql("commit a failed mailbox operation"))?;
         Ok(())
     }
-
-    /// Gives an account's parked mailbox operations another chance.
-    pub async fn unpark_mailbox_ops(&self, account: AccountId) -> Result<u64> {
-        let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE pending_mailbox_ops SET parked = 0, attempts = 0, next_attempt_at = 0
-             WHERE account_id = ?1 AND parked = 1",
-        )
-        .bind(account.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("unpark mailbox operations"))?
-        .rows_affected();
-        tx.commit()
-            .await
-            .map_err(sql("commit unparked mailbox operations"))?;
-        Ok(n)
-    }
 }
 
 fn dedup(messages: &[MessageId]) -> Vec<i64> {

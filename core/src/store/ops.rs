@@ -346,19 +346,24 @@ impl Store {
         Ok(())
     }
 
-    /// Gives an account's parked operations another chance: attempts and backoff are reset.
-    /// Returns how many rows were parked.
+    /// Gives an account's parked operations (flag changes and mailbox operations) another
+    /// chance: attempts and backoff are reset. Returns how many rows were parked.
     pub async fn unpark(&self, account: AccountId) -> Result<u64> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
+        let mut n = 0;
+        for statement in [
             "UPDATE pending_ops SET parked = 0, attempts = 0, next_attempt_at = 0
              WHERE account_id = ?1 AND parked = 1",
-        )
-        .bind(account.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("unpark operations"))?
-        .rows_affected();
+            "UPDATE pending_mailbox_ops SET parked = 0, attempts = 0, next_attempt_at = 0
+             WHERE account_id = ?1 AND parked = 1",
+        ] {
+            n += sqlx::query(statement)
+                .bind(account.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("unpark operations"))?
+                .rows_affected();
+        }
         tx.commit()
             .await
             .map_err(sql("commit unparked operations"))?;

@@ -47,8 +47,8 @@ use crate::{
     policy::{ContentPolicy, Pop3DeletePolicy, SyncRequest},
     pop3::Pop3Session,
     store::{
-        AccountId, FolderId, FolderRecord, MessageId, NewPop3Message, Pop3Content, Pop3Download,
-        Pop3Known, Pop3State, Role, Store,
+        AccountId, FolderId, FolderRecord, NewPop3Message, Pop3Content, Pop3Download, Pop3Known,
+        Pop3State, Role, Store,
     },
 };
 
@@ -225,31 +225,21 @@ pub async fn sync_pop3_account(
     Ok(report)
 }
 
-/// Downloads one stored POP3 message in full because the app opened it (the policy had left
-/// it headers-only): finds its current number by UIDL (or header hash), RETRs it to the spool
-/// and commits it exactly as a sync's full download would. Returns false when the server no
-/// longer has it. A message already stored in full costs nothing.
+/// Downloads one stored POP3 message (`known`) in full because the app opened it (the policy
+/// had left it headers-only): finds its current number by UIDL (or header hash), RETRs it to
+/// the spool and commits it exactly as a sync's full download would. Returns false when the
+/// server no longer has it. A message already stored in full costs nothing.
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch_pop3_message(
     session: &mut Pop3Session,
     store: &Store,
-    account: AccountId,
-    message: MessageId,
+    known: &Pop3Known,
     folder: FolderId,
     prefer_html: bool,
     data_dir: &Path,
     now: i64,
     events: &dyn EventSink,
 ) -> Result<bool> {
-    let known = store
-        .pop3_known(account)
-        .await?
-        .into_iter()
-        .find(|k| k.message == Some(message))
-        .ok_or(Error::NotFound {
-            what: "POP3 message",
-            id: message.0,
-        })?;
     if known.state == Pop3State::Full {
         return Ok(true);
     }
