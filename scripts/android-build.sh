@@ -16,7 +16,7 @@
 #                       -> <dir>/dev/anvert/anvert_ffi.kt (package dev.anvert)
 # The generated Kotlin loads the library through JNA: the app depends on
 # `net.java.dev.jna:jna:5.x@aar` and on kotlinx-coroutines-core (for the async functions).
-#   scripts/android-build.sh [--debug]      # release profile by default (LTO, opt-level s, stripped)
+#   scripts/android-build.sh [--debug]      # release profile by default (LTO, opt-level z, stripped)
 #   ANDROID_API=26 scripts/android-build.sh # minSdk passed to cargo-ndk (default 24)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,11 +1,10 @@
 //! Logs for the app: records from `tracing` (the engine) and from `log` (async-imap, rustls,
 //! sqlx) go to one optional foreign [`Logger`], for logcat or os_log. The engine logs no
 //! personal data at info level and above; secrets never reach a log at any level (and
-//! async-imap's command trace, which would show them, is compiled out).
+//! async-imap's command trace, which would show them, is compiled out). Release builds keep
+//! info and above only (the `release-log-info` feature): `Debug` then adds nothing.
 
 use std::sync::{Arc, OnceLock, RwLock};
-
-use tracing_subscriber::{Layer, layer::SubscriberExt};
 
 /// How much to log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
@@ -89,9 +88,7 @@ fn install_bridges() {
     ONCE.get_or_init(|| {
         // Either may already be taken by the app's own setup; then that one wins.
         let _ = log::set_logger(&LogBridge);
-        let _ = tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(TracingBridge),
-        );
+        let _ = tracing::subscriber::set_global_default(TracingBridge);
     });
 }
 
@@ -115,14 +112,25 @@ impl log::Log for LogBridge {
     fn flush(&self) {}
 }
 
+/// Events only: the engine's messages carry their context in fields, so spans are not
+/// tracked (every span gets the same id). A registry and layer did the same with about
+/// 8 KB more code (issue 7, library size).
 struct TracingBridge;
 
-impl<S: tracing::Subscriber> Layer<S> for TracingBridge {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+impl tracing::Subscriber for TracingBridge {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
         let level = match *meta.level() {
             tracing::Level::ERROR => LogLevel::Error,
@@ -134,6 +142,10 @@ impl<S: tracing::Subscriber> Layer<S> for TracingBridge {
         event.record(&mut text);
         emit(level, meta.target(), text.0);
     }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Formats an event's fields as `message key=value ...`.

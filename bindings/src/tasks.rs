@@ -4,6 +4,7 @@
 //! and turned into `AnvertError`. Long-running work returns a [`TaskHandle`].
 
 use std::{
+    any::Any,
     future::Future,
     pin::Pin,
     sync::{
@@ -13,7 +14,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use tokio::{runtime::Runtime, task::JoinHandle};
+use tokio::{
+    runtime::Runtime,
+    task::{JoinError, JoinHandle},
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{AnvertError, from_panic};
@@ -50,6 +54,39 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
+/// What every spawned call runs as: one future type and one result type, so the runtime's
+/// task machinery is compiled once rather than once per exported method (issue 7, library
+/// size: about 40 copies of tokio's task harness before).
+type Erased = Box<dyn Any + Send>;
+type ErasedWork = Pin<Box<dyn Future<Output = anvert_core::Result<Erased>> + Send>>;
+
+fn erase<T, F>(work: F) -> ErasedWork
+where
+    F: Future<Output = anvert_core::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    Box::pin(async move { work.await.map(|value| Box::new(value) as Erased) })
+}
+
+/// The value `erase` boxed. The downcast cannot fail: `run` and `block_on` erase and unerase
+/// the same `T`; an error rather than a panic keeps even a broken invariant off the FFI.
+fn unerase<T: 'static>(value: Erased) -> Result<T, AnvertError> {
+    value
+        .downcast::<T>()
+        .map(|value| *value)
+        .map_err(|_| AnvertError::Other {
+            reason: "internal error: a call returned an unexpected type".into(),
+        })
+}
+
+fn joined(result: Result<anvert_core::Result<Erased>, JoinError>) -> Result<Erased, AnvertError> {
+    match result {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) if e.is_panic() => Err(from_panic(e.into_panic().as_ref())),
+        Err(_) => Err(AnvertError::Cancelled),
+    }
+}
+
 /// Runs `work` on `rt` and waits for it from any executor (UniFFI's foreign-driven futures
 /// need no tokio context for this). Dropping the returned future aborts the work at its next
 /// await point, which the core keeps safe (nothing half-written survives).
@@ -58,11 +95,11 @@ where
     F: Future<Output = anvert_core::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    match AbortOnDrop(rt.spawn(work)).await {
-        Ok(result) => result.map_err(Into::into),
-        Err(e) if e.is_panic() => Err(from_panic(e.into_panic().as_ref())),
-        Err(_) => Err(AnvertError::Cancelled),
-    }
+    unerase(run_erased(rt, erase(work)).await?)
+}
+
+async fn run_erased(rt: &Runtime, work: ErasedWork) -> Result<Erased, AnvertError> {
+    joined(AbortOnDrop(rt.spawn(work)).await)
 }
 
 /// Runs `work` to completion on the calling thread (for the few blocking calls, such as
@@ -72,11 +109,7 @@ where
     F: Future<Output = anvert_core::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    match rt.block_on(rt.spawn(work)) {
-        Ok(result) => result.map_err(Into::into),
-        Err(e) if e.is_panic() => Err(from_panic(e.into_panic().as_ref())),
-        Err(_) => Err(AnvertError::Cancelled),
-    }
+    unerase(joined(rt.block_on(rt.spawn(erase(work))))?)
 }
 
 /// Long-running work (a download, push, a watch) that the app can cancel. Dropping the
@@ -98,11 +131,12 @@ impl TaskHandle {
         let finished = Arc::new(AtomicBool::new(false));
         let done = finished.clone();
         let fut = work(cancel.clone());
-        rt.spawn(async move {
+        let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             // Set even when `fut` panics (tokio catches that and ends only this task).
             let _finished = SetOnDrop(done);
             fut.await;
         });
+        rt.spawn(task);
         Arc::new(TaskHandle { cancel, finished })
     }
 }

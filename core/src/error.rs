@@ -70,11 +70,8 @@ pub enum Error {
     },
     /// The local database could not be brought to the current schema (for example it was
     /// written by a newer version of the engine).
-    #[error("could not migrate the local database")]
-    StoreMigration {
-        #[source]
-        source: sqlx::migrate::MigrateError,
-    },
+    #[error("could not migrate the local database: {reason}")]
+    StoreMigration { reason: String },
     /// A record the caller named (account, folder, message, part) is not in the local store,
     /// or no longer is.
     #[error("{what} {id} not found in the local store")]

@@ -13,7 +13,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use sqlx::{Connection, SqliteConnection, migrate::Migrator};
+use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
 
 use anvert_core::{
@@ -436,20 +436,26 @@ async fn a_schema_0001_database_is_upgraded_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
 
-    // A database exactly as the previous release left it: only migration 0001, with data.
-    let old_migrations = dir.path().join("migrations-0001");
-    std::fs::create_dir(&old_migrations).unwrap();
-    let initial = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/0001_initial.sql");
-    std::fs::copy(&initial, old_migrations.join("0001_initial.sql")).unwrap();
+    // A database exactly as the previous release left it: only migration 0001, with data,
+    // applied by sqlx's migrator (which recorded it in `_sqlx_migrations`).
+    let initial = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/0001_initial.sql"),
+    )
+    .unwrap();
     {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let mut conn = SqliteConnection::connect(&url).await.unwrap();
-        Migrator::new(old_migrations.as_path())
-            .await
-            .unwrap()
-            .run(&mut conn)
-            .await
-            .unwrap();
+        sqlx::raw_sql(&initial).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+                 installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                 success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (1, 'initial', TRUE, x'00', 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
         for statement in [
             "INSERT INTO accounts (id, kind, host, port, security) VALUES (1, 'imap', 'h', 993, 'tls')",
             "INSERT INTO folders (id, account_id, name) VALUES (1, 1, 'INBOX')",
@@ -480,12 +486,12 @@ async fn a_schema_0001_database_is_upgraded_once() {
         store.close().await;
     }
     let mut conn = raw(&path).await;
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    // Every migration applied once, whatever the latest one is.
+    // Taken over at version 1, then every later migration applied once (a second run would
+    // fail on its CREATE TABLE), whatever the latest one is.
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     let files = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"))
         .unwrap()
         .filter(|e| {
@@ -496,7 +502,7 @@ async fn a_schema_0001_database_is_upgraded_once() {
                 .is_some_and(|x| x == "sql")
         })
         .count();
-    assert_eq!(versions, (1..=files as i64).collect::<Vec<_>>());
+    assert_eq!(version, files as i64);
     let strict: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pragma_table_list WHERE name IN ('bodies', 'part_downloads') AND strict",
     )

@@ -167,6 +167,25 @@ impl Engine {
     /// One sync pass. Offline does nothing and says so; otherwise connect, sync within the
     /// request's window and budget, log out, and add the bytes to the ledger.
     pub async fn sync(&self, account: AccountId, request: &SyncRequest) -> Result<SyncReport> {
+        let result = self.sync_once(account, request).await;
+        // Counts and ids only: nothing personal at info level (issue 7).
+        match &result {
+            Ok(r) => tracing::info!(
+                account = account.0,
+                added = r.added(),
+                changed = r.changed(),
+                removed = r.removed(),
+                bytes = r.bytes.total(),
+                stopped = ?r.stopped,
+                folder_errors = r.errors.len(),
+                "sync finished"
+            ),
+            Err(_) => tracing::warn!(account = account.0, "sync failed"),
+        }
+        result
+    }
+
+    async fn sync_once(&self, account: AccountId, request: &SyncRequest) -> Result<SyncReport> {
         if request.network == NetworkKind::Offline {
             return Ok(SyncReport {
                 stopped: Some(StopReason::Offline),

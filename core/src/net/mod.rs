@@ -5,6 +5,7 @@
 mod endpoint;
 mod io;
 mod meter;
+mod roots;
 mod tcp;
 mod tls;
 

@@ -1,11 +1,13 @@
-//! TLS through rustls. Default trust is the platform verifier; where the platform offers no
-//! roots, the bundled webpki roots. Apps (and the test harness) may add extra roots. There
+//! TLS through rustls. Default trust is the platform verifier (on Android, webpki over the
+//! system CA store: see `roots`); where the platform offers no roots, the bundled webpki
+//! roots. Apps (and the test harness) may add extra roots. There
 //! is no switch that skips hostname or validity checks.
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use rustls::{
-    ClientConfig, RootCertStore, client::WebPkiServerVerifier, pki_types::CertificateDer,
+    ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::CryptoProvider,
+    pki_types::CertificateDer,
 };
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -65,29 +67,16 @@ impl TlsConnector {
     /// Builds the rustls configuration for `trust`.
     pub fn new(trust: &Trust) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
-            match rustls_platform_verifier::Verifier::new_with_extra_roots(
-                trust.extra_roots.iter().cloned(),
-                provider.clone(),
-            ) {
-                Ok(v) => Arc::new(v),
-                Err(_) => {
-                    // The platform has no roots: fall back to the bundled webpki set.
-                    let mut roots = RootCertStore {
-                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                    };
-                    for cert in &trust.extra_roots {
-                        roots.add(cert.clone()).map_err(|e| Error::Config {
-                            reason: format!("extra root: {e}"),
-                        })?;
-                    }
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .build()
-                        .map_err(|e| Error::Config {
-                            reason: format!("TLS verifier: {e}"),
-                        })?
-                }
-            };
+        let verifier = match platform_verifier(trust, &provider) {
+            Some(v) => v,
+            None => {
+                // The platform has no roots: fall back to the bundled webpki set.
+                let roots = RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                webpki_verifier(roots, trust, &provider)?
+            }
+        };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Config {
@@ -120,6 +109,49 @@ impl TlsConnector {
             }),
         }
     }
+}
+
+type Verifier = Arc<dyn rustls::client::danger::ServerCertVerifier>;
+
+/// The operating system's verifier (its trust store, revocation and policy), or `None` where
+/// the platform offers no roots.
+#[cfg(not(target_os = "android"))]
+fn platform_verifier(trust: &Trust, provider: &Arc<CryptoProvider>) -> Option<Verifier> {
+    rustls_platform_verifier::Verifier::new_with_extra_roots(
+        trust.extra_roots.iter().cloned(),
+        provider.clone(),
+    )
+    .ok()
+    .map(|v| Arc::new(v) as Verifier)
+}
+
+/// Android: webpki over the system CA store's PEM files (see `roots`).
+#[cfg(target_os = "android")]
+fn platform_verifier(trust: &Trust, provider: &Arc<CryptoProvider>) -> Option<Verifier> {
+    let mut roots = RootCertStore::empty();
+    if super::roots::add_pem_dir(&super::roots::ANDROID_CA_DIRS, &mut roots) == 0 {
+        return None;
+    }
+    webpki_verifier(roots, trust, provider).ok()
+}
+
+/// A webpki verifier over `roots` plus the app's extra roots.
+fn webpki_verifier(
+    mut roots: RootCertStore,
+    trust: &Trust,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Verifier> {
+    for cert in &trust.extra_roots {
+        roots.add(cert.clone()).map_err(|e| Error::Config {
+            reason: format!("extra root: {e}"),
+        })?;
+    }
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| Error::Config {
+            reason: format!("TLS verifier: {e}"),
+        })?;
+    Ok(verifier)
 }
 
 /// Words for a failed handshake: the certificate reason where rustls gives one.

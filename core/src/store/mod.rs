@@ -34,6 +34,7 @@ mod folders;
 mod ledger;
 mod locate;
 mod messages;
+mod migrate;
 mod moves;
 mod ops;
 mod pop3;
@@ -46,7 +47,6 @@ use std::{path::Path, time::Duration};
 
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
-    migrate::Migrator,
     pool::PoolConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -68,9 +68,6 @@ pub use ops::{FlagOpChange, MessageFlagOps, PendingOp, has_flag, set_flag};
 pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
 pub use previews::{PrefetchPart, PreviewSource};
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
-
-/// The schema migrations, embedded from `core/migrations` at build time.
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How many query-only reader connections the store keeps at most.
 const READERS: u32 = 4;
@@ -123,10 +120,13 @@ impl Store {
             )
             .await
             .map_err(sql("open the database for writing"))?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|source| Error::StoreMigration { source })?;
+        {
+            let mut conn = writer
+                .acquire()
+                .await
+                .map_err(sql("open the database for writing"))?;
+            migrate::run(&mut conn).await?;
+        }
 
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)

@@ -1,0 +1,182 @@
+//! The schema migrations: the numbered files in `core/migrations`, embedded at build time and
+//! applied in order on open, each in its own transaction together with the new schema version
+//! (SQLite's `user_version`), so a crash between two leaves the file at the earlier one.
+//!
+//! This replaces sqlx's migrator, whose locking, checksum table and bookkeeping cost the
+//! mobile library about 30 KB for what a single writer connection does in a few statements
+//! (issue 7, library size). A database written by that migrator (`_sqlx_migrations`, an
+//! early development build) is taken over at the version it recorded.
+
+use sqlx::{Connection, Executor, SqliteConnection};
+
+use super::sql;
+use crate::{Error, Result};
+
+/// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: [&str; 7] = [
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_content.sql"),
+    include_str!("../../migrations/0003_pop3.sql"),
+    include_str!("../../migrations/0004_ops.sql"),
+    include_str!("../../migrations/0005_search_insert.sql"),
+    include_str!("../../migrations/0006_moves.sql"),
+    include_str!("../../migrations/0007_pop3_more.sql"),
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database on `conn` (the writer) to `LATEST`. Refuses a newer database rather
+/// than guess at a schema this build does not know.
+pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<()> {
+    let mut version = current_version(conn).await?;
+    if version > LATEST {
+        return Err(Error::StoreMigration {
+            reason: format!(
+                "the database has schema version {version}, newer than this engine's {LATEST}"
+            ),
+        });
+    }
+    while version < LATEST {
+        let next = version + 1;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql("start a schema migration"))?;
+        // `version < LATEST` so the index is in range; `get` keeps that off the panic path.
+        let Some(script) = usize::try_from(version)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+        else {
+            break;
+        };
+        tx.execute(*script)
+            .await
+            .map_err(|e| Error::StoreMigration {
+                reason: format!("migration {next} failed: {e}"),
+            })?;
+        // PRAGMA takes no bound parameters; `next` is an integer we computed.
+        let record = format!("PRAGMA user_version = {next}");
+        tx.execute(record.as_str())
+            .await
+            .map_err(sql("record the schema version"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit a schema migration"))?;
+        version = next;
+    }
+    Ok(())
+}
+
+/// `user_version`, or for a file from sqlx's migrator the highest version it applied.
+async fn current_version(conn: &mut SqliteConnection) -> Result<i64> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("read the schema version"))?;
+    if version != 0 {
+        return Ok(version);
+    }
+    let legacy: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema
+                         WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql("read the schema version"))?;
+    if !legacy {
+        return Ok(0);
+    }
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql("read the schema version"))?;
+    Ok(applied.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open(path: &std::path::Path) -> SqliteConnection {
+        use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn version(conn: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn applies_every_migration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("a.db")).await;
+        run(&mut conn).await.unwrap();
+        assert_eq!(version(&mut conn).await, LATEST);
+        // A second run is a no-op (it would fail on CREATE TABLE if it re-ran 0001).
+        run(&mut conn).await.unwrap();
+        assert_eq!(version(&mut conn).await, LATEST);
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'messages'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(tables, 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_newer_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("b.db")).await;
+        sqlx::raw_sql("PRAGMA user_version = 99")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = run(&mut conn).await.unwrap_err();
+        assert!(matches!(err, Error::StoreMigration { .. }), "{err:?}");
+        assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn takes_over_a_sqlx_migrated_file_at_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("c.db")).await;
+        // What sqlx's migrator left after applying 0001..0006.
+        for script in &MIGRATIONS[..6] {
+            sqlx::raw_sql(script).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN);
+             INSERT INTO _sqlx_migrations VALUES (1,1),(2,1),(3,1),(4,1),(5,1),(6,1);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        run(&mut conn).await.unwrap();
+        assert_eq!(version(&mut conn).await, LATEST);
+    }
+
+    #[tokio::test]
+    async fn a_failed_migration_leaves_the_earlier_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("d.db")).await;
+        // A table 0001 creates is already there: migration 1 fails and rolls back whole.
+        sqlx::raw_sql("CREATE TABLE accounts (x)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = run(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("migration 1"), "{err}");
+        assert_eq!(version(&mut conn).await, 0);
+    }
+}
