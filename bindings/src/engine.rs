@@ -27,7 +27,8 @@ pub struct EngineConfig {
     /// Where the database and downloads live (created if missing): the app's private files.
     pub data_dir: String,
     /// Cached bodies and downloaded attachments are trimmed to this many bytes (least
-    /// recently used first) after each sync and download. `None`: no limit.
+    /// recently used first) after each sync and download, never evicting the file a download
+    /// just returned. `None`: no limit.
     #[uniffi(default = None)]
     pub cache_budget_bytes: Option<u64>,
     /// An extra trusted CA in PEM (a company CA, or a test server's), on top of the

@@ -49,7 +49,12 @@ fn big_attachments(count: usize) -> GenConfig {
     }
 }
 
-async fn open(server: &Dovecot, dir: &std::path::Path, compress: bool) -> Engine {
+async fn open(
+    server: &Dovecot,
+    dir: &std::path::Path,
+    compress: bool,
+    cache_budget: Option<u64>,
+) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
         extra_roots_pem: Some(server.pki.ca_pem.clone()),
@@ -57,18 +62,27 @@ async fn open(server: &Dovecot, dir: &std::path::Path, compress: bool) -> Engine
             compress,
             ..ConnectOptions::default()
         },
-        cache_budget: None,
+        cache_budget,
     })
     .await
     .unwrap()
 }
 
 async fn setup(options: DovecotOptions, config: GenConfig, compress: bool) -> Setup {
+    setup_with_budget(options, config, compress, None).await
+}
+
+async fn setup_with_budget(
+    options: DovecotOptions,
+    config: GenConfig,
+    compress: bool,
+    cache_budget: Option<u64>,
+) -> Setup {
     let server = Dovecot::start_with(options);
     let truth = server.deliver_generated("alice", None, &config);
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = open(&server, dir.path(), compress).await;
+    let engine = open(&server, dir.path(), compress, cache_budget).await;
     let account = engine
         .add_account(AccountConfig {
             name: "Alice".into(),
@@ -413,7 +427,7 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
         ..
     } = s;
     drop(engine);
-    let engine = open(&server, dir.path(), true).await;
+    let engine = open(&server, dir.path(), true, None).await;
     engine
         .set_credential(account, server.credential("alice"))
         .await
@@ -658,4 +672,66 @@ async fn removing_an_account_deletes_its_downloads() {
     assert!(after.is_empty(), "files left behind: {after:?}");
     assert!(s.engine.accounts().await.unwrap().is_empty());
     assert!(s.engine.message(with[0].0).await.unwrap().is_none());
+}
+
+/// The cache budget is kept after every download, least recently used first, but never by
+/// deleting the file the download just handed back, even when that file alone is larger than
+/// the whole budget. The next download evicts it instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_larger_than_the_cache_budget_is_kept_until_the_next() {
+    let s = setup_with_budget(
+        DovecotOptions::default(),
+        big_attachments(3),
+        false,
+        Some(64 << 10),
+    )
+    .await;
+    let mut attachments = Vec::new();
+    for m in stored(&s).await {
+        if let Some(p) = truth_of(&s, &m)
+            .parts
+            .iter()
+            .find(|p| p.disposition.as_deref() == Some("attachment") && p.decoded_size > 64 << 10)
+        {
+            attachments.push((m.summary.id, p.clone()));
+        }
+    }
+    assert!(attachments.len() >= 2, "the mix gives big attachments");
+    let downloads = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (message, part) in &attachments[..2] {
+        let path = s
+            .engine
+            .download_part(
+                *message,
+                &part.section,
+                downloads.path(),
+                NetworkKind::Unmetered,
+                None,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        // Over budget on its own, and still there, whole.
+        assert!(
+            path.exists(),
+            "{} was evicted by its own trim",
+            path.display()
+        );
+        assert_eq!(sha256_file(&path), part.sha256);
+        paths.push(path);
+    }
+    assert!(
+        !paths[0].exists(),
+        "the older download was evicted for the newer"
+    );
+    let first = &attachments[0];
+    assert!(
+        s.engine
+            .store()
+            .download(first.0, &first.1.section)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -214,7 +214,9 @@ impl Engine {
         self.record_usage(location.account, network, &runtime, &before)
             .await?;
         let path = result?;
-        self.keep_cache_budget(location.account).await?;
+        // The file just handed back stays even when it alone exceeds the budget.
+        self.keep_cache_budget(location.account, Some((message, section)))
+            .await?;
         Ok(path)
     }
 
@@ -236,8 +238,35 @@ impl Engine {
     /// recently used first. Message metadata stays, so anything evicted can be fetched again.
     /// Returns the bytes freed.
     pub async fn evict_cache(&self, account: crate::store::AccountId, bytes: u64) -> Result<u64> {
+        self.evict_except(account, bytes, None).await
+    }
+
+    /// `evict_cache`, sparing the download `keep` (message, section).
+    async fn evict_except(
+        &self,
+        account: crate::store::AccountId,
+        bytes: u64,
+        keep: Option<(MessageId, &str)>,
+    ) -> Result<u64> {
+        // With an item to spare, the candidates for `bytes` may include it: ask for all of
+        // them (least recently used first) and stop once enough is freed.
+        let wanted = if keep.is_some() { u64::MAX } else { bytes };
         let mut freed = 0;
-        for item in self.store.eviction_candidates(account, bytes).await? {
+        for item in self.store.eviction_candidates(account, wanted).await? {
+            if freed >= bytes {
+                break;
+            }
+            if let (
+                Some((kept, kept_section)),
+                CachedContent::Download {
+                    message, section, ..
+                },
+            ) = (keep, &item.content)
+                && *message == kept
+                && section == kept_section
+            {
+                continue;
+            }
             match &item.content {
                 CachedContent::Body { message } => self.store.evict_body(*message).await?,
                 CachedContent::Download {
@@ -258,8 +287,13 @@ impl Engine {
     }
 
     /// Keeps the account's cache (bodies, downloaded files) within `EngineConfig::cache_budget`,
-    /// evicting least recently used first. Returns the bytes freed.
-    pub(super) async fn keep_cache_budget(&self, account: crate::store::AccountId) -> Result<u64> {
+    /// evicting least recently used first but never the download `keep`. Returns the bytes
+    /// freed.
+    pub(super) async fn keep_cache_budget(
+        &self,
+        account: crate::store::AccountId,
+        keep: Option<(MessageId, &str)>,
+    ) -> Result<u64> {
         let Some(budget) = self.cache_budget else {
             return Ok(0);
         };
@@ -267,7 +301,7 @@ impl Engine {
         if used <= budget {
             return Ok(0);
         }
-        self.evict_cache(account, used - budget).await
+        self.evict_except(account, used - budget, keep).await
     }
 
     /// Whether a stored message belongs to a POP3 account.

@@ -266,7 +266,7 @@ impl Engine {
             .await?;
         let mut report = result?;
         report.bytes = spent;
-        self.keep_cache_budget(account).await?;
+        self.keep_cache_budget(account, None).await?;
         Ok(report)
     }
 
