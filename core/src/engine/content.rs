@@ -256,17 +256,6 @@ impl Engine {
             if freed >= bytes {
                 break;
             }
-            if let (
-                Some((kept, kept_section)),
-                CachedContent::Download {
-                    message, section, ..
-                },
-            ) = (keep, &item.content)
-                && *message == kept
-                && section == kept_section
-            {
-                continue;
-            }
             match &item.content {
                 CachedContent::Body { message } => self.store.evict_body(*message).await?,
                 CachedContent::Download {
@@ -274,6 +263,9 @@ impl Engine {
                     section,
                     destination,
                 } => {
+                    if keep == Some((*message, section.as_str())) {
+                        continue;
+                    }
                     match tokio::fs::remove_file(destination).await {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                         _ => {}

@@ -29,27 +29,22 @@ pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 /// Brings the database on `conn` (the writer) to `LATEST`. Refuses a newer database rather
 /// than guess at a schema this build does not know.
 pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<()> {
-    let mut version = current_version(conn).await?;
-    if version > LATEST {
-        return Err(Error::StoreMigration {
+    let version = current_version(conn).await?;
+    // A negative version was not written by any Anvert: refuse it like a newer one.
+    let applied = usize::try_from(version)
+        .ok()
+        .filter(|&n| n <= MIGRATIONS.len())
+        .ok_or_else(|| Error::StoreMigration {
             reason: format!(
                 "the database has schema version {version}, newer than this engine's {LATEST}"
             ),
-        });
-    }
-    while version < LATEST {
-        let next = version + 1;
+        })?;
+    for (index, script) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let next = index + 1;
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql("start a schema migration"))?;
-        // `version < LATEST` so the index is in range; `get` keeps that off the panic path.
-        let Some(script) = usize::try_from(version)
-            .ok()
-            .and_then(|i| MIGRATIONS.get(i))
-        else {
-            break;
-        };
         tx.execute(*script)
             .await
             .map_err(|e| Error::StoreMigration {
@@ -63,7 +58,6 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<()> {
         tx.commit()
             .await
             .map_err(sql("commit a schema migration"))?;
-        version = next;
     }
     Ok(())
 }
