@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod engine;
 pub mod error;
 pub mod imap;
+pub mod limits;
 pub mod mime;
 pub mod net;
 pub mod policy;

@@ -6,6 +6,7 @@
 //!   on free loopback ports, stopped and removed on drop.
 //! - `generator`: a seeded, realistic mailbox generator that returns its ground truth.
 //! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
+//! - `scripted`: a scripted IMAP server whose every answer the test chooses (hostile servers).
 //!
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,5 +16,6 @@ pub mod certs;
 pub mod client;
 pub mod dovecot;
 pub mod generator;
+pub mod scripted;
 pub mod tap;
 pub mod truth;

@@ -42,8 +42,8 @@ impl Default for ConnectOptions {
             timeout: Duration::from_secs(30),
             compress: true,
             enable_qresync: true,
-            max_literal: 64 * 1024 * 1024,
-            max_line: 8 * 1024 * 1024,
+            max_literal: crate::limits::IMAP_MAX_LITERAL,
+            max_line: crate::limits::IMAP_MAX_LINE,
         }
     }
 }

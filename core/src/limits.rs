@@ -1,0 +1,17 @@
+//! Every limit on what a server may send, named in one place (issue 13). Past a limit the
+//! operation ends with a clear `Error::Protocol` (the connection is closed and the store is
+//! untouched by the bad response); nothing is ever allocated in proportion to a number the
+//! server merely claims. ARCHITECTURE.md lists these with their reasons.
+//!
+//! Limits that belong to one protocol detail stay beside it as named constants and are
+//! re-exported here, so this file is the index.
+
+/// The longest IMAP response line (outside literals), CRLF included.
+pub const IMAP_MAX_LINE: usize = 8 * 1024 * 1024;
+/// The largest IMAP literal accepted. Body sections are fetched in chunks of at most
+/// [`crate::blobs::MAX_CHUNK`], far below this.
+pub const IMAP_MAX_LITERAL: u64 = 64 * 1024 * 1024;
+/// MIME nesting depth followed in BODYSTRUCTURE and parsed messages.
+pub use crate::mime::MAX_DEPTH as MIME_MAX_DEPTH;
+/// Parts kept per message.
+pub use crate::mime::MAX_PARTS as MIME_MAX_PARTS;
