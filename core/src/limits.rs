@@ -15,3 +15,8 @@ pub const IMAP_MAX_LITERAL: u64 = 64 * 1024 * 1024;
 pub use crate::mime::MAX_DEPTH as MIME_MAX_DEPTH;
 /// Parts kept per message.
 pub use crate::mime::MAX_PARTS as MIME_MAX_PARTS;
+/// The deepest parenthesis nesting in an IMAP response that is parsed; a deeper untagged
+/// response is treated as unparsable (imap-proto recurses once per level: 10,000 levels
+/// overflowed the stack). A BODYSTRUCTURE needs one or two levels per MIME level, so this
+/// covers [`MIME_MAX_DEPTH`] and fits a 2 MiB worker stack in debug builds too.
+pub const IMAP_MAX_DEPTH: u32 = 64;

@@ -1,8 +1,8 @@
 //! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, never a silent fallback),
 //! greeting, login (LOGIN with a password, or OAuth2 through `auth`), fresh CAPABILITY,
-//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE. Every byte the server sends reaches
-//! async-imap through a `guard` (under the parser, above TLS and DEFLATE), so a hostile
-//! server cannot make it buffer more than the limits here.
+//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE. async-imap's reader (our vendored copy)
+//! frames every response under the limits here before it is parsed, so a hostile server
+//! cannot make it buffer more than they allow or spend more than linear time (see `guard`).
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use super::{
     Capabilities, ImapSession,
     auth::{self, OAuthLogin},
     cork,
-    guard::{self, Limits, Violation},
+    guard::{self, Limits},
 };
 use crate::{
     error::{Error, Result},
@@ -67,20 +67,23 @@ pub async fn connect(
     };
 
     // Pipelined commands are corked into one write (see `cork`); the switch stays the same
-    // through STARTTLS and COMPRESS.
+    // through STARTTLS and COMPRESS. The limits stay with the client through COMPRESS.
     let cork = cork::CorkSwitch::default();
-    // `switch` turns off the guard under the client when COMPRESS puts DEFLATE below it.
-    let (client, greeting_caps, switch) = match endpoint.security {
+    let limited = |io: BoxedIo| {
+        let mut client = Client::new(io);
+        client.set_limits(limits.response_limits());
+        client
+    };
+    let (client, greeting_caps) = match endpoint.security {
         Security::ImplicitTls => {
             let stream = tls.connect(host, raw, options.timeout).await?;
-            let (io, switch) = guard::guarded(stream, limits);
-            let mut client = Client::new(cork::corked(io, &cork));
+            let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));
             let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps, switch)
+            (client, caps)
         }
         Security::StartTls => {
-            let (io, plain_switch) = guard::guarded(raw, limits);
-            let mut client = Client::new(io); // never corked: only the TLS session pipelines
+            // Never corked: only the TLS session pipelines.
+            let mut client = limited(BoxedIo::new(raw));
             let mut caps = read_greeting(&mut client, options.timeout).await?;
             if caps.is_none() {
                 caps = Some(capability_before_login(&mut client, options.timeout).await?);
@@ -100,19 +103,16 @@ pub async fn connect(
             // The server sends nothing between its STARTTLS OK and the handshake, so no
             // buffered bytes are lost by taking the stream back.
             let plain = client.into_inner();
-            plain_switch.turn_off(); // TLS records from here on; a new guard goes above TLS
             let stream = tls.connect(host, plain, options.timeout).await?;
             // Capabilities from before TLS are untrusted: ask again, inside TLS.
-            let (io, switch) = guard::guarded(stream, limits);
-            let mut client = Client::new(cork::corked(io, &cork));
+            let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));
             let caps = capability_before_login(&mut client, options.timeout).await?;
-            (client, Some(caps), switch)
+            (client, Some(caps))
         }
         Security::DangerPlaintext => {
-            let (io, switch) = guard::guarded(raw, limits);
-            let mut client = Client::new(cork::corked(io, &cork));
+            let mut client = limited(cork::corked(BoxedIo::new(raw), &cork));
             let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps, switch)
+            (client, caps)
         }
     };
     let (mut session, login_caps) = match credential {
@@ -187,12 +187,9 @@ pub async fn connect(
     };
     let mut compressed = false;
     if options.compress && caps.has("COMPRESS=DEFLATE") {
-        // Called once the OK is read: the guard below now sees DEFLATE, a new one goes above.
+        // Called once the OK is read; async-imap keeps the limits on the new reader.
         let top = cork.clone();
-        let deflated = move |stream| {
-            switch.turn_off();
-            cork::corked(guard::guarded(stream, limits).0, &top)
-        };
+        let deflated = move |stream| cork::corked(BoxedIo::new(stream), &top);
         session = timed(options.timeout, "COMPRESS", session.compress(deflated))
             .await
             .map_err(|e| map_err("COMPRESS", e))?;
@@ -326,8 +323,8 @@ pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
 /// or async-imap's framing errors.
 fn io_error(command: &str, io: std::io::Error) -> Error {
     use std::io::ErrorKind as K;
-    if let Some(v) = Violation::from_io(&io) {
-        return Error::protocol(v.to_string());
+    if let Some(v) = guard::violation(&io) {
+        return Error::protocol(v);
     }
     match io.kind() {
         K::TimedOut => Error::Timeout {

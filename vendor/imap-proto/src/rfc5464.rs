@@ -122,8 +122,9 @@ fn entry_name(i: &[u8]) -> IResult<&[u8], &[u8]> {
     Ok(astring_res)
 }
 
-fn slice_to_str(i: &[u8]) -> &str {
-    std::str::from_utf8(i).unwrap()
+// Anvert patch: lossy instead of a panic on invalid UTF-8 from the server.
+fn slice_to_str(i: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(i)
 }
 
 fn nil_value(i: &[u8]) -> IResult<&[u8], Option<String>> {
@@ -159,7 +160,7 @@ fn keyval_list(i: &[u8]) -> IResult<&[u8], Vec<Metadata>> {
 }
 
 fn entry_list(i: &[u8]) -> IResult<&[u8], Vec<Cow<'_, str>>> {
-    separated_list0(tag(" "), map(map(entry_name, slice_to_str), Cow::Borrowed)).parse(i)
+    separated_list0(tag(" "), map(entry_name, slice_to_str)).parse(i)
 }
 
 fn metadata_common(i: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -173,7 +174,7 @@ pub(crate) fn metadata_solicited(i: &[u8]) -> IResult<&[u8], Response<'_>> {
     Ok((
         i,
         Response::MailboxData(MailboxDatum::MetadataSolicited {
-            mailbox: Cow::Borrowed(slice_to_str(mailbox)),
+            mailbox: slice_to_str(mailbox),
             values,
         }),
     ))
@@ -185,7 +186,7 @@ pub(crate) fn metadata_unsolicited(i: &[u8]) -> IResult<&[u8], Response<'_>> {
     Ok((
         i,
         Response::MailboxData(MailboxDatum::MetadataUnsolicited {
-            mailbox: Cow::Borrowed(slice_to_str(mailbox)),
+            mailbox: slice_to_str(mailbox),
             values,
         }),
     ))

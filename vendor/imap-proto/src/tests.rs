@@ -1247,3 +1247,30 @@ fn test_esearch() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// Anvert patch: server input that panicked, and a quirk of GNU Mailutils imap4d.
+#[test]
+fn test_anvert_hostile_inputs() {
+    use crate::{AttributeValue, BodyStructure, Response};
+    match Response::parse(b"* 1 FETCH (UID 5 INTERNALDATE NIL)\r\n") {
+        Ok((_, Response::Fetch(1, attrs))) => {
+            assert!(attrs.contains(&AttributeValue::InternalDate("".into())))
+        }
+        rsp => panic!("unexpected response {rsp:?}"),
+    }
+    // No space between the nested ENVELOPE and the nested body of a message/rfc822 part.
+    let quirk = b"* 1 FETCH (BODYSTRUCTURE (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 120 \
+        (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL \"<a@b>\")((\"text\" \"plain\" NIL NIL NIL \
+        \"7bit\" 10 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 20 1) \"alternative\") 9))\r\n";
+    match Response::parse(quirk) {
+        Ok((rest, Response::Fetch(1, attrs))) => {
+            assert!(rest.is_empty());
+            assert!(matches!(
+                &attrs[0],
+                AttributeValue::BodyStructure(BodyStructure::Message { body, .. })
+                    if matches!(**body, BodyStructure::Multipart { .. })
+            ));
+        }
+        rsp => panic!("unexpected response {rsp:?}"),
+    }
+}

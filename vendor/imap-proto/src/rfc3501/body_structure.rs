@@ -355,7 +355,9 @@ fn body_type_message(i: &[u8]) -> IResult<&[u8], BodyStructure<'_>> {
             BodyFields::parse,
             tag(" "),
             Envelope::parse,
-            tag(" "),
+            // Anvert patch: GNU Mailutils imap4d omits this space (`…")((("text" …`); the
+            // nested body's opening parenthesis is unambiguous without it.
+            opt(tag(" ")),
             BodyStructure::parse,
             tag(" "),
             number,

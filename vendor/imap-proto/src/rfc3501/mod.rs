@@ -889,7 +889,9 @@ fn msg_att_envelope(i: &[u8]) -> IResult<&[u8], AttributeValue<'_>> {
 fn msg_att_internal_date(i: &[u8]) -> IResult<&[u8], AttributeValue<'_>> {
     map(
         preceded(tag_no_case("INTERNALDATE "), nstring_utf8),
-        |date| AttributeValue::InternalDate(date.unwrap()),
+        // Anvert patch: `INTERNALDATE NIL` (a broken server) panicked here; it is an empty
+        // date, which the client reads as unknown.
+        |date| AttributeValue::InternalDate(date.unwrap_or_default()),
     )
     .parse(i)
 }
