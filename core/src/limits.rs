@@ -20,3 +20,5 @@ pub use crate::mime::MAX_PARTS as MIME_MAX_PARTS;
 /// overflowed the stack). A BODYSTRUCTURE needs one or two levels per MIME level, so this
 /// covers [`MIME_MAX_DEPTH`] and fits a 2 MiB worker stack in debug builds too.
 pub const IMAP_MAX_DEPTH: u32 = 64;
+/// Keywords kept per message, and per folder (FLAGS, PERMANENTFLAGS).
+pub const MAX_KEYWORDS: usize = 256;

@@ -4,6 +4,9 @@
 //! bytes are the point) or implicit TLS with a throwaway CA, for the CLI, which only speaks
 //! TLS. Connections are served concurrently; `respond` is called for one command at a time.
 //!
+//! With `COMPRESS=DEFLATE` among the capabilities, `COMPRESS DEFLATE` is answered by the
+//! script as any command, and both directions are deflated after it.
+//!
 //! `TAG` in a reply's bytes becomes the command's tag. A command's literals (`{n}` or
 //! `{n+}`, as APPEND sends) are read and kept in the command text as `{n}` plus the bytes.
 
@@ -18,10 +21,10 @@ use anvert_core::{
     net::{Credential, Endpoint, Security},
     store::AccountId,
 };
+use async_compression::tokio::{bufread::DeflateDecoder, write::DeflateEncoder};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader},
     net::TcpListener,
-    task::JoinHandle,
 };
 
 use crate::certs::TestPki;
@@ -70,23 +73,30 @@ pub struct ScriptedImap {
     /// The CA to trust, when the server speaks TLS.
     pub pki: Option<TestPki>,
     commands: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    )>,
     _dir: tempfile::TempDir,
 }
 
 type Respond = Arc<Mutex<dyn FnMut(&str) -> Reply + Send>>;
 
 impl ScriptedImap {
-    pub async fn start(script: Script, respond: impl FnMut(&str) -> Reply + Send + 'static) -> Self {
+    pub async fn start(
+        script: Script,
+        respond: impl FnMut(&str) -> Reply + Send + 'static,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pki = script
             .tls
             .then(|| TestPki::create(dir.path(), "anvert scripted CA").unwrap());
         let acceptor = pki.as_ref().map(|pki| {
             let certs = certs_der(&pki.server_cert_pem);
-            let key = rustls_pki_types::PrivateKeyDer::try_from(
-                pem_der(&pki.server_key_pem, "PRIVATE KEY"),
-            )
+            let key = rustls_pki_types::PrivateKeyDer::try_from(pem_der(
+                &pki.server_key_pem,
+                "PRIVATE KEY",
+            ))
             .unwrap();
             let config = rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -98,35 +108,56 @@ impl ScriptedImap {
             .unwrap();
             tokio_rustls::TlsAcceptor::from(Arc::new(config))
         });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // The server runs on a thread of its own, so the test thread's CPU time (see
+        // `thread_cpu`) is the engine's alone.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let commands = Arc::new(Mutex::new(Vec::new()));
         let respond: Respond = Arc::new(Mutex::new(respond));
         let seen = commands.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let (script, respond, seen, acceptor) =
-                    (script.clone(), respond.clone(), seen.clone(), acceptor.clone());
-                tokio::spawn(async move {
-                    match acceptor {
-                        Some(acceptor) => {
-                            if let Ok(tls) = acceptor.accept(socket).await {
-                                converse(tls, &script, &respond, &seen).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                let serve = async {
+                    loop {
+                        let Ok((socket, _)) = listener.accept().await else {
+                            return;
+                        };
+                        let (script, respond, seen, acceptor) = (
+                            script.clone(),
+                            respond.clone(),
+                            seen.clone(),
+                            acceptor.clone(),
+                        );
+                        tokio::spawn(async move {
+                            match acceptor {
+                                Some(acceptor) => {
+                                    if let Ok(tls) = acceptor.accept(socket).await {
+                                        converse(tls, &script, &respond, &seen).await;
+                                    }
+                                }
+                                None => converse(socket, &script, &respond, &seen).await,
                             }
-                        }
-                        None => converse(socket, &script, &respond, &seen).await,
+                        });
                     }
-                });
-            }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            });
         });
         ScriptedImap {
             addr,
             pki,
             commands,
-            task,
+            stop: Some((stop, thread)),
             _dir: dir,
         }
     }
@@ -186,26 +217,42 @@ impl ScriptedImap {
 
 impl Drop for ScriptedImap {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some((stop, thread)) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
     }
 }
 
-async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     socket: S,
     script: &Script,
     respond: &Respond,
     seen: &Mutex<Vec<String>>,
 ) {
-    let (read, mut write) = tokio::io::split(socket);
-    let mut read = BufReader::new(read);
+    let (read, write) = tokio::io::split(socket);
+    let mut read: Reader = BufReader::new(Box::new(read));
+    let mut write: Writer = Box::new(write);
     if write.write_all(&script.greeting).await.is_err() {
         return;
     }
+    let mut compress_next = false;
     loop {
+        if std::mem::take(&mut compress_next) {
+            // The OK went out plain; both directions are raw DEFLATE from here on (RFC 4978).
+            let inner = read.into_inner();
+            read = BufReader::new(Box::new(DeflateDecoder::new(BufReader::new(inner))));
+            write = Box::new(DeflateEncoder::new(write));
+        }
         let Some(text) = read_command(&mut read, &mut write).await else {
             return;
         };
         let (tag, command) = text.split_once(' ').unwrap_or((&text, ""));
+        compress_next =
+            command == "COMPRESS DEFLATE" && script.capabilities.contains("COMPRESS=DEFLATE");
         let reply = if command.starts_with("LOGIN ") {
             seen.lock().unwrap().push("LOGIN".to_string());
             Reply::Raw(
@@ -293,23 +340,24 @@ fn literal_size(line: &[u8]) -> Option<(usize, bool)> {
     Some((size, synchronizing))
 }
 
+/// `haystack` with every `from` replaced by `to`.
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
+    let mut rest = haystack;
+    while let Some(i) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(to);
+        rest = &rest[i + from.len()..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
 fn certs_der(pem: &str) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-    vec![rustls_pki_types::CertificateDer::from(pem_der(pem, "CERTIFICATE"))]
+    vec![rustls_pki_types::CertificateDer::from(pem_der(
+        pem,
+        "CERTIFICATE",
+    ))]
 }
 
 /// The DER inside the first PEM block labelled `label` (`…PRIVATE KEY` matches any key kind).

@@ -142,7 +142,11 @@ mod tests {
         let (whole, end) = read_all(input, input.len(), LIMITS).await;
         assert_eq!(whole.len(), 4, "{whole:?} {end:?}");
         for step in [1, 2, 3, 7, 16] {
-            assert_eq!(read_all(input, step, LIMITS).await.0, whole, "chunks of {step}");
+            assert_eq!(
+                read_all(input, step, LIMITS).await.0,
+                whole,
+                "chunks of {step}"
+            );
         }
     }
 

@@ -3,14 +3,17 @@
 
 use crate::{
     imap::{FlagUpdate, MessageHeaders, SpecialUse},
+    limits,
     mime::{Addr, PartInfo},
     store::{Address, FlagChange, Flags, NewMessage, NewPart, Role, SystemFlags},
 };
 
 /// IMAP flag names to the stored form: system flags as bits, the rest as keywords in order.
-/// `\Recent` is session state and is dropped.
+/// `\Recent` is session state and is dropped. At most [`limits::MAX_KEYWORDS`] keywords are
+/// kept (the first ones; a hostile server sent 100,000, and deduplicating them was quadratic).
 pub fn flags(names: &[String]) -> Flags {
     let mut out = Flags::default();
+    let mut dropped = 0usize;
     for name in names {
         let system = match name.to_ascii_lowercase().as_str() {
             "\\seen" => SystemFlags::SEEN,
@@ -20,13 +23,21 @@ pub fn flags(names: &[String]) -> Flags {
             "\\draft" => SystemFlags::DRAFT,
             "\\recent" => continue,
             _ => {
-                if !out.keywords.iter().any(|k| k == name) {
+                if out.keywords.len() >= limits::MAX_KEYWORDS {
+                    dropped += 1;
+                } else if !out.keywords.iter().any(|k| k == name) {
                     out.keywords.push(name.clone());
                 }
                 continue;
             }
         };
         out.system.insert(system);
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "a message has more keywords than the limit; the rest are dropped"
+        );
     }
     out
 }
@@ -117,5 +128,7 @@ mod tests {
         assert!(f.system.contains(SystemFlags::SEEN | SystemFlags::FLAGGED));
         assert!(!f.system.contains(SystemFlags::ANSWERED));
         assert_eq!(f.keywords, vec!["$Forwarded".to_string()]);
+        let many: Vec<String> = (0..100_000).map(|i| format!("$k{i}")).collect();
+        assert_eq!(flags(&many).keywords, many[..limits::MAX_KEYWORDS]);
     }
 }
