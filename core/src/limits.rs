@@ -22,3 +22,5 @@ pub use crate::mime::MAX_PARTS as MIME_MAX_PARTS;
 pub const IMAP_MAX_DEPTH: u32 = 64;
 /// Keywords kept per message, and per folder (FLAGS, PERMANENTFLAGS).
 pub const MAX_KEYWORDS: usize = 256;
+/// Folders an IMAP LIST may name; past it the listing is refused.
+pub const MAX_FOLDERS: usize = 10_000;

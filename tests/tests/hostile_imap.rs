@@ -273,3 +273,37 @@ async fn a_bodystructure_of_100000_parts_costs_bounded_time() {
     let detail = engine.message(page.items[0].id).await.unwrap().unwrap();
     assert!(detail.parts.len() <= anvert_core::limits::MIME_MAX_PARTS);
 }
+
+/// 100,000 folders with their LIST-STATUS: refused past `limits::MAX_FOLDERS`, in bounded
+/// time (matching statuses to folders was quadratic).
+#[tokio::test]
+async fn a_hundred_thousand_folders_are_refused_in_bounded_time() {
+    let script = Script {
+        capabilities: "IMAP4rev1 LITERAL+ LIST-EXTENDED LIST-STATUS".into(),
+        ..Script::default()
+    };
+    let server = ScriptedImap::start(script, |command| {
+        if command.starts_with("LIST") {
+            let mut out = Vec::new();
+            for i in 0..100_000 {
+                out.extend_from_slice(format!("* LIST () \"/\" f{i}\r\n").as_bytes());
+                out.extend_from_slice(
+                    format!("* STATUS f{i} (MESSAGES 1 UIDNEXT 2)\r\n").as_bytes(),
+                );
+            }
+            Reply::Ok(out)
+        } else {
+            ok("")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path()).await;
+    let (result, cpu) = sync(&engine, account).await;
+    assert!(
+        protocol(&result).contains("more than 10000 folders"),
+        "{result:?}"
+    );
+    assert!(cpu < CPU_BOUND, "{cpu:?}");
+    assert!(engine.folders(account).await.unwrap().is_empty());
+}

@@ -2,7 +2,7 @@
 //! said in plain types and never looks at the store. Every command goes through the raw
 //! pipelined loop in `exchange`, so no untagged response is ever dropped.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use async_imap::{
     Session,
@@ -12,6 +12,7 @@ use async_imap::{
 use super::{Capabilities, connect::map_err, fetch::FlagUpdate};
 use crate::{
     error::{Error, Result},
+    limits,
     net::{BoxedIo, WireMeter},
 };
 
@@ -166,7 +167,7 @@ impl ImapSession {
         let completions = self
             .exchange(&commands, commands.len(), |index, response| {
                 if index == 0 {
-                    list.on_response(response)
+                    list.on_response(response)?;
                 } else {
                     sel.on_response(response)
                 }
@@ -279,7 +280,14 @@ struct ListCollector {
 }
 
 impl ListCollector {
-    fn on_response(&mut self, response: &Response<'_>) {
+    /// Past [`limits::MAX_FOLDERS`] folders (or statuses) the listing is refused.
+    fn on_response(&mut self, response: &Response<'_>) -> Result<()> {
+        if self.folders.len().max(self.statuses.len()) >= limits::MAX_FOLDERS {
+            return Err(Error::protocol(format!(
+                "the server lists more than {} folders",
+                limits::MAX_FOLDERS
+            )));
+        }
         match response {
             Response::MailboxData(MailboxDatum::List(list)) => {
                 let flags = &list.name_attributes;
@@ -306,13 +314,24 @@ impl ListCollector {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn finish(mut self) -> Vec<Folder> {
-        for (name, status) in self.statuses {
-            if let Some(f) = self.folders.iter_mut().find(|f| f.name == name) {
-                f.status = Some(status);
-            }
+        let index: HashMap<&str, usize> = self
+            .folders
+            .iter()
+            .enumerate()
+            .rev() // the first folder of a name wins
+            .map(|(i, f)| (f.name.as_str(), i))
+            .collect();
+        let found: Vec<(usize, FolderStatus)> = self
+            .statuses
+            .into_iter()
+            .filter_map(|(name, status)| Some((*index.get(name.as_str())?, status)))
+            .collect();
+        for (i, status) in found {
+            self.folders[i].status = Some(status);
         }
         self.folders
     }
