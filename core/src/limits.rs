@@ -24,3 +24,6 @@ pub const IMAP_MAX_DEPTH: u32 = 64;
 pub const MAX_KEYWORDS: usize = 256;
 /// Folders an IMAP LIST may name; past it the listing is refused.
 pub const MAX_FOLDERS: usize = 10_000;
+/// Nested messages (`message/…` parts, digests) a whole message may name before it is read
+/// for its headers only: dropping mail-parser's tree recurses once per nested message.
+pub const MIME_MAX_NESTED_MESSAGES: usize = 512;

@@ -5,7 +5,7 @@
 //! Pure functions over bytes in memory; the caller does the I/O (`pop3_spool` parses a small
 //! skeleton of a large message here and reads the part bodies from disk itself).
 
-use mail_parser::{Address as ParsedAddress, HeaderName, Message, MessageParser};
+use mail_parser::{Address as ParsedAddress, HeaderName, Message};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -16,9 +16,10 @@ use crate::{
 /// Characters kept for a preview made from TOP lines or a downloaded body.
 const PREVIEW_CHARS: usize = 200;
 
-/// Parses a message (or its first lines) with mail-parser. `None` only for empty input.
+/// Parses a message (or its first lines) with mail-parser, within the nesting limit (see
+/// `mime::parse_message`). `None` only for empty input.
 pub(super) fn parse(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse(raw)
+    mime::parse_message(raw)
 }
 
 /// The headers of `message` as a message row without parts. `size` is the LIST size;
