@@ -27,3 +27,5 @@ pub const MAX_FOLDERS: usize = 10_000;
 /// Nested messages (`message/…` parts, digests) a whole message may name before it is read
 /// for its headers only: dropping mail-parser's tree recurses once per nested message.
 pub const MIME_MAX_NESTED_MESSAGES: usize = 512;
+/// Message-IDs kept from one References header (the first and the last ones).
+pub const MAX_REFERENCES: usize = 100;

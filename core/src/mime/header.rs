@@ -4,6 +4,7 @@
 //! Decoding is lossy by design (invalid UTF-8 becomes U+FFFD) and never fails or panics; it
 //! must never guess a charset for raw 8-bit bytes other than UTF-8.
 
+use crate::limits;
 use mail_parser::{HeaderValue, parsers::MessageStream};
 
 /// A mailbox from an address list: its decoded display name and `local@domain`.
@@ -97,17 +98,25 @@ pub fn message_id(raw: Option<&[u8]>) -> Option<String> {
 
 /// Every `<...>` id of a References header (or a whole header block holding it), oldest
 /// first as written, without brackets or whitespace; empty ids are skipped.
+///
+/// At most [`limits::MAX_REFERENCES`] are kept: the first (the thread's root) and the last
+/// ones (the nearest ancestors), which are all threading needs.
 pub fn references(raw: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(raw);
     let text = strip_field_name(&text);
-    text.split('<')
+    let mut ids: Vec<String> = text
+        .split('<')
         .skip(1)
         .filter_map(|piece| {
             let (inner, _) = piece.split_once('>')?;
             let id = without_whitespace(inner);
             (!id.is_empty()).then_some(id)
         })
-        .collect()
+        .collect();
+    if ids.len() > limits::MAX_REFERENCES {
+        ids.drain(1..=ids.len() - limits::MAX_REFERENCES);
+    }
+    ids
 }
 
 /// `References: <a> <b>` → `<a> <b>`: the IMAP fetch of `HEADER.FIELDS (REFERENCES)` returns
@@ -240,5 +249,18 @@ mod tests {
         assert_eq!(references(b"<only@one>"), vec!["only@one"]);
         assert_eq!(references(b"<> <unterminated"), Vec::<String>::new());
         assert!(references(b"").is_empty());
+    }
+
+    #[test]
+    fn references_keep_the_root_and_the_nearest_ancestors() {
+        let raw: String = (0..100_000).map(|i| format!("<{i}@x> ")).collect();
+        let ids = references(raw.as_bytes());
+        assert_eq!(ids.len(), limits::MAX_REFERENCES);
+        assert_eq!(ids[0], "0@x");
+        assert_eq!(
+            ids[1],
+            format!("{}@x", 100_000 - limits::MAX_REFERENCES + 1)
+        );
+        assert_eq!(ids.last().map(String::as_str), Some("99999@x"));
     }
 }
