@@ -11,6 +11,8 @@ pub mod error;
 pub mod imap;
 pub mod limits;
 pub mod mime;
+#[cfg(test)]
+mod mutate;
 pub mod net;
 pub mod policy;
 pub mod pop3;

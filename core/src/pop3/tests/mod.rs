@@ -170,3 +170,15 @@ pub(super) async fn session_with_options(
     let (session, handle, meter) = open(Security::DangerPlaintext, script, options).await;
     (session.unwrap(), handle, meter)
 }
+
+/// This thread's CPU time, from the scheduler's own accounting (nanosecond precision). With a
+/// current-thread runtime it is the client's and the fake server's work together.
+pub(super) fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}

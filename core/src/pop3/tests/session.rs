@@ -117,6 +117,25 @@ async fn retr_unstuffs_a_body_sent_byte_by_byte() {
     assert!(server.await.unwrap().is_empty());
 }
 
+/// A server that sends one byte at a time costs the client work in proportion to the bytes,
+/// never a buffer's worth per read (a guard: each read appends into the read buffer).
+#[tokio::test]
+async fn a_trickled_response_costs_work_per_byte_not_per_buffer() {
+    let line = "x".repeat(70);
+    let body: String = (0..1_000).map(|_| format!("{line}\r\n")).collect();
+    let script = vec![
+        expect("RETR 1\r\n"),
+        Step::SendSlowly(format!("+OK\r\n{body}.\r\n").into_bytes()),
+    ];
+    let (mut s, _server, _) = session_with(BASIC_CAPS, script).await;
+    let cpu = thread_cpu();
+    let mut sink = tokio::io::sink();
+    assert_eq!(s.retr(1, &mut sink).await.unwrap(), body.len() as u64);
+    let spent = thread_cpu().saturating_sub(cpu);
+    eprintln!("{} bytes one at a time: {spent:?}", body.len());
+    assert!(spent < Duration::from_millis(700), "{spent:?}");
+}
+
 #[tokio::test]
 async fn retr_streams_into_a_file() {
     let mut message = String::from("+OK\r\n");
