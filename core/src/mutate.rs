@@ -474,6 +474,82 @@ fn parse_u64(text: &str) -> Option<u64> {
     }
 }
 
+/// An in-memory server: replays `bytes` in chunks of random sizes (1 to 3, up to 64, or up to
+/// 8 KiB bytes per read, from its own xorshift stream), then ends; swallows what the client
+/// writes. Reads never wait, so no timer fires during a case.
+pub(crate) struct Replay {
+    bytes: Vec<u8>,
+    at: usize,
+    chunks: u64,
+}
+
+impl Replay {
+    pub(crate) fn new(bytes: Vec<u8>, seed: u64) -> Self {
+        Replay {
+            bytes,
+            at: 0,
+            chunks: seed | 1,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Replay {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.chunks ^= self.chunks << 13;
+        self.chunks ^= self.chunks >> 7;
+        self.chunks ^= self.chunks << 17;
+        let want = match self.chunks % 4 {
+            0 => 1 + (self.chunks >> 8) % 3,
+            1 => 1 + (self.chunks >> 8) % 64,
+            _ => 1 + (self.chunks >> 8) % 8192,
+        } as usize;
+        let n = want.min(buf.remaining()).min(self.bytes.len() - self.at);
+        let at = self.at;
+        buf.put_slice(&self.bytes[at..at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Replay {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// CPU time this thread has run, from the scheduler's own count.
+pub(crate) fn thread_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_nanos(ns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,9 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    net::{BoxedIo, Credential, Endpoint, Purpose, Security, TlsConnector, WireMeter, connect_tcp},
+    net::{
+        BoxedIo, Credential, Endpoint, Io, Purpose, Security, TlsConnector, WireMeter, connect_tcp,
+    },
 };
 
 /// Knobs for opening a session. Defaults use every extension the server offers.
@@ -59,7 +61,19 @@ pub async fn connect(
 ) -> Result<ImapSession> {
     meter.set_purpose(Purpose::Connect);
     let tcp = connect_tcp(&endpoint.host, endpoint.port, options.timeout).await?;
-    let raw = meter.wrap(tcp);
+    establish(meter.wrap(tcp), endpoint, credential, tls, meter, options).await
+}
+
+/// [`connect`] over a connection already open to `endpoint` (the robustness tests replay
+/// server bytes through it without a socket).
+pub(super) async fn establish(
+    raw: impl Io + 'static,
+    endpoint: &Endpoint,
+    credential: &Credential,
+    tls: &TlsConnector,
+    meter: &WireMeter,
+    options: &ConnectOptions,
+) -> Result<ImapSession> {
     let host = endpoint.host.as_str();
     let limits = Limits {
         max_literal: options.max_literal,

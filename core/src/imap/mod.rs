@@ -9,6 +9,8 @@ mod connect;
 mod cork;
 mod exchange;
 mod fetch;
+#[cfg(test)]
+mod fuzz_tests;
 mod guard;
 mod idle;
 mod mailbox_cmd;

@@ -13,7 +13,7 @@ pub use endpoint::{Credential, Endpoint, Secret, TokenFuture, TokenProvider};
 pub(crate) use endpoint::{
     OAuthMechanism, check_oauth_username, fetch_access_token, oauth_error_status,
 };
-pub use io::BoxedIo;
+pub use io::{BoxedIo, Io};
 pub use meter::{Metered, Purpose, WireMeter, WireTotals};
 pub use tcp::connect_tcp;
 pub use tls::{TlsConnector, Trust};

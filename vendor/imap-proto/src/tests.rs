@@ -1258,6 +1258,8 @@ fn test_anvert_hostile_inputs() {
         }
         rsp => panic!("unexpected response {rsp:?}"),
     }
+    // Invalid UTF-8 right after a response code panicked on a char boundary.
+    assert!(Response::parse(b"* OK [UIDNEXT 5]\xffok\r\n").is_ok());
     // No space between the nested ENVELOPE and the nested body of a message/rfc822 part.
     let quirk = b"* 1 FETCH (BODYSTRUCTURE (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 120 \
         (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL \"<a@b>\")((\"text\" \"plain\" NIL NIL NIL \

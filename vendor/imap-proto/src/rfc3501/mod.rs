@@ -1195,9 +1195,11 @@ impl<'a> Outcome<'a> {
             let information = if text.is_empty() {
                 None
             } else if code.is_some() {
+                // Anvert patch: the byte after `]` was sliced off unchecked, which panicked
+                // when it began a multi-byte character (invalid UTF-8 becomes U+FFFD).
                 Some(match text {
-                    Cow::Borrowed(s) => Cow::Borrowed(&s[1..]),
-                    Cow::Owned(s) => Cow::Owned(s[1..].to_string()),
+                    Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix(' ').unwrap_or(s)),
+                    Cow::Owned(s) => Cow::Owned(s.strip_prefix(' ').unwrap_or(&s).to_string()),
                 })
             } else {
                 Some(text)
