@@ -39,6 +39,14 @@ pub enum Reply {
     Close(Vec<u8>),
     /// These bytes, then silence with the connection left open until the client leaves.
     Hang(Vec<u8>),
+    /// `head`, then `len` bytes of `fill` written 64 KiB at a time (never held in memory
+    /// whole, so the test process's peak memory is the engine's), then `tail`, then silence.
+    Flood {
+        head: Vec<u8>,
+        fill: u8,
+        len: usize,
+        tail: Vec<u8>,
+    },
 }
 
 /// `Reply::Ok` of `untagged`.
@@ -51,6 +59,8 @@ pub fn ok(untagged: impl AsRef<[u8]>) -> Reply {
 pub struct Script {
     /// The greeting line, CRLF included.
     pub greeting: Vec<u8>,
+    /// Bytes of `x` streamed after the greeting (a hostile greeting without an end).
+    pub greeting_fill: usize,
     /// The capabilities in LOGIN's OK.
     pub capabilities: String,
     /// Implicit TLS with a fresh test CA.
@@ -61,6 +71,7 @@ impl Default for Script {
     fn default() -> Self {
         Script {
             greeting: b"* OK [CAPABILITY IMAP4rev1] scripted ready\r\n".to_vec(),
+            greeting_fill: 0,
             capabilities: "IMAP4rev1 LITERAL+ UIDPLUS MOVE".to_string(),
             tls: false,
         }
@@ -236,7 +247,16 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (read, write) = tokio::io::split(socket);
     let mut read: Reader = BufReader::new(Box::new(read));
     let mut write: Writer = Box::new(write);
-    if write.write_all(&script.greeting).await.is_err() {
+    if flood(
+        &mut write,
+        &script.greeting,
+        b'x',
+        script.greeting_fill,
+        b"",
+    )
+    .await
+    .is_err()
+    {
         return;
     }
     let mut compress_next = false;
@@ -278,6 +298,17 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             Reply::Raw(bytes) => (with_tag(bytes), None),
             Reply::Close(bytes) => (with_tag(bytes), Some(false)),
             Reply::Hang(bytes) => (with_tag(bytes), Some(true)),
+            Reply::Flood {
+                head,
+                fill,
+                len,
+                tail,
+            } => {
+                let _ = flood(&mut write, &with_tag(head), fill, len, &with_tag(tail)).await;
+                let mut sink = Vec::new();
+                let _ = read.read_to_end(&mut sink).await;
+                return;
+            }
         };
         if write.write_all(&bytes).await.is_err() || write.flush().await.is_err() {
             return;
@@ -295,6 +326,25 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         }
     }
+}
+
+async fn flood(
+    write: &mut Writer,
+    head: &[u8],
+    fill: u8,
+    len: usize,
+    tail: &[u8],
+) -> std::io::Result<()> {
+    write.write_all(head).await?;
+    let chunk = vec![fill; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        write.write_all(&chunk[..n]).await?;
+        left -= n;
+    }
+    write.write_all(tail).await?;
+    write.flush().await
 }
 
 /// One command line, with its literals read (a synchronizing one is answered `+`).
@@ -396,15 +446,30 @@ pub fn thread_cpu() -> std::time::Duration {
     std::time::Duration::from_millis(ticks * 10)
 }
 
+/// Resets this process's peak resident set (`VmHWM`) to its current size (Linux
+/// `clear_refs`), so the next [`peak_rss`] tells the peak of what runs in between.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's resident set now (`VmRSS`), in bytes.
+pub fn rss() -> u64 {
+    proc_status_kb("VmRSS:") * 1024
+}
+
 /// This process's peak resident set so far (`VmHWM`), in bytes. Process-wide: a test that
 /// asserts on it runs alone in its own test binary.
 pub fn peak_rss() -> u64 {
+    proc_status_kb("VmHWM:") * 1024
+}
+
+fn proc_status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

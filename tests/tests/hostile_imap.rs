@@ -99,10 +99,9 @@ fn protocol(result: &anvert_core::Result<SyncReport>) -> String {
 
 #[tokio::test]
 async fn a_greeting_of_100_mb_is_refused_at_the_line_limit() {
-    let mut greeting = b"* OK ".to_vec();
-    greeting.resize(100 << 20, b'x');
     let script = Script {
-        greeting,
+        greeting: b"* OK ".to_vec(),
+        greeting_fill: 100 << 20,
         ..Script::default()
     };
     let server = ScriptedImap::start(script, |_| ok("")).await;
@@ -119,15 +118,23 @@ async fn a_greeting_of_100_mb_is_refused_at_the_line_limit() {
 
 #[tokio::test]
 async fn a_100_mb_subject_is_refused_and_nothing_is_stored() {
-    let mut subject = vec![b's'; 100 << 20];
-    subject[0] = b'S';
-    let fetch = [
-        b"* 1 FETCH (UID 101 FLAGS () RFC822.SIZE 120 ".as_slice(),
-        &envelope(&subject),
-        b")\r\n",
-    ]
-    .concat();
-    let server = one_message(Vec::new(), fetch, Script::default()).await;
+    let server = ScriptedImap::start(Script::default(), |command| {
+        if command.starts_with("LIST") {
+            ok("* LIST () \"/\" INBOX\r\n")
+        } else if command.starts_with("SELECT") {
+            ok("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 102] ok\r\n")
+        } else if command.contains("FETCH") {
+            Reply::Flood {
+                head: b"* 1 FETCH (UID 101 FLAGS () ENVELOPE (NIL \"".to_vec(),
+                fill: b's',
+                len: 100 << 20,
+                tail: b"\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\nTAG OK done\r\n".to_vec(),
+            }
+        } else {
+            ok("")
+        }
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (engine, account) = server.engine(dir.path()).await;
     let (result, cpu) = sync(&engine, account).await;
@@ -149,10 +156,13 @@ async fn a_compressed_gigabyte_line_is_refused_at_the_line_limit() {
     };
     let server = ScriptedImap::start(script, |command| {
         if command.starts_with("LIST") {
-            // Far more than the limit; the engine stops reading long before the end.
-            let mut line = b"* LIST () \"/\" ".to_vec();
-            line.resize(64 << 20, b'a');
-            Reply::Hang(line)
+            // 1 GiB (about 1 MB deflated); the engine stops reading long before the end.
+            Reply::Flood {
+                head: b"* LIST () \"/\" ".to_vec(),
+                fill: b'a',
+                len: 1 << 30,
+                tail: Vec::new(),
+            }
         } else {
             ok("")
         }

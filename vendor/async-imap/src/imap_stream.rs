@@ -234,18 +234,20 @@ impl Buffer {
         self.offset = (self.offset + num_bytes).min(self.block.len());
     }
 
-    /// Makes room for the next read: at least `required` bytes in all when that is known (a
-    /// literal's length, bounded by the limits), and free space in any case. Without a known
-    /// need the buffer doubles, so a large response costs a logarithmic number of reads,
-    /// copies and scans rather than one per 4 KiB.
+    /// Makes room for the next read. The buffer doubles when full, up to `required` when
+    /// that is known (a literal's end): a large response costs a logarithmic number of reads,
+    /// copies and scans rather than one per 4 KiB, and memory follows the bytes that arrive,
+    /// never the length a literal announces.
     fn ensure_capacity(&mut self, required: usize) {
         let len = self.block.len();
-        let new_len = if required > len {
-            required.next_multiple_of(Self::BLOCK_SIZE)
-        } else if self.offset == len {
-            len.saturating_mul(2).max(Self::BLOCK_SIZE)
-        } else {
+        if self.offset < len {
             return;
+        }
+        let doubled = len.saturating_mul(2).max(Self::BLOCK_SIZE);
+        let new_len = if required > len {
+            doubled.min(required.next_multiple_of(Self::BLOCK_SIZE))
+        } else {
+            doubled
         };
         self.block.resize(new_len, 0);
     }
