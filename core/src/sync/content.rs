@@ -1,7 +1,8 @@
 //! Content beyond headers that a sync fetches by policy: snippets for the message list
 //! when the server offers no PREVIEW. A byte range of each message's first text part is
 //! fetched (`BODY.PEEK[section]<0.N>`), all in one pipelined flight, and decoded even when
-//! the cut falls inside an encoding or a character.
+//! the cut falls inside an encoding or a character. `fetch_sections` hands back only
+//! answers that match what was asked (UID, section, origin, length).
 
 use super::{Budget, EventSink, SyncEvent};
 use crate::{
@@ -79,6 +80,7 @@ pub(super) async fn fetch_snippets(
             .iter()
             .zip(&requests)
             .find(|(s, _)| s.uid == d.uid && s.section == d.section)
+            .filter(|(s, _)| !answer_is_empty(&d.data, s.size))
         else {
             continue;
         };
@@ -133,6 +135,7 @@ pub(super) async fn prefetch_bodies(
         let Some(source) = sources
             .iter()
             .find(|s| s.uid == d.uid && s.section == d.section)
+            .filter(|s| !answer_is_empty(&d.data, s.size))
         else {
             continue;
         };
@@ -153,4 +156,10 @@ pub(super) async fn prefetch_bodies(
         stored += 1;
     }
     Ok(stored)
+}
+
+/// An empty answer (NIL or "") for a part BODYSTRUCTURE says has bytes: not the part's
+/// content, so nothing is stored and the next sync (or opening the message) asks again.
+fn answer_is_empty(data: &[u8], size: u32) -> bool {
+    data.is_empty() && size > 0
 }
