@@ -54,6 +54,8 @@ enum Mode {
     WrongOrigin,
     /// `BODY[section] NIL`.
     Nil,
+    /// The right answer, then a second one for the same section and origin, other bytes.
+    Twice,
     /// The last chunk is the right length of something that is not base64.
     GarbageLast,
     /// Full chunks of blank lines, past the part's end, forever.
@@ -232,6 +234,10 @@ impl Mailbox {
             (Mode::Endless, Some((_, len))) => {
                 let blank: Vec<u8> = b"\r\n".iter().copied().cycle().take(len as usize).collect();
                 ok(body_answer(UID, "2", origin, &blank))
+            }
+            (Mode::Twice, _) => {
+                let spliced = body_answer(UID, &fetch.section, origin, b"A spliced-in answer");
+                ok([good, spliced].concat())
             }
             (Mode::CutFirst, _) => Reply::Close(Vec::new()),
             _ => ok(good),
@@ -490,6 +496,19 @@ async fn an_answer_for_another_section_is_an_error() {
     s.assert_resumes().await;
 }
 
+/// Two answers for one chunk (the second spliced in with other bytes): neither is taken.
+#[tokio::test]
+async fn an_answer_given_twice_is_an_error() {
+    let s = Setup::new(Mode::Twice).await;
+    let (result, cpu) = s.download().await;
+    let err = s.assert_refused(result, cpu).await;
+    assert_eq!(
+        protocol_reason(&err),
+        "the server answered BODY[2]<0> for UID 102 twice"
+    );
+    s.assert_resumes().await;
+}
+
 /// Issue 13: the right length from the wrong origin (`<0>` where `<65536>` was asked).
 #[tokio::test]
 async fn an_answer_from_another_origin_is_an_error() {
@@ -578,7 +597,8 @@ async fn a_nil_answer_is_not_an_empty_part() {
 }
 
 /// `fetch_body` takes the readable part only when the answer is the one asked for: another
-/// message's, another section, an origin on a whole-part answer and NIL store nothing.
+/// message's, another section, an origin on a whole-part answer, NIL and a second answer
+/// store nothing.
 #[tokio::test]
 async fn the_readable_body_is_checked_the_same_way() {
     let s = Setup::new(Mode::Good).await;
@@ -595,6 +615,10 @@ async fn the_readable_body_is_checked_the_same_way() {
         (
             Mode::Nil,
             Some("the server returned no data for part 1 of 23 bytes"),
+        ),
+        (
+            Mode::Twice,
+            Some("the server answered BODY[1] for UID 102 twice"),
         ),
     ] {
         s.set_mode(mode);
@@ -632,4 +656,91 @@ async fn the_readable_body_is_checked_the_same_way() {
         .unwrap();
     assert_eq!(body.text.as_deref(), Some("Hello, see the notes.\n"));
     assert!(s.engine.store().body(s.message).await.unwrap().is_some());
+}
+
+/// Snippets fetched by a sync are checked the same way (here: the answer comes twice, the
+/// second with other bytes), but a mismatch does not end the sync: the message gets no
+/// snippet (asked for again next time), the other folder, on the same session, gets its own.
+#[tokio::test]
+async fn a_mismatched_snippet_is_dropped_without_ending_the_sync() {
+    let mailbox = Arc::new(Mailbox::new());
+    let mode = Arc::new(Mutex::new(Mode::Twice));
+    let selected = Arc::new(Mutex::new(String::new()));
+    let (m, current, folder) = (mailbox.clone(), mode.clone(), selected.clone());
+    let server = ScriptedImap::start(Script::default(), move |command| {
+        if command.starts_with("LIST") {
+            ok("* LIST () \"/\" INBOX\r\n* LIST () \"/\" Archive\r\n")
+        } else if let Some(name) = command.strip_prefix("SELECT ") {
+            *folder.lock().unwrap() = name.trim_matches('"').to_string();
+            let validity = if name.contains("INBOX") { 7 } else { 8 };
+            ok(format!(
+                "* 1 EXISTS\r\n* OK [UIDVALIDITY {validity}] ok\r\n* OK [UIDNEXT {}] ok\r\n",
+                UID + 1
+            ))
+        } else if command.starts_with("FETCH 1 (UID FLAGS") {
+            ok(m.summary())
+        } else if command.starts_with("UID FETCH 1:* (UID FLAGS)") {
+            ok(format!("* 1 FETCH (UID {UID} FLAGS (\\Seen))\r\n"))
+        } else if command.starts_with("UID SEARCH ALL") {
+            ok(format!("* SEARCH {UID}\r\n"))
+        } else if let Some(fetch) = parse_fetch(command) {
+            let in_inbox = *folder.lock().unwrap() == "INBOX";
+            let mode = if in_inbox {
+                *current.lock().unwrap()
+            } else {
+                Mode::Good
+            };
+            m.answer(&fetch, mode)
+        } else {
+            ok("")
+        }
+    })
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(data.path()).await;
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        ..SyncRequest::default()
+    };
+    let preview = |name: &'static str| {
+        let engine = &engine;
+        async move {
+            let folders = engine.folders(account).await.unwrap();
+            let folder = folders.iter().find(|f| f.name == name).unwrap();
+            let page = engine.messages(folder.id, None, 10).await.unwrap();
+            page.items[0].preview.clone()
+        }
+    };
+
+    let before = thread_cpu();
+    let report = tokio::time::timeout(TIMEOUT, engine.sync(account, &request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(thread_cpu() - before < CPU);
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(
+        preview("INBOX").await,
+        None,
+        "no snippet from an ambiguous answer"
+    );
+    assert_eq!(
+        preview("Archive").await.as_deref(),
+        Some("Hello, see the notes.")
+    );
+    assert_eq!(server.count("LOGIN"), 1, "one session: it stayed in step");
+
+    *mode.lock().unwrap() = Mode::Good;
+    let report = engine.sync(account, &request).await.unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(
+        server.count(&format!("UID FETCH {UID} (UID BODY.PEEK[1])")),
+        3,
+        "INBOX's snippet asked for again, Archive's not: {:?}",
+        server.commands()
+    );
+    assert_eq!(
+        preview("INBOX").await.as_deref(),
+        Some("Hello, see the notes.")
+    );
 }

@@ -8,7 +8,7 @@
 //! messages (unsolicited, or a hostile server's) are ignored; anything that could pass for
 //! an answer of ours but does not match it is a protocol error, never data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_imap::imap_proto::{AttributeValue, MessageSection, Response, SectionPath};
 
@@ -47,6 +47,15 @@ pub fn valid_section(section: &str) -> bool {
             .all(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// What came back for a prefetch ([`ImapSession::prefetch_sections`]).
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    /// The answers that match their requests, one per request answered.
+    pub data: Vec<SectionData>,
+    /// Messages whose answers were all dropped because one did not match what was asked.
+    pub refused: usize,
+}
+
 impl ImapSession {
     /// Fetches the requested sections of messages in the selected folder, counting the bytes
     /// under `purpose`. One pipelined command per (section, range) group.
@@ -61,6 +70,41 @@ impl ImapSession {
         purpose: Purpose,
         requests: &[SectionRequest],
     ) -> Result<Vec<SectionData>> {
+        let expected = self.fetch_checked(purpose, requests).await?;
+        match expected.first_refusal {
+            Some(e) => Err(e),
+            None => Ok(expected.into_data()),
+        }
+    }
+
+    /// [`fetch_sections`](ImapSession::fetch_sections) for content fetched ahead of need
+    /// (snippets, bodies): a message with an answer that does not match its request gets no
+    /// entry at all, and is counted, rather than failing the whole batch. Nothing of a
+    /// refused message is kept; it is asked for again another time.
+    pub async fn prefetch_sections(
+        &mut self,
+        purpose: Purpose,
+        requests: &[SectionRequest],
+    ) -> Result<Prefetched> {
+        let expected = self.fetch_checked(purpose, requests).await?;
+        let refused = expected
+            .refused
+            .iter()
+            .filter(|uid| expected.asked_for(**uid))
+            .count();
+        Ok(Prefetched {
+            data: expected.into_data(),
+            refused,
+        })
+    }
+
+    /// Sends the commands and checks every answer against `requests`. Fails only for the
+    /// exchange itself (and a refused command); refused answers are in what it returns.
+    async fn fetch_checked(
+        &mut self,
+        purpose: Purpose,
+        requests: &[SectionRequest],
+    ) -> Result<Expected> {
         let mut expected = Expected::new(requests)?;
         // (section, range) -> UIDs: one command per group.
         type Group = (String, Option<(u64, u32)>);
@@ -82,27 +126,23 @@ impl ImapSession {
         self.meter().set_purpose(purpose);
         // Responses are matched by the UID, section and origin they carry, never by which
         // command is oldest in flight: a server may run pipelined FETCHes concurrently and
-        // interleave them. A mismatch is kept until every command has completed, so the
-        // session is still in step with the server afterwards.
-        let mut mismatch = None;
+        // interleave them. A mismatch is only recorded, and the commands read to their end,
+        // so the session is still in step with the server afterwards.
         let completions = self
             .exchange(&commands, commands.len().min(8), |_, response| {
-                if mismatch.is_none()
-                    && let Response::Fetch(_, attrs) = response
-                    && let Err(e) = expected.accept(attrs)
-                {
-                    mismatch = Some(e);
+                if let Response::Fetch(_, attrs) = response {
+                    // Recorded in `expected`; the first refusal is reported by the caller.
+                    let _ = expected.accept(attrs);
                 }
                 Ok(())
             })
             .await;
         self.meter().set_purpose(Purpose::SyncMetadata);
         let completions = completions?;
-        if let Some(e) = mismatch {
-            return Err(e);
+        if expected.first_refusal.is_none() {
+            check(&completions, "UID FETCH")?;
         }
-        check(&completions, "UID FETCH")?;
-        Ok(expected.into_data())
+        Ok(expected)
     }
 }
 
@@ -112,6 +152,10 @@ impl ImapSession {
 struct Expected {
     /// (UID, section as numbers, origin) -> the request's answer so far.
     slots: BTreeMap<(u32, Vec<u32>, Option<u64>), Slot>,
+    /// UIDs with an answer that did not match: none of their answers is handed back.
+    refused: BTreeSet<u32>,
+    /// Why the first answer was refused.
+    first_refusal: Option<Error>,
 }
 
 #[derive(Debug)]
@@ -153,7 +197,11 @@ impl Expected {
                 }
             }
         }
-        Ok(Expected { slots })
+        Ok(Expected {
+            slots,
+            refused: BTreeSet::new(),
+            first_refusal: None,
+        })
     }
 
     fn asked_for(&self, uid: u32) -> bool {
@@ -165,8 +213,33 @@ impl Expected {
 
     /// Takes the body sections of one `* n FETCH` response. Ignored: a response without a
     /// body section (a flag update), without a UID, or for a UID nothing was asked for.
-    /// Refused: a body section for a UID that was asked for, but not as asked.
+    /// Refused: a body section for a UID that was asked for, but not as asked; that UID's
+    /// answers are then all dropped (an answer taken before may have been the wrong one),
+    /// and the first refusal is kept for the caller.
     fn accept(&mut self, attrs: &[AttributeValue<'_>]) -> Result<()> {
+        let Err(reason) = self.take(attrs) else {
+            return Ok(());
+        };
+        for uid in attrs.iter().filter_map(|a| match a {
+            AttributeValue::Uid(u) => Some(*u),
+            _ => None,
+        }) {
+            self.refused.insert(uid);
+            for (_, slot) in self
+                .slots
+                .range_mut((uid, Vec::new(), None)..)
+                .take_while(|((u, _, _), _)| *u == uid)
+            {
+                slot.data = None;
+            }
+        }
+        if self.first_refusal.is_none() {
+            self.first_refusal = Some(Error::protocol(reason.clone()));
+        }
+        Err(Error::protocol(reason))
+    }
+
+    fn take(&mut self, attrs: &[AttributeValue<'_>]) -> std::result::Result<(), String> {
         let mut uids = attrs.iter().filter_map(|a| match a {
             AttributeValue::Uid(u) => Some(*u),
             _ => None,
@@ -189,10 +262,11 @@ impl Expected {
         if !self.asked_for(uid) && other_uid.is_none_or(|u| !self.asked_for(u)) {
             return Ok(()); // another message's: not ours, not kept
         }
+        if self.refused.contains(&uid) {
+            return Ok(()); // already refused: nothing of it is kept
+        }
         if other_uid.is_some() {
-            return Err(Error::protocol(
-                "a FETCH response carried two different UIDs",
-            ));
+            return Err("a FETCH response carried two different UIDs".into());
         }
         for (section, index, data) in sections {
             let answered = describe(section.as_ref(), index);
@@ -201,34 +275,36 @@ impl Expected {
                 _ => (uid, Vec::new(), None), // never a key: no request has an empty path
             };
             let Some(slot) = self.slots.get_mut(&key) else {
-                return Err(Error::protocol(format!(
+                return Err(format!(
                     "the server answered {answered} for UID {uid}, which was not asked for"
-                )));
+                ));
             };
             let data = data.as_deref().unwrap_or_default();
             if let Some(max) = slot.max_len
                 && data.len() as u64 > u64::from(max)
             {
-                return Err(Error::protocol(format!(
+                return Err(format!(
                     "the server sent {} bytes of {answered} for UID {uid} where at most {max} \
                      were asked",
                     data.len()
-                )));
+                ));
             }
             if slot.data.is_some() {
-                return Err(Error::protocol(format!(
+                return Err(format!(
                     "the server answered {answered} for UID {uid} twice"
-                )));
+                ));
             }
             slot.data = Some(data.to_vec());
         }
         Ok(())
     }
 
-    /// The answers received, one per distinct request.
+    /// The answers received, one per distinct request, none for a refused UID.
     fn into_data(self) -> Vec<SectionData> {
+        let refused = self.refused;
         self.slots
             .into_iter()
+            .filter(|((uid, _, _), _)| !refused.contains(uid))
             .filter_map(|((uid, _, _), slot)| {
                 Some(SectionData {
                     uid,
@@ -476,6 +552,43 @@ mod tests {
         assert_eq!(
             reason(expected.accept(&two)),
             "a FETCH response carried two different UIDs"
+        );
+    }
+
+    #[test]
+    fn a_refused_message_keeps_no_answer_and_others_keep_theirs() {
+        let mut expected =
+            Expected::new(&[whole(102, "1"), range(102, "2", 0, 10), whole(103, "1")]).unwrap();
+        expected
+            .accept(&answer(102, &[1], None, Some(b"taken")))
+            .unwrap();
+        expected
+            .accept(&answer(103, &[1], None, Some(b"fine")))
+            .unwrap();
+        // Part 2 of 102 from the wrong origin: everything of 102 goes, even what matched.
+        expected
+            .accept(&answer(102, &[2], Some(5), Some(b"x")))
+            .unwrap_err();
+        // Later answers for 102 are not taken either, and not refused again.
+        expected
+            .accept(&answer(102, &[2], Some(0), Some(b"late")))
+            .unwrap();
+        assert_eq!(
+            expected.first_refusal.as_ref().map(ToString::to_string),
+            Some(
+                "protocol violation: the server answered BODY[2]<5> for UID 102, which was \
+                 not asked for"
+                    .to_string()
+            )
+        );
+        assert_eq!(expected.refused.len(), 1);
+        assert_eq!(
+            expected.into_data(),
+            vec![SectionData {
+                uid: 103,
+                section: "1".into(),
+                data: b"fine".to_vec()
+            }]
         );
     }
 
