@@ -7,8 +7,10 @@
 //!
 //! Decoding is lenient the way mail readers are (RFC 2045 says to ignore characters outside
 //! the base64 alphabet), so `feed` does not fail on malformed input; a broken escape is kept
-//! literally instead. It must never allocate more than a small multiple of its input and
-//! never panic, whatever the bytes.
+//! literally instead. A download asks for [`StreamDecoder::strict`] base64 instead, where
+//! such bytes mean the server sent something else than the part (garbage, or bytes from
+//! the wrong place) and end in `Error::Decode`. It must never allocate more than a small
+//! multiple of its input and never panic, whatever the bytes.
 
 use crate::{Error, Result};
 
@@ -134,7 +136,18 @@ enum Carry {
 pub struct StreamDecoder {
     encoding: TransferEncoding,
     carry: Carry,
+    /// Base64 refuses what it would otherwise skip (see [`StreamDecoder::strict`]).
+    strict: bool,
 }
+
+/// What strict base64 refuses: a byte outside the alphabet that is not a line break or blank.
+const NOT_BASE64: Error = Error::Decode {
+    reason: "the base64 content has bytes outside its alphabet",
+};
+/// What strict base64 refuses: a quantum of one character (six bits cannot make a byte).
+const CUT_BASE64: Error = Error::Decode {
+    reason: "the base64 content ends inside a character",
+};
 
 impl StreamDecoder {
     /// A decoder at the start of the content.
@@ -147,7 +160,22 @@ impl StreamDecoder {
             },
             TransferEncoding::QuotedPrintable => Carry::QuotedPrintable(Qp::Text),
         };
-        StreamDecoder { encoding, carry }
+        StreamDecoder {
+            encoding,
+            carry,
+            strict: false,
+        }
+    }
+
+    /// The same decoder, strict about base64: a byte outside the alphabet other than CR,
+    /// LF, space, tab and `=` fails `feed`, and a lone character before a `=` or at the end
+    /// fails `feed` or `finish`, with `Error::Decode` (nothing is carried over from the
+    /// failed call). Lenient decoding would turn such input into wrong bytes without a word.
+    /// Other encodings are unchanged. Strictness is not part of the saved state: set it
+    /// again after [`resume`](StreamDecoder::resume).
+    pub fn strict(mut self) -> StreamDecoder {
+        self.strict = true;
+        self
     }
 
     /// A decoder continuing from a saved [`state`](StreamDecoder::state). Fails with
@@ -184,7 +212,11 @@ impl StreamDecoder {
             }),
             _ => return Err(unusable),
         };
-        Ok(StreamDecoder { encoding, carry })
+        Ok(StreamDecoder {
+            encoding,
+            carry,
+            strict: false,
+        })
     }
 
     /// The encoding this decoder reads.
@@ -220,7 +252,7 @@ impl StreamDecoder {
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         match &mut self.carry {
             Carry::Identity => out.extend_from_slice(input),
-            Carry::Base64 { chars, len } => base64_feed(chars, len, input, out),
+            Carry::Base64 { chars, len } => base64_feed(chars, len, input, out, self.strict)?,
             Carry::QuotedPrintable(qp) => *qp = qp_feed(*qp, input, out),
         }
         Ok(())
@@ -232,6 +264,9 @@ impl StreamDecoder {
         match &mut self.carry {
             Carry::Identity => {}
             Carry::Base64 { chars, len } => {
+                if self.strict && *len == 1 {
+                    return Err(CUT_BASE64);
+                }
                 base64_flush(chars, usize::from(*len), out);
                 *len = 0;
             }
@@ -264,8 +299,15 @@ fn hex_value(byte: u8) -> Option<u8> {
 }
 
 /// Base64: characters outside the alphabet (line breaks, blanks, junk) are skipped; `=`
-/// ends the current quantum, so concatenated encodings decode too.
-fn base64_feed(chars: &mut [u8; MAX_CARRY], len: &mut u8, input: &[u8], out: &mut Vec<u8>) {
+/// ends the current quantum, so concatenated encodings decode too. `strict` refuses junk
+/// and one-character quanta instead; the carry is then left as it was before the call.
+fn base64_feed(
+    chars: &mut [u8; MAX_CARRY],
+    len: &mut u8,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    strict: bool,
+) -> Result<()> {
     out.reserve(input.len() / 4 * 3 + MAX_CARRY);
     let mut quantum = [0u8; 4];
     let mut n = usize::from(*len);
@@ -274,6 +316,9 @@ fn base64_feed(chars: &mut [u8; MAX_CARRY], len: &mut u8, input: &[u8], out: &mu
     }
     for &byte in input {
         if byte == b'=' {
+            if strict && n == 1 {
+                return Err(CUT_BASE64);
+            }
             base64_flush(&quantum, n, out);
             n = 0;
         } else if base64_value(byte).is_some() {
@@ -285,6 +330,8 @@ fn base64_feed(chars: &mut [u8; MAX_CARRY], len: &mut u8, input: &[u8], out: &mu
                 base64_flush(&quantum, 4, out);
                 n = 0;
             }
+        } else if strict && !matches!(byte, b'\r' | b'\n' | b' ' | b'\t') {
+            return Err(NOT_BASE64);
         }
     }
     for (c, &q) in chars.iter_mut().zip(quantum.iter()).take(n) {
@@ -292,6 +339,7 @@ fn base64_feed(chars: &mut [u8; MAX_CARRY], len: &mut u8, input: &[u8], out: &mu
     }
     // n < 4 here: a full quantum is flushed as soon as it completes.
     *len = n.min(MAX_CARRY) as u8;
+    Ok(())
 }
 
 /// Decodes the first `n` characters of a quantum: 4 → 3 bytes, 3 → 2, 2 → 1, 1 → nothing
@@ -482,5 +530,47 @@ mod tests {
         decoder.finish(&mut out).unwrap();
         assert_eq!(decoder.state(), DecoderState::default());
         assert_eq!(out, b"AB");
+    }
+
+    #[test]
+    fn strict_base64_refuses_garbage_and_cut_characters() {
+        let strict = || StreamDecoder::new(TransferEncoding::Base64).strict();
+        // Line breaks, blanks, padding and concatenated encodings are fine.
+        let mut decoder = strict();
+        let mut out = Vec::new();
+        decoder.feed(b"QUJD\r\nRA==\r\n", &mut out).unwrap();
+        decoder.feed(b" QQ==\tRUY=", &mut out).unwrap();
+        decoder.finish(&mut out).unwrap();
+        assert_eq!(out, b"ABCDAEF");
+
+        let junk = b"QUJD%PDF-1.7\r\n";
+        let mut lenient = StreamDecoder::new(TransferEncoding::Base64);
+        assert!(lenient.feed(junk, &mut Vec::new()).is_ok());
+        let mut decoder = strict();
+        decoder.feed(b"QU", &mut Vec::new()).unwrap();
+        let err = decoder.feed(junk, &mut Vec::new());
+        assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");
+        // The carry is as it was before the failed call.
+        assert_eq!(decoder.state().as_bytes(), b"QU");
+
+        let mut decoder = strict();
+        let err = decoder.feed(b"QUJDR=", &mut Vec::new());
+        assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");
+        let mut decoder = strict();
+        decoder.feed(b"QUJDR", &mut Vec::new()).unwrap();
+        let err = decoder.finish(&mut Vec::new());
+        assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");
+
+        // Strictness is not saved: a resumed decoder is lenient unless asked again.
+        let state = DecoderState::from_bytes(b"Q").unwrap();
+        let resumed = StreamDecoder::resume(TransferEncoding::Base64, &state).unwrap();
+        assert!(resumed.clone().finish(&mut Vec::new()).is_ok());
+        assert!(resumed.strict().finish(&mut Vec::new()).is_err());
+        // Other encodings are unchanged.
+        let mut qp = StreamDecoder::new(TransferEncoding::QuotedPrintable).strict();
+        let mut out = Vec::new();
+        qp.feed(b"caf=C3=A9 %", &mut out).unwrap();
+        qp.finish(&mut out).unwrap();
+        assert_eq!(out, "café %".as_bytes());
     }
 }

@@ -1,8 +1,8 @@
 //! Where an attachment goes on disk: always a direct child of the directory the app chose,
 //! named after the part's file name made safe by `mime::safe_file_name` (no separators, no
-//! `..`, no control or bidi characters, bounded length), with ` (2)`, ` (3)`, ... before the
-//! extension when the name is taken. A name from the wire must never choose the directory.
-//! Nothing here creates or deletes files.
+//! `..`, no control or bidi characters, no Windows device names or trailing dots, bounded
+//! length), with ` (2)`, ` (3)`, ... before the extension when the name is taken. A name
+//! from the wire must never choose the directory. Nothing here creates or deletes files.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -79,6 +79,14 @@ mod tests {
         assert!(long.file_name().unwrap().len() <= 200);
         let hostile_fallback = destination_in(dir.path(), None, "../../x");
         assert_eq!(hostile_fallback, dir.path().join("x"));
+        // Windows device names and trailing dots never reach the disk.
+        assert_eq!(at(Some("CON")), dir.path().join("CON_"));
+        assert_eq!(at(Some("aux.txt")), dir.path().join("aux_.txt"));
+        assert_eq!(at(Some("report.pdf. ")), dir.path().join("report.pdf"));
+        assert_eq!(
+            destination_in(dir.path(), None, "nul"),
+            dir.path().join("nul_")
+        );
     }
 
     #[test]

@@ -90,15 +90,26 @@ impl Engine {
             };
             let data = session.fetch_sections(Purpose::Bodies, &[request]).await;
             let _ = session.logout().await;
-            data?.into_iter().next().ok_or(Error::NotFound {
-                what: "message on the server",
-                id: message.0,
-            })
+            data?
+                .into_iter()
+                .find(|d| d.uid == location.uid)
+                .ok_or(Error::NotFound {
+                    what: "message on the server",
+                    id: message.0,
+                })
         }
         .await;
         self.record_usage(location.account, network, &runtime, &before)
             .await?;
         let data = result?;
+        // `fetch_sections` took only an answer for this UID, section and no origin. An empty
+        // one (NIL or "") for a part BODYSTRUCTURE says has bytes is not its body.
+        if data.data.is_empty() && part.size > 0 {
+            return Err(Error::protocol(format!(
+                "the server returned no data for part {} of {} bytes",
+                part.section, part.size
+            )));
+        }
         let decoded = mime::decode_part_text(
             &data.data,
             part.encoding.as_deref(),
@@ -162,7 +173,7 @@ impl Engine {
                 id: message.0,
             })?
             .clone();
-        let mut record = match self.store.download(message, section).await? {
+        let existing = match self.store.download(message, section).await? {
             Some(r) if r.state == DownloadState::Complete && r.destination.exists() => {
                 self.store.touch_download(message, section).await?;
                 return Ok(r.destination);
@@ -170,6 +181,7 @@ impl Engine {
             // Killed between the rename into place and recording completion: finish the record.
             Some(r)
                 if r.state == DownloadState::Partial
+                    && r.encoded_offset > 0
                     && r.encoded_offset >= u64::from(part.size)
                     && !blobs::part_path(&r.destination).exists()
                     && std::fs::metadata(&r.destination)
@@ -180,19 +192,19 @@ impl Engine {
                     .await?;
                 return Ok(r.destination);
             }
-            Some(r) if r.state == DownloadState::Partial => r,
-            _ => {
-                let destination =
-                    blobs::destination_in(dir, part.filename.as_deref(), "attachment");
-                // No record: a partial file there is a leftover of a start that was never
-                // recorded (a crash before the first chunk was committed).
-                blobs::remove_partial(&destination).await?;
-                DownloadRecord::start(message, section, destination)
-            }
+            Some(r) if r.state == DownloadState::Partial => Some(r),
+            _ => None,
         };
         if network == NetworkKind::Offline {
             return Err(Error::Offline);
         }
+        let (mut record, file) = match existing {
+            Some(record) => (record, None),
+            None => {
+                let (record, file) = self.claim_download(message, &part, dir).await?;
+                (record, Some(file))
+            }
+        };
         let runtime = self.runtime(location.account)?;
         let before = runtime.meter.totals();
         let result = async {
@@ -203,6 +215,7 @@ impl Engine {
                     location.uid,
                     &part,
                     &mut record,
+                    file,
                     listener,
                     cancel,
                 )
@@ -364,13 +377,18 @@ impl Engine {
                     .join("attachments")
                     .join(item.message.0.to_string());
                 tokio::fs::create_dir_all(&dir).await?;
-                let destination =
-                    blobs::destination_in(&dir, item.filename.as_deref(), "attachment");
-                blobs::remove_partial(&destination).await?;
-                let mut record = DownloadRecord::start(item.message, &item.section, destination);
+                let (mut record, file) = self.claim_download(item.message, part, &dir).await?;
                 let cancel = tokio_util::sync::CancellationToken::new();
                 match self
-                    .download_chunks(session, item.uid, part, &mut record, None, &cancel)
+                    .download_chunks(
+                        session,
+                        item.uid,
+                        part,
+                        &mut record,
+                        Some(file),
+                        None,
+                        &cancel,
+                    )
                     .await
                 {
                     Ok(_) => done += 1,
@@ -388,25 +406,58 @@ impl Engine {
         Ok(done)
     }
 
-    /// The chunk loop, over a session that has the message's folder selected.
+    /// Starts a new download of `part` into `dir`: picks a free name, claims it by creating
+    /// its partial file (never taking over another download's), then records the download at
+    /// offset 0 before any byte is fetched, so a cut or a crash from here on resumes into the
+    /// same name instead of leaving an empty `.anvert-part` behind and starting another.
+    async fn claim_download(
+        &self,
+        message: MessageId,
+        part: &PartDetail,
+        dir: &Path,
+    ) -> Result<(DownloadRecord, PartFile)> {
+        let destination = blobs::destination_in(dir, part.filename.as_deref(), "attachment");
+        let limit = blobs::decoded_limit(u64::from(part.size));
+        let file = PartFile::create(&destination, limit).await?;
+        let record = DownloadRecord::start(message, &part.section, destination);
+        if let Err(e) = self.store.save_download_progress(&record).await {
+            let _ = file.discard().await;
+            return Err(e);
+        }
+        Ok((record, file))
+    }
+
+    /// The chunk loop, over a session that has the message's folder selected: `file` is the
+    /// partial file of a download just claimed, `None` to resume `record` from the store.
+    ///
+    /// A chunk is taken only when it answers exactly what was asked (`fetch_sections` checks
+    /// the UID, section, origin and length). A chunk shorter than asked ends the part, and
+    /// only when the part then has at least its BODYSTRUCTURE size in encoded bytes: a server
+    /// that stops early gets `Error::Protocol`, and nothing of that chunk is committed, so the
+    /// download resumes from the last good chunk. More than the size allows ends in
+    /// `TooLarge`; transfer decoding is strict, so garbage ends in `Decode`. Completion is
+    /// recorded only after all of that.
+    #[allow(clippy::too_many_arguments)]
     async fn download_chunks(
         &self,
         session: &mut ImapSession,
         uid: u32,
         part: &PartDetail,
         record: &mut DownloadRecord,
+        file: Option<PartFile>,
         listener: Option<&dyn ProgressListener>,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<PathBuf> {
         let encoding = TransferEncoding::from_name(part.encoding.as_deref().unwrap_or("7bit"));
-        let limit = blobs::decoded_limit(u64::from(part.size));
-        let mut decoder = StreamDecoder::resume(encoding, &record.decoder_state)?;
-        let mut file = if record.encoded_offset == 0 {
-            PartFile::create(&record.destination, limit).await?
-        } else {
-            PartFile::resume(&record.destination, record.decoded_len, limit).await?
-        };
         let total = u64::from(part.size);
+        // Encoded bytes are bounded like decoded ones: a server that keeps sending (say,
+        // blank lines in base64, which decode to nothing) is stopped too.
+        let limit = blobs::decoded_limit(total);
+        let mut decoder = StreamDecoder::resume(encoding, &record.decoder_state)?.strict();
+        let mut file = match file {
+            Some(file) => file,
+            None => PartFile::resume(&record.destination, record.decoded_len, limit).await?,
+        };
         let mut sizer = ChunkSizer::new();
         let mut out = Vec::new();
         let result = async {
@@ -427,22 +478,33 @@ impl Engine {
                 };
                 let data = chunk
                     .into_iter()
-                    .next()
+                    .find(|d| d.uid == uid)
                     .ok_or(Error::NotFound {
                         what: "message on the server",
                         id: record.message.0,
                     })?
                     .data;
-                sizer.record(data.len() as u64, started.elapsed());
+                let received = data.len() as u64; // at most `len`: checked by fetch_sections
+                let end = record.encoded_offset.saturating_add(received);
+                let last = received < u64::from(len);
+                if last && end < total {
+                    return Err(Error::protocol(format!(
+                        "the server ended part {} after {end} of its {total} bytes",
+                        part.section
+                    )));
+                }
+                if end > limit {
+                    return Err(Error::TooLarge { limit });
+                }
+                sizer.record(received, started.elapsed());
                 out.clear();
                 decoder.feed(&data, &mut out)?;
-                let last = (data.len() as u64) < u64::from(len);
                 if last {
                     decoder.finish(&mut out)?;
                 }
                 file.append(&out).await?;
                 file.sync().await?;
-                record.encoded_offset += data.len() as u64;
+                record.encoded_offset = end;
                 record.decoded_len = file.len();
                 record.decoder_state = decoder.state();
                 record.bytes_on_disk = file.len();

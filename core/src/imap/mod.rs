@@ -20,7 +20,7 @@ mod store_cmd;
 #[cfg(test)]
 mod transcript_tests;
 
-pub use body::{SectionData, SectionRequest, uid_set, valid_section};
+pub use body::{Prefetched, SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
 pub use connect::{ConnectOptions, connect};
 pub use exchange::{Completion, UidPlusCode};

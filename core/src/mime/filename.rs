@@ -30,18 +30,29 @@ pub(crate) fn declared_file_name(common: &BodyContentCommon<'_>) -> Option<Strin
         .filter(|name| !name.is_empty())
 }
 
-/// A version of `name` that is safe as a single file name on any platform the apps run on:
+/// A version of `name` that is safe as a single file name on any platform the apps run on
+/// (and on Windows, where the CLI and desktop tools may save it):
 /// - control characters (C0, DEL, C1) and bidirectional overrides (which can disguise an
 ///   extension, as in `invoice\u{202E}fdp.exe`) are removed;
 /// - `/` and `\` split the name into components; empty, `.` and `..` components are dropped
 ///   and the rest are joined with `_` (so `../../etc/passwd` becomes `etc_passwd`);
-/// - surrounding whitespace and leading dots (hidden files) are removed;
+/// - the characters Windows forbids in names (`<>:"|?*`; `:` would open an NTFS alternate
+///   data stream) become `_`;
+/// - surrounding whitespace, leading dots (hidden files) and trailing dots (Windows drops
+///   them, so `a.pdf.` would be saved as `a.pdf`) are removed;
+/// - a Windows device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9`,
+///   `CONIN$`, `CONOUT$`, in any case) before the first dot gets a `_`: `CON` becomes
+///   `CON_`, `aux.txt` becomes `aux_.txt`, `nul.tar.gz` becomes `nul_.tar.gz`;
 /// - the result is at most 200 bytes, cut on a character boundary, keeping a short extension;
 /// - an empty result becomes `attachment`.
 pub fn safe_file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .map(|c| match c {
+            '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+            other => other,
+        })
         .collect();
     let joined = cleaned
         .split(['/', '\\'])
@@ -49,14 +60,45 @@ pub fn safe_file_name(name: &str) -> String {
         .filter(|part| !part.is_empty() && *part != "." && *part != "..")
         .collect::<Vec<_>>()
         .join("_");
-    let trimmed = joined
-        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
-        .trim_end();
-    let bounded = bound_length(trimmed);
+    let trimmed = trim_ends(&joined);
+    let bounded = not_a_device(trim_ends(&bound_length(&not_a_device(trimmed))));
     match bounded.is_empty() {
         true => FALLBACK.to_string(),
         false => bounded,
     }
+}
+
+/// Without leading dots and whitespace, nor trailing ones.
+fn trim_ends(name: &str) -> &str {
+    name.trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+}
+
+/// `name` with a `_` after its first component when that is a Windows device name, which
+/// Windows reserves whatever the extension (`aux.txt` opens the AUX device). The component
+/// is compared without trailing blanks, as Windows does.
+fn not_a_device(name: &str) -> String {
+    let stem_end = name.find('.').unwrap_or(name.len());
+    let stem = name.get(..stem_end).unwrap_or_default().trim_end();
+    if !is_device_name(stem) {
+        return name.to_string();
+    }
+    let (stem, rest) = name.split_at(stem.len());
+    format!("{stem}_{rest}")
+}
+
+fn is_device_name(stem: &str) -> bool {
+    const DEVICES: [&str; 6] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    if DEVICES.iter().any(|d| stem.eq_ignore_ascii_case(d)) {
+        return true;
+    }
+    // COM0-COM9 and LPT0-LPT9, also with the superscript digits Windows treats alike.
+    let mut chars = stem.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let digit = chars.next();
+    (prefix.eq_ignore_ascii_case("COM") || prefix.eq_ignore_ascii_case("LPT"))
+        && digit.is_some_and(|d| d.is_ascii_digit() || matches!(d, '¹' | '²' | '³'))
+        && chars.next().is_none()
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -113,7 +155,8 @@ mod tests {
         assert_eq!(safe_file_name("\u{1b}[2Jclear.txt"), "[2Jclear.txt");
         assert_eq!(safe_file_name("tab\there.txt"), "tabhere.txt");
         assert_eq!(safe_file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
-        assert_eq!(safe_file_name("nul\0\u{85}.bin"), "nul.bin");
+        // (`nul` is a Windows device name, see below.)
+        assert_eq!(safe_file_name("nul\0\u{85}.bin"), "nul_.bin");
     }
 
     #[test]
@@ -123,6 +166,46 @@ mod tests {
         assert_eq!(safe_file_name(""), FALLBACK);
         assert_eq!(safe_file_name(" \u{7} / "), FALLBACK);
         assert_eq!(safe_file_name("Résumé – Müller.pdf"), "Résumé – Müller.pdf");
+    }
+
+    #[test]
+    fn windows_device_names_and_trailing_dots_are_made_safe() {
+        for (name, safe) in [
+            ("CON", "CON_"),
+            ("con", "con_"),
+            ("aux.txt", "aux_.txt"),
+            ("LPT1", "LPT1_"),
+            ("nul.tar.gz", "nul_.tar.gz"),
+            ("Com9.pdf", "Com9_.pdf"),
+            ("lpt¹.doc", "lpt¹_.doc"),
+            ("CONOUT$.log", "CONOUT$_.log"),
+            ("PRN .txt", "PRN_ .txt"),
+            ("CON..", "CON_"),
+            ("a/CON", "a_CON"),
+            ("report.pdf.", "report.pdf"),
+            ("report.pdf . .", "report.pdf"),
+            ("notes ", "notes"),
+            ("...", FALLBACK),
+        ] {
+            assert_eq!(safe_file_name(name), safe, "{name:?}");
+        }
+        // Names that only look like devices stay as they are.
+        for name in [
+            "CONSOLE.txt",
+            "COM10",
+            "LPT",
+            "aux_.txt",
+            "console",
+            "nul-report.pdf",
+        ] {
+            assert_eq!(safe_file_name(name), name);
+        }
+    }
+
+    #[test]
+    fn characters_windows_forbids_become_underscores() {
+        assert_eq!(safe_file_name("a<b>c:d\"e|f?g*.txt"), "a_b_c_d_e_f_g_.txt");
+        assert_eq!(safe_file_name("report.pdf:evil.exe"), "report.pdf_evil.exe");
     }
 
     #[test]
@@ -136,5 +219,15 @@ mod tests {
         let silly_ext = format!("a.{}", "é".repeat(300));
         let safe = safe_file_name(&silly_ext);
         assert!(safe.len() <= MAX_NAME_BYTES && safe.starts_with("a.é"));
+        // A cut that would end in a dot does not.
+        let dotted = format!("{}.{}", "x".repeat(199), "y".repeat(30));
+        let safe = safe_file_name(&dotted);
+        assert_eq!(safe, "x".repeat(199));
+        let device = format!("aux.{}", "z".repeat(300));
+        let safe = safe_file_name(&device);
+        assert!(
+            safe.starts_with("aux_.z") && safe.len() <= MAX_NAME_BYTES,
+            "{safe}"
+        );
     }
 }

@@ -109,6 +109,7 @@ fn header_functions_never_panic() {
             "{lossy:?} → {safe:?}"
         );
         assert!(!safe.is_empty() && safe.len() <= 200);
+        assert!(!safe.ends_with(['.', ' ']), "{lossy:?} → {safe:?}");
         assert!(
             !safe.contains(['/', '\\'])
                 && !safe.starts_with('.')

@@ -1,7 +1,9 @@
 //! Content beyond headers that a sync fetches by policy: snippets for the message list
 //! when the server offers no PREVIEW. A byte range of each message's first text part is
 //! fetched (`BODY.PEEK[section]<0.N>`), all in one pipelined flight, and decoded even when
-//! the cut falls inside an encoding or a character.
+//! the cut falls inside an encoding or a character. Only answers that match what was
+//! asked (UID, section, origin, length) are stored; a message with one that does not is
+//! skipped and asked for again at a later sync.
 
 use super::{Budget, EventSink, SyncEvent};
 use crate::{
@@ -71,7 +73,7 @@ pub(super) async fn fetch_snippets(
             }
         })
         .collect();
-    let data = session.fetch_sections(Purpose::Snippets, &requests).await?;
+    let data = prefetch(session, Purpose::Snippets, &requests).await?;
 
     let mut previews = Vec::with_capacity(data.len());
     for d in &data {
@@ -79,6 +81,7 @@ pub(super) async fn fetch_snippets(
             .iter()
             .zip(&requests)
             .find(|(s, _)| s.uid == d.uid && s.section == d.section)
+            .filter(|(s, _)| !answer_is_empty(&d.data, s.size))
         else {
             continue;
         };
@@ -127,12 +130,13 @@ pub(super) async fn prefetch_bodies(
     if requests.is_empty() {
         return Ok(0);
     }
-    let data = session.fetch_sections(Purpose::Bodies, &requests).await?;
+    let data = prefetch(session, Purpose::Bodies, &requests).await?;
     let mut stored = 0;
     for d in &data {
         let Some(source) = sources
             .iter()
             .find(|s| s.uid == d.uid && s.section == d.section)
+            .filter(|s| !answer_is_empty(&d.data, s.size))
         else {
             continue;
         };
@@ -153,4 +157,29 @@ pub(super) async fn prefetch_bodies(
         stored += 1;
     }
     Ok(stored)
+}
+
+/// The answers to `requests` that match them. A message with an answer that does not
+/// (another section or origin, too long, twice) gets nothing stored and is asked for again
+/// at a later sync: a broken or hostile server neither ends the sync over a snippet nor
+/// gets a wrong one stored. Answers for messages not asked for are ignored.
+async fn prefetch(
+    session: &mut ImapSession,
+    purpose: Purpose,
+    requests: &[SectionRequest],
+) -> Result<Vec<crate::imap::SectionData>> {
+    let answers = session.prefetch_sections(purpose, requests).await?;
+    if answers.refused > 0 {
+        tracing::warn!(
+            refused = answers.refused,
+            "content answers that did not match their requests were dropped"
+        );
+    }
+    Ok(answers.data)
+}
+
+/// An empty answer (NIL or "") for a part BODYSTRUCTURE says has bytes: not the part's
+/// content, so nothing is stored and the next sync (or opening the message) asks again.
+fn answer_is_empty(data: &[u8], size: u32) -> bool {
+    data.is_empty() && size > 0
 }
