@@ -7,7 +7,7 @@
 //! With `COMPRESS=DEFLATE` among the capabilities, `COMPRESS DEFLATE` is answered by the
 //! script as any command, and both directions are deflated after it.
 //!
-//! `TAG` in a reply's bytes becomes the command's tag. A command's literals (`{n}` or
+//! `TAG` at the start of a line of a reply becomes the command's tag. A command's literals (`{n}` or
 //! `{n+}`, as APPEND sends) are read and kept in the command text as `{n}` plus the bytes.
 
 use std::{
@@ -390,17 +390,27 @@ fn literal_size(line: &[u8]) -> Option<(usize, bool)> {
     Some((size, synchronizing))
 }
 
-/// `haystack` with every `from` replaced by `to`.
+/// `haystack` with `from` replaced by `to` where it begins a line (tags only begin lines; a
+/// literal's bytes elsewhere are left alone).
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
     let mut rest = haystack;
-    while let Some(i) = rest.windows(from.len()).position(|w| w == from) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(to);
-        rest = &rest[i + from.len()..];
+    loop {
+        if let Some(after) = rest.strip_prefix(from) {
+            out.extend_from_slice(to);
+            rest = after;
+        }
+        match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                out.extend_from_slice(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.extend_from_slice(rest);
+                return out;
+            }
+        }
     }
-    out.extend_from_slice(rest);
-    out
 }
 
 fn certs_der(pem: &str) -> Vec<rustls_pki_types::CertificateDer<'static>> {

@@ -106,7 +106,7 @@ struct Mailbox {
 
 impl Mailbox {
     /// Pseudo-random content whose encoding never holds `TAG` (the scripted server puts the
-    /// command's tag in place of that word, literals included).
+    /// command's tag in place of that word where it begins a line, literals included).
     fn new() -> Mailbox {
         (1..)
             .map(Mailbox::from_seed)
