@@ -317,3 +317,39 @@ async fn a_hundred_thousand_folders_are_refused_in_bounded_time() {
     assert!(cpu < CPU_BOUND, "{cpu:?}");
     assert!(engine.folders(account).await.unwrap().is_empty());
 }
+
+/// GNU Mailutils imap4d omits the space between a forwarded message's ENVELOPE and its body
+/// (`…")((("text" …`). imap-proto refused the whole FETCH, and the message was stored with
+/// no parts: 18 attachments invisible on a 700-message mailbox. Now it parses as it is.
+#[tokio::test]
+async fn mailutils_forwarded_message_structure_keeps_every_part() {
+    let structure =
+        b"BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 20 1 \
+        NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 900 (\"Tue, 1 Jan 2019 00:00:00 \
+        +0000\" \"inner\" ((\"Ann\" NIL \"ann\" \"example.net\")) NIL NIL NIL NIL NIL NIL \
+        \"<i@example.net>\")((\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1 NIL NIL NIL)\
+        (\"application\" \"pdf\" (\"name\" \"a.pdf\") NIL NIL \"base64\" 400 NIL \
+        (\"attachment\" (\"filename\" \"a.pdf\")) NIL) \"mixed\" (\"boundary\" \"in\") NIL NIL) 20 \
+        NIL NIL NIL) \"mixed\" (\"boundary\" \"out\") NIL NIL)";
+    let server = one_message(
+        Vec::new(),
+        summary(b"\\Seen", DATE, structure),
+        Script {
+            capabilities: "IMAP4rev1 IDLE LITERAL+ UNSELECT".into(),
+            ..Script::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path()).await;
+    let (result, _) = sync(&engine, account).await;
+    result.unwrap();
+    let folder = engine.folders(account).await.unwrap()[0].id;
+    let page = engine.messages(folder, None, 10).await.unwrap();
+    let detail = engine.message(page.items[0].id).await.unwrap().unwrap();
+    let sections: Vec<&str> = detail.parts.iter().map(|p| p.section.as_str()).collect();
+    assert!(sections.contains(&"2.2"), "{sections:?}");
+    assert!(page.items[0].has_attachments);
+    // Asked for once: no second FETCH for the structure.
+    assert_eq!(server.count("FETCH"), 1, "{:?}", server.commands());
+}
