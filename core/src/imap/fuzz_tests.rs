@@ -89,7 +89,7 @@ fn transcript(variant: usize) -> Vec<u8> {
           * OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 104] ok\r\n* OK [HIGHESTMODSEQ 900] ok\r\n\
           * VANISHED (EARLIER) 1:5,9\r\n* 2 FETCH (UID 102 FLAGS (\\Seen) MODSEQ (880))\r\n\
           A0004 OK [READ-WRITE] selected\r\n";
-    if variant % 2 == 0 {
+    if variant.is_multiple_of(2) {
         t += &summary(3, 103);
         t += &summary(2, 102);
         t += "A0005 OK fetched\r\n";
