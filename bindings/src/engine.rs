@@ -589,7 +589,7 @@ mod tests {
             data_dir: file.join("data").to_string_lossy().into_owned(),
             cache_budget_bytes: None,
             extra_ca_pem: None,
-            log_level: crate::logging::LogLevel::Off,
+            log_level: crate::logging::LogLevel::Debug,
         });
         std::fs::remove_file(&file).unwrap();
         match result {
