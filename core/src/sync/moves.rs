@@ -59,8 +59,7 @@ pub(super) async fn write_back_mailbox(
     // with the reason: listed for the app, never retried, never sent.
     let folder = |f: Option<FolderId>| f.and_then(|f| names.get(&f).map(|n| (f, n.as_str())));
     let mut appends: Vec<(&MailboxOp, &str, &[u8])> = Vec::new();
-    let mut moves: BTreeMap<(FolderId, FolderId), (&str, &str, Vec<&MailboxOp>)> =
-        BTreeMap::new();
+    let mut moves: BTreeMap<(FolderId, FolderId), (&str, &str, Vec<&MailboxOp>)> = BTreeMap::new();
     let mut expunges: BTreeMap<FolderId, (&str, Vec<&MailboxOp>)> = BTreeMap::new();
     let mut inconsistent: BTreeMap<&'static str, Vec<&MailboxOp>> = BTreeMap::new();
     for op in &ops {
