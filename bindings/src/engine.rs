@@ -44,7 +44,10 @@ pub struct EngineConfig {
 #[async_trait::async_trait]
 pub trait TokenProvider: Send + Sync {
     /// A current access token for `username`; refresh it when `force_refresh` is true
-    /// (the server just rejected the last one).
+    /// (the server just rejected the last one). On failure, say what kind it was:
+    /// `Network` when the token endpoint could not be reached (the sync fails with
+    /// `Network`, retry later), `Auth` when the user must sign in again (the sync fails with
+    /// `Auth`); anything else becomes `Other`.
     async fn access_token(
         &self,
         username: String,
@@ -68,9 +71,7 @@ impl anvert_core::net::TokenProvider for ForeignTokens {
                 .access_token(username.to_string(), force_refresh)
                 .await
                 .map(Secret::new)
-                .map_err(|_| anvert_core::Error::AuthRejected {
-                    text: "the app's token provider gave no token".into(),
-                })
+                .map_err(crate::error::token_failure)
         })
     }
 }
@@ -554,5 +555,65 @@ impl Engine {
             .into_iter()
             .find(|a| a.id == id)
             .ok_or(AnvertError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider that fails with the error it was given.
+    struct Failing(AnvertError);
+
+    #[async_trait::async_trait]
+    impl TokenProvider for Failing {
+        async fn access_token(&self, _: String, _: bool) -> Result<String, AnvertError> {
+            Err(self.0.clone())
+        }
+    }
+
+    async fn through_the_engine(e: AnvertError) -> AnvertError {
+        let tokens = ForeignTokens(Arc::new(Failing(e)));
+        match anvert_core::net::TokenProvider::access_token(&tokens, "alice", false).await {
+            Ok(_) => panic!("a failing provider gave a token"),
+            Err(e) => e.into(),
+        }
+    }
+
+    #[test]
+    fn a_data_dir_that_cannot_be_created_is_a_storage_error() {
+        // A regular file where the data directory's parent should be: a local I/O error.
+        let file = std::env::temp_dir().join(format!("anvert-ffi-file-{}", std::process::id()));
+        std::fs::write(&file, b"not a directory").unwrap();
+        let result = Engine::open(EngineConfig {
+            data_dir: file.join("data").to_string_lossy().into_owned(),
+            cache_budget_bytes: None,
+            extra_ca_pem: None,
+            log_level: crate::logging::LogLevel::Debug,
+        });
+        std::fs::remove_file(&file).unwrap();
+        match result {
+            Err(AnvertError::Storage { .. }) => {}
+            Err(e) => panic!("a local file error became {e:?}"),
+            Ok(_) => panic!("opened an engine under a regular file"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_offline_is_a_network_error_not_a_new_login() {
+        let e = through_the_engine(AnvertError::Network {
+            reason: "token endpoint unreachable".into(),
+        })
+        .await;
+        assert!(matches!(e, AnvertError::Network { .. }), "{e:?}");
+        assert_eq!(
+            through_the_engine(AnvertError::Auth).await,
+            AnvertError::Auth
+        );
+        let e = through_the_engine(AnvertError::Other {
+            reason: "keychain locked".into(),
+        })
+        .await;
+        assert!(matches!(e, AnvertError::Other { .. }), "{e:?}");
     }
 }

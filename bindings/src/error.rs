@@ -5,7 +5,7 @@
 //! is removed here: the core's errors carry no secrets by construction, and the reasons
 //! below are built from the error's own text or fixed words, never from a credential.
 
-use anvert_core::Error as Core;
+use anvert_core::{Error as Core, TokenFailure};
 
 /// What went wrong, in terms an app can act on. In Kotlin this is `AnvertException` with one
 /// subclass per variant; in Swift an `Error` enum.
@@ -54,7 +54,15 @@ impl From<Core> for AnvertError {
             | Core::Connect { .. }
             | Core::Timeout { .. }
             | Core::ConnectionClosed
-            | Core::Io(_) => AnvertError::Network { reason },
+            | Core::Io(_)
+            | Core::TokenUnavailable {
+                kind: TokenFailure::Network,
+                ..
+            } => AnvertError::Network { reason },
+            Core::TokenUnavailable {
+                kind: TokenFailure::Auth,
+                ..
+            } => AnvertError::Auth,
             Core::Tls { .. } | Core::TlsUnavailable { .. } | Core::PlaintextRefused => {
                 AnvertError::Tls { reason }
             }
@@ -66,6 +74,7 @@ impl From<Core> for AnvertError {
             Core::TooLarge { .. } => AnvertError::Protocol { reason },
             Core::Store { .. }
             | Core::StoreMigration { .. }
+            | Core::Disk { .. }
             | Core::DiskFull { .. }
             | Core::CannotResume { .. }
             | Core::Decode { .. } => AnvertError::Storage { reason },
@@ -76,6 +85,26 @@ impl From<Core> for AnvertError {
             }
             _ => AnvertError::Other { reason },
         }
+    }
+}
+
+/// The app's token provider failed: its error says what kind of failure it was, and that
+/// kind is kept (a provider that cannot reach its token endpoint is `Network`, not a reason
+/// to ask the user to sign in again). Only the provider's own words are kept, cut short.
+pub(crate) fn token_failure(e: AnvertError) -> Core {
+    let (kind, reason) = match e {
+        AnvertError::Network { reason } => (TokenFailure::Network, reason),
+        AnvertError::Auth => (TokenFailure::Auth, "the grant is no longer valid".into()),
+        AnvertError::Cancelled => return Core::Cancelled,
+        other => (TokenFailure::Other, other.to_string()),
+    };
+    Core::TokenUnavailable {
+        kind,
+        reason: reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect(),
     }
 }
 
@@ -124,6 +153,38 @@ mod tests {
             AnvertError::Server {
                 text: "Mailbox doesn't exist".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_local_file_error_is_storage_not_network() {
+        let disk: Core = std::io::Error::from(std::io::ErrorKind::PermissionDenied).into();
+        assert!(matches!(disk, Core::Disk { .. }), "{disk:?}");
+        let e: AnvertError = disk.into();
+        assert!(matches!(e, AnvertError::Storage { .. }), "{e:?}");
+        let socket = Core::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let e: AnvertError = socket.into();
+        assert!(matches!(e, AnvertError::Network { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_token_provider_failure_keeps_its_kind() {
+        let back = |e: AnvertError| AnvertError::from(token_failure(e));
+        let offline = back(AnvertError::Network {
+            reason: "no route to the token endpoint".into(),
+        });
+        assert!(
+            matches!(&offline, AnvertError::Network { reason } if reason.contains("no route")),
+            "{offline:?}"
+        );
+        assert_eq!(back(AnvertError::Auth), AnvertError::Auth);
+        assert_eq!(back(AnvertError::Cancelled), AnvertError::Cancelled);
+        let other = back(AnvertError::Other {
+            reason: "keychain locked".into(),
+        });
+        assert!(
+            matches!(&other, AnvertError::Other { reason } if reason.contains("keychain locked")),
+            "{other:?}"
         );
     }
 

@@ -2,7 +2,7 @@
 //! unbounded queue (so a slow callback never blocks a sync), each watcher's listener called
 //! from its own delivery task: the snapshot first, then the deltas in commit order.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anvert_core::{
     engine::Engine as CoreEngine,
@@ -86,19 +86,25 @@ impl Fanout {
     /// A new watcher's queue.
     pub(crate) fn subscribe(&self) -> (UnboundedSender<Delivery>, UnboundedReceiver<Delivery>) {
         let (tx, rx) = unbounded_channel();
-        if let Ok(mut w) = self.watchers.lock() {
-            w.push(tx.clone());
-        }
+        self.watchers().push(tx.clone());
         (tx, rx)
+    }
+
+    /// The watchers, also when a panic elsewhere poisoned the lock (with a warning): each
+    /// holder makes one `push` or `retain` on the list, which leaves it whole.
+    fn watchers(&self) -> MutexGuard<'_, Vec<UnboundedSender<Delivery>>> {
+        self.watchers.lock().unwrap_or_else(|poisoned| {
+            tracing::warn!("a panic poisoned the event fan-out's lock; carrying on with its list");
+            poisoned.into_inner()
+        })
     }
 }
 
 impl EventSink for Fanout {
     fn emit(&self, event: SyncEvent) {
-        if let Ok(mut watchers) = self.watchers.lock() {
-            // A closed queue belongs to a finished watch: forget it.
-            watchers.retain(|tx| tx.send(Delivery::Core(event.clone())).is_ok());
-        }
+        // A closed queue belongs to a finished watch: forget it.
+        self.watchers()
+            .retain(|tx| tx.send(Delivery::Core(event.clone())).is_ok());
     }
 }
 
@@ -259,4 +265,30 @@ fn convert(event: SyncEvent, scope: &Scope) -> Option<MailEvent> {
         _ => return None,
     };
     scope.wants(folder).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_fan_out_still_delivers() {
+        let fanout = Fanout::default();
+        std::thread::scope(|s| {
+            let held = s.spawn(|| {
+                let _guard = fanout.watchers.lock();
+                panic!("poisoning the lock on purpose");
+            });
+            assert!(held.join().is_err());
+        });
+        assert!(fanout.watchers.is_poisoned());
+        let (_tx, mut rx) = fanout.subscribe();
+        fanout.emit(SyncEvent::FoldersChanged {
+            account: AccountId(1),
+        });
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Delivery::Core(SyncEvent::FoldersChanged { .. }))
+        ));
+    }
 }

@@ -4,7 +4,7 @@
 //! async-imap's command trace, which would show them, is compiled out). Release builds keep
 //! info and above only (the `release-log-info` feature): `Debug` then adds nothing.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// How much to log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
@@ -37,9 +37,31 @@ fn sink() -> &'static RwLock<Sink> {
     })
 }
 
+/// The sink for reading. Its writers only assign its two fields, so a panic cannot leave it
+/// half-written: a poisoned lock is cleared (and said so in the log) rather than leaving the
+/// app without logs. The warning goes out with no guard held (it comes back through `emit`).
+fn read_sink() -> RwLockReadGuard<'static, Sink> {
+    if let Ok(guard) = sink().read() {
+        return guard;
+    }
+    sink().clear_poison();
+    tracing::warn!("a panic poisoned the log sink's lock; cleared");
+    sink().read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The sink for writing; a poisoned lock is cleared as in [`read_sink`].
+fn write_sink() -> RwLockWriteGuard<'static, Sink> {
+    if let Ok(guard) = sink().write() {
+        return guard;
+    }
+    sink().clear_poison();
+    tracing::warn!("a panic poisoned the log sink's lock; cleared");
+    sink().write().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn emit(level: LogLevel, target: &str, message: String) {
-    if let Ok(sink) = sink().read()
-        && level <= sink.level
+    let sink = read_sink();
+    if level <= sink.level
         && let Some(logger) = &sink.logger
     {
         logger.log(level, target.to_string(), message);
@@ -56,7 +78,8 @@ pub fn set_logger(logger: Option<Arc<dyn Logger>>, level: LogLevel) {
     } else {
         LogLevel::Off
     };
-    if let Ok(mut sink) = sink().write() {
+    {
+        let mut sink = write_sink();
         sink.level = level;
         sink.logger = logger;
     }
@@ -65,9 +88,8 @@ pub fn set_logger(logger: Option<Arc<dyn Logger>>, level: LogLevel) {
 
 /// Sets only the level (keeps the logger): `EngineConfig::log_level` when an engine opens.
 pub(crate) fn set_level(level: LogLevel) {
-    if let Ok(mut sink) = sink().write()
-        && sink.logger.is_some()
-    {
+    let mut sink = write_sink();
+    if sink.logger.is_some() {
         sink.level = level;
         set_log_max(level);
     }
@@ -161,5 +183,41 @@ impl tracing::field::Visit for Text {
         } else {
             self.0.push_str(&format!("{}={value:?}", field.name()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl Logger for Lines {
+        fn log(&self, _: LogLevel, _: String, message: String) {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_poisoned_log_sink_still_logs() {
+        std::thread::scope(|s| {
+            let held = s.spawn(|| {
+                let _guard = sink().write();
+                panic!("poisoning the lock on purpose");
+            });
+            assert!(held.join().is_err());
+        });
+        assert!(sink().is_poisoned());
+        let lines = Arc::new(Lines::default());
+        set_logger(Some(lines.clone()), LogLevel::Debug);
+        emit(LogLevel::Info, "test", "after the panic".into());
+        set_logger(None, LogLevel::Off);
+        let got = lines.0.lock().map(|l| l.clone()).unwrap_or_default();
+        assert!(got.iter().any(|l| l == "after the panic"), "{got:?}");
     }
 }

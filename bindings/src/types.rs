@@ -140,7 +140,7 @@ impl SyncOptions {
             folders: self.folders.clone(),
             deadline: self
                 .deadline_ms
-                .map(|ms| Instant::now() + Duration::from_millis(ms)),
+                .and_then(|ms| deadline_after(Instant::now(), ms)),
             ..cp::SyncRequest::default()
         };
         if self.all_messages {
@@ -153,6 +153,13 @@ impl SyncOptions {
         };
         request
     }
+}
+
+/// `ms` milliseconds after `now`, or no deadline at all when that instant is too far away to
+/// be represented (Apple's clock overflows about 584 years out; `Instant + Duration` would
+/// panic there).
+fn deadline_after(now: Instant, ms: u64) -> Option<Instant> {
+    now.checked_add(Duration::from_millis(ms))
 }
 
 /// Why a sync stopped before doing everything it planned.
@@ -646,5 +653,43 @@ impl From<Draft> for ce::Draft {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(deadline_ms: Option<u64>) -> SyncOptions {
+        SyncOptions {
+            network: NetworkKind::Unmetered,
+            byte_budget: None,
+            deadline_ms,
+            folders: Vec::new(),
+            all_messages: false,
+            pop3_delete: None,
+        }
+    }
+
+    #[test]
+    fn a_huge_deadline_is_no_deadline() {
+        // The latest instant this platform's clock can hold, to the second: anything after
+        // it cannot be represented, as on Apple platforms for deadlines centuries away.
+        let mut late = Instant::now();
+        let mut step = Duration::from_secs(u64::MAX / 2);
+        while step >= Duration::from_secs(1) {
+            match late.checked_add(step) {
+                Some(later) => late = later,
+                None => step /= 2,
+            }
+        }
+        assert_eq!(deadline_after(late, u64::MAX), None);
+        assert_eq!(deadline_after(late, 0), Some(late));
+
+        assert_eq!(options(None).to_core().deadline, None);
+        let far = options(Some(u64::MAX)).to_core();
+        assert!(far.deadline.is_none_or(|d| d > Instant::now()));
+        let soon = options(Some(25_000)).to_core().deadline;
+        assert!(soon.is_some_and(|d| d > Instant::now()));
     }
 }

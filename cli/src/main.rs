@@ -74,7 +74,8 @@ enum Command {
     #[command(subcommand)]
     Account(AccountCommand),
     /// Sync headers first, with progress per folder, then report the bytes on the wire
-    /// against what downloading the same messages whole would have cost.
+    /// against what downloading the same messages whole would have cost. Exits non-zero
+    /// when any folder failed (after the whole report).
     Sync {
         /// The account id (default: the first account).
         #[arg(long)]
@@ -237,7 +238,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 progress::show_sync(&engine, account, received),
             );
-            output::sync_report(&engine, account, &report?).await?;
+            let report = report?;
+            output::sync_report(&engine, account, &report).await?;
+            // The report is printed whole; a folder that failed still fails the command.
+            if !report.errors.is_empty() {
+                eprintln!(
+                    "anvert: {} folder(s) failed to sync (see the report)",
+                    report.errors.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Ls {
             folder,

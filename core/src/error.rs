@@ -57,9 +57,19 @@ pub enum Error {
     /// A configuration value is unusable (bad PEM, empty host, ...).
     #[error("invalid configuration: {reason}")]
     Config { reason: String },
-    /// Any other I/O error on the connection or the local disk.
-    #[error("I/O error")]
-    Io(#[from] io::Error),
+    /// Any other I/O error on the connection to the server. Socket errors are mapped to this
+    /// variant explicitly where they are read (`?` on an `io::Error` is a local file's error,
+    /// [`Error::Disk`]).
+    #[error("I/O error on the connection")]
+    Io(#[source] io::Error),
+    /// A local file operation failed (the store's directory, a spool or download file, a
+    /// draft being built): not a network problem, retrying later will not help by itself.
+    /// A full device is [`Error::DiskFull`].
+    #[error("a local file operation failed")]
+    Disk {
+        #[from]
+        source: io::Error,
+    },
     /// A local database operation failed, or a value could not be stored or read back
     /// (out of range, broken invariant). `reason` names the operation, never message content.
     #[error("local store: {reason}")]
@@ -76,6 +86,11 @@ pub enum Error {
     /// or no longer is.
     #[error("{what} {id} not found in the local store")]
     NotFound { what: &'static str, id: i64 },
+    /// The app's token provider gave no OAuth2 access token; `kind` is what the provider said
+    /// the failure was (no network, the user's grant is gone, anything else). `reason` is the
+    /// provider's own short text, never a token.
+    #[error("the app's token provider gave no token ({kind}): {reason}")]
+    TokenUnavailable { kind: TokenFailure, reason: String },
     /// The engine holds no credential for the account (after a restart the app must hand it
     /// over again with `set_credential`).
     #[error("no credential for this account; the app must provide one")]
@@ -110,6 +125,28 @@ pub enum Error {
     /// longer name the same messages. Sync the folder, then try again.
     #[error("the folder changed on the server (UIDVALIDITY); sync it and try again")]
     FolderChanged,
+}
+
+/// Why the app's token provider could not hand out an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenFailure {
+    /// The provider could not reach its token endpoint: retry later, the user need not act.
+    Network,
+    /// The grant is gone (revoked, expired refresh token): the user must sign in again.
+    Auth,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for TokenFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenFailure::Network => "network",
+            TokenFailure::Auth => "sign-in needed",
+            TokenFailure::Other => "other",
+        })
+    }
 }
 
 impl Error {

@@ -19,7 +19,7 @@ pub mod pop3;
 pub mod store;
 pub mod sync;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, TokenFailure};
 
 // `log` is a dependency only for its features: trace level is compiled out of the whole build,
 // because async-imap logs every command it sends (LOGIN and AUTHENTICATE included) at trace.

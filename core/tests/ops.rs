@@ -285,3 +285,127 @@ async fn an_expunge_drops_the_queued_change() {
         1
     );
 }
+
+/// A scanned message's flags, at the MODSEQ the fixture stored.
+fn change(uid: u32, flags: Flags) -> FlagChange {
+    FlagChange {
+        uid,
+        flags,
+        modseq: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_flag_scan_counts_only_real_changes() {
+    let f = fixture(6).await;
+    let ids = f.ids().await;
+    let work = |names: &[&str]| Flags {
+        system: SystemFlags::SEEN,
+        keywords: names.iter().map(|n| (*n).to_string()).collect(),
+    };
+    // A full scan lists every message of the folder, with the MODSEQ already stored.
+    let scan = |flags: &dyn Fn(u32) -> Flags| -> Vec<FlagChange> {
+        (1..=6)
+            .map(|uid| FlagChange {
+                uid,
+                flags: flags(uid),
+                modseq: 1,
+            })
+            .collect()
+    };
+    let first = scan(&|uid| {
+        if uid <= 3 {
+            work(&["$A", "$B"])
+        } else {
+            Flags::default()
+        }
+    });
+    let n = f.store.apply_flag_changes(f.inbox, &first, None).await;
+    assert_eq!(n.unwrap(), 3);
+
+    // The same flags again (keywords in another order and case): nothing changed.
+    let same = scan(&|uid| {
+        if uid <= 3 {
+            work(&["$b", "$A"])
+        } else {
+            Flags::default()
+        }
+    });
+    let n = f.store.apply_flag_changes(f.inbox, &same, None).await;
+    assert_eq!(n.unwrap(), 0);
+    let applied = f
+        .store
+        .apply_delta(
+            f.inbox,
+            &anvert_core::store::Delta {
+                changed: same.clone(),
+                state_after: f.store.folder_state(f.inbox).await.unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((applied.flags_changed, applied.changed_uids), (0, vec![]));
+
+    // Two real changes among six: exactly those two.
+    let two = scan(&|uid| match uid {
+        1 => Flags::default(),
+        5 => work(&[]),
+        u if u <= 3 => work(&["$A", "$B"]),
+        _ => Flags::default(),
+    });
+    let applied = f
+        .store
+        .apply_delta(
+            f.inbox,
+            &anvert_core::store::Delta {
+                changed: two,
+                state_after: f.store.folder_state(f.inbox).await.unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (applied.flags_changed, applied.changed_uids),
+        (2, vec![1, 5])
+    );
+    assert_eq!(f.flags(ids[0]).await, Flags::default());
+    assert_eq!(f.flags(ids[4]).await, work(&[]));
+}
+
+#[tokio::test]
+async fn a_flag_scan_keeps_changes_still_queued() {
+    let f = fixture(3).await;
+    let ids = f.ids().await;
+    // 1: marked read here, not yet written back. 2: read then unread here (nets to nothing).
+    f.store
+        .queue_flags(&ids[..2], &system(SystemFlags::SEEN), &Flags::default())
+        .await
+        .unwrap();
+    f.store
+        .queue_flags(&ids[1..2], &Flags::default(), &system(SystemFlags::SEEN))
+        .await
+        .unwrap();
+    // The server still has 1 unread but flagged elsewhere; 2 was read elsewhere.
+    let scan = [
+        change(1, system(SystemFlags::FLAGGED)),
+        change(2, system(SystemFlags::SEEN)),
+        change(3, Flags::default()),
+    ];
+    let n = f.store.apply_flag_changes(f.inbox, &scan, None).await;
+    assert_eq!(n.unwrap(), 2);
+    assert_eq!(
+        f.flags(ids[0]).await,
+        system(SystemFlags::SEEN | SystemFlags::FLAGGED)
+    );
+    assert_eq!(f.flags(ids[1]).await, system(SystemFlags::SEEN));
+    assert_eq!(f.flags(ids[2]).await, Flags::default());
+    // The same scan again changes nothing, and the queue is untouched.
+    let n = f.store.apply_flag_changes(f.inbox, &scan, None).await;
+    assert_eq!(n.unwrap(), 0);
+    assert_eq!(
+        f.store.pending_operations(f.account).await.unwrap().len(),
+        3
+    );
+}

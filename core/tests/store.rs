@@ -454,6 +454,15 @@ async fn hot_queries_use_their_indexes() {
         };
         assert!(plan.iter().any(by_uid), "{query:?}: {plan:#?}");
     }
+    // Flags are written only to the rows that differ, each found by its rowid.
+    let writes = plan(HotQuery::FlagWrites).await;
+    assert!(
+        has(
+            &writes,
+            "SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"
+        ),
+        "{writes:#?}"
+    );
 }
 
 #[tokio::test]

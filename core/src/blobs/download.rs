@@ -66,7 +66,7 @@ pub struct PartFile {
 
 impl PartFile {
     /// Starts a new download of `destination`, allowing at most `limit` decoded bytes (see
-    /// [`decoded_limit`]). Fails with an `Io` error of kind `AlreadyExists` when a partial
+    /// [`decoded_limit`]). Fails with a `Disk` error of kind `AlreadyExists` when a partial
     /// file is already there (another download claimed the name: pick another destination,
     /// or resume that one).
     pub async fn create(destination: &Path, limit: u64) -> Result<PartFile> {
@@ -217,13 +217,13 @@ async fn sync_parent(path: &Path) -> Result<()> {
 }
 
 /// A file system error as the core's error: a full device or an exceeded quota becomes
-/// `DiskFull`, anything else `Io`.
+/// `DiskFull`, anything else `Disk`.
 pub(crate) fn disk_error(e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
             Error::DiskFull { source: Some(e) }
         }
-        _ => Error::Io(e),
+        _ => Error::Disk { source: e },
     }
 }
 
@@ -298,7 +298,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = PartFile::create(&dest(&dir), 100).await.unwrap();
         let second = PartFile::create(&dest(&dir), 100).await;
-        assert!(matches!(second, Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists));
+        assert!(
+            matches!(second, Err(Error::Disk { source }) if source.kind() == io::ErrorKind::AlreadyExists)
+        );
     }
 
     #[tokio::test]
@@ -338,7 +340,7 @@ mod tests {
             assert!(err.to_string().contains("disk is full"));
         }
         let other = disk_error(io::Error::from(io::ErrorKind::PermissionDenied));
-        assert!(matches!(other, Error::Io(_)));
+        assert!(matches!(other, Error::Disk { .. }));
     }
 
     /// A real ENOSPC from the kernel: the partial file is a symlink to `/dev/full`, where

@@ -16,7 +16,7 @@ mod probe;
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, LockResult, Mutex, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -107,9 +107,7 @@ impl Engine {
 
     /// Where sync events go (`None` to stop them). Events arrive in commit order.
     pub fn set_listener(&self, listener: Option<Arc<dyn EventSink>>) {
-        if let Ok(mut slot) = self.listener.write() {
-            *slot = listener;
-        }
+        *recover(self.listener.write(), "the event listener") = listener;
     }
 
     /// The store, for queries the engine does not wrap.
@@ -154,9 +152,7 @@ impl Engine {
                 _ => {}
             }
         }
-        if let Ok(mut map) = self.accounts.lock() {
-            map.remove(&account);
-        }
+        recover(self.accounts.lock(), "the accounts").remove(&account);
         Ok(())
     }
 
@@ -371,7 +367,7 @@ impl Engine {
     }
 
     fn listener(&self) -> Option<Arc<dyn EventSink>> {
-        self.listener.read().ok().and_then(|l| l.clone())
+        recover(self.listener.read(), "the event listener").clone()
     }
 
     pub async fn folders(&self, account: AccountId) -> Result<Vec<FolderSummary>> {
@@ -431,16 +427,13 @@ impl Engine {
             busy: tokio::sync::Mutex::new(()),
             queue: tokio::sync::Mutex::new(()),
         });
-        if let Ok(mut map) = self.accounts.lock() {
-            map.insert(id, runtime);
-        }
+        recover(self.accounts.lock(), "the accounts").insert(id, runtime);
     }
 
     fn runtime(&self, account: AccountId) -> Result<Arc<Runtime>> {
-        self.accounts
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&account).cloned())
+        recover(self.accounts.lock(), "the accounts")
+            .get(&account)
+            .cloned()
             .ok_or(Error::NoCredential)
     }
 
@@ -457,6 +450,19 @@ impl Engine {
     }
 }
 
+/// The guard of a lock, also when a panic elsewhere poisoned it, with a warning. Safe for
+/// the engine's locks: each is held for one call on a std collection or one assignment,
+/// which leaves the data whole even when the holder panicked (a lost insertion at worst).
+fn recover<G>(result: LockResult<G>, what: &'static str) -> G {
+    result.unwrap_or_else(|poisoned| {
+        tracing::warn!(
+            lock = what,
+            "a panic while this lock was held poisoned it; carrying on with its data"
+        );
+        poisoned.into_inner()
+    })
+}
+
 fn events(listener: &Option<Arc<dyn EventSink>>) -> &dyn EventSink {
     match listener {
         Some(l) => l.as_ref(),
@@ -469,4 +475,55 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Panics on another thread while holding `lock`, which poisons it.
+    fn poison<T>(lock: impl FnOnce() -> T + Send) {
+        std::thread::scope(|s| {
+            let held = s.spawn(move || {
+                let _guard = lock();
+                panic!("poisoning the lock on purpose");
+            });
+            assert!(held.join().is_err());
+        });
+    }
+
+    #[tokio::test]
+    async fn poisoned_locks_are_recovered_not_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..EngineConfig::default()
+        })
+        .await
+        .unwrap();
+        poison(|| engine.accounts.lock());
+        poison(|| engine.listener.write());
+        assert!(engine.accounts.is_poisoned() && engine.listener.is_poisoned());
+
+        // An account added after the poisoning still has its credential.
+        let id = engine
+            .add_account(AccountConfig {
+                name: "a".into(),
+                protocol: Protocol::Imap,
+                endpoint: Endpoint {
+                    host: "imap.example.com".into(),
+                    port: 993,
+                    security: crate::net::Security::ImplicitTls,
+                },
+                credential: Credential::password("a", "pw"),
+            })
+            .await
+            .unwrap();
+        assert!(engine.runtime(id).is_ok());
+        // And a listener set now receives events.
+        engine.set_listener(Some(Arc::new(sync::NoEvents)));
+        assert!(engine.listener().is_some());
+    }
 }

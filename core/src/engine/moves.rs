@@ -37,6 +37,19 @@ pub struct Draft {
     pub attachments: Vec<DraftAttachment>,
 }
 
+impl Draft {
+    /// Nothing the user wrote: no recipient, subject, text, HTML or attachment (a sender
+    /// alone is no draft). Such a draft is refused, never saved or APPENDed.
+    pub fn is_empty(&self) -> bool {
+        self.to.is_empty()
+            && self.cc.is_empty()
+            && self.subject.trim().is_empty()
+            && self.text.trim().is_empty()
+            && self.html.as_deref().is_none_or(|h| h.trim().is_empty())
+            && self.attachments.is_empty()
+    }
+}
+
 /// A file attached to a draft.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct DraftAttachment {
@@ -113,7 +126,8 @@ impl Engine {
     }
 
     /// Saves a draft in the account's Drafts folder (role drafts): stored at once with its
-    /// body, APPENDed (`\Draft \Seen`) on the next sync. `replaces` is the previous version,
+    /// body, APPENDed (`\Draft \Seen`) on the next sync. An empty draft
+    /// ([`Draft::is_empty`]) is refused with `Error::Config`. `replaces` is the previous version,
     /// removed locally now and on the server after the APPEND (or, if it was never sent,
     /// its queued APPEND is replaced: one APPEND in the end). Returns the new message.
     pub async fn save_draft(
@@ -128,6 +142,11 @@ impl Engine {
                 reason: "the account has no Drafts folder".into(),
             });
         };
+        if draft.is_empty() {
+            return Err(Error::Config {
+                reason: "the draft is empty: no recipient, subject, text or attachment".into(),
+            });
+        }
         let raw = build_draft(&draft)?;
         let record = sync::draft_record(raw, unix_now())?;
         let runtimes = self.queue_runtimes(&[account]);

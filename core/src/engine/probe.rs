@@ -78,8 +78,12 @@ impl Engine {
                     };
                     return self.add_account(config).await;
                 }
-                // The service answered and said no: stop here.
-                Err(e @ (Error::AuthRejected { .. } | Error::Tls { .. })) => return Err(e),
+                // The service answered and said no, or the app has no token: stop here.
+                Err(
+                    e @ (Error::AuthRejected { .. }
+                    | Error::Tls { .. }
+                    | Error::TokenUnavailable { .. }),
+                ) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }

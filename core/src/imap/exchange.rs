@@ -161,9 +161,11 @@ impl ImapSession {
                 )
                 .await;
                 sent?;
-                flushed.map_err(|_| Error::Timeout {
-                    during: "sending a command",
-                })??;
+                flushed
+                    .map_err(|_| Error::Timeout {
+                        during: "sending a command",
+                    })?
+                    .map_err(|e| map_err("a command", async_imap::error::Error::Io(e)))?;
             }
             if pipe.completed == pipe.tags.len() {
                 return Ok(None); // stopped sending, or done, and everything sent has completed

@@ -66,7 +66,10 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
     /// once normally and, after a rejection, once with `force_refresh`.
     ///
     /// An error returned here ends the login and reaches the caller unchanged; it must not
-    /// carry the token or the refresh token.
+    /// carry the token or the refresh token. A provider that cannot produce a token returns
+    /// [`Error::TokenUnavailable`](crate::Error::TokenUnavailable) with the kind of failure
+    /// (`Network` when its token endpoint is unreachable, `Auth` when the user must sign in
+    /// again), so that an app is not told to re-login over a network failure.
     fn access_token<'a>(&'a self, username: &'a str, force_refresh: bool) -> TokenFuture<'a>;
 }
 

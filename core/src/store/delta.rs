@@ -3,14 +3,17 @@
 //! stored in the same transaction that moves the folder's HIGHESTMODSEQ, so a crash can never
 //! lose an expunge (the next CHANGEDSINCE would start after it) or resurrect a message.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use super::{
     FolderId, Store,
-    codec::{batch_json, int_u64},
+    codec::{batch_json, col, col_strings, col_u32, col_u64, int_u64},
     folders::{FolderSyncState, folder_row, write_highest_modseq, write_state},
-    messages::{Flags, NewMessage, write_messages},
+    messages::{Flags, NewMessage, SystemFlags, write_messages},
+    ops::set_flag,
     sql,
 };
 use crate::Result;
@@ -82,10 +85,13 @@ pub struct Delta {
 }
 
 /// What a delta did to the stored rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeltaApplied {
-    /// Stored messages whose flags were replaced.
+    /// Stored messages whose flags changed (a row whose flags already matched is not
+    /// counted).
     pub flags_changed: u64,
+    /// Their UIDs, sorted: the ones to tell the app about.
+    pub changed_uids: Vec<u32>,
     /// Stored messages removed.
     pub removed: u64,
     /// New messages stored.
@@ -100,18 +106,19 @@ impl Store {
         let stored = folder_row(&mut tx, folder).await?;
         write_state(&mut tx, folder, &stored, &delta.state_after).await?;
         let removed = remove_uids(&mut tx, folder, &delta.vanished).await?;
-        let flags_changed = change_flags(&mut tx, folder, &delta.changed).await?;
+        let changed_uids = change_flags(&mut tx, folder, &delta.changed).await?;
         let new = write_messages(&mut tx, stored.account, folder, &delta.new_messages).await?;
         tx.commit().await.map_err(sql("commit a delta"))?;
         Ok(DeltaApplied {
-            flags_changed,
+            flags_changed: changed_uids.len() as u64,
+            changed_uids,
             removed,
             stored: new,
         })
     }
 
     /// Stores flag changes and, in the same transaction, the new HIGHESTMODSEQ if given.
-    /// Returns how many stored messages changed.
+    /// Returns how many stored messages' flags changed.
     pub async fn apply_flag_changes(
         &self,
         folder: FolderId,
@@ -125,7 +132,7 @@ impl Store {
             write_highest_modseq(&mut tx, folder, modseq).await?;
         }
         tx.commit().await.map_err(sql("commit flag changes"))?;
-        Ok(changed)
+        Ok(changed.len() as u64)
     }
 
     /// Removes expunged messages and, in the same transaction, stores the new HIGHESTMODSEQ
@@ -155,16 +162,26 @@ pub(super) const REMOVE_UIDS: &str = "
         CROSS JOIN messages AS m
           ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1)";
 
-/// Replaces flags from a batch. The batch is matched to rows first (batch outer, one index
-/// lookup each) and materialized, so the UPDATE never scans the folder.
+/// The stored flags and MODSEQ of a batch of UIDs: the batch is the outer loop, one
+/// (folder, uid) index lookup per UID, so a flag scan never walks the folder.
 pub(super) const CHANGE_FLAGS: &str = "
-    WITH c (id, flags, keywords, modseq) AS MATERIALIZED (
-        SELECT m.id, c.value ->> 'flags', c.value ->> 'keywords', c.value ->> 'modseq'
-        FROM json_each(?2) AS c
-        CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = c.value ->> 'uid'
-        WHERE m.modseq <= c.value ->> 'modseq')
-    UPDATE messages SET flags = c.flags, keywords = c.keywords, modseq = c.modseq
-    FROM c WHERE messages.id = c.id";
+    SELECT m.id, m.uid, m.flags, m.keywords, m.modseq
+    FROM json_each(?2) AS j
+    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = j.value";
+
+/// Writes new flags for a batch of rows, one rowid lookup per row.
+pub(super) const WRITE_FLAGS: &str = "
+    UPDATE messages SET flags = u.value ->> 'flags', keywords = u.value ->> 'keywords',
+                        modseq = u.value ->> 'modseq'
+    FROM json_each(?1) AS u WHERE messages.id = u.value ->> 'id'";
+
+/// The queued (not yet written back) flag changes of a batch of rows, oldest first.
+const QUEUED_FLAGS: &str = "
+    SELECT o.message_id, o.flag, o.before, o.value
+    FROM json_each(?1) AS j
+    CROSS JOIN pending_ops AS o ON o.message_id = j.value
+    WHERE o.kind = 'flag'
+    ORDER BY o.id";
 
 /// Deletes the folder's messages in the given UID ranges (parts, search rows and thread
 /// links follow through cascades and triggers). Each range is one index range scan.
@@ -189,39 +206,144 @@ async fn remove_uids(
 
 #[derive(Serialize)]
 struct FlagRow<'a> {
-    uid: u32,
+    id: i64,
     flags: u8,
     keywords: &'a [String],
     modseq: i64,
 }
 
-/// Replaces the flags of stored messages. A change older than what is stored (lower MODSEQ)
-/// is skipped, so a late FETCH cannot undo a newer one.
+/// Stores the server's flags for stored messages and returns the UIDs whose flags really
+/// changed, sorted: a row whose flags already match is left alone and not reported (a full
+/// flag scan without CONDSTORE sends every message's flags on every sync). A change older
+/// than what is stored (lower MODSEQ) is skipped, so a late FETCH cannot undo a newer one;
+/// a newer MODSEQ with the same flags is stored without being reported. Flags the app
+/// changed locally and that are still queued for the server keep the app's value: the
+/// server's value would only undo them until the write-back is through.
 pub(super) async fn change_flags(
     conn: &mut SqliteConnection,
     folder: FolderId,
     changes: &[FlagChange],
-) -> Result<u64> {
+) -> Result<Vec<u32>> {
     if changes.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    let rows = changes
-        .iter()
-        .map(|c| {
-            Ok(FlagRow {
-                uid: c.uid,
-                flags: c.flags.system.bits(),
-                keywords: &c.flags.keywords,
-                modseq: int_u64(c.modseq, "MODSEQ")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let changed = sqlx::query(CHANGE_FLAGS)
+    // The newest change per UID (by MODSEQ; the later one of equals).
+    let mut wanted: BTreeMap<u32, &FlagChange> = BTreeMap::new();
+    for c in changes {
+        let slot = wanted.entry(c.uid).or_insert(c);
+        if c.modseq >= slot.modseq {
+            *slot = c;
+        }
+    }
+    let uids: Vec<u32> = wanted.keys().copied().collect();
+    let rows = sqlx::query(CHANGE_FLAGS)
         .bind(folder.0)
-        .bind(batch_json(&rows, "flag changes")?)
-        .execute(conn)
+        .bind(batch_json(&uids, "UIDs")?)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(sql("store flag changes"))?
-        .rows_affected();
+        .map_err(sql("read stored flags"))?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let bits: i64 = col(row, "flags")?;
+        stored.push((
+            col::<i64>(row, "id")?,
+            col_u32(row, "uid")?,
+            Flags {
+                system: SystemFlags::from_bits_truncate(u8::try_from(bits & 0x1f).unwrap_or(0)),
+                keywords: col_strings(row, "keywords")?,
+            },
+            col_u64(row, "modseq")?,
+        ));
+    }
+    let ids: Vec<i64> = stored.iter().map(|(id, ..)| *id).collect();
+    let queued = queued_flags(conn, &ids).await?;
+
+    let mut writes = Vec::new();
+    let mut changed = Vec::new();
+    for (id, uid, flags, modseq) in &stored {
+        let Some(change) = wanted.get(uid) else {
+            continue;
+        };
+        if *modseq > change.modseq {
+            continue;
+        }
+        let mut new = change.flags.clone();
+        for (flag, value) in queued.get(id).into_iter().flatten() {
+            set_flag(&mut new, flag, *value);
+        }
+        let differs = !same_flags(flags, &new);
+        if differs || *modseq != change.modseq {
+            writes.push((*id, new, int_u64(change.modseq, "MODSEQ")?));
+        }
+        if differs {
+            changed.push(*uid);
+        }
+    }
+    if !writes.is_empty() {
+        let rows: Vec<FlagRow<'_>> = writes
+            .iter()
+            .map(|(id, flags, modseq)| FlagRow {
+                id: *id,
+                flags: flags.system.bits(),
+                keywords: &flags.keywords,
+                modseq: *modseq,
+            })
+            .collect();
+        sqlx::query(WRITE_FLAGS)
+            .bind(batch_json(&rows, "flag changes")?)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("store flag changes"))?;
+    }
+    changed.sort_unstable();
     Ok(changed)
+}
+
+/// Per row, the flags whose queued changes net to a new value (read then unread is
+/// nothing), with that value.
+async fn queued_flags(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, Vec<(String, bool)>>> {
+    let mut out: BTreeMap<i64, Vec<(String, bool)>> = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = sqlx::query(QUEUED_FLAGS)
+        .bind(batch_json(ids, "message ids")?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("read queued flag changes"))?;
+    // Per row and flag: the value before the first queued change, the last value wanted.
+    let mut nets: BTreeMap<(i64, String), (bool, bool)> = BTreeMap::new();
+    for row in &rows {
+        let id: i64 = col(row, "message_id")?;
+        let flag: String = col(row, "flag")?;
+        let before = col::<i64>(row, "before")? != 0;
+        let value = col::<i64>(row, "value")? != 0;
+        nets.entry((id, flag)).or_insert((before, value)).1 = value;
+    }
+    for ((id, flag), (before, value)) in nets {
+        if before != value {
+            out.entry(id).or_default().push((flag, value));
+        }
+    }
+    Ok(out)
+}
+
+/// The same system flags and the same keywords (IMAP keywords are case-insensitive; their
+/// order means nothing).
+fn same_flags(a: &Flags, b: &Flags) -> bool {
+    if a.system != b.system {
+        return false;
+    }
+    if a.keywords == b.keywords {
+        return true;
+    }
+    let set = |k: &[String]| {
+        k.iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect::<BTreeSet<String>>()
+    };
+    set(&a.keywords) == set(&b.keywords)
 }

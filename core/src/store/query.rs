@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::{
     FolderId, MessageId, Store, ThreadId,
     codec::{col, col_addresses, col_opt_u32, col_strings, col_u32, col_u64},
-    delta::{CHANGE_FLAGS, REMOVE_UIDS},
+    delta::{CHANGE_FLAGS, REMOVE_UIDS, WRITE_FLAGS},
     folders::FOLDER_SUMMARIES,
     messages::{Address, DownloadState, Flags, SystemFlags, UPSERT_MESSAGES, UPSERT_PARTS},
     search::SEARCH,
@@ -102,8 +102,10 @@ pub enum HotQuery {
     InsertMessages,
     /// Storing a window's parts: one index lookup per part.
     InsertParts,
-    /// Flag changes: one index lookup per change.
+    /// Flag changes: the stored flags read with one index lookup per change.
     FlagChanges,
+    /// Flag changes: the rows that differ written with one rowid lookup each.
+    FlagWrites,
     /// Expunges: one index range scan per UID range.
     Expunge,
     /// Looking up the thread links of a window's Message-IDs.
@@ -111,7 +113,7 @@ pub enum HotQuery {
 }
 
 impl HotQuery {
-    pub const ALL: [HotQuery; 9] = [
+    pub const ALL: [HotQuery; 10] = [
         HotQuery::MessagesPage,
         HotQuery::FolderCounts,
         HotQuery::Search,
@@ -119,6 +121,7 @@ impl HotQuery {
         HotQuery::InsertMessages,
         HotQuery::InsertParts,
         HotQuery::FlagChanges,
+        HotQuery::FlagWrites,
         HotQuery::Expunge,
         HotQuery::ThreadLinks,
     ];
@@ -227,6 +230,7 @@ impl Store {
             HotQuery::InsertMessages => UPSERT_MESSAGES,
             HotQuery::InsertParts => UPSERT_PARTS,
             HotQuery::FlagChanges => CHANGE_FLAGS,
+            HotQuery::FlagWrites => WRITE_FLAGS,
             HotQuery::Expunge => REMOVE_UIDS,
             HotQuery::ThreadLinks => LOOKUP_LINKS,
         };

@@ -450,15 +450,16 @@ impl FolderSync<'_> {
             state_after,
         };
         let applied = self.store.apply_delta(self.folder, &delta).await?;
-        self.emit_delta(&delta);
+        self.emit_delta(&delta, &applied.changed_uids);
         report.added += applied.stored;
         report.changed += applied.flags_changed;
         report.removed += applied.removed;
         Ok(())
     }
 
-    /// Tells the app what a committed delta changed.
-    fn emit_delta(&self, delta: &Delta) {
+    /// Tells the app what a committed delta changed: `changed` are the stored messages whose
+    /// flags really changed (not every message a flag scan listed).
+    fn emit_delta(&self, delta: &Delta, changed: &[u32]) {
         let folder = self.folder;
         if !delta.vanished.is_empty() {
             let uids = delta
@@ -470,10 +471,11 @@ impl FolderSync<'_> {
             self.events
                 .emit(SyncEvent::MessagesRemoved { folder, uids });
         }
-        if !delta.changed.is_empty() {
-            let uids = delta.changed.iter().map(|c| c.uid).collect();
-            self.events
-                .emit(SyncEvent::MessagesChanged { folder, uids });
+        if !changed.is_empty() {
+            self.events.emit(SyncEvent::MessagesChanged {
+                folder,
+                uids: changed.to_vec(),
+            });
         }
         if !delta.new_messages.is_empty() {
             let uids = delta.new_messages.iter().map(|m| m.uid).collect();

@@ -11,7 +11,10 @@
 //! twice. COPYUID and APPENDUID re-key the local rows in the transaction that removes the
 //! queue rows, so cached bodies and downloaded files stay with the message and nothing is
 //! fetched again. A message gone from the source folder is dropped with
-//! `ChangeDropped { Expunged }`. Failures use the flag write-back's backoff and parking.
+//! `ChangeDropped { Expunged }`. Failures use the flag write-back's backoff and parking; a
+//! row it cannot act on at all (its folders are not the account's or do not fit its kind, a
+//! draft without bytes) is parked at once with the reason (`ChangeDropped { Parked }`),
+//! never skipped in silence and never sent: no APPEND of zero bytes.
 //! It must never send an operation whose queue row is gone, and never remove a queue row
 //! before the server has done (or made moot) what it asks.
 
@@ -51,26 +54,46 @@ pub(super) async fn write_back_mailbox(
         .into_iter()
         .map(|f| (f.id, f.name))
         .collect();
-    let mut appends = Vec::new();
-    let mut moves: BTreeMap<(FolderId, FolderId), Vec<&MailboxOp>> = BTreeMap::new();
-    let mut expunges: BTreeMap<FolderId, Vec<&MailboxOp>> = BTreeMap::new();
+    // Every row goes to exactly one group. A row the write-back cannot act on (folders that
+    // are not this account's or do not fit its kind, a draft without bytes) is parked at once
+    // with the reason: listed for the app, never retried, never sent.
+    let folder = |f: Option<FolderId>| f.and_then(|f| names.get(&f).map(|n| (f, n.as_str())));
+    let mut appends: Vec<(&MailboxOp, &str, &[u8])> = Vec::new();
+    let mut moves: BTreeMap<(FolderId, FolderId), (&str, &str, Vec<&MailboxOp>)> = BTreeMap::new();
+    let mut expunges: BTreeMap<FolderId, (&str, Vec<&MailboxOp>)> = BTreeMap::new();
+    let mut inconsistent: BTreeMap<&'static str, Vec<&MailboxOp>> = BTreeMap::new();
     for op in &ops {
-        match (op.kind, op.source, op.target) {
-            (MailboxOpKind::Append, _, Some(_)) => appends.push(op),
-            (MailboxOpKind::Move, Some(s), Some(t)) => moves.entry((s, t)).or_default().push(op),
-            (MailboxOpKind::Expunge, Some(s), _) => expunges.entry(s).or_default().push(op),
-            _ => {}
+        match (op.kind, folder(op.source), folder(op.target)) {
+            (MailboxOpKind::Append, _, Some((_, to))) => match op.raw.as_deref() {
+                Some(raw) if !raw.is_empty() => appends.push((op, to, raw)),
+                _ => inconsistent.entry(NO_BYTES).or_default().push(op),
+            },
+            (MailboxOpKind::Move, Some((s, from)), Some((t, to))) => {
+                moves
+                    .entry((s, t))
+                    .or_insert_with(|| (from, to, Vec::new()))
+                    .2
+                    .push(op);
+            }
+            (MailboxOpKind::Expunge, Some((s, from)), _) => {
+                expunges
+                    .entry(s)
+                    .or_insert_with(|| (from, Vec::new()))
+                    .1
+                    .push(op);
+            }
+            _ => inconsistent.entry(NO_FOLDER).or_default().push(op),
         }
+    }
+    for (reason, group) in &inconsistent {
+        report.failed += u32::try_from(group.len()).unwrap_or(u32::MAX);
+        park_now(store, events, group, reason, now).await?;
     }
 
     // The folder selected last and its UIDVALIDITY: groups of one source need one SELECT.
     let mut selected: Option<(FolderId, Option<u32>)> = None;
     let mut append_failed = false;
-    for op in appends {
-        let Some(name) = op.target.and_then(|t| names.get(&t)) else {
-            continue;
-        };
-        let raw = op.raw.as_deref().unwrap_or_default();
+    for (op, name, raw) in appends {
         let outcome = session.append(name, &DRAFT_FLAGS, raw).await;
         report.appends += 1;
         match outcome {
@@ -104,10 +127,7 @@ pub(super) async fn write_back_mailbox(
         }
     }
 
-    for ((source, target), group) in moves {
-        let (Some(from), Some(to)) = (names.get(&source), names.get(&target)) else {
-            continue;
-        };
+    for ((source, target), (from, to, group)) in moves {
         if let Err(e) = move_group(
             session,
             store,
@@ -130,10 +150,7 @@ pub(super) async fn write_back_mailbox(
     if append_failed {
         return Ok(()); // a replaced draft stays on the server until its new version is there
     }
-    for (source, group) in expunges {
-        let Some(name) = names.get(&source) else {
-            continue;
-        };
+    for (source, (name, group)) in expunges {
         if let Err(e) = expunge_group(
             session,
             store,
@@ -302,6 +319,44 @@ async fn commit(store: &Store, events: &dyn EventSink, settled: &MailboxSettled)
     Ok(())
 }
 
+/// Why a queue row the write-back cannot act on is parked (its `last_error`).
+const NO_FOLDER: &str =
+    "inconsistent queued operation: its folders are not this account's or do not fit its kind";
+const NO_BYTES: &str = "inconsistent queued operation: the draft to append has no bytes";
+
+/// Parks rows the write-back cannot act on, with the reason, and tells the app.
+async fn park_now(
+    store: &Store,
+    events: &dyn EventSink,
+    group: &[&MailboxOp],
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    let ids: Vec<i64> = group.iter().map(|op| op.id).collect();
+    store
+        .record_mailbox_failure(&ids, reason, now, true)
+        .await?;
+    announce_parked(events, group);
+    Ok(())
+}
+
+/// `ChangeDropped { Parked }` for the rows that name a message by folder and UID.
+fn announce_parked(events: &dyn EventSink, group: &[&MailboxOp]) {
+    let mut by_folder: BTreeMap<FolderId, Vec<u32>> = BTreeMap::new();
+    for op in group {
+        if let (Some(folder), Some(uid)) = (op.source.or(op.target), op.source_uid) {
+            by_folder.entry(folder).or_default().push(uid);
+        }
+    }
+    for (folder, uids) in by_folder {
+        events.emit(SyncEvent::ChangeDropped {
+            folder,
+            uids,
+            reason: DropReason::Parked,
+        });
+    }
+}
+
 /// Counts a failed attempt: backoff, or parked after [`MAX_ATTEMPTS`].
 async fn fail(
     store: &Store,
@@ -319,19 +374,7 @@ async fn fail(
         .record_mailbox_failure(&ids, &error.to_string(), now + backoff(attempts), park)
         .await?;
     if park {
-        let mut by_folder: BTreeMap<FolderId, Vec<u32>> = BTreeMap::new();
-        for op in group {
-            if let (Some(folder), Some(uid)) = (op.source.or(op.target), op.source_uid) {
-                by_folder.entry(folder).or_default().push(uid);
-            }
-        }
-        for (folder, uids) in by_folder {
-            events.emit(SyncEvent::ChangeDropped {
-                folder,
-                uids,
-                reason: DropReason::Parked,
-            });
-        }
+        announce_parked(events, group);
     }
     Ok(())
 }

@@ -33,6 +33,10 @@ use crate::{
 /// Failed attempts after which a queued operation is parked.
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// Why a queued flag change naming another account's folder is parked.
+const NOT_THIS_ACCOUNT: &str =
+    "inconsistent queued change: its folder is not one of this account's";
+
 /// STORE rounds per folder and sync (a round after the first only re-sends flags refused
 /// by `UNCHANGEDSINCE` that the server had not changed).
 const MAX_ROUNDS: usize = 3;
@@ -93,6 +97,21 @@ pub async fn write_back(
     let mut result = Ok(());
     for folder in folders {
         let Some(name) = names.get(&folder) else {
+            // Rows naming a folder that is not this account's: nothing can be sent for them.
+            // Parked at once with the reason, so they are listed and not retried forever.
+            let left = store.pending_flag_ops(folder, now).await?;
+            if left.is_empty() {
+                continue;
+            }
+            report.failed += u32::try_from(left.len()).unwrap_or(u32::MAX);
+            let ids: Vec<i64> = left.iter().flat_map(MessageFlagOps::all_ops).collect();
+            store.record_op_failure(&ids, NOT_THIS_ACCOUNT, now).await?;
+            store.park(&ids).await?;
+            events.emit(SyncEvent::ChangeDropped {
+                folder,
+                uids: left.iter().map(|m| m.uid).collect(),
+                reason: DropReason::Parked,
+            });
             continue;
         };
         if let Err(e) =

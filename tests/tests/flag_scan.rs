@@ -1,0 +1,222 @@
+//! Flag scans without CONDSTORE (issue 13, 6c): a server without CONDSTORE sends every
+//! message's flags on every sync, and only the messages whose flags really differ from the
+//! stored ones may be counted in the report and sent to the listener. The flag changes are
+//! made on the server with `doveadm`, independently of the engine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
+use anvert_core::{
+    engine::{AccountConfig, Engine, EngineConfig, Protocol},
+    net::Security,
+    policy::{NetworkKind, SyncRequest, SyncWindow},
+    store::{AccountId, FolderId, SystemFlags},
+    sync::{EventSink, SyncEvent, SyncMode, SyncReport},
+};
+use anvert_tests::{
+    client::endpoint,
+    dovecot::{Dovecot, DovecotOptions},
+    generator::{GenConfig, SizeMix},
+};
+
+const MESSAGES: usize = 60;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SyncEvent>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: SyncEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    /// The UIDs of INBOX that `MessagesChanged` events named since the last call.
+    fn changed_in(&self, inbox: FolderId) -> Vec<u32> {
+        let events = std::mem::take(&mut *self.0.lock().unwrap());
+        let mut uids = Vec::new();
+        for e in events {
+            if let SyncEvent::MessagesChanged { folder, uids: u } = e
+                && folder == inbox
+            {
+                uids.extend(u);
+            }
+        }
+        uids
+    }
+}
+
+fn request() -> SyncRequest {
+    SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    }
+}
+
+/// INBOX's row of a report: (mode, changed).
+fn inbox_row(report: &SyncReport) -> (SyncMode, u64) {
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let f = report
+        .folders
+        .iter()
+        .find(|f| f.name == "INBOX")
+        .unwrap_or_else(|| panic!("no INBOX in {report:?}"));
+    (f.mode, f.changed)
+}
+
+async fn sync(engine: &Engine, account: AccountId) -> SyncReport {
+    engine.sync(account, &request()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_flag_scan_reports_only_real_changes() {
+    let server = Dovecot::start_with(DovecotOptions {
+        condstore: false,
+        qresync: false,
+        ..DovecotOptions::default()
+    });
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 613,
+            count: MESSAGES,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap();
+    let events = Arc::new(Recorder::default());
+    engine.set_listener(Some(events.clone()));
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
+            credential: server.credential("alice"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox_row(&sync(&engine, account).await).0,
+        SyncMode::Initial
+    );
+    let inbox = engine
+        .folders(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "INBOX")
+        .unwrap()
+        .id;
+    events.changed_in(inbox);
+
+    // Nothing changed on the server: the scan lists every message, none is reported.
+    let (mode, changed) = inbox_row(&sync(&engine, account).await);
+    assert_eq!(mode, SyncMode::DeltaFullScan);
+    assert_eq!(changed, 0);
+    assert_eq!(events.changed_in(inbox), Vec::<u32>::new());
+
+    // Ten real changes on the server: \Flagged set on four messages, \Seen toggled on four,
+    // a keyword added to two.
+    let before = server.server_flags("alice", "INBOX");
+    let uids: Vec<u32> = before.keys().copied().collect();
+    assert_eq!(uids.len(), MESSAGES);
+    let pick = |range: std::ops::Range<usize>| -> Vec<u32> { range.map(|i| uids[i * 5]).collect() };
+    let set = |uids: &[u32]| {
+        uids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let flagged = pick(0..4);
+    let toggled = pick(4..8);
+    let tagged = pick(8..10);
+    for uid in &flagged {
+        assert!(!before[uid].contains(SystemFlags::FLAGGED), "uid {uid}");
+    }
+    server.doveadm(&[
+        "flags",
+        "add",
+        "-u",
+        "alice",
+        "\\Flagged",
+        "mailbox",
+        "INBOX",
+        "uid",
+        &set(&flagged),
+    ]);
+    for uid in &toggled {
+        let action = if before[uid].contains(SystemFlags::SEEN) {
+            "remove"
+        } else {
+            "add"
+        };
+        server.doveadm(&[
+            "flags",
+            action,
+            "-u",
+            "alice",
+            "\\Seen",
+            "mailbox",
+            "INBOX",
+            "uid",
+            &uid.to_string(),
+        ]);
+    }
+    server.doveadm(&[
+        "flags",
+        "add",
+        "-u",
+        "alice",
+        "$Scanned",
+        "mailbox",
+        "INBOX",
+        "uid",
+        &set(&tagged),
+    ]);
+    let expected: BTreeSet<u32> = flagged
+        .iter()
+        .chain(&toggled)
+        .chain(&tagged)
+        .copied()
+        .collect();
+    assert_eq!(expected.len(), 10);
+
+    let (mode, changed) = inbox_row(&sync(&engine, account).await);
+    assert_eq!(mode, SyncMode::DeltaFullScan);
+    assert_eq!(changed, 10);
+    let reported = events.changed_in(inbox);
+    assert_eq!(reported.len(), 10, "{reported:?}");
+    assert_eq!(reported.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    // The store now holds the server's flags, keyword included.
+    let after = server.server_flags("alice", "INBOX");
+    let page = engine.messages(inbox, None, 500).await.unwrap();
+    assert_eq!(page.items.len(), MESSAGES);
+    for m in &page.items {
+        assert_eq!(m.flags.system, after[&m.uid], "uid {}", m.uid);
+        assert_eq!(
+            m.flags.keywords.iter().any(|k| k == "$Scanned"),
+            tagged.contains(&m.uid),
+            "uid {}",
+            m.uid
+        );
+    }
+
+    // And the next scan is quiet again.
+    let (_, changed) = inbox_row(&sync(&engine, account).await);
+    assert_eq!(changed, 0);
+    assert_eq!(events.changed_in(inbox), Vec::<u32>::new());
+}
