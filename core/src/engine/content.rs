@@ -397,6 +397,7 @@ impl Engine {
                         | Error::Io(_)
                         | Error::Timeout { .. }
                         | Error::Protocol { .. }
+                        | Error::Disk { .. }
                         | Error::DiskFull { .. }),
                     ) => return Err(e),
                     Err(_) => {}

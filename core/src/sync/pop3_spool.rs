@@ -226,7 +226,8 @@ async fn read_range(path: &Path, range: Range<u64>) -> Result<Vec<u8>> {
 }
 
 fn short_spool() -> Error {
-    Error::Io(std::io::Error::new(
+    // The spool is a local file: its shortness is a disk problem, not the network's.
+    Error::from(std::io::Error::new(
         std::io::ErrorKind::UnexpectedEof,
         "the POP3 spool file is shorter than the message it held",
     ))
