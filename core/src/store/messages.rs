@@ -5,7 +5,8 @@
 //! rows are written here too (migration 0005 dropped the insert trigger); rows already stored
 //! are upserted through a JSON batch (see the module docs of `store`), whose update trigger
 //! re-indexes them. Part rows start with no content downloaded; the blob layer moves their
-//! `DownloadState` later.
+//! `DownloadState` later. A message whose summary could not be read in full is stored
+//! `incomplete` (migration 0008) and never overwrites the headers of a complete row.
 
 use serde::Serialize;
 use sqlx::SqliteConnection;
@@ -113,6 +114,10 @@ pub struct NewMessage {
     /// A short plain-text preview, when one was fetched.
     pub preview: Option<String>,
     pub parts: Vec<NewPart>,
+    /// Only part of the message's summary could be read (at least its UID and flags): the row
+    /// is marked and the next sync fetches the message again. Stored over a complete row of
+    /// the same UID, only the flags and MODSEQ are taken.
+    pub incomplete: bool,
 }
 
 /// One MIME part from BODYSTRUCTURE.
@@ -199,6 +204,37 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` UIDs of the folder's messages stored incomplete, ascending: the next
+    /// sync fetches them again.
+    pub async fn incomplete_uids(&self, folder: FolderId, limit: u32) -> Result<Vec<u32>> {
+        let mut conn = self.read().await?;
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT uid FROM messages WHERE folder_id = ?1 AND summary_state = 'incomplete'
+             ORDER BY uid LIMIT ?2",
+        )
+        .bind(folder.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list a folder's incomplete messages"))?;
+        uids.into_iter()
+            .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
+            .collect()
+    }
+
+    /// The id of the message stored under `uid` in `folder`, if any.
+    pub async fn message_id(&self, folder: FolderId, uid: u32) -> Result<Option<MessageId>> {
+        let mut conn = self.read().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
+                .bind(folder.0)
+                .bind(i64::from(uid))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql("look up a message by UID"))?;
+        Ok(id.map(MessageId))
+    }
+
     /// How many messages of the folder are stored.
     pub async fn message_count(&self, folder: FolderId) -> Result<u32> {
         let mut conn = self.read().await?;
@@ -263,6 +299,16 @@ struct MessageRow<'a> {
     preview: Option<&'a str>,
     has_attachments: bool,
     thread_id: i64,
+    summary_state: &'static str,
+}
+
+/// The stored form of [`NewMessage::incomplete`].
+fn summary_state(message: &NewMessage) -> &'static str {
+    if message.incomplete {
+        "incomplete"
+    } else {
+        "complete"
+    }
 }
 
 /// A part as one element of the JSON batch, tied to its message by UID.
@@ -287,13 +333,14 @@ pub(super) const UPSERT_MESSAGES: &str = "
     INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
         subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
         header_message_id, header_in_reply_to, header_references, preview, has_attachments,
-        thread_id)
+        thread_id, summary_state)
     SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
         b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
         b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
         b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
         b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
-        b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id'
+        b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id',
+        b.v ->> 'summary_state'
     FROM b
     WHERE true
     ON CONFLICT (folder_id, uid) DO UPDATE SET
@@ -315,7 +362,16 @@ pub(super) const UPSERT_MESSAGES: &str = "
         header_references = excluded.header_references,
         preview = coalesce(excluded.preview, messages.preview),
         has_attachments = max(excluded.has_attachments, messages.has_attachments),
-        thread_id = excluded.thread_id";
+        thread_id = excluded.thread_id,
+        summary_state = excluded.summary_state";
+
+/// Takes only the flags and MODSEQ of incomplete messages whose stored rows are complete.
+const UPDATE_FLAGS_ONLY: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
+    UPDATE messages
+       SET modseq = b.v ->> 'modseq', flags = b.v ->> 'flags', keywords = b.v ->> 'keywords'
+      FROM b
+     WHERE messages.folder_id = ?1 AND messages.uid = b.v ->> 'uid'";
 
 /// Upserts the parts of a window by (message, section), keeping their download state.
 /// `CROSS JOIN` keeps the batch as the outer loop, so each part costs one index lookup.
@@ -363,13 +419,20 @@ pub(super) async fn write_messages(
     let thread_ids = threads::assign(conn, account, messages).await?;
     let stored = stored_uids(conn, folder, messages).await?;
 
-    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards.
+    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards, except
+    // that an incomplete message over a complete row only brings its flags.
     let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(messages.len());
     let mut again: Vec<(&NewMessage, i64)> = Vec::new();
+    let mut flags_only: Vec<&NewMessage> = Vec::new();
     let mut seen: Vec<u32> = Vec::with_capacity(messages.len());
     for (message, thread_id) in messages.iter().zip(thread_ids) {
-        if stored.binary_search(&message.uid).is_ok() {
-            again.push((message, thread_id));
+        if let Ok(at) = stored.binary_search_by_key(&message.uid, |(uid, _)| *uid) {
+            let complete = stored.get(at).is_some_and(|(_, complete)| *complete);
+            if message.incomplete && complete {
+                flags_only.push(message);
+            } else {
+                again.push((message, thread_id));
+            }
         } else {
             seen.push(message.uid);
             fresh.push((message, thread_id));
@@ -393,20 +456,23 @@ pub(super) async fn write_messages(
     }
     insert_fresh(conn, folder, &fresh).await?;
     upsert_json(conn, folder, &again).await?;
+    update_flags_only(conn, folder, &flags_only).await?;
     Ok(messages.len() as u64)
 }
 
-/// Which of the batch's UIDs the folder already holds, ascending.
+/// Which of the batch's UIDs the folder already holds, ascending, each with whether its row
+/// is complete.
 async fn stored_uids(
     conn: &mut SqliteConnection,
     folder: FolderId,
     messages: &[NewMessage],
-) -> Result<Vec<u32>> {
+) -> Result<Vec<(u32, bool)>> {
     let (lo, hi) = messages
         .iter()
         .fold((u32::MAX, 0), |(lo, hi), m| (lo.min(m.uid), hi.max(m.uid)));
-    let uids: Vec<i64> = sqlx::query_scalar(
-        "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT uid, summary_state = 'complete' FROM messages
+         WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
     )
     .bind(folder.0)
     .bind(i64::from(lo))
@@ -414,12 +480,54 @@ async fn stored_uids(
     .fetch_all(&mut *conn)
     .await
     .map_err(sql("look up stored UIDs"))?;
-    uids.into_iter()
-        .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
+    rows.into_iter()
+        .map(|(uid, complete)| {
+            u32::try_from(uid)
+                .map(|uid| (uid, complete))
+                .map_err(|_| invalid("stored UID out of range"))
+        })
         .collect()
 }
 
-/// Rows per multi-row statement at most (messages: 22 parameters a row, parts 11, under
+/// A flags-only update as one element of the JSON batch.
+#[derive(Serialize)]
+struct FlagsRow<'a> {
+    uid: u32,
+    modseq: i64,
+    flags: u8,
+    keywords: &'a [String],
+}
+
+/// Stores the flags and MODSEQ of incomplete messages whose rows are complete.
+async fn update_flags_only(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    messages: &[&NewMessage],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let rows = messages
+        .iter()
+        .map(|m| {
+            Ok(FlagsRow {
+                uid: m.uid,
+                modseq: int_u64(m.modseq, "MODSEQ")?,
+                flags: m.flags.system.bits(),
+                keywords: &m.flags.keywords,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    sqlx::query(UPDATE_FLAGS_ONLY)
+        .bind(folder.0)
+        .bind(batch_json(&rows, "flags")?)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("store the flags of incomplete messages"))?;
+    Ok(())
+}
+
+/// Rows per multi-row statement at most (messages: 23 parameters a row, parts 11, under
 /// SQLite's 32766). Batches are split into power-of-two chunks, so a handful of statement
 /// texts is all the connection ever prepares.
 const CHUNK: usize = 128;
@@ -460,8 +568,8 @@ const NEXT_MESSAGE_ID: &str = "
 const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
-    preview, has_attachments, thread_id)";
-const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    preview, has_attachments, thread_id, summary_state)";
+const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
 const INSERT_PARTS_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?)";
 
@@ -587,7 +695,8 @@ async fn insert_fresh(
                 .bind(enc.references.as_str())
                 .bind(message.preview.as_deref())
                 .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
-                .bind(*thread_id);
+                .bind(*thread_id)
+                .bind(summary_state(message));
         }
         query
             .execute(&mut *conn)
@@ -683,6 +792,7 @@ async fn upsert_json(
             preview: message.preview.as_deref(),
             has_attachments: message.parts.iter().any(|p| p.is_attachment),
             thread_id,
+            summary_state: summary_state(message),
         });
         parts.extend(message.parts.iter().map(|part| PartRow {
             uid: message.uid,

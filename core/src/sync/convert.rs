@@ -52,6 +52,7 @@ pub fn message(m: MessageHeaders) -> NewMessage {
         references: m.references,
         preview: m.preview,
         parts: m.parts.into_iter().map(part).collect(),
+        incomplete: false,
     }
 }
 
