@@ -43,6 +43,9 @@ pub struct MessageHeaders {
     pub references: Vec<String>,
     pub parts: Vec<PartInfo>,
     pub preview: Option<String>,
+    /// An item every summary asks for (FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE) was
+    /// missing or unreadable: what is here is all that could be read.
+    pub partial: bool,
 }
 
 /// A flag update the server sent for a message (unsolicited, or from a flags-only FETCH).
@@ -96,8 +99,8 @@ pub struct Window {
     pub vanished: Vec<u32>,
     /// Sequence numbers expunged meanwhile (no QRESYNC, during UID commands).
     pub expunged: Vec<u32>,
-    /// Sequence numbers of messages whose FETCH response could not be parsed; they are not
-    /// in `messages`.
+    /// Sequence numbers of messages whose FETCH response could not be parsed, or lacked an
+    /// item asked for; they are not in `messages`.
     pub unparsable: Vec<u32>,
     /// Sequence numbers of the window's range (sequence-number fetches only) for which the
     /// server sent neither a summary nor an unparsable response, though its command
@@ -179,14 +182,12 @@ impl ImapSession {
         } = fetch;
         // The window a message belongs to, and whether it is one the window asked for: in a
         // sequence-number fetch, a summary outside every window's range is unsolicited.
-        let route = |oldest: usize, seq: u32| {
-            match ranges
-                .iter()
-                .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
-            {
-                Some(index) => (index, true),
-                None => (oldest, ranges.get(oldest).is_some_and(Option::is_none)),
-            }
+        let route = |oldest: usize, seq: u32| match ranges
+            .iter()
+            .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
+        {
+            Some(index) => (index, true),
+            None => (oldest, ranges.get(oldest).is_some_and(Option::is_none)),
         };
         let next = self
             .next_completion(pipe, |oldest, response| {
@@ -202,8 +203,8 @@ impl ImapSession {
                                 modseq: m.modseq,
                                 flags: m.flags,
                             }),
-                            Parsed::NoStructure if asked => window.unparsable.push(*seq),
-                            Parsed::NoStructure => {}
+                            Parsed::Unreadable if asked => window.unparsable.push(*seq),
+                            Parsed::Unreadable => {}
                             Parsed::Flags(f) => window.flag_updates.push(f),
                             Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                         }
@@ -295,22 +296,20 @@ pub(super) fn flag_update(seq: u32, attrs: &[AttributeValue<'_>]) -> FlagUpdate 
 
 enum Parsed {
     Summary(Box<MessageHeaders>),
-    /// A summary whose BODYSTRUCTURE, though asked for, did not parse.
-    NoStructure,
+    /// A full summary that lacks an item it asked for (BODYSTRUCTURE, RFC822.SIZE...):
+    /// imap-proto could not parse it.
+    Unreadable,
     Flags(FlagUpdate),
     Invalid(String),
 }
 
-fn summary_from_attrs(
-    seq: u32,
-    attrs: &[AttributeValue<'_>],
-    wants_structure: bool,
-) -> Parsed {
+fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: bool) -> Parsed {
     let mut m = MessageHeaders {
         seq,
         ..MessageHeaders::default()
     };
     let (mut uid, mut has_envelope, mut has_structure, mut flags) = (None, false, false, None);
+    let (mut has_date, mut has_size) = (false, false);
     for attr in attrs {
         match attr {
             AttributeValue::Uid(u) => uid = Some(*u),
@@ -318,8 +317,14 @@ fn summary_from_attrs(
                 flags = Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             }
             AttributeValue::ModSeq(v) => m.modseq = Some(*v),
-            AttributeValue::InternalDate(d) => m.internal_date = mime::parse_internal_date(d),
-            AttributeValue::Rfc822Size(s) => m.size = *s,
+            AttributeValue::InternalDate(d) => {
+                has_date = true;
+                m.internal_date = mime::parse_internal_date(d);
+            }
+            AttributeValue::Rfc822Size(s) => {
+                has_size = true;
+                m.size = *s;
+            }
             AttributeValue::Envelope(env) => {
                 has_envelope = true;
                 m.envelope = EnvelopeInfo {
@@ -348,10 +353,14 @@ fn summary_from_attrs(
     }
     // UID 0 does not exist (RFC 3501): such a summary is one without a UID.
     let uid = uid.filter(|u| *u != 0);
+    // imap-proto skips an item it cannot parse when the rest still parses (an RFC822.SIZE
+    // too large for a u32, say): a summary without an item it asked for is not complete.
+    let complete = has_envelope && has_date && has_size && flags.is_some();
     match (uid, has_envelope || has_structure) {
-        (Some(_), true) if wants_structure && !has_structure => Parsed::NoStructure,
+        (Some(_), true) if wants_structure && !(has_structure && complete) => Parsed::Unreadable,
         (Some(uid), true) => {
             m.uid = uid;
+            m.partial = !complete;
             m.flags = flags.unwrap_or_default();
             Parsed::Summary(Box::new(m))
         }

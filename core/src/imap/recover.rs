@@ -96,10 +96,7 @@ impl SeqSet {
 
     /// How many numbers the set holds.
     pub fn count(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|(lo, hi)| u64::from(hi - lo) + 1)
-            .sum()
+        self.0.iter().map(|(lo, hi)| u64::from(hi - lo) + 1).sum()
     }
 
     pub fn contains(&self, n: u32) -> bool {
@@ -314,8 +311,14 @@ mod tests {
         assert_eq!(SeqSet::of([7, 1, 2, 3, 9, 7]).render(), "1:3,7,9");
         let huge = SeqSet::range(1, u32::MAX);
         assert_eq!(huge.count(), u64::from(u32::MAX));
-        assert_eq!(huge.without([u32::MAX]).render(), format!("1:{}", u32::MAX - 1));
-        assert_eq!(huge.without([1, u32::MAX]).render(), format!("2:{}", u32::MAX - 1));
+        assert_eq!(
+            huge.without([u32::MAX]).render(),
+            format!("1:{}", u32::MAX - 1)
+        );
+        assert_eq!(
+            huge.without([1, u32::MAX]).render(),
+            format!("2:{}", u32::MAX - 1)
+        );
         assert_eq!(
             SeqSet::of([1, 2]).union(&SeqSet::of([3, 8])).render(),
             "1:3,8"

@@ -25,7 +25,9 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SeqSet, SummaryItems, Window},
+    imap::{
+        FolderStatus, ImapSession, QresyncParams, SelectedFolder, SeqSet, SummaryItems, Window,
+    },
     limits::REFETCH_MAX,
     net::Purpose,
     policy::{ContentPolicy, SyncWindow},
@@ -319,9 +321,13 @@ impl FolderSync<'_> {
             .filter(|m| refetch.contains(m.uid))
             .count() as u64;
         report.refetched += refetched as u32;
-        report.added += applied
-            .stored
-            .saturating_sub(delta.new_messages.iter().filter(|m| was_incomplete(&m.uid)).count() as u64);
+        report.added += applied.stored.saturating_sub(
+            delta
+                .new_messages
+                .iter()
+                .filter(|m| was_incomplete(&m.uid))
+                .count() as u64,
+        );
         report.changed += applied.flags_changed;
         report.removed += applied.removed;
         Ok(())
@@ -367,8 +373,8 @@ impl FolderSync<'_> {
             .map(|m| m.seq)
             .collect();
         if let (Some(&lo), Some(&hi)) = (new_seqs.iter().min(), new_seqs.iter().max()) {
-            got.missing = SeqSet::range(lo, hi)
-                .without(new_seqs.iter().chain(&got.unparsable).copied());
+            got.missing =
+                SeqSet::range(lo, hi).without(new_seqs.iter().chain(&got.unparsable).copied());
         }
         let recovered = Recovery {
             session: &mut *self.session,
@@ -414,8 +420,10 @@ impl FolderSync<'_> {
                 .filter(|u| refetched(u)),
         );
         if !changed.is_empty() {
-            self.events
-                .emit(SyncEvent::MessagesChanged { folder, uids: changed });
+            self.events.emit(SyncEvent::MessagesChanged {
+                folder,
+                uids: changed,
+            });
         }
         let added: Vec<u32> = delta
             .new_messages
@@ -424,8 +432,10 @@ impl FolderSync<'_> {
             .filter(|u| !refetched(u))
             .collect();
         if !added.is_empty() {
-            self.events
-                .emit(SyncEvent::MessagesAdded { folder, uids: added });
+            self.events.emit(SyncEvent::MessagesAdded {
+                folder,
+                uids: added,
+            });
         }
         let incomplete: Vec<u32> = delta
             .new_messages
@@ -434,8 +444,10 @@ impl FolderSync<'_> {
             .map(|m| m.uid)
             .collect();
         if !incomplete.is_empty() {
-            self.events
-                .emit(SyncEvent::MessagesIncomplete { folder, uids: incomplete });
+            self.events.emit(SyncEvent::MessagesIncomplete {
+                folder,
+                uids: incomplete,
+            });
         }
     }
 

@@ -88,7 +88,10 @@ impl Recovery<'_> {
 
         // 1. Left out: the full summary once more.
         if !missing.is_empty() {
-            let again = self.session.summaries_of(&missing, Some(self.items)).await?;
+            let again = self
+                .session
+                .summaries_of(&missing, Some(self.items))
+                .await?;
             let still = missing.without(
                 again
                     .messages
@@ -109,10 +112,15 @@ impl Recovery<'_> {
         };
         let bare_seqs: Vec<u32> = bare.messages.iter().map(|m| m.seq).collect();
         let need = need.without(bare_seqs);
-        let sizes: Vec<(u32, u32)> = bare.messages.iter().map(|m| (m.uid, m.size)).collect();
+        // A partial summary (its size unknown, say) is stored as it is: incomplete.
+        let sizes: Vec<(u32, u32)> = bare
+            .messages
+            .iter()
+            .filter(|m| !m.partial)
+            .map(|m| (m.uid, m.size))
+            .collect();
         let mut structures =
-            structure::read_structures(self.session, self.budget, &sizes, self.prefer_html)
-                .await?;
+            structure::read_structures(self.session, self.budget, &sizes, self.prefer_html).await?;
         let mut out = Recovered::plain(Window {
             messages: have,
             ..Window::default()

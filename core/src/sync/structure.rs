@@ -44,7 +44,11 @@ pub(super) async fn read_structures(
     messages: &[(u32, u32)],
     prefer_html: bool,
 ) -> Result<Vec<(u32, Structure)>> {
-    let affordable = |size: u32| budget.remaining().is_none_or(|left| u64::from(size) <= left);
+    let affordable = |size: u32| {
+        budget
+            .remaining()
+            .is_none_or(|left| u64::from(size) <= left)
+    };
     let mut out = Vec::new();
     let small: Vec<(u32, u32)> = messages
         .iter()
@@ -130,7 +134,9 @@ async fn streamed(
             offset += range.data.len() as u64;
             if (range.data.len() as u64) < piece {
                 // The end of the message: it must be where RFC822.SIZE said.
-                return Ok((offset == size).then(|| skeleton_structure(builder)).flatten());
+                return Ok((offset == size)
+                    .then(|| skeleton_structure(builder))
+                    .flatten());
             }
         }
         if ranges.len() < requests.len() {

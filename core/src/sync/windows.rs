@@ -296,7 +296,8 @@ async fn pull_committing(
         None => session.next_window(fetch).await,
         Some(p) => {
             let store = store.clone();
-            let commit = tokio::spawn(async move { store_pending(&store, folder, &p).await.map(|()| p) });
+            let commit =
+                tokio::spawn(async move { store_pending(&store, folder, &p).await.map(|()| p) });
             let (committed, next) = tokio::join!(commit, session.next_window(fetch));
             let p = committed.map_err(|_| Error::Store {
                 reason: "the commit of a window stopped before it finished".into(),
