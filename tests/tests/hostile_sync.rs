@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use anvert_core::{
     engine::Engine,
     policy::{SyncRequest, SyncWindow},
-    store::{AccountId, FolderId},
+    store::{AccountId, FolderId, UidRange},
     sync::{EventSink, SyncEvent, SyncReport},
 };
 use anvert_tests::scripted::{Reply, Script, ScriptedImap, ok};
@@ -208,6 +208,8 @@ struct Mailbox {
     uidnext: u32,
     hook: Option<Hook>,
     close_when_hooked: bool,
+    /// A FETCH whose items contain this is answered `NO`.
+    refuse: Option<&'static str>,
 }
 
 impl Mailbox {
@@ -218,6 +220,7 @@ impl Mailbox {
             uidnext,
             hook: None,
             close_when_hooked: false,
+            refuse: None,
         }
     }
 
@@ -250,6 +253,9 @@ impl Mailbox {
             },
         };
         let (set, items) = rest.split_once(' ').unwrap();
+        if self.refuse.is_some_and(|needle| items.contains(needle)) {
+            return Reply::Raw(b"TAG NO refused\r\n".to_vec());
+        }
         let star = if by_uid {
             self.messages.last().map_or(0, |m| m.uid)
         } else {
@@ -670,4 +676,67 @@ async fn a_first_window_of_zero_is_a_window_of_one() {
     assert_eq!(seen[0], "FETCH 6");
     assert_eq!(seen.len(), 6, "{seen:?}");
     assert_eq!(stored(&engine, account).await, complete(&six()));
+}
+
+/// A server that refuses the message's bytes (`NO` to `BODY.PEEK[]`): the message with the
+/// unparsable BODYSTRUCTURE is stored with its envelope, incomplete, and the folder goes on.
+#[tokio::test]
+async fn a_refused_structure_read_leaves_the_message_incomplete() {
+    let mut mailbox = Mailbox::new(vec![Msg::plain(101), Msg::forwarded(102), Msg::plain(103)]);
+    mailbox.refuse = Some("BODY.PEEK[]");
+    let (server, shared) = serve(mailbox).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path()).await;
+    let report = engine.sync(account, &everything()).await.unwrap();
+    assert_eq!(report.folders[0].incomplete, [102], "{report:?}");
+    let subjects: Vec<(u32, String, usize)> = stored(&engine, account)
+        .await
+        .into_iter()
+        .map(|(uid, subject, parts, _)| (uid, subject, parts))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            (101, "Message 101".to_string(), 1),
+            (102, "Fwd: report 102".to_string(), 0),
+            (103, "Message 103".to_string(), 1),
+        ]
+    );
+    // Once the server lets it read the bytes, the next sync completes it.
+    shared.lock().unwrap().refuse = None;
+    let report = engine.sync(account, &everything()).await.unwrap();
+    let f = &report.folders[0];
+    assert_eq!((f.refetched, f.structure_fallback), (1, 1), "{report:?}");
+    assert!(f.incomplete.is_empty(), "{report:?}");
+    let parts: Vec<usize> = stored(&engine, account).await.iter().map(|m| m.2).collect();
+    assert_eq!(parts, [1, 5, 1]);
+}
+
+/// A store that lacks messages the server lists below UIDNEXT (an older version dropped them,
+/// issue 13): the next flag scan finds them and fetches them.
+#[tokio::test]
+async fn messages_missing_from_the_store_are_fetched_again() {
+    let (server, _shared) = serve(Mailbox::new(six())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path()).await;
+    engine.sync(account, &everything()).await.unwrap();
+    let folder = inbox(&engine, account).await;
+    engine
+        .store()
+        .apply_expunges(folder, &[UidRange::new(103, 104)], None)
+        .await
+        .unwrap();
+    assert_eq!(stored(&engine, account).await.len(), 4);
+
+    let report = engine.sync(account, &everything()).await.unwrap();
+    assert_eq!(report.folders[0].added, 2, "{report:?}");
+    assert_eq!(stored(&engine, account).await, complete(&six()));
+    assert!(
+        server
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("UID FETCH 103:104 (UID FLAGS INTERNALDATE")),
+        "{:#?}",
+        server.commands()
+    );
 }

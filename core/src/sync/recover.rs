@@ -17,7 +17,7 @@
 
 use super::{Budget, convert, folder::FolderReport, structure};
 use crate::{
-    error::Result,
+    error::{Error, Result},
     imap::{FlagUpdate, ImapSession, MessageHeaders, SeqSet, SummaryItems, Window},
     store::{FolderId, NewMessage, Store},
 };
@@ -88,10 +88,8 @@ impl Recovery<'_> {
 
         // 1. Left out: the full summary once more.
         if !missing.is_empty() {
-            let again = self
-                .session
-                .summaries_of(&missing, Some(self.items))
-                .await?;
+            let again =
+                refused_is_none(self.session.summaries_of(&missing, Some(self.items)).await)?;
             let still = missing.without(
                 again
                     .messages
@@ -108,7 +106,7 @@ impl Recovery<'_> {
         let bare = if need.is_empty() {
             Window::default()
         } else {
-            self.session.summaries_of(&need, None).await?
+            refused_is_none(self.session.summaries_of(&need, None).await)?
         };
         let bare_seqs: Vec<u32> = bare.messages.iter().map(|m| m.seq).collect();
         let need = need.without(bare_seqs);
@@ -119,8 +117,9 @@ impl Recovery<'_> {
             .filter(|m| !m.partial)
             .map(|m| (m.uid, m.size))
             .collect();
-        let mut structures =
-            structure::read_structures(self.session, self.budget, &sizes, self.prefer_html).await?;
+        let mut structures = refused_is_none(
+            structure::read_structures(self.session, self.budget, &sizes, self.prefer_html).await,
+        )?;
         let mut out = Recovered::plain(Window {
             messages: have,
             ..Window::default()
@@ -147,7 +146,7 @@ impl Recovery<'_> {
         }
 
         // 3. The UID and flags alone.
-        let flags = self.session.uids_and_flags(&need).await?;
+        let flags = refused_is_none(self.session.uids_and_flags(&need).await)?;
         out.lost = need.without(flags.iter().map(|f| f.seq));
         out.messages
             .extend(flags.iter().filter_map(|f| Some((f.seq, placeholder(f)?))));
@@ -157,6 +156,15 @@ impl Recovery<'_> {
             .unparsable
             .saturating_add(u32::try_from(out.lost.count()).unwrap_or(u32::MAX));
         Ok(out)
+    }
+}
+
+/// A server that answers a recovery fetch with NO or BAD gave nothing: the messages stay
+/// unread (stored incomplete, or lost), the folder goes on. The session is still usable.
+fn refused_is_none<T: Default>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(Error::ServerNo { .. }) => Ok(T::default()),
+        other => other,
     }
 }
 
