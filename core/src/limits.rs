@@ -29,3 +29,20 @@ pub const MAX_FOLDERS: usize = 10_000;
 pub const MIME_MAX_NESTED_MESSAGES: usize = 512;
 /// Message-IDs kept from one References header (the first and the last ones).
 pub const MAX_REFERENCES: usize = 100;
+
+/// Summary windows sent in one pipelined batch at most: the batch is planned (and its
+/// commands written) up front, so this bounds what a huge EXISTS can make the sync plan at
+/// once. Windows themselves are produced one at a time, never listed for a whole folder.
+pub const SUMMARY_BATCH_MAX: usize = 64;
+/// Messages stored incomplete (or missing from the store though the server lists them)
+/// fetched again per folder and sync at most; the rest wait for the next sync.
+pub const REFETCH_MAX: u32 = 1000;
+/// A message whose BODYSTRUCTURE cannot be parsed and whose RFC822.SIZE is at most this is
+/// fetched whole (`BODY.PEEK[]`) and parsed locally; its readable body is stored too.
+pub const STRUCTURE_WHOLE_MAX: u32 = 256 * 1024;
+/// A larger one is read in pieces of this size through a skeleton of its header blocks and
+/// boundaries (nothing of it is held whole)...
+pub const STRUCTURE_PIECE: u32 = 256 * 1024;
+/// ...up to this size. A larger message whose structure cannot be parsed is stored with its
+/// envelope, without parts, marked incomplete.
+pub const STRUCTURE_STREAM_MAX: u32 = 32 * 1024 * 1024;

@@ -83,6 +83,7 @@ fn message(uid: u32) -> NewMessage {
             size: 10,
             ..NewPart::default()
         }],
+        incomplete: false,
     }
 }
 

@@ -324,6 +324,55 @@ async fn reinserting_keeps_download_state_and_adds_preview() {
     assert_eq!(fx.found("now preview").await, [1]);
 }
 
+/// Issue 13: a message whose summary could not be read in full is stored incomplete (what
+/// could be read) and listed for the next sync; an incomplete copy never replaces the
+/// headers of a complete row (only its flags), and a complete one replaces an incomplete row.
+#[tokio::test]
+async fn incomplete_messages_are_marked_listed_and_completed() {
+    let fx = Fixture::new().await;
+    let placeholder = |uid: u32| NewMessage {
+        uid,
+        flags: seen(),
+        incomplete: true,
+        ..NewMessage::default()
+    };
+    fx.insert(
+        fx.inbox,
+        state(1, 4, 1, 3),
+        &[message(1, 1_000), placeholder(2), message(3, 3_000)],
+    )
+    .await;
+    assert_eq!(fx.store.incomplete_uids(fx.inbox, 10).await.unwrap(), [2]);
+    assert_eq!(fx.detail(fx.inbox, 2).await.summary.subject, "");
+
+    // A flaky server: message 1 arrives incomplete this time. Its headers and parts stay,
+    // its flags are taken, and it is not marked.
+    fx.insert(fx.inbox, state(1, 4, 1, 3), &[placeholder(1)])
+        .await;
+    let one = fx.detail(fx.inbox, 1).await;
+    assert_eq!(one.summary.subject, "Message number 1");
+    assert_eq!(one.parts.len(), 3);
+    assert_eq!(one.summary.flags, seen());
+    assert_eq!(fx.store.incomplete_uids(fx.inbox, 10).await.unwrap(), [2]);
+
+    // The next sync completes message 2.
+    fx.insert(fx.inbox, state(1, 4, 1, 3), &[message(2, 2_000)])
+        .await;
+    let two = fx.detail(fx.inbox, 2).await;
+    assert_eq!(two.summary.subject, "Message number 2");
+    assert_eq!(two.parts.len(), 3);
+    assert!(
+        fx.store
+            .incomplete_uids(fx.inbox, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut found = fx.found("number").await;
+    found.sort();
+    assert_eq!(found, [1, 2, 3]);
+}
+
 #[tokio::test]
 async fn paging_is_complete_ordered_and_stable_under_inserts() {
     let fx = Fixture::new().await;

@@ -3,12 +3,13 @@
 //! Converts imap-proto values into the engine's own through `mime`; never touches the store.
 //! A message whose summary the server sends in a form imap-proto cannot parse (a broken
 //! BODYSTRUCTURE, say) does not fail its window: its sequence number is reported in
-//! [`Window::unparsable`], and [`ImapSession::summaries_without_structure`] fetches it again
-//! without the structure.
+//! [`Window::unparsable`]. A sequence number of the window the server sent no summary for at
+//! all is reported in [`Window::missing`]: every message of a window is accounted for, and
+//! `recover` fetches those again other ways.
 
 use async_imap::imap_proto::{AttributeValue, Response};
 
-use super::{ImapSession, exchange::Pipeline, guard::Unparsable};
+use super::{ImapSession, SeqSet, exchange::Pipeline, guard::Unparsable};
 use crate::{
     error::{Error, Result},
     mime::{self, Addr, PartInfo},
@@ -42,6 +43,9 @@ pub struct MessageHeaders {
     pub references: Vec<String>,
     pub parts: Vec<PartInfo>,
     pub preview: Option<String>,
+    /// An item every summary asks for (FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE) was
+    /// missing or unreadable: what is here is all that could be read.
+    pub partial: bool,
 }
 
 /// A flag update the server sent for a message (unsolicited, or from a flags-only FETCH).
@@ -95,25 +99,36 @@ pub struct Window {
     pub vanished: Vec<u32>,
     /// Sequence numbers expunged meanwhile (no QRESYNC, during UID commands).
     pub expunged: Vec<u32>,
-    /// Sequence numbers of messages whose FETCH response could not be parsed; they are not
-    /// in `messages`.
+    /// Sequence numbers of messages whose FETCH response could not be parsed, or lacked an
+    /// item asked for; they are not in `messages`.
     pub unparsable: Vec<u32>,
+    /// Sequence numbers of the window's range (sequence-number fetches only) for which the
+    /// server sent neither a summary nor an unparsable response, though its command
+    /// completed with OK.
+    pub missing: SeqSet,
+}
+
+impl Window {
+    /// Whether some of the window's messages still have to be fetched another way.
+    pub fn needs_recovery(&self) -> bool {
+        !self.unparsable.is_empty() || !self.missing.is_empty()
+    }
 }
 
 /// A summary fetch in progress: windows pipelined, read back one at a time with
 /// [`ImapSession::next_window`].
 #[derive(Debug)]
 pub struct SummaryFetch {
-    pipe: Pipeline,
+    pub(super) pipe: Pipeline,
     /// The sequence range of each window (sequence-number fetches only).
-    ranges: Vec<Option<(u32, u32)>>,
+    pub(super) ranges: Vec<Option<(u32, u32)>>,
     /// Windows being filled. A server may run pipelined FETCHes concurrently and interleave
     /// their output, so each message goes to the window its sequence number belongs to, and
     /// a window is handed over only when its own command has completed.
-    pending: std::collections::BTreeMap<usize, Window>,
+    pub(super) pending: std::collections::BTreeMap<usize, Window>,
     /// BODYSTRUCTURE was asked for: a summary without one had it unparsable (imap-proto
     /// drops an item it cannot parse when the rest of the response still parses).
-    structure: bool,
+    pub(super) structure: bool,
 }
 
 impl SummaryFetch {
@@ -157,34 +172,6 @@ impl ImapSession {
         }
     }
 
-    /// Summaries of the messages at sequence numbers `seqs`, without BODYSTRUCTURE, PREVIEW
-    /// or References (`UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE`): for messages whose full
-    /// summary could not be parsed. Their `parts` are empty. Those that still do not parse
-    /// are listed in the window's `unparsable`. Nothing else may be in flight.
-    pub async fn summaries_without_structure(&mut self, seqs: &[u32]) -> Result<Window> {
-        if seqs.is_empty() {
-            return Ok(Window::default());
-        }
-        let set = seqs
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let modseq = if self.has_condstore() { " MODSEQ" } else { "" };
-        let command = format!("FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE{modseq})");
-        let mut pipe = self.pipeline(&[command], 1);
-        pipe.take_unparsable_fetch();
-        let mut fetch = SummaryFetch {
-            pipe,
-            ranges: vec![None],
-            pending: Default::default(),
-            structure: false,
-        };
-        let window = self.next_window(&mut fetch).await?.unwrap_or_default();
-        while self.next_window(&mut fetch).await?.is_some() {}
-        Ok(window)
-    }
-
     /// The next complete window, in request order; `None` when all requested are delivered.
     pub async fn next_window(&mut self, fetch: &mut SummaryFetch) -> Result<Option<Window>> {
         let SummaryFetch {
@@ -193,20 +180,31 @@ impl ImapSession {
             pending,
             structure,
         } = fetch;
-        let route = |oldest: usize, seq: u32| {
-            ranges
-                .iter()
-                .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
-                .unwrap_or(oldest)
+        // The window a message belongs to, and whether it is one the window asked for: in a
+        // sequence-number fetch, a summary outside every window's range is unsolicited.
+        let route = |oldest: usize, seq: u32| match ranges
+            .iter()
+            .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
+        {
+            Some(index) => (index, true),
+            None => (oldest, ranges.get(oldest).is_some_and(Option::is_none)),
         };
         let next = self
             .next_completion(pipe, |oldest, response| {
                 match response {
                     Response::Fetch(seq, attrs) => {
-                        let window = pending.entry(route(oldest, *seq)).or_default();
+                        let (index, asked) = route(oldest, *seq);
+                        let window = pending.entry(index).or_default();
                         match summary_from_attrs(*seq, attrs, *structure) {
-                            Parsed::Summary(m) => window.messages.push(*m),
-                            Parsed::NoStructure => window.unparsable.push(*seq),
+                            Parsed::Summary(m) if asked => window.messages.push(*m),
+                            Parsed::Summary(m) => window.flag_updates.push(FlagUpdate {
+                                seq: m.seq,
+                                uid: Some(m.uid),
+                                modseq: m.modseq,
+                                flags: m.flags,
+                            }),
+                            Parsed::Unreadable if asked => window.unparsable.push(*seq),
+                            Parsed::Unreadable => {}
                             Parsed::Flags(f) => window.flag_updates.push(f),
                             Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                         }
@@ -221,12 +219,9 @@ impl ImapSession {
                     other => {
                         if let Some(Unparsable { seq: Some(seq), .. }) =
                             Unparsable::from_response(other)
+                            && let (index, true) = route(oldest, seq)
                         {
-                            pending
-                                .entry(route(oldest, seq))
-                                .or_default()
-                                .unparsable
-                                .push(seq);
+                            pending.entry(index).or_default().unparsable.push(seq);
                         }
                     }
                 }
@@ -255,6 +250,14 @@ impl ImapSession {
             }
             Some((index, _)) => {
                 window.index = index;
+                if let Some(Some((lo, hi))) = fetch.ranges.get(index) {
+                    let seen = window
+                        .messages
+                        .iter()
+                        .map(|m| m.seq)
+                        .chain(window.unparsable.iter().copied());
+                    window.missing = SeqSet::range(*lo, *hi).without(seen);
+                }
                 Ok(Some(window))
             }
         }
@@ -293,8 +296,9 @@ pub(super) fn flag_update(seq: u32, attrs: &[AttributeValue<'_>]) -> FlagUpdate 
 
 enum Parsed {
     Summary(Box<MessageHeaders>),
-    /// A summary whose BODYSTRUCTURE, though asked for, did not parse.
-    NoStructure,
+    /// A full summary that lacks an item it asked for (BODYSTRUCTURE, RFC822.SIZE...):
+    /// imap-proto could not parse it.
+    Unreadable,
     Flags(FlagUpdate),
     Invalid(String),
 }
@@ -305,6 +309,7 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
         ..MessageHeaders::default()
     };
     let (mut uid, mut has_envelope, mut has_structure, mut flags) = (None, false, false, None);
+    let (mut has_date, mut has_size) = (false, false);
     for attr in attrs {
         match attr {
             AttributeValue::Uid(u) => uid = Some(*u),
@@ -312,8 +317,14 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
                 flags = Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             }
             AttributeValue::ModSeq(v) => m.modseq = Some(*v),
-            AttributeValue::InternalDate(d) => m.internal_date = mime::parse_internal_date(d),
-            AttributeValue::Rfc822Size(s) => m.size = *s,
+            AttributeValue::InternalDate(d) => {
+                has_date = true;
+                m.internal_date = mime::parse_internal_date(d);
+            }
+            AttributeValue::Rfc822Size(s) => {
+                has_size = true;
+                m.size = *s;
+            }
             AttributeValue::Envelope(env) => {
                 has_envelope = true;
                 m.envelope = EnvelopeInfo {
@@ -340,10 +351,16 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
             _ => {}
         }
     }
+    // UID 0 does not exist (RFC 3501): such a summary is one without a UID.
+    let uid = uid.filter(|u| *u != 0);
+    // imap-proto skips an item it cannot parse when the rest still parses (an RFC822.SIZE
+    // too large for a u32, say): a summary without an item it asked for is not complete.
+    let complete = has_envelope && has_date && has_size && flags.is_some();
     match (uid, has_envelope || has_structure) {
-        (Some(_), true) if wants_structure && !has_structure => Parsed::NoStructure,
+        (Some(_), true) if wants_structure && !(has_structure && complete) => Parsed::Unreadable,
         (Some(uid), true) => {
             m.uid = uid;
+            m.partial = !complete;
             m.flags = flags.unwrap_or_default();
             Parsed::Summary(Box::new(m))
         }

@@ -20,7 +20,9 @@ use std::{
 
 use futures::FutureExt;
 
-use super::{ConnectOptions, ImapSession, SectionRequest, SummaryItems, connect::establish};
+use super::{
+    ConnectOptions, ImapSession, SectionRequest, SummaryItems, connect::establish, recover::SeqSet,
+};
 use crate::{
     error::Error,
     mutate::{FuzzRun, Mutator, Replay},
@@ -183,7 +185,7 @@ async fn drive(session: &mut ImapSession, errors: &mut Vec<Error>) -> Got {
             }
         }
     }
-    if let Some(window) = call!(session.summaries_without_structure(&[2])) {
+    if let Some(window) = call!(session.summaries_of(&SeqSet::of([2]), None)) {
         got.summaries += window.messages.len();
     }
     if let Some(updates) = call!(session.fetch_flags(Some(880))) {

@@ -323,7 +323,10 @@ async fn a_broken_bodystructure_costs_only_its_structure() {
     assert_eq!(window.unparsable, [2]);
     assert_eq!(window.messages[0].parts.len(), 1);
 
-    let retried = session.summaries_without_structure(&[2]).await.unwrap();
+    let retried = session
+        .summaries_of(&super::SeqSet::of([2]), None)
+        .await
+        .unwrap();
     assert!(retried.unparsable.is_empty());
     let m = &retried.messages[0];
     assert_eq!((m.uid, m.envelope.subject.as_str()), (102, "Hello 2"));
@@ -411,7 +414,7 @@ async fn a_bodystructure_imap_proto_skips_counts_as_unparsable() {
     assert!(window.messages.is_empty());
     assert_eq!(window.unparsable, [1]);
     let retried = session
-        .summaries_without_structure(&window.unparsable)
+        .summaries_of(&super::SeqSet::of(window.unparsable.iter().copied()), None)
         .await
         .unwrap();
     assert_eq!(retried.messages[0].uid, 101);
@@ -499,10 +502,11 @@ async fn stored_parts(store: &Store, account: AccountId) -> Vec<(u32, usize)> {
 }
 
 /// A message the server cannot describe does not block its folder, in a first sync or in
-/// new mail: it is stored without parts, or skipped and counted when even its envelope does
-/// not parse, and everything else is stored as usual.
+/// new mail: its parts are read from its own bytes, or (when even its envelope does not
+/// parse) it is stored as a placeholder with its UID and flags, marked incomplete, and the
+/// next sync fetches it again and completes it.
 #[tokio::test]
-async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
+async fn a_sync_stores_messages_with_a_broken_structure_and_completes_placeholders() {
     use crate::{
         policy::{SyncRequest, SyncWindow},
         sync::SyncMode,
@@ -528,14 +532,24 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
             ok((1..=4)
                 .flat_map(|n| summary(n, structures[n as usize - 1]))
                 .collect::<Vec<u8>>())
-        } else if command == format!("FETCH 2,3 {without}") {
+        } else if command == format!("FETCH 2:3 {without}") {
             ok([summary(2, b""), HOPELESS.to_vec()].concat())
+        } else if command == "FETCH 3 (UID FLAGS)" {
+            ok("* 3 FETCH (UID 103 FLAGS (\\Seen))\r\n")
+        } else if let Some(uid) = command
+            .strip_prefix("UID FETCH ")
+            .and_then(|c| c.strip_suffix(" (UID BODY.PEEK[]<0.121>)"))
+        {
+            let seq: u32 = uid.parse::<u32>().unwrap() - 100;
+            ok(whole_message(seq, uid))
         } else if command == "UID FETCH 1:* (UID FLAGS)" {
             ok((1..=5)
                 .map(|n| format!("* {n} FETCH (UID {} FLAGS ())\r\n", 100 + n))
                 .collect::<String>())
         } else if command.starts_with("UID FETCH 105:* ") {
             ok(summary(5, BROKEN))
+        } else if command.starts_with("UID FETCH 103 ") {
+            ok(summary(3, TEXT_PLAIN))
         } else if command == format!("FETCH 5 {without}") {
             ok(summary(5, b""))
         } else if command == "UID SEARCH ALL" {
@@ -559,14 +573,15 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
     session.logout().await.unwrap();
     let folder = &report.folders[0];
     assert_eq!(folder.mode, SyncMode::Initial);
-    let counts = (folder.added, folder.without_structure, folder.unparsable);
-    assert_eq!(counts, (3, 1, 1), "{folder:?}");
+    let counts = (folder.added, folder.structure_fallback, folder.unparsable);
+    assert_eq!(counts, (4, 1, 0), "{folder:?}");
+    assert_eq!(folder.incomplete, [103], "{folder:?}");
     assert_eq!(
         stored_parts(&store, account).await,
-        [(101, 1), (102, 0), (104, 1)]
+        [(101, 1), (102, 1), (103, 0), (104, 1)]
     );
 
-    // New mail, one of them broken, arrives by UID in a delta.
+    // New mail, one of them broken, arrives by UID in a delta; the placeholder is completed.
     let mut session = open(addr, &options()).await;
     let report = crate::sync::sync_imap_account(&mut session, &store, account, &request, 0)
         .await
@@ -574,18 +589,27 @@ async fn a_sync_stores_messages_with_a_broken_structure_without_parts() {
     let folder = &report.folders[0];
     assert_eq!(folder.mode, SyncMode::DeltaFullScan);
     assert_eq!(
-        (folder.added, folder.without_structure),
-        (1, 1),
+        (folder.added, folder.refetched, folder.structure_fallback),
+        (1, 1, 1),
         "{folder:?}"
     );
+    assert!(folder.incomplete.is_empty(), "{folder:?}");
     assert_eq!(
         stored_parts(&store, account).await,
-        [(101, 1), (102, 0), (104, 1), (105, 0)]
+        [(101, 1), (102, 1), (103, 1), (104, 1), (105, 1)]
     );
 }
 
+/// The 120 bytes of message `seq` as `BODY[]<0>` for UID `uid` (RFC822.SIZE in [`summary`]).
+fn whole_message(seq: u32, uid: &str) -> Vec<u8> {
+    let head = format!("Subject: Hello {seq}\r\nContent-Type: text/plain\r\n\r\n");
+    let raw = format!("{head}{}", "x".repeat(120 - head.len()));
+    assert_eq!(raw.len(), 120);
+    format!("* {seq} FETCH (UID {uid} BODY[]<0> {{120}}\r\n{raw})\r\n").into_bytes()
+}
+
 /// With windows pipelined, the one holding a broken message is completed before anything
-/// after it commits; the windows that were in flight behind it are fetched again.
+/// after it commits; the windows that were in flight behind it are kept, not fetched again.
 #[tokio::test]
 async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
     use crate::policy::{SyncRequest, SyncWindow};
@@ -625,11 +649,9 @@ async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
         .unwrap();
     session.logout().await.unwrap();
     let folder = &report.folders[0];
-    assert_eq!(
-        (folder.added, folder.without_structure),
-        (5, 1),
-        "{folder:?}"
-    );
+    assert_eq!(folder.added, 5, "{folder:?}");
+    // The server sends no bytes for message 3 either: it is kept without parts, incomplete.
+    assert_eq!(folder.incomplete, [103], "{folder:?}");
 
     assert_eq!(
         stored_parts(&store, account).await,
@@ -641,6 +663,7 @@ async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
         .filter(|c| c.starts_with("FETCH "))
         .map(|c| c.split(' ').nth(1).unwrap_or_default())
         .collect();
-    // "1" was in flight behind "2:3" and is fetched again after the retry of message 3.
-    assert_eq!(order, ["4:5", "2:3", "1", "3", "1"]);
+    // "1" was in flight behind "2:3": it is kept, committed after the retry of message 3, and
+    // never fetched again (issue 13).
+    assert_eq!(order, ["4:5", "2:3", "1", "3"]);
 }

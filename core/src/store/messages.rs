@@ -3,18 +3,19 @@
 //! Every insert into `messages` goes through [`write_messages`]: new rows arrive in a few
 //! multi-row `INSERT … VALUES` statements with bound parameters, and their `message_search`
 //! rows are written here too (migration 0005 dropped the insert trigger); rows already stored
-//! are upserted through a JSON batch (see the module docs of `store`), whose update trigger
-//! re-indexes them. Part rows start with no content downloaded; the blob layer moves their
-//! `DownloadState` later.
+//! are upserted through a JSON batch (`upsert`; see the module docs of `store`), whose update
+//! trigger re-indexes them. Part rows start with no content downloaded; the blob layer moves their
+//! `DownloadState` later. A message whose summary could not be read in full is stored
+//! `incomplete` (migration 0008) and never overwrites the headers of a complete row.
 
-use serde::Serialize;
 use sqlx::SqliteConnection;
 
+pub(super) use super::upsert::{UPSERT_MESSAGES, UPSERT_PARTS};
 use super::{
     AccountId, FolderId, MessageId, Store,
     codec::{AddressList, batch_json, int_u64},
     folders::{FolderSyncState, folder_row, write_state},
-    invalid, sql, threads,
+    invalid, sql, threads, upsert,
 };
 use crate::{Error, Result};
 
@@ -113,6 +114,10 @@ pub struct NewMessage {
     /// A short plain-text preview, when one was fetched.
     pub preview: Option<String>,
     pub parts: Vec<NewPart>,
+    /// Only part of the message's summary could be read (at least its UID and flags): the row
+    /// is marked and the next sync fetches the message again. Stored over a complete row of
+    /// the same UID, only the flags and MODSEQ are taken.
+    pub incomplete: bool,
 }
 
 /// One MIME part from BODYSTRUCTURE.
@@ -199,6 +204,37 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` UIDs of the folder's messages stored incomplete, ascending: the next
+    /// sync fetches them again.
+    pub async fn incomplete_uids(&self, folder: FolderId, limit: u32) -> Result<Vec<u32>> {
+        let mut conn = self.read().await?;
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT uid FROM messages WHERE folder_id = ?1 AND summary_state = 'incomplete'
+             ORDER BY uid LIMIT ?2",
+        )
+        .bind(folder.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list a folder's incomplete messages"))?;
+        uids.into_iter()
+            .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
+            .collect()
+    }
+
+    /// The id of the message stored under `uid` in `folder`, if any.
+    pub async fn message_id(&self, folder: FolderId, uid: u32) -> Result<Option<MessageId>> {
+        let mut conn = self.read().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
+                .bind(folder.0)
+                .bind(i64::from(uid))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql("look up a message by UID"))?;
+        Ok(id.map(MessageId))
+    }
+
     /// How many messages of the folder are stored.
     pub async fn message_count(&self, folder: FolderId) -> Result<u32> {
         let mut conn = self.read().await?;
@@ -240,106 +276,14 @@ impl Store {
     }
 }
 
-/// A message as one element of the JSON batch.
-#[derive(Serialize)]
-struct MessageRow<'a> {
-    uid: u32,
-    modseq: i64,
-    flags: u8,
-    keywords: &'a [String],
-    internal_date: i64,
-    date: Option<i64>,
-    size: u32,
-    subject: &'a str,
-    from: AddressList<'a>,
-    sender: AddressList<'a>,
-    reply_to: AddressList<'a>,
-    to: AddressList<'a>,
-    cc: AddressList<'a>,
-    bcc: AddressList<'a>,
-    message_id: Option<&'a str>,
-    in_reply_to: Option<&'a str>,
-    references: &'a [String],
-    preview: Option<&'a str>,
-    has_attachments: bool,
-    thread_id: i64,
+/// The stored form of [`NewMessage::incomplete`].
+pub(super) fn summary_state(message: &NewMessage) -> &'static str {
+    if message.incomplete {
+        "incomplete"
+    } else {
+        "complete"
+    }
 }
-
-/// A part as one element of the JSON batch, tied to its message by UID.
-#[derive(Serialize)]
-struct PartRow<'a> {
-    uid: u32,
-    section: &'a str,
-    mime_type: &'a str,
-    charset: Option<&'a str>,
-    encoding: Option<&'a str>,
-    size: u32,
-    lines: Option<u32>,
-    disposition: Option<&'a str>,
-    filename: Option<&'a str>,
-    content_id: Option<&'a str>,
-    is_attachment: bool,
-}
-
-/// Upserts a window of messages. `WHERE true` lets SQLite parse `ON CONFLICT` after a SELECT.
-pub(super) const UPSERT_MESSAGES: &str = "
-    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
-    INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
-        subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
-        header_message_id, header_in_reply_to, header_references, preview, has_attachments,
-        thread_id)
-    SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
-        b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
-        b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
-        b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
-        b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
-        b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id'
-    FROM b
-    WHERE true
-    ON CONFLICT (folder_id, uid) DO UPDATE SET
-        modseq = excluded.modseq,
-        flags = excluded.flags,
-        keywords = excluded.keywords,
-        internal_date = excluded.internal_date,
-        date = excluded.date,
-        size = excluded.size,
-        subject = excluded.subject,
-        from_addrs = excluded.from_addrs,
-        sender_addrs = excluded.sender_addrs,
-        reply_to_addrs = excluded.reply_to_addrs,
-        to_addrs = excluded.to_addrs,
-        cc_addrs = excluded.cc_addrs,
-        bcc_addrs = excluded.bcc_addrs,
-        header_message_id = excluded.header_message_id,
-        header_in_reply_to = excluded.header_in_reply_to,
-        header_references = excluded.header_references,
-        preview = coalesce(excluded.preview, messages.preview),
-        has_attachments = max(excluded.has_attachments, messages.has_attachments),
-        thread_id = excluded.thread_id";
-
-/// Upserts the parts of a window by (message, section), keeping their download state.
-/// `CROSS JOIN` keeps the batch as the outer loop, so each part costs one index lookup.
-pub(super) const UPSERT_PARTS: &str = "
-    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
-    INSERT INTO parts (message_id, section, mime_type, charset, encoding, size, lines,
-        disposition, filename, content_id, is_attachment)
-    SELECT m.id, b.v ->> 'section', b.v ->> 'mime_type', b.v ->> 'charset',
-        b.v ->> 'encoding', b.v ->> 'size', b.v ->> 'lines',
-        b.v ->> 'disposition', b.v ->> 'filename', b.v ->> 'content_id',
-        b.v ->> 'is_attachment'
-    FROM b
-    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = b.v ->> 'uid'
-    WHERE true
-    ON CONFLICT (message_id, section) DO UPDATE SET
-        mime_type = excluded.mime_type,
-        charset = excluded.charset,
-        encoding = excluded.encoding,
-        size = excluded.size,
-        lines = excluded.lines,
-        disposition = excluded.disposition,
-        filename = excluded.filename,
-        content_id = excluded.content_id,
-        is_attachment = excluded.is_attachment";
 
 /// Stores messages and parts inside the caller's transaction. Returns how many were given.
 ///
@@ -363,13 +307,20 @@ pub(super) async fn write_messages(
     let thread_ids = threads::assign(conn, account, messages).await?;
     let stored = stored_uids(conn, folder, messages).await?;
 
-    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards.
+    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards, except
+    // that an incomplete message over a complete row only brings its flags.
     let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(messages.len());
     let mut again: Vec<(&NewMessage, i64)> = Vec::new();
+    let mut flags_only: Vec<&NewMessage> = Vec::new();
     let mut seen: Vec<u32> = Vec::with_capacity(messages.len());
     for (message, thread_id) in messages.iter().zip(thread_ids) {
-        if stored.binary_search(&message.uid).is_ok() {
-            again.push((message, thread_id));
+        if let Ok(at) = stored.binary_search_by_key(&message.uid, |(uid, _)| *uid) {
+            let complete = stored.get(at).is_some_and(|(_, complete)| *complete);
+            if message.incomplete && complete {
+                flags_only.push(message);
+            } else {
+                again.push((message, thread_id));
+            }
         } else {
             seen.push(message.uid);
             fresh.push((message, thread_id));
@@ -392,21 +343,24 @@ pub(super) async fn write_messages(
         fresh = kept;
     }
     insert_fresh(conn, folder, &fresh).await?;
-    upsert_json(conn, folder, &again).await?;
+    upsert::upsert_json(conn, folder, &again).await?;
+    upsert::update_flags_only(conn, folder, &flags_only).await?;
     Ok(messages.len() as u64)
 }
 
-/// Which of the batch's UIDs the folder already holds, ascending.
+/// Which of the batch's UIDs the folder already holds, ascending, each with whether its row
+/// is complete.
 async fn stored_uids(
     conn: &mut SqliteConnection,
     folder: FolderId,
     messages: &[NewMessage],
-) -> Result<Vec<u32>> {
+) -> Result<Vec<(u32, bool)>> {
     let (lo, hi) = messages
         .iter()
         .fold((u32::MAX, 0), |(lo, hi), m| (lo.min(m.uid), hi.max(m.uid)));
-    let uids: Vec<i64> = sqlx::query_scalar(
-        "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT uid, summary_state = 'complete' FROM messages
+         WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
     )
     .bind(folder.0)
     .bind(i64::from(lo))
@@ -414,12 +368,16 @@ async fn stored_uids(
     .fetch_all(&mut *conn)
     .await
     .map_err(sql("look up stored UIDs"))?;
-    uids.into_iter()
-        .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
+    rows.into_iter()
+        .map(|(uid, complete)| {
+            u32::try_from(uid)
+                .map(|uid| (uid, complete))
+                .map_err(|_| invalid("stored UID out of range"))
+        })
         .collect()
 }
 
-/// Rows per multi-row statement at most (messages: 22 parameters a row, parts 11, under
+/// Rows per multi-row statement at most (messages: 23 parameters a row, parts 11, under
 /// SQLite's 32766). Batches are split into power-of-two chunks, so a handful of statement
 /// texts is all the connection ever prepares.
 const CHUNK: usize = 128;
@@ -460,8 +418,8 @@ const NEXT_MESSAGE_ID: &str = "
 const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
-    preview, has_attachments, thread_id)";
-const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    preview, has_attachments, thread_id, summary_state)";
+const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
 const INSERT_PARTS_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?)";
 
@@ -587,7 +545,8 @@ async fn insert_fresh(
                 .bind(enc.references.as_str())
                 .bind(message.preview.as_deref())
                 .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
-                .bind(*thread_id);
+                .bind(*thread_id)
+                .bind(summary_state(message));
         }
         query
             .execute(&mut *conn)
@@ -646,72 +605,6 @@ async fn insert_fresh(
             .await
             .map_err(sql("index messages for search"))?;
         at += block.len();
-    }
-    Ok(())
-}
-
-/// Upserts messages (and their parts) through one JSON batch each; for UIDs already stored.
-async fn upsert_json(
-    conn: &mut SqliteConnection,
-    folder: FolderId,
-    messages: &[(&NewMessage, i64)],
-) -> Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let mut rows = Vec::with_capacity(messages.len());
-    let mut parts = Vec::new();
-    for &(message, thread_id) in messages {
-        rows.push(MessageRow {
-            uid: message.uid,
-            modseq: int_u64(message.modseq, "MODSEQ")?,
-            flags: message.flags.system.bits(),
-            keywords: &message.flags.keywords,
-            internal_date: message.internal_date,
-            date: message.date,
-            size: message.size,
-            subject: &message.subject,
-            from: AddressList(&message.from),
-            sender: AddressList(&message.sender),
-            reply_to: AddressList(&message.reply_to),
-            to: AddressList(&message.to),
-            cc: AddressList(&message.cc),
-            bcc: AddressList(&message.bcc),
-            message_id: message.message_id.as_deref(),
-            in_reply_to: message.in_reply_to.as_deref(),
-            references: &message.references,
-            preview: message.preview.as_deref(),
-            has_attachments: message.parts.iter().any(|p| p.is_attachment),
-            thread_id,
-        });
-        parts.extend(message.parts.iter().map(|part| PartRow {
-            uid: message.uid,
-            section: &part.section,
-            mime_type: &part.mime_type,
-            charset: part.charset.as_deref(),
-            encoding: part.encoding.as_deref(),
-            size: part.size,
-            lines: part.lines,
-            disposition: part.disposition.as_deref(),
-            filename: part.filename.as_deref(),
-            content_id: part.content_id.as_deref(),
-            is_attachment: part.is_attachment,
-        }));
-    }
-
-    sqlx::query(UPSERT_MESSAGES)
-        .bind(folder.0)
-        .bind(batch_json(&rows, "messages")?)
-        .execute(&mut *conn)
-        .await
-        .map_err(sql("store messages"))?;
-    if !parts.is_empty() {
-        sqlx::query(UPSERT_PARTS)
-            .bind(folder.0)
-            .bind(batch_json(&parts, "parts")?)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql("store message parts"))?;
     }
     Ok(())
 }

@@ -42,6 +42,7 @@ mod previews;
 mod query;
 mod search;
 mod threads;
+mod upsert;
 
 use std::{path::Path, time::Duration};
 

@@ -43,6 +43,7 @@ pub fn flags(names: &[String]) -> Flags {
 }
 
 pub fn message(m: MessageHeaders) -> NewMessage {
+    let partial = m.partial;
     let e = m.envelope;
     NewMessage {
         uid: m.uid,
@@ -63,6 +64,7 @@ pub fn message(m: MessageHeaders) -> NewMessage {
         references: m.references,
         preview: m.preview,
         parts: m.parts.into_iter().map(part).collect(),
+        incomplete: partial,
     }
 }
 

@@ -12,19 +12,23 @@
 //! - **Backfill**: an earlier sync stopped before the window was full; continue below the
 //!   lowest synced UID.
 //!
-//! A message whose summary the server sends in a form that cannot be parsed (a broken
-//! BODYSTRUCTURE, invalid UTF-8 where text is required) does not block the folder: it is
-//! fetched again without BODYSTRUCTURE and stored with no parts (zero parts means "structure
-//! unknown"; its body can still be fetched whole), counted in `without_structure`. One whose
-//! envelope cannot be parsed either is skipped and counted in `unparsable`. Its window is
-//! held back until then, so windows still commit in order, newest first.
+//! Every message the server lists is accounted for (`recover`): one whose summary cannot be
+//! read is stored with what could be read and marked incomplete, reported, and fetched again
+//! by the next sync; the sync state never moves past one that could not be stored at all.
+//! The windows of an initial sync or a backfill are in `windows`.
 
 use std::collections::BTreeSet;
 
-use super::{Budget, EventSink, StopReason, SyncEvent, convert};
+use super::{
+    Budget, EventSink, StopReason, SyncEvent, convert,
+    recover::{Recovery, store_bodies},
+};
 use crate::{
     error::{Error, Result},
-    imap::{FolderStatus, ImapSession, QresyncParams, SelectedFolder, SummaryItems, Window},
+    imap::{
+        FolderStatus, ImapSession, QresyncParams, SelectedFolder, SeqSet, SummaryItems, Window,
+    },
+    limits::REFETCH_MAX,
     net::Purpose,
     policy::{ContentPolicy, SyncWindow},
     store::{Delta, FolderId, FolderSyncState, LOCAL_UID_BASE, Store, UidRange},
@@ -56,10 +60,18 @@ pub struct FolderReport {
     pub snippets: u32,
     /// Bodies prefetched (unmetered policy).
     pub bodies: u32,
-    /// Messages stored without their MIME structure (no parts): the server's summary of them
-    /// could not be parsed, the one without BODYSTRUCTURE could.
-    pub without_structure: u32,
-    /// Messages skipped because not even their summary without BODYSTRUCTURE could be parsed.
+    /// Messages whose BODYSTRUCTURE could not be parsed: their parts (and References) were
+    /// read from the message itself.
+    pub structure_fallback: u32,
+    /// UIDs of messages stored incomplete by this sync: their summary could not be read in
+    /// full, so only what could be read is stored (at least the UID and flags). The next sync
+    /// fetches them again.
+    pub incomplete: Vec<u32>,
+    /// Messages stored incomplete by an earlier sync (or listed by the server but missing
+    /// from the store) that this sync fetched again.
+    pub refetched: u32,
+    /// Messages not stored at all: not even their UID could be read. The folder's sync state
+    /// does not move past them, so the next sync asks for them again.
     pub unparsable: u32,
     pub stopped: Option<StopReason>,
 }
@@ -76,7 +88,9 @@ impl FolderReport {
             backfilled: 0,
             snippets: 0,
             bodies: 0,
-            without_structure: 0,
+            structure_fallback: 0,
+            incomplete: Vec::new(),
+            refetched: 0,
             unparsable: 0,
             stopped: None,
         }
@@ -110,6 +124,7 @@ impl FolderSync<'_> {
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
             && unchanged(&stored, &status)
             && !wants_backfill(stored.exists)
+            && self.store.incomplete_uids(self.folder, 1).await?.is_empty()
             && !super::content::wanted(self.store, self.folder, &self.content).await?
         {
             return Ok(report);
@@ -191,151 +206,6 @@ impl FolderSync<'_> {
         Ok(report)
     }
 
-    /// Headers-first windows from sequence number `top` downwards, newest first.
-    async fn windows(
-        &mut self,
-        state: &mut FolderSyncState,
-        top: u32,
-        already: u32,
-        report: &mut FolderReport,
-    ) -> Result<u64> {
-        let plan = plan_windows(top, self.window.first_window, self.window.window);
-        if plan.is_empty() {
-            return Ok(0);
-        }
-        let items = self.items();
-        let (folder, window) = (self.folder, self.window);
-        let mut synced = already;
-        let mut fetched = 0u64;
-        let mut stopped = None;
-        let mut stop = false;
-        let mut pending: Option<Pending> = None;
-        // Three phases: the first window alone, so the first screen pays for nothing more;
-        // then, pipelined, the windows the count rule needs anyway; then one window at a time
-        // while the age rule still wants older mail (a pipeline there would overfetch).
-        let wanted = top.min(window.min_messages.saturating_sub(already));
-        let mut covered = 0u32;
-        let counted = plan
-            .iter()
-            .take_while(|w| {
-                let before = covered;
-                covered += window_len(w);
-                before < wanted
-            })
-            .count()
-            .max(1);
-        let (first, rest) = plan.split_at(1);
-        let (counted, aged) = rest.split_at(counted - 1);
-        // Under a byte budget nothing is pipelined ahead: a stop must not leave windows in
-        // flight that overshoot it.
-        let depth = if self.budget.is_limited() {
-            1
-        } else {
-            window.pipeline_depth
-        };
-        let mut phases = vec![(first, 1)];
-        phases.push((counted, depth));
-        phases.extend(aged.chunks(1).map(|w| (w, 1)));
-        for (batch, depth) in phases {
-            if stop {
-                break;
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            // A window with unparsable messages is held: the windows in flight behind it are
-            // read and dropped, it is completed without those messages' structure and
-            // committed, and the rest of the batch is fetched again from there.
-            let mut batch = batch;
-            while !batch.is_empty() {
-                let mut fetch = self.session.start_summaries(batch, false, items, depth);
-                let (mut held, mut rest): (Option<Window>, &[String]) = (None, &[]);
-                loop {
-                    let next = pull_committing(
-                        self.session,
-                        self.store,
-                        self.events,
-                        folder,
-                        &mut fetch,
-                        &mut pending,
-                    )
-                    .await?;
-                    let w = match next {
-                        Some(_) if held.is_some() => continue,
-                        Some(w) if !w.unparsable.is_empty() => {
-                            fetch.stop_sending();
-                            held = Some(w);
-                            continue;
-                        }
-                        Some(w) => w,
-                        None => match held.take() {
-                            Some(w) => {
-                                rest = batch.get(w.index + 1..).unwrap_or_default();
-                                commit(self.store, self.events, folder, pending.take()).await?;
-                                self.without_structure(w, report).await?
-                            }
-                            None => break,
-                        },
-                    };
-                    // Windows already in flight when we stopped are committed too: they are paid for.
-                    if w.messages.is_empty() {
-                        continue;
-                    }
-                    let lowest = w.messages.iter().map(|m| m.uid).min();
-                    let oldest = w.messages.iter().filter_map(|m| m.internal_date).min();
-                    state.lowest_uid_synced = match (state.lowest_uid_synced, lowest) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    let count = w.messages.len() as u32;
-                    let messages: Vec<_> = w.messages.into_iter().map(convert::message).collect();
-                    synced += count;
-                    fetched += u64::from(count);
-                    // Committed while the next window is read (see `pull_committing`).
-                    pending = Some(Pending {
-                        messages,
-                        state: *state,
-                        synced,
-                    });
-                    if self.budget.exhausted() {
-                        stopped = self.budget.stop_reason();
-                        stop = true;
-                    } else if window.satisfied(synced, oldest, self.now) {
-                        stop = true;
-                    }
-                    if stop {
-                        fetch.stop_sending();
-                    }
-                }
-                commit(self.store, self.events, folder, pending.take()).await?;
-                batch = if stop { &[] } else { rest };
-            }
-        }
-        report.stopped = report.stopped.or(stopped);
-        Ok(fetched)
-    }
-
-    /// Fetches a window's unparsable messages again without BODYSTRUCTURE and adds them to
-    /// it; those that still do not parse are skipped. Both are counted in `report`.
-    async fn without_structure(
-        &mut self,
-        mut w: Window,
-        report: &mut FolderReport,
-    ) -> Result<Window> {
-        let retried = self
-            .session
-            .summaries_without_structure(&w.unparsable)
-            .await?;
-        report.unparsable += retried.unparsable.len() as u32;
-        for m in retried.messages {
-            if !w.messages.iter().any(|have| have.uid == m.uid) {
-                report.without_structure += 1;
-                w.messages.push(m);
-            }
-        }
-        Ok(w)
-    }
-
     /// Everything that changed since the stored state, applied in one transaction.
     async fn delta(
         &mut self,
@@ -348,6 +218,11 @@ impl FolderSync<'_> {
             && stored.highest_modseq.is_some()
             && sel.highest_modseq.is_some()
             && !sel.no_modseq;
+        let old_next = stored.uidnext.unwrap_or(1);
+        // Messages the server lists between the lowest stored UID and UIDNEXT that are not
+        // stored (lost by an interrupted or broken sync): fetched with the new mail. Only
+        // known where the server's UID set is (no QRESYNC).
+        let mut absent = Vec::new();
         let (changed, vanished) = if qresync {
             report.mode = SyncMode::DeltaQresync;
             let vanished = sel.vanished.iter().map(|u| UidRange::single(*u)).collect();
@@ -380,6 +255,14 @@ impl FolderSync<'_> {
                 updates.iter().filter_map(|u| u.uid).collect()
             };
             let local = self.store.uids(self.folder).await?;
+            if let Some(&lowest) = local.first() {
+                absent.extend(
+                    server
+                        .range(lowest..old_next.max(lowest))
+                        .filter(|u| local.binary_search(u).is_err())
+                        .take(REFETCH_MAX as usize),
+                );
+            }
             // Local UIDs (a move or draft not yet written back) are not the server's to judge.
             let vanished = local
                 .into_iter()
@@ -392,47 +275,25 @@ impl FolderSync<'_> {
             )
         };
 
-        let old_next = stored.uidnext.unwrap_or(1);
-        let mut new_messages = Vec::new();
-        let mut late_vanished = Vec::new();
-        if sel.uid_next.is_some_and(|next| next > old_next) {
-            let items = self.items();
-            let depth = self.window.pipeline_depth;
-            let mut fetch =
-                self.session
-                    .start_summaries(&[format!("{old_next}:*")], true, items, depth);
-            // Messages whose summary did not parse, fetched again once the fetch is done.
-            let mut retry = Window::default();
-            while let Some(w) = self.session.next_window(&mut fetch).await? {
-                new_messages.extend(
-                    w.messages
-                        .into_iter()
-                        .filter(|m| m.uid >= old_next)
-                        .map(convert::message),
-                );
-                late_vanished.extend(w.vanished);
-                retry.unparsable.extend(w.unparsable);
-            }
-            if !retry.unparsable.is_empty() {
-                let retried = self.without_structure(retry, report).await?;
-                let fresh: Vec<_> = retried
-                    .messages
-                    .into_iter()
-                    .filter(|m| m.uid >= old_next && !new_messages.iter().any(|n| n.uid == m.uid))
-                    .collect();
-                new_messages.extend(fresh.into_iter().map(convert::message));
-            }
-        }
+        let incomplete = self.store.incomplete_uids(self.folder, REFETCH_MAX).await?;
+        let refetch = SeqSet::of(incomplete.iter().chain(&absent).copied());
+        let grew = sel.uid_next.is_some_and(|next| next > old_next);
+        let mut mail = self.new_mail(old_next, grew, &refetch, report).await?;
         let mut vanished: Vec<UidRange> = vanished;
-        vanished.extend(late_vanished.into_iter().map(UidRange::single));
-        new_messages.retain(|m| {
+        vanished.extend(mail.vanished.iter().map(|u| UidRange::single(*u)));
+        mail.messages.retain(|m| {
             !vanished
                 .iter()
                 .any(|r| (r.first()..=r.last()).contains(&m.uid))
         });
         let state_after = FolderSyncState {
             uidvalidity: sel.uid_validity,
-            uidnext: sel.uid_next.or(stored.uidnext),
+            // Never past a message that was not stored.
+            uidnext: if mail.lost {
+                stored.uidnext
+            } else {
+                sel.uid_next.or(stored.uidnext)
+            },
             highest_modseq: if sel.no_modseq {
                 None
             } else {
@@ -440,26 +301,106 @@ impl FolderSync<'_> {
             },
             lowest_uid_synced: stored
                 .lowest_uid_synced
-                .or_else(|| new_messages.iter().map(|m| m.uid).min()),
+                .or_else(|| mail.messages.iter().map(|m| m.uid).min()),
             exists: sel.exists,
         };
         let delta = Delta {
             changed,
             vanished,
-            new_messages,
+            new_messages: mail.messages,
             state_after,
         };
         let applied = self.store.apply_delta(self.folder, &delta).await?;
-        self.emit_delta(&delta, &applied.changed_uids);
-        report.added += applied.stored;
+        store_bodies(self.store, self.folder, &mail.bodies).await?;
+        // Refetched incomplete messages were stored before: changed, not added.
+        let was_incomplete = |uid: &u32| incomplete.binary_search(uid).is_ok();
+        self.emit_delta(&delta, &applied.changed_uids, &was_incomplete);
+        let refetched = delta
+            .new_messages
+            .iter()
+            .filter(|m| refetch.contains(m.uid))
+            .count() as u64;
+        report.refetched += refetched as u32;
+        report.added += applied.stored.saturating_sub(
+            delta
+                .new_messages
+                .iter()
+                .filter(|m| was_incomplete(&m.uid))
+                .count() as u64,
+        );
         report.changed += applied.flags_changed;
         report.removed += applied.removed;
         Ok(())
     }
 
+    /// New mail by UID from `old_next` (when UIDNEXT `grew`), and the `refetch` UIDs, every
+    /// message accounted for (`recover`).
+    async fn new_mail(
+        &mut self,
+        old_next: u32,
+        grew: bool,
+        refetch: &SeqSet,
+        report: &mut FolderReport,
+    ) -> Result<NewMail> {
+        let mut sets = Vec::new();
+        if grew {
+            sets.push(format!("{old_next}:*"));
+        }
+        if !refetch.is_empty() {
+            sets.push(refetch.render());
+        }
+        if sets.is_empty() {
+            return Ok(NewMail::default());
+        }
+        let items = self.items();
+        let depth = self.window.pipeline_depth;
+        let mut fetch = self.session.start_summaries(&sets, true, items, depth);
+        let mut got = Window::default();
+        let mut vanished = Vec::new();
+        while let Some(w) = self.session.next_window(&mut fetch).await? {
+            got.messages.extend(w.messages);
+            got.unparsable.extend(w.unparsable);
+            vanished.extend(w.vanished);
+        }
+        // `old_next:*` also returns the last message when nothing is newer.
+        let wanted = |uid: u32| uid >= old_next || refetch.contains(uid);
+        got.messages.retain(|m| wanted(m.uid));
+        // New mail holds consecutive sequence numbers: a gap is a message left out.
+        let new_seqs: Vec<u32> = got
+            .messages
+            .iter()
+            .filter(|m| m.uid >= old_next)
+            .map(|m| m.seq)
+            .collect();
+        if let (Some(&lo), Some(&hi)) = (new_seqs.iter().min(), new_seqs.iter().max()) {
+            got.missing =
+                SeqSet::range(lo, hi).without(new_seqs.iter().chain(&got.unparsable).copied());
+        }
+        let recovered = Recovery {
+            session: &mut *self.session,
+            budget: self.budget,
+            items,
+            prefer_html: self.content.prefer_html,
+        }
+        .recover(got, report)
+        .await?;
+        Ok(NewMail {
+            lost: !recovered.lost.is_empty(),
+            messages: recovered
+                .messages
+                .into_iter()
+                .map(|(_, m)| m)
+                .filter(|m| wanted(m.uid))
+                .collect(),
+            bodies: recovered.bodies,
+            vanished,
+        })
+    }
+
     /// Tells the app what a committed delta changed: `changed` are the stored messages whose
-    /// flags really changed (not every message a flag scan listed).
-    fn emit_delta(&self, delta: &Delta, changed: &[u32]) {
+    /// flags really changed (not every message a flag scan listed); `refetched` tells stored
+    /// messages that were fetched again from new ones.
+    fn emit_delta(&self, delta: &Delta, changed: &[u32], refetched: &dyn Fn(&u32) -> bool) {
         let folder = self.folder;
         if !delta.vanished.is_empty() {
             let uids = delta
@@ -471,93 +412,53 @@ impl FolderSync<'_> {
             self.events
                 .emit(SyncEvent::MessagesRemoved { folder, uids });
         }
+        let mut changed = changed.to_vec();
+        changed.extend(
+            delta
+                .new_messages
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| refetched(u)),
+        );
         if !changed.is_empty() {
             self.events.emit(SyncEvent::MessagesChanged {
                 folder,
-                uids: changed.to_vec(),
+                uids: changed,
             });
         }
-        if !delta.new_messages.is_empty() {
-            let uids = delta.new_messages.iter().map(|m| m.uid).collect();
-            self.events.emit(SyncEvent::MessagesAdded { folder, uids });
+        let added: Vec<u32> = delta
+            .new_messages
+            .iter()
+            .map(|m| m.uid)
+            .filter(|u| !refetched(u))
+            .collect();
+        if !added.is_empty() {
+            self.events.emit(SyncEvent::MessagesAdded {
+                folder,
+                uids: added,
+            });
+        }
+        let incomplete: Vec<u32> = delta
+            .new_messages
+            .iter()
+            .filter(|m| m.incomplete)
+            .map(|m| m.uid)
+            .collect();
+        if !incomplete.is_empty() {
+            self.events.emit(SyncEvent::MessagesIncomplete {
+                folder,
+                uids: incomplete,
+            });
         }
     }
 
-    fn items(&self) -> SummaryItems {
+    pub(super) fn items(&self) -> SummaryItems {
         SummaryItems {
             preview: self.session.capabilities().has("PREVIEW"),
             modseq: self.session.has_condstore(),
             references: true,
         }
     }
-}
-
-/// A received window waiting for its store transaction.
-struct Pending {
-    messages: Vec<crate::store::NewMessage>,
-    state: FolderSyncState,
-    /// Messages synced once this window is stored, for the progress event.
-    synced: u32,
-}
-
-/// Reads the next window while the previous one is committed: the store's write and the
-/// network read overlap instead of adding up. Events go out after the commit.
-///
-/// The commit runs as a task of its own: each of its statements is a hand-over between
-/// sqlx's SQLite thread and the task driving it, and this task is busy parsing responses
-/// for as long as the server keeps sending. Dropped midway, the commit still completes (or
-/// rolls back) on its own: a window is stored whole or not at all.
-async fn pull_committing(
-    session: &mut ImapSession,
-    store: &Store,
-    events: &dyn EventSink,
-    folder: FolderId,
-    fetch: &mut crate::imap::SummaryFetch,
-    pending: &mut Option<Pending>,
-) -> Result<Option<Window>> {
-    match pending.take() {
-        None => session.next_window(fetch).await,
-        Some(p) => {
-            let store = store.clone();
-            let commit = tokio::spawn(async move {
-                store
-                    .insert_window(folder, &p.state, &p.messages)
-                    .await
-                    .map(|()| p)
-            });
-            let (committed, next) = tokio::join!(commit, session.next_window(fetch));
-            let p = committed.map_err(|_| Error::Store {
-                reason: "the commit of a window stopped before it finished".into(),
-                source: None,
-            })??;
-            announce(events, folder, &p);
-            next
-        }
-    }
-}
-
-/// Commits a pending window, if any, and tells the app.
-async fn commit(
-    store: &Store,
-    events: &dyn EventSink,
-    folder: FolderId,
-    pending: Option<Pending>,
-) -> Result<()> {
-    if let Some(p) = pending {
-        store.insert_window(folder, &p.state, &p.messages).await?;
-        announce(events, folder, &p);
-    }
-    Ok(())
-}
-
-fn announce(events: &dyn EventSink, folder: FolderId, p: &Pending) {
-    let uids = p.messages.iter().map(|m| m.uid).collect();
-    events.emit(SyncEvent::MessagesAdded { folder, uids });
-    events.emit(SyncEvent::Progress {
-        folder,
-        synced: p.synced,
-        total: p.state.exists,
-    });
 }
 
 fn unchanged(stored: &FolderSyncState, status: &FolderStatus) -> bool {
@@ -582,59 +483,14 @@ fn initial_state(sel: &SelectedFolder, uid_validity: u32) -> FolderSyncState {
     }
 }
 
-/// How many messages a planned window (`"lo:hi"` or `"n"`) covers.
-fn window_len(window: &str) -> u32 {
-    match window.split_once(':') {
-        Some((lo, hi)) => {
-            hi.parse::<u32>()
-                .unwrap_or(0)
-                .saturating_sub(lo.parse().unwrap_or(0))
-                + 1
-        }
-        None => 1,
-    }
-}
-
-/// Sequence-number windows from `top` down to 1, newest first: `first` messages, then
-/// windows growing fourfold up to `max`.
-pub(super) fn plan_windows(top: u32, first: u32, max: u32) -> Vec<String> {
-    let (first, max) = (first.max(1), max.max(1));
-    let mut out = Vec::new();
-    let mut hi = top;
-    let mut size = first;
-    while hi >= 1 {
-        let lo = hi.saturating_sub(size - 1).max(1);
-        out.push(if lo == hi {
-            hi.to_string()
-        } else {
-            format!("{lo}:{hi}")
-        });
-        if lo == 1 {
-            break;
-        }
-        hi = lo - 1;
-        size = size.saturating_mul(4).min(max.max(first));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_cover_every_message_once_newest_first() {
-        assert_eq!(plan_windows(0, 50, 250), Vec::<String>::new());
-        assert_eq!(plan_windows(1, 50, 250), vec!["1"]);
-        assert_eq!(plan_windows(120, 50, 50), vec!["71:120", "21:70", "1:20"]);
-        assert_eq!(
-            plan_windows(2000, 50, 1000),
-            vec!["1951:2000", "1751:1950", "951:1750", "1:950"]
-        );
-        let total: u32 = plan_windows(2000, 50, 250)
-            .iter()
-            .map(|w| window_len(w))
-            .sum();
-        assert_eq!(total, 2000);
-    }
+/// What a delta's UID fetch brought.
+#[derive(Debug, Default)]
+struct NewMail {
+    messages: Vec<crate::store::NewMessage>,
+    /// Bodies read with messages' structures, `(uid, is_html, text)`.
+    bodies: Vec<(u32, bool, String)>,
+    /// UIDs the server reported as VANISHED meanwhile.
+    vanished: Vec<u32>,
+    /// A message could not be stored at all: UIDNEXT must not move.
+    lost: bool,
 }

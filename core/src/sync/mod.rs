@@ -3,8 +3,11 @@
 //! transaction so that an interruption at any point loses nothing and resurrects nothing.
 //!
 //! - `account`: one pass over an account's folders (LIST with LIST-STATUS, then each folder).
-//! - `folder`: one folder: nothing (unchanged), initial headers-first windows, backfill,
-//!   delta (QRESYNC, CONDSTORE or a full flag scan) and UIDVALIDITY resets.
+//! - `folder`: one folder: nothing (unchanged), backfill, delta (QRESYNC, CONDSTORE or a
+//!   full flag scan) and UIDVALIDITY resets; `windows`: the initial headers-first windows.
+//! - `recover`: messages whose summary could not be read, fetched other ways and stored with
+//!   what could be read (never dropped silently); `structure`: a message's parts read from
+//!   its own bytes when its BODYSTRUCTURE cannot be parsed.
 //! - `convert`: protocol values to store records.
 //! - `writeback`: queued local changes (flags) replayed to the server, coalesced.
 
@@ -17,6 +20,9 @@ mod pop3;
 mod pop3_parse;
 mod pop3_skeleton;
 mod pop3_spool;
+mod recover;
+mod structure;
+mod windows;
 mod writeback;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
@@ -55,6 +61,10 @@ pub enum SyncEvent {
         uids: Vec<u32>,
         reason: DropReason,
     },
+    /// Messages were stored with only part of their summary (the server's could not be
+    /// read): at least their UID and flags. The next sync fetches them again; they are then
+    /// reported as changed.
+    MessagesIncomplete { folder: FolderId, uids: Vec<u32> },
     /// Headers-first progress: `synced` of the `total` messages the folder holds.
     Progress {
         folder: FolderId,
@@ -125,6 +135,15 @@ impl SyncReport {
     pub fn removed(&self) -> u64 {
         self.folders.iter().map(|f| f.removed).sum()
     }
+    /// Messages stored incomplete by this call, in all folders (see
+    /// [`FolderReport::incomplete`] for their UIDs).
+    pub fn incomplete(&self) -> u64 {
+        self.folders.iter().map(|f| f.incomplete.len() as u64).sum()
+    }
+    /// Messages that could not be stored at all, in all folders.
+    pub fn unparsable(&self) -> u64 {
+        self.folders.iter().map(|f| u64::from(f.unparsable)).sum()
+    }
 }
 
 /// The wire bytes a sync call may still spend.
@@ -159,6 +178,12 @@ impl Budget {
 
     pub(crate) fn is_limited(&self) -> bool {
         self.limit.is_some()
+    }
+
+    /// Bytes the budget still allows; `None` without a limit.
+    pub(crate) fn remaining(&self) -> Option<u64> {
+        self.limit
+            .map(|limit| limit.saturating_sub(self.spent().total()))
     }
 
     pub fn exhausted(&self) -> bool {

@@ -65,6 +65,7 @@ pub(super) fn headers(message: &Message<'_>, size: u64, now: i64, preview: bool)
             .unwrap_or_default(),
         preview,
         parts: Vec::new(),
+        incomplete: false,
     }
 }
 

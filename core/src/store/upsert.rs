@@ -1,0 +1,232 @@
+//! The JSON-batch path of `messages::write_messages`, for rows already stored: messages and
+//! their parts upserted through one `json_each` batch each (the update trigger keeps the
+//! search index in step), and the flags-only update of a complete row that an incomplete
+//! copy arrives for (issue 13: an incomplete summary never replaces a complete one's headers).
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::{
+    FolderId,
+    codec::{AddressList, batch_json, int_u64},
+    messages::{NewMessage, summary_state},
+    sql,
+};
+use crate::Result;
+
+/// A message as one element of the JSON batch.
+#[derive(Serialize)]
+struct MessageRow<'a> {
+    uid: u32,
+    modseq: i64,
+    flags: u8,
+    keywords: &'a [String],
+    internal_date: i64,
+    date: Option<i64>,
+    size: u32,
+    subject: &'a str,
+    from: AddressList<'a>,
+    sender: AddressList<'a>,
+    reply_to: AddressList<'a>,
+    to: AddressList<'a>,
+    cc: AddressList<'a>,
+    bcc: AddressList<'a>,
+    message_id: Option<&'a str>,
+    in_reply_to: Option<&'a str>,
+    references: &'a [String],
+    preview: Option<&'a str>,
+    has_attachments: bool,
+    thread_id: i64,
+    summary_state: &'static str,
+}
+
+/// A part as one element of the JSON batch, tied to its message by UID.
+#[derive(Serialize)]
+struct PartRow<'a> {
+    uid: u32,
+    section: &'a str,
+    mime_type: &'a str,
+    charset: Option<&'a str>,
+    encoding: Option<&'a str>,
+    size: u32,
+    lines: Option<u32>,
+    disposition: Option<&'a str>,
+    filename: Option<&'a str>,
+    content_id: Option<&'a str>,
+    is_attachment: bool,
+}
+
+/// Upserts a window of messages. `WHERE true` lets SQLite parse `ON CONFLICT` after a SELECT.
+pub(super) const UPSERT_MESSAGES: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
+    INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
+        subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
+        header_message_id, header_in_reply_to, header_references, preview, has_attachments,
+        thread_id, summary_state)
+    SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
+        b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
+        b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
+        b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
+        b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
+        b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id',
+        b.v ->> 'summary_state'
+    FROM b
+    WHERE true
+    ON CONFLICT (folder_id, uid) DO UPDATE SET
+        modseq = excluded.modseq,
+        flags = excluded.flags,
+        keywords = excluded.keywords,
+        internal_date = excluded.internal_date,
+        date = excluded.date,
+        size = excluded.size,
+        subject = excluded.subject,
+        from_addrs = excluded.from_addrs,
+        sender_addrs = excluded.sender_addrs,
+        reply_to_addrs = excluded.reply_to_addrs,
+        to_addrs = excluded.to_addrs,
+        cc_addrs = excluded.cc_addrs,
+        bcc_addrs = excluded.bcc_addrs,
+        header_message_id = excluded.header_message_id,
+        header_in_reply_to = excluded.header_in_reply_to,
+        header_references = excluded.header_references,
+        preview = coalesce(excluded.preview, messages.preview),
+        has_attachments = max(excluded.has_attachments, messages.has_attachments),
+        thread_id = excluded.thread_id,
+        summary_state = excluded.summary_state";
+
+/// Takes only the flags and MODSEQ of incomplete messages whose stored rows are complete.
+const UPDATE_FLAGS_ONLY: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
+    UPDATE messages
+       SET modseq = b.v ->> 'modseq', flags = b.v ->> 'flags', keywords = b.v ->> 'keywords'
+      FROM b
+     WHERE messages.folder_id = ?1 AND messages.uid = b.v ->> 'uid'";
+
+/// Upserts the parts of a window by (message, section), keeping their download state.
+/// `CROSS JOIN` keeps the batch as the outer loop, so each part costs one index lookup.
+pub(super) const UPSERT_PARTS: &str = "
+    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
+    INSERT INTO parts (message_id, section, mime_type, charset, encoding, size, lines,
+        disposition, filename, content_id, is_attachment)
+    SELECT m.id, b.v ->> 'section', b.v ->> 'mime_type', b.v ->> 'charset',
+        b.v ->> 'encoding', b.v ->> 'size', b.v ->> 'lines',
+        b.v ->> 'disposition', b.v ->> 'filename', b.v ->> 'content_id',
+        b.v ->> 'is_attachment'
+    FROM b
+    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = b.v ->> 'uid'
+    WHERE true
+    ON CONFLICT (message_id, section) DO UPDATE SET
+        mime_type = excluded.mime_type,
+        charset = excluded.charset,
+        encoding = excluded.encoding,
+        size = excluded.size,
+        lines = excluded.lines,
+        disposition = excluded.disposition,
+        filename = excluded.filename,
+        content_id = excluded.content_id,
+        is_attachment = excluded.is_attachment";
+
+/// A flags-only update as one element of the JSON batch.
+#[derive(Serialize)]
+struct FlagsRow<'a> {
+    uid: u32,
+    modseq: i64,
+    flags: u8,
+    keywords: &'a [String],
+}
+
+/// Stores the flags and MODSEQ of incomplete messages whose rows are complete.
+pub(super) async fn update_flags_only(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    messages: &[&NewMessage],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let rows = messages
+        .iter()
+        .map(|m| {
+            Ok(FlagsRow {
+                uid: m.uid,
+                modseq: int_u64(m.modseq, "MODSEQ")?,
+                flags: m.flags.system.bits(),
+                keywords: &m.flags.keywords,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    sqlx::query(UPDATE_FLAGS_ONLY)
+        .bind(folder.0)
+        .bind(batch_json(&rows, "flags")?)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("store the flags of incomplete messages"))?;
+    Ok(())
+}
+
+/// Upserts messages (and their parts) through one JSON batch each; for UIDs already stored.
+pub(super) async fn upsert_json(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    messages: &[(&NewMessage, i64)],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(messages.len());
+    let mut parts = Vec::new();
+    for &(message, thread_id) in messages {
+        rows.push(MessageRow {
+            uid: message.uid,
+            modseq: int_u64(message.modseq, "MODSEQ")?,
+            flags: message.flags.system.bits(),
+            keywords: &message.flags.keywords,
+            internal_date: message.internal_date,
+            date: message.date,
+            size: message.size,
+            subject: &message.subject,
+            from: AddressList(&message.from),
+            sender: AddressList(&message.sender),
+            reply_to: AddressList(&message.reply_to),
+            to: AddressList(&message.to),
+            cc: AddressList(&message.cc),
+            bcc: AddressList(&message.bcc),
+            message_id: message.message_id.as_deref(),
+            in_reply_to: message.in_reply_to.as_deref(),
+            references: &message.references,
+            preview: message.preview.as_deref(),
+            has_attachments: message.parts.iter().any(|p| p.is_attachment),
+            thread_id,
+            summary_state: summary_state(message),
+        });
+        parts.extend(message.parts.iter().map(|part| PartRow {
+            uid: message.uid,
+            section: &part.section,
+            mime_type: &part.mime_type,
+            charset: part.charset.as_deref(),
+            encoding: part.encoding.as_deref(),
+            size: part.size,
+            lines: part.lines,
+            disposition: part.disposition.as_deref(),
+            filename: part.filename.as_deref(),
+            content_id: part.content_id.as_deref(),
+            is_attachment: part.is_attachment,
+        }));
+    }
+
+    sqlx::query(UPSERT_MESSAGES)
+        .bind(folder.0)
+        .bind(batch_json(&rows, "messages")?)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("store messages"))?;
+    if !parts.is_empty() {
+        sqlx::query(UPSERT_PARTS)
+            .bind(folder.0)
+            .bind(batch_json(&parts, "parts")?)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("store message parts"))?;
+    }
+    Ok(())
+}
