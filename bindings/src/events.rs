@@ -44,6 +44,9 @@ pub enum MailEvent {
     MessagesChanged { folder: i64, uids: Vec<u32> },
     /// Stored messages were removed.
     MessagesRemoved { folder: i64, uids: Vec<u32> },
+    /// Messages were stored incomplete: what could be read of a summary the server sent
+    /// broken. The next sync fetches them again (then `MessagesChanged`).
+    MessagesIncomplete { folder: i64, uids: Vec<u32> },
     /// All of a folder's cached messages were dropped (UIDVALIDITY changed).
     FolderReset { folder: i64 },
     /// Queued local changes were not written back.
@@ -229,6 +232,13 @@ fn convert(event: SyncEvent, scope: &Scope) -> Option<MailEvent> {
         SyncEvent::MessagesRemoved { folder, uids } => (
             folder,
             MailEvent::MessagesRemoved {
+                folder: folder.0,
+                uids,
+            },
+        ),
+        SyncEvent::MessagesIncomplete { folder, uids } => (
+            folder,
+            MailEvent::MessagesIncomplete {
                 folder: folder.0,
                 uids,
             },

@@ -195,6 +195,11 @@ pub struct SyncReport {
     pub added: u64,
     pub changed: u64,
     pub removed: u64,
+    /// Messages stored incomplete (their summary could not be read in full; the next sync
+    /// fetches them again), and messages not stored at all (not even their UID could be read;
+    /// the next sync asks again).
+    pub incomplete: u64,
+    pub unparsable: u64,
     /// Attachments the network policy prefetched.
     pub attachments: u32,
     /// All wire bytes of this call, up and down, TLS and compression included.
@@ -210,6 +215,8 @@ impl From<cy::SyncReport> for SyncReport {
             added: r.added(),
             changed: r.changed(),
             removed: r.removed(),
+            incomplete: r.incomplete(),
+            unparsable: r.unparsable(),
             attachments: r.attachments,
             bytes_total: r.bytes.total(),
             bytes: Purpose::ALL

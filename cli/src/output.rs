@@ -57,6 +57,17 @@ pub async fn sync_report(
             report.attachments
         );
     }
+    for f in &report.folders {
+        if !f.incomplete.is_empty() || f.unparsable > 0 {
+            out!(
+                "{}: {} messages stored incomplete, {} not stored (the server sent them \
+                 broken; the next sync asks again)",
+                f.name,
+                f.incomplete.len(),
+                f.unparsable
+            );
+        }
+    }
     for (folder, error) in &report.errors {
         out!("error in {folder}: {error}");
     }

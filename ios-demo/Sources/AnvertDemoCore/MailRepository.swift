@@ -116,7 +116,8 @@ public final class MailRepository: ObservableObject {
         switch event {
         case .foldersSnapshot(_, let list):
             folders = FoldersState(loaded: true, folders: Self.sorted(list))
-        case .foldersChanged, .messagesAdded, .messagesChanged, .messagesRemoved, .folderReset:
+        case .foldersChanged, .messagesAdded, .messagesChanged, .messagesRemoved, .messagesIncomplete,
+             .folderReset:
             folderRefresh.request()
         default:
             break
@@ -232,7 +233,7 @@ public final class MessageList: ObservableObject {
         case .messagesSnapshot(_, let messages):
             state.loaded = true
             state.messages = messages
-        case .messagesAdded, .messagesChanged, .messagesRemoved, .folderReset:
+        case .messagesAdded, .messagesChanged, .messagesRemoved, .messagesIncomplete, .folderReset:
             refresher.request()
         case .syncProgress(_, let synced, let total):
             state.progress = synced < total ? (synced, total) : nil

@@ -108,7 +108,8 @@ class MailRepository(
                 is MailEvent.FoldersSnapshot ->
                     _folders.update { it.copy(loaded = true, folders = sorted(event.folders)) }
                 is MailEvent.FoldersChanged, is MailEvent.MessagesAdded, is MailEvent.MessagesChanged,
-                is MailEvent.MessagesRemoved, is MailEvent.FolderReset -> folderRefresh.request()
+                is MailEvent.MessagesRemoved, is MailEvent.MessagesIncomplete, is MailEvent.FolderReset ->
+                    folderRefresh.request()
                 else -> Unit
             }
         }
@@ -191,7 +192,7 @@ class MessageList internal constructor(
             when (event) {
                 is MailEvent.MessagesSnapshot -> _state.update { it.copy(loaded = true, messages = event.messages) }
                 is MailEvent.MessagesAdded, is MailEvent.MessagesChanged, is MailEvent.MessagesRemoved,
-                is MailEvent.FolderReset -> refresh.request()
+                is MailEvent.MessagesIncomplete, is MailEvent.FolderReset -> refresh.request()
                 is MailEvent.SyncProgress -> _state.update {
                     it.copy(progress = if (event.synced < event.total) event.synced.toInt() to event.total.toInt() else null)
                 }
