@@ -15,3 +15,17 @@ pub const IMAP_MAX_LITERAL: u64 = 64 * 1024 * 1024;
 pub use crate::mime::MAX_DEPTH as MIME_MAX_DEPTH;
 /// Parts kept per message.
 pub use crate::mime::MAX_PARTS as MIME_MAX_PARTS;
+
+/// POP3: the longest line inside a RETR or TOP response (default of `Pop3Options::max_line`).
+pub use crate::pop3::MAX_BODY_LINE as POP3_MAX_BODY_LINE;
+/// POP3: entries in one LIST or UIDL listing (default of `Pop3Options::max_listing_entries`).
+pub use crate::pop3::MAX_LISTING_ENTRIES as POP3_MAX_LISTING_ENTRIES;
+/// POP3: the longest LIST or UIDL line.
+pub use crate::pop3::MAX_LISTING_LINE as POP3_MAX_LISTING_LINE;
+/// POP3: content bytes of one RETR or TOP response (default of
+/// `Pop3Options::max_message_bytes`).
+pub use crate::pop3::MAX_MESSAGE_BYTES as POP3_MAX_MESSAGE_BYTES;
+/// POP3: the longest status line (greeting, `+OK`/`-ERR`).
+pub use crate::pop3::MAX_STATUS_LINE as POP3_MAX_STATUS_LINE;
+/// POP3: CAPA lines and bytes per CAPA line.
+pub use crate::pop3::{MAX_CAPA_LINE as POP3_MAX_CAPA_LINE, MAX_CAPA_LINES as POP3_MAX_CAPA_LINES};
