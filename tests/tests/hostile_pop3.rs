@@ -596,3 +596,29 @@ async fn opening_a_message_whose_retr_is_cut_fails_cleanly_and_works_next_time()
     let stored = rows(&engine, account).await;
     assert_eq!(state_of(&stored, "uid-1"), Some(Pop3State::Full));
 }
+
+/// A RETR that ends at once (`+OK`, then the terminator) holds no message: nothing is stored
+/// for it, it is counted, not deleted, and asked for again by the next sync.
+#[tokio::test]
+async fn an_empty_retr_is_counted_never_deleted_and_fetched_again() {
+    let _one = serial().await;
+    let server = ScriptedPop3::start(maildrop(3), |conn, cmd| {
+        (conn == 0 && cmd == "RETR 2").then(|| Reply::raw("+OK\r\n.\r\n"))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path(), TIMEOUT).await;
+    let request = everything(Pop3DeletePolicy::AfterDownload);
+
+    let first = sync(&engine, account, &request).await;
+    first.bounded(Duration::from_secs(5), 8 << 20);
+    let report = &first.report().folders[0];
+    assert_eq!((report.bodies, report.unparsable), (2, 1), "{report:?}");
+    let stored = rows(&engine, account).await;
+    assert_eq!(state_of(&stored, "uid-2"), Some(Pop3State::Headers));
+    assert_eq!(uidls(&server.deleted()), ["uid-1", "uid-3"]);
+
+    let again = sync(&engine, account, &request).await;
+    again.bounded(Duration::from_secs(5), 8 << 20);
+    assert_eq!(again.report().folders[0].bodies, 1);
+    assert_eq!(server.maildrop().len(), 0);
+}
