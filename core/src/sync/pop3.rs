@@ -122,11 +122,13 @@ pub async fn sync_pop3_account(
         .map(|k| (k.uidl.clone(), k))
         .collect();
     let listing = pop3_listing::read(session, &known).await?;
+    let shown = listing.shown();
     let gone: Vec<String> = known
         .values()
-        .filter(|k| !k.deleted_on_server && !listing.present.contains(&k.uidl))
+        .filter(|k| !k.deleted_on_server && !shown.contains(k.uidl.as_str()))
         .map(|k| k.uidl.clone())
         .collect();
+    drop(shown);
     store.pop3_mark_deleted(account, &gone).await?;
     let server = &listing.entries;
 

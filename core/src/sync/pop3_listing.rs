@@ -4,11 +4,11 @@
 //! key. Sloppy or hostile listings are resolved here, never by dropping a message silently:
 //!
 //! - A UIDL shared by several numbers (RFC 1939 forbids it): the lowest number keeps the
-//!   UIDL (it is usually the one stored before the duplicate arrived); every other one is
-//!   keyed `"<uidl> sha256 <hex>"` by the hash of its header block (`TOP n 0`), so each is
-//!   stored once and found again by the next sync. None of them is ever deleted, and neither
-//!   is the plain UIDL later, once such a derived key was stored for it: which number holds
-//!   which message cannot be proven.
+//!   UIDL (it is usually the one stored before the duplicate arrived); every other one (up to
+//!   [`MAX_SHARED`] a pass) is keyed `"<uidl> sha256 <hex>"` by the hash of its header block
+//!   (`TOP n 0`), so each is stored once and found again by the next sync. None of them is
+//!   ever deleted, and neither is the plain UIDL later, once such a derived key was stored
+//!   for it: which number holds which message cannot be proven.
 //! - A number listed by LIST but missing from UIDL, or given two different UIDLs: skipped
 //!   this pass (counted; the next listing may be whole), never guessed.
 //! - A number in UIDL but not in LIST (or listed twice with different sizes): kept, with no
@@ -46,6 +46,9 @@ pub(super) const TOP_KEEP: usize = 256 * 1024;
 /// TOP commands per batch whose answers are held at once (at most `TOP_KEEP` each).
 pub(super) const TOP_BATCH: usize = 64;
 
+/// Numbers sharing a UIDL that are keyed by their headers in one pass; more are skipped.
+pub(super) const MAX_SHARED: usize = 1_000;
+
 /// One message of the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Entry {
@@ -61,11 +64,24 @@ pub(super) struct Entry {
 /// The server's messages for one pass.
 #[derive(Debug, Default)]
 pub(super) struct Listing {
+    /// By message number.
     pub entries: Vec<Entry>,
-    /// Every key the server showed this pass, stored or not (a key missing here is gone).
-    pub present: BTreeSet<String>,
+    /// UIDLs the server showed for messages left out (a number given several UIDLs).
+    pub unkeyed: Vec<String>,
     /// Messages left out this pass: no usable UIDL, or no key could be made.
     pub skipped: u32,
+}
+
+impl Listing {
+    /// Every key the server showed this pass, stored or not (a stored key missing here is
+    /// gone from the server).
+    pub(super) fn shown(&self) -> BTreeSet<&str> {
+        self.entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .chain(self.unkeyed.iter().map(String::as_str))
+            .collect()
+    }
 }
 
 /// UIDL (or, without it, header keys) and LIST, joined. `known` holds every key stored for
@@ -110,34 +126,51 @@ fn sizes(list: Vec<(u32, u64)>) -> BTreeMap<u32, Option<u64>> {
     sizes
 }
 
+/// The listing from UIDL. Each UIDL string is moved, not copied, into its entry: memory
+/// stays near what the server sent.
 async fn by_uidl(
     session: &mut Pop3Session,
-    uidl: Vec<(u32, String)>,
+    mut uidl: Vec<(u32, String)>,
     sizes: &BTreeMap<u32, Option<u64>>,
     known: &BTreeMap<String, Pop3Known>,
 ) -> Result<Listing> {
     let mut listing = Listing::default();
-    let mut by_number: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-    for (n, id) in uidl {
-        listing.present.insert(id.clone());
-        by_number.entry(n).or_default().insert(id);
-    }
-    let mut numbers_of: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for (n, ids) in &by_number {
-        match ids.iter().next() {
-            Some(id) if ids.len() == 1 => numbers_of.entry(id.clone()).or_default().push(*n),
-            _ => listing.skipped += 1, // one number, several UIDLs
+    uidl.sort_unstable();
+    uidl.dedup();
+    let numbered: BTreeSet<u32> = uidl.iter().map(|(n, _)| *n).collect();
+    let unlisted = sizes.keys().filter(|n| !numbered.contains(n)).count();
+    listing.skipped += u32::try_from(unlisted).unwrap_or(u32::MAX);
+    drop(numbered);
+
+    // One UIDL per number; a number with several is left out.
+    let mut single = Vec::with_capacity(uidl.len());
+    let mut rest = uidl.into_iter().peekable();
+    while let Some((n, id)) = rest.next() {
+        if rest.peek().is_some_and(|(m, _)| *m == n) {
+            listing.skipped += 1;
+            listing.unkeyed.push(id);
+            while let Some((_, other)) = rest.next_if(|(m, _)| *m == n) {
+                listing.unkeyed.push(other);
+            }
+        } else {
+            single.push((n, id));
         }
     }
-    let unlisted = sizes.keys().filter(|n| !by_number.contains_key(n)).count();
-    listing.skipped += u32::try_from(unlisted).unwrap_or(u32::MAX);
 
+    // By UIDL: the lowest number keeps it, the others share it.
+    single.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
     let size = |n: u32| sizes.get(&n).copied().flatten();
-    let mut shared = Vec::new();
-    for (id, numbers) in &numbers_of {
-        let Some((&first, others)) = numbers.split_first() else {
-            continue;
-        };
+    let mut shared: Vec<(u32, String)> = Vec::new();
+    let mut rest = single.into_iter().peekable();
+    while let Some((first, id)) = rest.next() {
+        let mut others = 0usize;
+        while let Some((n, _)) = rest.next_if(|(_, other)| *other == id) {
+            others += 1;
+            match shared.len() < MAX_SHARED {
+                true => shared.push((n, id.clone())),
+                false => listing.skipped += 1,
+            }
+        }
         let derived = format!("{id} sha256 ");
         let was_shared = known
             .range(derived.clone()..)
@@ -145,11 +178,10 @@ async fn by_uidl(
             .is_some_and(|(k, _)| k.starts_with(&derived));
         listing.entries.push(Entry {
             msgno: first,
-            key: id.clone(),
+            deletable: others == 0 && !was_shared && size(first).is_some(),
+            key: id,
             size: size(first),
-            deletable: others.is_empty() && !was_shared && size(first).is_some(),
         });
-        shared.extend(others.iter().map(|n| (*n, id.clone())));
     }
     if !shared.is_empty() {
         warn!(
@@ -157,17 +189,17 @@ async fn by_uidl(
             "the POP3 server gave one UIDL to several messages; keying them by their headers"
         );
         let numbers: Vec<(u32, Option<u64>)> = shared.iter().map(|(n, _)| (*n, size(*n))).collect();
-        let headers = top_headers(session, &numbers).await?;
+        let keys = header_keys(session, &numbers).await?;
+        let mut made = BTreeSet::new();
         for (n, id) in shared {
-            let Some(header) = headers.get(&n) else {
+            let Some(hash) = keys.get(&n) else {
                 listing.skipped += 1; // no TOP, or gone since the listing
                 continue;
             };
-            let key = format!("{id} {}", pop3_parse::header_key(header));
-            if listing.entries.iter().any(|e| e.key == key) {
+            let key = format!("{id} {hash}");
+            if !made.insert(key.clone()) {
                 continue; // identical headers: stored once, like the twins of `by_header`
             }
-            listing.present.insert(key.clone());
             listing.entries.push(Entry {
                 msgno: n,
                 key,
@@ -182,7 +214,7 @@ async fn by_uidl(
             "the POP3 server's UIDL listing left messages without a usable unique id; skipped"
         );
     }
-    listing.entries.sort_by_key(|e| e.msgno);
+    listing.entries.sort_unstable_by_key(|e| e.msgno);
     Ok(listing)
 }
 
@@ -197,47 +229,45 @@ async fn by_header(
         return Err(no_keys());
     }
     let numbers: Vec<(u32, Option<u64>)> = sizes.iter().map(|(n, s)| (*n, *s)).collect();
-    let headers = top_headers(session, &numbers).await?;
-    if headers.is_empty() && !numbers.is_empty() && !session.capabilities().has("TOP") {
+    let keys = header_keys(session, &numbers).await?;
+    if keys.is_empty() && !numbers.is_empty() && !session.capabilities().has("TOP") {
         return Err(no_keys());
     }
-    let mut listing = Listing::default();
-    let mut count: BTreeMap<String, u32> = BTreeMap::new();
-    let keyed: Vec<(u32, String)> = headers
-        .iter()
-        .map(|(n, header)| (*n, pop3_parse::header_key(header)))
-        .collect();
-    for (_, key) in &keyed {
-        *count.entry(key.clone()).or_default() += 1;
+    let mut copies: BTreeMap<&str, u32> = BTreeMap::new();
+    for key in keys.values() {
+        *copies.entry(key.as_str()).or_default() += 1;
     }
-    for (n, key) in keyed {
-        if !listing.present.insert(key.clone()) {
+    let mut listing = Listing::default();
+    let mut seen = BTreeSet::new();
+    for (n, key) in &keys {
+        if !seen.insert(key.as_str()) {
             continue; // identical headers: the first copy stands for all
         }
-        let size = sizes.get(&n).copied().flatten();
+        let size = sizes.get(n).copied().flatten();
         listing.entries.push(Entry {
-            msgno: n,
-            deletable: count.get(&key) == Some(&1) && size.is_some(),
-            key,
+            msgno: *n,
+            deletable: copies.get(key.as_str()) == Some(&1) && size.is_some(),
+            key: key.clone(),
             size,
         });
     }
     Ok(listing)
 }
 
-/// `TOP n 0` of each message, pipelined in batches; messages that answer `-ERR` (gone since
-/// the listing) are left out. Without CAPA, a `-ERR` to the first TOP means no TOP at all.
-async fn top_headers(
+/// `pop3_parse::header_key` of each message, from `TOP n 0` pipelined in batches (each
+/// batch's answers dropped once keyed); messages that answer `-ERR` (gone since the
+/// listing) are left out. Without CAPA, a `-ERR` to the first TOP means no TOP at all.
+async fn header_keys(
     session: &mut Pop3Session,
     numbers: &[(u32, Option<u64>)],
-) -> Result<BTreeMap<u32, Vec<u8>>> {
+) -> Result<BTreeMap<u32, String>> {
     let caps = session.capabilities();
     let announced = caps.has("TOP");
     if caps.announced() && !announced {
         return Ok(BTreeMap::new());
     }
     let max = session.max_message_bytes();
-    let mut headers = BTreeMap::new();
+    let mut keys = BTreeMap::new();
     for batch in numbers.chunks(TOP_BATCH) {
         let requests: Vec<(u32, u32, u64)> = batch
             .iter()
@@ -247,13 +277,14 @@ async fn top_headers(
         let results = session
             .top_many_within(&requests, |n| collected.sink(n))
             .await?;
-        let mut data = collected.take();
+        let data = collected.take();
         for ((n, _), result) in batch.iter().zip(results) {
             match result {
                 Ok(_) => {
-                    headers.insert(*n, data.remove(n).unwrap_or_default());
+                    let header = data.get(n).map(Vec::as_slice).unwrap_or_default();
+                    keys.insert(*n, pop3_parse::header_key(header));
                 }
-                Err(Error::ServerNo { .. }) if !announced && headers.is_empty() => {
+                Err(Error::ServerNo { .. }) if !announced && keys.is_empty() => {
                     return Ok(BTreeMap::new());
                 }
                 Err(Error::ServerNo { .. }) => {} // gone since the listing
@@ -261,7 +292,7 @@ async fn top_headers(
             }
         }
     }
-    Ok(headers)
+    Ok(keys)
 }
 
 fn no_keys() -> Error {
