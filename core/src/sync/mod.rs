@@ -14,7 +14,7 @@ mod convert;
 mod folder;
 mod moves;
 mod pop3;
-mod pop3_listing;
+pub(crate) mod pop3_listing;
 mod pop3_parse;
 mod pop3_skeleton;
 mod pop3_spool;

@@ -39,15 +39,15 @@ use crate::{
 
 /// What a response may bring beyond its LIST size, on top of twice that size: servers that
 /// estimate sizes (Exchange does by default) are off by a factor, not by megabytes.
-pub(super) const RESPONSE_SLACK: u64 = 4 * 1024 * 1024;
+pub const RESPONSE_SLACK: u64 = 4 * 1024 * 1024;
 /// The most bytes of one TOP response kept in memory: the header block and a few lines are
 /// what it is for; the rest (a server that ignores TOP's line count) is read and dropped.
-pub(super) const TOP_KEEP: usize = 256 * 1024;
+pub const TOP_KEEP: usize = 256 * 1024;
 /// TOP commands per batch whose answers are held at once (at most `TOP_KEEP` each).
-pub(super) const TOP_BATCH: usize = 64;
+pub const TOP_BATCH: usize = 64;
 
 /// Numbers sharing a UIDL that are keyed by their headers in one pass; more are skipped.
-pub(super) const MAX_SHARED: usize = 1_000;
+pub const MAX_SHARED: usize = 1_000;
 
 /// One message of the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
