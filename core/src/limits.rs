@@ -29,9 +29,9 @@ pub use crate::pop3::MAX_MESSAGE_BYTES as POP3_MAX_MESSAGE_BYTES;
 pub use crate::pop3::MAX_STATUS_LINE as POP3_MAX_STATUS_LINE;
 /// POP3: CAPA lines and bytes per CAPA line.
 pub use crate::pop3::{MAX_CAPA_LINE as POP3_MAX_CAPA_LINE, MAX_CAPA_LINES as POP3_MAX_CAPA_LINES};
+/// POP3 sync: numbers sharing one UIDL keyed by their headers per pass.
+pub use crate::sync::pop3_listing::MAX_SHARED as POP3_MAX_SHARED;
 /// POP3 sync: a RETR or TOP response may bring twice its LIST size plus this.
 pub use crate::sync::pop3_listing::RESPONSE_SLACK as POP3_RESPONSE_SLACK;
 /// POP3 sync: bytes of one TOP answer held in memory, and TOP answers held at once.
 pub use crate::sync::pop3_listing::{TOP_BATCH as POP3_TOP_BATCH, TOP_KEEP as POP3_TOP_KEEP};
-/// POP3 sync: numbers sharing one UIDL keyed by their headers per pass.
-pub use crate::sync::pop3_listing::MAX_SHARED as POP3_MAX_SHARED;
