@@ -35,3 +35,8 @@ pub use crate::sync::pop3_listing::MAX_SHARED as POP3_MAX_SHARED;
 pub use crate::sync::pop3_listing::RESPONSE_SLACK as POP3_RESPONSE_SLACK;
 /// POP3 sync: bytes of one TOP answer held in memory, and TOP answers held at once.
 pub use crate::sync::pop3_listing::{TOP_BATCH as POP3_TOP_BATCH, TOP_KEEP as POP3_TOP_KEEP};
+/// POP3 sync: the largest message skeleton, and the largest whole message, handed to
+/// mail-parser (whose memory grows up to ~30 times the MIME structure it is given).
+pub use crate::sync::pop3_spool::{
+    STRUCTURE_MAX as POP3_PARSE_STRUCTURE_MAX, WHOLE_MAX as POP3_PARSE_WHOLE_MAX,
+};

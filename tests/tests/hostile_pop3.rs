@@ -622,3 +622,32 @@ async fn an_empty_retr_is_counted_never_deleted_and_fetched_again() {
     assert_eq!(again.report().folders[0].bodies, 1);
     assert_eq!(server.maildrop().len(), 0);
 }
+
+/// A message nested 100,000 levels deep (message/rfc822 in message/rfc822..., 4.8 MB) used to
+/// abort the process: mail-parser's tree of it was dropped recursively and overflowed the
+/// stack. Now it is refused before mail-parser sees it (pure structure past a bound), stays
+/// headers-only, is counted, and the other messages are stored as usual.
+#[tokio::test]
+async fn a_message_nested_100_000_levels_deep_neither_aborts_nor_balloons() {
+    let _one = serial().await;
+    let mut deep = String::from(
+        "From: Deep <deep@example.org>\r\nSubject: deep\r\nMessage-ID: <deep@example.org>\r\n",
+    );
+    for _ in 0..100_000 {
+        deep += "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n";
+    }
+    deep += "\r\nbottom\r\n";
+    let mut drop_ = maildrop(2);
+    drop_.push(Message::new("deep", deep));
+    let server = ScriptedPop3::start(drop_, |_, _| None);
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server.engine(dir.path(), TIMEOUT).await;
+    let request = everything(Pop3DeletePolicy::AfterDownload);
+    let first = sync(&engine, account, &request).await;
+    first.bounded(Duration::from_secs(5), 64 << 20);
+    let report = &first.report().folders[0];
+    assert_eq!((report.bodies, report.unparsable), (2, 1), "{report:?}");
+    let stored = rows(&engine, account).await;
+    assert_eq!(state_of(&stored, "deep"), Some(Pop3State::Headers));
+    assert_eq!(uidls(&server.deleted()), ["uid-1", "uid-2"]);
+}

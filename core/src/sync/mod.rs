@@ -17,7 +17,7 @@ mod pop3;
 pub(crate) mod pop3_listing;
 mod pop3_parse;
 mod pop3_skeleton;
-mod pop3_spool;
+pub(crate) mod pop3_spool;
 mod writeback;
 
 pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};

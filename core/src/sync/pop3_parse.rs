@@ -5,7 +5,7 @@
 //! Pure functions over bytes in memory; the caller does the I/O (`pop3_spool` parses a small
 //! skeleton of a large message here and reads the part bodies from disk itself).
 
-use mail_parser::{Address as ParsedAddress, HeaderName, Message, MessageParser};
+use mail_parser::{Address as ParsedAddress, HeaderName, Message, MessageParser, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -17,8 +17,47 @@ use crate::{
 const PREVIEW_CHARS: usize = 200;
 
 /// Parses a message (or its first lines) with mail-parser. `None` only for empty input.
-pub(super) fn parse(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse(raw)
+pub(super) fn parse(raw: &[u8]) -> Option<Parsed<'_>> {
+    MessageParser::default().parse(raw).map(Parsed)
+}
+
+/// A message parsed by mail-parser, dropped one nesting level at a time.
+///
+/// mail-parser keeps a message/rfc822 part as a `Message` inside its parent's part, so a
+/// message nested thousands of levels deep (a few dozen bytes a level, well within any size
+/// limit) is a tree that deep. The compiler's drop of such a tree recurses once per level:
+/// it overflowed the stack and aborted the whole process (issue 13). Here the nested
+/// messages are detached into a list first, so each is dropped shallow. (Parsing itself
+/// keeps its own stack on the heap; our walks over the tree stop at `mime::MAX_DEPTH`.)
+pub(super) struct Parsed<'a>(Message<'a>);
+
+impl<'a> std::ops::Deref for Parsed<'a> {
+    type Target = Message<'a>;
+
+    fn deref(&self) -> &Message<'a> {
+        &self.0
+    }
+}
+
+impl Drop for Parsed<'_> {
+    fn drop(&mut self) {
+        let mut nested = Vec::new();
+        detach_nested(&mut self.0, &mut nested);
+        while let Some(mut message) = nested.pop() {
+            detach_nested(&mut message, &mut nested);
+        }
+    }
+}
+
+/// Moves the messages nested directly in `message`'s parts into `into`.
+fn detach_nested<'a>(message: &mut Message<'a>, into: &mut Vec<Message<'a>>) {
+    for part in &mut message.parts {
+        if matches!(part.body, PartType::Message(_))
+            && let PartType::Message(inner) = std::mem::take(&mut part.body)
+        {
+            into.push(inner);
+        }
+    }
 }
 
 /// The headers of `message` as a message row without parts. `size` is the LIST size;

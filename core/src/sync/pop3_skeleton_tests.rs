@@ -6,6 +6,7 @@
 use mail_parser::MessageParser;
 
 use super::*;
+use crate::sync::pop3_parse;
 
 fn base64_lines(n: usize) -> String {
     let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
@@ -134,10 +135,7 @@ fn a_header_block_fooling_the_rules_is_refused() {
 fn mutated_messages_never_panic_and_map_inside_the_spool() {
     use std::time::{Duration, Instant};
 
-    use crate::{
-        mutate::{FuzzRun, Mutator},
-        sync::pop3_parse,
-    };
+    use crate::mutate::{FuzzRun, Mutator};
 
     let run = FuzzRun::from_env(0x5_3e1e, 10_000);
     let text = "Hello,\r\n.a dot line: with a colon.\r\n\r\nBye.\r\n".repeat(3);
@@ -203,4 +201,44 @@ Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{
         run.count,
         started.elapsed()
     );
+}
+
+/// MIME nested 10,000 levels deep (multiparts, and messages inside messages) goes through the
+/// skeleton, mail-parser and the part walk on a 256 KiB stack: parsing keeps its stack on the
+/// heap, the walks stop at `mime::MAX_DEPTH`, and the parsed tree is dropped level by level
+/// (`pop3_parse::Parsed`; the compiler's recursive drop overflowed the stack and aborted).
+#[test]
+fn deeply_nested_messages_need_no_deep_stack() {
+    const LEVELS: usize = 10_000;
+    let mut multipart = String::from("Subject: deep\r\n");
+    for i in 0..LEVELS {
+        multipart += &format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n");
+    }
+    multipart += "Content-Type: text/plain\r\n\r\nbottom\r\n";
+    for i in (0..LEVELS).rev() {
+        multipart += &format!("--b{i}--\r\n");
+    }
+    let mut nested = String::from("Subject: deep\r\n");
+    for _ in 0..LEVELS {
+        nested += "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n";
+    }
+    nested += "\r\nbottom\r\n";
+    for raw in [multipart, nested] {
+        let worker = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let skeleton = build(raw.as_bytes(), 4096);
+                let parsed = pop3_parse::parse(skeleton.bytes()).unwrap();
+                let parts = skeleton.parts(&parsed).map(|p| p.len());
+                drop(parsed);
+                let whole = pop3_parse::parse(raw.as_bytes()).unwrap();
+                let full = pop3_parse::full(&whole, false).parts.len();
+                let _ = pop3_parse::headers(&whole, 0, 0, true);
+                (parts, full)
+            })
+            .unwrap();
+        let (parts, whole) = worker.join().expect("no stack overflow, no panic");
+        assert!(whole <= crate::mime::MAX_PARTS);
+        assert!(parts.is_none_or(|n| n <= crate::mime::MAX_PARTS));
+    }
 }
