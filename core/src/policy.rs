@@ -161,7 +161,8 @@ pub struct SyncRequest {
 
 /// When a POP3 sync deletes messages from the server. A message is only ever deleted after
 /// its full copy (RETR, parsed, stored) is committed locally; a message whose size keeps it
-/// headers-only is never deleted.
+/// headers-only is never deleted, nor one whose UIDL another message shares (or shared), nor
+/// one whose stored copy is smaller than the size LIST gives for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Pop3DeletePolicy {

@@ -7,6 +7,7 @@
 //! - `generator`: a seeded, realistic mailbox generator that returns its ground truth.
 //! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
 //! - `scripted`: a scripted IMAP server whose every answer the test chooses (hostile servers).
+//! - `scripted_pop3`: its POP3 twin, a well-behaved maildrop whose answers a hook replaces.
 //!
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,5 +18,6 @@ pub mod client;
 pub mod dovecot;
 pub mod generator;
 pub mod scripted;
+pub mod scripted_pop3;
 pub mod tap;
 pub mod truth;

@@ -1,26 +1,59 @@
 //! The one way into mail-parser for a whole message (POP3 downloads, drafts, and messages
 //! whose BODYSTRUCTURE could not be read). mail-parser parses iteratively, but a message
-//! nested in a message becomes a `Message` inside a part, and dropping that tree recurses
-//! once per level: 100,000 nested `message/rfc822` parts (a 5 MB message) overflow a 2 MiB
-//! stack when the tree is dropped, which aborts the process. So the bytes are
-//! first checked for how deep they could nest: a message that names more nested messages
-//! than [`limits::MIME_MAX_NESTED_MESSAGES`] is read for its headers only.
+//! nested in a message becomes a `Message` inside a part, and the compiler's drop of that
+//! tree recurses once per level: 100,000 nested `message/rfc822` parts (a 5 MB message)
+//! overflowed a 2 MiB stack and aborted the process. So a parsed message is a [`Parsed`],
+//! whose nested messages are detached and dropped one level at a time; and a message that
+//! names more nested messages than [`limits::MIME_MAX_NESTED_MESSAGES`] is read for its
+//! headers only, so no walk over the tree can go deep either.
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::{Message, MessageParser, PartType};
 
 use crate::limits;
 
 /// Parses `raw` with mail-parser, or only its headers when it could nest messages deeper
 /// than the limit. `None` only for empty input.
-pub fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
+pub fn parse_message(raw: &[u8]) -> Option<Parsed<'_>> {
     if nested_message_markers(raw) > limits::MIME_MAX_NESTED_MESSAGES {
         tracing::warn!(
             limit = limits::MIME_MAX_NESTED_MESSAGES,
             "a message nests too many messages to parse; only its headers are read"
         );
-        return MessageParser::default().parse_headers(raw);
+        return MessageParser::default().parse_headers(raw).map(Parsed);
     }
-    MessageParser::default().parse(raw)
+    MessageParser::default().parse(raw).map(Parsed)
+}
+
+/// A message parsed by mail-parser, dropped one nesting level at a time.
+pub struct Parsed<'a>(Message<'a>);
+
+impl<'a> std::ops::Deref for Parsed<'a> {
+    type Target = Message<'a>;
+
+    fn deref(&self) -> &Message<'a> {
+        &self.0
+    }
+}
+
+impl Drop for Parsed<'_> {
+    fn drop(&mut self) {
+        let mut nested = Vec::new();
+        detach_nested(&mut self.0, &mut nested);
+        while let Some(mut message) = nested.pop() {
+            detach_nested(&mut message, &mut nested);
+        }
+    }
+}
+
+/// Moves the messages nested directly in `message`'s parts into `into`.
+fn detach_nested<'a>(message: &mut Message<'a>, into: &mut Vec<Message<'a>>) {
+    for part in &mut message.parts {
+        if matches!(part.body, PartType::Message(_))
+            && let PartType::Message(inner) = std::mem::take(&mut part.body)
+        {
+            into.push(inner);
+        }
+    }
 }
 
 /// An upper bound on the nesting of messages in `raw`: every nested message is announced by

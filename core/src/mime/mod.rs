@@ -27,7 +27,7 @@ pub use date::{parse_header_date, parse_internal_date};
 pub use filename::safe_file_name;
 pub use header::{Addr, addresses_from_envelope, decode_header_text, message_id, references};
 pub use html::html_to_text;
-pub use message::parse_message;
+pub use message::{Parsed, parse_message};
 pub use parsed::{RawPart, parts_from_message};
 pub use snippet::{snippet, snippet_fetch_len, snippet_from_part};
 pub use structure::{MAX_DEPTH, MAX_PARTS, PartInfo, parts_from_bodystructure};

@@ -12,7 +12,7 @@ use tokio::{
 };
 
 use super::{
-    multiline::Unstuffer,
+    multiline::{Delivered, Unstuffer},
     reply::{Reply, Verb},
 };
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
 /// Bytes asked of the socket per read.
 const CHUNK: usize = 16 * 1024;
 /// The longest status line accepted (RFC 1939 allows 512 octets; servers stretch it).
-pub(super) const MAX_STATUS_LINE: usize = 4 * 1024;
+pub const MAX_STATUS_LINE: usize = 4 * 1024;
 
 /// A buffered POP3 connection.
 pub(super) struct Conn {
@@ -128,9 +128,17 @@ impl Conn {
     }
 
     /// Streams a multi-line body into `sink`, dot-unstuffed, up to and excluding the
-    /// terminator. Each read must arrive within the session timeout. Returns the content bytes
-    /// delivered.
-    pub(super) async fn read_body<W>(&mut self, sink: &mut W, limit: u64, verb: Verb) -> Result<u64>
+    /// terminator. Each read must arrive within the session timeout. More than `limit`
+    /// content bytes, or a line longer than `max_line`, is a protocol violation, found before
+    /// the excess reaches the sink (a chunk at a time, so at most one read past the bound is
+    /// ever taken from the socket). Returns what was delivered.
+    pub(super) async fn read_body<W>(
+        &mut self,
+        sink: &mut W,
+        limit: u64,
+        max_line: u64,
+        verb: Verb,
+    ) -> Result<Delivered>
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
@@ -143,6 +151,12 @@ impl Conn {
             }
             let consumed = decoder.decode(&self.buf[self.pos..], &mut out);
             self.pos += consumed;
+            if decoder.longest_line() > max_line {
+                return Err(Error::protocol(format!(
+                    "the POP3 server sent a line longer than {max_line} bytes in a {} response",
+                    verb.name()
+                )));
+            }
             if !out.is_empty() {
                 total += out.len() as u64;
                 if total > limit {
@@ -156,7 +170,11 @@ impl Conn {
             }
             if decoder.is_done() {
                 sink.flush().await?;
-                return Ok(total);
+                return Ok(Delivered {
+                    octets: total,
+                    line_ends: decoder.line_ends(),
+                    bare_lf: decoder.bare_lf(),
+                });
             }
         }
     }

@@ -24,9 +24,10 @@ use crate::{
     },
 };
 
-/// CAPA answers longer than this are hostile.
-const MAX_CAPA_LINES: usize = 256;
-const MAX_CAPA_LINE: usize = 1024;
+/// CAPA answers longer than this are hostile: lines...
+pub const MAX_CAPA_LINES: usize = 256;
+/// ...and bytes per line.
+pub const MAX_CAPA_LINE: usize = 1024;
 /// RFC 2449's limit for a command line, CRLF included. A longer SASL initial response goes
 /// after the server's empty challenge instead (RFC 5034 §4).
 const MAX_COMMAND_LINE: usize = 255;

@@ -45,6 +45,8 @@ const CASE_LIMIT: Duration = Duration::from_millis(100);
 const MAX_MESSAGE: u64 = 64 * 1024;
 /// Listing entries accepted: small for the same reason.
 const MAX_ENTRIES: usize = 64;
+/// The longest body line accepted: small for the same reason.
+const MAX_LINE: u64 = 4 * 1024;
 
 /// A message whose wire form needs stuffing, with a multipart body, a bare-LF line and a
 /// long line.
@@ -95,6 +97,7 @@ async fn drive(
         timeout: Duration::from_secs(30),
         max_message_bytes: MAX_MESSAGE,
         max_listing_entries: MAX_ENTRIES,
+        max_line: MAX_LINE,
     };
     let endpoint = endpoint(Security::DangerPlaintext);
     let mut s = match establish(io, &endpoint, &credential(), tls, &meter, &options).await {
@@ -122,14 +125,21 @@ async fn drive(
     note(r, &s)?;
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let r = s
-        .top_many(&[(1, 0), (2, 10), (3, 0)], |_| Counting::new(&sizes))
+        .top_many_within(&[(1, 0, 4_000), (2, 10, 4_000), (3, 0, 4_000)], |_| {
+            Counting::new(&sizes)
+        })
         .await
         .map(drop);
     note(r, &s)?;
     let mut sink = Counting::new(&sizes);
-    let r = s.retr(1, &mut sink).await.map(drop);
+    let r = s.retr_within(1, 4_000, &mut sink).await;
     drop(sink);
-    note(r, &s)?;
+    if let Ok(d) = &r
+        && (d.octets > 4_000 || d.bare_lf > d.line_ends || d.line_ends > d.octets)
+    {
+        return Err(format!("RETR delivered {d:?}"));
+    }
+    note(r.map(drop), &s)?;
     let r = s
         .retr_many(&[2, 3], |_| Counting::new(&sizes))
         .await

@@ -24,9 +24,18 @@ mod tests;
 use std::time::Duration;
 
 pub use caps::Capabilities;
-pub use connect::connect;
-pub use multiline::Unstuffer;
-pub use session::Pop3Session;
+pub use conn::MAX_STATUS_LINE;
+pub use connect::{MAX_CAPA_LINE, MAX_CAPA_LINES, connect};
+pub use multiline::{Delivered, ListedSize, Unstuffer};
+pub use session::{MAX_LISTING_LINE, Pop3Session};
+
+/// The default for [`Pop3Options::max_message_bytes`].
+pub const MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
+/// The default for [`Pop3Options::max_listing_entries`].
+pub const MAX_LISTING_ENTRIES: usize = 500_000;
+/// The default for [`Pop3Options::max_line`]: RFC 5322 ends a line at 998 bytes; real mail
+/// stretches that (HTML without line breaks, unwrapped base64) but never to megabytes.
+pub const MAX_BODY_LINE: u64 = 8 * 1024 * 1024;
 
 /// Knobs for a POP3 session. `Default` suits a phone on a slow link.
 #[derive(Debug, Clone)]
@@ -40,14 +49,19 @@ pub struct Pop3Options {
     pub max_message_bytes: u64,
     /// The most entries accepted in one LIST or UIDL listing.
     pub max_listing_entries: usize,
+    /// The longest line accepted inside a RETR or TOP response, line end included. A longer
+    /// one is refused (`Error::Protocol`) as soon as it passes the bound, without being
+    /// buffered.
+    pub max_line: u64,
 }
 
 impl Default for Pop3Options {
     fn default() -> Self {
         Pop3Options {
             timeout: Duration::from_secs(30),
-            max_message_bytes: 256 * 1024 * 1024,
-            max_listing_entries: 500_000,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            max_listing_entries: MAX_LISTING_ENTRIES,
+            max_line: MAX_BODY_LINE,
         }
     }
 }

@@ -1,8 +1,58 @@
 //! The streaming decoder for POP3 multi-line responses (RFC 1939 §3): it removes the
 //! byte-stuffed leading dot of a line and stops at the terminating `CRLF . CRLF`, keeping each
-//! content line's own line ending. It is sans I/O and keeps only a few bits of state between
+//! content line's own line ending. It is sans I/O and keeps only a few counters between
 //! calls, so input may be split anywhere (inside a stuffed dot, inside the terminator); it
-//! never holds more than the chunk it is given and never reads past the terminator.
+//! never holds more than the chunk it is given and never reads past the terminator. It also
+//! counts what the caller needs to judge the content: its line ends (and how many are a bare
+//! LF, to compare with a LIST size the server counted with CRLF) and its longest line (to
+//! refuse a line no mail has, at a bound, without buffering it).
+
+/// What a multi-line response delivered: its content bytes and line ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Content bytes, dot-unstuffed, each line end as the server sent it.
+    pub octets: u64,
+    /// Line ends (LF).
+    pub line_ends: u64,
+    /// Line ends that are a bare LF.
+    pub bare_lf: u64,
+}
+
+/// How delivered content compares with the size LIST gave for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedSize {
+    /// The same size, counting line ends either as CRLF (RFC 1939) or as the bare LF a
+    /// server may have stored and counted.
+    Agrees,
+    /// Fewer bytes than listed, even with every line end counted as CRLF.
+    Shorter,
+    /// More bytes than listed, even with every line end counted as a bare LF.
+    Longer,
+}
+
+impl Delivered {
+    /// The size with every line end counted as CRLF: what RFC 1939 says LIST gives.
+    pub fn crlf_size(&self) -> u64 {
+        self.octets.saturating_add(self.bare_lf)
+    }
+
+    /// The size with every line end counted as a bare LF.
+    pub fn lf_size(&self) -> u64 {
+        self.octets
+            .saturating_sub(self.line_ends.saturating_sub(self.bare_lf))
+    }
+
+    /// How this compares with a LIST size.
+    pub fn against(&self, listed: u64) -> ListedSize {
+        if listed > self.crlf_size() {
+            ListedSize::Shorter
+        } else if listed < self.lf_size() {
+            ListedSize::Longer
+        } else {
+            ListedSize::Agrees
+        }
+    }
+}
 
 /// Where the decoder stands between two input bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +73,16 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Unstuffer {
     state: State,
+    /// Line ends (LF) in the content so far.
+    line_ends: u64,
+    /// Of those, the ones not preceded by CR.
+    bare_lf: u64,
+    /// Content bytes of the current line so far.
+    line: u64,
+    /// The longest line so far (its line end included).
+    longest: u64,
+    /// Whether the last content byte was CR.
+    after_cr: bool,
 }
 
 impl Default for Unstuffer {
@@ -36,12 +96,32 @@ impl Unstuffer {
     pub fn new() -> Self {
         Unstuffer {
             state: State::LineStart,
+            line_ends: 0,
+            bare_lf: 0,
+            line: 0,
+            longest: 0,
+            after_cr: false,
         }
     }
 
     /// Whether the terminating `.CRLF` line has been seen.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Line ends (LF) in the content so far.
+    pub fn line_ends(&self) -> u64 {
+        self.line_ends
+    }
+
+    /// Line ends in the content so far that are a bare LF (no CR before it).
+    pub fn bare_lf(&self) -> u64 {
+        self.bare_lf
+    }
+
+    /// The longest content line so far, its line end included, counting the line still open.
+    pub fn longest_line(&self) -> u64 {
+        self.longest.max(self.line)
     }
 
     /// Decodes as much of `input` as belongs to the body, appending content to `out`. Returns
@@ -77,6 +157,8 @@ impl Unstuffer {
                     } else {
                         // ".\r" followed by something else: content after the dropped dot.
                         out.push(b'\r');
+                        self.line += 1;
+                        self.after_cr = true;
                         self.state = State::Mid;
                     }
                 }
@@ -84,11 +166,22 @@ impl Unstuffer {
                     let rest = &input[i..];
                     match rest.iter().position(|b| *b == b'\n') {
                         Some(p) => {
+                            let crlf = match p {
+                                0 => self.after_cr,
+                                _ => rest[p - 1] == b'\r',
+                            };
+                            self.line_ends += 1;
+                            self.bare_lf += u64::from(!crlf);
+                            self.longest = self.longest.max(self.line + p as u64 + 1);
+                            self.line = 0;
+                            self.after_cr = false;
                             out.extend_from_slice(&rest[..=p]);
                             i += p + 1;
                             self.state = State::LineStart;
                         }
                         None => {
+                            self.line += rest.len() as u64;
+                            self.after_cr = rest.last() == Some(&b'\r');
                             out.extend_from_slice(rest);
                             i = input.len();
                         }
@@ -217,6 +310,42 @@ mod tests {
         let (out, _, done) = run([b"line\r\n.".as_slice()]);
         assert!(!done);
         assert_eq!(out, b"line\r\n");
+    }
+
+    #[test]
+    fn listed_sizes_are_compared_line_ends_aside() {
+        // "a\r\nbb\n": 7 octets, 2 line ends, 1 bare: 8 with CRLF, 6 with LF.
+        let d = Delivered {
+            octets: 7,
+            line_ends: 2,
+            bare_lf: 1,
+        };
+        assert_eq!((d.crlf_size(), d.lf_size()), (8, 6));
+        assert_eq!(d.against(9), ListedSize::Shorter);
+        for listed in 6..=8 {
+            assert_eq!(d.against(listed), ListedSize::Agrees);
+        }
+        assert_eq!(d.against(5), ListedSize::Longer);
+    }
+
+    #[test]
+    fn line_ends_and_the_longest_line_are_counted_across_chunks() {
+        let wire = b"a\r\nbb\n..ccc\r\n\r\n.\r\n";
+        for split in 0..=wire.len() {
+            let mut dec = Unstuffer::new();
+            let mut out = Vec::new();
+            dec.decode(&wire[..split], &mut out);
+            dec.decode(&wire[split..], &mut out);
+            assert!(dec.is_done(), "split at {split}");
+            assert_eq!(out, b"a\r\nbb\n.ccc\r\n\r\n", "split at {split}");
+            assert_eq!((dec.line_ends(), dec.bare_lf()), (4, 1), "split at {split}");
+            assert_eq!(dec.longest_line(), 6, "split at {split}");
+        }
+        let mut dec = Unstuffer::new();
+        let mut out = Vec::new();
+        dec.decode(&[b'x'; 1000], &mut out);
+        dec.decode(&[b'x'; 1000], &mut out);
+        assert_eq!(dec.longest_line(), 2000, "an open line counts");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::io::AsyncWrite;
 use super::{
     Capabilities, Pop3Options,
     conn::Conn,
+    multiline::Delivered,
     reply::{self, Reply, Verb},
 };
 use crate::{
@@ -19,7 +20,7 @@ use crate::{
 };
 
 /// The longest LIST/UIDL line accepted.
-const MAX_LISTING_LINE: usize = 512;
+pub const MAX_LISTING_LINE: usize = 512;
 /// How many commands may be in flight when the server offers PIPELINING. Small enough that
 /// our writes never wait on a server that is itself waiting for us to read.
 const PIPELINE_WINDOW: usize = 32;
@@ -95,6 +96,11 @@ impl Pop3Session {
         self.poisoned
     }
 
+    /// The most content bytes one RETR or TOP response may bring (`Pop3Options`).
+    pub fn max_message_bytes(&self) -> u64 {
+        self.options.max_message_bytes
+    }
+
     /// STAT: (message count, total octets) of the maildrop.
     pub async fn stat(&mut self) -> Result<(u32, u64)> {
         self.meter.set_purpose(Purpose::SyncMetadata);
@@ -167,9 +173,11 @@ impl Pop3Session {
             .fetch(
                 format!("TOP {msgno} {lines}\r\n").into_bytes(),
                 Verb::Top,
+                u64::MAX,
                 sink,
             )
-            .await;
+            .await
+            .map(|d| d.octets);
         self.finish(r)
     }
 
@@ -179,9 +187,31 @@ impl Pop3Session {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
+        self.retr_within(msgno, u64::MAX, sink)
+            .await
+            .map(|d| d.octets)
+    }
+
+    /// RETR n refused past `limit` content bytes (and past the session's own limit), e.g. a
+    /// bound derived from the LIST size. Returns the bytes and line ends delivered, for a
+    /// comparison with the LIST size ([`Delivered::against`]).
+    pub async fn retr_within<W>(
+        &mut self,
+        msgno: u32,
+        limit: u64,
+        sink: &mut W,
+    ) -> Result<Delivered>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
         self.begin()?;
         let r = self
-            .fetch(format!("RETR {msgno}\r\n").into_bytes(), Verb::Retr, sink)
+            .fetch(
+                format!("RETR {msgno}\r\n").into_bytes(),
+                Verb::Retr,
+                limit,
+                sink,
+            )
             .await;
         self.finish(r)
     }
@@ -199,10 +229,28 @@ impl Pop3Session {
         W: AsyncWrite + Unpin,
         F: FnMut(u32) -> W,
     {
+        let requests: Vec<(u32, u32, u64)> = requests
+            .iter()
+            .map(|(n, lines)| (*n, *lines, u64::MAX))
+            .collect();
+        self.top_many_within(&requests, sink_for).await
+    }
+
+    /// [`Pop3Session::top_many`] with a byte limit per request: `(msgno, lines, limit)`. A
+    /// response past its limit ends the call with `Error::Protocol` (session poisoned).
+    pub async fn top_many_within<W, F>(
+        &mut self,
+        requests: &[(u32, u32, u64)],
+        sink_for: F,
+    ) -> Result<Vec<Result<u64>>>
+    where
+        W: AsyncWrite + Unpin,
+        F: FnMut(u32) -> W,
+    {
         self.meter.set_purpose(Purpose::SyncMetadata);
         let commands = requests
             .iter()
-            .map(|(n, lines)| (*n, format!("TOP {n} {lines}\r\n")))
+            .map(|(n, lines, limit)| (*n, format!("TOP {n} {lines}\r\n"), *limit))
             .collect();
         self.begin()?;
         let r = self.fetch_many(commands, Verb::Top, sink_for).await;
@@ -218,7 +266,7 @@ impl Pop3Session {
     {
         let commands = msgnos
             .iter()
-            .map(|n| (*n, format!("RETR {n}\r\n")))
+            .map(|n| (*n, format!("RETR {n}\r\n"), u64::MAX))
             .collect();
         self.begin()?;
         let r = self.fetch_many(commands, Verb::Retr, sink_for).await;
@@ -316,22 +364,30 @@ impl Pop3Session {
         Ok(out)
     }
 
-    /// A command answered by a streamed body.
-    async fn fetch<W>(&mut self, line: Vec<u8>, verb: Verb, sink: &mut W) -> Result<u64>
+    /// A command answered by a streamed body of at most `limit` bytes (and the session's
+    /// limits).
+    async fn fetch<W>(
+        &mut self,
+        line: Vec<u8>,
+        verb: Verb,
+        limit: u64,
+        sink: &mut W,
+    ) -> Result<Delivered>
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
         self.conn.write(&line, verb).await?;
         self.conn.read_reply(verb).await?.ok(verb)?;
+        let limit = limit.min(self.options.max_message_bytes);
         self.conn
-            .read_body(sink, self.options.max_message_bytes, verb)
+            .read_body(sink, limit, self.options.max_line, verb)
             .await
     }
 
     /// Body-fetching commands with up to `PIPELINE_WINDOW` in flight (1 without PIPELINING).
     async fn fetch_many<W, F>(
         &mut self,
-        commands: Vec<(u32, String)>,
+        commands: Vec<(u32, String, u64)>,
         verb: Verb,
         mut sink_for: F,
     ) -> Result<Vec<Result<u64>>>
@@ -346,12 +402,12 @@ impl Pop3Session {
         };
         let mut results = Vec::with_capacity(commands.len());
         let mut sent = 0;
-        for (i, (msgno, _)) in commands.iter().enumerate() {
+        for (i, (msgno, _, limit)) in commands.iter().enumerate() {
             let upto = commands.len().min(i + window);
             if sent < upto {
                 let batch: String = commands[sent..upto]
                     .iter()
-                    .map(|(_, line)| line.as_str())
+                    .map(|(_, line, _)| line.as_str())
                     .collect();
                 self.conn.write(batch.as_bytes(), verb).await?;
                 sent = upto;
@@ -359,10 +415,12 @@ impl Pop3Session {
             match self.conn.read_reply(verb).await? {
                 Reply::Ok(_) => {
                     let mut sink = sink_for(*msgno);
-                    results.push(Ok(self
+                    let limit = (*limit).min(self.options.max_message_bytes);
+                    let delivered = self
                         .conn
-                        .read_body(&mut sink, self.options.max_message_bytes, verb)
-                        .await?));
+                        .read_body(&mut sink, limit, self.options.max_line, verb)
+                        .await?;
+                    results.push(Ok(delivered.octets));
                 }
                 Reply::Err(text) => results.push(Err(Error::ServerNo {
                     command: verb.name().into(),

@@ -56,8 +56,12 @@ pub struct Pop3Known {
     pub message: Option<MessageId>,
     /// The local UID of the message in the account's INBOX (0 without a message row).
     pub uid: u32,
-    /// The size the server's LIST gave, in octets.
+    /// The size the server's LIST gave when the message was first stored, in octets.
     pub size: u32,
+    /// The stored message's size (0 without a message row): the LIST size while it is
+    /// headers-only, then the octets RETR delivered (line ends counted as CRLF), which the
+    /// sync compares with LIST before it deletes the server copy.
+    pub message_size: u32,
     /// The stored message's date (Date header, else when it was first seen); 0 without one.
     pub internal_date: i64,
     pub state: Pop3State,
@@ -102,7 +106,8 @@ pub struct Pop3Content {
 }
 
 const KNOWN: &str = "
-    SELECT p.uidl, p.message_id, coalesce(m.uid, 0) AS uid, p.size, p.state,
+    SELECT p.uidl, p.message_id, coalesce(m.uid, 0) AS uid, p.size,
+           coalesce(m.size, 0) AS message_size, p.state,
            coalesce(m.internal_date, 0) AS internal_date,
            p.first_downloaded_at, p.deleted_on_server, p.deleted_locally
       FROM pop3_messages AS p
@@ -165,6 +170,7 @@ impl Store {
                     message: message.map(MessageId),
                     uid: col_u32(row, "uid")?,
                     size: col_u32(row, "size")?,
+                    message_size: col_u32(row, "message_size")?,
                     internal_date: col(row, "internal_date")?,
                     state: Pop3State::from_sql(state)?,
                     first_downloaded_at: col(row, "first_downloaded_at")?,

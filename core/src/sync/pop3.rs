@@ -19,33 +19,51 @@
 //! interrupted RETR leaves the message headers-only and is simply redone by the next sync
 //! (POP3 has no ranges). Without TOP, messages are listed only when they are downloaded.
 //!
+//! What the server says is checked, never trusted to be complete (issue 13):
+//! - The listing (`pop3_listing`): a UIDL shared by several messages, a message without a
+//!   UIDL, a message without a LIST size. Nothing is dropped silently: messages that cannot
+//!   be keyed are skipped for this pass and counted in the folder report's `unparsable`.
+//! - A RETR is complete only with its terminating `.` line: a connection closed or silent
+//!   before it (past the session timeout) ends the sync with `ConnectionClosed` or `Timeout`,
+//!   nothing of that RETR is stored, the message stays headers-only and the next sync
+//!   fetches it again. A response larger than twice its LIST size plus
+//!   `pop3_listing::RESPONSE_SLACK`, or with a line over `Pop3Options::max_line`, is refused
+//!   at that bound (`Protocol`), likewise.
+//! - A terminated RETR whose size disagrees with LIST (line-end conventions aside) is stored:
+//!   servers estimate sizes (Exchange does by default), and refusing it would leave the
+//!   message unreadable for good. The stored size is what arrived (line ends counted as
+//!   CRLF). Shorter than listed, it may still be truncated, so the server copy is kept: DELE
+//!   is sent only for a message whose stored size reaches its LIST size.
+//! - DELE only ever goes to a number whose key no other number shares (and never shared),
+//!   with a LIST size: a DELE cannot hit another message than the one stored.
+//!
 //! A server without UIDL (it answers `-ERR`) gets keys from the messages themselves: every
 //! sync fetches `TOP n 0` of every message and keys it by the SHA-256 of its header block,
 //! without the headers mbox-based servers rewrite (`Status`, `X-Status`, `X-UID`...; see
 //! `pop3_parse::header_key`). The caveat: two messages with identical headers get one key,
-//! so they are stored once and the second copy is never downloaded nor deleted; and a
-//! server that rewrites other headers makes a message look new. Without TOP either, the
-//! sync is refused (`Error::Config`): nothing could tell the messages apart short of RETR.
+//! so they are stored once and neither is deleted; and a server that rewrites other headers
+//! makes a message look new. Without TOP either, the sync is refused (`Error::Config`):
+//! nothing could tell the messages apart short of RETR.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
-    pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll},
 };
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tracing::warn;
 
 use super::{
-    Budget, EventSink, FolderReport, SyncEvent, SyncMode, SyncReport, pop3_parse, pop3_spool,
+    Budget, EventSink, FolderReport, SyncEvent, SyncMode, SyncReport,
+    pop3_listing::{self, Collected, Entry, TOP_BATCH, response_limit},
+    pop3_parse, pop3_spool,
 };
 use crate::{
     blobs,
     error::{Error, Result},
     net::Purpose,
     policy::{ContentPolicy, Pop3DeletePolicy, SyncRequest},
-    pop3::Pop3Session,
+    pop3::{Delivered, ListedSize, Pop3Session},
     store::{
         AccountId, FolderId, FolderRecord, NewPop3Message, Pop3Content, Pop3Download, Pop3Known,
         Pop3State, Role, Store,
@@ -54,8 +72,17 @@ use crate::{
 
 /// TOP body lines fetched for a snippet when the policy wants snippets.
 const SNIPPET_LINES: u32 = 10;
-/// `TOP n 0` commands per batch when hashing headers for a server without UIDL.
-const HASH_BATCH: usize = 100;
+
+/// How one RETR ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetched {
+    /// Parsed and committed as full.
+    Stored,
+    /// The server no longer has it (`-ERR`).
+    Gone,
+    /// Nothing mail-parser could read (left headers-only, fetched again next time).
+    Unparsable,
+}
 
 /// Syncs a POP3 account over a logged-in session (the caller QUITs, which applies DELE).
 /// `data_dir` is the engine's data directory; `now` is the current unix time.
@@ -88,33 +115,22 @@ pub async fn sync_pop3_account(
         })?;
     events.emit(SyncEvent::FoldersChanged { account });
 
-    let uidl = session.uidl().await;
-    let sizes: BTreeMap<u32, u64> = session.list().await?.into_iter().collect();
-    let listing = match uidl {
-        Ok(listing) => listing,
-        Err(Error::ServerNo { .. }) => hashed_listing(session, &sizes).await?,
-        Err(e) => return Err(e),
-    };
     let mut known: BTreeMap<String, Pop3Known> = store
         .pop3_known(account)
         .await?
         .into_iter()
         .map(|k| (k.uidl.clone(), k))
         .collect();
-
-    // Server messages by number, each UIDL once (a duplicate UIDL keeps its first number).
-    let mut seen = BTreeSet::new();
-    let server: Vec<(u32, String, u64)> = listing
-        .into_iter()
-        .filter(|(_, uidl)| seen.insert(uidl.clone()))
-        .map(|(n, uidl)| (n, uidl, sizes.get(&n).copied().unwrap_or(0)))
-        .collect();
+    let listing = pop3_listing::read(session, &known).await?;
+    let shown = listing.shown();
     let gone: Vec<String> = known
         .values()
-        .filter(|k| !k.deleted_on_server && !seen.contains(&k.uidl))
+        .filter(|k| !k.deleted_on_server && !shown.contains(k.uidl.as_str()))
         .map(|k| k.uidl.clone())
         .collect();
+    drop(shown);
     store.pop3_mark_deleted(account, &gone).await?;
+    let server = &listing.entries;
 
     let content = request.content();
     let mut run = Run {
@@ -129,12 +145,12 @@ pub async fn sync_pop3_account(
         report: FolderReport::new("INBOX", SyncMode::Initial),
         total: u32::try_from(server.len()).unwrap_or(u32::MAX),
     };
-    let mut fresh: Vec<(u32, String, u64)> = server
+    run.report.unparsable += listing.skipped;
+    let mut fresh: Vec<&Entry> = server
         .iter()
-        .filter(|(_, uidl, _)| !known.contains_key(uidl))
-        .cloned()
+        .filter(|e| !known.contains_key(&e.key))
         .collect();
-    fresh.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    fresh.sort_by_key(|e| std::cmp::Reverse(e.msgno));
     if fresh.is_empty() {
         run.report.mode = SyncMode::Unchanged;
     }
@@ -156,27 +172,24 @@ pub async fn sync_pop3_account(
             .max_age_days
             .is_some_and(|days| date >= now - i64::from(days) * 86_400)
     };
-    let mut by_number: Vec<&(u32, String, u64)> = server.iter().collect();
-    by_number.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-    let wanted: Vec<(u32, &Pop3Known, u64)> = by_number
+    let mut by_number: Vec<&Entry> = server.iter().collect();
+    by_number.sort_by_key(|e| std::cmp::Reverse(e.msgno));
+    let fits = run.fits();
+    let wanted: Vec<(&Entry, &Pop3Known)> = by_number
         .into_iter()
         .enumerate()
-        .filter_map(|(i, (n, uidl, size))| known.get(uidl).map(|k| (i, *n, k, *size)))
-        .filter(|(i, _, k, _)| {
+        .filter_map(|(i, e)| known.get(&e.key).map(|k| (i, e, k)))
+        .filter(|(i, _, k)| {
             u32::try_from(*i).is_ok_and(|i| i < window.min_messages) || young(k.internal_date)
         })
-        .map(|(_, n, k, size)| (n, k, size))
-        .filter(|(_, k, size)| {
-            k.state == Pop3State::Headers
-                && k.message.is_some()
-                && *size <= u64::from(content.pop3_retr_max)
-        })
+        .map(|(_, e, k)| (e, k))
+        .filter(|(e, k)| k.state == Pop3State::Headers && k.message.is_some() && fits(e.size))
         .collect();
-    for (msgno, k, size) in wanted {
+    for (e, k) in wanted {
         if run.stop_for_budget() {
             break;
         }
-        if run.download(msgno, &k.uidl, k.uid, size, false).await? {
+        if run.download(e.msgno, &k.uidl, k.uid, e.size, false).await? == Fetched::Stored {
             run.report.bodies += 1;
         }
     }
@@ -190,10 +203,13 @@ pub async fn sync_pop3_account(
             .into_iter()
             .map(|k| (k.uidl.clone(), k))
             .collect();
+        // Only numbers that can hold nothing but the stored message, and only a full copy
+        // at least as large as the server lists it (a shorter one may be truncated).
         let doomed: Vec<u32> = server
             .iter()
-            .filter(|(_, uidl, _)| {
-                known.get(uidl).is_some_and(|k| {
+            .filter(|e| e.deletable)
+            .filter(|e| {
+                known.get(&e.key).is_some_and(|k| {
                     let by_age = match request.pop3_delete {
                         Pop3DeletePolicy::AfterDays(days) => {
                             k.first_downloaded_at <= now - i64::from(days) * 86_400
@@ -201,10 +217,13 @@ pub async fn sync_pop3_account(
                         Pop3DeletePolicy::WhenDeletedLocally => false,
                         _ => true,
                     };
-                    k.deleted_locally || (k.state == Pop3State::Full && by_age)
+                    let whole = e
+                        .size
+                        .is_some_and(|listed| listed <= u64::from(k.message_size));
+                    k.deleted_locally || (k.state == Pop3State::Full && by_age && whole)
                 })
             })
-            .map(|(n, _, _)| *n)
+            .map(|e| e.msgno)
             .collect();
         if !doomed.is_empty() {
             store.pop3_make_durable().await?;
@@ -245,20 +264,10 @@ pub async fn fetch_pop3_message(
     }
     let budget = Budget::new(session.meter(), None);
     budget.set_purpose(Purpose::SyncMetadata);
-    let sizes: BTreeMap<u32, u64> = session.list().await?.into_iter().collect();
-    let listing = match session.uidl().await {
-        Ok(listing) => listing,
-        Err(Error::ServerNo { .. }) => hashed_listing(session, &sizes).await?,
-        Err(e) => return Err(e),
-    };
-    let Some(msgno) = listing
-        .into_iter()
-        .find(|(_, uidl)| *uidl == known.uidl)
-        .map(|(n, _)| n)
-    else {
+    let listing = pop3_listing::read(session, &BTreeMap::new()).await?;
+    let Some(entry) = listing.entries.into_iter().find(|e| e.key == known.uidl) else {
         return Ok(false);
     };
-    let size = sizes.get(&msgno).copied().unwrap_or(u64::from(known.size));
     let mut run = Run {
         session,
         store,
@@ -274,15 +283,16 @@ pub async fn fetch_pop3_message(
         report: FolderReport::new("INBOX", SyncMode::Unchanged),
         total: 0,
     };
-    let stored = run
-        .download(msgno, &known.uidl, known.uid, size, false)
-        .await?;
-    if run.report.unparsable > 0 {
-        return Err(Error::Decode {
+    match run
+        .download(entry.msgno, &known.uidl, known.uid, entry.size, false)
+        .await?
+    {
+        Fetched::Stored => Ok(true),
+        Fetched::Gone => Ok(false),
+        Fetched::Unparsable => Err(Error::Decode {
             reason: "the message could not be parsed",
-        });
+        }),
     }
-    Ok(stored)
 }
 
 /// One sync pass's working state.
@@ -300,6 +310,18 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Whether a message LIST sized `size` may be downloaded: within the policy's cap and
+    /// the session's own limit. A message without a LIST size only when nothing caps it.
+    fn fits(&self) -> impl Fn(Option<u64>) -> bool + use<> {
+        let cap = u64::from(self.content.pop3_retr_max);
+        let uncapped = self.content.pop3_retr_max == u32::MAX;
+        let max = self.session.max_message_bytes();
+        move |size| match size {
+            Some(size) => size <= cap && size <= max,
+            None => uncapped,
+        }
+    }
+
     fn stop_for_budget(&mut self) -> bool {
         if self.budget.exhausted() {
             self.report.stopped = self.budget.stop_reason();
@@ -307,17 +329,15 @@ impl Run<'_> {
         self.report.stopped.is_some()
     }
 
-    /// Pipelined TOP for the new messages, committed in growing windows.
-    async fn headers_first(
-        &mut self,
-        fresh: &[(u32, String, u64)],
-        request: &SyncRequest,
-    ) -> Result<()> {
+    /// Pipelined TOP for the new messages, committed in growing windows (read in batches of
+    /// `TOP_BATCH`, each parsed before the next is read, so memory holds one batch).
+    async fn headers_first(&mut self, fresh: &[&Entry], request: &SyncRequest) -> Result<()> {
         let lines = if self.content.snippets {
             SNIPPET_LINES
         } else {
             0
         };
+        let max = self.session.max_message_bytes();
         let mut window = request.window.first_window.max(1) as usize;
         let mut rest = fresh;
         while !rest.is_empty() {
@@ -327,32 +347,38 @@ impl Run<'_> {
             let (batch, later) = rest.split_at(window.min(rest.len()));
             rest = later;
             window = (window * 4).min(request.window.window.max(1) as usize);
-            let requests: Vec<(u32, u32)> = batch.iter().map(|(n, _, _)| (*n, lines)).collect();
-            let collected = Collected::default();
-            let results = self
-                .session
-                .top_many(&requests, |n| collected.sink(n))
-                .await?;
-            let data = collected.take();
             let mut messages = Vec::with_capacity(batch.len());
-            for ((n, uidl, size), result) in batch.iter().zip(results) {
-                match result {
-                    Ok(_) => {}
-                    Err(Error::ServerNo { .. }) => continue, // gone since the listing
-                    Err(e) => return Err(e),
-                }
-                let raw = data.get(n).map(Vec::as_slice).unwrap_or_default();
-                let message = match pop3_parse::parse(raw) {
-                    Some(parsed) => pop3_parse::headers(&parsed, *size, self.now, lines > 0),
-                    None => {
-                        self.report.unparsable += 1;
-                        continue;
+            for chunk in batch.chunks(TOP_BATCH) {
+                let requests: Vec<(u32, u32, u64)> = chunk
+                    .iter()
+                    .map(|e| (e.msgno, lines, response_limit(e.size, max)))
+                    .collect();
+                let collected = Collected::default();
+                let results = self
+                    .session
+                    .top_many_within(&requests, |n| collected.sink(n))
+                    .await?;
+                let data = collected.take();
+                for (e, result) in chunk.iter().zip(results) {
+                    match result {
+                        Ok(_) => {}
+                        Err(Error::ServerNo { .. }) => continue, // gone since the listing
+                        Err(e) => return Err(e),
                     }
-                };
-                messages.push(NewPop3Message {
-                    uidl: uidl.clone(),
-                    message,
-                });
+                    let raw = data.get(&e.msgno).map(Vec::as_slice).unwrap_or_default();
+                    let size = e.size.unwrap_or(0);
+                    let message = match pop3_parse::parse(raw) {
+                        Some(parsed) => pop3_parse::headers(&parsed, size, self.now, lines > 0),
+                        None => {
+                            self.report.unparsable += 1;
+                            continue;
+                        }
+                    };
+                    messages.push(NewPop3Message {
+                        uidl: e.key.clone(),
+                        message,
+                    });
+                }
             }
             self.commit_headers(&messages).await?;
         }
@@ -380,15 +406,16 @@ impl Run<'_> {
 
     /// Without TOP: RETR is the only way to see headers, so only the messages the policy
     /// downloads are listed.
-    async fn retr_only(&mut self, fresh: &[(u32, String, u64)]) -> Result<()> {
-        for (n, uidl, size) in fresh {
-            if *size > u64::from(self.content.pop3_retr_max) {
+    async fn retr_only(&mut self, fresh: &[&Entry]) -> Result<()> {
+        let fits = self.fits();
+        for e in fresh {
+            if !fits(e.size) {
                 continue;
             }
             if self.stop_for_budget() {
                 return Ok(());
             }
-            if self.download(*n, uidl, 0, *size, true).await? {
+            if self.download(e.msgno, &e.key, 0, e.size, true).await? == Fetched::Stored {
                 self.report.bodies += 1;
             }
         }
@@ -396,63 +423,79 @@ impl Run<'_> {
     }
 
     /// RETR one message into a file, parse it, write its attachments, and commit it as full.
-    /// `uid` is its stored UID; with `add`, its headers are stored first (no TOP). Returns
-    /// false when the server no longer has it.
+    /// `uid` is its stored UID; with `add`, its headers are stored first (no TOP). `size` is
+    /// its LIST size, which bounds the response (`pop3_listing::response_limit`).
     async fn download(
         &mut self,
         msgno: u32,
         uidl: &str,
         uid: u32,
-        size: u64,
+        size: Option<u64>,
         add: bool,
-    ) -> Result<bool> {
+    ) -> Result<Fetched> {
         let dir = self.data_dir.join("pop3");
         tokio::fs::create_dir_all(&dir).await?;
         // Per folder (so per account): two accounts may sync at the same time.
         let path = dir.join(format!("retr-{}-{msgno}.eml", self.folder.0));
-        let fetched = self.retr_to_file(msgno, &path).await;
-        match fetched {
-            Ok(()) => {}
+        let limit = response_limit(size, self.session.max_message_bytes());
+        let delivered = match self.retr_to_file(msgno, limit, &path).await {
+            Ok(delivered) => delivered,
             Err(Error::ServerNo { .. }) => {
                 let _ = tokio::fs::remove_file(&path).await;
-                return Ok(false);
+                return Ok(Fetched::Gone);
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&path).await;
                 return Err(e);
             }
+        };
+        if let Some(listed) = size {
+            match delivered.against(listed) {
+                ListedSize::Agrees => {}
+                ListedSize::Longer => warn!(
+                    listed,
+                    received = delivered.crlf_size(),
+                    "a POP3 RETR brought more than LIST announced; stored whole"
+                ),
+                ListedSize::Shorter => warn!(
+                    listed,
+                    received = delivered.crlf_size(),
+                    "a POP3 RETR brought less than LIST announced; stored, never deleted"
+                ),
+            }
         }
-        let result = self.store_full(&path, uidl, uid, size, add).await;
+        let result = self.store_full(&path, uidl, uid, delivered, add).await;
         let _ = tokio::fs::remove_file(&path).await;
-        result.map(|()| true)
+        result
     }
 
-    async fn retr_to_file(&mut self, msgno: u32, path: &Path) -> Result<()> {
+    async fn retr_to_file(&mut self, msgno: u32, limit: u64, path: &Path) -> Result<Delivered> {
         let mut file = tokio::fs::File::create(path).await?;
         self.session.meter().set_purpose(Purpose::Bodies);
-        let r = self.session.retr(msgno, &mut file).await;
+        let r = self.session.retr_within(msgno, limit, &mut file).await;
         self.session.meter().set_purpose(Purpose::SyncMetadata);
-        r?;
+        let delivered = r?;
         file.flush().await?;
         file.sync_all().await?;
-        Ok(())
+        Ok(delivered)
     }
 
     /// Parses the spooled message (`pop3_spool`, bounded memory), writes its attachments and
-    /// commits it as full.
+    /// commits it as full, with the size that arrived (line ends counted as CRLF).
     async fn store_full(
         &mut self,
         path: &Path,
         uidl: &str,
         uid: u32,
-        size: u64,
+        delivered: Delivered,
         add: bool,
-    ) -> Result<()> {
+    ) -> Result<Fetched> {
+        let size = delivered.crlf_size();
         let Some(extracted) =
             pop3_spool::extract(path, size, self.now, self.content.prefer_html).await?
         else {
             self.report.unparsable += 1;
-            return Ok(());
+            return Ok(Fetched::Unparsable);
         };
         let mut message = extracted.headers;
         let uid = match add {
@@ -516,95 +559,6 @@ impl Run<'_> {
             folder: self.folder,
             uids: vec![uid],
         });
-        Ok(())
-    }
-}
-
-/// Messages keyed by a hash of their headers, for a server without UIDL: `TOP n 0` of every
-/// message (pipelined, in batches), keyed by `pop3_parse::header_key`. Needs TOP: refused
-/// when CAPA does not list it or (without CAPA) the server answers `-ERR` to it.
-async fn hashed_listing(
-    session: &mut Pop3Session,
-    sizes: &BTreeMap<u32, u64>,
-) -> Result<Vec<(u32, String)>> {
-    let caps = session.capabilities();
-    let top_announced = caps.has("TOP");
-    if caps.announced() && !top_announced {
-        return Err(no_keys());
-    }
-    let numbers: Vec<u32> = sizes.keys().copied().collect();
-    let mut listing = Vec::with_capacity(numbers.len());
-    for batch in numbers.chunks(HASH_BATCH) {
-        let requests: Vec<(u32, u32)> = batch.iter().map(|n| (*n, 0)).collect();
-        let collected = Collected::default();
-        let results = session.top_many(&requests, |n| collected.sink(n)).await?;
-        let data = collected.take();
-        for (n, result) in batch.iter().zip(results) {
-            match result {
-                Ok(_) => {}
-                Err(Error::ServerNo { .. }) if !top_announced => return Err(no_keys()),
-                Err(Error::ServerNo { .. }) => continue, // gone since LIST
-                Err(e) => return Err(e),
-            }
-            let header = data.get(n).map(Vec::as_slice).unwrap_or_default();
-            listing.push((*n, pop3_parse::header_key(header)));
-        }
-    }
-    Ok(listing)
-}
-
-fn no_keys() -> Error {
-    Error::Config {
-        reason: "the POP3 server offers neither UIDL nor TOP, so messages cannot be told apart"
-            .into(),
-    }
-}
-
-/// TOP responses collected by message number (a TOP answer is a few kilobytes at most).
-#[derive(Clone, Default)]
-struct Collected(Arc<Mutex<BTreeMap<u32, Vec<u8>>>>);
-
-impl Collected {
-    fn sink(&self, msgno: u32) -> CollectSink {
-        CollectSink {
-            into: self.clone(),
-            msgno,
-        }
-    }
-
-    fn take(&self) -> BTreeMap<u32, Vec<u8>> {
-        self.0
-            .lock()
-            .map(|mut m| std::mem::take(&mut *m))
-            .unwrap_or_default()
-    }
-}
-
-struct CollectSink {
-    into: Collected,
-    msgno: u32,
-}
-
-impl AsyncWrite for CollectSink {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.into.0.lock() {
-            Ok(mut map) => {
-                map.entry(self.msgno).or_default().extend_from_slice(buf);
-                Poll::Ready(Ok(buf.len()))
-            }
-            Err(_) => Poll::Ready(Err(std::io::Error::other("collector poisoned"))),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
+        Ok(Fetched::Stored)
     }
 }

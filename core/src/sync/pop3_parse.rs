@@ -9,16 +9,16 @@ use mail_parser::{Address as ParsedAddress, HeaderName, Message};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    mime::{self, PartInfo, RawPart},
+    mime::{self, Parsed, PartInfo, RawPart},
     store::{Address, NewMessage, NewPart},
 };
 
 /// Characters kept for a preview made from TOP lines or a downloaded body.
 const PREVIEW_CHARS: usize = 200;
 
-/// Parses a message (or its first lines) with mail-parser, within the nesting limit (see
-/// `mime::parse_message`). `None` only for empty input.
-pub(super) fn parse(raw: &[u8]) -> Option<Message<'_>> {
+/// Parses a message (or its first lines) with mail-parser, within the nesting limit and
+/// dropped shallow (see `mime::parse_message`). `None` only for empty input.
+pub(super) fn parse(raw: &[u8]) -> Option<Parsed<'_>> {
     mime::parse_message(raw)
 }
 

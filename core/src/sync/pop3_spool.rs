@@ -6,8 +6,10 @@
 //! KiB at a time. Memory stays near the skeleton's size whatever the message's.
 //!
 //! When the skeleton cannot stand for the message (see `pop3_skeleton`), the message is read
-//! and parsed whole, as before the spool existed; the results are the same either way. It
-//! never runs SQL and never talks to the server.
+//! and parsed whole, as before the spool existed; the results are the same either way. What
+//! mail-parser is given is bounded ([`STRUCTURE_MAX`], [`WHOLE_MAX`]): past that the message
+//! is unparsable (left headers-only and counted by the sync). It never runs SQL and never
+//! talks to the server.
 
 use std::{ops::Range, path::Path};
 
@@ -26,6 +28,15 @@ use crate::{
 
 /// Bytes read from the spool at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// The largest skeleton handed to mail-parser. A real message's is headers, boundaries and
+/// placeholders (a header block is cut at 1 MiB); mail-parser needs up to about 30 bytes of
+/// memory per byte of pure MIME structure (messages nested in messages; header lines and part
+/// boundaries about 16), so a hostile message made of nothing else is refused here, as
+/// unparsable, instead of growing memory by gigabytes.
+pub const STRUCTURE_MAX: usize = 2 * 1024 * 1024;
+/// The largest message parsed whole when the skeleton cannot stand for it (held in memory,
+/// and its structure is not bounded by the skeleton's rules): larger ones are unparsable.
+pub const WHOLE_MAX: u64 = 8 * 1024 * 1024;
 /// The most encoded bytes of a readable body read into memory (the rest is not shown).
 const BODY_READ_MAX: u64 = 64 << 20;
 
@@ -49,8 +60,9 @@ pub(super) struct Extracted {
     pub attachments: Vec<(PartInfo, Source)>,
 }
 
-/// Reads the spooled message at `path`. `size` is the LIST size and `now` stands in for a
-/// missing Date. `None` when mail-parser finds no message at all.
+/// Reads the spooled message at `path`. `size` is the message size and `now` stands in for a
+/// missing Date. `None` when mail-parser finds no message at all, or when the message is
+/// past the bounds on what it is given.
 pub(super) async fn extract(
     path: &Path,
     size: u64,
@@ -158,6 +170,9 @@ enum Planned {
 
 /// Parses the skeleton (synchronously: the parsed message never lives across an await).
 fn plan(skeleton: &Skeleton, size: u64, now: i64) -> Planned {
+    if skeleton.bytes().len() > STRUCTURE_MAX {
+        return Planned::Unparsable;
+    }
     let Some(parsed) = pop3_parse::parse(skeleton.bytes()) else {
         return Planned::Unparsable;
     };
@@ -172,6 +187,9 @@ fn plan(skeleton: &Skeleton, size: u64, now: i64) -> Planned {
 
 /// The message read and parsed whole, as a fallback.
 async fn whole(path: &Path, size: u64, now: i64, prefer_html: bool) -> Result<Option<Extracted>> {
+    if tokio::fs::metadata(path).await?.len() > WHOLE_MAX {
+        return Ok(None);
+    }
     let raw = tokio::fs::read(path).await?;
     let Some(parsed) = pop3_parse::parse(&raw) else {
         return Ok(None);
@@ -298,5 +316,41 @@ Content-Transfer-Encoding: base64\r\n\r\n{}--b--\r\n",
             "U3ViamVjdDogaW5uZXINCg0KaW5uZXIgYm9keQ0K\r\n"
         );
         check(&encoded_nested, false).await;
+    }
+
+    /// Messages made of nothing but MIME structure (a message nested 100,000 levels deep,
+    /// 300,000 empty parts) are unparsable at a bound, through the skeleton and through the
+    /// whole-message fallback (`hostile_pop3` measures the memory this saves).
+    #[tokio::test]
+    async fn pure_structure_is_refused_at_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nested = String::from("Subject: deep\r\n");
+        for _ in 0..100_000 {
+            nested += "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n";
+        }
+        nested += "\r\nbottom\r\n";
+        let parts = format!(
+            "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n{}--b--\r\n",
+            "--b\r\n\r\nx\r\n".repeat(300_000)
+        );
+        // Forced onto the whole-message path by an encoded nested message first.
+        let whole = format!(
+            "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+U3ViamVjdDogaW5uZXINCg0KaW5uZXIgYm9keQ0K\r\n--b\r\n\r\n{}--b--\r\n",
+            "y".repeat(WHOLE_MAX as usize)
+        );
+        for (name, raw) in [("nested", nested), ("parts", parts), ("whole", whole)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &raw).unwrap();
+            let started = std::time::Instant::now();
+            let got = extract(&path, raw.len() as u64, 0, false).await.unwrap();
+            assert!(got.is_none(), "{name}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{name}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 }

@@ -2,7 +2,11 @@
 //! hostile or vanishing servers poisoning the session.
 
 use super::*;
-use crate::{error::Error, net::Purpose};
+use crate::{
+    error::Error,
+    net::Purpose,
+    pop3::{Delivered, ListedSize},
+};
 
 /// A message whose wire form needs dot-stuffing, and its content.
 const STUFFED: &str =
@@ -290,6 +294,71 @@ async fn listing_and_body_sizes_are_bounded() {
     let mut sink = Vec::new();
     assert!(
         matches!(s.retr(1, &mut sink).await, Err(Error::Protocol { reason }) if reason.contains("more than 10"))
+    );
+}
+
+/// A line with no end inside a body is refused once it passes `max_line`, before the rest
+/// arrives; a caller's own limit (from a LIST size) bounds a response below the session's.
+#[tokio::test]
+async fn body_lines_and_per_call_limits_are_bounded() {
+    let options = Pop3Options {
+        max_line: 1000,
+        ..options()
+    };
+    // 1,500 bytes with no line end, then silence: refused without waiting for more.
+    let script = vec![
+        expect("RETR 1\r\n"),
+        send(format!("+OK\r\n{}", "x".repeat(1_500))),
+    ];
+    let (mut s, _server, _) = session_with_options(BASIC_CAPS, script, &options).await;
+    let mut sink = Vec::new();
+    let err = s.retr(1, &mut sink).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol { reason } if reason.contains("longer than 1000")),
+        "{err:?}"
+    );
+    assert!(sink.len() < 1_000, "the long line never reached the sink");
+    assert!(s.is_poisoned());
+
+    let body = format!("{}\r\n{}\n", "y".repeat(998), "z".repeat(10));
+    let script = vec![
+        expect("RETR 1\r\n"),
+        send(format!("+OK\r\n{body}.\r\n")),
+        expect("RETR 2\r\n"),
+        send(format!("+OK\r\n{body}.\r\n")),
+    ];
+    let (mut s, _server, _) = session_with_options(BASIC_CAPS, script, &options).await;
+    let mut sink = Vec::new();
+    let got = s.retr_within(1, 1_011, &mut sink).await.unwrap();
+    assert_eq!(
+        got,
+        Delivered {
+            octets: 1_011,
+            line_ends: 2,
+            bare_lf: 1
+        }
+    );
+    assert_eq!(got.against(1_012), ListedSize::Agrees);
+    assert_eq!(got.against(1_013), ListedSize::Shorter);
+    let err = s.retr_within(2, 1_010, &mut Vec::new()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol { reason } if reason.contains("more than 1010")),
+        "{err:?}"
+    );
+    assert!(s.is_poisoned());
+    let (mut s, _server, _) = session_with_options(
+        BASIC_CAPS,
+        vec![expect("TOP 3 0\r\n"), send(format!("+OK\r\n{body}.\r\n"))],
+        &options,
+    )
+    .await;
+    let err = s
+        .top_many_within(&[(3, 0, 100)], |_| tokio::io::sink())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol { reason } if reason.contains("more than 100")),
+        "{err:?}"
     );
 }
 
