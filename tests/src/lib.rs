@@ -14,8 +14,10 @@
 pub mod bench;
 pub mod certs;
 pub mod client;
+pub mod cyrus;
 pub mod dovecot;
 pub mod generator;
 pub mod scripted;
+pub mod server;
 pub mod tap;
 pub mod truth;
