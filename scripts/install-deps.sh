@@ -42,12 +42,18 @@ if [ "$(cat "$CYRUS_DIR/VERSION" 2>/dev/null || true)" != "$cyrus_version" ] \
   echo "install-deps: Cyrus imapd/pop3d $cyrus_version into $CYRUS_DIR" >&2
   work="$(mktemp -d)"
   chmod 755 "$work" # apt-get download runs as _apt when it can
-  (
-    cd "$work"
-    apt-get download -qq "cyrus-imapd=$cyrus_version" "cyrus-pop3d=$cyrus_version" 2>/dev/null \
-      || { $SUDO apt-get update -qq && apt-get download -qq "cyrus-imapd=$cyrus_version" "cyrus-pop3d=$cyrus_version"; }
-    for deb in ./*.deb; do dpkg -x "$deb" x; done
-  )
+  download() { (cd "$work" && apt-get download -qq "cyrus-imapd=$1" "cyrus-pop3d=$1" 2>/dev/null); }
+  if ! download "$cyrus_version"; then
+    # Stale package lists, or the archive moved on (a security update): refresh, and bring
+    # cyrus-common to the version the archive has if the installed one is gone from it.
+    $SUDO apt-get update -qq
+    if ! download "$cyrus_version"; then
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends cyrus-common >/dev/null
+      cyrus_version="$(dpkg-query -W -f='${Version}' cyrus-common)"
+      download "$cyrus_version"
+    fi
+  fi
+  for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/x"; done
   $SUDO mkdir -p "$CYRUS_DIR/bin"
   for bin in imapd pop3d idled; do
     $SUDO install -m 755 "$work/x/usr/lib/cyrus/bin/$bin" "$CYRUS_DIR/bin/$bin"

@@ -54,7 +54,13 @@ pub async fn imap_login(server: &dyn TestServer, user: &str) -> ImapSession {
         &ConnectOptions::default(),
     )
     .await
-    .unwrap_or_else(|e| panic!("IMAP login to {} failed: {e}\n{}", server.name(), server.log()))
+    .unwrap_or_else(|e| {
+        panic!(
+            "IMAP login to {} failed: {e}\n{}",
+            server.name(),
+            server.log()
+        )
+    })
 }
 
 /// Logs out, counting a connection closed during LOGOUT as logged out. Cyrus 3.6 closes a

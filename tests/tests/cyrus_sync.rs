@@ -214,7 +214,10 @@ fn dropping_cyrus_stops_it_and_removes_its_files_even_on_panic() {
         "the master and its services were running: {running:?}"
     );
     assert!(!root.exists(), "{} is removed", root.display());
-    assert!(processes_under(&root).is_empty(), "every Cyrus process stopped");
+    assert!(
+        processes_under(&root).is_empty(),
+        "every Cyrus process stopped"
+    );
     assert!(
         std::net::TcpStream::connect(addr).is_err(),
         "nothing listens on {addr} any more"
