@@ -1,6 +1,6 @@
-//! Helpers that point the real engine code at a harness Dovecot: endpoints for each
-//! listener, a TLS connector trusting the harness CA, a one-call IMAP login, and a raw
-//! async-imap session for baselines that bypass the engine.
+//! Helpers that point the real engine code at a harness server (Dovecot, or any
+//! [`TestServer`]): endpoints for each listener, a TLS connector trusting the harness CA, a
+//! one-call IMAP login, and a raw async-imap session for baselines that bypass the engine.
 
 use std::net::SocketAddr;
 
@@ -9,7 +9,7 @@ use anvert_core::{
     net::{BoxedIo, Credential, Endpoint, Security, TlsConnector, Trust, WireMeter},
 };
 
-use crate::dovecot::Dovecot;
+use crate::{dovecot::Dovecot, server::TestServer};
 
 impl Dovecot {
     /// A TLS connector that trusts this server's test CA as an extra root.
@@ -41,6 +41,26 @@ impl Dovecot {
         .await
         .unwrap_or_else(|e| panic!("IMAP login failed: {e}\n{}", self.log()))
     }
+}
+
+/// Logs `user` in to any harness server over IMAP with implicit TLS (every extension the
+/// server offers).
+pub async fn imap_login(server: &dyn TestServer, user: &str) -> ImapSession {
+    imap::connect(
+        &endpoint(server.imaps_addr(), Security::ImplicitTls),
+        &server.credential(user),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "IMAP login to {} failed: {e}\n{}",
+            server.name(),
+            server.log()
+        )
+    })
 }
 
 /// An endpoint for a loopback address, named by IP so the certificate's IP SAN is checked.
@@ -121,7 +141,7 @@ impl SyncClient {
     /// once, logs out.
     pub async fn sync(
         &self,
-        server: &Dovecot,
+        server: &dyn TestServer,
         addr: SocketAddr,
         request: &anvert_core::policy::SyncRequest,
     ) -> anvert_core::sync::SyncReport {
@@ -131,7 +151,7 @@ impl SyncClient {
 
     pub async fn sync_with(
         &self,
-        server: &Dovecot,
+        server: &dyn TestServer,
         addr: SocketAddr,
         request: &anvert_core::policy::SyncRequest,
         options: &ConnectOptions,
@@ -167,7 +187,7 @@ impl SyncClient {
     /// (for fault tests). Logs out only after a successful sync.
     pub async fn try_sync(
         &self,
-        server: &Dovecot,
+        server: &dyn TestServer,
         addr: SocketAddr,
         request: &anvert_core::policy::SyncRequest,
     ) -> anvert_core::Result<anvert_core::sync::SyncReport> {

@@ -526,7 +526,7 @@ mailbox_idle_check_interval = 1 secs
 }
 
 /// Four distinct ports free on both 127.0.0.1 and 127.0.0.2.
-fn free_ports() -> Ports {
+pub(crate) fn free_ports() -> Ports {
     let mut held = Vec::new();
     let mut ports = Vec::new();
     while ports.len() < 4 {
@@ -546,13 +546,13 @@ fn free_ports() -> Ports {
     }
 }
 
-fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     id_flag("-u")
 }
 fn current_gid() -> u32 {
     id_flag("-g")
 }
-fn whoami() -> String {
+pub(crate) fn whoami() -> String {
     let out = Command::new("id").arg("-un").output().expect("id -un");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -563,7 +563,7 @@ fn id_flag(flag: &str) -> u32 {
         .parse()
         .expect("numeric id")
 }
-fn set_mode(path: &Path, mode: u32) {
+pub(crate) fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }

@@ -4,6 +4,11 @@
 //!   verified for real (the client trusts the CA as an extra root, never by skipping checks).
 //! - `dovecot`: a private Dovecot (IMAP + POP3, implicit TLS and STARTTLS/STLS) per test,
 //!   on free loopback ports, stopped and removed on drop.
+//! - `cyrus`: a private Cyrus IMAP 3.6 per test, the second real server (IMAP + POP3 over
+//!   verified TLS, syslog to a file, delivery through a harness-only Unix socket), stopped
+//!   and removed on drop.
+//! - `server`: `TestServer`, what Dovecot and Cyrus share, and `on_each_server!`, which runs
+//!   one test body against each of them.
 //! - `generator`: a seeded, realistic mailbox generator that returns its ground truth.
 //! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
 //! - `scripted`: a scripted IMAP server whose every answer the test chooses (hostile servers).
@@ -15,9 +20,11 @@
 pub mod bench;
 pub mod certs;
 pub mod client;
+pub mod cyrus;
 pub mod dovecot;
 pub mod generator;
 pub mod scripted;
 pub mod scripted_pop3;
+pub mod server;
 pub mod tap;
 pub mod truth;

@@ -262,10 +262,17 @@ impl ImapSession {
     }
 
     /// LOGOUT and close.
+    ///
+    /// A connection the server closes after LOGOUT was sent is logged out: Cyrus sometimes
+    /// closes a compressed TLS session without a close_notify, and the tagged OK that came
+    /// with the close is then lost below the parser (seen in 10 of 300 logouts).
     pub async fn logout(mut self) -> Result<()> {
         let timeout = self.timeout;
         match tokio::time::timeout(timeout, self.inner.logout()).await {
-            Ok(r) => r.map_err(|e| map_err("LOGOUT", e)),
+            Ok(r) => match r.map_err(|e| map_err("LOGOUT", e)) {
+                Err(Error::ConnectionClosed) => Ok(()),
+                other => other,
+            },
             Err(_) => Err(Error::Timeout { during: "LOGOUT" }),
         }
     }

@@ -1,0 +1,148 @@
+//! One face for the real servers (Dovecot, Cyrus), so that a test of behaviour both should
+//! share is written once and run against each: `TestServer` gives the address, the trust, the
+//! credential, the log, delivery of a generated mailbox and the server's own view of flags,
+//! and `on_each_server!` turns one async test body into a test per server. What only one
+//! server can do (doveadm, Cyrus' tools, options that switch extensions off) stays on its
+//! own type.
+
+use std::{collections::BTreeMap, net::SocketAddr};
+
+use anvert_core::{
+    net::{Credential, TlsConnector, Trust},
+    store::SystemFlags,
+};
+
+use crate::{
+    cyrus::Cyrus,
+    dovecot::Dovecot,
+    generator::{GenConfig, MessageTruth},
+};
+
+/// A running harness server with the test users `alice` and `bob`.
+pub trait TestServer: Send + Sync {
+    /// `"dovecot"` or `"cyrus"`, for messages.
+    fn name(&self) -> &'static str;
+    /// IMAP with implicit TLS on 127.0.0.1.
+    fn imaps_addr(&self) -> SocketAddr;
+    /// IMAP with STARTTLS on 127.0.0.1.
+    fn imap_addr(&self) -> SocketAddr;
+    /// POP3 with implicit TLS on 127.0.0.1.
+    fn pop3s_addr(&self) -> SocketAddr;
+    /// The trust a client needs: the harness CA as an extra root.
+    fn trust(&self) -> Trust;
+    /// A TLS connector with [`TestServer::trust`].
+    fn tls(&self) -> TlsConnector {
+        TlsConnector::new(&self.trust()).unwrap()
+    }
+    fn password(&self, user: &str) -> &str;
+    fn credential(&self, user: &str) -> Credential {
+        Credential::password(user, self.password(user))
+    }
+    /// The server's log so far (for assertion messages).
+    fn log(&self) -> String;
+    /// Puts a generated mailbox into `user`'s `folder` (None = INBOX) with the messages'
+    /// flags and dates (INTERNALDATE), UIDs in generation order, and returns the truth.
+    fn deliver_generated(
+        &self,
+        user: &str,
+        folder: Option<&str>,
+        config: &GenConfig,
+    ) -> Vec<MessageTruth>;
+    /// The server's UIDs and system flags of a folder, read without the engine.
+    fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags>;
+}
+
+impl TestServer for Dovecot {
+    fn name(&self) -> &'static str {
+        "dovecot"
+    }
+    fn imaps_addr(&self) -> SocketAddr {
+        Dovecot::imaps_addr(self)
+    }
+    fn imap_addr(&self) -> SocketAddr {
+        Dovecot::imap_addr(self)
+    }
+    fn pop3s_addr(&self) -> SocketAddr {
+        Dovecot::pop3s_addr(self)
+    }
+    fn trust(&self) -> Trust {
+        Dovecot::trust(self)
+    }
+    fn password(&self, user: &str) -> &str {
+        Dovecot::password(self, user)
+    }
+    fn log(&self) -> String {
+        Dovecot::log(self)
+    }
+    fn deliver_generated(
+        &self,
+        user: &str,
+        folder: Option<&str>,
+        config: &GenConfig,
+    ) -> Vec<MessageTruth> {
+        Dovecot::deliver_generated(self, user, folder, config)
+    }
+    fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags> {
+        Dovecot::server_flags(self, user, folder)
+    }
+}
+
+impl TestServer for Cyrus {
+    fn name(&self) -> &'static str {
+        "cyrus"
+    }
+    fn imaps_addr(&self) -> SocketAddr {
+        Cyrus::imaps_addr(self)
+    }
+    fn imap_addr(&self) -> SocketAddr {
+        Cyrus::imap_addr(self)
+    }
+    fn pop3s_addr(&self) -> SocketAddr {
+        Cyrus::pop3s_addr(self)
+    }
+    fn trust(&self) -> Trust {
+        Trust::default()
+            .with_extra_roots_pem(&self.pki.ca_pem)
+            .unwrap()
+    }
+    fn password(&self, user: &str) -> &str {
+        Cyrus::password(self, user)
+    }
+    fn log(&self) -> String {
+        Cyrus::log(self)
+    }
+    fn deliver_generated(
+        &self,
+        user: &str,
+        folder: Option<&str>,
+        config: &GenConfig,
+    ) -> Vec<MessageTruth> {
+        Cyrus::deliver_generated(self, user, folder, config)
+    }
+    fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags> {
+        Cyrus::server_flags(self, user, folder)
+    }
+}
+
+/// Makes one test per real server from an async function taking `&dyn TestServer`:
+/// `on_each_server!(initial_sync_stores_the_ground_truth);` adds the tests
+/// `initial_sync_stores_the_ground_truth::dovecot` and `…::cyrus`, each starting its own
+/// server with the defaults (filter with `cargo test … cyrus`).
+#[macro_export]
+macro_rules! on_each_server {
+    ($($body:ident),+ $(,)?) => {$(
+        mod $body {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dovecot() {
+                let server = $crate::dovecot::Dovecot::start();
+                super::$body(&server).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cyrus() {
+                let server = $crate::cyrus::Cyrus::start();
+                super::$body(&server).await;
+            }
+        }
+    )+};
+}

@@ -1,0 +1,225 @@
+//! Cyrus IMAP as the second real server. Headers-first sync is written once and run against
+//! Dovecot and Cyrus (`on_each_server!`): the store matches the generator's ground truth and
+//! the server's own flags, and new mail from another client arrives in a QRESYNC delta. The
+//! Cyrus harness proves itself too: verified TLS (implicit and STARTTLS, IMAP and POP3), a
+//! log that records a refused login, and a drop that stops every Cyrus process and removes
+//! its files, also when the test panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
+
+use std::collections::BTreeMap;
+
+use anvert_core::{
+    Error,
+    imap::{self, ConnectOptions, SpecialUse},
+    net::{Security, WireMeter},
+    policy::{NetworkKind, SyncRequest, SyncWindow},
+    pop3::{self, Pop3Options},
+    store::SystemFlags,
+    sync::SyncMode,
+};
+use anvert_tests::{
+    client::{SyncClient, endpoint, logout},
+    cyrus::Cyrus,
+    generator::{GenConfig, SizeMix},
+    on_each_server,
+    server::TestServer,
+    truth::assert_store_matches,
+};
+
+fn mailbox(seed: u64, count: usize) -> GenConfig {
+    GenConfig {
+        seed,
+        count,
+        mix: SizeMix::small(),
+        ..GenConfig::default()
+    }
+}
+
+fn headers_first() -> SyncRequest {
+    SyncRequest {
+        // Metered: headers (and snippets) only.
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    }
+}
+
+/// The stored flags of a folder by UID.
+async fn stored_flags(client: &SyncClient, folder: &str) -> BTreeMap<u32, SystemFlags> {
+    let id = client.folder(folder).await;
+    client
+        .all_messages(id)
+        .await
+        .into_iter()
+        .map(|m| (m.summary.uid, m.summary.flags.system))
+        .collect()
+}
+
+async fn initial_sync_stores_the_ground_truth(server: &dyn TestServer) {
+    let truth = server.deliver_generated("alice", None, &mailbox(21, 300));
+    let client = SyncClient::new().await;
+    let report = client
+        .sync(server, server.imaps_addr(), &headers_first())
+        .await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.folders[0].mode, SyncMode::Initial);
+    assert_eq!(report.added(), 300, "{}", server.name());
+    let inbox = client.folder("INBOX").await;
+    assert_store_matches(&client.all_messages(inbox).await, &truth);
+    assert_eq!(
+        stored_flags(&client, "INBOX").await,
+        server.server_flags("alice", "INBOX"),
+        "{}: the store's flags are the server's",
+        server.name()
+    );
+}
+
+async fn new_mail_from_another_client_arrives_in_a_delta(server: &dyn TestServer) {
+    let mut truth = server.deliver_generated("alice", None, &mailbox(22, 200));
+    let client = SyncClient::new().await;
+    client
+        .sync(server, server.imaps_addr(), &headers_first())
+        .await;
+    truth.extend(server.deliver_generated("alice", None, &mailbox(23, 10)));
+    let report = client
+        .sync(server, server.imaps_addr(), &headers_first())
+        .await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let inbox = &report.folders[0];
+    assert_eq!(inbox.mode, SyncMode::DeltaQresync, "{}", server.name());
+    assert_eq!((inbox.added, inbox.removed), (10, 0), "{inbox:?}");
+    let id = client.folder("INBOX").await;
+    assert_store_matches(&client.all_messages(id).await, &truth);
+    assert_eq!(
+        stored_flags(&client, "INBOX").await,
+        server.server_flags("alice", "INBOX")
+    );
+}
+
+on_each_server!(
+    initial_sync_stores_the_ground_truth,
+    new_mail_from_another_client_arrives_in_a_delta,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cyrus_serves_imap_and_pop3_over_verified_tls() {
+    let server = Cyrus::start();
+    let truth = server.deliver_generated("alice", None, &mailbox(24, 25));
+    for (addr, security) in [
+        (server.imaps_addr(), Security::ImplicitTls),
+        (server.imap_addr(), Security::StartTls),
+    ] {
+        let mut session = imap::connect(
+            &endpoint(addr, security),
+            &server.credential("alice"),
+            &server.tls(),
+            &WireMeter::new(),
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{security:?}: {e}\n{}", server.log()));
+        for cap in ["QRESYNC", "OBJECTID", "BINARY", "PREVIEW", "MOVE"] {
+            assert!(session.capabilities().has(cap), "{security:?}: {cap}");
+        }
+        assert!(session.is_compressed(), "COMPRESS=DEFLATE is negotiated");
+        let folders = session.list_folders(true).await.unwrap();
+        let roles: Vec<_> = folders.iter().filter_map(|f| f.special_use).collect();
+        for role in [
+            SpecialUse::Inbox,
+            SpecialUse::Sent,
+            SpecialUse::Drafts,
+            SpecialUse::Trash,
+            SpecialUse::Junk,
+            SpecialUse::Archive,
+        ] {
+            assert!(roles.contains(&role), "{role:?} missing from {folders:?}");
+        }
+        let inbox = session.select("INBOX", None).await.unwrap();
+        assert_eq!(inbox.exists as usize, truth.len());
+        assert_eq!(inbox.uid_next, Some(truth.len() as u32 + 1));
+        logout(session).await.unwrap();
+    }
+
+    let total: u64 = truth.iter().map(|t| t.size as u64).sum();
+    for (addr, security) in [
+        (server.pop3s_addr(), Security::ImplicitTls),
+        (server.pop3_addr(), Security::StartTls),
+    ] {
+        let mut session = pop3::connect(
+            &endpoint(addr, security),
+            &server.credential("alice"),
+            &server.tls(),
+            &WireMeter::new(),
+            &Pop3Options::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("POP3 {security:?}: {e}\n{}", server.log()));
+        assert!(session.is_tls());
+        assert_eq!(session.stat().await.unwrap(), (truth.len() as u32, total));
+        session.quit().await.unwrap();
+    }
+
+    // A wrong password is refused, and the refusal is in the server's log.
+    let err = imap::connect(
+        &endpoint(server.imaps_addr(), Security::ImplicitTls),
+        &anvert_core::net::Credential::password("alice", "not-the-password"),
+        &server.tls(),
+        &WireMeter::new(),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::AuthRejected { .. }), "{err:?}");
+    let log = server.log();
+    assert!(
+        log.contains("badlogin") && log.contains("alice"),
+        "the log records the refused login:\n{log}"
+    );
+}
+
+/// Every process whose command line names `root` (the master and each service get their
+/// config path as an argument).
+fn processes_under(root: &std::path::Path) -> Vec<String> {
+    let needle = root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.ok()?.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+#[test]
+fn dropping_cyrus_stops_it_and_removes_its_files_even_on_panic() {
+    let started = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(|| {
+        let server = Cyrus::start();
+        // A session is open when the test fails, as in a real failing test.
+        let session = std::net::TcpStream::connect(server.imaps_addr()).unwrap();
+        *started.lock().unwrap() = Some((
+            server.root().to_path_buf(),
+            server.imaps_addr(),
+            processes_under(server.root()),
+            session,
+        ));
+        panic!("a failing test");
+    });
+    assert!(outcome.is_err());
+    let (root, addr, running, _session) = started.into_inner().unwrap().unwrap();
+    assert!(
+        running.len() >= 2,
+        "the master and its services were running: {running:?}"
+    );
+    assert!(!root.exists(), "{} is removed", root.display());
+    assert!(
+        processes_under(&root).is_empty(),
+        "every Cyrus process stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing listens on {addr} any more"
+    );
+}
