@@ -18,7 +18,7 @@ use anvert_core::{
     sync::SyncMode,
 };
 use anvert_tests::{
-    client::{SyncClient, endpoint, logout},
+    client::{SyncClient, endpoint},
     cyrus::Cyrus,
     generator::{GenConfig, SizeMix},
     on_each_server,
@@ -138,7 +138,7 @@ async fn cyrus_serves_imap_and_pop3_over_verified_tls() {
         let inbox = session.select("INBOX", None).await.unwrap();
         assert_eq!(inbox.exists as usize, truth.len());
         assert_eq!(inbox.uid_next, Some(truth.len() as u32 + 1));
-        logout(session).await.unwrap();
+        session.logout().await.unwrap();
     }
 
     let total: u64 = truth.iter().map(|t| t.size as u64).sum();
