@@ -22,7 +22,7 @@ use std::{
 };
 
 use futures::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 
 use super::{
     Pop3Options, Pop3Session,
@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    mutate::{FuzzRun, Mutator},
+    mutate::{FuzzRun, Mutator, Replay},
     net::{BoxedIo, Security, TlsConnector, WireMeter},
 };
 
@@ -287,55 +287,6 @@ impl AsyncWrite for Counting {
     }
 }
 
-/// The server's side: replays `bytes` in chunks of a seeded random size, then EOF; accepts
-/// and drops every write.
-struct Replay {
-    bytes: Vec<u8>,
-    at: usize,
-    chunks: u64,
-}
-
-impl AsyncRead for Replay {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        // xorshift: small chunks often (splits inside CRLF and terminators), large ones too.
-        self.chunks ^= self.chunks << 13;
-        self.chunks ^= self.chunks >> 7;
-        self.chunks ^= self.chunks << 17;
-        let want = match self.chunks % 4 {
-            0 => 1 + (self.chunks >> 8) % 3,
-            1 => 1 + (self.chunks >> 8) % 64,
-            _ => 1 + (self.chunks >> 8) % 8192,
-        } as usize;
-        let n = want.min(buf.remaining()).min(self.bytes.len() - self.at);
-        let at = self.at;
-        buf.put_slice(&self.bytes[at..at + n]);
-        self.at += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Replay {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// One case: its input, and the check of how it ended. Returns the kinds of the errors the
 /// calls returned (empty when every call succeeded).
 async fn run_case(
@@ -347,11 +298,7 @@ async fn run_case(
     let mut m = Mutator::for_case(run.seed, case).with_foreign(foreign());
     let base = m.pick(transcripts).clone();
     let input = m.mutate(&base);
-    let io = BoxedIo::new(Replay {
-        bytes: input,
-        at: 0,
-        chunks: m.next_u64() | 1,
-    });
+    let io = BoxedIo::new(Replay::new(input, m.next_u64()));
     let mut errors = Vec::new();
     let outcome = AssertUnwindSafe(drive(io, tls, &mut errors))
         .catch_unwind()
@@ -441,11 +388,10 @@ fn the_unmutated_transcripts_pass_every_step() {
         .expect("runtime");
     let tls = tls();
     for variant in 0..6 {
-        let io = BoxedIo::new(Replay {
-            bytes: transcript(variant),
-            at: 0,
-            chunks: 0x9e37_79b9 + variant as u64,
-        });
+        let io = BoxedIo::new(Replay::new(
+            transcript(variant),
+            0x9e37_79b9 + variant as u64,
+        ));
         let mut errors = Vec::new();
         rt.block_on(drive(io, &tls, &mut errors))
             .unwrap_or_else(|e| panic!("variant {variant}: {e}"));
