@@ -141,6 +141,8 @@ impl ImapSession {
         check(&completions, "UID STORE")?;
         // After the STORE has completed (a SEARCH pipelined behind it could be answered
         // from before it): who is marked \Deleted, and which of ours did not keep the flag.
+        // One at a time: Dovecot runs pipelined SEARCHes in parallel and may answer them out
+        // of order.
         let (mut deleted, mut undeleted) = (Vec::new(), Vec::new());
         let completions = self
             .exchange(
@@ -148,7 +150,7 @@ impl ImapSession {
                     "UID SEARCH DELETED".to_string(),
                     format!("UID SEARCH UID {set} UNDELETED"),
                 ],
-                2,
+                1,
                 |i, response| {
                     if let Response::MailboxData(MailboxDatum::Search(list)) = response {
                         match i {
@@ -182,7 +184,8 @@ impl ImapSession {
     /// The UID of the newest message of the selected folder whose `Message-ID` header
     /// contains each of `message_ids` (`UID SEARCH HEADER Message-ID "<id>"`, pipelined), or
     /// `None`: not found, refused, or an id that cannot be sent as a quoted ASCII string. A
-    /// copy just made has the highest UID of the messages carrying its Message-ID.
+    /// copy just made has the highest UID of the messages carrying its Message-ID. One round
+    /// trip per id.
     pub async fn uids_by_message_id(&mut self, message_ids: &[&str]) -> Result<Vec<Option<u32>>> {
         let mut found = vec![None; message_ids.len()];
         let mut commands = Vec::new();
@@ -261,8 +264,9 @@ impl ImapSession {
     }
 }
 
-/// Message-ID searches in flight at once.
-const SEARCH_DEPTH: usize = 32;
+/// Message-ID searches in flight at once: one, since Dovecot runs pipelined SEARCHes in
+/// parallel and may answer them out of order.
+const SEARCH_DEPTH: usize = 1;
 
 /// What removing messages did, beyond the ones that are gone (see
 /// [`ImapSession::expunge_uids`]). All empty with UIDPLUS.

@@ -312,7 +312,15 @@ async fn identify(
         return Ok((None, Vec::new()));
     }
     let uidvalidity = select(session, selected, target, to).await?;
-    let ids: Vec<&str> = wanted.iter().map(|(_, id)| *id).collect();
+    // Stored without its angle brackets; searched with them (HEADER matches substrings).
+    let ids: Vec<String> = wanted
+        .iter()
+        .map(|(_, id)| match id.starts_with('<') {
+            true => (*id).to_string(),
+            false => format!("<{id}>"),
+        })
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let found = session.uids_by_message_id(&ids).await?;
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     for ((source_uid, _), uid) in wanted.iter().zip(found) {
@@ -463,7 +471,11 @@ async fn park_now(
 /// `ChangeDropped { Parked }` for parked rows, by where the app sees the message: its local
 /// row's folder and UID (a moved message in its target, a draft in Drafts), else the server
 /// UID the row names (a deletion).
-async fn announce_parked(store: &Store, events: &dyn EventSink, group: &[&MailboxOp]) -> Result<()> {
+async fn announce_parked(
+    store: &Store,
+    events: &dyn EventSink,
+    group: &[&MailboxOp],
+) -> Result<()> {
     let mut by_folder: BTreeMap<FolderId, Vec<u32>> = BTreeMap::new();
     for op in group {
         let local = match op.message {
