@@ -33,6 +33,10 @@ pub struct DovecotOptions {
     pub oauth: Option<OAuthOptions>,
     /// Advertise MOVE (RFC 6851); off hides it (the command still works) to test fallbacks.
     pub move_command: bool,
+    /// Advertise UIDPLUS (RFC 4315); off hides it to test the fallbacks. Dovecot still
+    /// accepts `UID EXPUNGE` and still sends COPYUID/APPENDUID: the no-COPYUID path needs the
+    /// scripted server.
+    pub uidplus: bool,
 }
 
 /// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
@@ -75,6 +79,7 @@ impl Default for DovecotOptions {
             ],
             oauth: None,
             move_command: true,
+            uidplus: true,
         }
     }
 }
@@ -392,6 +397,9 @@ fn render_config(
     }
     if !options.move_command {
         caps.retain(|c| *c != "MOVE");
+    }
+    if !options.uidplus {
+        caps.retain(|c| *c != "UIDPLUS");
     }
     if options.oauth.as_ref().is_some_and(|o| !o.sasl_ir) {
         caps.retain(|c| *c != "SASL-IR");

@@ -5,7 +5,9 @@
 //!
 //! Deleting moves to the account's Trash (folder role trash) when it has one and the message
 //! is not already there; otherwise the message is expunged (`\Deleted` + `UID EXPUNGE` of its
-//! UID, never a plain EXPUNGE). Drafts are built here (mail-builder) and kept with their queue
+//! UID; without UIDPLUS a plain EXPUNGE only when no other message of the folder is
+//! `\Deleted`, else it waits: see `sync::moves`). Nothing is refused here for a missing MOVE,
+//! UIDPLUS or COPYUID: the write-back has a fallback for each. Drafts are built here (mail-builder) and kept with their queue
 //! row until the APPEND; saving again before that replaces the queued bytes.
 //!
 //! Like `changes`, it never talks to a server by itself. POP3 accounts have no folders to
@@ -157,6 +159,8 @@ impl Engine {
     }
 
     /// The account's queued moves, deletions and drafts, oldest first (parked ones too).
+    /// `last_error` says why a row is parked or waiting (a removal waiting for a safe
+    /// EXPUNGE on a server without UIDPLUS).
     pub async fn pending_mailbox_operations(
         &self,
         account: AccountId,

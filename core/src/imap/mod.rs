@@ -27,7 +27,7 @@ pub use connect::{ConnectOptions, connect};
 pub use exchange::{Completion, UidPlusCode};
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
 pub use idle::IdleOutcome;
-pub use mailbox_cmd::{AppendOutcome, MoveOutcome};
+pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
 pub use recover::{MessageRange, SeqSet};
 pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};
 pub use store_cmd::StoreOutcome;

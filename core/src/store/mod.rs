@@ -36,6 +36,7 @@ mod locate;
 mod messages;
 mod migrate;
 mod moves;
+mod moves_wait;
 mod ops;
 mod pop3;
 mod previews;

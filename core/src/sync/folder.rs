@@ -255,11 +255,16 @@ impl FolderSync<'_> {
                 updates.iter().filter_map(|u| u.uid).collect()
             };
             let local = self.store.uids(self.folder).await?;
+            // Moved or deleted in the app, still on the server (a removal waiting for a safe
+            // EXPUNGE, or not written back yet): not lost, not fetched back.
+            let away = self.store.queued_away_uids(self.folder).await?;
             if let Some(&lowest) = local.first() {
                 absent.extend(
                     server
                         .range(lowest..old_next.max(lowest))
-                        .filter(|u| local.binary_search(u).is_err())
+                        .filter(|u| {
+                            local.binary_search(u).is_err() && away.binary_search(u).is_err()
+                        })
                         .take(REFETCH_MAX as usize),
                 );
             }

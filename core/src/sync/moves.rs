@@ -4,17 +4,23 @@
 //!
 //! Order: APPENDs first (a replaced draft is expunged only once its new version is on the
 //! server), then moves grouped per (source, target) folder pair — one `UID MOVE` (or
-//! `UID COPY` + `\Deleted` + `UID EXPUNGE`) per pair, compact UID sets — then expunges
-//! grouped per folder (`UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, never a plain
-//! EXPUNGE). A move by COPY is recorded (rows re-keyed, its queue row turned into an expunge
-//! of the original) before the originals are removed, so a failure in between never copies
-//! twice. COPYUID and APPENDUID re-key the local rows in the transaction that removes the
-//! queue rows, so cached bodies and downloaded files stay with the message and nothing is
-//! fetched again. A message gone from the source folder is dropped with
-//! `ChangeDropped { Expunged }`. Failures use the flag write-back's backoff and parking; a
-//! row it cannot act on at all (its folders are not the account's or do not fit its kind, a
-//! draft without bytes) is parked at once with the reason (`ChangeDropped { Parked }`),
-//! never skipped in silence and never sent: no APPEND of zero bytes.
+//! `UID COPY` + `\Deleted` + expunge) per pair, compact UID sets — then expunges grouped
+//! per folder (`UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`). Without UIDPLUS a
+//! plain EXPUNGE is sent only when `UID SEARCH DELETED` right before finds no `\Deleted`
+//! message but ours; otherwise ours stay marked, hidden locally, and their rows *wait*
+//! (reason in `last_error`, no attempt counted, tried again by every sync). A move by COPY
+//! is recorded (rows re-keyed, its queue row turned into an expunge of the original) before
+//! the originals are removed, so a failure in between never copies twice. COPYUID and
+//! APPENDUID re-key the local rows in the transaction that removes the queue rows, so cached
+//! bodies and downloaded files stay with the message and nothing is fetched again; without
+//! COPYUID the copies are found by Message-ID in the target (`UID SEARCH HEADER`), and a
+//! message without one is fetched by the target's sync like new mail. A message gone from
+//! the source folder is dropped with `ChangeDropped { Expunged }`. Failures use the flag
+//! write-back's backoff and parking; a row it cannot act on at all (its folders are not the
+//! account's or do not fit its kind, a draft without bytes) or that can never succeed (the
+//! server does not keep `\Deleted` in the folder) is parked at once with the reason
+//! (`ChangeDropped { Parked }`), never skipped in silence and never sent: no APPEND of zero
+//! bytes.
 //! It must never send an operation whose queue row is gone, and never remove a queue row
 //! before the server has done (or made moot) what it asks.
 
@@ -137,6 +143,7 @@ pub(super) async fn write_back_mailbox(
             &group,
             &mut selected,
             report,
+            now,
         )
         .await
         {
@@ -159,6 +166,7 @@ pub(super) async fn write_back_mailbox(
             &group,
             &mut selected,
             report,
+            now,
         )
         .await
         {
@@ -171,7 +179,8 @@ pub(super) async fn write_back_mailbox(
     Ok(())
 }
 
-/// One (source, target) pair: SELECT the source, move, settle by COPYUID.
+/// One (source, target) pair: SELECT the source, move, settle by COPYUID (or, without it,
+/// by the copies' Message-IDs in the target), then remove the originals of a COPY.
 #[allow(clippy::too_many_arguments)]
 async fn move_group(
     session: &mut ImapSession,
@@ -182,6 +191,7 @@ async fn move_group(
     group: &[&MailboxOp],
     selected: &mut Option<(FolderId, Option<u32>)>,
     report: &mut WriteBackReport,
+    now: i64,
 ) -> Result<()> {
     let uid_validity = select(session, selected, source, from).await?;
     let mut settled = MailboxSettled::default();
@@ -198,8 +208,9 @@ async fn move_group(
     let uids: Vec<u32> = live.iter().filter_map(|op| op.source_uid).collect();
     let mut gone = Vec::new();
     let mut copied = Vec::new();
+    let mut unidentified = None;
     if !uids.is_empty() {
-        let out = if session.has_move() {
+        let mut out = if session.has_move() {
             report.moves += 1;
             session.move_uids(&uids, to).await?
         } else {
@@ -208,15 +219,28 @@ async fn move_group(
         };
         // With UIDPLUS a UID absent from COPYUID was not in the folder any more.
         let knows = out.reported || session.has_uidplus();
+        if !knows {
+            // No COPYUID: find the copies by Message-ID. A failure here still records the
+            // copy below (so a retry never copies twice); the error ends the group after.
+            match identify(session, store, selected, (target, to), &live).await {
+                Ok((uidvalidity, found)) => {
+                    out.uidvalidity = uidvalidity;
+                    out.moved = found;
+                }
+                Err(e) => unidentified = Some(e),
+            }
+        }
         for op in live {
             let moved = op
                 .source_uid
                 .and_then(|s| out.moved.iter().find(|(from, _)| *from == s))
                 .map(|(_, to)| *to);
-            match (moved.is_some(), op.source_uid) {
-                (true, Some(uid)) if !out.used_move => {
+            // Without COPYUID every UID we copied may have been copied: removing the
+            // original of one that was gone already does nothing.
+            match op.source_uid {
+                Some(_) if !out.used_move && (moved.is_some() || !knows) => {
                     settled.copied.push(op.id);
-                    copied.push(uid);
+                    copied.push(op);
                 }
                 _ => settled.done.push(op.id),
             }
@@ -227,6 +251,8 @@ async fn move_group(
                     uidvalidity,
                     uid,
                 }),
+                // Moved, new UID unknown (no COPYUID, no Message-ID found): the target's
+                // sync fetches it like new mail.
                 (Some(_), ..) => settled.dropped.extend(op.message),
                 (None, ..) => {
                     settled.dropped.extend(op.message);
@@ -247,21 +273,70 @@ async fn move_group(
             reason: DropReason::Expunged,
         });
     }
+    if let Some(e) = unidentified {
+        return Err(e);
+    }
     if !copied.is_empty() {
         // The copies are recorded (their queue rows are expunges now): remove the originals.
         // A failure here retries only the expunge.
-        session.expunge_uids(&copied).await?;
-        report.expunges += 1;
-        let done = MailboxSettled {
-            done: settled.copied.clone(),
-            ..MailboxSettled::default()
-        };
-        commit(store, events, &done).await?;
+        if select(session, selected, source, from).await? != uid_validity {
+            // The source was reset in between: its UIDs mean other messages now.
+            let done = MailboxSettled {
+                done: settled.copied.clone(),
+                ..MailboxSettled::default()
+            };
+            return commit(store, events, &done).await;
+        }
+        remove(session, store, events, &copied, report, now).await?;
     }
     Ok(())
 }
 
-/// One folder's expunges: SELECT it, `\Deleted` + `UID EXPUNGE` of exactly those UIDs.
+/// Finds the copies of moved messages in the target by Message-ID (a server without
+/// COPYUID): SELECTs the target, returns its UIDVALIDITY and (source UID, target UID) for
+/// each message found. Messages without a Message-ID are not looked for.
+async fn identify(
+    session: &mut ImapSession,
+    store: &Store,
+    selected: &mut Option<(FolderId, Option<u32>)>,
+    (target, to): (FolderId, &str),
+    ops: &[&MailboxOp],
+) -> Result<(Option<u32>, Vec<(u32, u32)>)> {
+    let messages: Vec<_> = ops.iter().filter_map(|op| op.message).collect();
+    let headers = store.header_message_ids(&messages).await?;
+    let wanted: Vec<(u32, &str)> = ops
+        .iter()
+        .filter_map(|op| Some((op.source_uid?, headers.get(&op.message?)?.as_str())))
+        .collect();
+    if wanted.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let uidvalidity = select(session, selected, target, to).await?;
+    // Stored without its angle brackets; searched with them (HEADER matches substrings).
+    let ids: Vec<String> = wanted
+        .iter()
+        .map(|(_, id)| match id.starts_with('<') {
+            true => (*id).to_string(),
+            false => format!("<{id}>"),
+        })
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let found = session.uids_by_message_id(&ids).await?;
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for ((source_uid, _), uid) in wanted.iter().zip(found) {
+        // Two moved messages with one Message-ID: the first takes the UID, the other is
+        // fetched by the target's sync.
+        if let Some(uid) = uid
+            && !pairs.iter().any(|(_, taken)| *taken == uid)
+        {
+            pairs.push((*source_uid, uid));
+        }
+    }
+    Ok((uidvalidity, pairs))
+}
+
+/// One folder's expunges: SELECT it, then remove exactly those UIDs ([`remove`]).
+#[allow(clippy::too_many_arguments)]
 async fn expunge_group(
     session: &mut ImapSession,
     store: &Store,
@@ -270,23 +345,75 @@ async fn expunge_group(
     group: &[&MailboxOp],
     selected: &mut Option<(FolderId, Option<u32>)>,
     report: &mut WriteBackReport,
+    now: i64,
 ) -> Result<()> {
     let uid_validity = select(session, selected, source, name).await?;
-    let uids: Vec<u32> = group
-        .iter()
-        .filter(|op| op.source_uidvalidity.is_some() && op.source_uidvalidity == uid_validity)
-        .filter_map(|op| op.source_uid)
-        .collect();
-    if !uids.is_empty() {
-        session.expunge_uids(&uids).await?;
-        report.expunges += 1;
-        report.settled += u32::try_from(uids.len()).unwrap_or(u32::MAX);
+    let (live, stale): (Vec<&MailboxOp>, Vec<&MailboxOp>) = group.iter().partition(|op| {
+        op.source_uid.is_some()
+            && op.source_uidvalidity.is_some()
+            && op.source_uidvalidity == uid_validity
+    });
+    if !stale.is_empty() {
+        let settled = MailboxSettled {
+            done: stale.iter().map(|op| op.id).collect(),
+            ..MailboxSettled::default()
+        };
+        commit(store, events, &settled).await?;
     }
+    remove(session, store, events, &live, report, now).await
+}
+
+/// Removes the source UIDs of `rows` from the selected folder (`\Deleted` + `UID EXPUNGE`,
+/// or without UIDPLUS a plain EXPUNGE when it is safe) and settles their queue rows: done
+/// when the message is gone; waiting (kept, reason recorded, no attempt counted, tried
+/// again by the next sync) when another client's `\Deleted` message makes a plain EXPUNGE
+/// unsafe; parked at once with the reason and `ChangeDropped { Parked }` when the server does
+/// not keep `\Deleted` in the folder (it can never be removed).
+async fn remove(
+    session: &mut ImapSession,
+    store: &Store,
+    events: &dyn EventSink,
+    rows: &[&MailboxOp],
+    report: &mut WriteBackReport,
+    now: i64,
+) -> Result<()> {
+    let uids: Vec<u32> = rows.iter().filter_map(|op| op.source_uid).collect();
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let out = session.expunge_uids(&uids).await?;
+    report.expunges += 1;
+    let has = |set: &[u32], op: &MailboxOp| op.source_uid.is_some_and(|u| set.contains(&u));
+    let (waiting, rest): (Vec<&MailboxOp>, Vec<&MailboxOp>) =
+        rows.iter().partition(|op| has(&out.waiting, op));
+    let (never, done): (Vec<&MailboxOp>, Vec<&MailboxOp>) =
+        rest.into_iter().partition(|op| has(&out.not_kept, op));
+    report.settled += u32::try_from(done.len()).unwrap_or(u32::MAX);
     let settled = MailboxSettled {
-        done: group.iter().map(|op| op.id).collect(),
+        done: done.iter().map(|op| op.id).collect(),
         ..MailboxSettled::default()
     };
-    commit(store, events, &settled).await
+    commit(store, events, &settled).await?;
+    if !waiting.is_empty() {
+        let ids: Vec<i64> = waiting.iter().map(|op| op.id).collect();
+        store
+            .record_mailbox_waiting(&ids, &waiting_reason(out.others_deleted))
+            .await?;
+    }
+    if !never.is_empty() {
+        report.failed += u32::try_from(never.len()).unwrap_or(u32::MAX);
+        park_now(store, events, &never, NO_DELETED, now).await?;
+    }
+    Ok(())
+}
+
+/// Why a removal waits (its `last_error` meanwhile).
+fn waiting_reason(others: usize) -> String {
+    format!(
+        "waiting for a safe EXPUNGE: the server lacks UIDPLUS (no UID EXPUNGE), and {others} \
+         other message(s) in the folder are marked \\Deleted by another client, which a plain \
+         EXPUNGE would remove too; the message is marked \\Deleted and tried again on every sync"
+    )
 }
 
 /// SELECTs a folder unless it is the one selected last; returns its UIDVALIDITY.
@@ -323,6 +450,8 @@ async fn commit(store: &Store, events: &dyn EventSink, settled: &MailboxSettled)
 const NO_FOLDER: &str =
     "inconsistent queued operation: its folders are not this account's or do not fit its kind";
 const NO_BYTES: &str = "inconsistent queued operation: the draft to append has no bytes";
+const NO_DELETED: &str = "can never be written back: the server does not keep \\Deleted in this \
+     folder (read-only, or not in its PERMANENTFLAGS), so the message cannot be removed from it";
 
 /// Parks rows the write-back cannot act on, with the reason, and tells the app.
 async fn park_now(
@@ -336,25 +465,41 @@ async fn park_now(
     store
         .record_mailbox_failure(&ids, reason, now, true)
         .await?;
-    announce_parked(events, group);
-    Ok(())
+    announce_parked(store, events, group).await
 }
 
-/// `ChangeDropped { Parked }` for the rows that name a message by folder and UID.
-fn announce_parked(events: &dyn EventSink, group: &[&MailboxOp]) {
+/// `ChangeDropped { Parked }` for parked rows, by where the app sees the message: its local
+/// row's folder and UID (a moved message in its target, a draft in Drafts), else the server
+/// UID the row names (a deletion).
+async fn announce_parked(
+    store: &Store,
+    events: &dyn EventSink,
+    group: &[&MailboxOp],
+) -> Result<()> {
     let mut by_folder: BTreeMap<FolderId, Vec<u32>> = BTreeMap::new();
     for op in group {
-        if let (Some(folder), Some(uid)) = (op.source.or(op.target), op.source_uid) {
+        let local = match op.message {
+            Some(message) => store.message_location(message).await?,
+            None => None,
+        };
+        let place = match local {
+            Some(l) => Some((l.folder, l.uid)),
+            None => op.source.zip(op.source_uid),
+        };
+        if let Some((folder, uid)) = place {
             by_folder.entry(folder).or_default().push(uid);
         }
     }
-    for (folder, uids) in by_folder {
+    for (folder, mut uids) in by_folder {
+        uids.sort_unstable();
+        uids.dedup();
         events.emit(SyncEvent::ChangeDropped {
             folder,
             uids,
             reason: DropReason::Parked,
         });
     }
+    Ok(())
 }
 
 /// Counts a failed attempt: backoff, or parked after [`MAX_ATTEMPTS`].
@@ -374,7 +519,7 @@ async fn fail(
         .record_mailbox_failure(&ids, &error.to_string(), now + backoff(attempts), park)
         .await?;
     if park {
-        announce_parked(events, group);
+        announce_parked(store, events, group).await?;
     }
     Ok(())
 }
