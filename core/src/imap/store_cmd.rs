@@ -89,13 +89,13 @@ impl ImapSession {
             return Ok(out);
         }
         let texts: Vec<String> = sent.iter().map(|(_, t)| t.clone()).collect();
-        let mut changed: Vec<Vec<(u32, Vec<String>, Option<u64>)>> = vec![Vec::new(); sent.len()];
+        let mut changed: Vec<StoreOutcome> = vec![StoreOutcome::default(); sent.len()];
         let completions = self
             .exchange(&texts, texts.len(), |index, response| {
                 if let Response::Fetch(seq, attrs) = response {
                     let update = super::fetch::flag_update(*seq, attrs);
                     if let (Some(uid), Some(slot)) = (update.uid, changed.get_mut(index)) {
-                        slot.push((uid, update.flags, update.modseq));
+                        slot.changed.push((uid, update.flags, update.modseq));
                     }
                 }
                 Ok(())
@@ -103,7 +103,7 @@ impl ImapSession {
             .await?;
         for (((slot, _), done), changed) in sent.iter().zip(&completions).zip(changed) {
             let result = check(std::slice::from_ref(done), "UID STORE").map(|()| StoreOutcome {
-                changed,
+                changed: changed.changed,
                 modified: modified_uids(&done.text, &commands[*slot].uids),
             });
             out[*slot] = result;

@@ -1,20 +1,25 @@
 //! Write-back: replays the queued local changes of an account to the server before a sync
 //! reads what changed there: first moves, deletions and drafts (`sync::moves`), then flag
-//! changes, folder by folder. A folder's changes are coalesced per
-//! message and flag (read then unread sends nothing) and grouped, so many messages cost one
-//! `UID STORE` per distinct set of flags added and one per set removed, each with a compact
-//! UID set.
+//! changes, folder by folder. A folder's changes are coalesced per message and flag (read
+//! then unread sends nothing) and grouped, so many messages cost one `UID STORE` per flag
+//! added and one per flag removed, each with a compact UID set, all in one flight.
+//!
+//! Within what the server allows: a keyword outside the folder's PERMANENTFLAGS (no `\*`,
+//! not listed) is never sent; its queued rows are taken out and it stays on this device,
+//! named local-only (`KeywordsLocalOnly`). Each STORE stands on its own: a NO or BAD holds
+//! back that flag's changes alone, with the server's text as their error.
 //!
 //! Safety: with CONDSTORE every STORE carries `UNCHANGEDSINCE` = the folder's stored
 //! HIGHESTMODSEQ, so a message changed elsewhere since our last sync is not overwritten: the
-//! server refuses it (`MODIFIED`), we fetch its flags and decide per flag. A flag whose server
-//! value differs from the value we last knew was changed elsewhere: the server's value wins,
-//! our change is dropped and the app is told (`ChangeDropped { Conflict }`). A flag the server
-//! left alone is sent again, with `UNCHANGEDSINCE` raised to the MODSEQs just fetched (any
-//! later change elsewhere gets a higher MODSEQ, so it is still caught). A message that no
-//! longer exists on the server has its change dropped (`ChangeDropped { Expunged }`).
+//! server refuses it (`MODIFIED`), we fetch its flags and decide per flag (see [`settle`]):
+//! a flag the server holds at our value is settled (both sides agree); one still at the
+//! value we knew was not touched there and is sent again, with `UNCHANGEDSINCE` raised to
+//! the MODSEQs just fetched (any later change elsewhere gets a higher MODSEQ, so it is still
+//! caught). A conflict (`ChangeDropped { Conflict }`, the server's value stands) is only a
+//! disagreement left after the write-back. A message that no longer exists on the server
+//! has its change dropped (`ChangeDropped { Expunged }`).
 //!
-//! Failures are counted per message with exponential backoff; after [`MAX_ATTEMPTS`] the
+//! Failures are counted per operation with exponential backoff; after [`MAX_ATTEMPTS`] the
 //! operations are parked (kept, with their error, for the app to show). It must never send
 //! a change whose queue rows are already gone, and never drop a row before the server (or a
 //! decision against the server's newer value) has settled it: rows are removed in the same
