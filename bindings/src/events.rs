@@ -47,6 +47,9 @@ pub enum MailEvent {
     /// Messages were stored incomplete: what could be read of a summary the server sent
     /// broken. The next sync fetches them again (then `MessagesChanged`).
     MessagesIncomplete { folder: i64, uids: Vec<u32> },
+    /// Keyword changes of these messages stay on this device: the server cannot keep them
+    /// (`MessageSummary::local_keywords` names them); they are never sent.
+    KeywordsLocalOnly { folder: i64, uids: Vec<u32> },
     /// All of a folder's cached messages were dropped (UIDVALIDITY changed).
     FolderReset { folder: i64 },
     /// Queued local changes were not written back.
@@ -239,6 +242,13 @@ fn convert(event: SyncEvent, scope: &Scope) -> Option<MailEvent> {
         SyncEvent::MessagesIncomplete { folder, uids } => (
             folder,
             MailEvent::MessagesIncomplete {
+                folder: folder.0,
+                uids,
+            },
+        ),
+        SyncEvent::KeywordsLocalOnly { folder, uids } => (
+            folder,
+            MailEvent::KeywordsLocalOnly {
                 folder: folder.0,
                 uids,
             },

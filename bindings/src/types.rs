@@ -364,6 +364,8 @@ pub struct MessageSummary {
     pub uid: u32,
     pub thread: i64,
     pub flags: Flags,
+    /// The keywords of `flags` that stay on this device: the server cannot keep them.
+    pub local_keywords: Vec<String>,
     /// When the server received it (unix seconds).
     pub internal_date: i64,
     /// The Date header (unix seconds).
@@ -384,6 +386,7 @@ impl From<cs::MessageSummary> for MessageSummary {
             uid: m.uid,
             thread: m.thread.0,
             flags: m.flags.into(),
+            local_keywords: m.local_keywords,
             internal_date: m.internal_date,
             date: m.date,
             size: m.size,

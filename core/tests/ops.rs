@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use anvert_core::store::{
-    AccountKind, FlagChange, Flags, FolderId, FolderRecord, FolderSyncState, MessageId, NewAccount,
-    NewMessage, Store, SystemFlags, UidRange,
+    AccountKind, FlagChange, Flags, FolderId, FolderRecord, FolderSyncState, LocalKeyword,
+    MessageId, NewAccount, NewMessage, Store, SystemFlags, UidRange,
 };
 
 struct Fixture {
@@ -106,7 +106,8 @@ async fn flags_change_locally_and_queue_together() {
         .queue_flags(&ids[..3], &add, &Flags::default())
         .await
         .unwrap();
-    assert_eq!(changed, [(f.inbox, vec![1, 2, 3])]);
+    assert_eq!(changed.changed, [(f.inbox, vec![1, 2, 3])]);
+    assert!(changed.local_only.is_empty());
     let stored = f.flags(ids[0]).await;
     assert!(stored.system.contains(SystemFlags::SEEN));
     assert_eq!(stored.keywords, ["$Work"]);
@@ -408,4 +409,134 @@ async fn a_flag_scan_keeps_changes_still_queued() {
         f.store.pending_operations(f.account).await.unwrap().len(),
         3
     );
+}
+
+fn mailutils_permanent_flags() -> Vec<String> {
+    ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_keyword_the_server_cannot_keep_stays_local_and_survives_a_flag_scan() {
+    let f = fixture(3).await;
+    let ids = f.ids().await;
+    // Never selected: RFC 3501's default, any flag.
+    assert_eq!(f.store.permanent_flags(f.inbox).await.unwrap(), ["\\*"]);
+    f.store
+        .set_permanent_flags(f.inbox, &mailutils_permanent_flags())
+        .await
+        .unwrap();
+    let add = Flags {
+        system: SystemFlags::FLAGGED,
+        keywords: vec!["$Important".into()],
+    };
+    let queued = f
+        .store
+        .queue_flags(&ids[..2], &add, &Flags::default())
+        .await
+        .unwrap();
+    assert_eq!(queued.changed, [(f.inbox, vec![1, 2])]);
+    assert_eq!(queued.local_only, [(f.inbox, vec![1, 2])]);
+    // Only \Flagged is queued; the keyword is stored, named local-only.
+    let listed = f.store.pending_operations(f.account).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|p| p.flag == "\\Flagged"));
+    let m = f.store.message(ids[0]).await.unwrap().unwrap().summary;
+    assert_eq!(m.flags.keywords, ["$Important"]);
+    assert_eq!(m.local_keywords, ["$Important"]);
+
+    // A flag scan from the server (which never holds the keyword) keeps it.
+    let scan = FlagChange {
+        uid: 1,
+        flags: Flags {
+            system: SystemFlags::SEEN,
+            keywords: Vec::new(),
+        },
+        modseq: 2,
+    };
+    f.store
+        .apply_flag_changes(f.inbox, &[scan], None)
+        .await
+        .unwrap();
+    let m = f.store.message(ids[0]).await.unwrap().unwrap().summary;
+    assert_eq!(m.flags.keywords, ["$Important"]);
+    assert!(
+        m.flags
+            .system
+            .contains(SystemFlags::SEEN | SystemFlags::FLAGGED)
+    );
+
+    // Clearing it clears it locally, with nothing queued.
+    let queued = f
+        .store
+        .queue_flags(
+            &ids[..1],
+            &Flags::default(),
+            &Flags {
+                system: SystemFlags::default(),
+                keywords: vec!["$important".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued.local_only, [(f.inbox, vec![1])]);
+    let m = f.store.message(ids[0]).await.unwrap().unwrap().summary;
+    assert!(m.flags.keywords.is_empty() && m.local_keywords.is_empty());
+    assert_eq!(
+        f.store.pending_operations(f.account).await.unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_queued_keyword_is_kept_locally_later_and_one_waiting_flag_holds_back_only_itself() {
+    let f = fixture(2).await;
+    let ids = f.ids().await;
+    let add = Flags {
+        system: SystemFlags::FLAGGED,
+        keywords: vec!["$Important".into()],
+    };
+    f.store
+        .queue_flags(&ids, &add, &Flags::default())
+        .await
+        .unwrap();
+    let ops = f.store.pending_flag_ops(f.inbox, 0).await.unwrap();
+    // The \Flagged row of message 1 fails: its $Important goes on.
+    let flagged_1 = ops[0].changes[0].ops.clone();
+    assert_eq!(ops[0].changes[0].flag, "\\Flagged");
+    f.store
+        .record_op_failure(&flagged_1, "BAD no", 500)
+        .await
+        .unwrap();
+    let ready = f.store.pending_flag_ops(f.inbox, 100).await.unwrap();
+    assert_eq!(ready.len(), 2);
+    assert_eq!(ready[0].changes.len(), 1);
+    assert_eq!(ready[0].changes[0].flag, "$Important");
+    assert_eq!(ready[1].changes.len(), 2);
+
+    // The server turns out not to keep keywords: the rows go, the keyword stays, local-only.
+    let local: Vec<LocalKeyword> = ready
+        .iter()
+        .map(|m| {
+            let c = m.changes.iter().find(|c| c.flag == "$Important").unwrap();
+            LocalKeyword {
+                message: m.message,
+                keyword: c.flag.clone(),
+                value: true,
+                ops: c.ops.clone(),
+            }
+        })
+        .collect();
+    f.store.keep_keywords_locally(&local).await.unwrap();
+    let listed = f.store.pending_operations(f.account).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|p| p.flag == "\\Flagged"));
+    let failed = listed.iter().find(|p| p.attempts == 1).unwrap();
+    assert_eq!(failed.last_error.as_deref(), Some("BAD no"));
+    for id in &ids {
+        let m = f.store.message(*id).await.unwrap().unwrap().summary;
+        assert_eq!(m.local_keywords, ["$Important"]);
+        assert_eq!(m.flags.keywords, ["$Important"]);
+    }
 }

@@ -248,6 +248,7 @@ fn expected(m: &NewMessage, read: &MessageSummary) -> MessageDetail {
         uid: m.uid,
         thread: read.thread,
         flags: m.flags.clone(),
+        local_keywords: Vec::new(),
         internal_date: m.internal_date,
         date: m.date,
         size: m.size,

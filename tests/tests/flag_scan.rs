@@ -1,7 +1,10 @@
 //! Flag scans without CONDSTORE (issue 13, 6c): a server without CONDSTORE sends every
 //! message's flags on every sync, and only the messages whose flags really differ from the
 //! stored ones may be counted in the report and sent to the listener. The flag changes are
-//! made on the server with `doveadm`, independently of the engine.
+//! made on the server with `doveadm`, independently of the engine. And what the scan costs
+//! (issue 14): no STATUS, the scan in the SELECT's flight, so an unchanged resync of a
+//! 4-folder account takes at most 2 round trips per folder plus login and LIST (through
+//! the tap).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::{
@@ -17,9 +20,10 @@ use anvert_core::{
     sync::{EventSink, SyncEvent, SyncMode, SyncReport},
 };
 use anvert_tests::{
-    client::endpoint,
+    client::{SyncClient, endpoint},
     dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    tap::Tap,
 };
 
 const MESSAGES: usize = 60;
@@ -219,4 +223,81 @@ async fn a_full_flag_scan_reports_only_real_changes() {
     let (_, changed) = inbox_row(&sync(&engine, account).await);
     assert_eq!(changed, 0);
     assert_eq!(events.changed_in(inbox), Vec::<u32>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_at_most() {
+    let server = Dovecot::start_with(DovecotOptions {
+        condstore: false,
+        qresync: false,
+        ..DovecotOptions::default()
+    });
+    let folders = ["INBOX", "Sent", "Drafts", "Archive"];
+    for (i, folder) in folders.iter().enumerate() {
+        server.deliver_generated(
+            "alice",
+            (i > 0).then_some(*folder),
+            &GenConfig {
+                seed: 700 + i as u64,
+                count: 20,
+                mix: SizeMix::small(),
+                ..GenConfig::default()
+            },
+        );
+    }
+    let tap = Tap::start(server.imaps_addr()).unwrap();
+    let client = SyncClient::new().await;
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        folders: folders.iter().map(|f| f.to_string()).collect(),
+        ..SyncRequest::default()
+    };
+    let first = client.sync(&server, tap.addr(), &request).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert_eq!(first.folders.len(), 4);
+
+    // Setup alone (TLS handshake, greeting, LOGIN, compression, LOGOUT), to subtract.
+    let mark = tap.mark();
+    {
+        let meter = anvert_core::net::WireMeter::new();
+        let session = anvert_core::imap::connect(
+            &endpoint(tap.addr(), Security::ImplicitTls),
+            &server.credential("alice"),
+            &server.tls(),
+            &meter,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        session.logout().await.unwrap();
+    }
+    let setup = tap.stats_since(&mark);
+
+    let mark = tap.mark();
+    let report = client.sync(&server, tap.addr(), &request).await;
+    let resync = tap.stats_since(&mark);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.folders.len(), 4);
+    for f in &report.folders {
+        assert_eq!(
+            (f.mode, f.added, f.changed, f.removed),
+            (SyncMode::DeltaFullScan, 0, 0, 0),
+            "{f:?}"
+        );
+    }
+    let round_trips = resync.round_trips - setup.round_trips;
+    eprintln!(
+        "unchanged resync without CONDSTORE, 4 folders: {round_trips} round trips after login \
+         ({resync:?}, setup {setup:?})"
+    );
+    // LIST, then per folder at most 2 (here: SELECT and the flag scan in one flight).
+    assert!(
+        round_trips <= 1 + 2 * 4,
+        "{round_trips} round trips for an unchanged resync of 4 folders"
+    );
+    assert!(
+        round_trips <= 1 + 4,
+        "the flag scan no longer rides with the SELECT: {round_trips} round trips"
+    );
 }

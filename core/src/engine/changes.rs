@@ -16,12 +16,18 @@ use crate::{
 impl Engine {
     /// Sets `add` and clears `remove` on many messages at once (any folders, any accounts).
     /// The stored flags change now and the listener hears `MessagesChanged` per folder; the
-    /// change reaches the server on the next sync (on any network except offline).
+    /// change reaches the server on the next sync (on any network except offline). A keyword
+    /// the folder's server cannot keep (outside its PERMANENTFLAGS, as last seen) is not
+    /// queued: it stays on this device, named in `MessageSummary::local_keywords`, and the
+    /// listener hears `KeywordsLocalOnly`.
     pub async fn set_flags(&self, messages: &[MessageId], add: Flags, remove: Flags) -> Result<()> {
-        let changed = self.store.queue_flags(messages, &add, &remove).await?;
+        let queued = self.store.queue_flags(messages, &add, &remove).await?;
         let listener = self.listener();
-        for (folder, uids) in changed {
+        for (folder, uids) in queued.changed {
             events(&listener).emit(SyncEvent::MessagesChanged { folder, uids });
+        }
+        for (folder, uids) in queued.local_only {
+            events(&listener).emit(SyncEvent::KeywordsLocalOnly { folder, uids });
         }
         Ok(())
     }

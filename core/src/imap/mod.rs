@@ -30,4 +30,4 @@ pub use idle::IdleOutcome;
 pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
 pub use recover::{MessageRange, SeqSet};
 pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};
-pub use store_cmd::StoreOutcome;
+pub use store_cmd::{StoreCommand, StoreOutcome};

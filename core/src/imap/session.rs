@@ -64,6 +64,10 @@ pub struct SelectedFolder {
     pub changed: Vec<FlagUpdate>,
     /// The server has no MODSEQ for this folder (`NOMODSEQ`).
     pub no_modseq: bool,
+    /// The flags the client may change permanently (`PERMANENTFLAGS`), as listed; `\*`
+    /// means any keyword. `None` when the server did not say (RFC 3501: then every flag can
+    /// be changed permanently).
+    pub permanent_flags: Option<Vec<String>>,
 }
 
 /// QRESYNC parameters: what we knew at the last sync.
@@ -89,6 +93,9 @@ pub struct ImapSession {
     pub(super) timeout: Duration,
     /// Corks the stream while a pipeline's commands are written (see `cork`).
     pub(super) cork: super::cork::CorkSwitch,
+    /// The folder selected now and what its SELECT reported. Every command that changes the
+    /// selection (SELECT, a failed SELECT, EXAMINE, CLOSE, UNSELECT) must keep it true.
+    selected: Option<(String, SelectedFolder)>,
 }
 
 impl ImapSession {
@@ -111,6 +118,7 @@ impl ImapSession {
             meter,
             timeout,
             cork,
+            selected: None,
         }
     }
 
@@ -135,6 +143,13 @@ impl ImapSession {
     /// Whether COMPRESS=DEFLATE is active.
     pub fn is_compressed(&self) -> bool {
         self.compressed
+    }
+
+    /// The folder selected now (its name as given to SELECT) and what its SELECT reported.
+    /// UIDVALIDITY, NOMODSEQ and PERMANENTFLAGS stay true while it is selected; counts and
+    /// UIDNEXT may have moved since.
+    pub fn selected(&self) -> Option<(&str, &SelectedFolder)> {
+        self.selected.as_ref().map(|(n, s)| (n.as_str(), s))
     }
 
     /// The meter counting this session's bytes.
@@ -164,6 +179,9 @@ impl ImapSession {
             ..ListCollector::default()
         };
         let mut sel = SelectCollector::default();
+        if select.is_some() {
+            self.selected = None;
+        }
         let completions = self
             .exchange(&commands, commands.len(), |index, response| {
                 if index == 0 {
@@ -176,9 +194,11 @@ impl ImapSession {
             .await?;
         check(&completions[..1], "LIST")?;
         let selected = match select {
-            Some(_) => {
+            Some((name, _)) => {
                 check(&completions[1..], "SELECT")?;
-                Some(sel.finish()?)
+                let selected = sel.finish()?;
+                self.selected = Some((name.to_string(), selected.clone()));
+                Some(selected)
             }
             None => None,
         };
@@ -240,6 +260,8 @@ impl ImapSession {
     ) -> Result<SelectedFolder> {
         let command = self.select_command(name, qresync)?;
         let mut sel = SelectCollector::default();
+        // A SELECT that fails leaves no folder selected (RFC 3501 §6.3.1).
+        self.selected = None;
         let completions = self
             .exchange(&[command], 1, |_, response| {
                 sel.on_response(response);
@@ -247,7 +269,51 @@ impl ImapSession {
             })
             .await?;
         check(&completions, "SELECT")?;
-        sel.finish()
+        let selected = sel.finish()?;
+        self.selected = Some((name.to_string(), selected.clone()));
+        Ok(selected)
+    }
+
+    /// The folder's SELECT data: from the SELECT that selected it, when it is the folder
+    /// selected now (no second SELECT of the same folder), else from a new plain SELECT.
+    pub async fn ensure_selected(&mut self, name: &str) -> Result<SelectedFolder> {
+        match &self.selected {
+            Some((current, sel)) if current == name => Ok(sel.clone()),
+            _ => self.select(name, None).await,
+        }
+    }
+
+    /// SELECT and `UID FETCH 1:* (UID FLAGS)` in one flight: a plain resync's flag scan
+    /// without a round trip of its own. A failed SELECT leaves nothing selected, so the FETCH
+    /// behind it fails too and never reads another folder; the SELECT's error is returned.
+    pub async fn select_and_scan_flags(
+        &mut self,
+        name: &str,
+    ) -> Result<(SelectedFolder, Vec<FlagUpdate>)> {
+        let commands = [
+            self.select_command(name, None)?,
+            "UID FETCH 1:* (UID FLAGS)".to_string(),
+        ];
+        let mut sel = SelectCollector::default();
+        let mut flags = Vec::new();
+        self.selected = None;
+        let completions = self
+            .exchange(&commands, commands.len(), |index, response| {
+                match (index, response) {
+                    (1, Response::Fetch(seq, attrs)) => {
+                        flags.push(super::fetch::flag_update(*seq, attrs));
+                    }
+                    (1, _) => {}
+                    _ => sel.on_response(response),
+                }
+                Ok(())
+            })
+            .await?;
+        check(completions.get(..1).unwrap_or_default(), "SELECT")?;
+        let selected = sel.finish()?;
+        self.selected = Some((name.to_string(), selected.clone()));
+        check(completions.get(1..).unwrap_or_default(), "UID FETCH")?;
+        Ok((selected, flags))
     }
 
     fn select_command(&self, name: &str, qresync: Option<QresyncParams>) -> Result<String> {
@@ -360,6 +426,15 @@ impl SelectCollector {
                 Some(ResponseCode::UidValidity(v)) => sel.uid_validity = Some(v),
                 Some(ResponseCode::UidNext(v)) => sel.uid_next = Some(v),
                 Some(ResponseCode::HighestModSeq(v)) => sel.highest_modseq = Some(v),
+                Some(ResponseCode::PermanentFlags(ref flags)) => {
+                    sel.permanent_flags = Some(
+                        flags
+                            .iter()
+                            .take(crate::limits::MAX_KEYWORDS + 8)
+                            .map(|f| f.to_string())
+                            .collect(),
+                    );
+                }
                 _ => {
                     if outcome
                         .information

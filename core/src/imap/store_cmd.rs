@@ -21,6 +21,14 @@ pub struct StoreOutcome {
     pub modified: Vec<u32>,
 }
 
+/// One `UID STORE` to send: `+FLAGS` (`add`) or `-FLAGS` of `flags` on `uids`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreCommand {
+    pub uids: Vec<u32>,
+    pub add: bool,
+    pub flags: Vec<String>,
+}
+
 impl ImapSession {
     /// `UID STORE <uids> [(UNCHANGEDSINCE n)] +FLAGS|-FLAGS (<flags>)` on the selected folder.
     /// Flags must be system flags (`\Seen`, ...) or atoms; anything else is refused unsent.
@@ -31,39 +39,74 @@ impl ImapSession {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome> {
-        if uids.is_empty() || flags.is_empty() {
-            return Ok(StoreOutcome::default());
-        }
-        if !flags.iter().all(|f| valid_flag(f)) {
-            return Err(Error::Config {
-                reason: "a flag name is not valid in IMAP".into(),
-            });
-        }
+        let command = StoreCommand {
+            uids: uids.to_vec(),
+            add,
+            flags: flags.to_vec(),
+        };
+        self.store_many(std::slice::from_ref(&command), unchanged_since)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Ok(StoreOutcome::default()))
+    }
+
+    /// Several `UID STORE`s in one flight, each standing on its own: the outer error is a
+    /// connection-level failure; the inner one is that command's own (its NO or BAD, or a
+    /// flag name refused unsent), which never stops the others.
+    pub async fn store_many(
+        &mut self,
+        commands: &[StoreCommand],
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<Result<StoreOutcome>>> {
         let condition = match unchanged_since {
             Some(m) => format!(" (UNCHANGEDSINCE {m})"),
             None => String::new(),
         };
-        let command = format!(
-            "UID STORE {}{condition} {}FLAGS ({})",
-            uid_set(uids),
-            if add { '+' } else { '-' },
-            flags.join(" ")
-        );
-        let mut out = StoreOutcome::default();
+        let mut out: Vec<Result<StoreOutcome>> = Vec::with_capacity(commands.len());
+        // Which slot of `out` each sent command fills.
+        let mut sent: Vec<(usize, String)> = Vec::new();
+        for c in commands {
+            if c.uids.is_empty() || c.flags.is_empty() {
+                out.push(Ok(StoreOutcome::default()));
+            } else if !c.flags.iter().all(|f| valid_flag(f)) {
+                out.push(Err(Error::Config {
+                    reason: "a flag name is not valid in IMAP".into(),
+                }));
+            } else {
+                sent.push((
+                    out.len(),
+                    format!(
+                        "UID STORE {}{condition} {}FLAGS ({})",
+                        uid_set(&c.uids),
+                        if c.add { '+' } else { '-' },
+                        c.flags.join(" ")
+                    ),
+                ));
+                out.push(Ok(StoreOutcome::default()));
+            }
+        }
+        if sent.is_empty() {
+            return Ok(out);
+        }
+        let texts: Vec<String> = sent.iter().map(|(_, t)| t.clone()).collect();
+        let mut changed: Vec<StoreOutcome> = vec![StoreOutcome::default(); sent.len()];
         let completions = self
-            .exchange(&[command], 1, |_, response| {
+            .exchange(&texts, texts.len(), |index, response| {
                 if let Response::Fetch(seq, attrs) = response {
                     let update = super::fetch::flag_update(*seq, attrs);
-                    if let Some(uid) = update.uid {
-                        out.changed.push((uid, update.flags, update.modseq));
+                    if let (Some(uid), Some(slot)) = (update.uid, changed.get_mut(index)) {
+                        slot.changed.push((uid, update.flags, update.modseq));
                     }
                 }
                 Ok(())
             })
             .await?;
-        check(&completions, "UID STORE")?;
-        if let Some(done) = completions.first() {
-            out.modified = modified_uids(&done.text, uids);
+        for (((slot, _), done), changed) in sent.iter().zip(&completions).zip(changed) {
+            let result = check(std::slice::from_ref(done), "UID STORE").map(|()| StoreOutcome {
+                changed: changed.changed,
+                modified: modified_uids(&done.text, &commands[*slot].uids),
+            });
+            out[*slot] = result;
         }
         Ok(out)
     }

@@ -667,3 +667,40 @@ async fn a_broken_message_in_a_pipelined_window_keeps_windows_in_order() {
     // never fetched again (issue 13).
     assert_eq!(order, ["4:5", "2:3", "1", "3"]);
 }
+
+/// PERMANENTFLAGS is read; the folder selected now is remembered, so a second SELECT of it
+/// is not sent; a failed SELECT leaves nothing selected and the scan behind it is not read.
+#[tokio::test]
+async fn permanentflags_and_the_selected_folder_are_kept() {
+    let (addr, server) = serve(|command| {
+        if command.starts_with("SELECT \"Gone\"") {
+            Reply::Raw(b"TAG NO [NONEXISTENT] no such folder\r\n".to_vec())
+        } else if command.starts_with("SELECT") {
+            ok(b"* 2 EXISTS\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] x\r\n\
+                 * OK [UIDVALIDITY 7] x\r\n* OK [UIDNEXT 3] x\r\n")
+        } else if command.starts_with("UID FETCH") {
+            Reply::Raw(b"TAG BAD no folder selected\r\n".to_vec())
+        } else {
+            ok(b"")
+        }
+    })
+    .await;
+    let mut session = open(addr, &options()).await;
+    let sel = session.select("INBOX", None).await.unwrap();
+    assert_eq!(
+        sel.permanent_flags.as_deref().unwrap(),
+        ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+    );
+    assert_eq!(session.selected().unwrap().0, "INBOX");
+    assert_eq!(session.ensure_selected("INBOX").await.unwrap(), sel);
+    let err = session.select_and_scan_flags("Gone").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ServerNo { command, .. } if command == "SELECT"),
+        "{err:?}"
+    );
+    assert!(session.selected().is_none());
+    session.logout().await.unwrap();
+    let seen = server.await.unwrap();
+    let selects: Vec<&String> = seen.iter().filter(|c| c.starts_with("SELECT")).collect();
+    assert_eq!(selects, ["SELECT \"INBOX\"", "SELECT \"Gone\""]);
+}

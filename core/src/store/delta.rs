@@ -165,7 +165,7 @@ pub(super) const REMOVE_UIDS: &str = "
 /// The stored flags and MODSEQ of a batch of UIDs: the batch is the outer loop, one
 /// (folder, uid) index lookup per UID, so a flag scan never walks the folder.
 pub(super) const CHANGE_FLAGS: &str = "
-    SELECT m.id, m.uid, m.flags, m.keywords, m.modseq
+    SELECT m.id, m.uid, m.flags, m.keywords, m.local_keywords, m.modseq
     FROM json_each(?2) AS j
     CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = j.value";
 
@@ -218,7 +218,8 @@ struct FlagRow<'a> {
 /// than what is stored (lower MODSEQ) is skipped, so a late FETCH cannot undo a newer one;
 /// a newer MODSEQ with the same flags is stored without being reported. Flags the app
 /// changed locally and that are still queued for the server keep the app's value: the
-/// server's value would only undo them until the write-back is through.
+/// server's value would only undo them until the write-back is through. Local-only keywords
+/// (the server cannot keep them) stay too.
 pub(super) async fn change_flags(
     conn: &mut SqliteConnection,
     folder: FolderId,
@@ -243,8 +244,13 @@ pub(super) async fn change_flags(
         .await
         .map_err(sql("read stored flags"))?;
     let mut stored = Vec::with_capacity(rows.len());
+    let mut local: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for row in &rows {
         let bits: i64 = col(row, "flags")?;
+        let kept = col_strings(row, "local_keywords")?;
+        if !kept.is_empty() {
+            local.insert(col::<i64>(row, "id")?, kept);
+        }
         stored.push((
             col::<i64>(row, "id")?,
             col_u32(row, "uid")?,
@@ -268,6 +274,9 @@ pub(super) async fn change_flags(
             continue;
         }
         let mut new = change.flags.clone();
+        for keyword in local.get(id).into_iter().flatten() {
+            set_flag(&mut new, keyword, true);
+        }
         for (flag, value) in queued.get(id).into_iter().flatten() {
             set_flag(&mut new, flag, *value);
         }

@@ -21,8 +21,9 @@
 /// table is always aliased `m`. A macro so that queries stay `&'static str` via `concat!`.
 macro_rules! summary_columns {
     () => {
-        "m.id, m.folder_id, m.uid, m.thread_id, m.flags, m.keywords, m.internal_date, m.date, \
-         m.size, m.subject, m.from_addrs, m.to_addrs, m.preview, m.has_attachments"
+        "m.id, m.folder_id, m.uid, m.thread_id, m.flags, m.keywords, m.local_keywords, \
+         m.internal_date, m.date, m.size, m.subject, m.from_addrs, m.to_addrs, m.preview, \
+         m.has_attachments"
     };
 }
 
@@ -66,7 +67,10 @@ pub use moves::{
     DraftRecord, LOCAL_UID_BASE, LocalChanges, MailboxOp, MailboxOpKind, MailboxSettled,
     PendingMailboxOp, Rekey,
 };
-pub use ops::{FlagOpChange, MessageFlagOps, PendingOp, has_flag, set_flag};
+pub use ops::{
+    FlagOpChange, LocalKeyword, MessageFlagOps, PendingOp, QueuedFlags, has_flag, keeps_flag,
+    set_flag,
+};
 pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
 pub use previews::{PrefetchPart, PreviewSource};
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};

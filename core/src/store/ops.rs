@@ -5,6 +5,11 @@
 //! per message and flag, with the value before the change, so that replay can coalesce them
 //! (read then unread is nothing) and tell a server-side change from ours.
 //!
+//! A keyword the folder's server cannot keep (outside the PERMANENTFLAGS of its last SELECT,
+//! see [`keeps_flag`]) is never queued: it is stored on the message and named in its
+//! `local_keywords`, so the app sees it and knows it stays on this device (a flag scan keeps
+//! it too). Clearing a local-only keyword only clears it locally.
+//!
 //! This module only stores and reads the queue; it never decides what to send (that is
 //! `sync::writeback`). Rows of a message that is removed locally go with it (ON DELETE CASCADE).
 
@@ -61,6 +66,28 @@ pub struct FlagOpChange {
     pub value: bool,
     /// The queue rows this change stands for.
     pub ops: Vec<i64>,
+    /// The most attempts any of these rows has had.
+    pub attempts: u32,
+}
+
+/// What [`Store::queue_flags`] did, per folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuedFlags {
+    /// The UIDs whose stored flags changed (for the app's events).
+    pub changed: Vec<(FolderId, Vec<u32>)>,
+    /// The UIDs with a keyword change that stays on this device (the server cannot keep
+    /// it): nothing was queued for it.
+    pub local_only: Vec<(FolderId, Vec<u32>)>,
+}
+
+/// A keyword change the server cannot keep, to apply on this device only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKeyword {
+    pub message: MessageId,
+    pub keyword: String,
+    pub value: bool,
+    /// The queue rows it replaces (removed).
+    pub ops: Vec<i64>,
 }
 
 /// A message's queued flag changes, coalesced.
@@ -87,14 +114,16 @@ impl MessageFlagOps {
 
 impl Store {
     /// Sets and clears flags on many messages at once and queues the change for the server,
-    /// in one transaction. Flags a message already has (or lacks) queue nothing for it.
-    /// Returns, per folder, the UIDs whose stored flags changed (for the app's events).
+    /// in one transaction. Flags a message already has (or lacks) queue nothing for it, and
+    /// neither does a keyword the folder's server cannot keep ([`keeps_flag`]): that one is
+    /// stored as local-only. Returns, per folder, the UIDs whose stored flags changed and
+    /// those with a local-only change.
     pub async fn queue_flags(
         &self,
         messages: &[MessageId],
         add: &Flags,
         remove: &Flags,
-    ) -> Result<Vec<(FolderId, Vec<u32>)>> {
+    ) -> Result<QueuedFlags> {
         let add_names = flag_names(add)?;
         let remove_names = flag_names(remove)?;
         if add_names.iter().any(|a| remove_names.contains(a)) {
@@ -105,7 +134,8 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let rows = sqlx::query(
-            "SELECT m.id, m.folder_id, f.account_id, m.uid, m.flags, m.keywords
+            "SELECT m.id, m.folder_id, f.account_id, m.uid, m.flags, m.keywords,
+                    m.local_keywords, f.permanent_flags
              FROM json_each(?1) AS j
              CROSS JOIN messages AS m ON m.id = j.value
              JOIN folders AS f ON f.id = m.folder_id",
@@ -118,6 +148,7 @@ impl Store {
         let mut updates = Vec::new();
         let mut queued = Vec::new();
         let mut changed: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let mut local_only: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         for row in &rows {
             let id: i64 = col(row, "id")?;
             found.push(id);
@@ -129,7 +160,10 @@ impl Store {
                 system: SystemFlags::from_bits_truncate(u8::try_from(bits).unwrap_or(0)),
                 keywords: col_strings(row, "keywords")?,
             };
+            let permanent = col_strings(row, "permanent_flags")?;
+            let mut local = col_strings(row, "local_keywords")?;
             let mut touched = false;
+            let mut kept_locally = false;
             for (names, value) in [(&add_names, true), (&remove_names, false)] {
                 for name in names {
                     let before = has_flag(&flags, name);
@@ -138,6 +172,11 @@ impl Store {
                     }
                     set_flag(&mut flags, name, value);
                     touched = true;
+                    if !keeps_flag(&permanent, name) {
+                        set_local_keyword(&mut local, name, value);
+                        kept_locally = true;
+                        continue;
+                    }
                     queued.push(OpRow {
                         account,
                         folder,
@@ -153,8 +192,12 @@ impl Store {
                     id,
                     flags: flags.system.bits(),
                     keywords: flags.keywords,
+                    local_keywords: local,
                 });
                 changed.entry(folder).or_default().push(uid);
+            }
+            if kept_locally {
+                local_only.entry(folder).or_default().push(uid);
             }
         }
         if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
@@ -165,13 +208,16 @@ impl Store {
         }
         if !updates.is_empty() {
             sqlx::query(
-                "UPDATE messages SET flags = u.value ->> 'flags', keywords = u.value ->> 'keywords'
+                "UPDATE messages SET flags = u.value ->> 'flags', keywords = u.value ->> 'keywords',
+                                     local_keywords = u.value ->> 'local_keywords'
                  FROM json_each(?1) AS u WHERE messages.id = u.value ->> 'id'",
             )
             .bind(super::codec::batch_json(&updates, "flag updates")?)
             .execute(&mut *tx)
             .await
             .map_err(sql("store local flag changes"))?;
+        }
+        if !queued.is_empty() {
             sqlx::query(
                 "INSERT INTO pending_ops (account_id, folder_id, message_id, kind, flag, before, value)
                  SELECT o.value ->> 'account', o.value ->> 'folder', o.value ->> 'message', 'flag',
@@ -186,10 +232,95 @@ impl Store {
         tx.commit()
             .await
             .map_err(sql("commit local flag changes"))?;
-        Ok(changed
-            .into_iter()
-            .map(|(folder, uids)| (FolderId(folder), uids))
-            .collect())
+        let by_folder = |map: BTreeMap<i64, Vec<u32>>| {
+            map.into_iter()
+                .map(|(folder, uids)| (FolderId(folder), uids))
+                .collect()
+        };
+        Ok(QueuedFlags {
+            changed: by_folder(changed),
+            local_only: by_folder(local_only),
+        })
+    }
+
+    /// Keyword changes the server turned out not to keep (its PERMANENTFLAGS, learnt after
+    /// they were queued): their queue rows are removed and the keywords stay on this device,
+    /// named local-only, in one transaction. The stored keywords already hold the app's value.
+    pub async fn keep_keywords_locally(&self, changes: &[LocalKeyword]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        let ops: Vec<i64> = changes.iter().flat_map(|c| c.ops.iter().copied()).collect();
+        sqlx::query("DELETE FROM pending_ops WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(super::codec::batch_json(&ops, "operation ids")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("remove operations kept locally"))?;
+        let mut ids: Vec<i64> = changes.iter().map(|c| c.message.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = sqlx::query(
+            "SELECT m.id, m.local_keywords FROM json_each(?1) AS j
+             CROSS JOIN messages AS m ON m.id = j.value",
+        )
+        .bind(super::codec::batch_json(&ids, "message ids")?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql("read local keywords"))?;
+        let mut updates = Vec::new();
+        for row in &rows {
+            let id: i64 = col(row, "id")?;
+            let mut local = col_strings(row, "local_keywords")?;
+            for c in changes.iter().filter(|c| c.message.0 == id) {
+                set_local_keyword(&mut local, &c.keyword, c.value);
+            }
+            updates.push(LocalRow { id, local });
+        }
+        sqlx::query(
+            "UPDATE messages SET local_keywords = u.value ->> 'local'
+             FROM json_each(?1) AS u WHERE messages.id = u.value ->> 'id'",
+        )
+        .bind(super::codec::batch_json(&updates, "local keywords")?)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("store local keywords"))?;
+        tx.commit().await.map_err(sql("commit local keywords"))?;
+        Ok(())
+    }
+
+    /// The flags a folder's server lets clients change permanently, from its last SELECT
+    /// (`\\*` is any keyword; never selected: `[\\*]`, RFC 3501's default).
+    pub async fn permanent_flags(&self, folder: FolderId) -> Result<Vec<String>> {
+        let mut conn = self.read().await?;
+        let row = sqlx::query("SELECT permanent_flags FROM folders WHERE id = ?1")
+            .bind(folder.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql("read a folder's permanent flags"))?
+            .ok_or(Error::NotFound {
+                what: "folder",
+                id: folder.0,
+            })?;
+        col_strings(&row, "permanent_flags")
+    }
+
+    /// Records the PERMANENTFLAGS a SELECT reported (written only when they differ).
+    pub async fn set_permanent_flags(&self, folder: FolderId, flags: &[String]) -> Result<()> {
+        let json = super::codec::batch_json(flags, "permanent flags")?;
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE folders SET permanent_flags = ?2 WHERE id = ?1 AND permanent_flags <> ?2",
+        )
+        .bind(folder.0)
+        .bind(json)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("store a folder's permanent flags"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit a folder's permanent flags"))?;
+        Ok(())
     }
 
     /// The folders of an account that have queued operations ready to replay at `now`.
@@ -212,8 +343,9 @@ impl Store {
     }
 
     /// A folder's queued flag changes, coalesced per message and flag, in message order.
-    /// Messages with a parked row, or a row waiting for its backoff to end at `now`, are left
-    /// out whole, so their rows are never coalesced partially.
+    /// A flag of a message with a parked row, or a row waiting for its backoff to end at
+    /// `now`, is left out whole (its rows are never coalesced partially); the message's
+    /// other flags go on their own, so one refused change never holds back another.
     pub async fn pending_flag_ops(
         &self,
         folder: FolderId,
@@ -235,41 +367,45 @@ impl Store {
         .map_err(sql("read queued flag changes"))?;
 
         let mut out: Vec<MessageFlagOps> = Vec::new();
-        let mut blocked: Vec<i64> = Vec::new();
-        // Per message: flag -> (first before, last value, rows), in first-seen order.
-        let mut current: Vec<(String, bool, bool, Vec<i64>)> = Vec::new();
-        let mut current_msg: Option<(i64, u32, u32)> = None;
+        // Per message: the flags in first-seen order, and the message.
+        let mut current: Vec<QueuedFlag> = Vec::new();
+        let mut current_msg: Option<(i64, u32)> = None;
         for row in &rows {
             let message: i64 = col(row, "message_id")?;
             let parked: i64 = col(row, "parked")?;
             let next: i64 = col(row, "next_attempt_at")?;
-            if parked != 0 || next > now {
-                blocked.push(message);
-            }
-            if current_msg.is_some_and(|(m, _, _)| m != message)
+            if current_msg.is_some_and(|(m, _)| m != message)
                 && let Some(done) = current_msg.take()
             {
-                out.push(coalesce(done, std::mem::take(&mut current)));
+                out.extend(coalesce(done, std::mem::take(&mut current)));
             }
+            current_msg.get_or_insert((message, col_u32(row, "uid")?));
             let attempts = col_u32(row, "attempts")?;
-            let entry = current_msg.get_or_insert((message, col_u32(row, "uid")?, 0));
-            entry.2 = entry.2.max(attempts);
             let id: i64 = col(row, "id")?;
             let flag: String = col(row, "flag")?;
             let before = col::<i64>(row, "before")? != 0;
             let value = col::<i64>(row, "value")? != 0;
-            match current.iter_mut().find(|(f, ..)| *f == flag) {
+            let blocked = parked != 0 || next > now;
+            match current.iter_mut().find(|q| q.flag == flag) {
                 Some(slot) => {
-                    slot.2 = value;
-                    slot.3.push(id);
+                    slot.value = value;
+                    slot.ops.push(id);
+                    slot.attempts = slot.attempts.max(attempts);
+                    slot.blocked |= blocked;
                 }
-                None => current.push((flag, before, value, vec![id])),
+                None => current.push(QueuedFlag {
+                    flag,
+                    before,
+                    value,
+                    ops: vec![id],
+                    attempts,
+                    blocked,
+                }),
             }
         }
         if let Some(done) = current_msg.take() {
-            out.push(coalesce(done, current));
+            out.extend(coalesce(done, current));
         }
-        out.retain(|m| !blocked.contains(&m.message.0));
         Ok(out)
     }
 
@@ -406,6 +542,13 @@ struct FlagsRow {
     id: i64,
     flags: u8,
     keywords: Vec<String>,
+    local_keywords: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct LocalRow {
+    id: i64,
+    local: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -418,30 +561,43 @@ struct OpRow {
     value: i64,
 }
 
-fn coalesce(
-    (message, uid, attempts): (i64, u32, u32),
-    flags: Vec<(String, bool, bool, Vec<i64>)>,
-) -> MessageFlagOps {
+/// One flag's queue rows on one message, in order.
+struct QueuedFlag {
+    flag: String,
+    /// The first row's `before`.
+    before: bool,
+    /// The last row's `value`.
+    value: bool,
+    ops: Vec<i64>,
+    attempts: u32,
+    /// A row is parked or backing off: the flag waits, all its rows with it.
+    blocked: bool,
+}
+
+/// A message's ready flags, coalesced; `None` when none is ready.
+fn coalesce((message, uid): (i64, u32), flags: Vec<QueuedFlag>) -> Option<MessageFlagOps> {
     let mut out = MessageFlagOps {
         message: MessageId(message),
         uid,
         changes: Vec::new(),
         noop_ops: Vec::new(),
-        attempts,
+        attempts: 0,
     };
-    for (flag, before, value, ops) in flags {
-        if before == value {
-            out.noop_ops.extend(ops);
+    for q in flags.into_iter().filter(|q| !q.blocked) {
+        out.attempts = out.attempts.max(q.attempts);
+        if q.before == q.value {
+            out.noop_ops.extend(q.ops);
         } else {
             out.changes.push(FlagOpChange {
-                flag,
-                before,
-                value,
-                ops,
+                flag: q.flag,
+                before: q.before,
+                value: q.value,
+                ops: q.ops,
+                attempts: q.attempts,
             });
         }
     }
-    out
+    (!out.changes.is_empty() || !out.noop_ops.is_empty()).then_some(out)
 }
 
 /// The IMAP names of a flag set; keywords must be IMAP atoms (refused here rather than
@@ -461,6 +617,24 @@ fn flag_names(flags: &Flags) -> Result<Vec<String>> {
         }
     }
     Ok(names)
+}
+
+/// Whether a folder whose server lists `permanent` as its PERMANENTFLAGS keeps `flag`: a
+/// system flag always (a refusal is that STORE's own error); a keyword where `\*` (any
+/// keyword) is listed, or the keyword itself (case-insensitively).
+pub fn keeps_flag(permanent: &[String], flag: &str) -> bool {
+    system_flag(flag).is_some()
+        || permanent
+            .iter()
+            .any(|p| p == "\\*" || p.eq_ignore_ascii_case(flag))
+}
+
+/// Adds or removes a keyword in a local-only list.
+fn set_local_keyword(local: &mut Vec<String>, keyword: &str, value: bool) {
+    local.retain(|k| !k.eq_ignore_ascii_case(keyword));
+    if value {
+        local.push(keyword.to_string());
+    }
 }
 
 /// An IMAP atom: printable ASCII without the atom-specials, at most 200 bytes.
@@ -505,18 +679,45 @@ fn system_flag(name: &str) -> Option<SystemFlags> {
 mod tests {
     use super::*;
 
+    fn queued(flag: &str, before: bool, value: bool, ops: &[i64], blocked: bool) -> QueuedFlag {
+        QueuedFlag {
+            flag: flag.into(),
+            before,
+            value,
+            ops: ops.to_vec(),
+            attempts: u32::from(blocked),
+            blocked,
+        }
+    }
+
     #[test]
     fn read_then_unread_coalesces_to_nothing() {
         let ops = coalesce(
-            (1, 7, 0),
+            (1, 7),
             vec![
-                ("\\Seen".into(), false, false, vec![1, 2]),
-                ("\\Flagged".into(), false, true, vec![3]),
+                queued("\\Seen", false, false, &[1, 2], false),
+                queued("\\Flagged", false, true, &[3], false),
             ],
-        );
+        )
+        .unwrap();
         assert_eq!(ops.noop_ops, [1, 2]);
         assert_eq!(ops.changes.len(), 1);
         assert_eq!(ops.all_ops(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_waiting_flag_holds_back_only_itself() {
+        let ops = coalesce(
+            (1, 7),
+            vec![
+                queued("$Important", false, true, &[1], true),
+                queued("\\Flagged", false, true, &[2], false),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ops.all_ops(), [2]);
+        assert_eq!(ops.attempts, 0);
+        assert!(coalesce((1, 7), vec![queued("$Important", false, true, &[1], true)]).is_none());
     }
 
     #[test]

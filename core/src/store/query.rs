@@ -44,6 +44,9 @@ pub struct MessageSummary {
     pub uid: u32,
     pub thread: ThreadId,
     pub flags: Flags,
+    /// The keywords of `flags` that stay on this device: the folder's server cannot keep
+    /// them (not in its PERMANENTFLAGS), so they are never written back.
+    pub local_keywords: Vec<String>,
     pub internal_date: i64,
     pub date: Option<i64>,
     pub size: u32,
@@ -257,6 +260,7 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> Result<MessageSummary> {
             system: SystemFlags::from_bits_truncate((flags & 0x1f) as u8),
             keywords: col_strings(row, "keywords")?,
         },
+        local_keywords: col_strings(row, "local_keywords")?,
         internal_date: col(row, "internal_date")?,
         date: col(row, "date")?,
         size: col_u32(row, "size")?,

@@ -1,6 +1,7 @@
 //! One sync pass over an IMAP account: LIST (with LIST-STATUS where offered, so unchanged
 //! folders cost one line each), the folder list into the store, then each chosen folder in
-//! order of importance. A folder's failure is reported and the pass goes on, unless the
+//! order of importance. Without CONDSTORE no STATUS is asked at all: without HIGHESTMODSEQ
+//! it cannot show a folder unchanged, and every folder is scanned anyway. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
 use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, convert, folder::FolderSync};
@@ -51,10 +52,15 @@ pub async fn sync_imap_account_with(
         Some(f) => store.folder_state(f.id).await?.uidvalidity.is_some(),
         None => false,
     };
+    // STATUS can only show a folder unchanged with HIGHESTMODSEQ (CONDSTORE). Without it
+    // every folder is scanned anyway: neither LIST-STATUS items nor a STATUS flight is sent.
+    let status_useful = session.has_condstore() || session.capabilities().has("CONDSTORE");
     let (listed, mut preselected) = if wants_inbox && !inbox_known {
-        session.list_and_select(true, Some(("INBOX", None))).await?
+        session
+            .list_and_select(status_useful, Some(("INBOX", None)))
+            .await?
     } else {
-        (session.list_folders(true).await?, None)
+        (session.list_folders(status_useful).await?, None)
     };
     let records: Vec<FolderRecord> = listed
         .iter()
@@ -86,7 +92,7 @@ pub async fn sync_imap_account_with(
 
     // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
     let mut statuses: Vec<Option<FolderStatus>> = chosen.iter().map(|(_, f)| f.status).collect();
-    if statuses.iter().all(Option::is_none) && !chosen.is_empty() {
+    if status_useful && statuses.iter().all(Option::is_none) && !chosen.is_empty() {
         let mut names = Vec::new();
         for (i, _) in &chosen {
             if store.folder_state(ids[*i]).await?.uidvalidity.is_some() {

@@ -5,8 +5,8 @@
 //! - **Initial**: headers-first windows, newest first, each committed with the folder state
 //!   before the next is used, until the sync window is satisfied or the budget runs out.
 //! - **Delta**: QRESYNC (`SELECT … (QRESYNC …)` gives VANISHED and changed flags), CONDSTORE
-//!   (`CHANGEDSINCE` plus the UID set), or a full flag scan; new mail by UID from the stored
-//!   UIDNEXT. All of it lands in one transaction with the new HIGHESTMODSEQ, so an expunge is
+//!   (`CHANGEDSINCE` plus the UID set), or a full flag scan (pipelined with the SELECT, so an
+//!   unchanged folder costs one round trip); new mail by UID from the stored UIDNEXT. All of it lands in one transaction with the new HIGHESTMODSEQ, so an expunge is
 //!   never lost and a message never comes back.
 //! - **Reset**: a new UIDVALIDITY drops the folder's cached messages, then syncs from scratch.
 //! - **Backfill**: an earlier sync stopped before the window was full; continue below the
@@ -26,7 +26,8 @@ use super::{
 use crate::{
     error::{Error, Result},
     imap::{
-        FolderStatus, ImapSession, QresyncParams, SelectedFolder, SeqSet, SummaryItems, Window,
+        FlagUpdate, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SeqSet, SummaryItems,
+        Window,
     },
     limits::REFETCH_MAX,
     net::Purpose,
@@ -139,10 +140,26 @@ impl FolderSync<'_> {
             }
             _ => None,
         };
-        let (sel, qresync) = match preselected {
-            Some(sel) => (sel, None),
-            None => (self.session.select(self.name, qresync).await?, qresync),
+        // Without CONDSTORE a known folder's resync is a full flag scan: it goes in the same
+        // flight as the SELECT (one round trip for both).
+        let scan = stored.uidvalidity.is_some() && !self.session.has_condstore();
+        let (sel, qresync, scanned) = match preselected {
+            Some(sel) => (sel, None, None),
+            None if scan => {
+                let (sel, flags) = self.session.select_and_scan_flags(self.name).await?;
+                (sel, None, Some(flags))
+            }
+            None => (
+                self.session.select(self.name, qresync).await?,
+                qresync,
+                None,
+            ),
         };
+        if let Some(permanent) = &sel.permanent_flags {
+            self.store
+                .set_permanent_flags(self.folder, permanent)
+                .await?;
+        }
         let uid_validity = sel
             .uid_validity
             .ok_or_else(|| Error::protocol("SELECT reported no UIDVALIDITY"))?;
@@ -161,7 +178,7 @@ impl FolderSync<'_> {
                 initial_state(&sel, uid_validity)
             }
             Some(_) => {
-                self.delta(&stored, &sel, qresync.is_some(), &mut report)
+                self.delta(&stored, &sel, qresync.is_some(), scanned, &mut report)
                     .await?;
                 self.store.folder_state(self.folder).await?
             }
@@ -212,6 +229,7 @@ impl FolderSync<'_> {
         stored: &FolderSyncState,
         sel: &SelectedFolder,
         qresync: bool,
+        scanned: Option<Vec<FlagUpdate>>,
         report: &mut FolderReport,
     ) -> Result<()> {
         let condstore = self.session.has_condstore()
@@ -244,10 +262,10 @@ impl FolderSync<'_> {
             } else {
                 SyncMode::DeltaFullScan
             };
-            let updates = if condstore && sel.highest_modseq == stored.highest_modseq {
-                Vec::new()
-            } else {
-                self.session.fetch_flags(changed_since).await?
+            let updates = match scanned {
+                Some(flags) if !condstore => flags,
+                _ if condstore && sel.highest_modseq == stored.highest_modseq => Vec::new(),
+                _ => self.session.fetch_flags(changed_since).await?,
             };
             let server: BTreeSet<u32> = if condstore {
                 self.session.all_uids().await?.into_iter().collect()

@@ -62,6 +62,11 @@ pub enum SyncEvent {
         uids: Vec<u32>,
         reason: DropReason,
     },
+    /// Keyword changes of these messages stay on this device: the folder's server cannot
+    /// keep keywords (they are outside its PERMANENTFLAGS), so they are never sent and never
+    /// queued to fail. `MessageSummary::local_keywords` names them. Sent when the app makes
+    /// such a change, or when the write-back learns it for a change already queued.
+    KeywordsLocalOnly { folder: FolderId, uids: Vec<u32> },
     /// Messages were stored with only part of their summary (the server's could not be
     /// read): at least their UID and flags. The next sync fetches them again; they are then
     /// reported as changed.

@@ -1,20 +1,25 @@
 //! Write-back: replays the queued local changes of an account to the server before a sync
 //! reads what changed there: first moves, deletions and drafts (`sync::moves`), then flag
-//! changes, folder by folder. A folder's changes are coalesced per
-//! message and flag (read then unread sends nothing) and grouped, so many messages cost one
-//! `UID STORE` per distinct set of flags added and one per set removed, each with a compact
-//! UID set.
+//! changes, folder by folder. A folder's changes are coalesced per message and flag (read
+//! then unread sends nothing) and grouped, so many messages cost one `UID STORE` per flag
+//! added and one per flag removed, each with a compact UID set, all in one flight.
+//!
+//! Within what the server allows: a keyword outside the folder's PERMANENTFLAGS (no `\*`,
+//! not listed) is never sent; its queued rows are taken out and it stays on this device,
+//! named local-only (`KeywordsLocalOnly`). Each STORE stands on its own: a NO or BAD holds
+//! back that flag's changes alone, with the server's text as their error.
 //!
 //! Safety: with CONDSTORE every STORE carries `UNCHANGEDSINCE` = the folder's stored
 //! HIGHESTMODSEQ, so a message changed elsewhere since our last sync is not overwritten: the
-//! server refuses it (`MODIFIED`), we fetch its flags and decide per flag. A flag whose server
-//! value differs from the value we last knew was changed elsewhere: the server's value wins,
-//! our change is dropped and the app is told (`ChangeDropped { Conflict }`). A flag the server
-//! left alone is sent again, with `UNCHANGEDSINCE` raised to the MODSEQs just fetched (any
-//! later change elsewhere gets a higher MODSEQ, so it is still caught). A message that no
-//! longer exists on the server has its change dropped (`ChangeDropped { Expunged }`).
+//! server refuses it (`MODIFIED`), we fetch its flags and decide per flag (see [`settle`]):
+//! a flag the server holds at our value is settled (both sides agree); one still at the
+//! value we knew was not touched there and is sent again, with `UNCHANGEDSINCE` raised to
+//! the MODSEQs just fetched (any later change elsewhere gets a higher MODSEQ, so it is still
+//! caught). A conflict (`ChangeDropped { Conflict }`, the server's value stands) is only a
+//! disagreement left after the write-back. A message that no longer exists on the server
+//! has its change dropped (`ChangeDropped { Expunged }`).
 //!
-//! Failures are counted per message with exponential backoff; after [`MAX_ATTEMPTS`] the
+//! Failures are counted per operation with exponential backoff; after [`MAX_ATTEMPTS`] the
 //! operations are parked (kept, with their error, for the app to show). It must never send
 //! a change whose queue rows are already gone, and never drop a row before the server (or a
 //! decision against the server's newer value) has settled it: rows are removed in the same
@@ -25,9 +30,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{DropReason, EventSink, SyncEvent, convert};
 use crate::{
     error::{Error, Result},
-    imap::ImapSession,
+    imap::{ImapSession, StoreCommand},
     net::Purpose,
-    store::{AccountId, FlagChange, FolderId, MessageFlagOps, Store, has_flag, set_flag},
+    store::{
+        AccountId, FlagChange, FlagOpChange, FolderId, LocalKeyword, MessageFlagOps, Store,
+        has_flag, keeps_flag, set_flag,
+    },
 };
 
 /// Failed attempts after which a queued operation is parked.
@@ -64,6 +72,9 @@ pub struct WriteBackReport {
     pub expunges: u32,
     /// `APPEND` commands sent (drafts).
     pub appends: u32,
+    /// Messages whose queued keyword changes were kept on this device: the server cannot
+    /// keep them (PERMANENTFLAGS).
+    pub local_only: u32,
 }
 
 /// Replays every folder's ready operations over a logged-in session. Errors that leave the
@@ -136,7 +147,8 @@ pub async fn write_back(
     result.map(|()| report)
 }
 
-/// One folder: SELECT it, then STORE rounds until every change is settled (or rounds run out).
+/// One folder: SELECT it (unless the moves just did), keep locally what the server cannot
+/// keep, then STORE rounds until every change is settled (or rounds run out).
 async fn write_back_folder(
     session: &mut ImapSession,
     store: &Store,
@@ -151,7 +163,7 @@ async fn write_back_folder(
         .await?
         .into_iter()
         .partition(|m| m.changes.is_empty());
-    let noop_ops: Vec<i64> = noop.iter().flat_map(MessageFlagOps::all_ops).collect();
+    let mut noop_ops: Vec<i64> = noop.iter().flat_map(MessageFlagOps::all_ops).collect();
     if !noop_ops.is_empty() {
         store.complete_ops(&noop_ops).await?;
     }
@@ -159,11 +171,33 @@ async fn write_back_folder(
         return Ok(());
     }
     let state = store.folder_state(folder).await?;
-    let selected = session.select(name, None).await?;
+    let selected = session.ensure_selected(name).await?;
     if state.uidvalidity.is_none() || selected.uid_validity != state.uidvalidity {
         // A new UIDVALIDITY: the folder sync drops the folder's rows, and the queue rows
         // with them (the UIDs they name mean other messages now).
         return Ok(());
+    }
+    // Keywords the server cannot keep were queued before we knew: they stay on this device.
+    let permanent = selected
+        .permanent_flags
+        .clone()
+        .unwrap_or_else(|| vec!["\\*".to_string()]);
+    store.set_permanent_flags(folder, &permanent).await?;
+    let local = keep_locally(&mut live, &permanent);
+    if !local.is_empty() {
+        let (mut uids, changes): (Vec<u32>, Vec<LocalKeyword>) = local.into_iter().unzip();
+        store.keep_keywords_locally(&changes).await?;
+        uids.dedup();
+        report.local_only += u32::try_from(uids.len()).unwrap_or(u32::MAX);
+        events.emit(SyncEvent::MessagesChanged {
+            folder,
+            uids: uids.clone(),
+        });
+        events.emit(SyncEvent::KeywordsLocalOnly { folder, uids });
+    }
+    noop_ops = take_empty(&mut live);
+    if !noop_ops.is_empty() {
+        store.complete_ops(&noop_ops).await?;
     }
     let mut unchanged_since = match (session.has_condstore(), selected.no_modseq) {
         (true, false) => state.highest_modseq,
@@ -176,15 +210,31 @@ async fn write_back_folder(
         }
         let mut reported: BTreeMap<u32, (Vec<String>, Option<u64>)> = BTreeMap::new();
         let mut modified: BTreeSet<u32> = BTreeSet::new();
-        for (flags, uids, add) in commands(&live) {
-            let out = session
-                .store_flags(&uids, add, &flags, unchanged_since)
-                .await?;
-            report.stores += 1;
-            for (uid, names, modseq) in out.changed {
-                reported.insert(uid, (names, modseq));
+        // Every STORE of the round in one flight; each one stands on its own.
+        let cmds = commands(&live);
+        let outcomes = session.store_many(&cmds, unchanged_since).await?;
+        report.stores += u32::try_from(cmds.len()).unwrap_or(u32::MAX);
+        for (cmd, outcome) in cmds.iter().zip(outcomes) {
+            match outcome {
+                Ok(out) => {
+                    for (uid, names, modseq) in out.changed {
+                        reported.insert(uid, (names, modseq));
+                    }
+                    modified.extend(out.modified);
+                }
+                Err(e) => {
+                    // Only this command's changes failed: they back off (or park) with its
+                    // error; the others go on.
+                    let failed = take_changes(&mut live, cmd);
+                    report.failed += u32::try_from(failed.len()).unwrap_or(u32::MAX);
+                    record_change_failures(store, events, folder, &failed, &e.to_string(), now)
+                        .await?;
+                }
             }
-            modified.extend(out.modified);
+        }
+        let noop_ops = take_empty(&mut live);
+        if !noop_ops.is_empty() {
+            store.complete_ops(&noop_ops).await?;
         }
         // Refused messages, and messages the server said nothing about (their flags were
         // already as asked, or they are gone): look at them.
@@ -248,30 +298,79 @@ async fn write_back_folder(
     Ok(())
 }
 
-/// The STORE commands for a round: one per distinct set of flags added, one per set removed.
-fn commands(live: &[MessageFlagOps]) -> Vec<(Vec<String>, Vec<u32>, bool)> {
-    let mut groups: BTreeMap<(bool, Vec<String>), Vec<u32>> = BTreeMap::new();
+/// Takes out of `live` the keyword changes a server with these PERMANENTFLAGS cannot keep.
+fn keep_locally(live: &mut [MessageFlagOps], permanent: &[String]) -> Vec<(u32, LocalKeyword)> {
+    let mut out = Vec::new();
+    for m in live.iter_mut() {
+        let (keep, send): (Vec<FlagOpChange>, Vec<FlagOpChange>) = std::mem::take(&mut m.changes)
+            .into_iter()
+            .partition(|c| !keeps_flag(permanent, &c.flag));
+        m.changes = send;
+        out.extend(keep.into_iter().map(|c| {
+            (
+                m.uid,
+                LocalKeyword {
+                    message: m.message,
+                    keyword: c.flag,
+                    value: c.value,
+                    ops: c.ops,
+                },
+            )
+        }));
+    }
+    out
+}
+
+/// Removes the messages left with no change to send; returns their coalesced-away rows.
+fn take_empty(live: &mut Vec<MessageFlagOps>) -> Vec<i64> {
+    let mut ops = Vec::new();
+    live.retain(|m| {
+        if m.changes.is_empty() {
+            ops.extend(m.noop_ops.iter().copied());
+            false
+        } else {
+            true
+        }
+    });
+    ops
+}
+
+/// Takes out of `live` the changes one STORE command stood for.
+fn take_changes(live: &mut [MessageFlagOps], cmd: &StoreCommand) -> Vec<(u32, FlagOpChange)> {
+    let mut out = Vec::new();
+    for m in live.iter_mut().filter(|m| cmd.uids.contains(&m.uid)) {
+        let (taken, kept): (Vec<FlagOpChange>, Vec<FlagOpChange>) =
+            std::mem::take(&mut m.changes).into_iter().partition(|c| {
+                c.value == cmd.add && cmd.flags.iter().any(|f| f.eq_ignore_ascii_case(&c.flag))
+            });
+        m.changes = kept;
+        out.extend(taken.into_iter().map(|c| (m.uid, c)));
+    }
+    out
+}
+
+/// The STORE commands for a round: one per flag added and one per flag removed, each with
+/// every message it applies to, so a command the server refuses holds back that flag alone.
+fn commands(live: &[MessageFlagOps]) -> Vec<StoreCommand> {
+    let mut groups: BTreeMap<(bool, String), Vec<u32>> = BTreeMap::new();
     for m in live {
-        for add in [true, false] {
-            let mut flags: Vec<String> = m
-                .changes
-                .iter()
-                .filter(|c| c.value == add)
-                .map(|c| c.flag.clone())
-                .collect();
-            if flags.is_empty() {
-                continue;
-            }
-            flags.sort();
-            groups.entry((add, flags)).or_default().push(m.uid);
+        for c in &m.changes {
+            groups
+                .entry((c.value, c.flag.clone()))
+                .or_default()
+                .push(m.uid);
         }
     }
     // Adds before removes, larger groups first within each.
-    let mut out: Vec<(Vec<String>, Vec<u32>, bool)> = groups
+    let mut out: Vec<StoreCommand> = groups
         .into_iter()
-        .map(|((add, flags), uids)| (flags, uids, add))
+        .map(|((add, flag), uids)| StoreCommand {
+            uids,
+            add,
+            flags: vec![flag],
+        })
         .collect();
-    out.sort_by_key(|(_, uids, add)| (!*add, std::cmp::Reverse(uids.len())));
+    out.sort_by_key(|c| (!c.add, std::cmp::Reverse(c.uids.len())));
     out
 }
 
@@ -294,10 +393,19 @@ struct Settled {
 
 /// Decides per message and flag from what the server reported. `looked` are the UIDs fetched
 /// afterwards: one of them with no answer is gone from the server. `modified` are the UIDs
-/// `UNCHANGEDSINCE` refused: for those, a flag whose server value is no longer the one we
-/// knew was changed elsewhere too (the server's change stands, and the app is told); a flag
-/// still at the value we knew was not touched there, and ours is sent again. (A flag changed
-/// elsewhere and back again looks untouched: IMAP keeps no per-flag history.)
+/// `UNCHANGEDSINCE` refused.
+///
+/// - The server holds our value: settled, whoever set it (both sides setting the same flag
+///   agree, and that is no conflict).
+/// - Refused, and the flag still at the value we knew: not touched elsewhere, so ours is
+///   sent again (with `UNCHANGEDSINCE` raised).
+/// - Not refused, and still not our value after our STORE: the two sides disagree after the
+///   write-back (changed again elsewhere meanwhile, or the server did not keep it). The
+///   server's value stands, our change is dropped and the app is told (a conflict).
+///
+/// A flag changed elsewhere and changed back looks untouched (IMAP keeps no per-flag history;
+/// without CONDSTORE not even the message's MODSEQ moves): ours is written, as if the other
+/// side had not touched it.
 fn settle(
     live: Vec<MessageFlagOps>,
     reported: &BTreeMap<u32, (Vec<String>, Option<u64>)>,
@@ -323,13 +431,14 @@ fn settle(
         let mut remaining = Vec::new();
         for change in std::mem::take(&mut m.changes) {
             let has = has_flag(&server, &change.flag);
-            if has != change.before {
-                // Written by us, or (refused) changed elsewhere since we last knew.
-                lost |= refused;
+            if has == change.value {
                 out.done_ops.extend(change.ops);
-            } else {
+            } else if refused {
                 set_flag(&mut local, &change.flag, change.value);
                 remaining.push(change);
+            } else {
+                lost = true;
+                out.done_ops.extend(change.ops);
             }
         }
         out.server_flags.push(FlagChange {
@@ -337,7 +446,7 @@ fn settle(
             flags: local,
             modseq: modseq.unwrap_or(0),
         });
-        if refused {
+        if refused || lost {
             out.refreshed.push(m.uid);
         }
         if lost {
@@ -352,6 +461,42 @@ fn settle(
         }
     }
     out
+}
+
+/// Counts a failed attempt per change (one refused STORE): backoff, or parked after
+/// [`MAX_ATTEMPTS`]. The error is the command's own, so the app reads why per operation.
+async fn record_change_failures(
+    store: &Store,
+    events: &dyn EventSink,
+    folder: FolderId,
+    failed: &[(u32, FlagOpChange)],
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    let mut by_attempts: BTreeMap<u32, Vec<&(u32, FlagOpChange)>> = BTreeMap::new();
+    for f in failed {
+        by_attempts.entry(f.1.attempts + 1).or_default().push(f);
+    }
+    for (attempts, group) in by_attempts {
+        let ids: Vec<i64> = group
+            .iter()
+            .flat_map(|(_, c)| c.ops.iter().copied())
+            .collect();
+        store
+            .record_op_failure(&ids, error, now + backoff(attempts))
+            .await?;
+        if attempts >= MAX_ATTEMPTS {
+            store.park(&ids).await?;
+            let mut uids: Vec<u32> = group.iter().map(|(uid, _)| *uid).collect();
+            uids.dedup();
+            events.emit(SyncEvent::ChangeDropped {
+                folder,
+                uids,
+                reason: DropReason::Parked,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Counts a failed attempt per message: backoff, or parked after [`MAX_ATTEMPTS`].
@@ -407,6 +552,7 @@ mod tests {
                     before: !v,
                     value: *v,
                     ops: vec![i64::from(uid)],
+                    attempts: 0,
                 })
                 .collect(),
             noop_ops: Vec::new(),
@@ -414,38 +560,89 @@ mod tests {
         }
     }
 
+    fn cmd(flag: &str, uids: Vec<u32>, add: bool) -> StoreCommand {
+        StoreCommand {
+            uids,
+            add,
+            flags: vec![flag.to_string()],
+        }
+    }
+
     #[test]
-    fn many_messages_make_one_command_per_flag_set() {
+    fn many_messages_make_one_command_per_flag() {
         let mut live: Vec<_> = (1..=100).map(|u| op(u, &[("\\Seen", true)])).collect();
         live.push(op(200, &[("\\Flagged", true), ("\\Seen", false)]));
+        live.push(op(201, &[("\\Flagged", true), ("$Important", true)]));
         let cmds = commands(&live);
-        assert_eq!(cmds.len(), 3);
+        assert_eq!(cmds.len(), 4);
+        assert_eq!(cmds[0], cmd("\\Seen", (1..=100).collect(), true));
+        assert_eq!(cmds[1], cmd("\\Flagged", vec![200, 201], true));
+        assert_eq!(cmds[2], cmd("$Important", vec![201], true));
+        assert_eq!(cmds[3], cmd("\\Seen", vec![200], false));
+    }
+
+    #[test]
+    fn a_refused_command_takes_out_only_its_own_changes() {
+        let mut live = vec![
+            op(11, &[("\\Flagged", true), ("$Important", true)]),
+            op(12, &[("$Important", true)]),
+            op(13, &[("\\Seen", false)]),
+        ];
+        let failed = take_changes(&mut live, &cmd("$important", vec![11, 12], true));
         assert_eq!(
-            cmds[0],
-            (vec!["\\Seen".to_string()], (1..=100).collect(), true)
+            failed
+                .iter()
+                .map(|(uid, c)| (*uid, c.flag.as_str()))
+                .collect::<Vec<_>>(),
+            [(11, "$Important"), (12, "$Important")]
         );
-        assert_eq!(cmds[2], (vec!["\\Seen".to_string()], vec![200], false));
+        assert!(take_empty(&mut live).is_empty());
+        assert_eq!(live.iter().map(|m| m.uid).collect::<Vec<_>>(), [11, 13]);
+        assert_eq!(live[0].changes[0].flag, "\\Flagged");
+    }
+
+    #[test]
+    fn keywords_outside_permanentflags_stay_local() {
+        let mailutils: Vec<String> = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+            .map(String::from)
+            .to_vec();
+        let mut live = vec![op(11, &[("\\Flagged", true), ("$Important", true)])];
+        let local = keep_locally(&mut live, &mailutils);
+        assert_eq!(local.len(), 1);
+        assert_eq!(
+            (local[0].0, local[0].1.keyword.as_str()),
+            (11, "$Important")
+        );
+        assert_eq!(live[0].changes.len(), 1);
+        let mut live = vec![op(11, &[("$Important", true)])];
+        assert!(keep_locally(&mut live, &["\\*".to_string()]).is_empty());
+        assert!(keep_locally(&mut live, &["$important".to_string()]).is_empty());
     }
 
     #[test]
     fn refused_messages_are_decided_per_flag() {
-        // 7: we set \Seen and \Flagged; elsewhere \Flagged was set meanwhile (refused).
+        // 7: we set \Seen and \Flagged; elsewhere \Flagged was set meanwhile (refused):
+        //    both sides agree on \Flagged, no conflict; \Seen is sent again.
         // 8: we cleared \Answered; the STORE went through.
         // 9: gone from the server.
+        // 10: we set \Flagged, the STORE went through, yet the server does not hold it:
+        //    the sides disagree after the write-back, a conflict.
         let live = vec![
             op(7, &[("\\Seen", true), ("\\Flagged", true)]),
             op(8, &[("\\Answered", false)]),
             op(9, &[("\\Seen", true)]),
+            op(10, &[("\\Flagged", true)]),
         ];
         let mut reported = BTreeMap::new();
         reported.insert(7, (vec!["\\Flagged".to_string()], Some(50)));
         reported.insert(8, (vec![], Some(51)));
+        reported.insert(10, (vec!["\\Seen".to_string()], Some(52)));
         let modified = BTreeSet::from([7]);
         let s = settle(live, &reported, &[7, 9], &modified);
-        assert_eq!(s.conflicts, [7]);
-        assert_eq!(s.refreshed, [7]);
+        assert_eq!(s.conflicts, [10]);
+        assert_eq!(s.refreshed, [7, 10]);
         assert_eq!(s.expunged, [9]);
-        assert_eq!(s.settled, 1);
+        assert_eq!(s.settled, 2);
         assert_eq!(s.again.len(), 1);
         assert_eq!(s.again[0].changes.len(), 1);
         assert_eq!(s.again[0].changes[0].flag, "\\Seen");
