@@ -22,7 +22,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../../migrations/0006_moves.sql"),
     include_str!("../../migrations/0007_pop3_more.sql"),
     include_str!("../../migrations/0008_incomplete.sql"),
-    include_str!("../../migrations/0011_flags.sql"),
+    include_str!("../../migrations/0010_flags.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,4 +1,4 @@
--- 0011: flags within what the server allows (issue 14). A folder remembers the flags its
+-- 0010: flags within what the server allows (issue 14). A folder remembers the flags its
 -- server lets clients change permanently (PERMANENTFLAGS from its last SELECT), as a JSON
 -- array of flag names; `\*` means any keyword. The default is `["\*"]`, RFC 3501's rule for
 -- a server that sends no PERMANENTFLAGS: every flag can be changed permanently.
