@@ -3,13 +3,13 @@
 //! order of importance. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
-use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, convert, folder::FolderSync};
+use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, folder::FolderSync, roles};
 use crate::{
     error::{Error, Result},
     imap::{Folder, FolderStatus, ImapSession, SpecialUse},
     net::Purpose,
     policy::SyncRequest,
-    store::{AccountId, FolderRecord, Store},
+    store::{AccountId, FolderRecord, Role, Store},
 };
 
 /// Syncs the folders `request` names (or every subscribed one) over a logged-in session.
@@ -56,12 +56,16 @@ pub async fn sync_imap_account_with(
     } else {
         (session.list_folders(true).await?, None)
     };
+    // Roles from SPECIAL-USE, else from well-known names (`roles`); the app's overrides
+    // are applied over these by the store.
+    let roles = roles::assign(&listed);
     let records: Vec<FolderRecord> = listed
         .iter()
-        .map(|f| FolderRecord {
+        .zip(&roles)
+        .map(|(f, role)| FolderRecord {
             name: f.name.clone(),
             delimiter: f.delimiter.clone(),
-            role: f.special_use.and_then(convert::role),
+            role: *role,
             subscribed: f.subscribed,
             selectable: f.selectable,
         })
@@ -82,7 +86,7 @@ pub async fn sync_imap_account_with(
             }
         })
         .collect();
-    chosen.sort_by_key(|(_, f)| importance(f.special_use));
+    chosen.sort_by_key(|(i, _)| importance(roles[*i]));
 
     // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
     let mut statuses: Vec<Option<FolderStatus>> = chosen.iter().map(|(_, f)| f.status).collect();
@@ -151,17 +155,17 @@ pub async fn sync_imap_account_with(
 }
 
 /// Inbox first, then the folders a phone user opens most.
-fn importance(role: Option<SpecialUse>) -> u8 {
+fn importance(role: Option<Role>) -> u8 {
     match role {
-        Some(SpecialUse::Inbox) => 0,
-        Some(SpecialUse::Sent) => 1,
-        Some(SpecialUse::Drafts) => 2,
-        Some(SpecialUse::Archive) => 3,
+        Some(Role::Inbox) => 0,
+        Some(Role::Sent) => 1,
+        Some(Role::Drafts) => 2,
+        Some(Role::Archive) => 3,
         None => 4,
-        Some(SpecialUse::Flagged) => 5,
-        Some(SpecialUse::Trash) => 6,
-        Some(SpecialUse::Junk) => 7,
-        Some(SpecialUse::All) => 8,
+        Some(Role::Flagged) => 5,
+        Some(Role::Trash) => 6,
+        Some(Role::Junk) => 7,
+        Some(Role::All) => 8,
     }
 }
 
