@@ -3,7 +3,9 @@
 //! order of importance. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
-use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, folder::FolderSync, roles};
+use super::{
+    Budget, EventSink, NoEvents, SyncEvent, SyncReport, folder::FolderSync, role_folders, roles,
+};
 use crate::{
     error::{Error, Result},
     imap::{Folder, FolderStatus, ImapSession, SpecialUse},
@@ -59,7 +61,7 @@ pub async fn sync_imap_account_with(
     // Roles from SPECIAL-USE, else from well-known names (`roles`); the app's overrides
     // are applied over these by the store.
     let roles = roles::assign(&listed);
-    let records: Vec<FolderRecord> = listed
+    let mut records: Vec<FolderRecord> = listed
         .iter()
         .zip(&roles)
         .map(|(f, role)| FolderRecord {
@@ -70,7 +72,25 @@ pub async fn sync_imap_account_with(
             selectable: f.selectable,
         })
         .collect();
-    let ids = store.upsert_folders(account, &records).await?;
+    let mut ids = store.upsert_folders(account, &records).await?;
+    // A missing Drafts, Sent or Trash is created now and stored; being empty, it is first
+    // synced by the next pass, whose LIST shows it (see `role_folders`).
+    let created = role_folders::create_missing(session, store, account, &listed).await?;
+    if !created.folders.is_empty() {
+        records.extend(
+            created
+                .folders
+                .into_iter()
+                .map(|(folder, role)| FolderRecord {
+                    name: folder.name,
+                    delimiter: folder.delimiter,
+                    role: Some(role),
+                    subscribed: folder.subscribed,
+                    selectable: folder.selectable,
+                }),
+        );
+        ids = store.upsert_folders(account, &records).await?;
+    }
     events.emit(SyncEvent::FoldersChanged { account });
 
     let mut chosen: Vec<(usize, &Folder)> = listed
@@ -105,7 +125,10 @@ pub async fn sync_imap_account_with(
         }
     }
 
-    let mut report = SyncReport::default();
+    let mut report = SyncReport {
+        errors: created.errors,
+        ..SyncReport::default()
+    };
     for ((i, folder), status) in chosen.into_iter().zip(statuses) {
         if budget.exhausted() {
             report.stopped = budget.stop_reason();

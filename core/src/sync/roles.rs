@@ -396,7 +396,7 @@ pub fn inbox_child(role: Role, folders: &[Folder]) -> Option<String> {
 }
 
 /// The server's hierarchy delimiter, as INBOX (else any folder) reports it.
-fn delimiter(folders: &[Folder]) -> Option<String> {
+pub fn delimiter(folders: &[Folder]) -> Option<String> {
     folders
         .iter()
         .find(|f| f.name.eq_ignore_ascii_case("INBOX"))
