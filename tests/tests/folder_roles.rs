@@ -192,7 +192,7 @@ async fn roles_from_names_make_drafts_and_trash_work_without_special_use() {
     assert_eq!(s.server.server_flags("alice", "INBOX").len(), 3);
     assert_eq!(
         server_subjects(&s.server, "Trash"),
-        [victim.subject.clone()]
+        [victim.subject.as_str()]
     );
     let pending = s
         .engine
