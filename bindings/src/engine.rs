@@ -325,6 +325,31 @@ impl Engine {
         Ok(list.into_iter().map(Into::into).collect())
     }
 
+    /// Sets a folder's role for good, over the server's SPECIAL-USE and well-known names:
+    /// a role makes it the account's folder for that role (no other folder keeps it); `None`
+    /// makes it a folder without a role. Later syncs keep it; `reset_folder_role` undoes it.
+    /// The inbox role, INBOX itself, `Other`, and a folder that cannot be selected are refused.
+    pub async fn set_folder_role(
+        &self,
+        folder: i64,
+        role: Option<FolderRole>,
+    ) -> Result<(), AnvertError> {
+        let role = match role {
+            None => None,
+            Some(r) => Some(r.to_core().ok_or(AnvertError::Other {
+                reason: "Other is not a role that can be set".into(),
+            })?),
+        };
+        self.call(move |e| async move { e.set_folder_role(FolderId(folder), role).await })
+            .await
+    }
+
+    /// Gives a folder back the role the server's LIST gives it.
+    pub async fn reset_folder_role(&self, folder: i64) -> Result<(), AnvertError> {
+        self.call(move |e| async move { e.reset_folder_role(FolderId(folder)).await })
+            .await
+    }
+
     /// A page of a folder's messages, newest first; pass the previous page's `next` to go on.
     pub async fn messages(
         &self,

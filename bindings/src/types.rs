@@ -257,13 +257,34 @@ pub enum FolderRole {
     Other,
 }
 
+impl FolderRole {
+    /// The core's role; `Other` (a role these bindings do not know) has none.
+    pub(crate) fn to_core(self) -> Option<cs::Role> {
+        Some(match self {
+            FolderRole::Inbox => cs::Role::Inbox,
+            FolderRole::Sent => cs::Role::Sent,
+            FolderRole::Drafts => cs::Role::Drafts,
+            FolderRole::Trash => cs::Role::Trash,
+            FolderRole::Junk => cs::Role::Junk,
+            FolderRole::Archive => cs::Role::Archive,
+            FolderRole::All => cs::Role::All,
+            FolderRole::Flagged => cs::Role::Flagged,
+            FolderRole::Other => return None,
+        })
+    }
+}
+
 /// A folder with its counts.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Folder {
     pub id: i64,
     pub name: String,
     pub delimiter: Option<String>,
+    /// The effective role: the app's (`Engine::set_folder_role`) where it set one, else
+    /// SPECIAL-USE or a well-known name.
     pub role: Option<FolderRole>,
+    /// Whether `role` is the app's choice rather than the server's LIST.
+    pub role_set_by_app: bool,
     pub subscribed: bool,
     pub selectable: bool,
     pub unread: u32,
@@ -287,6 +308,7 @@ impl From<cs::FolderSummary> for Folder {
                 cs::Role::Flagged => FolderRole::Flagged,
                 _ => FolderRole::Other,
             }),
+            role_set_by_app: f.role_set_by_app,
             subscribed: f.subscribed,
             selectable: f.selectable,
             unread: f.unread,
@@ -701,5 +723,39 @@ mod tests {
         assert!(far.deadline.is_none_or(|d| d > Instant::now()));
         let soon = options(Some(25_000)).to_core().deadline;
         assert!(soon.is_some_and(|d| d > Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+
+    #[test]
+    fn folder_roles_convert_both_ways() {
+        let all = [
+            FolderRole::Inbox,
+            FolderRole::Sent,
+            FolderRole::Drafts,
+            FolderRole::Trash,
+            FolderRole::Junk,
+            FolderRole::Archive,
+            FolderRole::All,
+            FolderRole::Flagged,
+        ];
+        for role in all {
+            let folder = Folder::from(cs::FolderSummary {
+                id: cs::FolderId(7),
+                name: "X".into(),
+                delimiter: None,
+                role: role.to_core(),
+                role_set_by_app: true,
+                subscribed: true,
+                selectable: true,
+                unread: 0,
+                total: 0,
+            });
+            assert_eq!((folder.role, folder.role_set_by_app), (Some(role), true));
+        }
+        assert_eq!(FolderRole::Other.to_core(), None);
     }
 }

@@ -37,6 +37,12 @@ pub struct DovecotOptions {
     /// accepts `UID EXPUNGE` and still sends COPYUID/APPENDUID: the no-COPYUID path needs the
     /// scripted server.
     pub uidplus: bool,
+    /// SPECIAL-USE (RFC 6154): off drops the `special_use` lines (Drafts, Sent, Trash, Junk
+    /// and Archive are listed without attributes) and the capability, as on minimal servers.
+    pub special_use: bool,
+    /// Drafts, Sent, Trash, Junk and Archive exist for every user (`auto = subscribe`); off
+    /// leaves them out, so a user has only INBOX until a client creates more.
+    pub role_mailboxes: bool,
 }
 
 /// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
@@ -80,6 +86,8 @@ impl Default for DovecotOptions {
             oauth: None,
             move_command: true,
             uidplus: true,
+            special_use: true,
+            role_mailboxes: true,
         }
     }
 }
@@ -401,6 +409,9 @@ fn render_config(
     if !options.uidplus {
         caps.retain(|c| *c != "UIDPLUS");
     }
+    if !options.special_use {
+        caps.retain(|c| *c != "SPECIAL-USE");
+    }
     if options.oauth.as_ref().is_some_and(|o| !o.sasl_ir) {
         caps.retain(|c| *c != "SASL-IR");
     }
@@ -426,6 +437,22 @@ fn render_config(
         "$mail_plugins imap_zlib"
     } else {
         "$mail_plugins"
+    };
+    // The mailboxes every user has, with their SPECIAL-USE attribute unless switched off.
+    let role_mailboxes: String = if options.role_mailboxes {
+        ["Drafts", "Sent", "Trash", "Junk", "Archive"]
+            .iter()
+            .map(|name| {
+                let special_use = if options.special_use {
+                    format!("    special_use = \\{name}\n")
+                } else {
+                    String::new()
+                };
+                format!("  mailbox {name} {{\n{special_use}    auto = subscribe\n  }}\n")
+            })
+            .collect()
+    } else {
+        String::new()
     };
     let users_line = if is_root {
         String::new()
@@ -466,27 +493,7 @@ userdb {{
 namespace inbox {{
   inbox = yes
   separator = /
-  mailbox Drafts {{
-    special_use = \Drafts
-    auto = subscribe
-  }}
-  mailbox Sent {{
-    special_use = \Sent
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \Trash
-    auto = subscribe
-  }}
-  mailbox Junk {{
-    special_use = \Junk
-    auto = subscribe
-  }}
-  mailbox Archive {{
-    special_use = \Archive
-    auto = subscribe
-  }}
-}}
+{role_mailboxes}}}
 service imap-login {{
   # One long-lived login process (Dovecot's "high-performance mode"), so TLS session tickets
   # survive between connections and clients can resume sessions.

@@ -296,8 +296,9 @@ impl Setup {
             ..SyncRequest::default()
         };
         engine.sync(account, &request).await.unwrap();
-        let inbox = engine.folders(account).await.unwrap();
-        let page = engine.messages(inbox[0].id, None, 10).await.unwrap();
+        let folders = engine.folders(account).await.unwrap();
+        let inbox = folders.iter().find(|f| f.name == "INBOX").unwrap();
+        let page = engine.messages(inbox.id, None, 10).await.unwrap();
         assert_eq!(page.items.len(), 1, "{:?}", server.commands());
         let message = page.items[0].id;
         let parts = engine.message(message).await.unwrap().unwrap().parts;

@@ -12,6 +12,7 @@ mod content;
 mod moves;
 mod pop3;
 mod probe;
+mod roles;
 
 use std::{
     collections::BTreeMap,

@@ -7,6 +7,7 @@ mod body;
 mod caps;
 mod connect;
 mod cork;
+mod create;
 mod exchange;
 mod fetch;
 #[cfg(test)]

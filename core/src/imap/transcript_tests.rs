@@ -488,9 +488,10 @@ async fn local_store() -> (tempfile::TempDir, Store, AccountId) {
     (dir, store, account)
 }
 
-/// `(uid, number of parts)` of every message stored in the account's first folder.
+/// `(uid, number of parts)` of every message stored in the account's INBOX.
 async fn stored_parts(store: &Store, account: AccountId) -> Vec<(u32, usize)> {
-    let id = store.folders(account).await.unwrap()[0].id;
+    let folders = store.folders(account).await.unwrap();
+    let id = folders.iter().find(|f| f.name == "INBOX").unwrap().id;
     let page = store.messages_page(id, None, 100).await.unwrap();
     let mut parts = Vec::new();
     for item in &page.items {

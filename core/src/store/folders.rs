@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{Error, Result};
 
-/// What a folder is for (RFC 6154 SPECIAL-USE, or guessed from its name by the sync layer).
+/// What a folder is for (RFC 6154 SPECIAL-USE, or guessed from its name by the sync layer,
+/// or set by the app).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Role {
@@ -75,7 +76,11 @@ pub struct FolderSummary {
     pub id: FolderId,
     pub name: String,
     pub delimiter: Option<String>,
+    /// The effective role: the app's ([`Store::set_folder_role`]) where it set one, else
+    /// SPECIAL-USE or a well-known name.
     pub role: Option<Role>,
+    /// Whether the role is the app's choice rather than the server's LIST.
+    pub role_set_by_app: bool,
     pub subscribed: bool,
     pub selectable: bool,
     /// Stored messages without `\Seen`.
@@ -127,12 +132,14 @@ impl Store {
 
         let mut ids = Vec::with_capacity(folders.len());
         for folder in folders {
+            // The listed role only: `role` is derived below, with the app's overrides.
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO folders (account_id, name, delimiter, role, subscribed, selectable)
+                "INSERT INTO folders (account_id, name, delimiter, listed_role, subscribed,
+                                      selectable)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (account_id, name) DO UPDATE SET
                      delimiter = excluded.delimiter,
-                     role = excluded.role,
+                     listed_role = excluded.listed_role,
                      subscribed = excluded.subscribed,
                      selectable = excluded.selectable
                  RETURNING id",
@@ -148,8 +155,84 @@ impl Store {
             .map_err(sql("store a folder"))?;
             ids.push(FolderId(id));
         }
+        derive_roles(&mut tx, account).await?;
         tx.commit().await.map_err(sql("commit the folder list"))?;
         Ok(ids)
+    }
+
+    /// Sets the role of a folder as the app sees it, over what the server's LIST says, for
+    /// good (later syncs keep it): `Some(role)` makes the folder the account's folder for
+    /// that role (no other folder keeps it, whatever its SPECIAL-USE or name; another
+    /// folder's override to the same role is removed); `None` makes it a folder without a
+    /// role. [`Store::reset_folder_role`] returns to the listed role. INBOX is always the
+    /// inbox: the inbox role cannot be given, and INBOX's cannot be changed; a folder that
+    /// cannot be selected cannot hold a role (`Error::Config`).
+    /// Returns the folder's account.
+    pub async fn set_folder_role(&self, folder: FolderId, role: Option<Role>) -> Result<AccountId> {
+        let value = match role {
+            Some(Role::Inbox) => {
+                return Err(Error::Config {
+                    reason: "the inbox role belongs to INBOX".into(),
+                });
+            }
+            Some(r) => r.as_sql(),
+            None => "none",
+        };
+        self.write_role_override(folder, value).await
+    }
+
+    /// Drops the app's role for a folder: its role is again the one its LIST entry gives
+    /// (SPECIAL-USE or a well-known name).
+    /// Returns the folder's account.
+    pub async fn reset_folder_role(&self, folder: FolderId) -> Result<AccountId> {
+        self.write_role_override(folder, "auto").await
+    }
+
+    async fn write_role_override(&self, folder: FolderId, value: &str) -> Result<AccountId> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT account_id, name, selectable FROM folders WHERE id = ?1")
+            .bind(folder.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql("look up a folder"))?
+            .ok_or(Error::NotFound {
+                what: "folder",
+                id: folder.0,
+            })?;
+        let account = AccountId(col(&row, "account_id")?);
+        let name: String = col(&row, "name")?;
+        let selectable: bool = col(&row, "selectable")?;
+        if name.eq_ignore_ascii_case("INBOX") && value != "auto" {
+            return Err(Error::Config {
+                reason: "INBOX's role cannot be changed".into(),
+            });
+        }
+        if !selectable && !matches!(value, "auto" | "none") {
+            return Err(Error::Config {
+                reason: "a folder that cannot be selected cannot have a role".into(),
+            });
+        }
+        if !matches!(value, "auto" | "none") {
+            sqlx::query(
+                "UPDATE folders SET role_override = 'auto'
+                 WHERE account_id = ?1 AND role_override = ?2 AND id <> ?3",
+            )
+            .bind(account.0)
+            .bind(value)
+            .bind(folder.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("move a folder role"))?;
+        }
+        sqlx::query("UPDATE folders SET role_override = ?2 WHERE id = ?1")
+            .bind(folder.0)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("set a folder role"))?;
+        derive_roles(&mut tx, account).await?;
+        tx.commit().await.map_err(sql("commit a folder role"))?;
+        Ok(account)
     }
 
     /// The account's folders by name, with unread and total counts of the stored messages.
@@ -239,9 +322,31 @@ impl Store {
     }
 }
 
+/// Derives every folder's `role` of an account from its listed role and the app's
+/// overrides (migration 0009): an override wins, and a role the app gave a folder is no
+/// other folder's.
+async fn derive_roles(conn: &mut SqliteConnection, account: AccountId) -> Result<()> {
+    sqlx::query(
+        "UPDATE folders SET role = CASE
+             WHEN role_override = 'none' THEN NULL
+             WHEN role_override <> 'auto' THEN role_override
+             WHEN EXISTS (SELECT 1 FROM folders AS o
+                          WHERE o.account_id = folders.account_id AND o.id <> folders.id
+                            AND o.role_override = folders.listed_role) THEN NULL
+             ELSE listed_role
+         END
+         WHERE account_id = ?1",
+    )
+    .bind(account.0)
+    .execute(conn)
+    .await
+    .map_err(sql("derive folder roles"))?;
+    Ok(())
+}
+
 /// Unread and total are counted on the covering index `messages_by_flags`.
 pub(super) const FOLDER_SUMMARIES: &str = "
-    SELECT f.id, f.name, f.delimiter, f.role, f.subscribed, f.selectable,
+    SELECT f.id, f.name, f.delimiter, f.role, f.role_override, f.subscribed, f.selectable,
            (SELECT count(*) FROM messages AS m
             WHERE m.folder_id = f.id) AS total,
            (SELECT count(*) FROM messages AS m
@@ -257,6 +362,7 @@ fn summary_from_row(row: &SqliteRow) -> Result<FolderSummary> {
         name: col(row, "name")?,
         delimiter: col(row, "delimiter")?,
         role: role.map(Role::from_sql).transpose()?,
+        role_set_by_app: col::<&str>(row, "role_override")? != "auto",
         subscribed: col(row, "subscribed")?,
         selectable: col(row, "selectable")?,
         unread: col_u32(row, "unread")?,

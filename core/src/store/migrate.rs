@@ -13,7 +13,7 @@ use super::sql;
 use crate::{Error, Result};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -22,6 +22,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../../migrations/0006_moves.sql"),
     include_str!("../../migrations/0007_pop3_more.sql"),
     include_str!("../../migrations/0008_incomplete.sql"),
+    include_str!("../../migrations/0009_folder_roles.sql"),
     include_str!("../../migrations/0010_flags.sql"),
 ];
 

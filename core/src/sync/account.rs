@@ -4,13 +4,15 @@
 //! it cannot show a folder unchanged, and every folder is scanned anyway. A folder's failure is reported and the pass goes on, unless the
 //! connection itself is gone.
 
-use super::{Budget, EventSink, NoEvents, SyncEvent, SyncReport, convert, folder::FolderSync};
+use super::{
+    Budget, EventSink, NoEvents, SyncEvent, SyncReport, folder::FolderSync, role_folders, roles,
+};
 use crate::{
     error::{Error, Result},
     imap::{Folder, FolderStatus, ImapSession, SpecialUse},
     net::Purpose,
     policy::SyncRequest,
-    store::{AccountId, FolderRecord, Store},
+    store::{AccountId, FolderRecord, Role, Store},
 };
 
 /// Syncs the folders `request` names (or every subscribed one) over a logged-in session.
@@ -62,17 +64,39 @@ pub async fn sync_imap_account_with(
     } else {
         (session.list_folders(status_useful).await?, None)
     };
-    let records: Vec<FolderRecord> = listed
+    // Roles from SPECIAL-USE, else from well-known names (`roles`); the app's overrides
+    // are applied over these by the store.
+    let roles = roles::assign(&listed);
+    let mut records: Vec<FolderRecord> = listed
         .iter()
-        .map(|f| FolderRecord {
+        .zip(&roles)
+        .map(|(f, role)| FolderRecord {
             name: f.name.clone(),
             delimiter: f.delimiter.clone(),
-            role: f.special_use.and_then(convert::role),
+            role: *role,
             subscribed: f.subscribed,
             selectable: f.selectable,
         })
         .collect();
-    let ids = store.upsert_folders(account, &records).await?;
+    let mut ids = store.upsert_folders(account, &records).await?;
+    // A missing Drafts, Sent or Trash is created now and stored; being empty, it is first
+    // synced by the next pass, whose LIST shows it (see `role_folders`).
+    let created = role_folders::create_missing(session, store, account, &listed).await?;
+    if !created.folders.is_empty() {
+        records.extend(
+            created
+                .folders
+                .into_iter()
+                .map(|(folder, role)| FolderRecord {
+                    name: folder.name,
+                    delimiter: folder.delimiter,
+                    role: Some(role),
+                    subscribed: folder.subscribed,
+                    selectable: folder.selectable,
+                }),
+        );
+        ids = store.upsert_folders(account, &records).await?;
+    }
     events.emit(SyncEvent::FoldersChanged { account });
 
     let mut chosen: Vec<(usize, &Folder)> = listed
@@ -88,7 +112,7 @@ pub async fn sync_imap_account_with(
             }
         })
         .collect();
-    chosen.sort_by_key(|(_, f)| importance(f.special_use));
+    chosen.sort_by_key(|(i, _)| importance(roles[*i]));
 
     // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
     let mut statuses: Vec<Option<FolderStatus>> = chosen.iter().map(|(_, f)| f.status).collect();
@@ -107,7 +131,10 @@ pub async fn sync_imap_account_with(
         }
     }
 
-    let mut report = SyncReport::default();
+    let mut report = SyncReport {
+        errors: created.errors,
+        ..SyncReport::default()
+    };
     for ((i, folder), status) in chosen.into_iter().zip(statuses) {
         if budget.exhausted() {
             report.stopped = budget.stop_reason();
@@ -157,17 +184,17 @@ pub async fn sync_imap_account_with(
 }
 
 /// Inbox first, then the folders a phone user opens most.
-fn importance(role: Option<SpecialUse>) -> u8 {
+fn importance(role: Option<Role>) -> u8 {
     match role {
-        Some(SpecialUse::Inbox) => 0,
-        Some(SpecialUse::Sent) => 1,
-        Some(SpecialUse::Drafts) => 2,
-        Some(SpecialUse::Archive) => 3,
+        Some(Role::Inbox) => 0,
+        Some(Role::Sent) => 1,
+        Some(Role::Drafts) => 2,
+        Some(Role::Archive) => 3,
         None => 4,
-        Some(SpecialUse::Flagged) => 5,
-        Some(SpecialUse::Trash) => 6,
-        Some(SpecialUse::Junk) => 7,
-        Some(SpecialUse::All) => 8,
+        Some(Role::Flagged) => 5,
+        Some(Role::Trash) => 6,
+        Some(Role::Junk) => 7,
+        Some(Role::All) => 8,
     }
 }
 

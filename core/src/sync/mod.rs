@@ -8,7 +8,9 @@
 //! - `recover`: messages whose summary could not be read, fetched other ways and stored with
 //!   what could be read (never dropped silently); `structure`: a message's parts read from
 //!   its own bytes when its BODYSTRUCTURE cannot be parsed.
-//! - `convert`: protocol values to store records.
+//! - `convert`: protocol values to store records; `roles`: folder roles from SPECIAL-USE or
+//!   well-known (localised) names, and the names of role folders the engine creates;
+//!   `role_folders`: creating the Drafts, Sent and Trash an account lacks.
 //! - `writeback`: queued local changes (flags) replayed to the server, coalesced.
 
 mod account;
@@ -22,6 +24,8 @@ mod pop3_parse;
 mod pop3_skeleton;
 pub(crate) mod pop3_spool;
 mod recover;
+mod role_folders;
+mod roles;
 mod structure;
 mod windows;
 mod writeback;
