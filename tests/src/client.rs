@@ -93,6 +93,14 @@ pub async fn raw_session(
         .await
         .unwrap();
     let mut client = async_imap::Client::new(BoxedIo::new(stream));
+    // A naive client trusts whatever the server announces (upstream async-imap took literals
+    // up to 512 MiB): the baselines fetch a whole 100 MiB part in one response.
+    client.set_limits(async_imap::framing::ResponseLimits {
+        max_literal: 512 << 20,
+        max_line: 512 << 20,
+        max_response: 1 << 30,
+        max_depth: u32::MAX,
+    });
     client.read_response().await.unwrap().unwrap();
     let mut session = client
         .login(user, password)
