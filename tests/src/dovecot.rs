@@ -195,11 +195,35 @@ impl Dovecot {
             mail_owner,
         };
         dovecot.fix_ownership();
-        dovecot.spawn();
+        // A free port can be taken by another test between `free_ports` and Dovecot's bind
+        // (the scripted servers bind ephemeral ports too): then Dovecot exits at once, and
+        // it is started again on other ports.
+        for attempt in 1.. {
+            match dovecot.spawn() {
+                Ok(()) => break,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => {
+                    dovecot.ports = free_ports();
+                    std::fs::write(
+                        &dovecot.config,
+                        render_config(
+                            dovecot.root.path(),
+                            &dovecot.pki,
+                            dovecot.ports,
+                            &dovecot.options,
+                            is_root,
+                        ),
+                    )
+                    .unwrap();
+                    let _ = std::fs::remove_file(dovecot.root.path().join("dovecot.log"));
+                }
+                Err(log) => panic!("dovecot exited:\n{log}"),
+            }
+        }
         dovecot
     }
 
-    fn spawn(&mut self) {
+    /// Starts Dovecot and waits until it listens; the log when it exited instead.
+    fn spawn(&mut self) -> Result<(), String> {
         let child = Command::new(DOVECOT_BIN)
             .arg("-F")
             .arg("-c")
@@ -226,7 +250,8 @@ impl Dovecot {
                     .as_mut()
                     .and_then(|c| c.try_wait().ok().flatten())
                 {
-                    panic!("dovecot exited with {status}:\n{}", self.log());
+                    self.child = None;
+                    return Err(format!("exit status {status}:\n{}", self.log()));
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -236,6 +261,7 @@ impl Dovecot {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        Ok(())
     }
 
     /// The directory holding the config, the log, the certificates and the users' homes.
