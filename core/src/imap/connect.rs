@@ -333,7 +333,7 @@ pub(super) fn map_err(command: &str, e: async_imap::error::Error) -> Error {
     }
 }
 
-/// An I/O error from the stream under async-imap: the socket's own, the guard's refusals,
+/// An I/O error from the stream under async-imap: the socket's own, the reader's limits,
 /// or async-imap's framing errors.
 fn io_error(command: &str, io: std::io::Error) -> Error {
     use std::io::ErrorKind as K;
