@@ -171,14 +171,6 @@ pub(super) async fn session_with_options(
     (session.unwrap(), handle, meter)
 }
 
-/// This thread's CPU time, from the scheduler's own accounting (nanosecond precision). With a
-/// current-thread runtime it is the client's and the fake server's work together.
-pub(super) fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = stat
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
-}
+/// This thread's CPU time (with a current-thread runtime, the client's and the fake server's
+/// work together).
+pub(super) use crate::mutate::thread_cpu;
