@@ -1,10 +1,12 @@
 //! Anvert core: the mail sync engine behind the mobile bindings.
 //!
 //! Layers, top to bottom (data flows down, never back up):
-//! `engine` (public API) → `sync` (the only place where network and store meet) →
+//! `engine` (public API, a façade) → `account` (one owner per account: its connections and
+//! the priority of its work) → `sync` (the only place where network and store meet) →
 //! `imap` / `pop3` (protocol sessions, no store access) and `store` (the only SQL) →
 //! `mime`, `blobs`, `policy`, `net`. See ARCHITECTURE.md at the repository root.
 
+pub mod account;
 pub mod blobs;
 pub mod engine;
 pub mod error;

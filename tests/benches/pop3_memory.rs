@@ -411,6 +411,7 @@ async fn open_engine(data_dir: &Path) -> Engine {
         extra_roots_pem: Some(ServerEnv::from_env().ca_pem),
         connect: ConnectOptions::default(),
         cache_budget: None,
+        ..EngineConfig::default()
     })
     .await
     .unwrap()

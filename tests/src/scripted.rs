@@ -197,6 +197,7 @@ impl ScriptedImap {
                 ..ConnectOptions::default()
             },
             cache_budget: None,
+            ..EngineConfig::default()
         })
         .await
         .unwrap();

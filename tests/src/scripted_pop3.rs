@@ -217,6 +217,7 @@ impl ScriptedPop3 {
                 ..ConnectOptions::default()
             },
             cache_budget: None,
+            ..EngineConfig::default()
         })
         .await
         .unwrap();

@@ -63,6 +63,7 @@ async fn open(
             ..ConnectOptions::default()
         },
         cache_budget,
+        ..EngineConfig::default()
     })
     .await
     .unwrap()

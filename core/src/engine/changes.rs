@@ -5,12 +5,11 @@
 //!
 //! It only wraps the store and the sync layer; it never talks to a server by itself.
 
-use super::{Engine, events, unix_now};
+use super::{Engine, events};
 use crate::{
     error::Result,
-    imap::ImapSession,
     store::{AccountId, Flags, MessageId, PendingOp},
-    sync::{self, SyncEvent},
+    sync::SyncEvent,
 };
 
 impl Engine {
@@ -40,17 +39,5 @@ impl Engine {
     /// Retries the account's parked operations on the next sync (after the user asked to).
     pub async fn retry_parked(&self, account: AccountId) -> Result<u64> {
         self.store.unpark(account).await
-    }
-
-    /// Replays the account's queued changes over a fresh session, before the folder sync.
-    pub(super) async fn write_back(
-        &self,
-        session: &mut ImapSession,
-        account: AccountId,
-    ) -> Result<sync::WriteBackReport> {
-        let listener = self.listener();
-        let runtime = self.runtime(account)?;
-        let _queue = runtime.queue.lock().await;
-        sync::write_back(session, &self.store, account, unix_now(), events(&listener)).await
     }
 }

@@ -9,6 +9,7 @@
 mod accounts;
 mod changes;
 mod content;
+mod lifecycle;
 mod moves;
 mod pop3;
 mod probe;
@@ -21,16 +22,17 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use accounts::{AccountConfig, Protocol};
-pub use content::{Body, ProgressListener};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::AutoPorts;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{
+    account::{AccountSession, Shared},
     error::{Error, Result},
-    imap::{self, ConnectOptions, IdleOutcome},
-    net::{Credential, Endpoint, Purpose, TlsConnector, Trust, WireMeter, WireTotals},
+    imap::ConnectOptions,
+    net::{Credential, Endpoint, TlsConnector, Trust},
     policy::{NetworkKind, SyncRequest},
     store::{
         Account, AccountId, Cursor, FolderId, FolderSummary, MessageDetail, MessageId,
@@ -38,9 +40,6 @@ use crate::{
     },
     sync::{self, EventSink, StopReason, SyncReport},
 };
-
-/// How long a sync may overrun its deadline while a network read hangs before it is cut.
-const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
 /// How to open an engine.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +53,8 @@ pub struct EngineConfig {
     /// Cached bodies and downloaded files are trimmed to this many bytes per account (least
     /// recently used first) after each sync and download. `None`: no limit.
     pub cache_budget: Option<u64>,
+    /// How accounts keep their connections (warm by default).
+    pub session: SessionConfig,
 }
 
 /// The mail engine.
@@ -63,7 +64,8 @@ pub struct Engine {
     tls: TlsConnector,
     connect: ConnectOptions,
     cache_budget: Option<u64>,
-    accounts: Mutex<BTreeMap<AccountId, Arc<Runtime>>>,
+    shared: Arc<Shared>,
+    accounts: Mutex<BTreeMap<AccountId, Arc<AccountSession>>>,
     listener: RwLock<Option<Arc<dyn EventSink>>>,
 }
 
@@ -71,19 +73,6 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").finish_non_exhaustive()
     }
-}
-
-/// What the engine holds for an account while it runs: where, as whom, and its meter.
-struct Runtime {
-    endpoint: Endpoint,
-    protocol: Protocol,
-    credential: Credential,
-    meter: WireMeter,
-    /// One sync at a time per account.
-    busy: tokio::sync::Mutex<()>,
-    /// Held while the write-back replays the queue, and by local moves, deletions and
-    /// drafts (which fold into queued rows), so neither sees the other half-done.
-    queue: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -95,10 +84,18 @@ impl Engine {
         if let Some(pem) = &config.extra_roots_pem {
             trust = trust.with_extra_roots_pem(pem)?;
         }
+        let tls = TlsConnector::new(&trust)?;
+        let shared = Arc::new(Shared::new(
+            store.clone(),
+            tls.clone(),
+            config.connect.clone(),
+            config.session.clone(),
+        ));
         Ok(Engine {
             store,
             data_dir: config.data_dir.clone(),
-            tls: TlsConnector::new(&trust)?,
+            tls,
+            shared,
             connect: config.connect,
             cache_budget: config.cache_budget,
             accounts: Mutex::new(BTreeMap::new()),
@@ -124,7 +121,13 @@ impl Engine {
     }
 
     /// Hands the engine an account's credential again (after a restart, or a new password).
+    /// An account already running keeps its connections, locks and queue: only the
+    /// credential is swapped, and the next connection uses it.
     pub async fn set_credential(&self, account: AccountId, credential: Credential) -> Result<()> {
+        if let Some(running) = recover(self.accounts.lock(), "the accounts").get(&account) {
+            running.set_credential(credential);
+            return Ok(());
+        }
         let stored = self.account(account).await?;
         let (endpoint, protocol) = accounts::endpoint_of(&stored)?;
         self.install(account, endpoint, protocol, credential);
@@ -190,87 +193,23 @@ impl Engine {
             });
         }
         let runtime = self.runtime(account)?;
-        let _one_at_a_time = runtime.busy.lock().await;
         if runtime.protocol == Protocol::Pop3 {
             return self.sync_pop3(account, &runtime, request).await;
         }
-        let before = runtime.meter.totals();
         let listener = self.listener();
-        let result = async {
-            let mut session = imap::connect(
-                &runtime.endpoint,
-                &runtime.credential,
-                &self.tls,
-                &runtime.meter,
-                &self.connect,
-            )
+        let report = runtime
+            .sync_imap(request, unix_now(), &self.data_dir, events(&listener))
             .await?;
-            self.write_back(&mut session, account).await?;
-            let mut report = sync::sync_imap_account_with(
-                &mut session,
-                &self.store,
-                account,
-                request,
-                unix_now(),
-                events(&listener),
-            )
-            .await;
-            if let Ok(r) = &mut report
-                && r.stopped.is_none()
-            {
-                let folders: Vec<String> = r.folders.iter().map(|f| f.name.clone()).collect();
-                let budget = sync::Budget::new(
-                    &runtime.meter,
-                    request
-                        .byte_budget
-                        .map(|b| b.saturating_sub(r.bytes.total())),
-                )
-                .with_deadline(request.deadline);
-                match self
-                    .prefetch_attachments(
-                        &mut session,
-                        account,
-                        &folders,
-                        &request.content(),
-                        || !budget.exhausted(),
-                    )
-                    .await
-                {
-                    Ok(n) => r.attachments = n,
-                    Err(e) => r.errors.push(("attachments".into(), e.to_string())),
-                }
-            }
-            // Log out even when the sync failed part-way; a failed LOGOUT loses nothing.
-            let _ = session.logout().await;
-            report
-        };
-        let result = match request.deadline {
-            None => result.await,
-            // The sync stops itself at a clean point after the deadline; a network read that
-            // hangs past it is cut here (what was committed stays, the rest waits).
-            Some(deadline) => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), result)
-                .await
-                .unwrap_or_else(|_| {
-                    Ok(SyncReport {
-                        stopped: Some(StopReason::Deadline),
-                        ..SyncReport::default()
-                    })
-                }),
-        };
-        // Bytes are recorded whatever happened: they were spent.
-        let spent = self
-            .record_usage(account, request.network, &runtime, &before)
-            .await?;
-        let mut report = result?;
-        report.bytes = spent;
         self.keep_cache_budget(account, None).await?;
         Ok(report)
     }
 
     /// Push for one folder (usually INBOX) while the app is in the foreground: sync it, then
-    /// IDLE; each change the server reports wakes a delta sync of that folder. IDLE is
-    /// re-issued every `idle_max` (keep it under 29 minutes). Runs until `cancel` fires or
-    /// the connection fails (the app decides when to start again).
+    /// IDLE on a connection of its own; each change the server reports wakes a delta sync of
+    /// that folder. IDLE is re-issued on an adaptive interval that starts at `idle_max`
+    /// (or `SessionConfig::idle_interval` when that is shorter) and never exceeds 29
+    /// minutes; a connection that dies is replaced. Runs until `cancel` fires, or fails for
+    /// what reconnecting cannot fix.
     pub async fn push(
         &self,
         account: AccountId,
@@ -282,89 +221,18 @@ impl Engine {
         if request.network == NetworkKind::Offline {
             return Ok(());
         }
-        // Servers may drop an IDLE after 30 minutes of silence (RFC 2177): re-issue before 29.
-        let idle_max = idle_max.min(Duration::from_secs(28 * 60));
         let runtime = self.runtime(account)?;
         let listener = self.listener();
-        let one_folder = SyncRequest {
-            folders: vec![folder.to_string()],
-            ..request.clone()
-        };
-        let mut before = runtime.meter.totals();
-        let mut session = imap::connect(
-            &runtime.endpoint,
-            &runtime.credential,
-            &self.tls,
-            &runtime.meter,
-            &self.connect,
-        )
-        .await?;
-        let result = async {
-            sync::sync_imap_account_with(
-                &mut session,
-                &self.store,
-                account,
-                &one_folder,
-                unix_now(),
+        runtime
+            .push(
+                folder,
+                request,
+                idle_max,
+                unix_now,
                 events(&listener),
+                &cancel,
             )
-            .await?;
-            // The account sync may have left another folder selected (or none, when this one
-            // was unchanged); IDLE watches the selected one. Select again after each delta.
-            let mut select = true;
-            loop {
-                self.record_usage(account, request.network, &runtime, &before)
-                    .await?;
-                before = runtime.meter.totals();
-                if select {
-                    session.select(folder, None).await?;
-                    select = false;
-                }
-                match session.idle(idle_max, &cancel).await? {
-                    IdleOutcome::Cancelled => return Ok(()),
-                    IdleOutcome::Timeout => {}
-                    IdleOutcome::Changed => {
-                        select = true;
-                        let now = unix_now();
-                        sync::sync_imap_folder(
-                            &mut session,
-                            &self.store,
-                            account,
-                            folder,
-                            &one_folder,
-                            now,
-                            events(&listener),
-                        )
-                        .await?;
-                    }
-                }
-            }
-        }
-        .await;
-        let _ = session.logout().await;
-        self.record_usage(account, request.network, &runtime, &before)
-            .await?;
-        result
-    }
-
-    /// Adds what the account's meter counted since `before` to the ledger; returns it.
-    async fn record_usage(
-        &self,
-        account: AccountId,
-        network: NetworkKind,
-        runtime: &Runtime,
-        before: &WireTotals,
-    ) -> Result<WireTotals> {
-        let spent = runtime.meter.totals().since(before);
-        for purpose in Purpose::ALL {
-            let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
-            if up + down > 0 {
-                self.store
-                    .add_usage(account, network.as_str(), purpose.as_str(), up, down)
-                    .await?;
-            }
-        }
-        Ok(spent)
+            .await
     }
 
     fn listener(&self) -> Option<Arc<dyn EventSink>> {
@@ -420,18 +288,17 @@ impl Engine {
         protocol: Protocol,
         credential: Credential,
     ) {
-        let runtime = Arc::new(Runtime {
-            endpoint,
+        let session = Arc::new(AccountSession::new(
+            id,
             protocol,
+            endpoint,
             credential,
-            meter: WireMeter::new(),
-            busy: tokio::sync::Mutex::new(()),
-            queue: tokio::sync::Mutex::new(()),
-        });
-        recover(self.accounts.lock(), "the accounts").insert(id, runtime);
+            self.shared.clone(),
+        ));
+        recover(self.accounts.lock(), "the accounts").insert(id, session);
     }
 
-    fn runtime(&self, account: AccountId) -> Result<Arc<Runtime>> {
+    fn runtime(&self, account: AccountId) -> Result<Arc<AccountSession>> {
         recover(self.accounts.lock(), "the accounts")
             .get(&account)
             .cloned()
@@ -454,7 +321,7 @@ impl Engine {
 /// The guard of a lock, also when a panic elsewhere poisoned it, with a warning. Safe for
 /// the engine's locks: each is held for one call on a std collection or one assignment,
 /// which leaves the data whole even when the holder panicked (a lost insertion at worst).
-fn recover<G>(result: LockResult<G>, what: &'static str) -> G {
+pub(crate) fn recover<G>(result: LockResult<G>, what: &'static str) -> G {
     result.unwrap_or_else(|poisoned| {
         tracing::warn!(
             lock = what,

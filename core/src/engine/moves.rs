@@ -18,7 +18,8 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use mail_builder::{MessageBuilder, headers::address::Address as BuiltAddress};
 
-use super::{Engine, Runtime, events, unix_now};
+use super::{Engine, events, unix_now};
+use crate::account::AccountSession;
 use crate::{
     error::{Error, Result},
     store::{AccountId, AccountKind, Address, FolderId, LocalChanges, MessageId, PendingMailboxOp},
@@ -190,7 +191,7 @@ impl Engine {
 
     /// The running accounts among `accounts` (an account without its credential yet cannot
     /// be syncing, so there is nothing to wait for).
-    fn queue_runtimes(&self, accounts: &[AccountId]) -> Vec<Arc<Runtime>> {
+    fn queue_runtimes(&self, accounts: &[AccountId]) -> Vec<Arc<AccountSession>> {
         accounts
             .iter()
             .filter_map(|a| self.runtime(*a).ok())
@@ -220,7 +221,7 @@ impl Engine {
 
 /// Waits until no write-back of these accounts is running and keeps it so (in account order,
 /// so two callers never wait on each other).
-async fn lock_all(runtimes: &[Arc<Runtime>]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+async fn lock_all(runtimes: &[Arc<AccountSession>]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
     let mut guards = Vec::with_capacity(runtimes.len());
     for runtime in runtimes {
         guards.push(runtime.queue.lock().await);

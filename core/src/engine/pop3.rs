@@ -7,7 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{Engine, Runtime, events, unix_now};
+use super::{Engine, events, unix_now};
+use crate::{
+    account::{AccountSession, book},
+    net::WireMeter,
+};
 use crate::{
     error::Result,
     policy::SyncRequest,
@@ -21,13 +25,15 @@ impl Engine {
     pub(super) async fn sync_pop3(
         &self,
         account: AccountId,
-        runtime: &Runtime,
+        runtime: &AccountSession,
         request: &SyncRequest,
     ) -> Result<SyncReport> {
-        let before = runtime.meter.totals();
+        // POP3 is never kept warm: the server holds the maildrop lock while connected.
+        let _one_at_a_time = runtime.busy.lock().await;
+        let meter = WireMeter::new();
         let listener = self.listener();
         let result = async {
-            let mut session = self.connect_pop3(runtime).await?;
+            let mut session = self.connect_pop3(runtime, &meter).await?;
             let report = sync::sync_pop3_account(
                 &mut session,
                 &self.store,
@@ -44,9 +50,8 @@ impl Engine {
             report
         }
         .await;
-        let spent = self
-            .record_usage(account, request.network, runtime, &before)
-            .await?;
+        let spent = meter.totals();
+        book(&self.store, account, request.network, &spent).await?;
         let mut report = result?;
         report.bytes = spent;
         Ok(report)
@@ -84,11 +89,11 @@ impl Engine {
         }
         let runtime = self.runtime(account)?;
         let _one_at_a_time = runtime.busy.lock().await;
-        let before = runtime.meter.totals();
+        let meter = WireMeter::new();
         let listener = self.listener();
         let prefer_html = crate::policy::ContentPolicy::for_network(network).prefer_html;
         let result = async {
-            let mut session = self.connect_pop3(&runtime).await?;
+            let mut session = self.connect_pop3(&runtime, &meter).await?;
             let fetched = sync::fetch_pop3_message(
                 &mut session,
                 &self.store,
@@ -104,8 +109,7 @@ impl Engine {
             fetched
         }
         .await;
-        self.record_usage(account, network, &runtime, &before)
-            .await?;
+        book(&self.store, account, network, &meter.totals()).await?;
         match result? {
             true => Ok(()),
             false => Err(crate::error::Error::NotFound {
@@ -117,16 +121,20 @@ impl Engine {
 
     /// A logged-in POP3 session for the account (implicit TLS or STLS, never plaintext
     /// unless the account says `danger_plaintext`).
-    async fn connect_pop3(&self, runtime: &Runtime) -> Result<pop3::Pop3Session> {
+    async fn connect_pop3(
+        &self,
+        runtime: &AccountSession,
+        meter: &WireMeter,
+    ) -> Result<pop3::Pop3Session> {
         let options = Pop3Options {
             timeout: self.connect.timeout,
             ..Pop3Options::default()
         };
         pop3::connect(
-            &runtime.endpoint,
-            &runtime.credential,
+            &runtime.endpoint(),
+            &runtime.credential(),
             &self.tls,
-            &runtime.meter,
+            meter,
             &options,
         )
         .await

@@ -15,6 +15,7 @@ mod fuzz_tests;
 mod guard;
 mod idle;
 mod mailbox_cmd;
+mod probe_tmp;
 mod recover;
 mod search;
 mod session;

@@ -101,6 +101,15 @@ impl WireTotals {
     pub fn total(&self) -> u64 {
         self.read.iter().chain(self.written.iter()).sum()
     }
+    /// Both counts added.
+    pub fn plus(&self, other: &WireTotals) -> WireTotals {
+        let mut out = *self;
+        for i in 0..N {
+            out.read[i] = out.read[i].saturating_add(other.read[i]);
+            out.written[i] = out.written[i].saturating_add(other.written[i]);
+        }
+        out
+    }
     /// What was counted since `earlier`.
     pub fn since(&self, earlier: &WireTotals) -> WireTotals {
         let mut out = WireTotals::default();

@@ -5,7 +5,8 @@
 //! connection itself is gone.
 
 use super::{
-    Budget, EventSink, NoEvents, SyncEvent, SyncReport, folder::FolderSync, role_folders, roles,
+    Budget, EventSink, FolderReport, NoEvents, StopReason, SyncEvent, SyncMode, SyncReport,
+    folder::FolderSync, role_folders, roles,
 };
 use crate::{
     error::{Error, Result},
@@ -37,150 +38,275 @@ pub async fn sync_imap_account_with(
     events: &dyn EventSink,
 ) -> Result<SyncReport> {
     let budget = Budget::new(session.meter(), request.byte_budget).with_deadline(request.deadline);
-    budget.set_purpose(Purpose::SyncMetadata);
-    // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen then
-    // costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
-    let wants_inbox = request.folders.is_empty()
-        || request
-            .folders
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case("INBOX"));
-    let inbox_known = match store
-        .folders(account)
-        .await?
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("INBOX"))
-    {
-        Some(f) => store.folder_state(f.id).await?.uidvalidity.is_some(),
-        None => false,
-    };
-    // STATUS can only show a folder unchanged with HIGHESTMODSEQ (CONDSTORE). Without it
-    // every folder is scanned anyway: neither LIST-STATUS items nor a STATUS flight is sent.
-    let status_useful = session.has_condstore() || session.capabilities().has("CONDSTORE");
-    let (listed, mut preselected) = if wants_inbox && !inbox_known {
-        session
-            .list_and_select(status_useful, Some(("INBOX", None)))
-            .await?
-    } else {
-        (session.list_folders(status_useful).await?, None)
-    };
-    // Roles from SPECIAL-USE, else from well-known names (`roles`); the app's overrides
-    // are applied over these by the store.
-    let roles = roles::assign(&listed);
-    let mut records: Vec<FolderRecord> = listed
-        .iter()
-        .zip(&roles)
-        .map(|(f, role)| FolderRecord {
-            name: f.name.clone(),
-            delimiter: f.delimiter.clone(),
-            role: *role,
-            subscribed: f.subscribed,
-            selectable: f.selectable,
-        })
-        .collect();
-    let mut ids = store.upsert_folders(account, &records).await?;
-    // A missing Drafts, Sent or Trash is created now and stored; being empty, it is first
-    // synced by the next pass, whose LIST shows it (see `role_folders`).
-    let created = role_folders::create_missing(session, store, account, &listed).await?;
-    if !created.folders.is_empty() {
-        records.extend(
-            created
+    let mut pass = AccountPass::begin(session, store, account, request, events, &budget).await?;
+    pass.run(session, store, request, now, events, &budget)
+        .await?;
+    Ok(pass.finish(&budget))
+}
+
+/// One pass over an account, in steps: LIST and the folder list first ([`AccountPass::begin`]),
+/// then the chosen folders in order ([`AccountPass::run`]). A run that stops because user work
+/// wants the connection ([`StopReason::Preempted`]) leaves the pass at the folder it stopped
+/// in; the next `run`, over any connection, carries on there: committed windows stay, and the
+/// folder's walk continues below them.
+#[derive(Debug)]
+pub struct AccountPass {
+    folders: Vec<PassFolder>,
+    next: usize,
+    report: SyncReport,
+    preselected: Option<crate::imap::SelectedFolder>,
+    /// The folder at `next` was stopped part-way: its walk continues, without its status.
+    resume: bool,
+}
+
+#[derive(Debug)]
+struct PassFolder {
+    id: crate::store::FolderId,
+    name: String,
+    status: Option<FolderStatus>,
+    inbox: bool,
+}
+
+impl AccountPass {
+    /// LIST (with the INBOX's first SELECT in its flight on a first sync), the folder list
+    /// and roles into the store, the role folders an account lacks, and the STATUS of the
+    /// chosen folders.
+    pub async fn begin(
+        session: &mut ImapSession,
+        store: &Store,
+        account: AccountId,
+        request: &SyncRequest,
+        events: &dyn EventSink,
+        budget: &Budget,
+    ) -> Result<AccountPass> {
+        budget.set_purpose(Purpose::SyncMetadata);
+        // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen
+        // then costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
+        let wants_inbox = request.folders.is_empty()
+            || request
                 .folders
-                .into_iter()
-                .map(|(folder, role)| FolderRecord {
-                    name: folder.name,
-                    delimiter: folder.delimiter,
-                    role: Some(role),
-                    subscribed: folder.subscribed,
-                    selectable: folder.selectable,
-                }),
-        );
-        ids = store.upsert_folders(account, &records).await?;
-    }
-    events.emit(SyncEvent::FoldersChanged { account });
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case("INBOX"));
+        let inbox_known = match store
+            .folders(account)
+            .await?
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("INBOX"))
+        {
+            Some(f) => store.folder_state(f.id).await?.uidvalidity.is_some(),
+            None => false,
+        };
+        // STATUS can only show a folder unchanged with HIGHESTMODSEQ (CONDSTORE). Without it
+        // every folder is scanned anyway: neither LIST-STATUS items nor a STATUS flight is sent.
+        let status_useful = session.has_condstore() || session.capabilities().has("CONDSTORE");
+        let (listed, preselected) = if wants_inbox && !inbox_known {
+            session
+                .list_and_select(status_useful, Some(("INBOX", None)))
+                .await?
+        } else {
+            (session.list_folders(status_useful).await?, None)
+        };
+        // Roles from SPECIAL-USE, else from well-known names (`roles`); the app's overrides
+        // are applied over these by the store.
+        let roles = roles::assign(&listed);
+        let mut records: Vec<FolderRecord> = listed
+            .iter()
+            .zip(&roles)
+            .map(|(f, role)| FolderRecord {
+                name: f.name.clone(),
+                delimiter: f.delimiter.clone(),
+                role: *role,
+                subscribed: f.subscribed,
+                selectable: f.selectable,
+            })
+            .collect();
+        let mut ids = store.upsert_folders(account, &records).await?;
+        // A missing Drafts, Sent or Trash is created now and stored; being empty, it is first
+        // synced by the next pass, whose LIST shows it (see `role_folders`).
+        let created = role_folders::create_missing(session, store, account, &listed).await?;
+        if !created.folders.is_empty() {
+            records.extend(
+                created
+                    .folders
+                    .into_iter()
+                    .map(|(folder, role)| FolderRecord {
+                        name: folder.name,
+                        delimiter: folder.delimiter,
+                        role: Some(role),
+                        subscribed: folder.subscribed,
+                        selectable: folder.selectable,
+                    }),
+            );
+            ids = store.upsert_folders(account, &records).await?;
+        }
+        events.emit(SyncEvent::FoldersChanged { account });
 
-    let mut chosen: Vec<(usize, &Folder)> = listed
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.selectable)
-        .filter(|(_, f)| {
-            if request.folders.is_empty() {
-                // INBOX always; other folders when subscribed.
-                f.subscribed || f.special_use == Some(SpecialUse::Inbox)
-            } else {
-                request.folders.iter().any(|n| n == &f.name)
+        let mut chosen: Vec<(usize, &Folder)> = listed
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.selectable)
+            .filter(|(_, f)| {
+                if request.folders.is_empty() {
+                    // INBOX always; other folders when subscribed.
+                    f.subscribed || f.special_use == Some(SpecialUse::Inbox)
+                } else {
+                    request.folders.iter().any(|n| n == &f.name)
+                }
+            })
+            .collect();
+        chosen.sort_by_key(|(i, _)| importance(roles[*i]));
+
+        // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
+        let mut statuses: Vec<Option<FolderStatus>> =
+            chosen.iter().map(|(_, f)| f.status).collect();
+        if status_useful && statuses.iter().all(Option::is_none) && !chosen.is_empty() {
+            let mut names = Vec::new();
+            for (i, _) in &chosen {
+                if store.folder_state(ids[*i]).await?.uidvalidity.is_some() {
+                    names.push(listed[*i].name.clone());
+                }
             }
+            if !names.is_empty() {
+                let found = session.status_many(&names).await?;
+                for (slot, (_, f)) in statuses.iter_mut().zip(&chosen) {
+                    *slot = found.iter().find(|(n, _)| n == &f.name).map(|(_, s)| *s);
+                }
+            }
+        }
+        let folders = chosen
+            .into_iter()
+            .zip(statuses)
+            .map(|((i, f), status)| PassFolder {
+                id: ids[i],
+                name: f.name.clone(),
+                status,
+                inbox: f.special_use == Some(SpecialUse::Inbox),
+            })
+            .collect();
+        Ok(AccountPass {
+            folders,
+            next: 0,
+            report: SyncReport {
+                errors: created.errors,
+                ..SyncReport::default()
+            },
+            preselected,
+            resume: false,
         })
-        .collect();
-    chosen.sort_by_key(|(i, _)| importance(roles[*i]));
-
-    // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
-    let mut statuses: Vec<Option<FolderStatus>> = chosen.iter().map(|(_, f)| f.status).collect();
-    if status_useful && statuses.iter().all(Option::is_none) && !chosen.is_empty() {
-        let mut names = Vec::new();
-        for (i, _) in &chosen {
-            if store.folder_state(ids[*i]).await?.uidvalidity.is_some() {
-                names.push(listed[*i].name.clone());
-            }
-        }
-        if !names.is_empty() {
-            let found = session.status_many(&names).await?;
-            for (slot, (_, f)) in statuses.iter_mut().zip(&chosen) {
-                *slot = found.iter().find(|(n, _)| n == &f.name).map(|(_, s)| *s);
-            }
-        }
     }
 
-    let mut report = SyncReport {
-        errors: created.errors,
-        ..SyncReport::default()
-    };
-    for ((i, folder), status) in chosen.into_iter().zip(statuses) {
-        if budget.exhausted() {
-            report.stopped = budget.stop_reason();
-            break;
-        }
-        let run = FolderSync {
-            session: &mut *session,
-            store,
-            folder: ids[i],
-            name: &folder.name,
-            window: request.window,
-            budget: &budget,
-            now,
-            events,
-            content: request.content(),
-        }
-        .run(
-            status,
-            if folder.special_use == Some(SpecialUse::Inbox) {
-                preselected.take()
+    /// Syncs the chosen folders from where the pass stands, until all are done or the budget
+    /// stops it.
+    pub async fn run(
+        &mut self,
+        session: &mut ImapSession,
+        store: &Store,
+        request: &SyncRequest,
+        now: i64,
+        events: &dyn EventSink,
+        budget: &Budget,
+    ) -> Result<()> {
+        self.report.stopped = None;
+        while let Some(folder) = self.folders.get(self.next) {
+            if budget.exhausted() {
+                self.report.stopped = budget.stop_reason();
+                break;
+            }
+            let resume = std::mem::take(&mut self.resume);
+            let preselected = if folder.inbox && !resume {
+                self.preselected.take()
             } else {
                 None
-            },
-        )
-        .await;
-        match run {
-            Ok(folder_report) => {
-                if folder_report.stopped.is_some() {
-                    report.stopped = folder_report.stopped;
-                }
-                report.folders.push(folder_report);
+            };
+            let run = FolderSync {
+                session: &mut *session,
+                store,
+                folder: folder.id,
+                name: &folder.name,
+                window: request.window,
+                budget,
+                now,
+                events,
+                content: request.content(),
+                resume,
             }
-            Err(
-                e @ (Error::ConnectionClosed
-                | Error::Io(_)
-                | Error::Timeout { .. }
-                | Error::Protocol { .. }),
-            ) => return Err(e),
-            Err(e) => report.errors.push((folder.name.clone(), e.to_string())),
+            .run(if resume { None } else { folder.status }, preselected)
+            .await;
+            match run {
+                Ok(folder_report) => {
+                    let stopped = folder_report.stopped;
+                    merge(&mut self.report.folders, folder_report, resume);
+                    if stopped == Some(StopReason::Preempted) {
+                        self.resume = true;
+                        self.report.stopped = stopped;
+                        return Ok(());
+                    }
+                    if stopped.is_some() {
+                        self.report.stopped = stopped;
+                    }
+                }
+                Err(
+                    e @ (Error::ConnectionClosed
+                    | Error::Io(_)
+                    | Error::Timeout { .. }
+                    | Error::Protocol { .. }),
+                ) => return Err(e),
+                Err(e) => self
+                    .report
+                    .errors
+                    .push((folder.name.clone(), e.to_string())),
+            }
+            self.next += 1;
+            if self.report.stopped.is_some() {
+                break;
+            }
         }
-        if report.stopped.is_some() {
-            break;
-        }
+        Ok(())
     }
-    report.bytes = budget.spent();
-    Ok(report)
+
+    /// Stopped for user work: call [`AccountPass::run`] again to carry on.
+    pub fn preempted(&self) -> bool {
+        self.report.stopped == Some(StopReason::Preempted)
+    }
+
+    /// The names of the folders the pass went through (for what follows it, such as the
+    /// attachment prefetch).
+    pub fn folder_names(&self) -> Vec<String> {
+        self.report.folders.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// The pass's report, with the bytes it spent.
+    pub fn finish(mut self, budget: &Budget) -> SyncReport {
+        self.report.bytes = budget.spent();
+        self.report
+    }
+}
+
+/// Adds a folder's report to the pass's; the second run of a folder stopped part-way adds
+/// to the first (what it fetched below the first run's windows still belongs to them).
+fn merge(reports: &mut Vec<FolderReport>, next: FolderReport, resumed: bool) {
+    let Some(first) = reports
+        .last_mut()
+        .filter(|r| resumed && r.name == next.name)
+    else {
+        reports.push(next);
+        return;
+    };
+    if matches!(first.mode, SyncMode::Initial | SyncMode::Reset) {
+        first.added += next.added + next.backfilled;
+    } else {
+        first.added += next.added;
+        first.backfilled += next.backfilled;
+    }
+    first.changed += next.changed;
+    first.removed += next.removed;
+    first.snippets += next.snippets;
+    first.bodies += next.bodies;
+    first.structure_fallback += next.structure_fallback;
+    first.incomplete.extend(next.incomplete);
+    first.refetched += next.refetched;
+    first.unparsable = next.unparsable;
+    first.stopped = next.stopped;
 }
 
 /// Inbox first, then the folders a phone user opens most.
@@ -229,6 +355,7 @@ pub async fn sync_imap_folder(
         now,
         events,
         content: request.content(),
+        resume: false,
     }
     .run(None, None)
     .await

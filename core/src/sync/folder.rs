@@ -108,6 +108,9 @@ pub(super) struct FolderSync<'a> {
     pub now: i64,
     pub events: &'a dyn EventSink,
     pub content: ContentPolicy,
+    /// The folder's walk was stopped part-way (preempted): it continues below what it
+    /// stored, by the same rules as a first pass (count and age), not only to the count.
+    pub resume: bool,
 }
 
 impl FolderSync<'_> {
@@ -186,6 +189,7 @@ impl FolderSync<'_> {
         let synced = self.store.message_count(self.folder).await?;
         let first_pass = matches!(report.mode, SyncMode::Initial | SyncMode::Reset);
         if first_pass
+            || (self.resume && !self.budget.exhausted())
             || (synced < sel.exists.min(self.window.min_messages) && !self.budget.exhausted())
         {
             let top = match state.lowest_uid_synced {

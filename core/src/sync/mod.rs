@@ -12,12 +12,16 @@
 //!   well-known (localised) names, and the names of role folders the engine creates;
 //!   `role_folders`: creating the Drafts, Sent and Trash an account lacks.
 //! - `writeback`: queued local changes (flags) replayed to the server, coalesced.
+//! - `ondemand`: a message's body when the app opens it; `download`: attachments in
+//!   resumable chunks. Both run over whatever connection the account layer lends them.
 
 mod account;
 mod content;
 mod convert;
+mod download;
 mod folder;
 mod moves;
+mod ondemand;
 mod pop3;
 pub(crate) mod pop3_listing;
 mod pop3_parse;
@@ -30,13 +34,23 @@ mod structure;
 mod windows;
 mod writeback;
 
-pub use account::{sync_imap_account, sync_imap_account_with, sync_imap_folder};
+pub use account::{AccountPass, sync_imap_account, sync_imap_account_with, sync_imap_folder};
+pub use download::{
+    Download, Existing, ProgressListener, claim as claim_download, existing as existing_download,
+};
 pub use folder::{FolderReport, SyncMode};
 pub use moves::draft_record;
+pub use ondemand::{Body, body_part, fetch_body, fetch_in_folder, locate, stored_body};
 pub use pop3::{fetch_pop3_message, sync_pop3_account};
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
-use std::time::Instant;
+use std::{
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
 
 use crate::{
     net::{Purpose, WireMeter, WireTotals},
@@ -120,6 +134,10 @@ pub enum StopReason {
     /// The request's deadline passed; the work stopped at a clean point and the next call
     /// continues from there.
     Deadline,
+    /// User work (opening a message, a download) wanted the connection: the sync stopped at
+    /// a clean point to let it run. The account layer resumes the sync right after; the app
+    /// never sees this reason in a finished sync's report.
+    Preempted,
 }
 
 /// What one sync call did.
@@ -156,23 +174,40 @@ impl SyncReport {
     }
 }
 
-/// The wire bytes a sync call may still spend.
+/// The wire bytes a sync call may still spend, its deadline, and whether user work wants the
+/// connection (see [`StopReason::Preempted`]). Bytes are counted on the meter of the
+/// connection the sync runs over; when the account layer lends that connection to user work
+/// and then hands the sync a connection again, [`Budget::rebase`] counts on from there, so
+/// the user work's bytes never count against the sync.
 #[derive(Debug, Clone)]
 pub struct Budget {
-    meter: WireMeter,
-    start: WireTotals,
+    counted: Arc<Mutex<Counted>>,
     limit: Option<u64>,
     /// Stop at the next clean point once this instant has passed (an OS background window).
     deadline: Option<Instant>,
+    /// User operations waiting: stop at the next clean point while this is above zero.
+    preempt: Option<Arc<AtomicUsize>>,
+}
+
+#[derive(Debug)]
+struct Counted {
+    meter: WireMeter,
+    start: WireTotals,
+    /// Spent over earlier connections (before a `rebase`).
+    earlier: WireTotals,
 }
 
 impl Budget {
     pub fn new(meter: &WireMeter, limit: Option<u64>) -> Self {
         Budget {
-            meter: meter.clone(),
-            start: meter.totals(),
+            counted: Arc::new(Mutex::new(Counted {
+                meter: meter.clone(),
+                start: meter.totals(),
+                earlier: WireTotals::default(),
+            })),
             limit,
             deadline: None,
+            preempt: None,
         }
     }
 
@@ -182,8 +217,25 @@ impl Budget {
         self
     }
 
+    /// The same budget, also stopping (for a while) whenever `waiting` is above zero.
+    pub fn with_preempt(mut self, waiting: Arc<AtomicUsize>) -> Self {
+        self.preempt = Some(waiting);
+        self
+    }
+
+    /// Counts on from `meter` (the connection the sync continues over); what was spent so
+    /// far is kept.
+    pub fn rebase(&self, meter: &WireMeter) {
+        let mut c = lock(&self.counted);
+        let spent = c.meter.totals().since(&c.start);
+        c.earlier = c.earlier.plus(&spent);
+        c.meter = meter.clone();
+        c.start = meter.totals();
+    }
+
     pub(crate) fn spent(&self) -> WireTotals {
-        self.meter.totals().since(&self.start)
+        let c = lock(&self.counted);
+        c.earlier.plus(&c.meter.totals().since(&c.start))
     }
 
     pub(crate) fn is_limited(&self) -> bool {
@@ -200,7 +252,7 @@ impl Budget {
         self.stop_reason().is_some()
     }
 
-    /// Why the work must stop now: bytes spent, or the deadline passed.
+    /// Why the work must stop now: bytes spent, the deadline passed, or user work waits.
     pub fn stop_reason(&self) -> Option<StopReason> {
         if self
             .limit
@@ -209,12 +261,28 @@ impl Budget {
             Some(StopReason::Budget)
         } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
             Some(StopReason::Deadline)
+        } else if self
+            .preempt
+            .as_ref()
+            .is_some_and(|w| w.load(Ordering::Acquire) > 0)
+        {
+            Some(StopReason::Preempted)
         } else {
             None
         }
     }
 
-    pub(crate) fn set_purpose(&self, purpose: Purpose) {
-        self.meter.set_purpose(purpose);
+    fn meter(&self) -> WireMeter {
+        lock(&self.counted).meter.clone()
     }
+
+    pub(crate) fn set_purpose(&self, purpose: Purpose) {
+        self.meter().set_purpose(purpose);
+    }
+}
+
+/// The budget's counters, also after a panic elsewhere poisoned their lock: each holder
+/// reads or replaces whole values, which leaves them consistent.
+fn lock(m: &Mutex<Counted>) -> MutexGuard<'_, Counted> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -254,10 +254,12 @@ impl FolderSync<'_> {
                 synced: walk.synced,
             });
         }
-        if self.budget.exhausted() {
-            walk.stopped = self.budget.stop_reason();
+        // A walk that has what it wants is done, whatever else would stop it: a stop
+        // reason means work is left.
+        if self.window.satisfied(walk.synced, oldest, self.now) {
             walk.stop = true;
-        } else if self.window.satisfied(walk.synced, oldest, self.now) {
+        } else if self.budget.exhausted() {
+            walk.stopped = self.budget.stop_reason();
             walk.stop = true;
         }
         if walk.stop {

@@ -1,0 +1,318 @@
+//! The account's IMAP operations over its command connection, in order of priority.
+//!
+//! - **Sync** (background) holds the account's sync lock for its whole run, so two syncs of
+//!   one account never overlap, and leases the connection with background priority. Its
+//!   budget stops it at the next clean point (a committed window, a finished chunk) while
+//!   user work waits; it then hands the connection over, waits, leases it again and carries
+//!   on where it stopped ([`sync::AccountPass`]).
+//! - **Opening a body and downloading a part** (user) mark themselves urgent, lease the
+//!   connection with user priority (a download leases it per chunk, so other user work
+//!   interleaves), and are retried once on a new connection when a warm one turns out dead:
+//!   a reconnect is invisible to the caller for reads. Writes are never retried here; they
+//!   stay in the durable queue, which the next sync replays.
+
+use std::{path::PathBuf, sync::Arc};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{AccountSession, Lease, Priority, connection_lost};
+pub use crate::sync::{Body, ProgressListener};
+use crate::{
+    error::{Error, Result},
+    net::{Purpose, WireTotals},
+    policy::{ContentPolicy, NetworkKind, SyncRequest},
+    store::{MessageDetail, MessageId, MessageLocation, PartDetail},
+    sync::{self, AccountPass, Budget, Download, EventSink, StopReason, SyncReport},
+};
+
+/// Whether a lease must not keep its connection after this error: the connection is gone,
+/// or a command was abandoned mid-response.
+fn in_doubt(e: &Error) -> bool {
+    connection_lost(e) || matches!(e, Error::Cancelled)
+}
+
+impl AccountSession {
+    /// One sync pass: write-back, the folders, then the attachment prefetch. See the module
+    /// documentation for how it yields to user work.
+    pub(crate) async fn sync_imap(
+        self: &Arc<Self>,
+        request: &SyncRequest,
+        now: i64,
+        data_dir: &std::path::Path,
+        events: &dyn EventSink,
+    ) -> Result<SyncReport> {
+        let _one_at_a_time = self.busy.lock().await;
+        let network = request.network;
+        let mut slot = Some(self.lease(Priority::Background, network).await?);
+        let meter = slot.as_ref().map(Lease::meter).unwrap_or_default();
+        let budget = Budget::new(&meter, request.byte_budget)
+            .with_deadline(request.deadline)
+            .with_preempt(self.preempt_signal());
+        let mut spent = WireTotals::default();
+        let run = async {
+            {
+                let session = session_of(&mut slot)?;
+                let _queue = self.queue.lock().await;
+                sync::write_back(session, self.store(), self.id, now, events).await?;
+            }
+            let mut pass = AccountPass::begin(
+                session_of(&mut slot)?,
+                self.store(),
+                self.id,
+                request,
+                events,
+                &budget,
+            )
+            .await?;
+            loop {
+                pass.run(
+                    session_of(&mut slot)?,
+                    self.store(),
+                    request,
+                    now,
+                    events,
+                    &budget,
+                )
+                .await?;
+                if !pass.preempted() {
+                    break;
+                }
+                spent = spent.plus(&self.lend(&mut slot, network, &budget).await?);
+            }
+            let folders = pass.folder_names();
+            let mut report = pass.finish(&budget);
+            if report.stopped.is_none() {
+                let policy = request.content();
+                match self
+                    .prefetch_attachments(&mut slot, network, &folders, &policy, &budget, data_dir)
+                    .await
+                {
+                    Ok((n, lent)) => {
+                        report.attachments = n;
+                        spent = spent.plus(&lent);
+                    }
+                    Err(e) if !connection_lost(&e) => {
+                        report.errors.push(("attachments".into(), e.to_string()));
+                    }
+                    Err(e) => return Err(e),
+                }
+                // A preemption during the prefetch left nothing undone that matters here.
+                if report.stopped == Some(StopReason::Preempted) {
+                    report.stopped = None;
+                }
+            }
+            Ok(report)
+        };
+        let (result, cut) = match request.deadline {
+            None => (run.await, false),
+            // The sync stops itself at a clean point after the deadline; a network read that
+            // hangs past it is cut here (what was committed stays, the rest waits).
+            Some(deadline) => {
+                match tokio::time::timeout_at((deadline + super::DEADLINE_GRACE).into(), run).await
+                {
+                    Ok(r) => (r, false),
+                    Err(_) => (
+                        Err(Error::Timeout {
+                            during: "a sync past its deadline",
+                        }),
+                        true,
+                    ),
+                }
+            }
+        };
+        // Bytes are booked whatever happened: they were spent.
+        if let Some(lease) = slot.take() {
+            spent = spent.plus(&lease.finish(&result).await?);
+        }
+        let mut report = if cut {
+            SyncReport {
+                stopped: Some(StopReason::Deadline),
+                ..SyncReport::default()
+            }
+        } else {
+            result?
+        };
+        report.bytes = spent;
+        Ok(report)
+    }
+
+    /// Hands the connection to the user work waiting for it, then takes it back (or a new
+    /// one) for the background work holding `slot`. Returns the bytes booked for `slot`'s
+    /// lease.
+    async fn lend(
+        self: &Arc<Self>,
+        slot: &mut Option<Lease>,
+        network: NetworkKind,
+        budget: &Budget,
+    ) -> Result<WireTotals> {
+        let spent = match slot.take() {
+            Some(lease) => lease.finish(&Ok(())).await?,
+            None => WireTotals::default(),
+        };
+        let lease = self.lease(Priority::Background, network).await?;
+        budget.rebase(&lease.meter());
+        *slot = Some(lease);
+        Ok(spent)
+    }
+
+    /// Downloads the attachments the policy prefetches (newest messages, size bound) of the
+    /// folders a sync just went through. Each lands under `<data dir>/attachments/<message
+    /// id>/`. Returns how many finished and the bytes of leases given up on the way; a
+    /// failure of one part is skipped (it stays resumable), a connection failure ends it.
+    async fn prefetch_attachments(
+        self: &Arc<Self>,
+        slot: &mut Option<Lease>,
+        network: NetworkKind,
+        folders: &[String],
+        policy: &ContentPolicy,
+        budget: &Budget,
+        data_dir: &std::path::Path,
+    ) -> Result<(u32, WireTotals)> {
+        let mut lent = WireTotals::default();
+        let Some(max) = policy.prefetch_attachments_max else {
+            return Ok((0, lent));
+        };
+        let store = self.store();
+        let max_encoded = max.saturating_mul(4) / 3 + 1024;
+        let newest = policy.prefetch_bodies.max(1);
+        let stored = store.folders(self.id).await?;
+        let mut done = 0;
+        for name in folders {
+            let Some(folder) = stored.iter().find(|f| &f.name == name) else {
+                continue;
+            };
+            let wanted = store
+                .attachments_to_prefetch(folder.id, newest, max_encoded)
+                .await?;
+            for item in wanted {
+                match budget.stop_reason() {
+                    None => {}
+                    Some(StopReason::Preempted) => {
+                        lent = lent.plus(&self.lend(slot, network, budget).await?);
+                    }
+                    Some(_) => return Ok((done, lent)),
+                }
+                let Some(location) = store.message_location(item.message).await? else {
+                    continue;
+                };
+                let Some(detail) = store.message(item.message).await? else {
+                    continue;
+                };
+                let Some(part) = detail.parts.iter().find(|p| p.section == item.section) else {
+                    continue;
+                };
+                let dir = data_dir
+                    .join("attachments")
+                    .join(item.message.0.to_string());
+                tokio::fs::create_dir_all(&dir).await?;
+                let (record, file) = sync::claim_download(store, item.message, part, &dir).await?;
+                let mut download =
+                    Download::open(location, part.clone(), record, Some(file)).await?;
+                let outcome = async {
+                    while !download.is_done() {
+                        if budget.stop_reason() == Some(StopReason::Preempted) {
+                            lent = lent.plus(&self.lend(slot, network, budget).await?);
+                        }
+                        download
+                            .next_chunk(session_of(slot)?, store, Purpose::Attachments, None)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                match outcome {
+                    Ok(()) => {
+                        download.finish(store).await?;
+                        done += 1;
+                    }
+                    Err(
+                        e @ (Error::ConnectionClosed
+                        | Error::Io(_)
+                        | Error::Timeout { .. }
+                        | Error::Protocol { .. }
+                        | Error::Disk { .. }
+                        | Error::DiskFull { .. }),
+                    ) => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok((done, lent))
+    }
+
+    /// Fetches and stores the readable `part` of a message: one round trip on a warm
+    /// connection (EXAMINE rides in the same flight when another folder is selected).
+    pub(crate) async fn fetch_body(
+        self: &Arc<Self>,
+        message: MessageId,
+        location: &MessageLocation,
+        detail: &MessageDetail,
+        part: &PartDetail,
+        network: NetworkKind,
+    ) -> Result<Body> {
+        let _first = self.urgent();
+        let mut retried = false;
+        loop {
+            let mut lease = self.lease(Priority::User, network).await?;
+            let reused = lease.reused;
+            let result = match lease.session() {
+                Ok(session) => {
+                    sync::fetch_body(session, self.store(), message, location, detail, part).await
+                }
+                Err(e) => Err(e),
+            };
+            lease.finish(&result).await?;
+            match result {
+                Err(e) if connection_lost(&e) && reused && !retried => retried = true,
+                other => return other,
+            }
+        }
+    }
+
+    /// Downloads a part chunk by chunk, leasing the connection per chunk so other user work
+    /// interleaves; background work waits until it is done.
+    pub(crate) async fn download(
+        self: &Arc<Self>,
+        mut download: Download,
+        network: NetworkKind,
+        listener: Option<&dyn ProgressListener>,
+        cancel: &CancellationToken,
+    ) -> Result<PathBuf> {
+        let _first = self.urgent();
+        let store = self.store();
+        let mut retried = false;
+        while !download.is_done() {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let mut lease = self.lease(Priority::User, network).await?;
+            let reused = lease.reused;
+            let result = match lease.session() {
+                Ok(session) => tokio::select! {
+                    r = download.next_chunk(session, store, Purpose::Attachments, listener) => r,
+                    _ = cancel.cancelled() => Err(Error::Cancelled),
+                },
+                Err(e) => Err(e),
+            };
+            let outcome = match &result {
+                Err(e) if in_doubt(e) => Err(Error::ConnectionClosed),
+                _ => Ok(()),
+            };
+            lease.finish(&outcome).await?;
+            match result {
+                Ok(()) => retried = false,
+                Err(e) if connection_lost(&e) && reused && !retried => retried = true,
+                Err(e) => return Err(e),
+            }
+        }
+        download.finish(store).await
+    }
+}
+
+/// The session of the lease in `slot`.
+fn session_of(slot: &mut Option<Lease>) -> Result<&mut crate::imap::ImapSession> {
+    match slot.as_mut() {
+        Some(lease) => lease.session(),
+        None => Err(Error::ConnectionClosed),
+    }
+}
