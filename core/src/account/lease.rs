@@ -185,21 +185,38 @@ impl AccountSession {
         }
     }
 
-    /// Closes the connection after `keep_warm` unless it was used again meanwhile.
+    /// Closes the connection `keep_warm` after its last use. One timer per account at a
+    /// time: it sleeps until the last release plus `keep_warm`, and sleeps again when the
+    /// connection was used meanwhile.
     fn expire_later(self: &Arc<Self>) {
-        let keep = self.shared.config.keep_warm;
-        let uses = self.uses.load(Ordering::Acquire);
-        let account: Weak<AccountSession> = Arc::downgrade(self);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                tokio::time::sleep(keep).await;
-                if let Some(account) = account.upgrade()
-                    && account.uses.load(Ordering::Acquire) == uses
-                {
-                    account.close_idle();
-                }
-            });
+        *crate::engine::recover(self.released.lock(), "the account's release time") =
+            Instant::now();
+        if self.expiry_armed.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let keep = self.shared.config.keep_warm;
+        let account: Weak<AccountSession> = Arc::downgrade(self);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.expiry_armed.store(false, Ordering::Release);
+            return;
+        };
+        handle.spawn(async move {
+            let mut due = Instant::now() + keep;
+            loop {
+                tokio::time::sleep_until(due.into()).await;
+                let Some(account) = account.upgrade() else {
+                    return;
+                };
+                let released =
+                    *crate::engine::recover(account.released.lock(), "the account's release time");
+                if released + keep <= Instant::now() {
+                    account.expiry_armed.store(false, Ordering::Release);
+                    account.close_idle();
+                    return;
+                }
+                due = released + keep;
+            }
+        });
     }
 }
 

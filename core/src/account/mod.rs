@@ -141,8 +141,12 @@ pub(crate) struct AccountSession {
     urgent: Arc<AtomicUsize>,
     /// Signalled when `urgent` drops to zero.
     urgent_done: tokio::sync::Notify,
-    /// Counts releases, so a keep-warm timer knows whether the connection was used since.
+    /// Counts releases of the command connection.
     uses: AtomicU64,
+    /// When the command connection was last released (the keep-warm timer's reference).
+    released: std::sync::Mutex<std::time::Instant>,
+    /// A keep-warm timer is running for this account.
+    expiry_armed: AtomicBool,
 }
 
 impl std::fmt::Debug for AccountSession {
@@ -174,6 +178,8 @@ impl AccountSession {
             urgent: Arc::new(AtomicUsize::new(0)),
             urgent_done: tokio::sync::Notify::new(),
             uses: AtomicU64::new(0),
+            released: std::sync::Mutex::new(std::time::Instant::now()),
+            expiry_armed: AtomicBool::new(false),
         }
     }
 

@@ -334,13 +334,20 @@ impl ImapSession {
     /// with the close is then lost below the parser (seen in 10 of 300 logouts).
     pub async fn logout(mut self) -> Result<()> {
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.inner.logout()).await {
+        let result = match tokio::time::timeout(timeout, self.inner.logout()).await {
             Ok(r) => match r.map_err(|e| map_err("LOGOUT", e)) {
-                Err(Error::ConnectionClosed) => Ok(()),
+                Err(Error::ConnectionClosed) => return Ok(()),
                 other => other,
             },
-            Err(_) => Err(Error::Timeout { during: "LOGOUT" }),
-        }
+            Err(_) => return Err(Error::Timeout { during: "LOGOUT" }),
+        };
+        // Read what the server still sends (its TLS close_notify) up to the end, so the meter
+        // has every byte that crossed the wire; bounded, and never an error.
+        let drain = async {
+            while let Ok(Some(_)) = self.inner.read_response().await {}
+        };
+        let _ = tokio::time::timeout(timeout.min(std::time::Duration::from_secs(2)), drain).await;
+        result
     }
 }
 

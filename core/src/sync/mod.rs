@@ -238,6 +238,11 @@ impl Budget {
         c.earlier.plus(&c.meter.totals().since(&c.start))
     }
 
+    /// User work may stop this budget's work (see [`Budget::with_preempt`]).
+    pub(crate) fn is_preemptible(&self) -> bool {
+        self.preempt.is_some()
+    }
+
     pub(crate) fn is_limited(&self) -> bool {
         self.limit.is_some()
     }

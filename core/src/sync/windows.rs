@@ -102,8 +102,13 @@ impl FolderSync<'_> {
         let wanted = top.min(window.min_messages.saturating_sub(already));
         // Under a byte budget nothing is pipelined ahead: a stop must not leave windows in
         // flight that overshoot it.
+        // Where user work may preempt the walk, at most one window waits behind the one
+        // being read: that is what a preemption still has to read before the connection is
+        // free.
         let depth = if self.budget.is_limited() {
             1
+        } else if self.budget.is_preemptible() {
+            window.pipeline_depth.min(2)
         } else {
             window.pipeline_depth
         };
