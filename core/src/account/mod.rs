@@ -52,9 +52,6 @@ pub struct SessionConfig {
     /// Push: IDLE is re-issued after this long at first; the interval shrinks when a
     /// connection dies in IDLE and never exceeds 29 minutes.
     pub idle_interval: Duration,
-    /// Push runs on a connection of its own (`true`, the default) so commands never wait for
-    /// IDLE to end; `false` keeps the account at one connection.
-    pub push_connection: bool,
 }
 
 impl Default for SessionConfig {
@@ -65,7 +62,6 @@ impl Default for SessionConfig {
             probe_after: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(10),
             idle_interval: Duration::from_secs(15 * 60),
-            push_connection: true,
         }
     }
 }
