@@ -149,7 +149,9 @@ async fn a_warm_open_costs_one_round_trip_and_no_handshake() {
     assert_eq!(open.round_trips, 1, "one round trip: {open:?}");
 
     // A 1 MiB attachment: chunks only, no connection setup.
-    let (message, section) = attachment_at_least(&s, 1 << 20).await.expect("an attachment");
+    let (message, section) = attachment_at_least(&s, 1 << 20)
+        .await
+        .expect("an attachment");
     let dest = tempfile::tempdir().unwrap();
     let mark = s.tap.mark();
     s.engine
@@ -170,7 +172,11 @@ async fn a_warm_open_costs_one_round_trip_and_no_handshake() {
     s.engine.close_connections().await.unwrap();
     let ledger = ledger_total(&s.engine.usage(s.account).await.unwrap());
     assert_eq!(ledger, s.tap.stats().total());
-    assert_eq!(s.tap.stats().connections, 1, "one connection for everything");
+    assert_eq!(
+        s.tap.stats().connections,
+        1,
+        "one connection for everything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +248,9 @@ impl Timeline {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(at, e)| *at > from && *at <= to && matches!(e, SyncEvent::MessagesAdded { .. }))
+            .filter(|(at, e)| {
+                *at > from && *at <= to && matches!(e, SyncEvent::MessagesAdded { .. })
+            })
             .count()
     }
     fn added(&self) -> usize {
@@ -283,7 +291,10 @@ async fn an_open_during_the_initial_sync_overtakes_it_and_the_sync_completes() {
     let open = s.tap.stats_since(&mark);
     let windows = timeline.windows_between(asked, arrived);
     eprintln!("open during sync: {windows} windows committed meanwhile, {open:?}");
-    assert!(!sync.is_finished(), "the body came before the sync finished");
+    assert!(
+        !sync.is_finished(),
+        "the body came before the sync finished"
+    );
     // The window being read and at most one behind it are read first.
     assert!(windows <= 2, "{windows} windows before the body");
 
@@ -399,13 +410,21 @@ async fn the_ledger_equals_the_wire_under_concurrent_work_on_one_account() {
     body.unwrap();
     d1.unwrap();
     d2.unwrap();
-    assert!(s.engine.pending_operations(s.account).await.unwrap().is_empty());
+    assert!(
+        s.engine
+            .pending_operations(s.account)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.engine.close_connections().await.unwrap();
     assert!(s.tap.wait_all_closed(Duration::from_secs(10)));
     let wire = s.tap.stats();
     let ledger = ledger_total(&s.engine.usage(s.account).await.unwrap());
     let rows = s.engine.usage(s.account).await.unwrap();
-    let (up, down) = rows.iter().fold((0, 0), |(u, d), r| (u + r.bytes_up, d + r.bytes_down));
+    let (up, down) = rows
+        .iter()
+        .fold((0, 0), |(u, d), r| (u + r.bytes_up, d + r.bytes_down));
     eprintln!(
         "ledger {ledger} B (up {up}, down {down}), wire {} B (up {}, down {}), {} connections",
         wire.total(),

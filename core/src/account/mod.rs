@@ -13,6 +13,7 @@
 //! a session is open, so every POP3 operation connects, works and quits.
 
 mod lease;
+mod pop3;
 mod push;
 mod work;
 

@@ -194,7 +194,10 @@ impl Engine {
         }
         let runtime = self.runtime(account)?;
         if runtime.protocol == Protocol::Pop3 {
-            return self.sync_pop3(account, &runtime, request).await;
+            let listener = self.listener();
+            return runtime
+                .sync_pop3(request, unix_now(), &self.data_dir, events(&listener))
+                .await;
         }
         let listener = self.listener();
         let report = runtime

@@ -343,9 +343,7 @@ impl ImapSession {
         };
         // Read what the server still sends (its TLS close_notify) up to the end, so the meter
         // has every byte that crossed the wire; bounded, and never an error.
-        let drain = async {
-            while let Ok(Some(_)) = self.inner.read_response().await {}
-        };
+        let drain = async { while let Ok(Some(_)) = self.inner.read_response().await {} };
         let _ = tokio::time::timeout(timeout.min(std::time::Duration::from_secs(2)), drain).await;
         result
     }
