@@ -253,3 +253,32 @@ pub(crate) fn connection_lost(e: &crate::Error) -> bool {
 pub(crate) fn ledger_network(network: NetworkKind) -> &'static str {
     network.as_str()
 }
+
+/// Connects to `endpoint` with `protocol`, logs in and out: whether an account would work
+/// there (`Engine::add_account_auto`). The bytes are not booked: there is no account yet.
+pub(crate) async fn probe(
+    shared: &Shared,
+    protocol: Protocol,
+    endpoint: &Endpoint,
+    credential: &Credential,
+) -> crate::Result<()> {
+    let meter = crate::net::WireMeter::new();
+    match protocol {
+        Protocol::Imap => {
+            crate::imap::connect(endpoint, credential, &shared.tls, &meter, &shared.connect)
+                .await?
+                .logout()
+                .await
+        }
+        Protocol::Pop3 => {
+            let options = crate::pop3::Pop3Options {
+                timeout: shared.connect.timeout,
+                ..crate::pop3::Pop3Options::default()
+            };
+            crate::pop3::connect(endpoint, credential, &shared.tls, &meter, &options)
+                .await?
+                .quit()
+                .await
+        }
+    }
+}

@@ -61,8 +61,6 @@ pub struct EngineConfig {
 pub struct Engine {
     store: Store,
     data_dir: PathBuf,
-    tls: TlsConnector,
-    connect: ConnectOptions,
     cache_budget: Option<u64>,
     shared: Arc<Shared>,
     accounts: Mutex<BTreeMap<AccountId, Arc<AccountSession>>>,
@@ -87,16 +85,14 @@ impl Engine {
         let tls = TlsConnector::new(&trust)?;
         let shared = Arc::new(Shared::new(
             store.clone(),
-            tls.clone(),
-            config.connect.clone(),
+            tls,
+            config.connect,
             config.session.clone(),
         ));
         Ok(Engine {
             store,
             data_dir: config.data_dir.clone(),
-            tls,
             shared,
-            connect: config.connect,
             cache_budget: config.cache_budget,
             accounts: Mutex::new(BTreeMap::new()),
             listener: RwLock::new(None),

@@ -8,9 +8,7 @@
 use super::{AccountConfig, Engine, Protocol};
 use crate::{
     error::{Error, Result},
-    imap,
-    net::{Credential, Endpoint, Security, WireMeter},
-    pop3::{self, Pop3Options},
+    net::{Credential, Endpoint, Security},
     store::AccountId,
 };
 
@@ -68,7 +66,7 @@ impl Engine {
                 port,
                 security,
             };
-            match self.probe(protocol, &endpoint, &credential).await {
+            match crate::account::probe(&self.shared, protocol, &endpoint, &credential).await {
                 Ok(()) => {
                     let config = AccountConfig {
                         name: name.to_string(),
@@ -90,32 +88,5 @@ impl Engine {
         Err(last.unwrap_or(Error::Config {
             reason: "no mail service found".into(),
         }))
-    }
-
-    async fn probe(
-        &self,
-        protocol: Protocol,
-        endpoint: &Endpoint,
-        credential: &Credential,
-    ) -> Result<()> {
-        let meter = WireMeter::new();
-        match protocol {
-            Protocol::Imap => {
-                imap::connect(endpoint, credential, &self.tls, &meter, &self.connect)
-                    .await?
-                    .logout()
-                    .await
-            }
-            Protocol::Pop3 => {
-                let options = Pop3Options {
-                    timeout: self.connect.timeout,
-                    ..Pop3Options::default()
-                };
-                pop3::connect(endpoint, credential, &self.tls, &meter, &options)
-                    .await?
-                    .quit()
-                    .await
-            }
-        }
     }
 }
