@@ -249,6 +249,14 @@ pub(crate) fn connection_lost(e: &crate::Error) -> bool {
     )
 }
 
+/// Whether an error means the connection died under a command (closed, reset, silent): the
+/// kind of failure a read may retry once on a new connection. A protocol error is not: the
+/// same server would answer the same way.
+pub(crate) fn dead(e: &crate::Error) -> bool {
+    use crate::Error as E;
+    matches!(e, E::ConnectionClosed | E::Io(_) | E::Timeout { .. })
+}
+
 /// The network kind a ledger row is booked under.
 pub(crate) fn ledger_network(network: NetworkKind) -> &'static str {
     network.as_str()

@@ -15,7 +15,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AccountSession, Lease, Priority, connection_lost};
+use super::{AccountSession, Lease, Priority, connection_lost, dead};
 pub use crate::sync::{Body, ProgressListener};
 use crate::{
     error::{Error, Result},
@@ -263,7 +263,7 @@ impl AccountSession {
             };
             lease.finish(&result).await?;
             match result {
-                Err(e) if connection_lost(&e) && reused && !retried => retried = true,
+                Err(e) if dead(&e) && reused && !retried => retried = true,
                 other => return other,
             }
         }
@@ -301,7 +301,7 @@ impl AccountSession {
             lease.finish(&outcome).await?;
             match result {
                 Ok(()) => retried = false,
-                Err(e) if connection_lost(&e) && reused && !retried => retried = true,
+                Err(e) if dead(&e) && reused && !retried => retried = true,
                 Err(e) => return Err(e),
             }
         }
