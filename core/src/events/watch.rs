@@ -233,7 +233,9 @@ impl Watch {
     /// is delivered then, also of what is queued), the watch is stopped, or its snapshot
     /// fails (`PushStopped` with the error).
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut resync = true;
+        // The first snapshot keeps the inbox: its events follow it (already seen by the
+        // snapshot at worst, which is harmless). A resync drops them: it covers them.
+        let (mut resync, mut first) = (true, true);
         loop {
             if self.overflowed.swap(false, Ordering::AcqRel) {
                 resync = true;
@@ -244,9 +246,10 @@ impl Watch {
                     Wait::Stopped => return self.finish(true, &cancel).await,
                     Wait::Room => {}
                 }
-                // The snapshot, read after this, covers every event still in the inbox.
                 self.overflowed.store(false, Ordering::Release);
-                while self.inbox.try_recv().is_ok() {}
+                if !std::mem::take(&mut first) {
+                    while self.inbox.try_recv().is_ok() {}
+                }
                 match self.snapshot().await {
                     Ok(event) => resync = self.try_deliver(event, &cancel).is_err(),
                     Err(e) => {
