@@ -292,7 +292,9 @@ impl Engine {
             limit,
             Arc::new(Listener(listener)),
         );
-        Ok(TaskHandle::spawn(self.rt()?, move |cancel| watch.run(cancel)))
+        Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
+            watch.run(cancel)
+        }))
     }
 
     /// Watches an account: its folders first, then every change in its folders.
@@ -306,7 +308,9 @@ impl Engine {
             0,
             Arc::new(Listener(listener)),
         );
-        Ok(TaskHandle::spawn(self.rt()?, move |cancel| watch.run(cancel)))
+        Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
+            watch.run(cancel)
+        }))
     }
 
     pub async fn folders(&self, account: i64) -> Result<Vec<Folder>, AnvertError> {

@@ -46,7 +46,10 @@ fn callbacks_run_in_order_on_one_thread_that_is_not_the_callers() {
     let (tx, rx) = mpsc::channel();
     for i in 0..2000u32 {
         let tx = tx.clone();
-        let f = move || tx.send((i, thread::current().name().map(str::to_owned))).unwrap();
+        let f = move || {
+            tx.send((i, thread::current().name().map(str::to_owned)))
+                .unwrap()
+        };
         if i % 3 == 0 {
             dispatcher.call(f);
         } else {
@@ -72,7 +75,10 @@ fn a_blocked_consumer_bounds_the_queue_and_coalesces_progress() {
     let mut refused = 0;
     for i in 0..80u32 {
         let d = delivered.clone();
-        if dispatcher.try_call(move || d.lock().unwrap().push(i)).is_err() {
+        if dispatcher
+            .try_call(move || d.lock().unwrap().push(i))
+            .is_err()
+        {
             refused += 1;
         }
     }
@@ -86,7 +92,11 @@ fn a_blocked_consumer_bounds_the_queue_and_coalesces_progress() {
     }
     {
         let state = dispatcher.sender.shared.lock();
-        assert_eq!(state.queue.len(), 8 + 1, "eight deltas and one progress slot");
+        assert_eq!(
+            state.queue.len(),
+            8 + 1,
+            "eight deltas and one progress slot"
+        );
     }
     // The outcome after the progress: delivered after it.
     let (done_tx, done) = mpsc::channel();
@@ -148,7 +158,10 @@ fn the_thread_exits_when_the_dispatcher_is_dropped_without_waiting_for_it() {
     assert!(!exited.wait_timeout(Duration::ZERO));
     release.send(()).unwrap();
     rx.recv_timeout(WAIT).unwrap();
-    assert!(exited.wait_timeout(WAIT), "the dispatcher thread is still running");
+    assert!(
+        exited.wait_timeout(WAIT),
+        "the dispatcher thread is still running"
+    );
     // A producer that outlives it is harmless.
     assert_eq!(sender.try_call(|| {}), Err(Full));
     sender.call(|| panic!("called after the dispatcher was dropped"));

@@ -53,7 +53,10 @@ fn blocking_listener() -> (
 }
 
 async fn next(rx: &mut UnboundedReceiver<WatchEvent>) -> WatchEvent {
-    tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap()
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 struct Fixture {
@@ -126,9 +129,15 @@ async fn a_folder_watch_hears_its_snapshot_then_its_folders_deltas_in_order() {
     watches.emit(SyncEvent::FoldersChanged { account: f.account });
     watches.emit(SyncEvent::FolderReset { folder: inbox });
 
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesSnapshot { folder, messages } if folder == inbox && messages.is_empty()));
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, uids } if folder == inbox && uids == [1]));
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesChanged { folder, uids } if folder == inbox && uids == [1]));
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::MessagesSnapshot { folder, messages } if folder == inbox && messages.is_empty())
+    );
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, uids } if folder == inbox && uids == [1])
+    );
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::MessagesChanged { folder, uids } if folder == inbox && uids == [1])
+    );
     assert!(matches!(next(&mut rx).await, WatchEvent::FolderReset { folder } if folder == inbox));
     assert!(rx.try_recv().is_err());
 }
@@ -157,9 +166,15 @@ async fn an_account_watch_follows_its_folder_list() {
     });
     watches.emit(added(FolderId(new.0 + 100), 4));
     watches.emit(added(f.folders[0], 5));
-    assert!(matches!(next(&mut rx).await, WatchEvent::FoldersChanged { account } if account == f.account));
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, .. } if folder == new));
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, .. } if folder == f.folders[0]));
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::FoldersChanged { account } if account == f.account)
+    );
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, .. } if folder == new)
+    );
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::MessagesAdded { folder, .. } if folder == f.folders[0])
+    );
     assert!(rx.try_recv().is_err());
 }
 
@@ -270,7 +285,9 @@ async fn push_stopped_comes_after_every_delta_and_a_cancelled_watch_goes_quiet()
         WatchEvent::MessagesSnapshot { .. }
     ));
     for uid in 0..3 {
-        assert!(matches!(next(&mut rx).await, WatchEvent::MessagesAdded { uids, .. } if uids == [uid]));
+        assert!(
+            matches!(next(&mut rx).await, WatchEvent::MessagesAdded { uids, .. } if uids == [uid])
+        );
     }
     assert!(matches!(
         next(&mut rx).await,
