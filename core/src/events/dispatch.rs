@@ -199,15 +199,20 @@ impl Sender {
             let notified = self.shared.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.has_room() {
-                None => return false,
-                Some(true) => return true,
-                Some(false) => {
-                    // Announced by the thread when it has taken deltas down to half.
-                    self.shared.lock().refused = true;
-                    notified.await;
+            {
+                // Checked and flagged under one lock: the thread announces room only when a
+                // refusal is flagged, so a flag set after its last pop would never be heard.
+                let mut state = self.shared.lock();
+                if state.closed {
+                    return false;
                 }
+                if state.deltas <= self.shared.capacity / 2 {
+                    return true;
+                }
+                state.refused = true;
             }
+            // Announced by the thread when it has taken deltas down to half.
+            notified.await;
         }
     }
 

@@ -238,26 +238,29 @@ async fn a_blocked_listener_costs_bounded_memory_and_gets_a_fresh_snapshot() {
         assert!(inboxes[0].tx.max_capacity() == 4);
     }
     release.send(()).unwrap();
-    // One more after the release: it arrives, after the resync.
-    let mut events = vec![next(&mut rx).await];
-    loop {
-        let event = next(&mut rx).await;
-        let resynced = matches!(event, WatchEvent::MessagesSnapshot { .. });
-        events.push(event);
-        if resynced {
-            break;
+    // Once the watch has caught up, a new change arrives as a delta. Until then a resync
+    // still under way may cover it instead: after each snapshot, emit another.
+    let mut events = Vec::new();
+    let mut caught_up = false;
+    'settle: for _ in 0..50 {
+        watches.emit(added(inbox, uid));
+        uid += 1;
+        loop {
+            let event = next(&mut rx).await;
+            let last =
+                matches!(&event, WatchEvent::MessagesAdded { uids, .. } if uids[0] == uid - 1);
+            let snapshot = matches!(event, WatchEvent::MessagesSnapshot { .. });
+            events.push(event);
+            if last {
+                caught_up = true;
+                break 'settle;
+            }
+            if snapshot && events.len() > 1 {
+                continue 'settle;
+            }
         }
     }
-    watches.emit(added(inbox, uid));
-    uid += 1;
-    loop {
-        let event = next(&mut rx).await;
-        let last = matches!(&event, WatchEvent::MessagesAdded { uids, .. } if uids[0] == uid - 1);
-        events.push(event);
-        if last {
-            break;
-        }
-    }
+    assert!(caught_up, "the watch never caught up: {events:?}");
     let delivered = events
         .iter()
         .filter(|e| matches!(e, WatchEvent::MessagesAdded { .. }))
