@@ -7,6 +7,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anvert_core::{
     engine::{self as ce, AutoPorts},
+    events::{DEFAULT_CAPACITY, Dispatcher, WatchScope, Watches},
     net::{Credential, Endpoint, Secret, TokenFuture},
     policy::SyncRequest,
     store::{AccountId, FolderId, MessageId},
@@ -15,7 +16,7 @@ use tokio::runtime::Runtime;
 
 use crate::{
     error::AnvertError,
-    events::{Fanout, MailListener, Scope, deliver},
+    events::{Listener, MailListener},
     logging::{self, LogLevel},
     tasks::{TaskHandle, block_on, run},
     types::*,
@@ -76,7 +77,9 @@ impl anvert_core::net::TokenProvider for ForeignTokens {
     }
 }
 
-/// Download progress and outcome.
+/// Download progress and outcome, called on the engine's event thread (never the thread
+/// that downloads): progress is coalesced to the latest value when the listener is slow,
+/// and the outcome comes after the last progress.
 #[uniffi::export(with_foreign)]
 pub trait DownloadListener: Send + Sync {
     /// Encoded bytes done of the part's encoded size.
@@ -101,7 +104,10 @@ pub struct Engine {
     core: Arc<ce::Engine>,
     /// The one runtime; `Option` only so that `Drop` can shut it down without blocking.
     rt: Option<Runtime>,
-    events: Arc<Fanout>,
+    /// The thread that calls every listener (watches, downloads), never the runtime's.
+    dispatcher: Dispatcher,
+    /// The core's event sink and the watch model.
+    watches: Arc<Watches>,
 }
 
 impl Engine {
@@ -156,12 +162,14 @@ impl Engine {
             ..ce::EngineConfig::default()
         };
         let core = Arc::new(block_on(&rt, ce::Engine::open(core_config))?);
-        let events = Arc::new(Fanout::default());
-        core.set_listener(Some(events.clone()));
+        let dispatcher = Dispatcher::new(DEFAULT_CAPACITY)?;
+        let watches = Arc::new(Watches::new(core.store().clone(), dispatcher.sender()));
+        core.set_listener(Some(watches.clone()));
         Ok(Arc::new(Engine {
             core,
             rt: Some(rt),
-            events,
+            dispatcher,
+            watches,
         }))
     }
 
@@ -244,26 +252,19 @@ impl Engine {
     ) -> Result<Arc<TaskHandle>, AnvertError> {
         let rt = self.rt()?;
         let core = self.core.clone();
-        let (tx, queue) = self.events.subscribe();
-        let scope = Scope::Account {
-            account: AccountId(account),
-            folders: Vec::new(),
-        };
+        let (watch, stop) = self.watches.watch(
+            WatchScope::Account(AccountId(account)),
+            0,
+            Arc::new(Listener(listener)),
+        );
         let request = SyncRequest {
             network: network.into(),
             ..SyncRequest::default()
         };
         Ok(TaskHandle::spawn(rt, move |cancel| async move {
-            // The delivery ends with the `PushStopped` the push sends when it ends (cancelled
+            // The watch ends with the `PushStopped` the push sends when it ends (cancelled
             // or failed), so that the listener always hears it.
-            let delivery = tokio::spawn(deliver(
-                core.clone(),
-                scope,
-                0,
-                listener,
-                queue,
-                tokio_util::sync::CancellationToken::new(),
-            ));
+            let delivery = tokio::spawn(watch.run(tokio_util::sync::CancellationToken::new()));
             let result = core
                 .push(
                     AccountId(account),
@@ -273,8 +274,7 @@ impl Engine {
                     cancel.clone(),
                 )
                 .await;
-            let error = result.err().map(|e| AnvertError::from(e).to_string());
-            let _ = tx.send(crate::events::Delivery::PushStopped(error));
+            stop.stop(result.err());
             let _ = delivery.await;
         }))
     }
@@ -287,17 +287,13 @@ impl Engine {
         limit: u32,
         listener: Arc<dyn MailListener>,
     ) -> Result<Arc<TaskHandle>, AnvertError> {
-        let core = self.core.clone();
-        let (_, queue) = self.events.subscribe();
+        let (watch, _) = self.watches.watch(
+            WatchScope::Folder(FolderId(folder)),
+            limit,
+            Arc::new(Listener(listener)),
+        );
         Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
-            deliver(
-                core,
-                Scope::Folder(FolderId(folder)),
-                limit,
-                listener,
-                queue,
-                cancel,
-            )
+            watch.run(cancel)
         }))
     }
 
@@ -307,14 +303,13 @@ impl Engine {
         account: i64,
         listener: Arc<dyn MailListener>,
     ) -> Result<Arc<TaskHandle>, AnvertError> {
-        let core = self.core.clone();
-        let (_, queue) = self.events.subscribe();
-        let scope = Scope::Account {
-            account: AccountId(account),
-            folders: Vec::new(),
-        };
+        let (watch, _) = self.watches.watch(
+            WatchScope::Account(AccountId(account)),
+            0,
+            Arc::new(Listener(listener)),
+        );
         Ok(TaskHandle::spawn(self.rt()?, move |cancel| {
-            deliver(core, scope, 0, listener, queue, cancel)
+            watch.run(cancel)
         }))
     }
 
@@ -419,8 +414,10 @@ impl Engine {
         listener: Arc<dyn DownloadListener>,
     ) -> Result<Arc<TaskHandle>, AnvertError> {
         let core = self.core.clone();
+        let events = self.dispatcher.sender();
         Ok(TaskHandle::spawn(self.rt()?, move |cancel| async move {
-            let progress = Progress(listener.clone());
+            // Progress is queued, coalesced, on the event thread: the download never waits.
+            let progress = events.progress(Arc::new(Progress(listener.clone())));
             let dir = PathBuf::from(destination);
             let result = core
                 .download_part(
@@ -428,14 +425,17 @@ impl Engine {
                     &section,
                     &dir,
                     network.into(),
-                    Some(&progress),
+                    Some(progress.as_ref()),
                     &cancel,
                 )
-                .await;
-            match result {
-                Ok(path) => listener.on_complete(path.to_string_lossy().into_owned()),
-                Err(e) => listener.on_error(e.into()),
-            }
+                .await
+                .map(|path| path.to_string_lossy().into_owned())
+                .map_err(AnvertError::from);
+            // After the last progress, on the same thread.
+            events.call(move || match result {
+                Ok(path) => listener.on_complete(path),
+                Err(e) => listener.on_error(e),
+            });
         }))
     }
 

@@ -1,18 +1,18 @@
-//! Events for the app: the core's sync events fanned out to every watcher through its own
-//! unbounded queue (so a slow callback never blocks a sync), each watcher's listener called
-//! from its own delivery task: the snapshot first, then the deltas in commit order.
+//! Events for the app: the core's watch events (`anvert_core::events`, where the watch
+//! model, the snapshot, the scope and the delivery thread live) converted to `MailEvent`,
+//! and the app's listener adapted to the core's. Nothing is decided here.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use anvert_core::{
-    engine::Engine as CoreEngine,
-    store::{AccountId, FolderId},
-    sync::{self as cy, EventSink, SyncEvent},
+    events::{WatchEvent, WatchListener},
+    sync as cy,
 };
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio_util::sync::CancellationToken;
 
-use crate::types::{Folder, MessageSummary, summaries};
+use crate::{
+    error::AnvertError,
+    types::{Folder, MessageSummary, summaries},
+};
 
 /// Why queued local changes were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -29,9 +29,11 @@ pub enum DropReason {
 /// change already committed to the store, so re-querying on it always sees the change.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum MailEvent {
-    /// The account's folders, when a watch or push starts.
+    /// The account's folders, when a watch or push starts; again (re-query what you show)
+    /// in place of changes the listener lagged too far behind to be queued.
     FoldersSnapshot { account: i64, folders: Vec<Folder> },
-    /// The newest messages of a watched folder, when the watch starts.
+    /// The newest messages of a watched folder, when the watch starts; again (replace the
+    /// list) in place of changes the listener lagged too far behind to be queued.
     MessagesSnapshot {
         folder: i64,
         messages: Vec<MessageSummary>,
@@ -68,247 +70,118 @@ pub enum MailEvent {
     PushStopped { error: Option<String> },
 }
 
-/// Receives events on the engine's delivery task. It may take its time (the sync does not
-/// wait for it) but should hand work to the UI thread rather than block for long.
+/// Receives events on the engine's event thread (one per engine, never a worker of its
+/// runtime). It may take its time: a sync never waits for it, only later callbacks do; when
+/// it lags by more than the queue holds, the watch sends a fresh snapshot in place of the
+/// changes it could not queue. Hand work to the UI thread rather than block for long.
 #[uniffi::export(with_foreign)]
 pub trait MailListener: Send + Sync {
     fn on_event(&self, event: MailEvent);
 }
 
-/// What a watcher's queue carries.
-#[derive(Debug, Clone)]
-pub(crate) enum Delivery {
-    Core(SyncEvent),
-    PushStopped(Option<String>),
-}
+/// The app's listener as the core's watch listener: each core event converted.
+pub(crate) struct Listener(pub(crate) Arc<dyn MailListener>);
 
-/// The core's one event sink: copies every event into each watcher's queue.
-#[derive(Default)]
-pub(crate) struct Fanout {
-    watchers: Mutex<Vec<UnboundedSender<Delivery>>>,
-}
-
-impl Fanout {
-    /// A new watcher's queue.
-    pub(crate) fn subscribe(&self) -> (UnboundedSender<Delivery>, UnboundedReceiver<Delivery>) {
-        let (tx, rx) = unbounded_channel();
-        self.watchers().push(tx.clone());
-        (tx, rx)
-    }
-
-    /// The watchers, also when a panic elsewhere poisoned the lock (with a warning): each
-    /// holder makes one `push` or `retain` on the list, which leaves it whole.
-    fn watchers(&self) -> MutexGuard<'_, Vec<UnboundedSender<Delivery>>> {
-        self.watchers.lock().unwrap_or_else(|poisoned| {
-            tracing::warn!("a panic poisoned the event fan-out's lock; carrying on with its list");
-            poisoned.into_inner()
-        })
-    }
-}
-
-impl EventSink for Fanout {
-    fn emit(&self, event: SyncEvent) {
-        // A closed queue belongs to a finished watch: forget it.
-        self.watchers()
-            .retain(|tx| tx.send(Delivery::Core(event.clone())).is_ok());
-    }
-}
-
-/// Which events a watch passes on.
-pub(crate) enum Scope {
-    Folder(FolderId),
-    Account {
-        account: AccountId,
-        folders: Vec<FolderId>,
-    },
-}
-
-impl Scope {
-    fn wants(&self, folder: FolderId) -> bool {
-        match self {
-            Scope::Folder(f) => *f == folder,
-            Scope::Account { folders, .. } => folders.contains(&folder),
+impl WatchListener for Listener {
+    fn on_event(&self, event: WatchEvent) {
+        if let Some(event) = convert(event) {
+            self.0.on_event(event);
         }
     }
 }
 
-/// The delivery loop of one watch: the snapshot, then each queued event in scope, until
-/// cancelled or the queue closes.
-pub(crate) async fn deliver(
-    core: Arc<CoreEngine>,
-    mut scope: Scope,
-    limit: u32,
-    listener: Arc<dyn MailListener>,
-    mut queue: UnboundedReceiver<Delivery>,
-    cancel: CancellationToken,
-) {
-    match snapshot(&core, &mut scope, limit).await {
-        Ok(event) => listener.on_event(event),
-        Err(e) => {
-            listener.on_event(MailEvent::PushStopped {
-                error: Some(crate::error::AnvertError::from(e).to_string()),
-            });
-            return;
-        }
-    }
-    loop {
-        let delivery = tokio::select! {
-            _ = cancel.cancelled() => return,
-            d = queue.recv() => match d {
-                Some(d) => d,
-                None => return,
-            },
-        };
-        let event = match delivery {
-            Delivery::PushStopped(error) => {
-                listener.on_event(MailEvent::PushStopped { error });
-                return;
-            }
-            Delivery::Core(event) => event,
-        };
-        if let (
-            SyncEvent::FoldersChanged { account },
-            Scope::Account {
-                account: a,
-                folders,
-            },
-        ) = (&event, &mut scope)
-            && account == a
-            && let Ok(list) = core.folders(*a).await
-        {
-            *folders = list.into_iter().map(|f| f.id).collect();
-        }
-        if let Some(event) = convert(event, &scope) {
-            listener.on_event(event);
-        }
-    }
-}
-
-async fn snapshot(
-    core: &CoreEngine,
-    scope: &mut Scope,
-    limit: u32,
-) -> anvert_core::Result<MailEvent> {
-    match scope {
-        Scope::Folder(folder) => {
-            let page = core.messages(*folder, None, limit).await?;
-            Ok(MailEvent::MessagesSnapshot {
-                folder: folder.0,
-                messages: summaries(page.items),
-            })
-        }
-        Scope::Account { account, folders } => {
-            let list = core.folders(*account).await?;
-            *folders = list.iter().map(|f| f.id).collect();
-            Ok(MailEvent::FoldersSnapshot {
-                account: account.0,
-                folders: list.into_iter().map(Into::into).collect(),
-            })
-        }
-    }
-}
-
-fn convert(event: SyncEvent, scope: &Scope) -> Option<MailEvent> {
-    let (folder, out) = match event {
-        SyncEvent::FoldersChanged { account } => {
-            return match scope {
-                Scope::Account { account: a, .. } if *a == account => {
-                    Some(MailEvent::FoldersChanged { account: account.0 })
-                }
-                _ => None,
-            };
-        }
-        SyncEvent::MessagesAdded { folder, uids } => (
-            folder,
-            MailEvent::MessagesAdded {
-                folder: folder.0,
-                uids,
-            },
-        ),
-        SyncEvent::MessagesChanged { folder, uids } => (
-            folder,
-            MailEvent::MessagesChanged {
-                folder: folder.0,
-                uids,
-            },
-        ),
-        SyncEvent::MessagesRemoved { folder, uids } => (
-            folder,
-            MailEvent::MessagesRemoved {
-                folder: folder.0,
-                uids,
-            },
-        ),
-        SyncEvent::MessagesIncomplete { folder, uids } => (
-            folder,
-            MailEvent::MessagesIncomplete {
-                folder: folder.0,
-                uids,
-            },
-        ),
-        SyncEvent::KeywordsLocalOnly { folder, uids } => (
-            folder,
-            MailEvent::KeywordsLocalOnly {
-                folder: folder.0,
-                uids,
-            },
-        ),
-        SyncEvent::FolderReset { folder } => (folder, MailEvent::FolderReset { folder: folder.0 }),
-        SyncEvent::ChangeDropped {
+fn convert(event: WatchEvent) -> Option<MailEvent> {
+    Some(match event {
+        WatchEvent::FoldersSnapshot { account, folders } => MailEvent::FoldersSnapshot {
+            account: account.0,
+            folders: folders.into_iter().map(Into::into).collect(),
+        },
+        WatchEvent::MessagesSnapshot { folder, messages } => MailEvent::MessagesSnapshot {
+            folder: folder.0,
+            messages: summaries(messages),
+        },
+        WatchEvent::FoldersChanged { account } => MailEvent::FoldersChanged { account: account.0 },
+        WatchEvent::MessagesAdded { folder, uids } => MailEvent::MessagesAdded {
+            folder: folder.0,
+            uids,
+        },
+        WatchEvent::MessagesChanged { folder, uids } => MailEvent::MessagesChanged {
+            folder: folder.0,
+            uids,
+        },
+        WatchEvent::MessagesRemoved { folder, uids } => MailEvent::MessagesRemoved {
+            folder: folder.0,
+            uids,
+        },
+        WatchEvent::MessagesIncomplete { folder, uids } => MailEvent::MessagesIncomplete {
+            folder: folder.0,
+            uids,
+        },
+        WatchEvent::KeywordsLocalOnly { folder, uids } => MailEvent::KeywordsLocalOnly {
+            folder: folder.0,
+            uids,
+        },
+        WatchEvent::FolderReset { folder } => MailEvent::FolderReset { folder: folder.0 },
+        WatchEvent::ChangeDropped {
             folder,
             uids,
             reason,
-        } => (
-            folder,
-            MailEvent::ChangeDropped {
-                folder: folder.0,
-                uids,
-                reason: match reason {
-                    cy::DropReason::Expunged => DropReason::Expunged,
-                    cy::DropReason::Conflict => DropReason::Conflict,
-                    _ => DropReason::Parked,
-                },
+        } => MailEvent::ChangeDropped {
+            folder: folder.0,
+            uids,
+            reason: match reason {
+                cy::DropReason::Expunged => DropReason::Expunged,
+                cy::DropReason::Conflict => DropReason::Conflict,
+                _ => DropReason::Parked,
             },
-        ),
-        SyncEvent::Progress {
+        },
+        WatchEvent::SyncProgress {
             folder,
             synced,
             total,
-        } => (
-            folder,
-            MailEvent::SyncProgress {
-                folder: folder.0,
-                synced,
-                total,
-            },
-        ),
+        } => MailEvent::SyncProgress {
+            folder: folder.0,
+            synced,
+            total,
+        },
+        WatchEvent::PushStopped { error } => MailEvent::PushStopped {
+            error: error.map(|e| AnvertError::from(e).to_string()),
+        },
         _ => return None,
-    };
-    scope.wants(folder).then_some(out)
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use anvert_core::store::{AccountId, FolderId};
+
     use super::*;
 
     #[test]
-    fn a_poisoned_fan_out_still_delivers() {
-        let fanout = Fanout::default();
-        std::thread::scope(|s| {
-            let held = s.spawn(|| {
-                let _guard = fanout.watchers.lock();
-                panic!("poisoning the lock on purpose");
-            });
-            assert!(held.join().is_err());
-        });
-        assert!(fanout.watchers.is_poisoned());
-        let (_tx, mut rx) = fanout.subscribe();
-        fanout.emit(SyncEvent::FoldersChanged {
-            account: AccountId(1),
-        });
-        assert!(matches!(
-            rx.try_recv(),
-            Ok(Delivery::Core(SyncEvent::FoldersChanged { .. }))
-        ));
+    fn core_events_convert_with_their_ids_and_errors() {
+        assert_eq!(
+            convert(WatchEvent::FoldersChanged {
+                account: AccountId(3)
+            }),
+            Some(MailEvent::FoldersChanged { account: 3 })
+        );
+        assert_eq!(
+            convert(WatchEvent::ChangeDropped {
+                folder: FolderId(4),
+                uids: vec![7],
+                reason: cy::DropReason::Conflict,
+            }),
+            Some(MailEvent::ChangeDropped {
+                folder: 4,
+                uids: vec![7],
+                reason: DropReason::Conflict,
+            })
+        );
+        match convert(WatchEvent::PushStopped {
+            error: Some(anvert_core::Error::ConnectionClosed),
+        }) {
+            Some(MailEvent::PushStopped { error: Some(e) }) => assert!(!e.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! Swift task cancels the Rust work. (UniFFI's `async_runtime = "tokio"` is not used: it
 //! would start async-compat's own hidden runtime thread, a second runtime.) Panics are
 //! caught at that boundary and become `AnvertError.Other`, never an abort.
+//! Listeners are called on one more thread per engine, the core's event dispatcher
+//! (`anvert_core::events`), never on the runtime's workers.
 
 mod engine;
 mod error;

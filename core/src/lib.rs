@@ -10,6 +10,7 @@ pub mod account;
 pub mod blobs;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod imap;
 pub mod limits;
 pub mod mime;

@@ -469,3 +469,93 @@ async fn a_server_without_oauth_is_a_clear_error_and_no_token_is_fetched() {
     );
     assert!(provider.calls().is_empty());
 }
+
+/// The app swaps the account's token provider in the middle of a sync (a new sign-in): the
+/// running sync finishes on the connection it has, and the next connection asks the new
+/// provider, never the old one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_provider_swapped_mid_sync_is_used_by_the_next_connection() {
+    use anvert_core::{
+        engine::{AccountConfig, Engine, EngineConfig, Protocol},
+        policy::{NetworkKind, SyncRequest, SyncWindow},
+        sync::{EventSink, SyncEvent},
+    };
+    use anvert_tests::generator::GenConfig;
+
+    #[derive(Default)]
+    struct Windows(Mutex<usize>);
+    impl EventSink for Windows {
+        fn emit(&self, event: SyncEvent) {
+            if matches!(event, SyncEvent::MessagesAdded { .. }) {
+                *self.0.lock().unwrap() += 1;
+            }
+        }
+    }
+
+    let idp = Introspection::start();
+    idp.grant("first-token", "alice");
+    idp.grant("second-token", "alice");
+    let server = oauth_server(&idp, &["OAUTHBEARER"], true);
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 77,
+            count: 2000,
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        Engine::open(EngineConfig {
+            data_dir: dir.path().to_path_buf(),
+            extra_roots_pem: Some(server.pki.ca_pem.clone()),
+            ..EngineConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let windows = Arc::new(Windows::default());
+    engine.set_listener(Some(windows.clone()));
+    let first = Scripted::new(&["first-token"]);
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
+            credential: Credential::oauth2("alice", first.clone()),
+        })
+        .await
+        .unwrap();
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        ..SyncRequest::default()
+    };
+    let sync = tokio::spawn({
+        let (engine, request) = (engine.clone(), request.clone());
+        async move { engine.sync(account, &request).await }
+    });
+    for _ in 0..3000 {
+        if *windows.0.lock().unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await; // polling an in-process condition
+    }
+    assert!(*windows.0.lock().unwrap() > 0, "a window was stored");
+    let second = Scripted::new(&["second-token"]);
+    engine
+        .set_credential(account, Credential::oauth2("alice", second.clone()))
+        .await
+        .unwrap();
+    let report = sync.await.unwrap().unwrap();
+    assert_eq!(report.added(), 2000, "the running sync finished");
+    assert_eq!(first.calls().len(), 1);
+    assert!(second.calls().is_empty(), "the running sync did not log in again");
+
+    // A new connection (the network changed) logs in with the new provider.
+    engine.network_changed(NetworkKind::Metered);
+    engine.sync(account, &request).await.unwrap();
+    assert_eq!(first.calls().len(), 1, "the old provider is never asked again");
+    assert_eq!(second.calls().len(), 1);
+}
