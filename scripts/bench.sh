@@ -22,3 +22,8 @@ timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench downlo
 # RETR into /dev/null and the old in-memory parse of the same message.
 #   ANVERT_BENCH_POP3_MIB=20 scripts/bench.sh         # a smaller message
 timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench pop3_memory "$@"
+# Then opening messages on a slow link (the tap at 75 ms each way and 2 Mbit/s): 20 synced
+# messages opened one after another over a warm account session, beside the cold path (every
+# open connects, logs in and logs out); the warm/cold ratio against the 0.25 target.
+#   ANVERT_BENCH_OPENS=50 scripts/bench.sh            # more opens per variant
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench open_latency "$@"

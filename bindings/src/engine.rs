@@ -38,6 +38,42 @@ pub struct EngineConfig {
     pub extra_ca_pem: Option<String>,
     /// Applies to the logger set with `set_logger`.
     pub log_level: LogLevel,
+    /// Keep each account's connection open between operations (the default). `false`: every
+    /// operation connects and logs out (slower; for comparison, or where a socket cannot be
+    /// held).
+    #[uniffi(default = true)]
+    pub warm: bool,
+    /// In the foreground, a connection stays open this long after its last use (0: it closes
+    /// when its work is done, as in the background).
+    #[uniffi(default = 300)]
+    pub keep_warm_seconds: u32,
+    /// Push re-issues IDLE after this long at first (shorter after a connection died in
+    /// IDLE; never more than 29 minutes). At least 1.
+    #[uniffi(default = 900)]
+    pub idle_interval_seconds: u32,
+    /// A warm connection unused this long is checked (NOOP) before it is reused.
+    #[uniffi(default = 60)]
+    pub probe_after_seconds: u32,
+    /// How long that check may take before the connection counts as dead and is replaced.
+    /// At least 1.
+    #[uniffi(default = 10)]
+    pub probe_timeout_seconds: u32,
+}
+
+impl EngineConfig {
+    /// The core's session knobs. Zero is kept where it means something (close at once,
+    /// always check) and raised to one second where it does not (a timeout, an interval).
+    fn session(&self) -> ce::SessionConfig {
+        let seconds = |s: u32| Duration::from_secs(u64::from(s));
+        ce::SessionConfig {
+            warm: self.warm,
+            keep_warm: seconds(self.keep_warm_seconds),
+            idle_interval: seconds(self.idle_interval_seconds.max(1)),
+            probe_after: seconds(self.probe_after_seconds),
+            probe_timeout: seconds(self.probe_timeout_seconds.max(1)),
+            ..ce::SessionConfig::default()
+        }
+    }
 }
 
 /// The app's source of OAuth2 access tokens (refresh tokens stay in the app).
@@ -159,6 +195,7 @@ impl Engine {
             data_dir: PathBuf::from(&config.data_dir),
             extra_roots_pem: config.extra_ca_pem.clone(),
             cache_budget: config.cache_budget_bytes,
+            session: config.session(),
             ..ce::EngineConfig::default()
         };
         let core = Arc::new(block_on(&rt, ce::Engine::open(core_config))?);
@@ -529,6 +566,35 @@ impl Engine {
             .await
     }
 
+    /// The app came to the foreground (`true`) or went to the background (`false`); call it
+    /// from the process lifecycle (Android: `ProcessLifecycleOwner` onStart/onStop; iOS:
+    /// `scenePhase`). In the background, idle connections close now and later ones as soon
+    /// as their work is done; in the foreground they stay open `keep_warm_seconds`.
+    pub fn set_foreground(&self, foreground: bool) {
+        if let Some(rt) = self.rt.as_ref() {
+            // Closing connections spawns their logouts: inside the runtime.
+            let _guard = rt.enter();
+            self.core.set_foreground(foreground);
+        }
+    }
+
+    /// The network changed (Android: `ConnectivityManager.NetworkCallback`; iOS:
+    /// `NWPathMonitor`). Warm connections close at once; the next operation connects on the
+    /// new network, and reads made meanwhile reconnect on their own.
+    pub fn network_changed(&self, network: NetworkKind) {
+        if let Some(rt) = self.rt.as_ref() {
+            let _guard = rt.enter();
+            self.core.network_changed(network.into());
+        }
+    }
+
+    /// Logs out of every idle connection and returns when they are closed (an app about to
+    /// be suspended). The next operation connects again.
+    pub async fn close_connections(&self) -> Result<(), AnvertError> {
+        self.call(|e| async move { e.close_connections().await })
+            .await
+    }
+
     /// Data usage from the byte ledger, by network kind and purpose.
     pub async fn usage(&self, account: i64) -> Result<Vec<UsageRow>, AnvertError> {
         let rows = self
@@ -615,6 +681,11 @@ mod tests {
             cache_budget_bytes: None,
             extra_ca_pem: None,
             log_level: crate::logging::LogLevel::Debug,
+            warm: true,
+            keep_warm_seconds: 300,
+            idle_interval_seconds: 900,
+            probe_after_seconds: 60,
+            probe_timeout_seconds: 10,
         });
         std::fs::remove_file(&file).unwrap();
         match result {
@@ -622,6 +693,55 @@ mod tests {
             Err(e) => panic!("a local file error became {e:?}"),
             Ok(_) => panic!("opened an engine under a regular file"),
         }
+    }
+
+    #[test]
+    fn session_knobs_reach_the_core_and_zero_is_raised_only_where_meaningless() {
+        let config = EngineConfig {
+            data_dir: String::new(),
+            cache_budget_bytes: None,
+            extra_ca_pem: None,
+            log_level: crate::logging::LogLevel::Off,
+            warm: false,
+            keep_warm_seconds: 0,
+            idle_interval_seconds: 0,
+            probe_after_seconds: 0,
+            probe_timeout_seconds: 0,
+        };
+        let session = config.session();
+        assert!(!session.warm);
+        assert_eq!(session.keep_warm, Duration::ZERO);
+        assert_eq!(session.probe_after, Duration::ZERO);
+        assert_eq!(session.idle_interval, Duration::from_secs(1));
+        assert_eq!(session.probe_timeout, Duration::from_secs(1));
+        let config = EngineConfig {
+            warm: true,
+            keep_warm_seconds: 120,
+            idle_interval_seconds: 600,
+            probe_after_seconds: 30,
+            probe_timeout_seconds: 5,
+            ..config
+        };
+        let session = config.session();
+        assert!(session.warm);
+        assert_eq!(
+            (
+                session.keep_warm,
+                session.idle_interval,
+                session.probe_after,
+                session.probe_timeout
+            ),
+            (
+                Duration::from_secs(120),
+                Duration::from_secs(600),
+                Duration::from_secs(30),
+                Duration::from_secs(5)
+            )
+        );
+        assert_eq!(
+            session.push_connection,
+            ce::SessionConfig::default().push_connection
+        );
     }
 
     #[tokio::test]

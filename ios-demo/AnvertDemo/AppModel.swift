@@ -22,6 +22,14 @@ enum Shared {
     }()
     static let network = NetworkMonitor()
     static let passwords = KeychainPasswords()
+    /// What the engine hears of scenePhase and of NWPathMonitor (warm connections in the
+    /// foreground, closed after the work in the background, dropped on a new network).
+    static let lifecycle: EngineLifecycle? = {
+        guard let engine else { return nil }
+        let lifecycle = EngineLifecycle(engine: engine)
+        network.onUpdate = { lifecycle.onNetwork($0) }
+        return lifecycle
+    }()
 }
 
 /// The app's account store, push in the foreground and background refresh.
@@ -81,6 +89,7 @@ final class AppModel: ObservableObject {
     }
 
     func enterForeground() {
+        Shared.lifecycle?.onForeground(true)
         guard let repository else { return }
         let push = self.push ?? repository.push()
         self.push = push
@@ -89,6 +98,7 @@ final class AppModel: ObservableObject {
     }
 
     func enterBackground() {
+        Shared.lifecycle?.onForeground(false)
         push?.stop()
         Shared.network.onChange = nil
         Self.scheduleRefresh()
@@ -106,6 +116,8 @@ final class AppModel: ObservableObject {
         scheduleRefresh()
         let work = Task {
             guard let engine = Shared.engine else { return task.setTaskCompleted(success: false) }
+            // A process launched for the refresh is in the background: no warm connections.
+            Shared.lifecycle?.onForeground(false)
             do {
                 let accounts = try await Accounts(engine: engine, passwords: Shared.passwords).restore()
                 for account in accounts {

@@ -8,7 +8,8 @@
 //! connections it relayed, and round trips (each time a connection turns from client data to
 //! server data). It keeps an ordered log of relayed chunks, lets a test measure one phase
 //! with [`Tap::mark`] / [`Tap::stats_since`], and can cut a connection after an exact number
-//! of downstream bytes, add latency, or refuse connections.
+//! of downstream bytes, add latency, cap the bandwidth, refuse connections, or blackhole them
+//! (stop forwarding silently, as a NAT that forgot the mapping).
 //!
 //! The relay runs on its own thread with its own single-threaded tokio runtime, so it works
 //! the same under a plain `#[test]`, a current-thread `#[tokio::test]`, or a sync program.
@@ -18,6 +19,15 @@
 //! socket, so once a peer has seen a byte it is already in [`Tap::stats`]. If that write
 //! fails (peer reset), the part that was not written is taken back out of the counters.
 //! Round-trip counting is ordered because a single thread does all relaying.
+//!
+//! Blackhole rule: a connection open (or accepted) while [`Tap::set_blackhole`] is on is dead
+//! for good. It is kept open on both sides but relays nothing, in neither direction, not even
+//! a FIN: bytes from either side are read and dropped, so neither peer's sends ever block.
+//! Switching the blackhole off does not bring it back (a forgotten NAT mapping never comes
+//! back); only new connections relay again. A dead connection ends when the client closes or
+//! resets its end; the tap then closes its side to the server too (a real NAT would not tell
+//! the server, but the harness Dovecot should not keep the connection until the test ends).
+//! A server that closes a dead connection is not passed on to the client.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -27,10 +37,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+
+mod relay;
 
 /// Size of the read buffer of each relayed direction.
 const BUF_SIZE: usize = 64 * 1024;
@@ -96,6 +106,9 @@ pub struct ConnStats {
     pub open: bool,
     /// Closed by a fault injected with [`Tap::cut_after`] / [`Tap::cut_all_after`].
     pub cut: bool,
+    /// Dead because of [`Tap::set_blackhole`]: it relays nothing any more (while `open`, the
+    /// client has not closed it yet).
+    pub blackholed: bool,
 }
 
 /// One relayed chunk, as recorded in the ordered log.
@@ -180,7 +193,7 @@ impl Tap {
                     let _ = ready_tx.send(Ok(()));
                     tokio::select! {
                         _ = shutdown_rx => {}
-                        () = accept_loop(listener, upstream, thread_shared) => {}
+                        () = relay::accept_loop(listener, upstream, thread_shared) => {}
                     }
                 });
                 // Dropping the runtime here drops every relay task, closing its sockets.
@@ -243,8 +256,8 @@ impl Tap {
 
     /// Zero the totals, the per-connection counters and the chunk log, and forget closed
     /// connections. Open connections keep being relayed (and keep their ids); faults set
-    /// with `cut_*`, [`Tap::set_delay`] and [`Tap::set_refuse`] are left as they are (see
-    /// [`Tap::clear_faults`]).
+    /// with `cut_*`, [`Tap::set_delay`], [`Tap::set_rate`], [`Tap::set_refuse`] and
+    /// [`Tap::set_blackhole`] are left as they are (see [`Tap::clear_faults`]).
     pub fn reset(&self) {
         let mut st = self.shared.lock();
         st.epoch += 1;
@@ -371,7 +384,48 @@ impl Tap {
         self.shared.refuse.store(refuse, Ordering::Relaxed);
     }
 
-    /// Remove pending and standing cuts, the delay, and refusal.
+    /// Cap the bandwidth at `bytes_per_second` in each direction of each connection (a token
+    /// bucket per direction per connection, holding at most 10 ms worth of bytes, at most
+    /// 16 KiB, which is also the largest piece written at once), or remove the cap (`None`).
+    /// It composes with [`Tap::set_delay`]: a chunk waits for its delay, then for the cap.
+    /// It applies from the next piece written on. `Some(0)` is taken as 1 byte per second.
+    pub fn set_rate(&self, bytes_per_second: Option<u64>) {
+        let rate = bytes_per_second.map_or(0, |r| r.max(1));
+        self.shared.rate.store(rate, Ordering::Relaxed);
+    }
+
+    /// While on, the tap silently stops forwarding, in both directions, on every connection:
+    /// what either peer sends is read and dropped, nothing is written, no FIN and no reset
+    /// (a NAT that forgot the mapping). Connections accepted while it is on are accepted but
+    /// never relayed (they do not reach the server). Turning it off lets new connections
+    /// relay normally; connections it caught stay dead (see the module documentation).
+    pub fn set_blackhole(&self, on: bool) {
+        self.shared.blackhole.send_replace(on);
+    }
+
+    /// Connections caught by [`Tap::set_blackhole`] since start or reset (open or closed).
+    pub fn blackholed(&self) -> Vec<ConnStats> {
+        self.connections()
+            .into_iter()
+            .filter(|c| c.blackholed)
+            .collect()
+    }
+
+    /// Block until `pred` holds for the connections known (as [`Tap::connections`] lists
+    /// them), or `timeout` passes. Returns whether it held.
+    pub fn wait_connections(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&[ConnStats]) -> bool,
+    ) -> bool {
+        self.wait_state(timeout, |st| {
+            let conns: Vec<ConnStats> = st.conns.iter().map(|(&id, c)| c.stats(id)).collect();
+            pred(&conns)
+        })
+    }
+
+    /// Remove pending and standing cuts, the delay, the rate cap, refusal and the blackhole
+    /// (connections it caught stay dead).
     pub fn clear_faults(&self) {
         let mut st = self.shared.lock();
         st.cut_once = None;
@@ -379,7 +433,9 @@ impl Tap {
         st.clear_gen += 1;
         drop(st);
         self.set_delay(Duration::ZERO);
+        self.set_rate(None);
         self.set_refuse(false);
+        self.set_blackhole(false);
     }
 }
 
@@ -400,8 +456,12 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     delay_nanos: AtomicU64,
+    /// The rate cap in bytes per second per direction per connection; 0 means none.
+    rate: AtomicU64,
     refuse: AtomicBool,
     refused: AtomicU64,
+    /// On while the tap blackholes; every relay watches it.
+    blackhole: watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -426,6 +486,7 @@ struct ConnState {
     last_dir: Option<Direction>,
     open: bool,
     cut: bool,
+    blackholed: bool,
 }
 
 impl ConnState {
@@ -437,6 +498,7 @@ impl ConnState {
             round_trips: self.round_trips,
             open: self.open,
             cut: self.cut,
+            blackholed: self.blackholed,
         }
     }
 }
@@ -454,6 +516,19 @@ impl Shared {
         Duration::from_nanos(self.delay_nanos.load(Ordering::Relaxed))
     }
 
+    fn rate(&self) -> Option<u64> {
+        Some(self.rate.load(Ordering::Relaxed)).filter(|&r| r > 0)
+    }
+
+    fn mark_blackholed(&self, id: u64) {
+        let mut st = self.lock();
+        if let Some(c) = st.conns.get_mut(&id) {
+            c.blackholed = true;
+        }
+        drop(st);
+        self.changed.notify_all();
+    }
+
     fn open_conn(&self) -> u64 {
         let mut st = self.lock();
         st.next_conn += 1;
@@ -469,6 +544,7 @@ impl Shared {
                 last_dir: None,
                 open: true,
                 cut: false,
+                blackholed: false,
             },
         );
         drop(st);
@@ -565,157 +641,4 @@ impl Shared {
             *budget = Some(budget.map_or(n, |b| b.min(n)));
         }
     }
-}
-
-/// Why a relayed connection stopped before both directions finished cleanly.
-#[derive(Debug)]
-enum Stop {
-    /// A socket error (reset, broken pipe, ...).
-    Io,
-    /// An injected cut.
-    Cut,
-}
-
-struct Chunk {
-    data: Vec<u8>,
-    due: Option<tokio::time::Instant>,
-}
-
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((client, _peer)) => {
-                if shared.refuse.load(Ordering::Relaxed) {
-                    shared.refused.fetch_add(1, Ordering::Relaxed);
-                    drop(client);
-                    shared.changed.notify_all();
-                    continue;
-                }
-                let id = shared.open_conn();
-                tokio::spawn(relay(Arc::clone(&shared), id, client, upstream));
-            }
-            Err(e) => {
-                // Per-connection failures (aborted handshake) or descriptor exhaustion:
-                // back off a little instead of spinning.
-                tracing::debug!("tap: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-async fn relay(shared: Arc<Shared>, id: u64, client: TcpStream, upstream: SocketAddr) {
-    let server = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
-        Ok(Ok(server)) => server,
-        Ok(Err(e)) => {
-            tracing::debug!("tap conn {id}: upstream {upstream} unreachable: {e}");
-            shared.close_conn(id, false);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("tap conn {id}: upstream {upstream} connect timed out");
-            shared.close_conn(id, false);
-            return;
-        }
-    };
-    // Relay small protocol lines promptly.
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let (client_r, client_w) = client.into_split();
-    let (server_r, server_w) = server.into_split();
-    let (up_tx, up_rx) = mpsc::channel(QUEUE_CHUNKS);
-    let (down_tx, down_rx) = mpsc::channel(QUEUE_CHUNKS);
-    let result = tokio::try_join!(
-        read_side(&shared, client_r, up_tx),
-        write_side(&shared, id, Direction::Up, up_rx, server_w),
-        read_side(&shared, server_r, down_tx),
-        write_side(&shared, id, Direction::Down, down_rx, client_w),
-    );
-    // Every half has been dropped by now: on a stop, both sockets are closed.
-    let cut = matches!(result, Err(Stop::Cut));
-    if let Err(stop) = &result {
-        tracing::debug!("tap conn {id}: stopped: {stop:?}");
-    }
-    shared.close_conn(id, cut);
-}
-
-/// Read one direction until EOF, queueing chunks (with their due time) for the writer.
-/// Returning `Ok` drops the sender, which tells the writer to pass the EOF on.
-async fn read_side(
-    shared: &Shared,
-    mut from: OwnedReadHalf,
-    to: mpsc::Sender<Chunk>,
-) -> Result<(), Stop> {
-    let mut buf = vec![0u8; BUF_SIZE];
-    loop {
-        let n = from.read(&mut buf).await.map_err(|_| Stop::Io)?;
-        if n == 0 {
-            return Ok(());
-        }
-        let delay = shared.delay();
-        let due = (!delay.is_zero()).then(|| tokio::time::Instant::now() + delay);
-        let chunk = Chunk {
-            data: buf[..n].to_vec(),
-            due,
-        };
-        if to.send(chunk).await.is_err() {
-            // The writer is gone: it stopped the connection, nothing left to do here.
-            return Ok(());
-        }
-    }
-}
-
-/// Write one direction's chunks to the destination, counting them, applying delay and cuts;
-/// on the reader's EOF, shut down the destination's write half (relaying the half-close).
-async fn write_side(
-    shared: &Shared,
-    conn: u64,
-    dir: Direction,
-    mut from: mpsc::Receiver<Chunk>,
-    mut to: OwnedWriteHalf,
-) -> Result<(), Stop> {
-    // Down bytes this connection may still relay before it is cut, if a cut applies.
-    let mut budget: Option<u64> = None;
-    let mut seen = (0u64, 0u64);
-    while let Some(chunk) = from.recv().await {
-        if let Some(due) = chunk.due {
-            tokio::time::sleep_until(due).await;
-        }
-        let mut data = &chunk.data[..];
-        let mut cut = false;
-        if dir == Direction::Down {
-            shared.update_cut(&mut seen, &mut budget);
-            if let Some(left) = budget {
-                let len = data.len() as u64;
-                if len >= left {
-                    // `left < len` here, so it fits in usize.
-                    data = &data[..usize::try_from(left).unwrap_or(data.len())];
-                    cut = true;
-                } else {
-                    budget = Some(left - len);
-                }
-            }
-        }
-        if !data.is_empty() {
-            let seq = shared.record(conn, dir, data.len() as u64);
-            let mut written = 0;
-            while written < data.len() {
-                match to.write(&data[written..]).await {
-                    Ok(0) | Err(_) => {
-                        shared.unrecord(conn, dir, seq, (data.len() - written) as u64);
-                        return Err(Stop::Io);
-                    }
-                    Ok(n) => written += n,
-                }
-            }
-        }
-        if cut {
-            let _ = to.flush().await;
-            let _ = to.shutdown().await;
-            return Err(Stop::Cut);
-        }
-    }
-    // Reader saw EOF: pass the half-close on. Errors here mean the peer is gone already.
-    let _ = to.shutdown().await;
-    Ok(())
 }

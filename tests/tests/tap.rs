@@ -1,5 +1,6 @@
 //! Tests of the byte tap (`anvert_tests::tap`) against small loopback servers whose exchange is
-//! known byte for byte: counters, round trips, phases, cuts, delay, refusal, shutdown.
+//! known byte for byte: counters, round trips, phases, cuts, delay, rate cap, refusal,
+//! blackhole, shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -33,7 +34,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(handler: fn(TcpStream)) -> Server {
+    fn start(handler: impl Fn(TcpStream) + Clone + Send + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicU64::new(0));
@@ -46,6 +47,7 @@ impl Server {
                 }
                 if let Ok(stream) = stream {
                     acc.fetch_add(1, Ordering::SeqCst);
+                    let handler = handler.clone();
                     std::thread::spawn(move || handler(stream));
                 }
             }
@@ -533,4 +535,263 @@ async fn works_from_a_current_thread_tokio_test() {
         .await
         .unwrap();
     assert!(n.is_err() || rest.is_empty());
+}
+
+/// How long a read must stay silent to count as "nothing arrived" (a bound, not a wait for
+/// something to happen: these checks prove an absence).
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Reads for `QUIET`: nothing may arrive, and the connection must be neither closed nor reset.
+fn assert_silent(s: &mut TcpStream) {
+    s.set_read_timeout(Some(QUIET)).unwrap();
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+        Ok(0) => panic!("the connection was closed (FIN)"),
+        Ok(n) => panic!("{n} bytes arrived"),
+        Err(e) => panic!("the connection failed: {e}"),
+    }
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+}
+
+/// A hello server that reports each connection's server-side stream (so a test can close it)
+/// and each EOF it reads (so a test can see whether a FIN reached the server).
+fn watched_hello_server() -> (
+    Server,
+    std::sync::mpsc::Receiver<TcpStream>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    let (streams_tx, streams) = std::sync::mpsc::channel();
+    let (eofs_tx, eofs) = std::sync::mpsc::channel();
+    let (streams_tx, eofs_tx) = (
+        Arc::new(std::sync::Mutex::new(streams_tx)),
+        Arc::new(std::sync::Mutex::new(eofs_tx)),
+    );
+    let server = Server::start(move |stream: TcpStream| {
+        let _ = streams_tx.lock().unwrap().send(stream.try_clone().unwrap());
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    let _ = eofs_tx.lock().unwrap().send(());
+                    return;
+                }
+                Ok(_) if line == HELLO => {
+                    if writer.write_all(&reply()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(_) => return,
+            }
+        }
+    });
+    (server, streams, eofs)
+}
+
+#[test]
+fn blackhole_drops_both_directions_silently_and_for_good() {
+    let (server, server_streams, server_eofs) = watched_hello_server();
+    let tap = Tap::start(server.addr).unwrap();
+    let mut c = connect(&tap);
+    exchange(&mut c, 1);
+    let server_side = server_streams.recv_timeout(PATIENCE).unwrap();
+
+    // A reply on its way (held back by the delay) when the mapping is forgotten: it is dropped.
+    tap.set_delay(Duration::from_millis(200));
+    c.write_all(HELLO).unwrap();
+    assert!(tap.wait_until(PATIENCE, |s| s.up == 2 * H));
+    tap.set_blackhole(true);
+    assert!(tap.wait_connections(PATIENCE, |cs| cs[0].blackholed));
+    tap.set_delay(Duration::ZERO);
+    assert_silent(&mut c);
+    // Client data is swallowed too, and neither side sees a FIN or a reset.
+    c.write_all(HELLO).unwrap();
+    assert_silent(&mut c);
+    assert_eq!(tap.stats(), stats(2 * H, R, 1, 1));
+    let conn = tap.connection(1).unwrap();
+    assert!(conn.open && conn.blackholed && !conn.cut);
+    assert!(
+        server_eofs.recv_timeout(QUIET).is_err(),
+        "the server saw a FIN"
+    );
+
+    // Switched off: the dead connection stays dead, a new one relays normally.
+    tap.set_blackhole(false);
+    c.write_all(HELLO).unwrap();
+    assert_silent(&mut c);
+    let mut fresh = connect(&tap);
+    exchange(&mut fresh, 2);
+    assert!(!tap.connection(2).unwrap().blackholed);
+    assert_eq!(tap.blackholed().len(), 1);
+    assert_eq!(tap.stats(), stats(4 * H, 3 * R, 2, 3));
+
+    // The client closing a dead connection ends it, and the tap closes its side to the
+    // server then (documented: the harness Dovecot should not hold it until the test ends).
+    drop(c);
+    assert!(tap.wait_connections(PATIENCE, |cs| !cs[0].open && cs[1].open));
+    server_eofs.recv_timeout(PATIENCE).unwrap();
+    drop(server_side);
+
+    // On again: the open connection is caught too. Its server closing is not passed on.
+    tap.set_blackhole(true);
+    assert!(tap.wait_connections(PATIENCE, |cs| cs[1].blackholed));
+    let fresh_server_side = server_streams.recv_timeout(PATIENCE).unwrap();
+    fresh_server_side.shutdown(Shutdown::Both).unwrap();
+    assert_silent(&mut fresh);
+    assert!(tap.connection(2).unwrap().open);
+    drop(fresh);
+    drop(fresh_server_side);
+    assert!(tap.wait_all_closed(PATIENCE));
+    assert_eq!(tap.blackholed().len(), 2);
+    assert_eq!(tap.stats(), stats(4 * H, 3 * R, 2, 3));
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn blackhole_accepts_new_connections_but_never_relays_them() {
+    let server = Server::start(hello_handler);
+    let tap = Tap::start(server.addr).unwrap();
+    tap.set_blackhole(true);
+    let mut dead = connect(&tap);
+    dead.write_all(HELLO).unwrap();
+    assert_silent(&mut dead);
+    assert!(tap.wait_connections(PATIENCE, |cs| cs.len() == 1
+        && cs[0].blackholed
+        && cs[0].open));
+    assert_eq!(tap.stats(), stats(0, 0, 1, 0));
+
+    // clear_faults turns the blackhole off; the connection it caught stays dead.
+    tap.clear_faults();
+    dead.write_all(HELLO).unwrap();
+    assert_silent(&mut dead);
+    let mut alive = connect(&tap);
+    exchange(&mut alive, 1);
+    assert_eq!(tap.stats(), stats(H, R, 2, 1));
+    assert_eq!(
+        server.accepted(),
+        1,
+        "a connection accepted in the blackhole must not reach the server"
+    );
+    drop(dead);
+    assert!(tap.wait_connections(PATIENCE, |cs| !cs[0].open && cs[1].open));
+}
+
+/// Echoes everything back until EOF.
+fn echo_handler(stream: TcpStream) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = stream;
+    let _ = std::io::copy(&mut reader, &mut writer);
+    let _ = writer.shutdown(Shutdown::Write);
+}
+
+/// Sends `n` bytes through an echo server and reads them back at the same time; returns how
+/// long it took.
+fn echo_through(tap: &Tap, n: usize) -> Duration {
+    let c = connect(tap);
+    let started = Instant::now();
+    let mut writer = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&vec![5u8; n]).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    (&c).read_to_end(&mut back).unwrap();
+    let elapsed = started.elapsed();
+    sender.join().unwrap();
+    assert_eq!(back.len(), n);
+    elapsed
+}
+
+#[test]
+fn rate_caps_each_direction_of_each_connection() {
+    const N: usize = 1024 * 1024;
+    const RATE: u64 = 1024 * 1024;
+    let server = Server::start(echo_handler);
+    let tap = Tap::start(server.addr).unwrap();
+    let one = Duration::from_secs_f64(N as f64 / RATE as f64);
+
+    // Uncapped, the echo is far quicker than the cap.
+    assert!(echo_through(&tap, N) < one / 2);
+
+    // Up and down flow at once: each direction gets the whole cap (a shared cap would take
+    // twice as long). The bucket lets at most 10 ms worth through early.
+    tap.set_rate(Some(RATE));
+    let elapsed = echo_through(&tap, N);
+    assert!(elapsed >= one.mul_f64(0.95), "{N} bytes took {elapsed:?}");
+    assert!(elapsed < one.mul_f64(1.6), "{N} bytes took {elapsed:?}");
+    assert_eq!(tap.connection(2).unwrap().up, N as u64);
+    assert_eq!(tap.connection(2).unwrap().down, N as u64);
+
+    // Two connections at once: each gets the whole cap.
+    let started = Instant::now();
+    let parallel: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = tap.addr();
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(PATIENCE)).unwrap();
+                let mut writer = c.try_clone().unwrap();
+                let sender = std::thread::spawn(move || {
+                    writer.write_all(&vec![6u8; N]).unwrap();
+                    writer.shutdown(Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                c.read_to_end(&mut back).unwrap();
+                sender.join().unwrap();
+                back.len()
+            })
+        })
+        .collect();
+    for t in parallel {
+        assert_eq!(t.join().unwrap(), N);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= one.mul_f64(0.95),
+        "2 × {N} bytes took {elapsed:?}"
+    );
+    assert!(elapsed < one.mul_f64(1.6), "2 × {N} bytes took {elapsed:?}");
+    assert_eq!(
+        tap.stats(),
+        stats(4 * N as u64, 4 * N as u64, 4, tap.stats().round_trips)
+    );
+}
+
+#[test]
+fn rate_composes_with_delay_and_keeps_round_trips_exact() {
+    let server = Server::start(hello_handler);
+    let tap = Tap::start(server.addr).unwrap();
+    let mut c = connect(&tap);
+    exchange(&mut c, 1);
+
+    // 1000 bytes at 10,000 B/s take 100 ms (written in pieces of 100 bytes), after 50 ms of
+    // latency each way.
+    let delay = Duration::from_millis(50);
+    tap.set_delay(delay);
+    tap.set_rate(Some(10_000));
+    let started = Instant::now();
+    exchange(&mut c, 2);
+    let elapsed = started.elapsed();
+    // Per exchange: 2 × 50 ms + 100 ms (reply) + 1.3 ms (request), less one bucket (10 ms).
+    let least = 2 * (2 * delay + Duration::from_millis(90));
+    assert!(elapsed >= least, "2 exchanges took {elapsed:?}");
+    assert!(elapsed < 10 * least, "2 exchanges took {elapsed:?}");
+    // Pieces of one reply are one turn; the bytes are exact.
+    assert_eq!(tap.stats(), stats(3 * H, 3 * R, 1, 3));
+    let mark = tap.mark();
+    exchange(&mut c, 1);
+    let pieces = tap.chunks_since(&mark);
+    assert!(pieces.iter().filter(|p| p.dir == Direction::Down).count() >= 10);
+    assert!(pieces.iter().all(|p| p.bytes <= 100));
+
+    // Removed: back to full speed.
+    tap.set_rate(None);
+    tap.set_delay(Duration::ZERO);
+    let started = Instant::now();
+    exchange(&mut c, 1);
+    assert!(started.elapsed() < least);
+    assert_eq!(tap.stats().round_trips, 5);
 }

@@ -4,16 +4,20 @@
 import Anvert
 
 /// The facts of an `NWPath`: `status == .satisfied`, `isExpensive` (cellular, a phone's
-/// hotspot), `isConstrained` (Low Data Mode).
+/// hotspot), `isConstrained` (Low Data Mode). `networkId` tells one network from another (the
+/// interface and its gateways; nil when offline or unknown): a new one means the engine's
+/// connections are stale.
 public struct NetworkStatus: Equatable, Sendable {
     public var connected: Bool
     public var expensive: Bool
     public var constrained: Bool
+    public var networkId: String?
 
-    public init(connected: Bool, expensive: Bool, constrained: Bool) {
+    public init(connected: Bool, expensive: Bool, constrained: Bool, networkId: String? = nil) {
         self.connected = connected
         self.expensive = expensive
         self.constrained = constrained
+        self.networkId = networkId
     }
 
     public static let offline = NetworkStatus(connected: false, expensive: false, constrained: false)

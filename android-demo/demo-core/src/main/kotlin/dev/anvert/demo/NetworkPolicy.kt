@@ -9,9 +9,15 @@ import dev.anvert.SyncOptions
 /**
  * The facts an app reads from the platform: on Android from `NetworkCapabilities`
  * (INTERNET, NOT_METERED, NOT_ROAMING), on iOS from `NWPath` (status, isExpensive,
- * isConstrained).
+ * isConstrained). [networkId] tells one network from another (Android: the `Network`'s
+ * handle; null when offline or unknown): a new one means the engine's connections are stale.
  */
-data class NetworkStatus(val connected: Boolean, val metered: Boolean, val roaming: Boolean) {
+data class NetworkStatus(
+    val connected: Boolean,
+    val metered: Boolean,
+    val roaming: Boolean,
+    val networkId: String? = null,
+) {
     companion object {
         val Offline = NetworkStatus(connected = false, metered = false, roaming = false)
     }

@@ -11,14 +11,17 @@ import dev.anvert.EngineConfig
 import dev.anvert.LogLevel
 import dev.anvert.Logger
 import dev.anvert.demo.Accounts
+import dev.anvert.demo.EngineLifecycle
 import dev.anvert.demo.MailRepository
 import dev.anvert.demo.Push
+import dev.anvert.demo.lifecycleSink
 import dev.anvert.demo.toNetworkKind
 import dev.anvert.setLogger
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.distinctUntilChanged
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.launch
@@ -47,6 +50,9 @@ class AnvertApp : Application() {
     private val repositories = mutableMapOf<Long, MailRepository>()
     private val lock = Mutex()
 
+    /** The process is visible (ProcessLifecycleOwner onStart/onStop); false until it is. */
+    private val foreground = MutableStateFlow(false)
+
     override fun onCreate() {
         super.onCreate()
         network = NetworkMonitor(this).also { it.start() }
@@ -63,7 +69,24 @@ class AnvertApp : Application() {
             }
         }, LogLevel.INFO)
         SyncWorker.schedule(this)
+        ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
+            override fun onStart(owner: LifecycleOwner) {
+                foreground.value = true
+            }
+
+            override fun onStop(owner: LifecycleOwner) {
+                foreground.value = false
+            }
+        })
         ProcessLifecycleOwner.get().lifecycle.addObserver(ForegroundPush())
+        // The engine hears the lifecycle: warm connections in the foreground, closed after the
+        // work in the background, dropped when the network changes. The flows keep the order
+        // and hand over the latest state once the engine is open.
+        scope.launch {
+            val lifecycle = EngineLifecycle(engine().lifecycleSink())
+            launch { foreground.collect { lifecycle.onForeground(it) } }
+            network.status.collect { lifecycle.onNetwork(it) }
+        }
     }
 
     suspend fun engine(): Engine = withContext(Dispatchers.IO) { engine }

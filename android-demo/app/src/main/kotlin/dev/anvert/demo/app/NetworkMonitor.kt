@@ -10,7 +10,10 @@ import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 
-/** The default network's facts from ConnectivityManager; demo-core maps them to a NetworkKind. */
+/**
+ * The default network's facts from ConnectivityManager; demo-core maps them to a NetworkKind
+ * and tells the engine when the network really changed (EngineLifecycle).
+ */
 class NetworkMonitor(context: Context) {
     private val cm = context.getSystemService(ConnectivityManager::class.java)
     private val _status = MutableStateFlow(current())
@@ -47,6 +50,8 @@ class NetworkMonitor(context: Context) {
             connected = caps.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
             metered = !unmetered,
             roaming = roaming,
+            // Another network (another Wi-Fi, cellular) has another handle.
+            networkId = network.networkHandle.toString(),
         )
     }
 }
