@@ -23,6 +23,8 @@ mod session;
 mod store_cmd;
 #[cfg(test)]
 mod transcript_tests;
+#[cfg(test)]
+mod wire_tests;
 
 pub use body::{Prefetched, SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
