@@ -196,6 +196,7 @@ impl ImapSession {
                 // Everything this round sends leaves in one write (see `cork`).
                 self.cork.store(true, std::sync::atomic::Ordering::Release);
                 let mut sent = Ok(());
+                let first = pipe.tags.len();
                 while room(pipe) {
                     let cmd = &pipe.commands[pipe.tags.len()];
                     match tokio::time::timeout(self.timeout, self.inner.run_command(cmd)).await {
@@ -213,6 +214,12 @@ impl ImapSession {
                     }
                 }
                 self.cork.store(false, std::sync::atomic::Ordering::Release);
+                // The verbs of one flight (never arguments), for tests that count flights.
+                tracing::trace!(
+                    target: "anvert::imap::flight",
+                    verbs = ?pipe.commands[first..pipe.tags.len()].iter().map(|c| verb(c)).collect::<Vec<_>>(),
+                    "flight"
+                );
                 let flushed = tokio::time::timeout(
                     self.timeout,
                     tokio::io::AsyncWriteExt::flush(self.inner.as_mut()),
