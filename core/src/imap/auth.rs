@@ -3,7 +3,11 @@
 //! offers SASL-IR (RFC 4959) and after the empty continuation otherwise. A failed token draws
 //! a JSON error challenge, which is acknowledged so that the server sends its final NO; then
 //! the app's provider is asked once for a fresh token (`force_refresh`) and the login is tried
-//! once more. It never logs, and no token or command argument reaches an error.
+//! once more. With a password, where the server offers SASL-IR and `AUTH=PLAIN`,
+//! `AUTHENTICATE PLAIN` with its initial response on the command line (one round trip, like
+//! LOGIN, but it carries any UTF-8). Both return the capabilities the server sent with its OK
+//! (or untagged just before it), so no CAPABILITY command follows. It never logs, and no
+//! token, password or command argument reaches an error.
 
 use std::time::Duration;
 
@@ -39,7 +43,7 @@ pub(super) async fn authenticate(
     mut client: Client<BoxedIo>,
     caps: &Capabilities,
     login: &OAuthLogin<'_>,
-) -> Result<Session<BoxedIo>> {
+) -> Result<LoggedIn> {
     let mechanism =
         OAuthMechanism::choose(|m| caps.has(&format!("AUTH={m}"))).ok_or_else(|| {
             Error::ServerNo {
@@ -70,7 +74,7 @@ pub(super) async fn authenticate(
         let command = exchange.command(sasl_ir);
         let attempt = tokio::time::timeout(
             login.timeout,
-            client.authenticate(command.expose(), &mut exchange),
+            client.authenticate_with_capabilities(command.expose(), &mut exchange),
         )
         .await;
         drop(command);
@@ -80,7 +84,7 @@ pub(super) async fn authenticate(
                     during: "logging in",
                 });
             }
-            Ok(Ok(session)) => return Ok(session),
+            Ok(Ok((session, caps))) => return Ok((session, caps)),
             Ok(Err((async_imap::error::Error::No(text), back))) => {
                 client = back;
                 rejected = match &exchange.status {
@@ -92,6 +96,69 @@ pub(super) async fn authenticate(
         }
     }
     Err(Error::AuthRejected { text: rejected })
+}
+
+/// A logged-in session and the capabilities announced with the login's OK, if any.
+pub(super) type LoggedIn = (Session<BoxedIo>, Option<async_imap::types::Capabilities>);
+
+/// Whether a password login should be `AUTHENTICATE PLAIN` with SASL-IR: one round trip, as
+/// LOGIN, when both are offered. Not a way around LOGINDISABLED (refused before this).
+pub(super) fn plain_with_sasl_ir(caps: Option<&Capabilities>) -> bool {
+    caps.is_some_and(|c| c.has("SASL-IR") && c.has("AUTH=PLAIN"))
+}
+
+/// `AUTHENTICATE PLAIN <initial response>` (RFC 4616, RFC 4959): the password never leaves
+/// this function but base64-encoded inside the command. A NO is `AuthRejected`, as LOGIN's.
+pub(super) async fn plain(
+    client: Client<BoxedIo>,
+    username: &str,
+    password: &Secret,
+    timeout: Duration,
+) -> Result<LoggedIn> {
+    if username.contains('\0') || password.expose().contains('\0') {
+        return Err(Error::Config {
+            reason: "AUTHENTICATE: an argument has characters IMAP cannot carry".into(),
+        });
+    }
+    let message = Secret::new(format!("\0{username}\0{}", password.expose()));
+    let command = Secret::new(format!("PLAIN {}", BASE64.encode(message.expose())));
+    let mut exchange = PlainExchange {
+        pending: Some(message),
+    };
+    let attempt = tokio::time::timeout(
+        timeout,
+        client.authenticate_with_capabilities(command.expose(), &mut exchange),
+    )
+    .await;
+    drop(command);
+    match attempt {
+        Err(_) => Err(Error::Timeout {
+            during: "logging in",
+        }),
+        Ok(Ok(logged_in)) => Ok(logged_in),
+        Ok(Err((async_imap::error::Error::No(text), _))) => Err(Error::AuthRejected {
+            text: redact(&text),
+        }),
+        Ok(Err((e, _))) => Err(map_err("AUTHENTICATE", e)),
+    }
+}
+
+/// PLAIN after its initial response: a server that still sends an empty challenge gets the
+/// initial response once more (it is the same secret to the same server); anything else is
+/// answered with an empty response, which ends the exchange.
+struct PlainExchange {
+    pending: Option<Secret>,
+}
+
+impl Authenticator for &mut PlainExchange {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        match self.pending.take() {
+            Some(message) if challenge.is_empty() => message.expose().as_bytes().to_vec(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One AUTHENTICATE exchange, fed to async-imap's handshake: it answers the empty

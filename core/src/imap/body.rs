@@ -105,31 +105,15 @@ impl ImapSession {
         purpose: Purpose,
         requests: &[SectionRequest],
     ) -> Result<Expected> {
-        let mut expected = Expected::new(requests)?;
-        // (section, range) -> UIDs: one command per group.
-        type Group = (String, Option<(u64, u32)>);
-        let mut groups: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
-        for r in requests {
-            groups
-                .entry((r.section.clone(), r.range))
-                .or_default()
-                .push(r.uid);
-        }
-        let mut commands = Vec::with_capacity(groups.len());
-        for ((section, range), uids) in groups {
-            let range_text = range.map(|(o, l)| format!("<{o}.{l}>")).unwrap_or_default();
-            commands.push(format!(
-                "UID FETCH {} (UID BODY.PEEK[{section}]{range_text})",
-                uid_set(&uids)
-            ));
-        }
+        let (mut expected, commands) = fetch_commands(requests)?;
         self.meter().set_purpose(purpose);
         // Responses are matched by the UID, section and origin they carry, never by which
         // command is oldest in flight: a server may run pipelined FETCHes concurrently and
         // interleave them. A mismatch is only recorded, and the commands read to their end,
-        // so the session is still in step with the server afterwards.
+        // so the session is still in step with the server afterwards. Content fetches never
+        // carry a deferred ENABLE (nothing here uses it).
         let completions = self
-            .exchange(&commands, commands.len().min(8), |_, response| {
+            .exchange_read_only(&commands, commands.len().min(FETCH_DEPTH), |_, response| {
                 if let Response::Fetch(_, attrs) = response {
                     // Recorded in `expected`; the first refusal is reported by the caller.
                     let _ = expected.accept(attrs);
@@ -146,16 +130,42 @@ impl ImapSession {
     }
 }
 
+/// The most section FETCHes in flight at once.
+pub(super) const FETCH_DEPTH: usize = 8;
+
+/// The expectations of `requests` and their commands: one `UID FETCH` per distinct
+/// (section, range), for all the UIDs that asked for it.
+pub(super) fn fetch_commands(requests: &[SectionRequest]) -> Result<(Expected, Vec<String>)> {
+    let expected = Expected::new(requests)?;
+    type Group = (String, Option<(u64, u32)>);
+    let mut groups: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
+    for r in requests {
+        groups
+            .entry((r.section.clone(), r.range))
+            .or_default()
+            .push(r.uid);
+    }
+    let mut commands = Vec::with_capacity(groups.len());
+    for ((section, range), uids) in groups {
+        let range_text = range.map(|(o, l)| format!("<{o}.{l}>")).unwrap_or_default();
+        commands.push(format!(
+            "UID FETCH {} (UID BODY.PEEK[{section}]{range_text})",
+            uid_set(&uids)
+        ));
+    }
+    Ok((expected, commands))
+}
+
 /// What the answers to one `fetch_sections` call must carry: for each request, its UID, its
 /// section, its origin (only for a byte range) and at most its length in bytes.
 #[derive(Debug)]
-struct Expected {
+pub(super) struct Expected {
     /// (UID, section as numbers, origin) -> the request's answer so far.
     slots: BTreeMap<(u32, Vec<u32>, Option<u64>), Slot>,
     /// UIDs with an answer that did not match: none of their answers is handed back.
     refused: BTreeSet<u32>,
     /// Why the first answer was refused.
-    first_refusal: Option<Error>,
+    pub(super) first_refusal: Option<Error>,
 }
 
 #[derive(Debug)]
@@ -216,7 +226,7 @@ impl Expected {
     /// Refused: a body section for a UID that was asked for, but not as asked; that UID's
     /// answers are then all dropped (an answer taken before may have been the wrong one),
     /// and the first refusal is kept for the caller.
-    fn accept(&mut self, attrs: &[AttributeValue<'_>]) -> Result<()> {
+    pub(super) fn accept(&mut self, attrs: &[AttributeValue<'_>]) -> Result<()> {
         let Err(reason) = self.take(attrs) else {
             return Ok(());
         };
@@ -300,7 +310,7 @@ impl Expected {
     }
 
     /// The answers received, one per distinct request, none for a refused UID.
-    fn into_data(self) -> Vec<SectionData> {
+    pub(super) fn into_data(self) -> Vec<SectionData> {
         let refused = self.refused;
         self.slots
             .into_iter()

@@ -1,6 +1,8 @@
 //! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, never a silent fallback),
-//! greeting, login (LOGIN with a password, or OAuth2 through `auth`), fresh CAPABILITY,
-//! ENABLE CONDSTORE/QRESYNC and COMPRESS=DEFLATE. async-imap's reader (our vendored copy)
+//! greeting, login (LOGIN or SASL-IR `AUTHENTICATE PLAIN` with a password, or OAuth2
+//! through `auth`), the capabilities of the login's OK (a CAPABILITY command only when it
+//! carried none), ENABLE CONDSTORE/QRESYNC (deferred) and COMPRESS=DEFLATE. Command tags run
+//! on across STARTTLS and COMPRESS: one connection never reuses a tag. async-imap's reader (our vendored copy)
 //! frames every response under the limits here before it is parsed, so a hostile server
 //! cannot make it buffer more than they allow or spend more than linear time (see `guard`).
 
@@ -116,10 +118,13 @@ pub(super) async fn establish(
             .map_err(|e| map_err("STARTTLS", e))?;
             // The server sends nothing between its STARTTLS OK and the handshake, so no
             // buffered bytes are lost by taking the stream back.
+            let issued = client.issued_tags();
             let plain = client.into_inner();
             let stream = tls.connect(host, plain, options.timeout).await?;
-            // Capabilities from before TLS are untrusted: ask again, inside TLS.
+            // Capabilities from before TLS are untrusted: ask again, inside TLS. Tags continue
+            // (one connection never reuses a tag).
             let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));
+            client.continue_tags(issued);
             let caps = capability_before_login(&mut client, options.timeout).await?;
             (client, Some(caps))
         }
@@ -139,27 +144,30 @@ pub(super) async fn establish(
                     text: "the server disables login on this connection (LOGINDISABLED)".into(),
                 });
             }
-            let login = timed(options.timeout, "logging in", async {
-                client
-                    .login_with_capabilities(username, password.expose())
-                    .await
-                    .map_err(|(e, _)| e)
-            })
-            .await;
-            match login {
-                Ok(ok) => ok,
-                Err(async_imap::error::Error::No(text)) => {
-                    return Err(Error::AuthRejected {
-                        text: redact(&text),
-                    });
+            if auth::plain_with_sasl_ir(greeting_caps.as_ref()) {
+                auth::plain(client, username, password, options.timeout).await?
+            } else {
+                let login = timed(options.timeout, "logging in", async {
+                    client
+                        .login_with_capabilities(username, password.expose())
+                        .await
+                        .map_err(|(e, _)| e)
+                })
+                .await;
+                match login {
+                    Ok(ok) => ok,
+                    Err(async_imap::error::Error::No(text)) => {
+                        return Err(Error::AuthRejected {
+                            text: redact(&text),
+                        });
+                    }
+                    Err(e) => return Err(map_err("LOGIN", e)),
                 }
-                Err(e) => return Err(map_err("LOGIN", e)),
             }
         }
         Credential::OAuth2 { username, provider } => {
             // The mechanism is chosen from the capabilities before login (LOGINDISABLED
-            // concerns LOGIN only). async-imap drops the OK's capabilities, so they are asked
-            // for below.
+            // concerns LOGIN only); they are asked for only when the greeting had none.
             let mut client = client;
             let caps = match greeting_caps {
                 Some(caps) => caps,
@@ -172,10 +180,11 @@ pub(super) async fn establish(
                 port: endpoint.port,
                 timeout: options.timeout,
             };
-            (auth::authenticate(client, &caps, &login).await?, None)
+            auth::authenticate(client, &caps, &login).await?
         }
     };
-    // Capabilities can change after login: take the ones in the OK response, or ask.
+    // Capabilities can change after login: take the ones the login's OK carried (or an
+    // untagged CAPABILITY just before it), and ask only when the server sent none.
     let mut caps = match login_caps {
         Some(c) => Capabilities::from_async_imap(&c),
         None => {

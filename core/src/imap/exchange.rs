@@ -66,7 +66,8 @@ impl UidPlusCode {
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     commands: Vec<String>,
-    /// How many leading commands are the session's own (a deferred ENABLE), not the caller's.
+    /// How many leading commands are the session's own (a deferred ENABLE, and the UNSELECT
+    /// or CLOSE before it), not the caller's.
     offset: usize,
     depth: usize,
     tags: Vec<async_imap::imap_proto::RequestId>,
@@ -94,12 +95,22 @@ impl ImapSession {
     /// Plans `commands` with at most `depth` in flight. Nothing is sent until
     /// [`ImapSession::next_completion`] runs. A deferred ENABLE (see `connect`) goes first.
     pub(crate) fn pipeline(&mut self, commands: &[String], depth: usize) -> Pipeline {
-        let offset = usize::from(self.enable_pending);
-        let mut all = Vec::with_capacity(commands.len() + offset);
-        if self.enable_pending {
-            all.push(format!("ENABLE {}", self.enabled().join(" ")));
-            self.enable_pending = false;
-        }
+        self.plan(commands, depth, true)
+    }
+
+    /// [`pipeline`](Self::pipeline) for a read-only content fetch or a probe: a deferred
+    /// ENABLE stays deferred (nothing here uses what it enables).
+    pub(crate) fn pipeline_read_only(&mut self, commands: &[String], depth: usize) -> Pipeline {
+        self.plan(commands, depth, false)
+    }
+
+    fn plan(&mut self, commands: &[String], depth: usize, may_enable: bool) -> Pipeline {
+        let mut all = if may_enable {
+            self.enable_prefix(commands)
+        } else {
+            Vec::new()
+        };
+        let offset = all.len();
         all.extend(commands.iter().cloned());
         Pipeline {
             commands: all,
@@ -111,6 +122,53 @@ impl ImapSession {
             drained: false,
             takes_unparsable_fetch: false,
         }
+    }
+
+    /// The session's own commands in front of `commands`: the deferred ENABLE, if any. With a
+    /// folder EXAMINEd before it was sent, RFC 5161 forbids ENABLE until the folder is left:
+    /// a batch that SELECTs anyway leaves it first (UNSELECT where offered, else CLOSE, which
+    /// expunges nothing in a read-only folder), in the same flight; any other batch works on
+    /// the EXAMINEd folder and ENABLE stays deferred.
+    fn enable_prefix(&mut self, commands: &[String]) -> Vec<String> {
+        if !self.enable_pending {
+            return Vec::new();
+        }
+        let mut prefix = Vec::with_capacity(2);
+        if self.examined_before_enable {
+            if !commands.iter().any(|c| verb(c).eq_ignore_ascii_case("SELECT")) {
+                return prefix;
+            }
+            let leave = if self.capabilities().has("UNSELECT") {
+                "UNSELECT"
+            } else {
+                "CLOSE"
+            };
+            prefix.push(leave.to_string());
+            self.examined_before_enable = false;
+            self.selected = None;
+        }
+        prefix.push(format!("ENABLE {}", self.enabled().join(" ")));
+        self.enable_pending = false;
+        prefix
+    }
+
+    /// Runs `commands` like [`exchange`](Self::exchange), never with a deferred ENABLE in
+    /// front (see [`pipeline_read_only`](Self::pipeline_read_only)).
+    pub(crate) async fn exchange_read_only<U>(
+        &mut self,
+        commands: &[String],
+        depth: usize,
+        mut on_untagged: U,
+    ) -> Result<Vec<Completion>>
+    where
+        U: FnMut(usize, &Response<'_>) -> Result<()>,
+    {
+        let mut pipe = self.pipeline_read_only(commands, depth);
+        let mut completions = Vec::with_capacity(commands.len());
+        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut on_untagged).await? {
+            completions.push(completion);
+        }
+        Ok(completions)
     }
 
     /// Sends what the pipeline allows, then reads until the next of the caller's commands
@@ -138,6 +196,7 @@ impl ImapSession {
                 // Everything this round sends leaves in one write (see `cork`).
                 self.cork.store(true, std::sync::atomic::Ordering::Release);
                 let mut sent = Ok(());
+                let first = pipe.tags.len();
                 while room(pipe) {
                     let cmd = &pipe.commands[pipe.tags.len()];
                     match tokio::time::timeout(self.timeout, self.inner.run_command(cmd)).await {
@@ -155,6 +214,12 @@ impl ImapSession {
                     }
                 }
                 self.cork.store(false, std::sync::atomic::Ordering::Release);
+                // The verbs of one flight (never arguments), for tests that count flights.
+                tracing::trace!(
+                    target: "anvert::imap::flight",
+                    verbs = ?pipe.commands[first..pipe.tags.len()].iter().map(|c| verb(c)).collect::<Vec<_>>(),
+                    "flight"
+                );
                 let flushed = tokio::time::timeout(
                     self.timeout,
                     tokio::io::AsyncWriteExt::flush(self.inner.as_mut()),
@@ -212,9 +277,12 @@ impl ImapSession {
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));
                     }
-                    if !completion.ok {
+                    // The session's own: only ENABLE's refusal matters (an UNSELECT or CLOSE
+                    // that fails leaves the EXAMINEd folder, which the batch replaces anyway).
+                    let own = verb(&pipe.commands[index]);
+                    if !completion.ok && own == "ENABLE" {
                         return Err(Error::ServerNo {
-                            command: "ENABLE".into(),
+                            command: own.into(),
                             text: completion.text,
                         });
                     }

@@ -2,6 +2,10 @@
 //! caller's deadline passes (re-issue before the 29-minute server timeout), or the caller
 //! cancels. Every untagged response seen while idling is treated as "something changed";
 //! the sync layer then runs a delta, which is exact, instead of trusting idle data.
+//!
+//! A link that died silently (a NAT forgot the mapping) is noticed at the latest when IDLE
+//! ends: the continuation, DONE and DONE's tagged reply each have a reply deadline, so an
+//! IDLE returns `Error::Timeout` within `max` plus that deadline instead of hanging.
 
 use std::time::Duration;
 
@@ -25,8 +29,23 @@ pub enum IdleOutcome {
 
 impl ImapSession {
     /// IDLEs on the selected folder for at most `max`. The IDLE is always ended with DONE and
-    /// its tagged response read, so the session stays usable.
+    /// its tagged response read, so the session stays usable. Replies are awaited for at most
+    /// the session's timeout (see [`idle_with`](Self::idle_with)).
     pub async fn idle(&mut self, max: Duration, cancel: &CancellationToken) -> Result<IdleOutcome> {
+        let timeout = self.timeout;
+        self.idle_with(max, timeout, cancel).await
+    }
+
+    /// [`idle`](Self::idle) with its own reply deadline: the server must send IDLE's
+    /// continuation, and DONE's tagged reply, each within `reply_timeout`, else
+    /// `Error::Timeout` (the link is dead: drop the session). A keepalive passes a short one,
+    /// so a dead link is found within `max + reply_timeout`.
+    pub async fn idle_with(
+        &mut self,
+        max: Duration,
+        reply_timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<IdleOutcome> {
         if !self.capabilities().has("IDLE") {
             return Err(Error::ServerNo {
                 command: "IDLE".into(),
@@ -37,7 +56,7 @@ impl ImapSession {
             let done = self.exchange(&[], 1, |_, _| Ok(())).await?;
             super::session::check(&done, "ENABLE")?;
         }
-        let timeout = self.timeout;
+        let timeout = reply_timeout;
         let tag = tokio::time::timeout(timeout, self.inner.run_command("IDLE"))
             .await
             .map_err(|_| Error::Timeout {
@@ -134,7 +153,7 @@ impl ImapSession {
         let response = tokio::time::timeout(timeout, self.inner.read_response())
             .await
             .map_err(|_| Error::Timeout {
-                during: "waiting for the server",
+                during: "waiting for the server during IDLE",
             })?
             .map_err(|e| map_err("IDLE", e.into()))?
             .ok_or(Error::ConnectionClosed)?;

@@ -8,12 +8,14 @@ mod caps;
 mod connect;
 mod cork;
 mod create;
+mod examine;
 mod exchange;
 mod fetch;
 #[cfg(test)]
 mod fuzz_tests;
 mod guard;
 mod idle;
+mod liveness;
 mod mailbox_cmd;
 mod probe_tmp;
 mod recover;
@@ -22,6 +24,8 @@ mod session;
 mod store_cmd;
 #[cfg(test)]
 mod transcript_tests;
+#[cfg(test)]
+mod wire_tests;
 
 pub use body::{Prefetched, SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
@@ -31,5 +35,7 @@ pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryI
 pub use idle::IdleOutcome;
 pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
 pub use recover::{MessageRange, SeqSet};
-pub use session::{Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse};
+pub use session::{
+    Access, Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse,
+};
 pub use store_cmd::{StoreCommand, StoreOutcome};

@@ -77,6 +77,16 @@ pub struct QresyncParams {
     pub highest_modseq: u64,
 }
 
+/// How the folder selected now was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// SELECT: flags can be stored, messages moved and expunged.
+    ReadWrite,
+    /// EXAMINE: reads only. Anything that writes must SELECT it first (`ensure_selected`).
+    ReadOnly,
+}
+
 /// The most VANISHED UIDs one response may expand to; a hostile `1:4294967295` is refused.
 const MAX_VANISHED: u64 = 5_000_000;
 
@@ -86,16 +96,22 @@ pub struct ImapSession {
     pub(super) inner: Session<BoxedIo>,
     caps: Capabilities,
     enabled: Vec<&'static str>,
-    /// ENABLE not yet sent: it goes in front of the next command batch.
+    /// ENABLE not yet sent: it goes in front of the next command batch that may use it (not
+    /// a read-only content fetch; see `exchange`).
     pub(super) enable_pending: bool,
+    /// A folder was EXAMINEd while ENABLE was pending: RFC 5161 allows ENABLE only with no
+    /// mailbox selected, so the batch that sends it leaves that folder first (UNSELECT, or
+    /// CLOSE, which expunges nothing in a read-only folder).
+    pub(super) examined_before_enable: bool,
     compressed: bool,
     meter: WireMeter,
     pub(super) timeout: Duration,
     /// Corks the stream while a pipeline's commands are written (see `cork`).
     pub(super) cork: super::cork::CorkSwitch,
-    /// The folder selected now and what its SELECT reported. Every command that changes the
-    /// selection (SELECT, a failed SELECT, EXAMINE, CLOSE, UNSELECT) must keep it true.
-    selected: Option<(String, SelectedFolder)>,
+    /// The folder selected now, what its SELECT (or EXAMINE) reported, and how it was opened.
+    /// Every command that changes the selection (SELECT, a failed SELECT, EXAMINE, CLOSE,
+    /// UNSELECT) must keep it true.
+    pub(super) selected: Option<(String, SelectedFolder, Access)>,
 }
 
 impl ImapSession {
@@ -114,6 +130,7 @@ impl ImapSession {
             caps,
             enabled,
             enable_pending,
+            examined_before_enable: false,
             compressed,
             meter,
             timeout,
@@ -145,11 +162,25 @@ impl ImapSession {
         self.compressed
     }
 
-    /// The folder selected now (its name as given to SELECT) and what its SELECT reported.
-    /// UIDVALIDITY, NOMODSEQ and PERMANENTFLAGS stay true while it is selected; counts and
-    /// UIDNEXT may have moved since.
+    /// The folder selected read-write now (its name as given to SELECT) and what its SELECT
+    /// reported; `None` when nothing is selected or the folder was only EXAMINEd (see
+    /// [`selection`](Self::selection)), so a caller that writes never mistakes a read-only
+    /// folder for its own. UIDVALIDITY, NOMODSEQ and PERMANENTFLAGS stay true while it is
+    /// selected; counts and UIDNEXT may have moved since (a [`probe`](Self::probe) applies
+    /// the EXISTS and EXPUNGE it sees, other commands do not).
     pub fn selected(&self) -> Option<(&str, &SelectedFolder)> {
-        self.selected.as_ref().map(|(n, s)| (n.as_str(), s))
+        match &self.selected {
+            Some((n, s, Access::ReadWrite)) => Some((n.as_str(), s)),
+            _ => None,
+        }
+    }
+
+    /// The folder selected now, read-write or read-only, with what SELECT or EXAMINE
+    /// reported (the same caveats as [`selected`](Self::selected)).
+    pub fn selection(&self) -> Option<(&str, &SelectedFolder, Access)> {
+        self.selected
+            .as_ref()
+            .map(|(n, s, a)| (n.as_str(), s, *a))
     }
 
     /// The meter counting this session's bytes.
@@ -197,7 +228,7 @@ impl ImapSession {
             Some((name, _)) => {
                 check(&completions[1..], "SELECT")?;
                 let selected = sel.finish()?;
-                self.selected = Some((name.to_string(), selected.clone()));
+                self.selected = Some((name.to_string(), selected.clone(), Access::ReadWrite));
                 Some(selected)
             }
             None => None,
@@ -270,15 +301,16 @@ impl ImapSession {
             .await?;
         check(&completions, "SELECT")?;
         let selected = sel.finish()?;
-        self.selected = Some((name.to_string(), selected.clone()));
+        self.selected = Some((name.to_string(), selected.clone(), Access::ReadWrite));
         Ok(selected)
     }
 
     /// The folder's SELECT data: from the SELECT that selected it, when it is the folder
-    /// selected now (no second SELECT of the same folder), else from a new plain SELECT.
+    /// selected read-write now (no second SELECT of the same folder), else from a new plain
+    /// SELECT. A folder only EXAMINEd is SELECTed again: whoever calls this may write.
     pub async fn ensure_selected(&mut self, name: &str) -> Result<SelectedFolder> {
         match &self.selected {
-            Some((current, sel)) if current == name => Ok(sel.clone()),
+            Some((current, sel, Access::ReadWrite)) if current == name => Ok(sel.clone()),
             _ => self.select(name, None).await,
         }
     }
@@ -311,7 +343,7 @@ impl ImapSession {
             .await?;
         check(completions.get(..1).unwrap_or_default(), "SELECT")?;
         let selected = sel.finish()?;
-        self.selected = Some((name.to_string(), selected.clone()));
+        self.selected = Some((name.to_string(), selected.clone(), Access::ReadWrite));
         check(completions.get(1..).unwrap_or_default(), "UID FETCH")?;
         Ok((selected, flags))
     }
@@ -415,15 +447,15 @@ impl ListCollector {
     }
 }
 
-/// Gathers SELECT responses, QRESYNC's VANISHED and FETCH included.
+/// Gathers SELECT (and EXAMINE) responses, QRESYNC's VANISHED and FETCH included.
 #[derive(Default)]
-struct SelectCollector {
+pub(super) struct SelectCollector {
     sel: SelectedFolder,
     bad: Option<Error>,
 }
 
 impl SelectCollector {
-    fn on_response(&mut self, response: &Response<'_>) {
+    pub(super) fn on_response(&mut self, response: &Response<'_>) {
         let sel = &mut self.sel;
         match response {
             Response::MailboxData(MailboxDatum::Exists(n)) => sel.exists = *n,
@@ -460,7 +492,7 @@ impl SelectCollector {
         }
     }
 
-    fn finish(self) -> Result<SelectedFolder> {
+    pub(super) fn finish(self) -> Result<SelectedFolder> {
         match self.bad {
             Some(e) => Err(e),
             None => Ok(self.sel),

@@ -150,6 +150,18 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
         self.conn.stream.set_limits(limits);
     }
 
+    /// Anvert patch: how many command tags this client has handed out. A new `Client` over the
+    /// same connection (after STARTTLS) continues from it with [`Client::continue_tags`], so no
+    /// tag is used twice on a connection.
+    pub fn issued_tags(&self) -> u64 {
+        self.conn.request_ids.issued()
+    }
+
+    /// Anvert patch: the next tag follows `issued` tags handed out before on this connection.
+    pub fn continue_tags(&mut self, issued: u64) {
+        self.conn.request_ids = IdGenerator::continuing(issued);
+    }
+
     /// Convert this Client into the raw underlying stream.
     pub fn into_inner(self) -> T {
         let Self { conn, .. } = self;
@@ -210,11 +222,17 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
         let p = ok_or_unauth_client_err!(validate_str(password.as_ref()), self);
 
         let id = ok_or_unauth_client_err!(self.run_command(&format!("LOGIN {u} {p}")).await, self);
+        // Anvert patch: an untagged CAPABILITY before the tagged OK counts too (the OK's own
+        // code wins).
+        let mut untagged = None;
         loop {
             let Some(res) = ok_or_unauth_client_err!(self.stream.try_next().await, self) else {
                 return Err((Error::ConnectionLost, self));
             };
 
+            if let Response::Capabilities(c) = res.parsed() {
+                untagged = Some(capability_set(c));
+            }
             if let Response::Done {
                 status,
                 outcome,
@@ -235,12 +253,9 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
                     if let Some(imap_proto::ResponseCode::Capabilities(capabilities)) =
                         &outcome.code
                     {
-                        use crate::types::{Capabilities, Capability};
-                        let capability_set: HashSet<Capability> =
-                            capabilities.iter().map(Capability::from).collect();
-                        Some(Capabilities(capability_set))
+                        Some(capability_set(capabilities))
                     } else {
-                        None
+                        untagged
                     };
                 return Ok((Session::new(self.conn), capabilities));
             }
@@ -300,8 +315,24 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
                 .await,
             self
         );
-        let session = self.do_auth_handshake(id, authenticator).await?;
+        let (session, _) = self.do_auth_handshake(id, authenticator).await?;
         Ok(session)
+    }
+
+    /// Anvert patch: [`Client::authenticate`] that also returns the capabilities the server
+    /// announced with its success: the tagged OK's `[CAPABILITY …]` code, or an untagged
+    /// CAPABILITY sent before it. `auth_type` may carry a SASL-IR initial response.
+    pub async fn authenticate_with_capabilities<A: Authenticator, S: AsRef<str>>(
+        mut self,
+        auth_type: S,
+        authenticator: A,
+    ) -> ::std::result::Result<(Session<T>, Option<Capabilities>), (Error, Client<T>)> {
+        let id = ok_or_unauth_client_err!(
+            self.run_command(&format!("AUTHENTICATE {}", auth_type.as_ref()))
+                .await,
+            self
+        );
+        self.do_auth_handshake(id, authenticator).await
     }
 
     /// This func does the handshake process once the authenticate command is made.
@@ -309,9 +340,10 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
         mut self,
         id: RequestId,
         mut authenticator: A,
-    ) -> ::std::result::Result<Session<T>, (Error, Client<T>)> {
+    ) -> ::std::result::Result<(Session<T>, Option<Capabilities>), (Error, Client<T>)> {
         // explicit match blocks neccessary to convert error to tuple and not bind self too
         // early (see also comment on `login`)
+        let mut untagged = None;
         loop {
             let Some(res) = ok_or_unauth_client_err!(self.read_response().await, self) else {
                 return Err((Error::ConnectionLost, self));
@@ -340,13 +372,42 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Client<T> {
                         self
                     );
                 }
-                _ => {
-                    ok_or_unauth_client_err!(self.check_done_ok_from(&id, None, res).await, self);
-                    return Ok(Session::new(self.conn));
+                // Anvert patch: untagged data before the tagged response is read here (a
+                // CAPABILITY is kept), so that a continuation after it is still answered.
+                Response::Capabilities(c) => untagged = Some(capability_set(c)),
+                Response::Done {
+                    tag,
+                    status,
+                    outcome,
+                } => {
+                    ok_or_unauth_client_err!(
+                        self.check_status_ok(
+                            status,
+                            outcome.code.as_ref(),
+                            outcome.information.as_deref()
+                        ),
+                        self
+                    );
+                    if *tag == id {
+                        let capabilities = match &outcome.code {
+                            Some(imap_proto::ResponseCode::Capabilities(c)) => {
+                                Some(capability_set(c))
+                            }
+                            _ => untagged,
+                        };
+                        return Ok((Session::new(self.conn), capabilities));
+                    }
                 }
+                _ => {}
             }
         }
     }
+}
+
+/// Anvert patch: a capability list as async-imap's owned type.
+fn capability_set(caps: &[imap_proto::Capability<'_>]) -> Capabilities {
+    let set: HashSet<Capability> = caps.iter().map(Capability::from).collect();
+    Capabilities(set)
 }
 
 impl<T: Read + Write + Unpin + fmt::Debug + Send> Session<T> {

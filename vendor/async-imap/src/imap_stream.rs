@@ -67,11 +67,8 @@ impl<R: Read + Write + Unpin> ImapStream<R> {
     }
 
     pub async fn encode(&mut self, msg: Request) -> Result<(), io::Error> {
-        log::trace!(
-            "encode: input: {:?}, {:?}",
-            msg.0,
-            std::str::from_utf8(&msg.1)
-        );
+        // Anvert patch: never the command's text (LOGIN and AUTHENTICATE carry credentials).
+        log::trace!("encode: tag {:?}, {} bytes", msg.0, msg.1.len());
 
         if let Some(tag) = msg.0 {
             self.inner.write_all(tag.as_bytes()).await?;

@@ -10,7 +10,6 @@ use crate::Connection;
 use crate::client::Session;
 use crate::error::Result;
 use crate::imap_stream::ImapStream;
-use crate::types::IdGenerator;
 
 #[cfg(feature = "runtime-async-std")]
 use async_std::io::{IoSlice, IoSliceMut, Read, Write};
@@ -176,14 +175,16 @@ impl<T: Read + Write + Unpin + fmt::Debug + Send> Session<T> {
         conn.run_command_and_check_ok("COMPRESS DEFLATE", Some(unsolicited_responses_tx.clone()))
             .await?;
 
-        // Anvert patch: the limits stay with the session.
+        // Anvert patch: the limits and the tag counter stay with the session (a tag is never
+        // reused on a connection).
         let limits = conn.stream.limits();
+        let request_ids = std::mem::take(&mut conn.request_ids);
         let stream = conn.into_inner();
         let deflate_stream = DeflateStream::new(stream);
         let stream = ImapStream::with_limits(f(deflate_stream), limits);
         let conn = Connection {
             stream,
-            request_ids: IdGenerator::new(),
+            request_ids,
         };
         let session = Session {
             conn,
