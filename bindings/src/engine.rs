@@ -738,10 +738,6 @@ mod tests {
                 Duration::from_secs(5)
             )
         );
-        assert_eq!(
-            session.push_connection,
-            ce::SessionConfig::default().push_connection
-        );
     }
 
     #[tokio::test]

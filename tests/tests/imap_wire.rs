@@ -105,7 +105,10 @@ async fn a_cold_body_fetch_costs_six_tap_turns_and_one_fetch_flight() {
     tokio::spawn(session.logout_later()).await.unwrap().unwrap();
     let stats = tap.stats_since(&mark);
     let lines = flights.lines();
-    eprintln!("cold fetch: {} tap turns; flights {lines:#?}", stats.round_trips);
+    eprintln!(
+        "cold fetch: {} tap turns; flights {lines:#?}",
+        stats.round_trips
+    );
     // TLS handshake and greeting (2), AUTHENTICATE PLAIN with SASL-IR, COMPRESS,
     // EXAMINE + UID FETCH, LOGOUT.
     assert!(stats.round_trips <= 6, "{stats:?}");

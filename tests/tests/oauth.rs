@@ -551,11 +551,18 @@ async fn a_token_provider_swapped_mid_sync_is_used_by_the_next_connection() {
     let report = sync.await.unwrap().unwrap();
     assert_eq!(report.added(), 2000, "the running sync finished");
     assert_eq!(first.calls().len(), 1);
-    assert!(second.calls().is_empty(), "the running sync did not log in again");
+    assert!(
+        second.calls().is_empty(),
+        "the running sync did not log in again"
+    );
 
     // A new connection (the network changed) logs in with the new provider.
     engine.network_changed(NetworkKind::Metered);
     engine.sync(account, &request).await.unwrap();
-    assert_eq!(first.calls().len(), 1, "the old provider is never asked again");
+    assert_eq!(
+        first.calls().len(),
+        1,
+        "the old provider is never asked again"
+    );
     assert_eq!(second.calls().len(), 1);
 }

@@ -4,8 +4,8 @@
 //! is replaced, so a phone that loses its link for a while gets its mail once it is back.
 //!
 //! **Keepalive.** IDLE is re-issued every `interval`: DONE, whose reply must come within
-//! the session timeout, is the probe. A NAT that silently forgot the connection is thus
-//! noticed within `interval` plus that timeout. The interval starts at
+//! `SessionConfig::probe_timeout`, is the probe. A NAT that silently forgot the connection
+//! is thus noticed within `interval` plus that timeout. The interval starts at
 //! `SessionConfig::idle_interval` (at most [`IDLE_MAX`]), halves each time a connection dies
 //! in IDLE (down to an eighth of the start), and grows back by an eighth after every
 //! interval survived, as FairEmail's keep-alive tuning does.
@@ -223,6 +223,7 @@ impl AccountSession {
         // The account sync may have left another folder selected (or none, when this one
         // was unchanged); IDLE watches the selected one. Select again after each delta.
         let mut select = true;
+        let reply_timeout = self.shared().config.probe_timeout;
         loop {
             let spent = meter.totals().since(booked);
             *booked = meter.totals();
@@ -235,7 +236,7 @@ impl AccountSession {
             }
             let network_changed = self.shared().network_changed.notified();
             let outcome = tokio::select! {
-                o = session.idle(interval.now, cancel) => o,
+                o = session.idle_with(interval.now, reply_timeout, cancel) => o,
                 _ = network_changed => return Ok(Ended::Reconnect { died_in_idle: false }),
             };
             match outcome {

@@ -135,7 +135,10 @@ impl ImapSession {
         }
         let mut prefix = Vec::with_capacity(2);
         if self.examined_before_enable {
-            if !commands.iter().any(|c| verb(c).eq_ignore_ascii_case("SELECT")) {
+            if !commands
+                .iter()
+                .any(|c| verb(c).eq_ignore_ascii_case("SELECT"))
+            {
                 return prefix;
             }
             let leave = if self.capabilities().has("UNSELECT") {

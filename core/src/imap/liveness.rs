@@ -41,11 +41,12 @@ impl ImapSession {
             }
             Ok(())
         });
-        let completions = tokio::time::timeout(timeout, run)
-            .await
-            .map_err(|_| Error::Timeout {
-                during: "probing the connection",
-            })??;
+        let completions =
+            tokio::time::timeout(timeout, run)
+                .await
+                .map_err(|_| Error::Timeout {
+                    during: "probing the connection",
+                })??;
         if let (Some((_, sel, _)), Some(count)) = (self.selected.as_mut(), exists) {
             sel.exists = count;
         }

@@ -17,7 +17,6 @@ mod guard;
 mod idle;
 mod liveness;
 mod mailbox_cmd;
-mod probe_tmp;
 mod recover;
 mod search;
 mod session;

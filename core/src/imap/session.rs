@@ -178,9 +178,7 @@ impl ImapSession {
     /// The folder selected now, read-write or read-only, with what SELECT or EXAMINE
     /// reported (the same caveats as [`selected`](Self::selected)).
     pub fn selection(&self) -> Option<(&str, &SelectedFolder, Access)> {
-        self.selected
-            .as_ref()
-            .map(|(n, s, a)| (n.as_str(), s, *a))
+        self.selected.as_ref().map(|(n, s, a)| (n.as_str(), s, *a))
     }
 
     /// The meter counting this session's bytes.

@@ -22,8 +22,8 @@ use super::{Access, ConnectOptions, ImapSession, SectionRequest, connect};
 use crate::{
     error::{Error, Result},
     net::{
-        Credential, Endpoint, Purpose, Secret, Security, TlsConnector, TokenFuture,
-        TokenProvider, Trust, WireMeter,
+        Credential, Endpoint, Purpose, Secret, Security, TlsConnector, TokenFuture, TokenProvider,
+        Trust, WireMeter,
     },
 };
 
@@ -121,7 +121,9 @@ fn mailbox(line: &str) -> Step {
     let command = untagged(line);
     let verb = command.split(' ').next().unwrap_or_default();
     match verb {
-        "LOGIN" => say("TAG OK [CAPABILITY IMAP4rev1 CONDSTORE QRESYNC ENABLE UNSELECT IDLE] hi\r\n"),
+        "LOGIN" => {
+            say("TAG OK [CAPABILITY IMAP4rev1 CONDSTORE QRESYNC ENABLE UNSELECT IDLE] hi\r\n")
+        }
         "ENABLE" => say("* ENABLED CONDSTORE QRESYNC\r\nTAG OK enabled\r\n"),
         "SELECT" | "EXAMINE" => say(
             "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 104] ok\r\nTAG OK [READ-WRITE] \
@@ -166,17 +168,24 @@ const SECOND: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn sasl_ir_plain_logs_in_in_one_round_trip_and_keeps_the_ok_capabilities() {
-    let wire = wire("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi", |line| {
-        if untagged(line).starts_with("AUTHENTICATE PLAIN ") {
-            say("TAG OK [CAPABILITY IMAP4rev1 IDLE UNSELECT] Logged in\r\n")
-        } else {
-            mailbox(line)
-        }
-    })
+    let wire = wire(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi",
+        |line| {
+            if untagged(line).starts_with("AUTHENTICATE PLAIN ") {
+                say("TAG OK [CAPABILITY IMAP4rev1 IDLE UNSELECT] Logged in\r\n")
+            } else {
+                mailbox(line)
+            }
+        },
+    )
     .await;
-    let session = open(&wire, &Credential::password("alice", "pässword"), 5 * SECOND)
-        .await
-        .unwrap();
+    let session = open(
+        &wire,
+        &Credential::password("alice", "pässword"),
+        5 * SECOND,
+    )
+    .await
+    .unwrap();
     assert!(session.capabilities().has("IDLE"));
     session.logout().await.unwrap();
     let flights = wire.flights();
@@ -195,16 +204,23 @@ async fn a_rejected_authenticate_plain_is_auth_rejected_without_the_password() {
         say("TAG NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
     })
     .await;
-    let err = open(&wire, &Credential::password("alice", "s3cret-pw"), 5 * SECOND)
-        .await
-        .unwrap_err();
+    let err = open(
+        &wire,
+        &Credential::password("alice", "s3cret-pw"),
+        5 * SECOND,
+    )
+    .await
+    .unwrap_err();
     let Error::AuthRejected { text } = &err else {
         panic!("{err:?}")
     };
     assert!(text.contains("Authentication failed."), "{text}");
     let encoded = BASE64.encode("\0alice\0s3cret-pw");
     for shown in [err.to_string(), format!("{err:?}")] {
-        assert!(!shown.contains("s3cret") && !shown.contains(&encoded), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains(&encoded),
+            "{shown}"
+        );
     }
 }
 
@@ -225,7 +241,10 @@ async fn without_sasl_ir_login_is_kept_and_an_untagged_capability_saves_the_comm
     session.logout().await.unwrap();
     assert_eq!(
         wire.commands(),
-        [vec!["LOGIN \"alice\" \"pw\"".to_string()], vec!["LOGOUT".to_string()]]
+        [
+            vec!["LOGIN \"alice\" \"pw\"".to_string()],
+            vec!["LOGOUT".to_string()]
+        ]
     );
 }
 
@@ -291,12 +310,18 @@ async fn tags_run_on_in_a_new_client_over_the_same_connection_and_never_wrap() {
         while let Ok(Some(line)) = lines.next_line().await {
             let tag = line.split(' ').next().unwrap_or_default().to_string();
             seen.push(line);
-            write.write_all(format!("{tag} OK done\r\n").as_bytes()).await.unwrap();
+            write
+                .write_all(format!("{tag} OK done\r\n").as_bytes())
+                .await
+                .unwrap();
         }
         seen
     });
     let mut client = async_imap::Client::new(crate::net::BoxedIo::new(ours));
-    client.run_command_and_check_ok("STARTTLS", None).await.unwrap();
+    client
+        .run_command_and_check_ok("STARTTLS", None)
+        .await
+        .unwrap();
     // What connect does around the TLS handshake after STARTTLS.
     let issued = client.issued_tags();
     let mut client = async_imap::Client::new(client.into_inner());
@@ -325,7 +350,10 @@ async fn examine_and_fetch_go_in_one_flight_without_enable_and_a_write_selects_a
         .await
         .unwrap();
     assert_eq!(data[0].data, b"hello");
-    assert!(session.selected().is_none(), "EXAMINE is not a selection to write in");
+    assert!(
+        session.selected().is_none(),
+        "EXAMINE is not a selection to write in"
+    );
     assert_eq!(session.selection().unwrap().2, Access::ReadOnly);
     // The same folder again: the FETCH alone.
     session
@@ -509,7 +537,11 @@ async fn idle_waits_for_its_continuation_no_longer_than_the_reply_timeout() {
     session.select("INBOX", None).await.unwrap();
     let started = Instant::now();
     let err = session
-        .idle_with(60 * SECOND, Duration::from_millis(300), &CancellationToken::new())
+        .idle_with(
+            60 * SECOND,
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");

@@ -78,24 +78,22 @@ pub fn body_part(parts: &[PartDetail], prefer_html: bool) -> Option<&PartDetail>
 }
 
 /// Fetches `requests` (messages of the folder at `location`) with the folder selected or
-/// examined, refusing answers once the folder's UIDVALIDITY is not the stored one.
+/// examined (EXAMINE rides in the FETCH's flight), refusing the answers once the folder's
+/// UIDVALIDITY is not the stored one (`Error::FolderChanged`).
 pub async fn fetch_in_folder(
     session: &mut ImapSession,
     location: &MessageLocation,
     purpose: Purpose,
     requests: &[SectionRequest],
 ) -> Result<Vec<crate::imap::SectionData>> {
-    let data = session
-        .fetch_sections_in(&location.folder_name, purpose, requests)
-        .await?;
-    let uid_validity = session
-        .selected()
-        .and_then(|(name, sel)| (name == location.folder_name).then_some(sel.uid_validity))
-        .flatten();
-    if uid_validity != location.uidvalidity {
-        return Err(Error::FolderChanged);
-    }
-    Ok(data)
+    session
+        .fetch_sections_in(
+            &location.folder_name,
+            location.uidvalidity,
+            purpose,
+            requests,
+        )
+        .await
 }
 
 /// Fetches, decodes and stores `part` of the message at `location` over `session`.
