@@ -34,14 +34,22 @@ use async_compression::futures::write::DeflateEncoder;
 pub struct DeflateStream<T: Read + Write + Unpin + fmt::Debug> {
     #[pin]
     inner: DeflateDecoder<BufReader<DeflateEncoder<T>>>,
+    /// Raw bytes read after the compressed stream ended (ANVERT-PATCH: see `poll_read`).
+    trailing: u64,
 }
+
+/// The most raw bytes read after the compressed stream ended before the read fails.
+const MAX_TRAILING: u64 = 64 * 1024;
 
 impl<T: Read + Write + Unpin + fmt::Debug> DeflateStream<T> {
     pub(crate) fn new(stream: T) -> Self {
         let stream = DeflateEncoder::new(stream);
         let stream = BufReader::new(stream);
         let stream = DeflateDecoder::new(stream);
-        Self { inner: stream }
+        Self {
+            inner: stream,
+            trailing: 0,
+        }
     }
 
     /// Gets a reference to the underlying stream.
@@ -62,12 +70,38 @@ impl<T: Read + Write + Unpin + fmt::Debug> DeflateStream<T> {
 
 #[cfg(feature = "runtime-tokio")]
 impl<T: Read + Write + Unpin + fmt::Debug> Read for DeflateStream<T> {
+    /// ANVERT-PATCH: when the compressed stream ends (a server ends it on LOGOUT), the raw
+    /// stream is read on to its own end before EOF is reported, so that what the server
+    /// sends after it (a TLS close_notify) is read, and counted by a meter below. Bounded by
+    /// `MAX_TRAILING`.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        self.project().inner.poll_read(cx, buf)
+        let mut this = self.project();
+        let before = buf.filled().len();
+        std::task::ready!(this.inner.as_mut().poll_read(cx, buf))?;
+        if buf.filled().len() > before || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut raw = this.inner.get_pin_mut();
+        let mut scratch = [0u8; 512];
+        loop {
+            let mut rb = ReadBuf::new(&mut scratch);
+            std::task::ready!(raw.as_mut().poll_read(cx, &mut rb))?;
+            let n = rb.filled().len() as u64;
+            if n == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            *this.trailing += n;
+            if *this.trailing > MAX_TRAILING {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "data after the end of the compressed stream",
+                )));
+            }
+        }
     }
 }
 
