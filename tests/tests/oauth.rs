@@ -258,13 +258,23 @@ async fn pop3_login(
     .await
 }
 
-/// How many logins with `method` Dovecot has logged.
+/// How many logins with `method` Dovecot has logged, once its log shows at least one (its
+/// login process writes the line on its own time, after the client is already in).
 fn logins(server: &Dovecot, method: &str) -> usize {
-    server
-        .log()
-        .lines()
-        .filter(|l| l.contains("Login: user=<alice>") && l.contains(&format!("method={method}")))
-        .count()
+    let count = || {
+        server
+            .log()
+            .lines()
+            .filter(|l| {
+                l.contains("Login: user=<alice>") && l.contains(&format!("method={method}"))
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20)); // polling Dovecot's log file
+    }
+    count()
 }
 
 // ---------------------------------------------------------------------------------------------
