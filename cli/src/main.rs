@@ -246,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "anvert: {} folder(s) failed to sync (see the report)",
                     report.errors.len()
                 );
+                engine.close_connections().await?;
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -297,6 +298,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::usage(&engine.usage(account).await?)?;
         }
     }
+    // One command per process: log out of the warm connection now (its bytes reach the
+    // ledger) rather than dropping it at exit.
+    engine.close_connections().await?;
     Ok(ExitCode::SUCCESS)
 }
 
