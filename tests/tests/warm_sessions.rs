@@ -438,3 +438,30 @@ async fn the_ledger_equals_the_wire_under_concurrent_work_on_one_account() {
     }
     assert_eq!(wire.connections, 1, "everything shared the warm connection");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_connection_that_died_while_idle_is_replaced_for_reads_and_syncs() {
+    let s = setup(mailbox(30, false), SessionConfig::default()).await;
+    s.engine.sync(s.account, &everything()).await.unwrap();
+    let ids = inbox_messages(&s, 5).await;
+    assert_eq!(s.tap.stats().connections, 1);
+
+    // The server's side goes away while the connection is idle: the next answer never comes.
+    s.tap.cut_after(0);
+    let body = s
+        .engine
+        .fetch_body(ids[0], NetworkKind::Metered)
+        .await
+        .expect("a read reconnects invisibly");
+    assert!(body.text.is_some() || body.html.is_some());
+    assert_eq!(s.tap.stats().connections, 2, "replaced once");
+
+    s.tap.cut_after(0);
+    let report = s
+        .engine
+        .sync(s.account, &everything())
+        .await
+        .expect("a sync on a dead warm connection starts over on a new one");
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(s.tap.stats().connections, 3, "replaced once");
+}

@@ -42,9 +42,41 @@ impl AccountSession {
         events: &dyn EventSink,
     ) -> Result<SyncReport> {
         let _one_at_a_time = self.busy.lock().await;
+        let mut stale = false;
+        let first = self
+            .sync_pass(request, now, data_dir, events, &mut stale)
+            .await;
+        match first {
+            // The warm connection had died while idle (the server never answered on it):
+            // nothing was done, so the pass runs again on a new connection. Queued writes
+            // stay in their durable queue either way.
+            Err(e) if stale && dead(&e) => {
+                tracing::info!(
+                    account = self.id.0,
+                    "a warm connection was dead; syncing on a new one"
+                );
+                self.sync_pass(request, now, data_dir, events, &mut stale)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// [`AccountSession::sync_imap`] once, with the sync lock held. `stale` is set when it
+    /// failed on a reused connection that never answered.
+    async fn sync_pass(
+        self: &Arc<Self>,
+        request: &SyncRequest,
+        now: i64,
+        data_dir: &std::path::Path,
+        events: &dyn EventSink,
+        stale: &mut bool,
+    ) -> Result<SyncReport> {
         let network = request.network;
         let mut slot = Some(self.lease(Priority::Background, network).await?);
         let meter = slot.as_ref().map(Lease::meter).unwrap_or_default();
+        let reused = slot.as_ref().is_some_and(|l| l.reused);
+        let read_before: u64 = meter.totals().read.iter().sum();
         let budget = Budget::new(&meter, request.byte_budget)
             .with_deadline(request.deadline)
             .with_preempt(self.preempt_signal());
@@ -120,6 +152,11 @@ impl AccountSession {
                 }
             }
         };
+        *stale = result.is_err()
+            && reused
+            && slot
+                .as_ref()
+                .is_some_and(|l| l.meter().totals().read.iter().sum::<u64>() == read_before);
         // Bytes are booked whatever happened: they were spent.
         if let Some(lease) = slot.take() {
             spent = spent.plus(&lease.finish(&result).await?);
