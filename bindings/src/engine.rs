@@ -71,7 +71,6 @@ impl EngineConfig {
             idle_interval: seconds(self.idle_interval_seconds.max(1)),
             probe_after: seconds(self.probe_after_seconds),
             probe_timeout: seconds(self.probe_timeout_seconds.max(1)),
-            ..ce::SessionConfig::default()
         }
     }
 }
