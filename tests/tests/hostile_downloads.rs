@@ -267,7 +267,8 @@ impl Setup {
         let server = ScriptedImap::start(Script::default(), move |command| {
             if command.starts_with("LIST") {
                 ok("* LIST () \"/\" INBOX\r\n")
-            } else if command.starts_with("SELECT") {
+            } else if command.starts_with("SELECT") || command.starts_with("EXAMINE") {
+                // Reads EXAMINE the folder when a new connection has nothing selected.
                 ok(format!(
                     "* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT {}] ok\r\n",
                     UID + 1

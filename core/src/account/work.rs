@@ -81,6 +81,7 @@ impl AccountSession {
             .with_deadline(request.deadline)
             .with_preempt(self.preempt_signal());
         let mut spent = WireTotals::default();
+        let mut in_doubt_after = false;
         let run = async {
             {
                 let session = session_of(&mut slot)?;
@@ -123,14 +124,13 @@ impl AccountSession {
                         report.attachments = n;
                         spent = spent.plus(&lent);
                     }
-                    Err(e) if !connection_lost(&e) => {
+                    // The folders are synced: a failed prefetch is reported, not the sync's
+                    // failure (what was downloaded stays resumable). A connection it left in
+                    // doubt is not kept.
+                    Err(e) => {
+                        in_doubt_after = connection_lost(&e);
                         report.errors.push(("attachments".into(), e.to_string()));
                     }
-                    Err(e) => return Err(e),
-                }
-                // A preemption during the prefetch left nothing undone that matters here.
-                if report.stopped == Some(StopReason::Preempted) {
-                    report.stopped = None;
                 }
             }
             Ok(report)
@@ -159,7 +159,12 @@ impl AccountSession {
                 .is_some_and(|l| l.meter().totals().read.iter().sum::<u64>() == read_before);
         // Bytes are booked whatever happened: they were spent.
         if let Some(lease) = slot.take() {
-            spent = spent.plus(&lease.finish(&result).await?);
+            let booked = if in_doubt_after {
+                lease.finish(&Err::<(), _>(Error::ConnectionClosed)).await?
+            } else {
+                lease.finish(&result).await?
+            };
+            spent = spent.plus(&booked);
         }
         let mut report = if cut {
             SyncReport {

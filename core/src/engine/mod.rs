@@ -152,7 +152,11 @@ impl Engine {
                 _ => {}
             }
         }
-        recover(self.accounts.lock(), "the accounts").remove(&account);
+        let removed = recover(self.accounts.lock(), "the accounts").remove(&account);
+        // Its warm connection logs out (its bytes have no account to be booked to).
+        if let Some(running) = removed {
+            running.close_idle();
+        }
         Ok(())
     }
 
