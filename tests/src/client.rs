@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 
 use anvert_core::{
+    engine::{AccountConfig, Engine, EngineConfig, Protocol},
     imap::{self, ConnectOptions, ImapSession},
     net::{BoxedIo, Credential, Endpoint, Security, TlsConnector, Trust, WireMeter},
+    store::AccountId,
 };
 
 use crate::{dovecot::Dovecot, server::TestServer};
@@ -40,6 +42,36 @@ impl Dovecot {
         )
         .await
         .unwrap_or_else(|e| panic!("IMAP login failed: {e}\n{}", self.log()))
+    }
+}
+
+impl Dovecot {
+    /// An engine over `dir` (with `config`'s other settings) trusting this server's CA, and
+    /// one IMAP account, `alice`, reached at `addr` (the server itself, or a tap in front of
+    /// it) with implicit TLS.
+    pub async fn engine_with_alice(
+        &self,
+        addr: SocketAddr,
+        dir: &std::path::Path,
+        config: EngineConfig,
+    ) -> (Engine, AccountId) {
+        let engine = Engine::open(EngineConfig {
+            data_dir: dir.to_path_buf(),
+            extra_roots_pem: Some(self.pki.ca_pem.clone()),
+            ..config
+        })
+        .await
+        .unwrap();
+        let account = engine
+            .add_account(AccountConfig {
+                name: "Alice".into(),
+                protocol: Protocol::Imap,
+                endpoint: endpoint(addr, Security::ImplicitTls),
+                credential: self.credential("alice"),
+            })
+            .await
+            .unwrap();
+        (engine, account)
     }
 }
 

@@ -15,14 +15,12 @@ use std::{
 };
 
 use anvert_core::{
-    engine::{AccountConfig, CancellationToken, Engine, EngineConfig, ProgressListener, Protocol},
+    engine::{CancellationToken, Engine, EngineConfig, ProgressListener},
     events::{Dispatcher, WatchEvent, WatchListener, WatchScope, Watches},
-    net::Security,
     policy::{NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, MessageId},
 };
 use anvert_tests::{
-    client::endpoint,
     dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
 };
@@ -88,23 +86,9 @@ impl WatchListener for BlockingWatch {
 }
 
 async fn engine(server: &Dovecot, dir: &std::path::Path) -> (Engine, AccountId) {
-    let engine = Engine::open(EngineConfig {
-        data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap();
-    let account = engine
-        .add_account(AccountConfig {
-            name: "Alice".into(),
-            protocol: Protocol::Imap,
-            endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
-            credential: server.credential("alice"),
-        })
+    server
+        .engine_with_alice(server.imaps_addr(), dir, EngineConfig::default())
         .await
-        .unwrap();
-    (engine, account)
 }
 
 fn everything() -> SyncRequest {

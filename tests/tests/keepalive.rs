@@ -11,14 +11,12 @@ use std::{
 };
 
 use anvert_core::{
-    engine::{AccountConfig, CancellationToken, Engine, EngineConfig, Protocol, SessionConfig},
+    engine::{CancellationToken, Engine, EngineConfig, SessionConfig},
     imap::ConnectOptions,
-    net::Security,
     policy::{NetworkKind, SyncRequest, SyncWindow},
     sync::{EventSink, SyncEvent},
 };
 use anvert_tests::{
-    client::endpoint,
     dovecot::Dovecot,
     generator::{GenConfig, SizeMix},
     tap::Tap,
@@ -77,9 +75,7 @@ async fn engine(
     tap: &Tap,
     dir: &std::path::Path,
 ) -> (Arc<Engine>, anvert_core::store::AccountId) {
-    let engine = Engine::open(EngineConfig {
-        data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+    let config = EngineConfig {
         connect: ConnectOptions {
             timeout: TIMEOUT,
             ..ConnectOptions::default()
@@ -91,18 +87,8 @@ async fn engine(
             ..SessionConfig::default()
         },
         ..EngineConfig::default()
-    })
-    .await
-    .unwrap();
-    let account = engine
-        .add_account(AccountConfig {
-            name: "Alice".into(),
-            protocol: Protocol::Imap,
-            endpoint: endpoint(tap.addr(), Security::ImplicitTls),
-            credential: server.credential("alice"),
-        })
-        .await
-        .unwrap();
+    };
+    let (engine, account) = server.engine_with_alice(tap.addr(), dir, config).await;
     (Arc::new(engine), account)
 }
 

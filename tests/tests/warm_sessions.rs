@@ -12,14 +12,12 @@ use std::{
 };
 
 use anvert_core::{
-    engine::{AccountConfig, CancellationToken, Engine, EngineConfig, Protocol, SessionConfig},
-    net::Security,
+    engine::{CancellationToken, Engine, EngineConfig, SessionConfig},
     policy::{NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, Flags, MessageId, SystemFlags},
     sync::{EventSink, SyncEvent},
 };
 use anvert_tests::{
-    client::endpoint,
     dovecot::Dovecot,
     generator::{GenConfig, SizeMix},
     tap::Tap,
@@ -33,17 +31,6 @@ struct Setup {
     account: AccountId,
 }
 
-async fn open(server: &Dovecot, dir: &std::path::Path, session: SessionConfig) -> Engine {
-    Engine::open(EngineConfig {
-        data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
-        session,
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
 /// Dovecot with `config`'s mailbox, and an engine with one account through the tap (not
 /// synced yet).
 async fn setup(config: GenConfig, session: SessionConfig) -> Setup {
@@ -51,16 +38,16 @@ async fn setup(config: GenConfig, session: SessionConfig) -> Setup {
     server.deliver_generated("alice", None, &config);
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = open(&server, dir.path(), session).await;
-    let account = engine
-        .add_account(AccountConfig {
-            name: "Alice".into(),
-            protocol: Protocol::Imap,
-            endpoint: endpoint(tap.addr(), Security::ImplicitTls),
-            credential: server.credential("alice"),
-        })
-        .await
-        .unwrap();
+    let (engine, account) = server
+        .engine_with_alice(
+            tap.addr(),
+            dir.path(),
+            EngineConfig {
+                session,
+                ..EngineConfig::default()
+            },
+        )
+        .await;
     Setup {
         server,
         tap,
