@@ -142,27 +142,18 @@ impl AccountSession {
                     &mut booked,
                 )
                 .await;
-            match ended {
-                Ok(Ended::Cancelled) => {
-                    let _ = session.logout().await;
-                    book(
-                        self.store(),
-                        self.id,
-                        request.network,
-                        &meter.totals().since(&booked),
-                    )
-                    .await?;
-                    return Ok(());
-                }
-                Ok(Ended::Reconnect { died_in_idle }) => {
-                    drop(session);
-                    book(
-                        self.store(),
-                        self.id,
-                        request.network,
-                        &meter.totals().since(&booked),
-                    )
-                    .await?;
+            // A cancelled push logs out; any other end drops the connection (dead, or in
+            // doubt). Either way its bytes since the last booking go to the ledger.
+            if matches!(ended, Ok(Ended::Cancelled)) {
+                let _ = session.logout().await;
+            } else {
+                drop(session);
+            }
+            let spent = meter.totals().since(&booked);
+            book(self.store(), self.id, request.network, &spent).await?;
+            match ended? {
+                Ended::Cancelled => return Ok(()),
+                Ended::Reconnect { died_in_idle } => {
                     if died_in_idle {
                         interval.died();
                         tracing::info!(
@@ -172,17 +163,6 @@ impl AccountSession {
                         );
                     }
                     backoff = BACKOFF_START;
-                }
-                Err(e) => {
-                    drop(session);
-                    book(
-                        self.store(),
-                        self.id,
-                        request.network,
-                        &meter.totals().since(&booked),
-                    )
-                    .await?;
-                    return Err(e);
                 }
             }
         }

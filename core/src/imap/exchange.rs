@@ -166,12 +166,9 @@ impl ImapSession {
     where
         U: FnMut(usize, &Response<'_>) -> Result<()>,
     {
-        let mut pipe = self.pipeline_read_only(commands, depth);
-        let mut completions = Vec::with_capacity(commands.len());
-        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut on_untagged).await? {
-            completions.push(completion);
-        }
-        Ok(completions)
+        let pipe = self.pipeline_read_only(commands, depth);
+        self.complete_all(pipe, commands.len(), &mut on_untagged)
+            .await
     }
 
     /// Sends what the pipeline allows, then reads until the next of the caller's commands
@@ -314,9 +311,24 @@ impl ImapSession {
     where
         U: FnMut(usize, &Response<'_>) -> Result<()>,
     {
-        let mut pipe = self.pipeline(commands, depth);
-        let mut completions = Vec::with_capacity(commands.len());
-        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut on_untagged).await? {
+        let pipe = self.pipeline(commands, depth);
+        self.complete_all(pipe, commands.len(), &mut on_untagged)
+            .await
+    }
+
+    /// Reads every completion of `pipe` (of `count` commands), in order.
+    async fn complete_all<U>(
+        &mut self,
+        mut pipe: Pipeline,
+        count: usize,
+        on_untagged: &mut U,
+    ) -> Result<Vec<Completion>>
+    where
+        U: FnMut(usize, &Response<'_>) -> Result<()>,
+    {
+        let mut completions = Vec::with_capacity(count);
+        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut *on_untagged).await?
+        {
             completions.push(completion);
         }
         Ok(completions)
