@@ -46,33 +46,43 @@ impl Dovecot {
 }
 
 impl Dovecot {
-    /// An engine over `dir` (with `config`'s other settings) trusting this server's CA, and
-    /// one IMAP account, `alice`, reached at `addr` (the server itself, or a tap in front of
-    /// it) with implicit TLS.
+    /// [`engine_with_alice`] on this Dovecot.
     pub async fn engine_with_alice(
         &self,
         addr: SocketAddr,
         dir: &std::path::Path,
         config: EngineConfig,
     ) -> (Engine, AccountId) {
-        let engine = Engine::open(EngineConfig {
-            data_dir: dir.to_path_buf(),
-            extra_roots_pem: Some(self.pki.ca_pem.clone()),
-            ..config
+        engine_with_alice(self, addr, dir, config).await
+    }
+}
+
+/// An engine over `dir` (with `config`'s other settings) trusting `server`'s CA, and one
+/// IMAP account, `alice`, reached at `addr` (the server itself, or a tap in front of it)
+/// with implicit TLS.
+pub async fn engine_with_alice(
+    server: &dyn TestServer,
+    addr: SocketAddr,
+    dir: &std::path::Path,
+    config: EngineConfig,
+) -> (Engine, AccountId) {
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.to_path_buf(),
+        extra_roots_pem: Some(server.ca_pem()),
+        ..config
+    })
+    .await
+    .unwrap();
+    let account = engine
+        .add_account(AccountConfig {
+            name: "Alice".into(),
+            protocol: Protocol::Imap,
+            endpoint: endpoint(addr, Security::ImplicitTls),
+            credential: server.credential("alice"),
         })
         .await
         .unwrap();
-        let account = engine
-            .add_account(AccountConfig {
-                name: "Alice".into(),
-                protocol: Protocol::Imap,
-                endpoint: endpoint(addr, Security::ImplicitTls),
-                credential: self.credential("alice"),
-            })
-            .await
-            .unwrap();
-        (engine, account)
-    }
+    (engine, account)
 }
 
 /// Logs `user` in to any harness server over IMAP with implicit TLS (every extension the

@@ -28,6 +28,8 @@ pub trait TestServer: Send + Sync {
     fn imap_addr(&self) -> SocketAddr;
     /// POP3 with implicit TLS on 127.0.0.1.
     fn pop3s_addr(&self) -> SocketAddr;
+    /// The harness CA, in PEM (what an engine's `extra_roots_pem` takes).
+    fn ca_pem(&self) -> String;
     /// The trust a client needs: the harness CA as an extra root.
     fn trust(&self) -> Trust;
     /// A TLS connector with [`TestServer::trust`].
@@ -65,6 +67,9 @@ impl TestServer for Dovecot {
     fn pop3s_addr(&self) -> SocketAddr {
         Dovecot::pop3s_addr(self)
     }
+    fn ca_pem(&self) -> String {
+        self.pki.ca_pem.clone()
+    }
     fn trust(&self) -> Trust {
         Dovecot::trust(self)
     }
@@ -99,6 +104,9 @@ impl TestServer for Cyrus {
     }
     fn pop3s_addr(&self) -> SocketAddr {
         Cyrus::pop3s_addr(self)
+    }
+    fn ca_pem(&self) -> String {
+        self.pki.ca_pem.clone()
     }
     fn trust(&self) -> Trust {
         Trust::default()
