@@ -1,4 +1,4 @@
-//! Keepalive against a real Dovecot through the tap in blackhole mode (a NAT that forgot
+//! Keepalive against real servers (push on Dovecot and Cyrus) through the tap in blackhole mode (a NAT that forgot
 //! the mapping: nothing is forwarded, nothing is closed). A push connection is found dead
 //! within its IDLE interval plus the timeout and replaced; push delivers mail that arrives
 //! once the link is back. A warm command connection is probed before reuse, and no call
@@ -17,8 +17,11 @@ use anvert_core::{
     sync::{EventSink, SyncEvent},
 };
 use anvert_tests::{
+    client::engine_with_alice,
     dovecot::Dovecot,
     generator::{GenConfig, SizeMix},
+    on_each_server,
+    server::TestServer,
     tap::Tap,
 };
 
@@ -71,7 +74,7 @@ fn mail(seed: u64, count: usize) -> GenConfig {
 }
 
 async fn engine(
-    server: &Dovecot,
+    server: &dyn TestServer,
     tap: &Tap,
     dir: &std::path::Path,
 ) -> (Arc<Engine>, anvert_core::store::AccountId) {
@@ -88,17 +91,17 @@ async fn engine(
         },
         ..EngineConfig::default()
     };
-    let (engine, account) = server.engine_with_alice(tap.addr(), dir, config).await;
+    let (engine, account) = engine_with_alice(server, tap.addr(), dir, config).await;
     (Arc::new(engine), account)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_link_returns() {
-    let server = Dovecot::start();
+async fn a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_link_returns(
+    server: &dyn TestServer,
+) {
     server.deliver_generated("alice", None, &mail(41, 10));
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (engine, account) = engine(&server, &tap, dir.path()).await;
+    let (engine, account) = engine(server, &tap, dir.path()).await;
     let recorder = Arc::new(Recorder::default());
     engine.set_listener(Some(recorder.clone()));
     let cancel = CancellationToken::new();
@@ -147,13 +150,16 @@ async fn a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_li
     let relayed = tap.stats().round_trips;
     assert!(tap.wait_until(Duration::from_secs(30), |s| s.round_trips > relayed + 3));
     server.deliver_generated("alice", None, &mail(42, 1));
-    assert!(
-        until(Duration::from_secs(30), || recorder.added() > before).await,
-        "the new message was pushed"
-    );
+    let pushed = until(Duration::from_secs(30), || recorder.added() > before).await;
+    if !pushed && push.is_finished() {
+        panic!("push ended: {:?}\n{}", push.await, server.log());
+    }
+    assert!(pushed, "the new message was pushed\n{}", server.log());
     cancel.cancel();
     push.await.unwrap().unwrap();
 }
+
+on_each_server!(a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_link_returns);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_warm_connection_is_probed_and_no_call_hangs() {

@@ -95,9 +95,16 @@ async fn reads_share_the_warm_connection_and_a_read_first_session_still_syncs(
         .unwrap();
     let connections = tap.stats().connections;
     server.deliver_generated("alice", None, &mailbox(53, 5));
-    let report = engine.sync(account, &both_folders()).await.unwrap_or_else(|e| {
-        panic!("{}: sync after a read: {e}\n{}", server.name(), server.log())
-    });
+    let report = engine
+        .sync(account, &both_folders())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: sync after a read: {e}\n{}",
+                server.name(),
+                server.log()
+            )
+        });
     assert!(report.errors.is_empty(), "{}: {report:?}", server.name());
     assert_eq!(report.added(), 5, "{}: {report:?}", server.name());
     assert_eq!(
@@ -115,7 +122,12 @@ async fn reads_share_the_warm_connection_and_a_read_first_session_still_syncs(
         .iter()
         .map(|r| r.bytes_up + r.bytes_down)
         .sum();
-    assert_eq!(ledger, tap.stats().total(), "{}: ledger = wire", server.name());
+    assert_eq!(
+        ledger,
+        tap.stats().total(),
+        "{}: ledger = wire",
+        server.name()
+    );
 }
 
 on_each_server!(reads_share_the_warm_connection_and_a_read_first_session_still_syncs);

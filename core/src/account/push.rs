@@ -209,10 +209,33 @@ impl AccountSession {
             *booked = meter.totals();
             book(self.store(), self.id, request.network, &spent).await?;
             if select {
-                if let Err(e) = session.select(folder, None).await {
-                    return lost(e);
-                }
                 select = false;
+                match sync::select_for_idle(session, self.store(), self.id, folder).await {
+                    Ok(false) => {}
+                    // Something arrived since the sync: IDLE would not report it. Sync it,
+                    // then select again for IDLE (once: a folder that keeps changing is
+                    // reported by IDLE from then on).
+                    Ok(true) => {
+                        let _one_at_a_time = self.busy.lock().await;
+                        let caught_up = sync::sync_imap_folder(
+                            session,
+                            self.store(),
+                            self.id,
+                            folder,
+                            request,
+                            now(),
+                            events,
+                        )
+                        .await;
+                        if let Err(e) = caught_up {
+                            return lost(e);
+                        }
+                        if let Err(e) = session.select(folder, None).await {
+                            return lost(e);
+                        }
+                    }
+                    Err(e) => return lost(e),
+                }
             }
             let network_changed = self.shared().network_changed.notified();
             let outcome = tokio::select! {

@@ -115,6 +115,9 @@ impl ImapSession {
                 during: "ending IDLE",
             })?
             .map_err(|e| map_err("DONE", e))?;
+        // A change reported while IDLE ends (Cyrus without its idled daemon reports new mail
+        // only when a command, here DONE, comes in) still counts: it is never dropped.
+        let mut changed_at_done = false;
         loop {
             let done = self
                 .read_with(timeout, |response| match response {
@@ -134,12 +137,18 @@ impl ImapSession {
                             .take(300)
                             .collect(),
                     }),
-                    _ => Ok(false),
+                    other => {
+                        changed_at_done |= is_change(other);
+                        Ok(false)
+                    }
                 })
                 .await??;
             if done {
                 break;
             }
+        }
+        if changed_at_done && outcome == Some(IdleOutcome::Timeout) {
+            outcome = Some(IdleOutcome::Changed);
         }
         Ok(outcome.unwrap_or(IdleOutcome::Timeout))
     }

@@ -18,7 +18,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Access, ConnectOptions, ImapSession, SectionRequest, connect};
+use super::{Access, ConnectOptions, IdleOutcome, ImapSession, SectionRequest, connect};
 use crate::{
     error::{Error, Result},
     net::{
@@ -546,4 +546,35 @@ async fn idle_waits_for_its_continuation_no_longer_than_the_reply_timeout() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+}
+
+/// A change the server reports only when IDLE ends (Cyrus without its idled daemon answers
+/// DONE with the new EXISTS before the tagged OK) is a change, not a quiet timeout.
+#[tokio::test]
+async fn a_change_reported_with_dones_reply_counts() {
+    let mut idle_tag = String::new();
+    let wire = wire("* OK [CAPABILITY IMAP4rev1 IDLE] hi", move |line| {
+        if untagged(line) == "IDLE" {
+            idle_tag = line.split(' ').next().unwrap_or_default().to_string();
+            return say("+ idling\r\n");
+        }
+        if line == "DONE" {
+            return say(format!("* 4 EXISTS\r\n{idle_tag} OK idle done\r\n"));
+        }
+        mailbox(line)
+    })
+    .await;
+    let mut session = open(&wire, &Credential::password("alice", "pw"), 5 * SECOND)
+        .await
+        .unwrap();
+    session.select("INBOX", None).await.unwrap();
+    let outcome = session
+        .idle_with(
+            Duration::from_millis(100),
+            SECOND,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, IdleOutcome::Changed);
 }

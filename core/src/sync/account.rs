@@ -360,3 +360,30 @@ pub async fn sync_imap_folder(
     .run(None, None)
     .await
 }
+
+/// Selects `name` (a folder the account already knows) to IDLE on, and says whether it
+/// changed since its stored state: mail that arrived, or flags that changed, between the
+/// last sync and this SELECT is already counted in the SELECT's data, so IDLE would never
+/// report it. The caller then runs a delta before it IDLEs.
+pub async fn select_for_idle(
+    session: &mut ImapSession,
+    store: &Store,
+    account: AccountId,
+    name: &str,
+) -> Result<bool> {
+    let folder = store
+        .folders(account)
+        .await?
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or(Error::NotFound {
+            what: "folder",
+            id: 0,
+        })?;
+    let stored = store.folder_state(folder.id).await?;
+    let sel = session.select(name, None).await?;
+    Ok(sel.uid_validity != stored.uidvalidity
+        || sel.uid_next != stored.uidnext
+        || sel.exists != stored.exists
+        || (stored.highest_modseq.is_some() && sel.highest_modseq != stored.highest_modseq))
+}

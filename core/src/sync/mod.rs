@@ -34,7 +34,9 @@ mod structure;
 mod windows;
 mod writeback;
 
-pub use account::{AccountPass, sync_imap_account, sync_imap_account_with, sync_imap_folder};
+pub use account::{
+    AccountPass, select_for_idle, sync_imap_account, sync_imap_account_with, sync_imap_folder,
+};
 pub use download::{
     Download, Existing, ProgressListener, claim as claim_download, existing as existing_download,
 };
