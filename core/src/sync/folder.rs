@@ -507,12 +507,17 @@ impl FolderSync<'_> {
         if !asked || self.preview.decided {
             return Ok(());
         }
-        let mut read = window.messages.iter().filter(|m| !m.partial).peekable();
-        if read.peek().is_none() {
+        // Plain booleans: nothing borrowed from the window is held across the store's await.
+        let (mut read, mut with_preview) = (false, false);
+        for m in window.messages.iter().filter(|m| !m.partial) {
+            read = true;
+            with_preview |= m.preview.is_some();
+        }
+        if !read {
             return Ok(());
         }
         self.preview.decided = true;
-        if read.all(|m| m.preview.is_none()) {
+        if !with_preview {
             self.preview.nil = true;
             let fingerprint = self.session.server_fingerprint();
             self.store.set_preview_nil(self.folder, fingerprint).await?;
