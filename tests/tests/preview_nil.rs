@@ -1,7 +1,9 @@
 //! Issue 16, item 6: a server that offers PREVIEW and answers `PREVIEW NIL` for every message
 //! (Cyrus IMAP 3.6 does) is asked for PREVIEW in the first summary window only. The account
 //! remembers it for the server's fingerprint, so later windows and later syncs (new mail by
-//! UID) leave PREVIEW out. A server that answers real previews keeps being asked.
+//! UID) leave PREVIEW out. A server that answers real previews keeps being asked. Against
+//! the real servers: Cyrus (NIL) is remembered, Dovecot (real previews) is not, and each
+//! gives the same fingerprint on every connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::sync::{
@@ -16,7 +18,13 @@ use anvert_core::{
     policy::{SyncRequest, SyncWindow},
     store::AccountId,
 };
-use anvert_tests::scripted::{Script, ScriptedImap, ok};
+use anvert_tests::{
+    client::{SyncClient, imap_login},
+    generator::{GenConfig, SizeMix},
+    on_each_server,
+    scripted::{Script, ScriptedImap, ok},
+    server::TestServer,
+};
 
 /// UIDs are sequence numbers plus this (nothing is ever expunged).
 const UID_BASE: u32 = 100;
@@ -199,3 +207,50 @@ async fn reopen(server: &ScriptedImap, dir: &std::path::Path) -> (Engine, Accoun
         .unwrap();
     (engine, account)
 }
+
+/// A real server: two connections report the same fingerprint; an initial sync in several
+/// windows remembers PREVIEW as NIL on Cyrus (which answers NIL) and not on Dovecot, and the
+/// snippets still arrive through the snippet fetch.
+async fn a_real_server_is_remembered_only_when_it_answers_nil(server: &dyn TestServer) {
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 61,
+            count: 120,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        },
+    );
+    let fingerprint = imap_login(server, "alice").await.server_fingerprint();
+    assert_eq!(
+        imap_login(server, "alice").await.server_fingerprint(),
+        fingerprint,
+        "{}: one server, one fingerprint",
+        server.name()
+    );
+    let client = SyncClient::new().await;
+    let request = SyncRequest {
+        network: anvert_core::policy::NetworkKind::Metered,
+        ..request()
+    };
+    let report = client.sync(server, server.imaps_addr(), &request).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.added(), 120);
+    let inbox = client.folder("INBOX").await;
+    let nil = client.store.preview_nil(inbox, fingerprint).await.unwrap();
+    assert_eq!(nil, server.name() == "cyrus", "{}", server.name());
+    let with_preview = client
+        .all_messages(inbox)
+        .await
+        .iter()
+        .filter(|m| m.summary.preview.is_some())
+        .count();
+    assert!(
+        with_preview > 60,
+        "{}: {with_preview} previews",
+        server.name()
+    );
+}
+
+on_each_server!(a_real_server_is_remembered_only_when_it_answers_nil);
