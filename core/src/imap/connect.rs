@@ -90,17 +90,17 @@ pub(super) async fn establish(
         client.set_limits(limits.response_limits());
         client
     };
-    let (client, greeting_caps) = match endpoint.security {
+    let (client, greeting_caps, greeting) = match endpoint.security {
         Security::ImplicitTls => {
             let stream = tls.connect(host, raw, options.timeout).await?;
             let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));
-            let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps)
+            let (caps, greeting) = read_greeting(&mut client, options.timeout).await?;
+            (client, caps, greeting)
         }
         Security::StartTls => {
             // Never corked: only the TLS session pipelines.
             let mut client = limited(BoxedIo::new(raw));
-            let mut caps = read_greeting(&mut client, options.timeout).await?;
+            let (mut caps, _) = read_greeting(&mut client, options.timeout).await?;
             if caps.is_none() {
                 caps = Some(capability_before_login(&mut client, options.timeout).await?);
             }
@@ -126,12 +126,13 @@ pub(super) async fn establish(
             let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));
             client.continue_tags(issued);
             let caps = capability_before_login(&mut client, options.timeout).await?;
-            (client, Some(caps))
+            // The greeting came before TLS: untrusted, so not part of the fingerprint.
+            (client, Some(caps), String::new())
         }
         Security::DangerPlaintext => {
             let mut client = limited(cork::corked(BoxedIo::new(raw), &cork));
-            let caps = read_greeting(&mut client, options.timeout).await?;
-            (client, caps)
+            let (caps, greeting) = read_greeting(&mut client, options.timeout).await?;
+            (client, caps, greeting)
         }
     };
     let (mut session, login_caps) = match credential {
@@ -221,6 +222,7 @@ pub(super) async fn establish(
         caps = Capabilities::from_names(caps.iter().filter(|c| !c.starts_with("COMPRESS=")));
     }
     meter.set_purpose(Purpose::SyncMetadata);
+    let fingerprint = super::caps::server_fingerprint(&caps, &greeting);
     Ok(ImapSession::new(
         session,
         caps,
@@ -229,13 +231,16 @@ pub(super) async fn establish(
         meter.clone(),
         options.timeout,
         cork,
-    ))
+    )
+    .with_fingerprint(fingerprint))
 }
 
+/// The greeting's capabilities, if it carried them, and its text (for the server's
+/// fingerprint).
 async fn read_greeting(
     client: &mut Client<BoxedIo>,
     timeout: Duration,
-) -> Result<Option<Capabilities>> {
+) -> Result<(Option<Capabilities>, String)> {
     let greeting = timed(timeout, "waiting for the greeting", async {
         client.read_response().await.map_err(Into::into)
     })
@@ -246,10 +251,19 @@ async fn read_greeting(
         imap_proto::Response::Data {
             status: imap_proto::Status::Ok,
             outcome,
-        } => Ok(match &outcome.code {
-            Some(imap_proto::ResponseCode::Capabilities(c)) => Some(Capabilities::from_proto(c)),
-            _ => None,
-        }),
+        } => Ok((
+            match &outcome.code {
+                Some(imap_proto::ResponseCode::Capabilities(c)) => {
+                    Some(Capabilities::from_proto(c))
+                }
+                _ => None,
+            },
+            outcome
+                .information
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
+        )),
         imap_proto::Response::Data {
             status: imap_proto::Status::Bye,
             outcome,

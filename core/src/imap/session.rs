@@ -112,6 +112,8 @@ pub struct ImapSession {
     /// Every command that changes the selection (SELECT, a failed SELECT, EXAMINE, CLOSE,
     /// UNSELECT) must keep it true.
     pub(super) selected: Option<(String, SelectedFolder, Access)>,
+    /// See [`server_fingerprint`](Self::server_fingerprint).
+    fingerprint: u64,
 }
 
 impl ImapSession {
@@ -136,7 +138,23 @@ impl ImapSession {
             timeout,
             cork,
             selected: None,
+            fingerprint: 0,
         }
+    }
+
+    /// Sets the server's fingerprint (see `caps::server_fingerprint`).
+    pub(super) fn with_fingerprint(mut self, fingerprint: u64) -> Self {
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    /// What identifies the server's software and version: a stable hash of its capabilities
+    /// (without those that depend on the connection) and the product and version words of its
+    /// greeting (without times, ids and addresses). Equal for two connections to the same
+    /// server build; a server upgrade that changes either gives another value. The sync
+    /// keys what it learns about a server's answers on it.
+    pub fn server_fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The capabilities announced after login.

@@ -1,11 +1,15 @@
 //! Accounts: where to connect and as whom. Removing an account removes everything stored for
 //! it (folders, messages, parts, threads, ledger) through ON DELETE CASCADE. This table must
 //! never hold a password or a token; credentials belong to the platform keystore.
+//!
+//! An account also remembers what the sync learnt about its server's answers, keyed by the
+//! server's fingerprint (`ImapSession::server_fingerprint`): a server that answers every
+//! PREVIEW with NIL (migration 0011).
 
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AccountId, Store,
+    AccountId, FolderId, Store,
     codec::{col, col_u32},
     invalid, sql,
 };
@@ -146,6 +150,63 @@ impl Store {
             });
         }
         tx.commit().await.map_err(sql("commit an account removal"))
+    }
+}
+
+/// A fingerprint as the store keeps it: 16 hex digits.
+fn fingerprint_text(fingerprint: u64) -> String {
+    format!("{fingerprint:016x}")
+}
+
+impl Store {
+    /// Whether the server of `folder`'s account, as long as it reports `fingerprint`, is known
+    /// to answer every PREVIEW with NIL. A fingerprint stored for another server version is
+    /// forgotten here: that server is asked again.
+    pub async fn preview_nil(&self, folder: FolderId, fingerprint: u64) -> Result<bool> {
+        let stored: Option<String> = {
+            let mut conn = self.read().await?;
+            sqlx::query_scalar(
+                "SELECT a.preview_nil_server FROM accounts AS a
+                   JOIN folders AS f ON f.account_id = a.id
+                  WHERE f.id = ?1",
+            )
+            .bind(folder.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql("read what is known about a server's PREVIEW"))?
+        };
+        let current = fingerprint_text(fingerprint);
+        match stored {
+            Some(s) if s == current => Ok(true),
+            Some(s) if !s.is_empty() => {
+                self.write_preview_nil(folder, "").await?;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Records that the server of `folder`'s account, reporting `fingerprint`, answered every
+    /// PREVIEW of a summary window with NIL.
+    pub async fn set_preview_nil(&self, folder: FolderId, fingerprint: u64) -> Result<()> {
+        self.write_preview_nil(folder, &fingerprint_text(fingerprint))
+            .await
+    }
+
+    async fn write_preview_nil(&self, folder: FolderId, value: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE accounts SET preview_nil_server = ?2
+              WHERE id = (SELECT account_id FROM folders WHERE id = ?1)",
+        )
+        .bind(folder.0)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("record what is known about a server's PREVIEW"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit what is known about a server's PREVIEW"))
     }
 }
 

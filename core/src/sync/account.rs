@@ -229,6 +229,7 @@ impl AccountPass {
                 events,
                 content: request.content(),
                 resume,
+                preview: Default::default(),
             }
             .run(if resume { None } else { folder.status }, preselected)
             .await;
@@ -356,6 +357,7 @@ pub async fn sync_imap_folder(
         events,
         content: request.content(),
         resume: false,
+        preview: Default::default(),
     }
     .run(None, None)
     .await

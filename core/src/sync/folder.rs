@@ -16,6 +16,11 @@
 //! read is stored with what could be read and marked incomplete, reported, and fetched again
 //! by the next sync; the sync state never moves past one that could not be stored at all.
 //! The windows of an initial sync or a backfill are in `windows`.
+//!
+//! PREVIEW is asked for where the server offers it, unless the account's store says this
+//! server (by its fingerprint) answers it with NIL: the first summary window of a sync that
+//! asked for it decides, when it has at least one readable message and all of them came
+//! without a preview ([`PreviewMemo`]).
 
 use std::collections::BTreeSet;
 
@@ -111,6 +116,17 @@ pub(super) struct FolderSync<'a> {
     /// The folder's walk was stopped part-way (preempted): it continues below what it
     /// stored, by the same rules as a first pass (count and age), not only to the count.
     pub resume: bool,
+    /// What is known about the server's PREVIEW answers; loaded by `run`.
+    pub preview: PreviewMemo,
+}
+
+/// Whether to ask for PREVIEW, as learnt from the server's answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PreviewMemo {
+    /// The server (by its fingerprint) answers every PREVIEW with NIL: not asked.
+    nil: bool,
+    /// A window that asked for PREVIEW has decided for this sync.
+    decided: bool,
 }
 
 impl FolderSync<'_> {
@@ -134,6 +150,10 @@ impl FolderSync<'_> {
             return Ok(report);
         }
         self.budget.set_purpose(Purpose::SyncMetadata);
+        if self.session.capabilities().has("PREVIEW") {
+            let fingerprint = self.session.server_fingerprint();
+            self.preview.nil = self.store.preview_nil(self.folder, fingerprint).await?;
+        }
         let qresync = match (stored.uidvalidity, stored.highest_modseq) {
             (Some(uid_validity), Some(highest_modseq)) if self.session.has_qresync() => {
                 Some(QresyncParams {
@@ -385,6 +405,7 @@ impl FolderSync<'_> {
         let mut got = Window::default();
         let mut vanished = Vec::new();
         while let Some(w) = self.session.next_window(&mut fetch).await? {
+            self.learn_preview(&w, items.preview).await?;
             got.messages.extend(w.messages);
             got.unparsable.extend(w.unparsable);
             vanished.extend(w.vanished);
@@ -479,9 +500,34 @@ impl FolderSync<'_> {
         }
     }
 
+    /// Learns from the first window that `asked` for PREVIEW whether the server answers it
+    /// with NIL only (counting the messages whose summary was read whole); if so, the
+    /// account remembers it for this server and no later window asks.
+    pub(super) async fn learn_preview(&mut self, window: &Window, asked: bool) -> Result<()> {
+        if !asked || self.preview.decided {
+            return Ok(());
+        }
+        // Plain booleans: nothing borrowed from the window is held across the store's await.
+        let (mut read, mut with_preview) = (false, false);
+        for m in window.messages.iter().filter(|m| !m.partial) {
+            read = true;
+            with_preview |= m.preview.is_some();
+        }
+        if !read {
+            return Ok(());
+        }
+        self.preview.decided = true;
+        if !with_preview {
+            self.preview.nil = true;
+            let fingerprint = self.session.server_fingerprint();
+            self.store.set_preview_nil(self.folder, fingerprint).await?;
+        }
+        Ok(())
+    }
+
     pub(super) fn items(&self) -> SummaryItems {
         SummaryItems {
-            preview: self.session.capabilities().has("PREVIEW"),
+            preview: self.session.capabilities().has("PREVIEW") && !self.preview.nil,
             modseq: self.session.has_condstore(),
             references: true,
         }

@@ -176,6 +176,7 @@ impl FolderSync<'_> {
             .await?
             {
                 received += 1;
+                self.learn_preview(&w, items.preview).await?;
                 if !held.is_empty() || w.needs_recovery() {
                     // Nothing more is sent; the windows in flight are read and kept.
                     fetch.stop_sending();
