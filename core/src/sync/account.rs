@@ -336,15 +336,7 @@ pub async fn sync_imap_folder(
     now: i64,
     events: &dyn EventSink,
 ) -> Result<super::FolderReport> {
-    let folder = store
-        .folders(account)
-        .await?
-        .into_iter()
-        .find(|f| f.name == name)
-        .ok_or(Error::NotFound {
-            what: "folder",
-            id: 0,
-        })?;
+    let folder = known_folder(store, account, name).await?;
     let budget = Budget::new(session.meter(), request.byte_budget).with_deadline(request.deadline);
     FolderSync {
         session,
@@ -373,7 +365,22 @@ pub async fn select_for_idle(
     account: AccountId,
     name: &str,
 ) -> Result<bool> {
-    let folder = store
+    let folder = known_folder(store, account, name).await?;
+    let stored = store.folder_state(folder.id).await?;
+    let sel = session.select(name, None).await?;
+    Ok(sel.uid_validity != stored.uidvalidity
+        || sel.uid_next != stored.uidnext
+        || sel.exists != stored.exists
+        || (stored.highest_modseq.is_some() && sel.highest_modseq != stored.highest_modseq))
+}
+
+/// The stored folder of `account` named `name`.
+async fn known_folder(
+    store: &Store,
+    account: AccountId,
+    name: &str,
+) -> Result<crate::store::FolderSummary> {
+    store
         .folders(account)
         .await?
         .into_iter()
@@ -381,11 +388,5 @@ pub async fn select_for_idle(
         .ok_or(Error::NotFound {
             what: "folder",
             id: 0,
-        })?;
-    let stored = store.folder_state(folder.id).await?;
-    let sel = session.select(name, None).await?;
-    Ok(sel.uid_validity != stored.uidvalidity
-        || sel.uid_next != stored.uidnext
-        || sel.exists != stored.exists
-        || (stored.highest_modseq.is_some() && sel.highest_modseq != stored.highest_modseq))
+        })
 }
