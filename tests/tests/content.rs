@@ -219,10 +219,7 @@ async fn opening_a_message_fetches_its_text_and_not_its_attachment() {
         "open: {spent} B on the wire (setup {setup} B, text parts {text_parts} B, attachment {} B)",
         attachment.decoded_size
     );
-    assert!(
-        spent < text_parts as u64 + 20_000,
-        "{spent} B"
-    );
+    assert!(spent < text_parts as u64 + 20_000, "{spent} B");
     let part = t
         .parts
         .iter()
