@@ -30,17 +30,35 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<SyncEvent>>);
+struct Recorder {
+    events: Mutex<Vec<SyncEvent>>,
+    arrived: tokio::sync::Notify,
+}
 
 impl EventSink for Recorder {
     fn emit(&self, event: SyncEvent) {
-        self.0.lock().unwrap().push(event);
+        self.events.lock().unwrap().push(event);
+        self.arrived.notify_waiters();
     }
 }
 
 impl Recorder {
+    /// Waits until more than `n` messages were added, at most `deadline`; whether they were.
+    async fn added_more_than(&self, n: usize, deadline: Duration) -> bool {
+        let more = async {
+            loop {
+                let arrived = self.arrived.notified();
+                if self.added() > n {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(deadline, more).await.is_ok()
+    }
+
     fn added(&self) -> usize {
-        self.0
+        self.events
             .lock()
             .unwrap()
             .iter()
@@ -50,18 +68,6 @@ impl Recorder {
             })
             .sum()
     }
-}
-
-/// Polls an in-process condition (events recorded by the listener) until `deadline`.
-async fn until(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
 }
 
 fn mail(seed: u64, count: usize) -> GenConfig {
@@ -123,7 +129,7 @@ async fn a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_li
                 .await
         }
     });
-    assert!(until(Duration::from_secs(30), || recorder.added() >= 10).await);
+    assert!(recorder.added_more_than(9, Duration::from_secs(30)).await);
     // One IDLE survived and was re-issued: the push connection is idling.
     let turns = tap.stats().round_trips;
     assert!(tap.wait_until(Duration::from_secs(10), |s| s.round_trips > turns + 1));
@@ -150,7 +156,9 @@ async fn a_blackholed_push_connection_is_replaced_and_push_delivers_after_the_li
     let relayed = tap.stats().round_trips;
     assert!(tap.wait_until(Duration::from_secs(30), |s| s.round_trips > relayed + 3));
     server.deliver_generated("alice", None, &mail(42, 1));
-    let pushed = until(Duration::from_secs(30), || recorder.added() > before).await;
+    let pushed = recorder
+        .added_more_than(before, Duration::from_secs(30))
+        .await;
     if !pushed && push.is_finished() {
         panic!("push ended: {:?}\n{}", push.await, server.log());
     }

@@ -493,11 +493,12 @@ async fn a_token_provider_swapped_mid_sync_is_used_by_the_next_connection() {
     use anvert_tests::generator::GenConfig;
 
     #[derive(Default)]
-    struct Windows(Mutex<usize>);
+    struct Windows(Mutex<usize>, tokio::sync::Notify);
     impl EventSink for Windows {
         fn emit(&self, event: SyncEvent) {
             if matches!(event, SyncEvent::MessagesAdded { .. }) {
                 *self.0.lock().unwrap() += 1;
+                self.1.notify_waiters();
             }
         }
     }
@@ -546,13 +547,18 @@ async fn a_token_provider_swapped_mid_sync_is_used_by_the_next_connection() {
         let (engine, request) = (engine.clone(), request.clone());
         async move { engine.sync(account, &request).await }
     });
-    for _ in 0..3000 {
-        if *windows.0.lock().unwrap() > 0 {
-            break;
+    let stored = async {
+        loop {
+            let arrived = windows.1.notified();
+            if *windows.0.lock().unwrap() > 0 {
+                return;
+            }
+            arrived.await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await; // polling an in-process condition
-    }
-    assert!(*windows.0.lock().unwrap() > 0, "a window was stored");
+    };
+    tokio::time::timeout(Duration::from_secs(30), stored)
+        .await
+        .expect("a window was stored");
     let second = Scripted::new(&["second-token"]);
     engine
         .set_credential(account, Credential::oauth2("alice", second.clone()))

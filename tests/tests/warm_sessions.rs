@@ -221,11 +221,13 @@ async fn the_first_screen_costs_four_round_trips_after_tls() {
 #[derive(Default)]
 struct Timeline {
     events: Mutex<Vec<(Instant, SyncEvent)>>,
+    arrived: tokio::sync::Notify,
 }
 
 impl EventSink for Timeline {
     fn emit(&self, event: SyncEvent) {
         self.events.lock().unwrap().push((Instant::now(), event));
+        self.arrived.notify_waiters();
     }
 }
 
@@ -240,6 +242,22 @@ impl Timeline {
             })
             .count()
     }
+    /// Waits (at most a minute) until the sync has stored its first window.
+    async fn first_window(&self) {
+        let stored = async {
+            loop {
+                let arrived = self.arrived.notified();
+                if self.added() > 0 {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), stored)
+            .await
+            .expect("no window stored");
+    }
+
     fn added(&self) -> usize {
         self.events
             .lock()
@@ -261,12 +279,7 @@ async fn an_open_during_the_initial_sync_overtakes_it_and_the_sync_completes() {
     let sync = tokio::spawn(async move { engine.sync(account, &everything()).await });
 
     // Once the first window is stored, open its newest message.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while timeline.added() == 0 {
-        assert!(Instant::now() < deadline, "no window stored");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await; // polling an in-process condition
-    }
+    timeline.first_window().await;
     let newest = inbox_messages(&s, 1).await[0];
     let asked = Instant::now();
     let mark = s.tap.mark();
@@ -313,11 +326,7 @@ async fn two_syncs_of_one_account_never_overlap_across_a_credential_swap() {
     let (e1, e2) = (s.engine.clone(), s.engine.clone());
     let account = s.account;
     let first = tokio::spawn(async move { e1.sync(account, &everything()).await });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while timeline.added() == 0 {
-        assert!(Instant::now() < deadline, "no window stored");
-        tokio::time::sleep(Duration::from_millis(5)).await; // polling an in-process condition
-    }
+    timeline.first_window().await;
     // The app hands over the password again (as after an update) mid-sync, then syncs.
     s.engine
         .set_credential(account, s.server.credential("alice"))

@@ -16,7 +16,7 @@ use std::{
 
 use tokio::sync::OwnedMutexGuard;
 
-use super::{AccountSession, Priority, connection_lost, ledger_network};
+use super::{AccountSession, Priority, connection_lost};
 use crate::{
     error::Result,
     imap::{self, ImapSession},
@@ -60,7 +60,7 @@ pub(crate) async fn book(
         let (up, down) = (spent.written_for(purpose), spent.read_for(purpose));
         if up + down > 0 {
             store
-                .add_usage(account, ledger_network(network), purpose.as_str(), up, down)
+                .add_usage(account, network.as_str(), purpose.as_str(), up, down)
                 .await?;
         }
     }
@@ -221,22 +221,15 @@ impl AccountSession {
 }
 
 async fn logout_and_book(warm: Warm, store: &Store, account: AccountId) -> Result<()> {
-    let meter = warm.meter.clone();
-    let booked = warm.booked;
-    let network = warm.network;
-    let Warm { session, .. } = warm;
+    let Warm {
+        session,
+        meter,
+        booked,
+        network,
+        ..
+    } = warm;
     let _ = session.logout().await;
-    warm_book_after(store, account, network, &meter, &booked).await
-}
-
-async fn warm_book_after(
-    store: &Store,
-    account: AccountId,
-    network: NetworkKind,
-    meter: &WireMeter,
-    booked: &WireTotals,
-) -> Result<()> {
-    book(store, account, network, &meter.totals().since(booked)).await
+    book(store, account, network, &meter.totals().since(&booked)).await
 }
 
 impl Lease {
@@ -277,7 +270,6 @@ impl Lease {
         } else if keep {
             warm.last_used = Instant::now();
             *self.guard = Some(warm);
-            account.uses.fetch_add(1, Ordering::AcqRel);
             drop(self);
             account.expire_later();
         } else {

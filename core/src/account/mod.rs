@@ -32,7 +32,6 @@ use crate::{
     engine::Protocol,
     imap::ConnectOptions,
     net::{Credential, Endpoint, TlsConnector},
-    policy::NetworkKind,
     store::{AccountId, Store},
 };
 
@@ -138,8 +137,6 @@ pub(crate) struct AccountSession {
     urgent: Arc<AtomicUsize>,
     /// Signalled when `urgent` drops to zero.
     urgent_done: tokio::sync::Notify,
-    /// Counts releases of the command connection.
-    uses: AtomicU64,
     /// When the command connection was last released (the keep-warm timer's reference).
     released: std::sync::Mutex<std::time::Instant>,
     /// A keep-warm timer is running for this account.
@@ -174,7 +171,6 @@ impl AccountSession {
             command: Arc::new(tokio::sync::Mutex::new(None)),
             urgent: Arc::new(AtomicUsize::new(0)),
             urgent_done: tokio::sync::Notify::new(),
-            uses: AtomicU64::new(0),
             released: std::sync::Mutex::new(std::time::Instant::now()),
             expiry_armed: AtomicBool::new(false),
         }
@@ -255,11 +251,6 @@ pub(crate) fn connection_lost(e: &crate::Error) -> bool {
 pub(crate) fn dead(e: &crate::Error) -> bool {
     use crate::Error as E;
     matches!(e, E::ConnectionClosed | E::Io(_) | E::Timeout { .. })
-}
-
-/// The network kind a ledger row is booked under.
-pub(crate) fn ledger_network(network: NetworkKind) -> &'static str {
-    network.as_str()
 }
 
 /// Connects to `endpoint` with `protocol`, logs in and out: whether an account would work

@@ -216,18 +216,7 @@ impl AccountSession {
                     // then select again for IDLE (once: a folder that keeps changing is
                     // reported by IDLE from then on).
                     Ok(true) => {
-                        let _one_at_a_time = self.busy.lock().await;
-                        let caught_up = sync::sync_imap_folder(
-                            session,
-                            self.store(),
-                            self.id,
-                            folder,
-                            request,
-                            now(),
-                            events,
-                        )
-                        .await;
-                        if let Err(e) = caught_up {
+                        if let Err(e) = self.delta(session, folder, request, now(), events).await {
                             return lost(e);
                         }
                         if let Err(e) = session.select(folder, None).await {
@@ -247,18 +236,7 @@ impl AccountSession {
                 Ok(IdleOutcome::Timeout) => interval.survived(),
                 Ok(IdleOutcome::Changed) => {
                     select = true;
-                    let _one_at_a_time = self.busy.lock().await;
-                    if let Err(e) = sync::sync_imap_folder(
-                        session,
-                        self.store(),
-                        self.id,
-                        folder,
-                        request,
-                        now(),
-                        events,
-                    )
-                    .await
-                    {
+                    if let Err(e) = self.delta(session, folder, request, now(), events).await {
                         return lost(e);
                     }
                 }
@@ -268,6 +246,23 @@ impl AccountSession {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl AccountSession {
+    /// A delta sync of `folder` over the push connection, under the account's sync lock.
+    async fn delta(
+        &self,
+        session: &mut ImapSession,
+        folder: &str,
+        request: &SyncRequest,
+        now: i64,
+        events: &dyn EventSink,
+    ) -> Result<()> {
+        let _one_at_a_time = self.busy.lock().await;
+        sync::sync_imap_folder(session, self.store(), self.id, folder, request, now, events)
+            .await
+            .map(drop)
     }
 }
 

@@ -211,72 +211,45 @@ impl AccountSession {
         data_dir: &std::path::Path,
     ) -> Result<(u32, WireTotals)> {
         let mut lent = WireTotals::default();
-        let Some(max) = policy.prefetch_attachments_max else {
-            return Ok((0, lent));
-        };
         let store = self.store();
-        let max_encoded = max.saturating_mul(4) / 3 + 1024;
-        let newest = policy.prefetch_bodies.max(1);
-        let stored = store.folders(self.id).await?;
         let mut done = 0;
-        for name in folders {
-            let Some(folder) = stored.iter().find(|f| &f.name == name) else {
+        for item in sync::prefetch_candidates(store, self.id, folders, policy).await? {
+            match budget.stop_reason() {
+                None => {}
+                Some(StopReason::Preempted) => {
+                    lent = lent.plus(&self.lend(slot, network, budget).await?);
+                }
+                Some(_) => return Ok((done, lent)),
+            }
+            let Some(mut download) = sync::start_prefetch(store, data_dir, &item).await? else {
                 continue;
             };
-            let wanted = store
-                .attachments_to_prefetch(folder.id, newest, max_encoded)
-                .await?;
-            for item in wanted {
-                match budget.stop_reason() {
-                    None => {}
-                    Some(StopReason::Preempted) => {
+            let outcome = async {
+                while !download.is_done() {
+                    if budget.stop_reason() == Some(StopReason::Preempted) {
                         lent = lent.plus(&self.lend(slot, network, budget).await?);
                     }
-                    Some(_) => return Ok((done, lent)),
+                    download
+                        .next_chunk(session_of(slot)?, store, Purpose::Attachments, None)
+                        .await?;
                 }
-                let Some(location) = store.message_location(item.message).await? else {
-                    continue;
-                };
-                let Some(detail) = store.message(item.message).await? else {
-                    continue;
-                };
-                let Some(part) = detail.parts.iter().find(|p| p.section == item.section) else {
-                    continue;
-                };
-                let dir = data_dir
-                    .join("attachments")
-                    .join(item.message.0.to_string());
-                tokio::fs::create_dir_all(&dir).await?;
-                let (record, file) = sync::claim_download(store, item.message, part, &dir).await?;
-                let mut download =
-                    Download::open(location, part.clone(), record, Some(file)).await?;
-                let outcome = async {
-                    while !download.is_done() {
-                        if budget.stop_reason() == Some(StopReason::Preempted) {
-                            lent = lent.plus(&self.lend(slot, network, budget).await?);
-                        }
-                        download
-                            .next_chunk(session_of(slot)?, store, Purpose::Attachments, None)
-                            .await?;
-                    }
-                    Ok(())
+                Ok(())
+            }
+            .await;
+            match outcome {
+                Ok(()) => {
+                    download.finish(store).await?;
+                    done += 1;
                 }
-                .await;
-                match outcome {
-                    Ok(()) => {
-                        download.finish(store).await?;
-                        done += 1;
-                    }
-                    Err(
-                        e @ (Error::ConnectionClosed
-                        | Error::Io(_)
-                        | Error::Timeout { .. }
-                        | Error::Protocol { .. }
-                        | Error::Disk { .. }
-                        | Error::DiskFull { .. }),
-                    ) => return Err(e),
-                    Err(_) => {}
+                // The connection or the disk failed: the pass ends. Anything else concerns
+                // this part alone, which stays resumable.
+                Err(e)
+                    if connection_lost(&e)
+                        || matches!(e, Error::Disk { .. } | Error::DiskFull { .. }) =>
+                {
+                    return Err(e);
                 }
+                Err(_) => {}
             }
         }
         Ok((done, lent))

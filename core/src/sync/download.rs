@@ -23,7 +23,11 @@ use crate::{
     error::{Error, Result},
     imap::{ImapSession, SectionRequest},
     net::Purpose,
-    store::{DownloadRecord, DownloadState, MessageId, MessageLocation, PartDetail, Store},
+    policy::ContentPolicy,
+    store::{
+        AccountId, DownloadRecord, DownloadState, MessageId, MessageLocation, PartDetail,
+        PrefetchPart, Store,
+    },
 };
 
 /// Receives download progress: encoded bytes done of the part's encoded size.
@@ -87,6 +91,59 @@ pub async fn claim(
         return Err(e);
     }
     Ok((record, file))
+}
+
+/// The attachments `policy` prefetches in `folders` (its newest messages, within its size
+/// bound) that are not downloaded yet, folder by folder.
+pub async fn prefetch_candidates(
+    store: &Store,
+    account: AccountId,
+    folders: &[String],
+    policy: &ContentPolicy,
+) -> Result<Vec<PrefetchPart>> {
+    let Some(max) = policy.prefetch_attachments_max else {
+        return Ok(Vec::new());
+    };
+    let max_encoded = max.saturating_mul(4) / 3 + 1024;
+    let newest = policy.prefetch_bodies.max(1);
+    let stored = store.folders(account).await?;
+    let mut wanted = Vec::new();
+    for name in folders {
+        if let Some(folder) = stored.iter().find(|f| &f.name == name) {
+            wanted.extend(
+                store
+                    .attachments_to_prefetch(folder.id, newest, max_encoded)
+                    .await?,
+            );
+        }
+    }
+    Ok(wanted)
+}
+
+/// Starts the prefetch download of `item` under `<data_dir>/attachments/<message id>/`;
+/// `None` when its message or part is no longer stored.
+pub async fn start_prefetch(
+    store: &Store,
+    data_dir: &Path,
+    item: &PrefetchPart,
+) -> Result<Option<Download>> {
+    let Some(location) = store.message_location(item.message).await? else {
+        return Ok(None);
+    };
+    let Some(detail) = store.message(item.message).await? else {
+        return Ok(None);
+    };
+    let Some(part) = detail.parts.into_iter().find(|p| p.section == item.section) else {
+        return Ok(None);
+    };
+    let dir = data_dir
+        .join("attachments")
+        .join(item.message.0.to_string());
+    tokio::fs::create_dir_all(&dir).await?;
+    let (record, file) = claim(store, item.message, &part, &dir).await?;
+    Download::open(location, part, record, Some(file))
+        .await
+        .map(Some)
 }
 
 /// One part being downloaded.

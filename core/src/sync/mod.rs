@@ -39,6 +39,7 @@ pub use account::{
 };
 pub use download::{
     Download, Existing, ProgressListener, claim as claim_download, existing as existing_download,
+    prefetch_candidates, start_prefetch,
 };
 pub use folder::{FolderReport, SyncMode};
 pub use moves::draft_record;
