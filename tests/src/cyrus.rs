@@ -50,6 +50,8 @@ use session::HarnessSession;
 #[derive(Debug, Clone)]
 pub struct CyrusOptions {
     pub users: Vec<(String, String)>,
+    /// Capabilities the server must not advertise (`suppress_capabilities`).
+    pub suppress_capabilities: Vec<String>,
 }
 
 impl Default for CyrusOptions {
@@ -59,6 +61,7 @@ impl Default for CyrusOptions {
                 ("alice".into(), "alice-secret-pw".into()),
                 ("bob".into(), "bob-secret-pw".into()),
             ],
+            suppress_capabilities: Vec::new(),
         }
     }
 }
@@ -155,7 +158,11 @@ impl Cyrus {
         }
         let ports = free_ports();
         let config = r.join("imapd.conf");
-        std::fs::write(&config, render_imapd_conf(r, &pki, &run_as)).unwrap();
+        std::fs::write(
+            &config,
+            render_imapd_conf(r, &pki, &run_as, &options.suppress_capabilities),
+        )
+        .unwrap();
         std::fs::write(r.join("cyrus.conf"), render_cyrus_conf(r, &bin, ports)).unwrap();
         for (user, password) in &options.users {
             add_sasl_user(&r.join("sasldb2"), user, password);
@@ -446,8 +453,13 @@ fn user_ids(user: &str) -> (u32, u32) {
     (id("-u"), id("-g"))
 }
 
-fn render_imapd_conf(root: &Path, pki: &TestPki, run_as: &str) -> String {
+fn render_imapd_conf(root: &Path, pki: &TestPki, run_as: &str, suppress: &[String]) -> String {
     let r = root.display();
+    let suppress = if suppress.is_empty() {
+        String::new()
+    } else {
+        format!("suppress_capabilities: {}\n", suppress.join(" "))
+    };
     let folders = "Drafts | Sent | Trash | Junk | Archive";
     format!(
         "# Private Cyrus for Anvert tests. Generated; do not edit.
@@ -485,7 +497,7 @@ munge8bit: no
 reject8bit: no
 maxlogins_per_user: 0
 imapidlepoll: 1
-",
+{suppress}",
         cert = pki.cert_path.display(),
         key = pki.key_path.display(),
     )

@@ -339,6 +339,64 @@ impl Dovecot {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs raw IMAP commands as `user` in a pre-authenticated `imap` process of this server
+    /// (`doveadm exec imap -u user`), each of which must answer OK, and returns their
+    /// untagged lines: how a test changes the mailbox as another client would, without the
+    /// engine's code.
+    pub fn imap_as(&self, user: &str, commands: &[&str]) -> Vec<String> {
+        use std::io::Write;
+        let mut child = Command::new(DOVEADM_BIN)
+            .arg("-c")
+            .arg(&self.config)
+            .args(["exec", "imap", "-u", user])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("doveadm exec imap");
+        let mut script = String::new();
+        for (i, c) in commands.iter().enumerate() {
+            script.push_str(&format!("h{i} {c}\r\n"));
+        }
+        script.push_str("hz LOGOUT\r\n");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(script.as_bytes())
+            .expect("write to imap");
+        let out = child.wait_with_output().expect("imap output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut untagged = Vec::new();
+        let mut answered = 0;
+        for line in text.lines() {
+            let line = line.trim_end_matches('\r');
+            if line.starts_with("* ") {
+                if !line.starts_with("* PREAUTH") && !line.starts_with("* BYE") {
+                    untagged.push(line.to_string());
+                }
+            } else if let Some(rest) = line.strip_prefix('h') {
+                let (tag, status) = rest.split_once(' ').unwrap_or((rest, ""));
+                if tag != "z" {
+                    assert!(
+                        status.starts_with("OK"),
+                        "imap_as {user}: command {tag} {:?} answered {line}\n{}",
+                        commands.get(tag.parse::<usize>().unwrap_or(usize::MAX)),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    answered += 1;
+                }
+            }
+        }
+        assert_eq!(
+            answered,
+            commands.len(),
+            "imap_as {user}: not every command answered:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        untagged
+    }
+
     /// Gives every file under the users' homes to the mail user (only needed when we are root).
     pub fn fix_ownership(&self) {
         if let Some((uid, gid)) = self.mail_owner {

@@ -1,9 +1,9 @@
 //! One face for the real servers (Dovecot, Cyrus), so that a test of behaviour both should
 //! share is written once and run against each: `TestServer` gives the address, the trust, the
 //! credential, the log, delivery of a generated mailbox and the server's own view of flags,
-//! and `on_each_server!` turns one async test body into a test per server. What only one
-//! server can do (doveadm, Cyrus' tools, options that switch extensions off) stays on its
-//! own type.
+//! changes made as another client (`imap_as`), and `on_each_server!` turns one async test
+//! body into a test per server (`on_each_server_with!` with some [`Extensions`] taken away).
+//! What only one server can do (doveadm, Cyrus' tools, other options) stays on its own type.
 
 use std::{collections::BTreeMap, net::SocketAddr};
 
@@ -52,6 +52,9 @@ pub trait TestServer: Send + Sync {
     ) -> Vec<MessageTruth>;
     /// The server's UIDs and system flags of a folder, read without the engine.
     fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags>;
+    /// Runs raw IMAP commands as `user` outside the engine (each must answer OK) and returns
+    /// their untagged lines: how a test changes a mailbox as another client would.
+    fn imap_as(&self, user: &str, commands: &[&str]) -> Vec<String>;
 }
 
 impl TestServer for Dovecot {
@@ -89,6 +92,9 @@ impl TestServer for Dovecot {
     }
     fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags> {
         Dovecot::server_flags(self, user, folder)
+    }
+    fn imap_as(&self, user: &str, commands: &[&str]) -> Vec<String> {
+        Dovecot::imap_as(self, user, commands)
     }
 }
 
@@ -130,6 +136,59 @@ impl TestServer for Cyrus {
     fn server_flags(&self, user: &str, folder: &str) -> BTreeMap<u32, SystemFlags> {
         Cyrus::server_flags(self, user, folder)
     }
+    fn imap_as(&self, user: &str, commands: &[&str]) -> Vec<String> {
+        Cyrus::imap_as(self, user, commands)
+    }
+}
+
+/// The optional extensions a test can take away from either server: both offer all of
+/// them by default. Dovecot stops advertising them through its config; Cyrus through
+/// `suppress_capabilities`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extensions {
+    pub condstore: bool,
+    pub qresync: bool,
+    pub compress: bool,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions {
+            condstore: true,
+            qresync: true,
+            compress: true,
+        }
+    }
+}
+
+impl Extensions {
+    /// Starts a Dovecot offering these extensions (and every other one).
+    pub fn dovecot(self) -> Dovecot {
+        Dovecot::start_with(crate::dovecot::DovecotOptions {
+            condstore: self.condstore,
+            qresync: self.qresync,
+            compress: self.compress,
+            ..Default::default()
+        })
+    }
+
+    /// Starts a Cyrus offering these extensions (and every other one it has).
+    pub fn cyrus(self) -> Cyrus {
+        let mut suppress = Vec::new();
+        if !self.condstore {
+            suppress.push("CONDSTORE".to_string());
+        }
+        if !self.qresync {
+            suppress.push("QRESYNC".to_string());
+        }
+        if !self.compress {
+            suppress.push("COMPRESS=DEFLATE".to_string());
+        }
+        Cyrus::start_with(crate::cyrus::CyrusOptions {
+            suppress_capabilities: suppress,
+            ..Default::default()
+        })
+    }
 }
 
 /// Makes one test per real server from an async function taking `&dyn TestServer`:
@@ -153,4 +212,31 @@ macro_rules! on_each_server {
             }
         }
     )+};
+}
+
+/// [`on_each_server!`] with some extensions taken away:
+/// `on_each_server_with!(delta_without_condstore, Extensions { condstore: false, qresync: false, ..Default::default() }, body)`
+/// adds `delta_without_condstore::dovecot` and `…::cyrus`, each calling `body(&server)`.
+#[macro_export]
+macro_rules! on_each_server_with {
+    ($name:ident, $extensions:expr, $body:ident) => {
+        mod $name {
+            #[allow(unused_imports)] // the extensions are written in the caller's scope
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dovecot() {
+                let extensions: $crate::server::Extensions = $extensions;
+                let server = extensions.dovecot();
+                super::$body(&server).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cyrus() {
+                let extensions: $crate::server::Extensions = $extensions;
+                let server = extensions.cyrus();
+                super::$body(&server).await;
+            }
+        }
+    };
 }

@@ -1,7 +1,7 @@
-//! Cyrus IMAP as the second real server. Headers-first sync is written once and run against
-//! Dovecot and Cyrus (`on_each_server!`): the store matches the generator's ground truth and
-//! the server's own flags, and new mail from another client arrives in a QRESYNC delta. The
-//! Cyrus harness proves itself too: verified TLS (implicit and STARTTLS, IMAP and POP3), a
+//! Cyrus IMAP as the second real server, and the harness that runs one test on both (the
+//! sync, delta, content and write-back tests use it: `imap_sync.rs`, `imap_bytes.rs`, ...).
+//! Taking an extension away works the same on both servers, and `imap_as` changes a mailbox
+//! as another client would. The Cyrus harness proves itself too: verified TLS (implicit and STARTTLS, IMAP and POP3), a
 //! log that records a refused login, and a drop that stops every Cyrus process and removes
 //! its files, also when the test panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
@@ -21,9 +21,8 @@ use anvert_tests::{
     client::{SyncClient, endpoint},
     cyrus::Cyrus,
     generator::{GenConfig, SizeMix},
-    on_each_server,
-    server::TestServer,
-    truth::assert_store_matches,
+    on_each_server_with,
+    server::{Extensions, TestServer},
 };
 
 fn mailbox(seed: u64, count: usize) -> GenConfig {
@@ -56,50 +55,66 @@ async fn stored_flags(client: &SyncClient, folder: &str) -> BTreeMap<u32, System
         .collect()
 }
 
-async fn initial_sync_stores_the_ground_truth(server: &dyn TestServer) {
-    let truth = server.deliver_generated("alice", None, &mailbox(21, 300));
-    let client = SyncClient::new().await;
-    let report = client
-        .sync(server, server.imaps_addr(), &headers_first())
-        .await;
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.folders[0].mode, SyncMode::Initial);
-    assert_eq!(report.added(), 300, "{}", server.name());
-    let inbox = client.folder("INBOX").await;
-    assert_store_matches(&client.all_messages(inbox).await, &truth);
-    assert_eq!(
-        stored_flags(&client, "INBOX").await,
-        server.server_flags("alice", "INBOX"),
-        "{}: the store's flags are the server's",
-        server.name()
-    );
-}
+/// The harness takes extensions away on both servers the same way, and `imap_as` changes a
+/// mailbox as another client would: the engine's next sync sees it.
+async fn extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbox(
+    server: &dyn TestServer,
+) {
+    let session = anvert_tests::client::imap_login(server, "alice").await;
+    for name in ["CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE"] {
+        assert!(
+            !session.capabilities().has(name),
+            "{}: {name} is still advertised",
+            server.name()
+        );
+    }
+    session.logout().await.unwrap();
 
-async fn new_mail_from_another_client_arrives_in_a_delta(server: &dyn TestServer) {
-    let mut truth = server.deliver_generated("alice", None, &mailbox(22, 200));
+    server.deliver_generated("alice", None, &mailbox(22, 20));
     let client = SyncClient::new().await;
     client
         .sync(server, server.imaps_addr(), &headers_first())
         .await;
-    truth.extend(server.deliver_generated("alice", None, &mailbox(23, 10)));
+    let untagged = server.imap_as(
+        "alice",
+        &[
+            "SELECT INBOX",
+            "UID STORE 1:5 +FLAGS.SILENT (\\Flagged)",
+            "UID FETCH 1:5 (FLAGS)",
+        ],
+    );
+    let flagged: std::collections::BTreeSet<&str> = untagged
+        .iter()
+        .filter(|l| l.contains(" FETCH (") && l.contains("\\Flagged"))
+        .filter_map(|l| l.split("UID ").nth(1)?.split([' ', ')']).next())
+        .collect();
+    assert_eq!(
+        flagged,
+        ["1", "2", "3", "4", "5"].into_iter().collect(),
+        "{untagged:?}"
+    );
     let report = client
         .sync(server, server.imaps_addr(), &headers_first())
         .await;
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    let inbox = &report.folders[0];
-    assert_eq!(inbox.mode, SyncMode::DeltaQresync, "{}", server.name());
-    assert_eq!((inbox.added, inbox.removed), (10, 0), "{inbox:?}");
-    let id = client.folder("INBOX").await;
-    assert_store_matches(&client.all_messages(id).await, &truth);
+    assert_eq!(
+        report.folders[0].mode,
+        SyncMode::DeltaFullScan,
+        "{report:?}"
+    );
     assert_eq!(
         stored_flags(&client, "INBOX").await,
         server.server_flags("alice", "INBOX")
     );
 }
 
-on_each_server!(
-    initial_sync_stores_the_ground_truth,
-    new_mail_from_another_client_arrives_in_a_delta,
+on_each_server_with!(
+    without_condstore_qresync_or_compress,
+    Extensions {
+        condstore: false,
+        qresync: false,
+        compress: false,
+    },
+    extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbox
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
-//! Headers-first IMAP sync against a real Dovecot: the store matches the generator's ground
-//! truth, deltas converge with the server (QRESYNC, CONDSTORE only, neither), UIDVALIDITY
-//! changes are handled, and the wire bytes are asserted through the byte tap.
+//! Headers-first IMAP sync against both real servers, Dovecot and Cyrus (`on_each_server!`):
+//! the store matches the generator's ground truth, deltas converge with the server (QRESYNC,
+//! CONDSTORE only, neither), UIDVALIDITY changes are handled, folders follow renames and
+//! deletes, and the wire bytes are asserted through the byte tap. Another client's changes
+//! are made with raw IMAP commands outside the engine (`TestServer::imap_as`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::collections::BTreeMap;
@@ -12,8 +14,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::SyncClient,
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server, on_each_server_with,
+    server::{Extensions, TestServer},
     tap::Tap,
     truth::assert_store_matches,
 };
@@ -48,13 +51,11 @@ async fn stored_flags(client: &SyncClient, folder: &str) -> BTreeMap<u32, System
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn initial_sync_stores_the_ground_truth() {
-    let server = Dovecot::start();
+async fn initial_sync_stores_the_ground_truth(server: &dyn TestServer) {
     let truth = server.deliver_generated("alice", None, &mailbox(11, 2000));
     let client = SyncClient::new().await;
     let report = client
-        .sync(&server, server.imaps_addr(), &everything())
+        .sync(server, server.imaps_addr(), &everything())
         .await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.folders[0].mode, SyncMode::Initial);
@@ -68,43 +69,35 @@ async fn initial_sync_stores_the_ground_truth() {
 }
 
 /// Adds 10 messages, changes flags on 20 and expunges 15, as another client would.
-fn change_on_server(server: &Dovecot) {
+fn change_on_server(server: &dyn TestServer) {
     server.deliver_generated("alice", None, &mailbox(99, 10));
-    server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    server.imap_as(
         "alice",
-        "\\Flagged",
-        "mailbox",
-        "INBOX",
-        "uid",
-        "100:109",
-    ]);
-    server.doveadm(&[
-        "flags", "remove", "-u", "alice", "\\Seen", "mailbox", "INBOX", "uid", "1:10",
-    ]);
-    server.doveadm(&[
-        "expunge", "-u", "alice", "mailbox", "INBOX", "uid", "200:214",
-    ]);
+        &[
+            "SELECT INBOX",
+            "UID STORE 100:109 +FLAGS.SILENT (\\Flagged)",
+            "UID STORE 1:10 -FLAGS.SILENT (\\Seen)",
+            "UID STORE 200:214 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 200:214",
+        ],
+    );
 }
 
-async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
-    let server = Dovecot::start_with(options);
+async fn delta_converges(server: &dyn TestServer, expected: SyncMode) {
     server.deliver_generated("alice", None, &mailbox(12, 500));
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let client = SyncClient::new().await;
-    client.sync(&server, tap.addr(), &everything()).await;
+    client.sync(server, tap.addr(), &everything()).await;
 
     let flags_before = server.server_flags("alice", "INBOX");
-    change_on_server(&server);
+    change_on_server(server);
     let flags_after = server.server_flags("alice", "INBOX");
     let really_changed = flags_after
         .iter()
         .filter(|(uid, f)| flags_before.get(uid).is_some_and(|b| b != *f))
         .count() as u64;
     let before = tap.stats();
-    let report = client.sync(&server, tap.addr(), &everything()).await;
+    let report = client.sync(server, tap.addr(), &everything()).await;
     let delta_bytes = tap.stats().total() - before.total();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let inbox = &report.folders[0];
@@ -123,7 +116,10 @@ async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
         server.server_flags("alice", "INBOX"),
         "store and server agree"
     );
-    eprintln!("{expected:?}: delta sync {delta_bytes} B on the wire (connection setup included)");
+    eprintln!(
+        "{}: {expected:?}: delta sync {delta_bytes} B on the wire (connection setup included)",
+        server.name()
+    );
     if expected != SyncMode::DeltaFullScan {
         assert!(
             delta_bytes < 40_000,
@@ -132,39 +128,38 @@ async fn delta_converges(options: DovecotOptions, expected: SyncMode) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_with_qresync_converges() {
-    delta_converges(DovecotOptions::default(), SyncMode::DeltaQresync).await;
+async fn delta_with_qresync_converges(server: &dyn TestServer) {
+    delta_converges(server, SyncMode::DeltaQresync).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_with_condstore_only_converges() {
-    delta_converges(
-        DovecotOptions {
-            qresync: false,
-            ..DovecotOptions::default()
-        },
-        SyncMode::DeltaCondstore,
-    )
-    .await;
+async fn delta_with_condstore_only_converges(server: &dyn TestServer) {
+    delta_converges(server, SyncMode::DeltaCondstore).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_without_condstore_or_qresync_converges() {
-    delta_converges(
-        DovecotOptions {
-            qresync: false,
-            condstore: false,
-            ..DovecotOptions::default()
-        },
-        SyncMode::DeltaFullScan,
-    )
-    .await;
+async fn delta_without_condstore_or_qresync_converges(server: &dyn TestServer) {
+    delta_converges(server, SyncMode::DeltaFullScan).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
-    let server = Dovecot::start();
+on_each_server!(delta_with_qresync_converges);
+on_each_server_with!(
+    condstore_only,
+    Extensions {
+        qresync: false,
+        ..Extensions::default()
+    },
+    delta_with_condstore_only_converges
+);
+on_each_server_with!(
+    neither_condstore_nor_qresync,
+    Extensions {
+        qresync: false,
+        condstore: false,
+        ..Extensions::default()
+    },
+    delta_without_condstore_or_qresync_converges
+);
+
+async fn an_unchanged_account_costs_at_most_400_bytes_per_folder(server: &dyn TestServer) {
     server.deliver_generated("alice", None, &mailbox(13, 300));
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let client = SyncClient::new().await;
@@ -172,7 +167,7 @@ async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
         window: SyncWindow::everything(),
         ..SyncRequest::default()
     };
-    client.sync(&server, tap.addr(), &all).await;
+    client.sync(server, tap.addr(), &all).await;
     let folders = client.store.folders(client.account).await.unwrap().len() as u64;
     assert!(folders >= 6, "INBOX and the five special-use folders");
 
@@ -193,7 +188,7 @@ async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
     }
     let setup = tap.stats_since(&mark).total();
     let mark = tap.mark();
-    let report = client.sync(&server, tap.addr(), &all).await;
+    let report = client.sync(server, tap.addr(), &all).await;
     let resync = tap.stats_since(&mark).total();
     assert!(
         report.folders.iter().all(|f| f.mode == SyncMode::Unchanged),
@@ -201,15 +196,14 @@ async fn an_unchanged_account_costs_at_most_400_bytes_per_folder() {
     );
     let per_folder = resync.saturating_sub(setup) / folders;
     eprintln!(
-        "no-change resync: {resync} B in all, setup {setup} B, {per_folder} B per folder for {folders} folders"
+        "{}: no-change resync: {resync} B in all, setup {setup} B, {per_folder} B per folder for {folders} folders",
+        server.name()
     );
     assert!(per_folder <= 400, "{per_folder} B per unchanged folder");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_uidvalidity_change_replaces_the_cached_folder() {
-    let server = Dovecot::start();
-    server.doveadm(&["mailbox", "create", "-u", "alice", "Work"]);
+async fn a_uidvalidity_change_replaces_the_cached_folder(server: &dyn TestServer) {
+    server.imap_as("alice", &["CREATE Work"]);
     let first = server.deliver_generated("alice", Some("Work"), &mailbox(14, 40));
     let client = SyncClient::new().await;
     let work = SyncRequest {
@@ -217,25 +211,23 @@ async fn a_uidvalidity_change_replaces_the_cached_folder() {
         folders: vec!["Work".into()],
         ..SyncRequest::default()
     };
-    client.sync(&server, server.imaps_addr(), &work).await;
+    client.sync(server, server.imaps_addr(), &work).await;
     let folder = client.folder("Work").await;
     assert_store_matches(&client.all_messages(folder).await, &first);
 
     // Recreate the mailbox with other messages: a new UIDVALIDITY, and UIDs that collide.
-    server.doveadm(&["mailbox", "delete", "-u", "alice", "Work"]);
+    server.imap_as("alice", &["DELETE Work"]);
     std::thread::sleep(std::time::Duration::from_millis(1100)); // UIDVALIDITY is a timestamp
-    server.doveadm(&["mailbox", "create", "-u", "alice", "Work"]);
+    server.imap_as("alice", &["CREATE Work"]);
     let second = server.deliver_generated("alice", Some("Work"), &mailbox(15, 25));
-    let report = client.sync(&server, server.imaps_addr(), &work).await;
+    let report = client.sync(server, server.imaps_addr(), &work).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.folders[0].mode, SyncMode::Reset);
     let folder = client.folder("Work").await;
     assert_store_matches(&client.all_messages(folder).await, &second);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
-    let server = Dovecot::start();
+async fn the_default_window_syncs_the_newest_and_pages_back_when_asked(server: &dyn TestServer) {
     // Every generated message is older than 30 days, so the count rule (200) decides.
     let truth = server.deliver_generated("alice", None, &mailbox(16, 2000));
     let client = SyncClient::new().await;
@@ -243,7 +235,7 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
         folders: vec!["INBOX".into()],
         ..SyncRequest::default()
     };
-    let report = client.sync(&server, server.imaps_addr(), &inbox_only).await;
+    let report = client.sync(server, server.imaps_addr(), &inbox_only).await;
     let first = report.added();
     assert!(
         (200..=250).contains(&first),
@@ -255,7 +247,7 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
     assert_store_matches(&stored, &newest);
 
     // A second sync with the same window fetches nothing more...
-    let again = client.sync(&server, server.imaps_addr(), &inbox_only).await;
+    let again = client.sync(server, server.imaps_addr(), &inbox_only).await;
     assert_eq!(again.added() + again.folders[0].backfilled, 0, "{again:?}");
     // ...and paging back asks for more: older messages, newest first, below what is stored.
     let older = SyncRequest {
@@ -265,7 +257,7 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
         },
         ..inbox_only.clone()
     };
-    let report = client.sync(&server, server.imaps_addr(), &older).await;
+    let report = client.sync(server, server.imaps_addr(), &older).await;
     let back = report.folders[0].backfilled;
     assert!(back >= 500, "{report:?}");
     let stored = client.all_messages(folder).await;
@@ -278,9 +270,9 @@ async fn the_default_window_syncs_the_newest_and_pages_back_when_asked() {
     assert_store_matches(&stored, &newest);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues() {
-    let server = Dovecot::start();
+async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues(
+    server: &dyn TestServer,
+) {
     let truth = server.deliver_generated("alice", None, &mailbox(17, 2000));
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let client = SyncClient::new().await;
@@ -290,7 +282,7 @@ async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues()
         ..everything()
     };
     let before = tap.stats();
-    let report = client.sync(&server, tap.addr(), &limited).await;
+    let report = client.sync(server, tap.addr(), &limited).await;
     let spent = tap.stats().total() - before.total();
     assert_eq!(report.stopped, Some(anvert_core::sync::StopReason::Budget));
     let stored = report.added();
@@ -300,26 +292,34 @@ async fn a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues()
         spent < budget + 250_000,
         "spent {spent} B for a {budget} B budget"
     );
-    eprintln!("budget {budget} B: spent {spent} B, stored {stored} messages");
+    eprintln!(
+        "{}: budget {budget} B: spent {spent} B, stored {stored} messages",
+        server.name()
+    );
 
-    let report = client.sync(&server, tap.addr(), &everything()).await;
+    let report = client.sync(server, tap.addr(), &everything()).await;
     assert_eq!(stored + report.folders[0].backfilled, 2000, "{report:?}");
     let folder = client.folder("INBOX").await;
     assert_store_matches(&client.all_messages(folder).await, &truth);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn renamed_and_deleted_folders_follow_the_server() {
-    let server = Dovecot::start();
-    server.doveadm(&["mailbox", "create", "-s", "-u", "alice", "Projects"]);
-    server.doveadm(&["mailbox", "create", "-s", "-u", "alice", "Old"]);
+async fn renamed_and_deleted_folders_follow_the_server(server: &dyn TestServer) {
+    server.imap_as(
+        "alice",
+        &[
+            "CREATE Projects",
+            "SUBSCRIBE Projects",
+            "CREATE Old",
+            "SUBSCRIBE Old",
+        ],
+    );
     server.deliver_generated("alice", Some("Projects"), &mailbox(18, 5));
     let client = SyncClient::new().await;
     let all = SyncRequest {
         window: SyncWindow::everything(),
         ..SyncRequest::default()
     };
-    client.sync(&server, server.imaps_addr(), &all).await;
+    client.sync(server, server.imaps_addr(), &all).await;
     let names = |c: &SyncClient| {
         let store = c.store.clone();
         let account = c.account;
@@ -337,17 +337,16 @@ async fn renamed_and_deleted_folders_follow_the_server() {
     assert_eq!(before.get("Projects"), Some(&5));
     assert!(before.contains_key("Old"));
 
-    server.doveadm(&[
-        "mailbox",
-        "rename",
-        "-s",
-        "-u",
+    server.imap_as(
         "alice",
-        "Projects",
-        "Projects-2024",
-    ]);
-    server.doveadm(&["mailbox", "delete", "-u", "alice", "Old"]);
-    let report = client.sync(&server, server.imaps_addr(), &all).await;
+        &[
+            "RENAME Projects Projects-2024",
+            "SUBSCRIBE Projects-2024",
+            "UNSUBSCRIBE Old",
+            "DELETE Old",
+        ],
+    );
+    let report = client.sync(server, server.imaps_addr(), &all).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let after = names(&client).await;
     assert!(
@@ -356,3 +355,12 @@ async fn renamed_and_deleted_folders_follow_the_server() {
     );
     assert_eq!(after.get("Projects-2024"), Some(&5), "{after:?}");
 }
+
+on_each_server!(
+    initial_sync_stores_the_ground_truth,
+    an_unchanged_account_costs_at_most_400_bytes_per_folder,
+    a_uidvalidity_change_replaces_the_cached_folder,
+    the_default_window_syncs_the_newest_and_pages_back_when_asked,
+    a_byte_budget_stops_at_a_committed_window_and_the_next_sync_continues,
+    renamed_and_deleted_folders_follow_the_server,
+);
