@@ -149,6 +149,8 @@ pub struct Extensions {
     pub condstore: bool,
     pub qresync: bool,
     pub compress: bool,
+    /// PREVIEW (Cyrus 3.6 advertises it but answers NIL).
+    pub preview: bool,
 }
 
 impl Default for Extensions {
@@ -157,6 +159,7 @@ impl Default for Extensions {
             condstore: true,
             qresync: true,
             compress: true,
+            preview: true,
         }
     }
 }
@@ -168,6 +171,7 @@ impl Extensions {
             condstore: self.condstore,
             qresync: self.qresync,
             compress: self.compress,
+            preview: self.preview,
             ..Default::default()
         })
     }
@@ -183,6 +187,9 @@ impl Extensions {
         }
         if !self.compress {
             suppress.push("COMPRESS=DEFLATE".to_string());
+        }
+        if !self.preview {
+            suppress.push("PREVIEW".to_string());
         }
         Cyrus::start_with(crate::cyrus::CyrusOptions {
             suppress_capabilities: suppress,

@@ -113,6 +113,7 @@ on_each_server_with!(
         condstore: false,
         qresync: false,
         compress: false,
+        preview: true,
     },
     extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbox
 );

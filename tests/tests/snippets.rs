@@ -1,6 +1,7 @@
 //! Snippets for the message list when the server offers no PREVIEW: a byte range of each
 //! message's first text part, fetched in one pipelined flight and decoded even when the cut
-//! falls inside base64, quoted-printable or a multibyte character.
+//! falls inside base64, quoted-printable or a multibyte character. On Dovecot with PREVIEW
+//! switched off, and on Cyrus, which offers PREVIEW but answers NIL.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::collections::BTreeMap;
@@ -12,8 +13,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::SyncClient,
-    dovecot::{Dovecot, DovecotOptions},
+    cyrus::Cyrus,
     generator::{GenConfig, MessageTruth, SizeMix},
+    server::{Extensions, TestServer},
 };
 
 /// The snippet a reader would compute from the whole first text part of the truth.
@@ -33,12 +35,26 @@ fn expected_snippet(t: &MessageTruth) -> Option<String> {
     Some(mime::snippet(&text, 200))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snippets_without_preview_cost_a_few_hundred_bytes_each_and_match_the_full_text() {
-    let server = Dovecot::start_with(DovecotOptions {
-        preview: false,
-        ..DovecotOptions::default()
-    });
+mod snippets_without_preview_cost_a_few_hundred_bytes_each_and_match_the_full_text {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dovecot_without_preview() {
+        let server = Extensions {
+            preview: false,
+            ..Extensions::default()
+        }
+        .dovecot();
+        snippets_match(&server).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cyrus_answering_preview_nil() {
+        snippets_match(&Cyrus::start()).await;
+    }
+}
+
+async fn snippets_match(server: &dyn TestServer) {
     let truth = server.deliver_generated(
         "alice",
         None,
@@ -63,11 +79,14 @@ async fn snippets_without_preview_cost_a_few_hundred_bytes_each_and_match_the_fu
         content: Some(content),
         ..SyncRequest::default()
     };
-    let report = client.sync(&server, server.imaps_addr(), &request).await;
+    let report = client.sync(server, server.imaps_addr(), &request).await;
     assert_eq!(report.folders[0].snippets, 50, "{report:?}");
     let snippet_bytes = report.bytes.total_for(Purpose::Snippets);
     let bound = 50 * (u64::from(n) + 150) + 2_000;
-    eprintln!("snippets for 50 messages: {snippet_bytes} B on the wire (bound {bound} B)");
+    eprintln!(
+        "{}: snippets for 50 messages: {snippet_bytes} B on the wire (bound {bound} B)",
+        server.name()
+    );
     assert!(snippet_bytes <= bound, "{snippet_bytes} B > {bound} B");
     assert_eq!(
         report.bytes.total_for(Purpose::Bodies) + report.bytes.total_for(Purpose::Attachments),
