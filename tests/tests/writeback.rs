@@ -1,7 +1,9 @@
 //! Two-way sync, flags: local changes apply at once and are queued durably; the next sync
 //! writes them back coalesced (one `UID STORE` per flag, compact UID sets), guarded by
-//! CONDSTORE's `UNCHANGEDSINCE`. The server's view is read independently with `doveadm`,
-//! and wire bytes are measured through the tap and the engine's meter.
+//! CONDSTORE's `UNCHANGEDSINCE`. On Dovecot and Cyrus (`on_each_server!`). The server's view
+//! is read independently of the engine (doveadm, Cyrus' harness socket), another client's
+//! changes are raw IMAP (`imap_as`), and wire bytes are measured through the tap and the
+//! engine's meter.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::sync::{Arc, Mutex};
@@ -16,8 +18,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server, on_each_server_with,
+    server::{Extensions, TestServer},
     tap::Tap,
 };
 
@@ -36,8 +39,8 @@ impl Recorder {
     }
 }
 
-struct Setup {
-    server: Dovecot,
+struct Setup<'a> {
+    server: &'a dyn TestServer,
     tap: Tap,
     dir: tempfile::TempDir,
     engine: Engine,
@@ -75,10 +78,10 @@ fn flagged() -> Flags {
     }
 }
 
-async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
+async fn open_engine(server: &dyn TestServer, dir: &std::path::Path) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         ..EngineConfig::default()
     })
     .await
@@ -86,12 +89,7 @@ async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
 }
 
 /// A server with `count` unread, unflagged messages in INBOX, synced once through a tap.
-async fn setup(seed: u64, count: usize) -> Setup {
-    setup_with(seed, count, DovecotOptions::default()).await
-}
-
-async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
-    let server = Dovecot::start_with(options);
+async fn setup(server: &dyn TestServer, seed: u64, count: usize) -> Setup<'_> {
     server.deliver_generated(
         "alice",
         None,
@@ -102,19 +100,16 @@ async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
             ..GenConfig::default()
         },
     );
-    server.doveadm(&[
-        "flags",
-        "remove",
-        "-u",
+    server.imap_as(
         "alice",
-        "\\Seen \\Flagged",
-        "mailbox",
-        "INBOX",
-        "all",
-    ]);
+        &[
+            "SELECT INBOX",
+            "UID STORE 1:* -FLAGS.SILENT (\\Seen \\Flagged)",
+        ],
+    );
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = open_engine(&server, dir.path()).await;
+    let engine = open_engine(server, dir.path()).await;
     let events = Arc::new(Recorder::default());
     engine.set_listener(Some(events.clone()));
     let account = engine
@@ -148,12 +143,12 @@ async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
 }
 
 /// The `n` newest messages of INBOX: (id, uid).
-async fn newest(s: &Setup, n: u32) -> Vec<(MessageId, u32)> {
+async fn newest(s: &Setup<'_>, n: u32) -> Vec<(MessageId, u32)> {
     let page = s.engine.messages(s.inbox, None, n).await.unwrap();
     page.items.iter().map(|m| (m.id, m.uid)).collect()
 }
 
-async fn stored_flags(s: &Setup, id: MessageId) -> SystemFlags {
+async fn stored_flags(s: &Setup<'_>, id: MessageId) -> SystemFlags {
     s.engine
         .message(id)
         .await
@@ -164,9 +159,8 @@ async fn stored_flags(s: &Setup, id: MessageId) -> SystemFlags {
         .system
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_read_marks_replay_in_one_store() {
-    let s = setup(61, 150).await;
+async fn offline_read_marks_replay_in_one_store(server: &dyn TestServer) {
+    let s = setup(server, 61, 150).await;
     let marked = newest(&s, 100).await;
     let ids: Vec<MessageId> = marked.iter().map(|(id, _)| *id).collect();
 
@@ -194,7 +188,7 @@ async fn offline_read_marks_replay_in_one_store() {
         100
     );
 
-    // Online: the queue replays and the server matches, seen by doveadm.
+    // Online: the queue replays and the server matches, read without the engine.
     let report = s.engine.sync(s.account, &metered()).await.unwrap();
     let (up, down) = (
         report.bytes.written_for(Purpose::WriteBack),
@@ -295,9 +289,8 @@ async fn offline_read_marks_replay_in_one_store() {
     drop(s.dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_sides_setting_the_same_flag_is_no_conflict() {
-    let s = setup(62, 40).await;
+async fn both_sides_setting_the_same_flag_is_no_conflict(server: &dyn TestServer) {
+    let s = setup(server, 62, 40).await;
     let (id, uid) = newest(&s, 1).await[0];
     // We flag and read it offline; meanwhile another client flags it too.
     let both = Flags {
@@ -308,17 +301,13 @@ async fn both_sides_setting_the_same_flag_is_no_conflict() {
         .set_flags(&[id], both, Flags::default())
         .await
         .unwrap();
-    s.server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    s.server.imap_as(
         "alice",
-        "\\Flagged",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &uid.to_string(),
-    ]);
+        &[
+            "SELECT INBOX",
+            &format!("UID STORE {uid} +FLAGS.SILENT (\\Flagged)"),
+        ],
+    );
     s.events.take();
 
     s.engine.sync(s.account, &metered()).await.unwrap();
@@ -356,9 +345,8 @@ async fn both_sides_setting_the_same_flag_is_no_conflict() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_to_a_message_expunged_elsewhere_is_dropped() {
-    let s = setup(63, 40).await;
+async fn a_change_to_a_message_expunged_elsewhere_is_dropped(server: &dyn TestServer) {
+    let s = setup(server, 63, 40).await;
     let two = newest(&s, 2).await;
     let ids: Vec<MessageId> = two.iter().map(|(id, _)| *id).collect();
     s.engine
@@ -366,15 +354,14 @@ async fn a_change_to_a_message_expunged_elsewhere_is_dropped() {
         .await
         .unwrap();
     let gone = two[0].1;
-    s.server.doveadm(&[
-        "expunge",
-        "-u",
+    s.server.imap_as(
         "alice",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &gone.to_string(),
-    ]);
+        &[
+            "SELECT INBOX",
+            &format!("UID STORE {gone} +FLAGS.SILENT (\\Deleted)"),
+            &format!("UID EXPUNGE {gone}"),
+        ],
+    );
     s.events.take();
 
     s.engine.sync(s.account, &metered()).await.unwrap();
@@ -399,9 +386,8 @@ async fn a_change_to_a_message_expunged_elsewhere_is_dropped() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_queue_survives_a_crash_and_replays_once() {
-    let s = setup(64, 60).await;
+async fn the_queue_survives_a_crash_and_replays_once(server: &dyn TestServer) {
+    let s = setup(server, 64, 60).await;
     let marked = newest(&s, 20).await;
     let ids: Vec<MessageId> = marked.iter().map(|(id, _)| *id).collect();
     s.engine
@@ -418,7 +404,7 @@ async fn the_queue_survives_a_crash_and_replays_once() {
     } = s;
     drop(engine); // between the local apply and the replay
 
-    let engine = open_engine(&server, dir.path()).await;
+    let engine = open_engine(server, dir.path()).await;
     engine
         .set_credential(account, server.credential("alice"))
         .await
@@ -446,18 +432,8 @@ async fn the_queue_survives_a_crash_and_replays_once() {
     drop(tap);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_condstore_changes_still_converge() {
-    let s = setup_with(
-        65,
-        50,
-        DovecotOptions {
-            condstore: false,
-            qresync: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_condstore_changes_still_converge(server: &dyn TestServer) {
+    let s = setup(server, 65, 50).await;
     let marked = newest(&s, 10).await;
     let ids: Vec<MessageId> = marked.iter().map(|(id, _)| *id).collect();
     s.engine
@@ -465,15 +441,14 @@ async fn without_condstore_changes_still_converge() {
         .await
         .unwrap();
     let gone = marked[0].1;
-    s.server.doveadm(&[
-        "expunge",
-        "-u",
+    s.server.imap_as(
         "alice",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &gone.to_string(),
-    ]);
+        &[
+            "SELECT INBOX",
+            &format!("UID STORE {gone} +FLAGS.SILENT (\\Deleted)"),
+            &format!("UID EXPUNGE {gone}"),
+        ],
+    );
     s.events.take();
     s.engine.sync(s.account, &metered()).await.unwrap();
     let events = s.events.take();
@@ -497,3 +472,19 @@ async fn without_condstore_changes_still_converge() {
         );
     }
 }
+
+on_each_server!(
+    offline_read_marks_replay_in_one_store,
+    both_sides_setting_the_same_flag_is_no_conflict,
+    a_change_to_a_message_expunged_elsewhere_is_dropped,
+    the_queue_survives_a_crash_and_replays_once,
+);
+on_each_server_with!(
+    without_condstore,
+    Extensions {
+        condstore: false,
+        qresync: false,
+        ..Extensions::default()
+    },
+    without_condstore_changes_still_converge
+);
