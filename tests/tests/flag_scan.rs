@@ -1,7 +1,8 @@
 //! Flag scans without CONDSTORE (issue 13, 6c): a server without CONDSTORE sends every
 //! message's flags on every sync, and only the messages whose flags really differ from the
 //! stored ones may be counted in the report and sent to the listener. The flag changes are
-//! made on the server with `doveadm`, independently of the engine. And what the scan costs
+//! made on the server as another client would (`imap_as`), independently of the engine, on
+//! Dovecot and Cyrus with CONDSTORE and QRESYNC taken away (`on_each_server_with!`). And what the scan costs
 //! (issue 14): no STATUS, the scan in the SELECT's flight, so an unchanged resync of a
 //! 4-folder account takes at most 2 round trips per folder plus login and LIST (through
 //! the tap).
@@ -21,8 +22,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::{SyncClient, endpoint},
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server_with,
+    server::{Extensions, TestServer},
     tap::Tap,
 };
 
@@ -76,13 +78,7 @@ async fn sync(engine: &Engine, account: AccountId) -> SyncReport {
     engine.sync(account, &request()).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_flag_scan_reports_only_real_changes() {
-    let server = Dovecot::start_with(DovecotOptions {
-        condstore: false,
-        qresync: false,
-        ..DovecotOptions::default()
-    });
+async fn a_full_flag_scan_reports_only_real_changes(server: &dyn TestServer) {
     server.deliver_generated(
         "alice",
         None,
@@ -96,7 +92,7 @@ async fn a_full_flag_scan_reports_only_real_changes() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig {
         data_dir: dir.path().to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         ..EngineConfig::default()
     })
     .await
@@ -150,46 +146,23 @@ async fn a_full_flag_scan_reports_only_real_changes() {
     for uid in &flagged {
         assert!(!before[uid].contains(SystemFlags::FLAGGED), "uid {uid}");
     }
-    server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
-        "alice",
-        "\\Flagged",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &set(&flagged),
-    ]);
+    let mut commands = vec![
+        "SELECT INBOX".to_string(),
+        format!("UID STORE {} +FLAGS.SILENT (\\Flagged)", set(&flagged)),
+        format!("UID STORE {} +FLAGS.SILENT ($Scanned)", set(&tagged)),
+    ];
     for uid in &toggled {
         let action = if before[uid].contains(SystemFlags::SEEN) {
-            "remove"
+            "-"
         } else {
-            "add"
+            "+"
         };
-        server.doveadm(&[
-            "flags",
-            action,
-            "-u",
-            "alice",
-            "\\Seen",
-            "mailbox",
-            "INBOX",
-            "uid",
-            &uid.to_string(),
-        ]);
+        commands.push(format!("UID STORE {uid} {action}FLAGS.SILENT (\\Seen)"));
     }
-    server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    server.imap_as(
         "alice",
-        "$Scanned",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &set(&tagged),
-    ]);
+        &commands.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let expected: BTreeSet<u32> = flagged
         .iter()
         .chain(&toggled)
@@ -225,13 +198,9 @@ async fn a_full_flag_scan_reports_only_real_changes() {
     assert_eq!(events.changed_in(inbox), Vec::<u32>::new());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_at_most() {
-    let server = Dovecot::start_with(DovecotOptions {
-        condstore: false,
-        qresync: false,
-        ..DovecotOptions::default()
-    });
+async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_at_most(
+    server: &dyn TestServer,
+) {
     let folders = ["INBOX", "Sent", "Drafts", "Archive"];
     for (i, folder) in folders.iter().enumerate() {
         server.deliver_generated(
@@ -253,7 +222,7 @@ async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_
         folders: folders.iter().map(|f| f.to_string()).collect(),
         ..SyncRequest::default()
     };
-    let first = client.sync(&server, tap.addr(), &request).await;
+    let first = client.sync(server, tap.addr(), &request).await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
     assert_eq!(first.folders.len(), 4);
 
@@ -275,7 +244,7 @@ async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_
     let setup = tap.stats_since(&mark);
 
     let mark = tap.mark();
-    let report = client.sync(&server, tap.addr(), &request).await;
+    let report = client.sync(server, tap.addr(), &request).await;
     let resync = tap.stats_since(&mark);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.folders.len(), 4);
@@ -288,8 +257,9 @@ async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_
     }
     let round_trips = resync.round_trips - setup.round_trips;
     eprintln!(
-        "unchanged resync without CONDSTORE, 4 folders: {round_trips} round trips after login \
-         ({resync:?}, setup {setup:?})"
+        "{}: unchanged resync without CONDSTORE, 4 folders: {round_trips} round trips after login \
+         ({resync:?}, setup {setup:?})",
+        server.name()
     );
     // LIST, then per folder at most 2 (here: SELECT and the flag scan in one flight).
     assert!(
@@ -301,3 +271,22 @@ async fn an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_
         "the flag scan no longer rides with the SELECT: {round_trips} round trips"
     );
 }
+
+on_each_server_with!(
+    without_condstore,
+    Extensions {
+        condstore: false,
+        qresync: false,
+        ..Extensions::default()
+    },
+    a_full_flag_scan_reports_only_real_changes
+);
+on_each_server_with!(
+    unchanged_without_condstore,
+    Extensions {
+        condstore: false,
+        qresync: false,
+        ..Extensions::default()
+    },
+    an_unchanged_resync_without_condstore_costs_two_round_trips_per_folder_at_most
+);
