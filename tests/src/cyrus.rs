@@ -460,6 +460,11 @@ fn render_imapd_conf(root: &Path, pki: &TestPki, run_as: &str, suppress: &[Strin
     } else {
         format!("suppress_capabilities: {}\n", suppress.join(" "))
     };
+    let special_use_always = if suppress.contains("SPECIAL-USE") {
+        "no"
+    } else {
+        "yes"
+    };
     let folders = "Drafts | Sent | Trash | Junk | Archive";
     format!(
         "# Private Cyrus for Anvert tests. Generated; do not edit.
@@ -491,7 +496,7 @@ xlist-sent: Sent
 xlist-trash: Trash
 xlist-junk: Junk
 xlist-archive: Archive
-specialusealways: yes
+specialusealways: {special_use_always}
 conversations: yes
 munge8bit: no
 reject8bit: no

@@ -151,6 +151,12 @@ pub struct Extensions {
     pub compress: bool,
     /// PREVIEW (Cyrus 3.6 advertises it but answers NIL).
     pub preview: bool,
+    /// MOVE (RFC 6851).
+    pub move_command: bool,
+    /// UIDPLUS (RFC 4315).
+    pub uidplus: bool,
+    /// SPECIAL-USE (RFC 6154): the role attributes in LIST.
+    pub special_use: bool,
 }
 
 impl Default for Extensions {
@@ -160,6 +166,9 @@ impl Default for Extensions {
             qresync: true,
             compress: true,
             preview: true,
+            move_command: true,
+            uidplus: true,
+            special_use: true,
         }
     }
 }
@@ -172,6 +181,9 @@ impl Extensions {
             qresync: self.qresync,
             compress: self.compress,
             preview: self.preview,
+            move_command: self.move_command,
+            uidplus: self.uidplus,
+            special_use: self.special_use,
             ..Default::default()
         })
     }
@@ -190,6 +202,17 @@ impl Extensions {
         }
         if !self.preview {
             suppress.push("PREVIEW".to_string());
+        }
+        if !self.move_command {
+            suppress.push("MOVE".to_string());
+        }
+        if !self.uidplus {
+            suppress.push("UIDPLUS".to_string());
+        }
+        if !self.special_use {
+            // Without the capability (and XLIST), and without `specialusealways`, LIST
+            // carries no role attributes.
+            suppress.extend(["SPECIAL-USE".to_string(), "XLIST".to_string()]);
         }
         Cyrus::start_with(crate::cyrus::CyrusOptions {
             suppress_capabilities: suppress,

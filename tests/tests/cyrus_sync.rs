@@ -61,7 +61,15 @@ async fn extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbo
     server: &dyn TestServer,
 ) {
     let session = anvert_tests::client::imap_login(server, "alice").await;
-    for name in ["CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE"] {
+    for name in [
+        "CONDSTORE",
+        "QRESYNC",
+        "COMPRESS=DEFLATE",
+        "PREVIEW",
+        "MOVE",
+        "UIDPLUS",
+        "SPECIAL-USE",
+    ] {
         assert!(
             !session.capabilities().has(name),
             "{}: {name} is still advertised",
@@ -69,6 +77,15 @@ async fn extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbo
         );
     }
     session.logout().await.unwrap();
+    let listed = server.imap_as("alice", &["LIST \"\" \"*\""]);
+    assert!(
+        listed.iter().any(|l| l.contains("Sent"))
+            && !listed
+                .iter()
+                .any(|l| l.contains("\\Sent") || l.contains("\\Trash")),
+        "{}: {listed:?}",
+        server.name()
+    );
 
     server.deliver_generated("alice", None, &mailbox(22, 20));
     let client = SyncClient::new().await;
@@ -108,12 +125,15 @@ async fn extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbo
 }
 
 on_each_server_with!(
-    without_condstore_qresync_or_compress,
+    without_any_optional_extension,
     Extensions {
         condstore: false,
         qresync: false,
         compress: false,
-        preview: true,
+        preview: false,
+        move_command: false,
+        uidplus: false,
+        special_use: false,
     },
     extensions_taken_away_are_not_advertised_and_imap_as_changes_the_mailbox
 );

@@ -1,8 +1,8 @@
-//! Issue 14's two-way scenario on Dovecot with every extension, and with SPECIAL-USE, MOVE
-//! or UIDPLUS switched off one at a time: `+\Flagged` on 5 messages, `-\Seen` on 5, a keyword
+//! Issue 14's two-way scenario on Dovecot and Cyrus (`on_each_server!`) with every extension,
+//! and with SPECIAL-USE, MOVE or UIDPLUS switched off one at a time: `+\Flagged` on 5 messages, `-\Seen` on 5, a keyword
 //! on 3, 4 moves to Archive, 3 deletions (to Trash) and 1 draft, with one unrelated message
 //! another client marked `\Deleted` in another folder. Afterwards every folder of the store
-//! equals the server's (flags and keywords by UID, read with doveadm), nothing is pending,
+//! equals the server's (flags and keywords by UID, read outside the engine with `imap_as`), nothing is pending,
 //! the other client's message keeps its `\Deleted`, and a further sync reports no change.
 //! (Without both MOVE and UIDPLUS, a foreign `\Deleted` message in the same folder makes our
 //! removals wait instead: `moves_minimal.rs`. A server that cannot keep keywords is
@@ -19,8 +19,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server_with,
+    server::{Extensions, TestServer},
 };
 
 const KEYWORD: &str = "$Important";
@@ -48,41 +49,41 @@ async fn stored(engine: &Engine, folder: FolderId) -> View {
         .collect()
 }
 
-/// The server's own view of a folder, by doveadm: flags and keywords by UID.
-fn on_server(server: &Dovecot, folder: &str) -> View {
-    let out = server.doveadm(&[
-        "fetch",
-        "-u",
+/// The server's own view of a folder, read as another client would: flags and keywords by
+/// UID.
+fn on_server(server: &dyn TestServer, folder: &str) -> View {
+    let lines = server.imap_as(
         "alice",
-        "uid flags",
-        "mailbox",
-        folder,
-        "all",
-    ]);
+        &[&format!("EXAMINE {folder}"), "UID FETCH 1:* (UID FLAGS)"],
+    );
     let mut view = View::new();
-    let mut uid = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("uid: ") {
-            uid = v.trim().parse::<u32>().ok();
-        } else if let Some(v) = line.strip_prefix("flags:") {
-            let mut system = SystemFlags::empty();
-            let mut keywords = Vec::new();
-            for f in v.split_whitespace() {
-                match f {
-                    "\\Seen" => system.insert(SystemFlags::SEEN),
-                    "\\Flagged" => system.insert(SystemFlags::FLAGGED),
-                    "\\Answered" => system.insert(SystemFlags::ANSWERED),
-                    "\\Draft" => system.insert(SystemFlags::DRAFT),
-                    "\\Deleted" => system.insert(SystemFlags::DELETED),
-                    "\\Recent" => {}
-                    k => keywords.push(k.to_string()),
-                }
-            }
-            keywords.sort();
-            if let Some(u) = uid.take() {
-                view.insert(u, (system, keywords));
+    for line in lines.iter().filter(|l| l.contains(" FETCH (")) {
+        let uid = line
+            .split("UID ")
+            .nth(1)
+            .and_then(|v| v.split([' ', ')']).next())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no UID in {line}"));
+        let flags = line
+            .split("FLAGS (")
+            .nth(1)
+            .and_then(|v| v.split(')').next())
+            .unwrap_or_else(|| panic!("no FLAGS in {line}"));
+        let mut system = SystemFlags::empty();
+        let mut keywords = Vec::new();
+        for f in flags.split_whitespace() {
+            match f {
+                "\\Seen" => system.insert(SystemFlags::SEEN),
+                "\\Flagged" => system.insert(SystemFlags::FLAGGED),
+                "\\Answered" => system.insert(SystemFlags::ANSWERED),
+                "\\Draft" => system.insert(SystemFlags::DRAFT),
+                "\\Deleted" => system.insert(SystemFlags::DELETED),
+                "\\Recent" => {}
+                k => keywords.push(k.to_string()),
             }
         }
+        keywords.sort();
+        view.insert(uid, (system, keywords));
     }
     view
 }
@@ -98,8 +99,7 @@ async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
         .id
 }
 
-async fn scenario(seed: u64, options: DovecotOptions) {
-    let server = Dovecot::start_with(options);
+async fn scenario(server: &dyn TestServer, seed: u64) {
     server.deliver_generated(
         "alice",
         None,
@@ -111,23 +111,19 @@ async fn scenario(seed: u64, options: DovecotOptions) {
         },
     );
     // Another client's message, marked \Deleted, in Junk.
-    server.doveadm(&[
-        "copy", "-u", "alice", "Junk", "mailbox", "INBOX", "uid", "24",
-    ]);
-    server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    server.imap_as(
         "alice",
-        "\\Deleted",
-        "mailbox",
-        "Junk",
-        "all",
-    ]);
+        &[
+            "SELECT INBOX",
+            "UID COPY 24 Junk",
+            "SELECT Junk",
+            "STORE 1:* +FLAGS.SILENT (\\Deleted)",
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig {
         data_dir: dir.path().to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         ..EngineConfig::default()
     })
     .await
@@ -236,13 +232,9 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     // The store is the server, folder by folder: flags, keywords and the UIDs themselves.
     for name in ["INBOX", "Archive", "Trash", "Drafts", "Junk"] {
         let id = folder(&engine, account, name).await;
-        assert_eq!(
-            stored(&engine, id).await,
-            on_server(&server, name),
-            "{name}"
-        );
+        assert_eq!(stored(&engine, id).await, on_server(server, name), "{name}");
     }
-    let server_inbox = on_server(&server, "INBOX");
+    let server_inbox = on_server(server, "INBOX");
     assert_eq!(server_inbox.len(), 24 - 7);
     let flagged = server_inbox
         .values()
@@ -254,10 +246,10 @@ async fn scenario(seed: u64, options: DovecotOptions) {
         .filter(|(_, k)| k.iter().any(|k| k == KEYWORD))
         .count();
     assert_eq!(with_keyword, 3);
-    assert_eq!(on_server(&server, "Archive").len(), 4);
-    assert_eq!(on_server(&server, "Trash").len(), 3);
-    assert_eq!(on_server(&server, "Drafts").len(), 1);
-    let junk = on_server(&server, "Junk");
+    assert_eq!(on_server(server, "Archive").len(), 4);
+    assert_eq!(on_server(server, "Trash").len(), 3);
+    assert_eq!(on_server(server, "Drafts").len(), 1);
+    let junk = on_server(server, "Junk");
     assert_eq!(junk.len(), 1, "the other client's message survives");
     assert!(junk.values().all(|(f, _)| f.contains(SystemFlags::DELETED)));
 
@@ -270,43 +262,44 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_every_extension() {
-    scenario(1401, DovecotOptions::default()).await;
+async fn with_every_extension(server: &dyn TestServer) {
+    scenario(server, 1401).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_special_use() {
-    scenario(
-        1402,
-        DovecotOptions {
-            special_use: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_special_use(server: &dyn TestServer) {
+    scenario(server, 1402).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_move() {
-    scenario(
-        1403,
-        DovecotOptions {
-            move_command: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_move(server: &dyn TestServer) {
+    scenario(server, 1403).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_uidplus() {
-    scenario(
-        1404,
-        DovecotOptions {
-            uidplus: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_uidplus(server: &dyn TestServer) {
+    scenario(server, 1404).await;
 }
+
+on_each_server_with!(every_extension, Extensions::default(), with_every_extension);
+on_each_server_with!(
+    no_special_use,
+    Extensions {
+        special_use: false,
+        ..Extensions::default()
+    },
+    without_special_use
+);
+on_each_server_with!(
+    no_move,
+    Extensions {
+        move_command: false,
+        ..Extensions::default()
+    },
+    without_move
+);
+on_each_server_with!(
+    no_uidplus,
+    Extensions {
+        uidplus: false,
+        ..Extensions::default()
+    },
+    without_uidplus
+);
