@@ -1,8 +1,9 @@
 //! Two-way sync, mailbox operations (issue 6): moves, deletions, emptying the trash and drafts
 //! apply locally at once and are queued; the next sync writes them back (UID MOVE, or COPY +
-//! \Deleted + UID EXPUNGE; never a plain EXPUNGE; APPEND with APPENDUID). The server's view
-//! is read independently (doveadm, and a bare IMAP session), wire bytes through the tap and
-//! the engine's meter.
+//! \Deleted + UID EXPUNGE; never a plain EXPUNGE; APPEND with APPENDUID). On Dovecot and
+//! Cyrus (`on_each_server!`). The server's view is read independently (a bare IMAP
+//! session), another client's changes are raw IMAP (`imap_as`), wire bytes through the tap
+//! and the engine's meter.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::sync::{Arc, Mutex};
@@ -17,8 +18,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::{endpoint, raw_session},
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server, on_each_server_with,
+    server::{Extensions, TestServer},
     tap::Tap,
 };
 use futures::TryStreamExt;
@@ -38,8 +40,8 @@ impl Recorder {
     }
 }
 
-struct Setup {
-    server: Dovecot,
+struct Setup<'a> {
+    server: &'a dyn TestServer,
     tap: Tap,
     dir: tempfile::TempDir,
     engine: Engine,
@@ -56,10 +58,10 @@ fn metered() -> SyncRequest {
     }
 }
 
-async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
+async fn open_engine(server: &dyn TestServer, dir: &std::path::Path) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         ..EngineConfig::default()
     })
     .await
@@ -68,8 +70,7 @@ async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
 
 /// A server with `count` unread messages in INBOX (and the special-use folders, empty),
 /// synced once through a tap.
-async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
-    let server = Dovecot::start_with(options);
+async fn setup(server: &dyn TestServer, seed: u64, count: usize) -> Setup<'_> {
     server.deliver_generated(
         "alice",
         None,
@@ -80,19 +81,16 @@ async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
             ..GenConfig::default()
         },
     );
-    server.doveadm(&[
-        "flags",
-        "remove",
-        "-u",
+    server.imap_as(
         "alice",
-        "\\Seen \\Flagged",
-        "mailbox",
-        "INBOX",
-        "all",
-    ]);
+        &[
+            "SELECT INBOX",
+            "UID STORE 1:* -FLAGS.SILENT (\\Seen \\Flagged)",
+        ],
+    );
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = open_engine(&server, dir.path()).await;
+    let engine = open_engine(server, dir.path()).await;
     let events = Arc::new(Recorder::default());
     engine.set_listener(Some(events.clone()));
     let account = engine
@@ -118,10 +116,6 @@ async fn setup_with(seed: u64, count: usize, options: DovecotOptions) -> Setup {
     }
 }
 
-async fn setup(seed: u64, count: usize) -> Setup {
-    setup_with(seed, count, DovecotOptions::default()).await
-}
-
 async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
     engine
         .folders(account)
@@ -134,17 +128,20 @@ async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
 }
 
 /// The stored messages of a folder, newest first: (id, uid).
-async fn listed(s: &Setup, folder: FolderId) -> Vec<(MessageId, u32)> {
+async fn listed(s: &Setup<'_>, folder: FolderId) -> Vec<(MessageId, u32)> {
     let page = s.engine.messages(folder, None, 500).await.unwrap();
     page.items.iter().map(|m| (m.id, m.uid)).collect()
 }
 
 /// A bare write-back over its own session through the tap, as the sync runs it.
-async fn bare_write_back(s: &Setup) -> (WriteBackReport, anvert_tests::tap::TapStats) {
+async fn bare_write_back(s: &Setup<'_>) -> (WriteBackReport, anvert_tests::tap::TapStats) {
     bare_write_back_at(s, i64::MAX / 2).await
 }
 
-async fn bare_write_back_at(s: &Setup, now: i64) -> (WriteBackReport, anvert_tests::tap::TapStats) {
+async fn bare_write_back_at(
+    s: &Setup<'_>,
+    now: i64,
+) -> (WriteBackReport, anvert_tests::tap::TapStats) {
     let meter = WireMeter::new();
     let mut session = imap::connect(
         &endpoint(s.tap.addr(), Security::ImplicitTls),
@@ -172,7 +169,7 @@ async fn bare_write_back_at(s: &Setup, now: i64) -> (WriteBackReport, anvert_tes
 }
 
 /// What an independent IMAP session sees in a folder: UID -> (flags, Message-ID header).
-async fn server_view(s: &Setup, name: &str) -> Vec<(u32, Vec<String>, String)> {
+async fn server_view(s: &Setup<'_>, name: &str) -> Vec<(u32, Vec<String>, String)> {
     let mut session = raw_session(
         &s.server.tls(),
         s.server.imaps_addr(),
@@ -201,12 +198,13 @@ async fn server_view(s: &Setup, name: &str) -> Vec<(u32, Vec<String>, String)> {
         })
         .collect();
     out.sort();
-    session.logout().await.unwrap();
+    // Cyrus may close after BYE without a TLS close_notify (an error to async-imap).
+    let _ = session.logout().await;
     out
 }
 
 /// The whole text of a message, by an independent session.
-async fn server_text(s: &Setup, name: &str, uid: u32) -> String {
+async fn server_text(s: &Setup<'_>, name: &str, uid: u32) -> String {
     let mut session = raw_session(
         &s.server.tls(),
         s.server.imaps_addr(),
@@ -224,11 +222,11 @@ async fn server_text(s: &Setup, name: &str, uid: u32) -> String {
         .await
         .unwrap();
     let text = String::from_utf8_lossy(fetched[0].body().unwrap()).to_string();
-    session.logout().await.unwrap();
+    let _ = session.logout().await;
     text
 }
 
-async fn message_ids(s: &Setup, ids: &[MessageId]) -> Vec<String> {
+async fn message_ids(s: &Setup<'_>, ids: &[MessageId]) -> Vec<String> {
     let mut out = Vec::new();
     for id in ids {
         let m = s.engine.message(*id).await.unwrap().unwrap();
@@ -251,9 +249,8 @@ fn seen() -> Flags {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_reads_moves_and_deletes_replay_in_a_handful_of_commands() {
-    let s = setup(71, 150).await;
+async fn offline_reads_moves_and_deletes_replay_in_a_handful_of_commands(server: &dyn TestServer) {
+    let s = setup(server, 71, 150).await;
     let archive = folder(&s.engine, s.account, "Archive").await;
     let trash = folder(&s.engine, s.account, "Trash").await;
     let all = listed(&s, s.inbox).await;
@@ -398,9 +395,8 @@ async fn offline_reads_moves_and_deletes_replay_in_a_handful_of_commands() {
     drop(s.dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_moved_message_keeps_its_body_and_attachment() {
-    let s = setup(72, 40).await;
+async fn a_moved_message_keeps_its_body_and_attachment(server: &dyn TestServer) {
+    let s = setup(server, 72, 40).await;
     let archive = folder(&s.engine, s.account, "Archive").await;
     // A message with an attachment.
     let mut found = None;
@@ -486,17 +482,8 @@ async fn a_moved_message_keeps_its_body_and_attachment() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_move_a_copy_deleted_and_uid_expunged_moves() {
-    let s = setup_with(
-        73,
-        30,
-        DovecotOptions {
-            move_command: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_move_a_copy_deleted_and_uid_expunged_moves(server: &dyn TestServer) {
+    let s = setup(server, 73, 30).await;
     let archive = folder(&s.engine, s.account, "Archive").await;
     let ids: Vec<MessageId> = listed(&s, s.inbox).await[..3].iter().map(|m| m.0).collect();
     let mids = message_ids(&s, &ids).await;
@@ -520,9 +507,8 @@ async fn without_move_a_copy_deleted_and_uid_expunged_moves() {
     assert_eq!(listed(&s, archive).await.len(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids() {
-    let s = setup(74, 30).await;
+async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids(server: &dyn TestServer) {
+    let s = setup(server, 74, 30).await;
     let trash = folder(&s.engine, s.account, "Trash").await;
     let ids: Vec<MessageId> = listed(&s, s.inbox).await[..4].iter().map(|m| m.0).collect();
     // Deleting outside the Trash moves there.
@@ -535,17 +521,13 @@ async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids() {
     // Another client marks one of them \Deleted; deleting two others in the Trash expunges
     // exactly those two (a plain EXPUNGE would take the other client's message too).
     let others = in_trash[0].1;
-    s.server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    s.server.imap_as(
         "alice",
-        "\\Deleted",
-        "mailbox",
-        "Trash",
-        "uid",
-        &others.to_string(),
-    ]);
+        &[
+            "SELECT Trash",
+            &format!("UID STORE {others} +FLAGS.SILENT (\\Deleted)"),
+        ],
+    );
     let ours: Vec<MessageId> = in_trash[2..].iter().map(|m| m.0).collect();
     s.engine.delete_messages(&ours).await.unwrap();
     assert_eq!(listed(&s, trash).await.len(), 2, "gone locally at once");
@@ -563,7 +545,7 @@ async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids() {
     // Trash since our last sync stays.
     s.engine.sync(s.account, &metered()).await.unwrap();
     s.server
-        .doveadm(&["copy", "-u", "alice", "Trash", "mailbox", "INBOX", "all"]);
+        .imap_as("alice", &["SELECT INBOX", "UID COPY 1:* Trash"]);
     let before = server_view(&s, "Trash").await.len();
     assert!(before > 2);
     s.engine.empty_trash(s.account).await.unwrap();
@@ -573,23 +555,21 @@ async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids() {
     assert_eq!(server_view(&s, "Trash").await.len(), before - 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_move_of_a_message_expunged_elsewhere_is_dropped() {
-    let s = setup(75, 20).await;
+async fn a_move_of_a_message_expunged_elsewhere_is_dropped(server: &dyn TestServer) {
+    let s = setup(server, 75, 20).await;
     let archive = folder(&s.engine, s.account, "Archive").await;
     let two = listed(&s, s.inbox).await[..2].to_vec();
     let ids: Vec<MessageId> = two.iter().map(|m| m.0).collect();
     s.engine.move_messages(&ids, archive).await.unwrap();
     let gone = two[0].1;
-    s.server.doveadm(&[
-        "expunge",
-        "-u",
+    s.server.imap_as(
         "alice",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &gone.to_string(),
-    ]);
+        &[
+            "SELECT INBOX",
+            &format!("UID STORE {gone} +FLAGS.SILENT (\\Deleted)"),
+            &format!("UID EXPUNGE {gone}"),
+        ],
+    );
     s.events.take();
     s.engine.sync(s.account, &metered()).await.unwrap();
     let events = s.events.take();
@@ -618,9 +598,8 @@ async fn a_move_of_a_message_expunged_elsewhere_is_dropped() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queued_moves_survive_a_crash_and_replay_once() {
-    let s = setup(76, 30).await;
+async fn queued_moves_survive_a_crash_and_replay_once(server: &dyn TestServer) {
+    let s = setup(server, 76, 30).await;
     let archive = folder(&s.engine, s.account, "Archive").await;
     let ids: Vec<MessageId> = listed(&s, s.inbox).await[..5].iter().map(|m| m.0).collect();
     // A->B then B->C is one move; A->B->A is none.
@@ -640,7 +619,7 @@ async fn queued_moves_survive_a_crash_and_replay_once() {
     } = s;
     drop(engine); // between the local apply and the replay
 
-    let engine = open_engine(&server, dir.path()).await;
+    let engine = open_engine(server, dir.path()).await;
     engine
         .set_credential(account, server.credential("alice"))
         .await
@@ -703,9 +682,10 @@ fn draft(text: &str) -> Draft {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_draft_saved_edited_and_saved_again_is_one_message_on_the_server() {
-    let s = setup(77, 5).await;
+async fn a_draft_saved_edited_and_saved_again_is_one_message_on_the_server(
+    server: &dyn TestServer,
+) {
+    let s = setup(server, 77, 5).await;
     let drafts = folder(&s.engine, s.account, "Drafts").await;
     // Offline: saved twice before any sync: one APPEND.
     let first = s
@@ -757,9 +737,9 @@ async fn a_draft_saved_edited_and_saved_again_is_one_message_on_the_server() {
     assert_eq!(listed(&s, drafts).await, vec![(third, server[0].0)]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused() {
-    let server = Dovecot::start();
+async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused(
+    server: &dyn TestServer,
+) {
     server.deliver_generated(
         "alice",
         None,
@@ -771,7 +751,7 @@ async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused()
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let engine = open_engine(&server, dir.path()).await;
+    let engine = open_engine(server, dir.path()).await;
     let account = engine
         .add_account(AccountConfig {
             name: "Alice POP3".into(),
@@ -812,18 +792,15 @@ async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused()
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_move_backs_off_then_parks() {
-    let s = setup(79, 10).await;
-    s.server
-        .doveadm(&["mailbox", "create", "-u", "alice", "Projects"]);
+async fn a_refused_move_backs_off_then_parks(server: &dyn TestServer) {
+    let s = setup(server, 79, 10).await;
+    s.server.imap_as("alice", &["CREATE Projects"]);
     s.engine.sync(s.account, &metered()).await.unwrap();
     let archive = folder(&s.engine, s.account, "Projects").await;
     let id = listed(&s, s.inbox).await[0].0;
     s.engine.move_messages(&[id], archive).await.unwrap();
     // The target is gone on the server: UID MOVE is refused (NO), every time.
-    s.server
-        .doveadm(&["mailbox", "delete", "-u", "alice", "Projects"]);
+    s.server.imap_as("alice", &["DELETE Projects"]);
     s.events.take();
     let mut now = 1_000_000;
     for attempt in 1..=5 {
@@ -868,3 +845,22 @@ async fn a_refused_move_backs_off_then_parks() {
     assert_eq!(server_view(&s, "INBOX").await.len(), 10);
     assert_eq!(s.engine.retry_parked(s.account).await.unwrap(), 1);
 }
+
+on_each_server!(
+    offline_reads_moves_and_deletes_replay_in_a_handful_of_commands,
+    a_moved_message_keeps_its_body_and_attachment,
+    deleting_in_trash_and_emptying_it_expunge_only_our_uids,
+    a_move_of_a_message_expunged_elsewhere_is_dropped,
+    queued_moves_survive_a_crash_and_replay_once,
+    a_draft_saved_edited_and_saved_again_is_one_message_on_the_server,
+    pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused,
+    a_refused_move_backs_off_then_parks,
+);
+on_each_server_with!(
+    without_move,
+    Extensions {
+        move_command: false,
+        ..Extensions::default()
+    },
+    without_move_a_copy_deleted_and_uid_expunged_moves
+);
