@@ -369,11 +369,10 @@ impl Dovecot {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut untagged = Vec::new();
         let mut answered = 0;
-        for line in text.lines() {
-            let line = line.trim_end_matches('\r');
+        for line in response_lines(&out.stdout) {
             if line.starts_with("* ") {
                 if !line.starts_with("* PREAUTH") && !line.starts_with("* BYE") {
-                    untagged.push(line.to_string());
+                    untagged.push(line);
                 }
             } else if let Some(rest) = line.strip_prefix('h') {
                 let (tag, status) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -409,6 +408,41 @@ impl Dovecot {
             assert!(status.success(), "chown of the test homes failed");
         }
     }
+}
+
+/// Splits an IMAP server's output into response lines, a literal (`{n}` at a line's end)
+/// kept inside its line as the harness' Cyrus session does.
+fn response_lines(out: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = Vec::new();
+    let mut rest = out;
+    while !rest.is_empty() {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(rest.len(), |i| i + 2);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        current.extend_from_slice(line);
+        let trimmed = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let literal = trimmed
+            .strip_suffix(b"}")
+            .and_then(|t| t.iter().rposition(|&b| b == b'{').map(|i| &t[i + 1..]))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+        match literal {
+            Some(n) => {
+                let n = n.min(rest.len());
+                current.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+            None => {
+                let text = String::from_utf8_lossy(&current);
+                lines.push(text.trim_end_matches("\r\n").to_string());
+                current.clear();
+            }
+        }
+    }
+    lines
 }
 
 impl Drop for Dovecot {

@@ -1,8 +1,9 @@
 //! Moves and deletions on servers without MOVE, without UIDPLUS, or without both (issue 14):
 //! `UID COPY` + `\Deleted` + `UID EXPUNGE`, or without UIDPLUS a plain EXPUNGE only when no
 //! other message of the folder is marked `\Deleted` (checked with `UID SEARCH DELETED` right
-//! before); otherwise ours wait, hidden locally, until it is safe. The server's view is read
-//! with doveadm (`truth`), independently of the engine; body bytes through the tap.
+//! before); otherwise ours wait, hidden locally, until it is safe. On Dovecot and Cyrus
+//! (`on_each_server_with!`). The server's view is read outside the engine (doveadm, Cyrus'
+//! harness socket, `imap_as`); body bytes through the tap.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::{
@@ -19,8 +20,9 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, SizeMix},
+    on_each_server_with,
+    server::{Extensions, TestServer},
     tap::Tap,
 };
 
@@ -58,38 +60,34 @@ async fn stored(engine: &Engine, folder: FolderId) -> BTreeMap<u32, SystemFlags>
     page.items.iter().map(|m| (m.uid, m.flags.system)).collect()
 }
 
-/// The server's UIDs and system flags of a folder, by doveadm.
-fn on_server(s: &Dovecot, name: &str) -> BTreeMap<u32, SystemFlags> {
+/// The server's UIDs and system flags of a folder, read without the engine.
+fn on_server(s: &dyn TestServer, name: &str) -> BTreeMap<u32, SystemFlags> {
     s.server_flags("alice", name)
 }
 
-fn mids(s: &Dovecot, name: &str) -> Vec<String> {
-    let out = s.doveadm(&[
-        "fetch",
-        "-u",
+/// The Message-IDs of a folder, read as another client would.
+fn mids(s: &dyn TestServer, name: &str) -> Vec<String> {
+    let lines = s.imap_as(
         "alice",
-        "hdr.message-id",
-        "mailbox",
-        name,
-        "all",
-    ]);
-    out.lines()
-        .filter_map(|l| l.strip_prefix("hdr.message-id:"))
-        .map(|v| {
-            v.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
+        &[
+            &format!("EXAMINE {name}"),
+            "UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+        ],
+    );
+    lines
+        .iter()
+        .filter_map(|l| {
+            let at = l.to_ascii_lowercase().find("message-id:")?;
+            let value = l[at + "message-id:".len()..].trim_start();
+            let value = value.trim_start_matches('<');
+            Some(value[..value.find(['>', '\r', '\n'])?].to_string())
         })
         .collect()
 }
 
 /// 4 moves to Archive and 3 deletions (to Trash) with a message another client marked
 /// `\Deleted` in INBOX.
-async fn scenario(seed: u64, options: DovecotOptions) {
-    // Only removals wait: with MOVE nothing is expunged by us at all.
-    let waits = !options.uidplus && !options.move_command;
-    let server = Dovecot::start_with(options);
+async fn scenario(server: &dyn TestServer, seed: u64, waits: bool) {
     server.deliver_generated(
         "alice",
         None,
@@ -104,7 +102,7 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig {
         data_dir: dir.path().to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         ..EngineConfig::default()
     })
     .await
@@ -165,17 +163,13 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     }
     // Another client marks one unrelated message \Deleted.
     let foreign = all[10].1;
-    server.doveadm(&[
-        "flags",
-        "add",
-        "-u",
+    server.imap_as(
         "alice",
-        "\\Deleted",
-        "mailbox",
-        "INBOX",
-        "uid",
-        &foreign.to_string(),
-    ]);
+        &[
+            "SELECT INBOX",
+            &format!("UID STORE {foreign} +FLAGS.SILENT (\\Deleted)"),
+        ],
+    );
     engine.sync(account, &metered()).await.unwrap();
 
     engine.move_messages(moved, archive).await.unwrap();
@@ -184,15 +178,15 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     println!("write-back sync: {:?}", report.folders);
 
     // The copies reached Archive and Trash exactly.
-    let mut archive_mids = mids(&server, "Archive");
+    let mut archive_mids = mids(server, "Archive");
     archive_mids.sort();
     moved_mids.sort();
     assert_eq!(archive_mids, moved_mids);
-    let mut trash_mids = mids(&server, "Trash");
+    let mut trash_mids = mids(server, "Trash");
     trash_mids.sort();
     deleted_mids.sort();
     assert_eq!(trash_mids, deleted_mids);
-    let inbox_server = on_server(&server, "INBOX");
+    let inbox_server = on_server(server, "INBOX");
     assert!(
         inbox_server[&foreign].contains(SystemFlags::DELETED),
         "the other client's message survives with its \\Deleted: {inbox_server:?}"
@@ -224,21 +218,15 @@ async fn scenario(seed: u64, options: DovecotOptions) {
         assert_eq!(again.added(), 0, "{:?}", again.folders);
         assert_eq!(stored(&engine, inbox).await.len(), 13);
         // The other client moves its message away (it keeps its \Deleted): now it is safe.
-        server.doveadm(&[
-            "move",
-            "-u",
+        server.imap_as(
             "alice",
-            "Junk",
-            "mailbox",
-            "INBOX",
-            "uid",
-            &foreign.to_string(),
-        ]);
+            &["SELECT INBOX", &format!("UID MOVE {foreign} Junk")],
+        );
         engine.sync(account, &metered()).await.unwrap();
-        let junk = on_server(&server, "Junk");
+        let junk = on_server(server, "Junk");
         assert_eq!(junk.len(), 1);
         assert!(junk.values().all(|f| f.contains(SystemFlags::DELETED)));
-        let inbox_server = on_server(&server, "INBOX");
+        let inbox_server = on_server(server, "INBOX");
         assert_eq!(inbox_server.len(), 12, "{inbox_server:?}");
         assert!(
             inbox_server
@@ -256,11 +244,7 @@ async fn scenario(seed: u64, options: DovecotOptions) {
 
     // The store is the server, folder by folder.
     for (name, id) in [("INBOX", inbox), ("Archive", archive), ("Trash", trash)] {
-        assert_eq!(
-            stored(&engine, id).await,
-            on_server(&server, name),
-            "{name}"
-        );
+        assert_eq!(stored(&engine, id).await, on_server(server, name), "{name}");
     }
     // Cached bodies followed the moved messages: nothing on the wire to read them.
     let mark = tap.mark();
@@ -281,39 +265,43 @@ async fn scenario(seed: u64, options: DovecotOptions) {
     drop(events);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_move_moves_and_deletes_reach_the_server_exactly() {
-    scenario(
-        141,
-        DovecotOptions {
-            move_command: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+// Only removals wait (without MOVE and UIDPLUS): with MOVE nothing is expunged by us at all.
+async fn without_move_moves_and_deletes_reach_the_server_exactly(server: &dyn TestServer) {
+    scenario(server, 141, false).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_uidplus_moves_and_deletes_reach_the_server_exactly() {
-    scenario(
-        142,
-        DovecotOptions {
-            uidplus: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_uidplus_moves_and_deletes_reach_the_server_exactly(server: &dyn TestServer) {
+    scenario(server, 142, false).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_move_or_uidplus_moves_and_deletes_reach_the_server_exactly() {
-    scenario(
-        143,
-        DovecotOptions {
-            move_command: false,
-            uidplus: false,
-            ..DovecotOptions::default()
-        },
-    )
-    .await;
+async fn without_move_or_uidplus_moves_and_deletes_reach_the_server_exactly(
+    server: &dyn TestServer,
+) {
+    scenario(server, 143, true).await;
 }
+
+on_each_server_with!(
+    no_move,
+    Extensions {
+        move_command: false,
+        ..Extensions::default()
+    },
+    without_move_moves_and_deletes_reach_the_server_exactly
+);
+on_each_server_with!(
+    no_uidplus,
+    Extensions {
+        uidplus: false,
+        ..Extensions::default()
+    },
+    without_uidplus_moves_and_deletes_reach_the_server_exactly
+);
+on_each_server_with!(
+    neither_move_nor_uidplus,
+    Extensions {
+        move_command: false,
+        uidplus: false,
+        ..Extensions::default()
+    },
+    without_move_or_uidplus_moves_and_deletes_reach_the_server_exactly
+);
