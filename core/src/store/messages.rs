@@ -235,10 +235,13 @@ impl Store {
         Ok(id.map(MessageId))
     }
 
-    /// How many messages of the folder are stored.
+    /// How many messages of the folder's sync window are stored (search hits outside it,
+    /// migration 0014, are not counted).
     pub async fn message_count(&self, folder: FolderId) -> Result<u32> {
         let mut conn = self.read().await?;
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE folder_id = ?1")
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM messages WHERE folder_id = ?1 AND outside_window = 0",
+        )
             .bind(folder.0)
             .fetch_one(&mut *conn)
             .await
