@@ -3,7 +3,7 @@
 //! any size with few holes). Also the user's search on the server: `UID SEARCH` with the
 //! criteria of a [`Criteria`], in a folder EXAMINEd in the same flight.
 
-use async_imap::imap_proto::{MailboxDatum, Response};
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response};
 
 use super::{
     Criteria, FlagUpdate, ImapSession, SearchSupport,
@@ -161,5 +161,62 @@ impl ImapSession {
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
+    }
+
+    /// The INTERNALDATE (Unix seconds) of `uids` of `folder` (EXAMINEd in the same flight
+    /// unless selected now), for ordering search hits of several folders. A message the
+    /// server does not answer for, or whose date cannot be read, is left out.
+    pub async fn internal_dates_in(
+        &mut self,
+        folder: &str,
+        uid_validity: Option<u32>,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, i64)>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let examine = match self.current(folder) {
+            Some(sel) if sel.uid_validity != uid_validity => return Err(Error::FolderChanged),
+            Some(_) => None,
+            None => Some(self.start_examine(folder)?),
+        };
+        let lead = usize::from(examine.is_some());
+        let mut commands: Vec<String> = examine.into_iter().collect();
+        commands.push(format!("UID FETCH {} (UID INTERNALDATE)", super::uid_set(uids)));
+        let mut sel = SelectCollector::default();
+        let mut dates = Vec::new();
+        self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
+        let completions = self
+            .exchange_read_only(&commands, commands.len(), |index, response| {
+                match response {
+                    _ if index < lead => sel.on_response(response),
+                    Response::Fetch(_, attrs) => {
+                        let mut uid = None;
+                        let mut date = None;
+                        for attr in attrs {
+                            match attr {
+                                AttributeValue::Uid(u) => uid = Some(*u),
+                                AttributeValue::InternalDate(d) => {
+                                    date = crate::mime::parse_internal_date(d)
+                                }
+                                _ => {}
+                            }
+                        }
+                        if let (Some(uid), Some(date)) = (uid, date)
+                            && uids.contains(&uid)
+                        {
+                            dates.push((uid, date));
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await?;
+        if lead == 1 {
+            self.finish_examine(folder, uid_validity, completions.get(..1), sel)?;
+        }
+        check(completions.get(lead..).unwrap_or_default(), "UID FETCH")?;
+        Ok(dates)
     }
 }
