@@ -4,7 +4,7 @@
 //! - Messages outside the sync window are found (a mailbox of 60, a window of 10), newest
 //!   first, a page at a time; each page fetches the summaries of its own rows only: the
 //!   first costs at most a bare `UID SEARCH` plus a bare `UID FETCH` of its ten rows' summary
-//!   items on a fresh async-imap session (×1.15 + 300 B), the next pages no SEARCH again.
+//!   items on a fresh async-imap session (×1.10 + 200 B), the next pages no SEARCH again.
 //!   The hits are stored, queryable like any message, not counted in the window, and a
 //!   later sync neither removes them nor backfills the gap below the window.
 //! - Local and server hits merge without duplicates: stored rows are served from the store
