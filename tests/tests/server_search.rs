@@ -213,7 +213,10 @@ async fn finds_old_messages_and_fetches_the_page_rows_only(server: &dyn TestServ
         rows[1],
     );
     assert!(first_bytes <= bound_first, "{first_bytes} > {bound_first}");
-    assert!(second_bytes <= bound_second, "{second_bytes} > {bound_second}");
+    assert!(
+        second_bytes <= bound_second,
+        "{second_bytes} > {bound_second}"
+    );
     // Ten rows, not the thirty hits: well under what thirty rows cost.
     assert!(first_bytes < search + 2 * rows[0]);
 
@@ -228,7 +231,10 @@ async fn finds_old_messages_and_fetches_the_page_rows_only(server: &dyn TestServ
 
     // A later sync keeps them and does not fetch the gap below the window.
     sync(&engine, account, &["INBOX"], window(10)).await;
-    assert_eq!(engine.messages(inbox, None, 100).await.unwrap().items.len(), 40);
+    assert_eq!(
+        engine.messages(inbox, None, 100).await.unwrap().items.len(),
+        40
+    );
     // A search again finds them stored: nothing fetched.
     let again = page(&engine, account, Some(inbox), &query, 10, None).await;
     assert_eq!(uids(&again), uids(&first));
@@ -350,7 +356,13 @@ async fn bad_queries_get_a_typed_error_and_utf8_works(server: &dyn TestServer) {
         },
     ] {
         let got = engine
-            .search_server(account, Some(inbox), &query, &request, NetworkKind::Unmetered)
+            .search_server(
+                account,
+                Some(inbox),
+                &query,
+                &request,
+                NetworkKind::Unmetered,
+            )
             .await;
         assert!(matches!(got, Err(Error::InvalidQuery { .. })), "{got:?}");
     }

@@ -24,11 +24,11 @@ use std::{
 };
 
 pub use crate::account::{Body, ProgressListener, SessionConfig};
+pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::AutoPorts;
 pub use search::{SearchCursor, SearchPageRequest, ServerSearchPage};
-pub use crate::imap::SearchQuery;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{

@@ -162,7 +162,9 @@ impl SearchQuery {
         if let (Some(since), Some(before)) = (self.since, self.before)
             && before <= since
         {
-            return Err(invalid("the date range is empty (before is not after since)"));
+            return Err(invalid(
+                "the date range is empty (before is not after since)",
+            ));
         }
         if let Some(since) = self.since {
             items.push(Item::Date("SINCE", imap_date(since)?));
@@ -306,7 +308,10 @@ mod tests {
             render(&q).unwrap(),
             "UID SEARCH RETURN (ALL) CHARSET UTF-8 SUBJECT {7+}\r\nGrüße"
         );
-        let without = q.criteria().unwrap().render(SearchSupport::default(), false);
+        let without = q
+            .criteria()
+            .unwrap()
+            .render(SearchSupport::default(), false);
         assert!(matches!(without, Err(Error::Unsupported { .. })));
     }
 
@@ -317,8 +322,14 @@ mod tests {
             fuzzy: true,
             ..SearchQuery::default()
         };
-        assert_eq!(render(&q).unwrap(), r#"UID SEARCH RETURN (ALL) SUBJECT "x""#);
-        let fuzzy = SearchSupport { fuzzy: true, ..all() };
+        assert_eq!(
+            render(&q).unwrap(),
+            r#"UID SEARCH RETURN (ALL) SUBJECT "x""#
+        );
+        let fuzzy = SearchSupport {
+            fuzzy: true,
+            ..all()
+        };
         assert_eq!(
             q.criteria().unwrap().render(fuzzy, true).unwrap(),
             r#"UID SEARCH RETURN (ALL) FUZZY SUBJECT "x""#

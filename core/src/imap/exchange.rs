@@ -275,10 +275,7 @@ impl ImapSession {
                         status: status_word(status),
                         text: completion_text(outcome.information.as_deref().unwrap_or_default()),
                         uidplus: UidPlusCode::from_code(outcome.code.as_ref()),
-                        badcharset: matches!(
-                            outcome.code,
-                            Some(ResponseCode::BadCharset(_))
-                        ),
+                        badcharset: matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
                     };
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));

@@ -182,7 +182,10 @@ impl ImapSession {
         };
         let lead = usize::from(examine.is_some());
         let mut commands: Vec<String> = examine.into_iter().collect();
-        commands.push(format!("UID FETCH {} (UID INTERNALDATE)", super::uid_set(uids)));
+        commands.push(format!(
+            "UID FETCH {} (UID INTERNALDATE)",
+            super::uid_set(uids)
+        ));
         let mut sel = SelectCollector::default();
         let mut dates = Vec::new();
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);

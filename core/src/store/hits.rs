@@ -5,12 +5,8 @@
 //! fetch; `sync::server_search` does.
 
 use super::{
-    AccountId, FolderId, MessageId, MessageSummary, NewMessage, Store,
-    folders::folder_row,
-    invalid,
-    messages::write_messages,
-    query::summary_from_row,
-    sql,
+    AccountId, FolderId, MessageId, MessageSummary, NewMessage, Store, folders::folder_row,
+    invalid, messages::write_messages, query::summary_from_row, sql,
 };
 use crate::Result;
 
@@ -164,7 +160,9 @@ impl Store {
         .await
         .map_err(sql("remove old search hits"))?
         .rows_affected();
-        tx.commit().await.map_err(sql("commit removing search hits"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit removing search hits"))?;
         Ok(removed)
     }
 }

@@ -242,10 +242,10 @@ impl Store {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM messages WHERE folder_id = ?1 AND outside_window = 0",
         )
-            .bind(folder.0)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(sql("count a folder's messages"))?;
+        .bind(folder.0)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("count a folder's messages"))?;
         u32::try_from(count).map_err(|_| invalid("message count out of range"))
     }
 
