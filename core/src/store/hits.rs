@@ -166,3 +166,100 @@ impl Store {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::store::{AccountKind, FolderRecord, FolderSyncState, NewAccount};
+
+    fn message(uid: u32) -> NewMessage {
+        NewMessage {
+            uid,
+            internal_date: 1_700_000_000 + i64::from(uid),
+            subject: format!("m{uid}"),
+            ..NewMessage::default()
+        }
+    }
+
+    async fn folder_with_window(store: &Store, lowest: u32) -> (AccountId, FolderId) {
+        let account = store
+            .add_account(&NewAccount {
+                name: "a".into(),
+                kind: AccountKind::Imap,
+                host: "h".into(),
+                port: 993,
+                security: "tls".into(),
+                username: "u".into(),
+            })
+            .await
+            .unwrap();
+        let folder = store
+            .upsert_folders(
+                account,
+                &[FolderRecord {
+                    name: "INBOX".into(),
+                    delimiter: None,
+                    role: None,
+                    subscribed: true,
+                    selectable: true,
+                }],
+            )
+            .await
+            .unwrap()[0];
+        let state = FolderSyncState {
+            uidvalidity: Some(1),
+            uidnext: Some(101),
+            lowest_uid_synced: Some(lowest),
+            ..FolderSyncState::default()
+        };
+        let window: Vec<NewMessage> = (lowest..=100).map(message).collect();
+        store.insert_window(folder, &state, &window).await.unwrap();
+        (account, folder)
+    }
+
+    #[tokio::test]
+    async fn hits_below_the_window_are_marked_kept_and_taken_in_or_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).await.unwrap();
+        let (account, folder) = folder_with_window(&store, 91).await;
+        assert_eq!(store.message_count(folder).await.unwrap(), 10);
+        let now = 1_800_000_000;
+        let ids = store
+            .store_search_hits(folder, &[message(5), message(40)], &[], now)
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(store.outside_window_uids(folder).await.unwrap(), [5, 40]);
+        // Not counted in the window; listed like any message.
+        assert_eq!(store.message_count(folder).await.unwrap(), 10);
+        let rows = store.summaries_of(&[ids[1], ids[0]]).await.unwrap();
+        assert_eq!(rows.iter().map(|m| m.uid).collect::<Vec<_>>(), [40, 5]);
+        assert_eq!(
+            store.stored_among(folder, &[5, 6, 40, 95]).await.unwrap().len(),
+            3
+        );
+
+        // The window grows down to 30: UID 40 is part of it now.
+        let mut state = store.folder_state(folder).await.unwrap();
+        state.lowest_uid_synced = Some(30);
+        store.set_folder_state(folder, &state).await.unwrap();
+        assert_eq!(store.outside_window_uids(folder).await.unwrap(), [5]);
+        assert_eq!(store.message_count(folder).await.unwrap(), 11);
+
+        // Not returned again for the TTL: removed; one renewed meanwhile stays.
+        store
+            .store_search_hits(folder, &[message(7)], &[], now)
+            .await
+            .unwrap();
+        let later = now + SEARCH_HIT_TTL + 1;
+        store
+            .store_search_hits(folder, &[], &[ids[0]], later - 10)
+            .await
+            .unwrap();
+        assert_eq!(store.prune_search_hits(account, later).await.unwrap(), 1);
+        assert_eq!(store.outside_window_uids(folder).await.unwrap(), [5]);
+        assert_eq!(store.message_count(folder).await.unwrap(), 11);
+    }
+}
