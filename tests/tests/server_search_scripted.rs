@@ -2,7 +2,8 @@
 //! refused before anything reaches the wire; non-ASCII text goes out as a well-formed
 //! literal behind `CHARSET UTF-8`, and a server that answers `[BADCHARSET]` gives a typed
 //! error; a server without LITERAL+ never gets a synchronizing literal; a hostile ESEARCH
-//! answer is a protocol error, not a crash or a huge allocation.
+//! answer is a protocol error, not a crash or a huge allocation; without ESEARCH a plain
+//! `UID SEARCH` is read, `FUZZY` goes out where offered, and the hits are stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use anvert_core::{
@@ -187,4 +188,71 @@ async fn a_hostile_esearch_answer_is_a_protocol_error() {
     };
     let got = search(&engine, account, inbox, &query).await;
     assert!(matches!(got, Err(Error::Protocol { .. })), "{got:?}");
+}
+
+/// A summary as a server sends it for `UID FETCH … (UID FLAGS INTERNALDATE RFC822.SIZE
+/// ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (REFERENCES)])`.
+fn summary(seq: u32, uid: u32, day: u32) -> String {
+    format!(
+        "* {seq} FETCH (UID {uid} FLAGS (\\Seen) INTERNALDATE \"{day:02}-Jan-2020 10:00:00 +0000\" \
+         RFC822.SIZE 100 ENVELOPE (\"Wed, {day} Jan 2020 10:00:00 +0000\" \"old {uid}\" \
+         ((\"Bob\" NIL \"bob\" \"example.com\")) NIL NIL ((NIL NIL \"alice\" \"example.com\")) \
+         NIL NIL NIL \"<m{uid}@example.com>\") BODYSTRUCTURE (\"TEXT\" \"PLAIN\" \
+         (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 100 5 NIL NIL NIL NIL) \
+         BODY[HEADER.FIELDS (REFERENCES)] {{2}}\r\n\r\n)\r\n"
+    )
+}
+
+#[tokio::test]
+async fn plain_search_without_esearch_and_fuzzy_where_offered() {
+    let server = ScriptedImap::start(
+        Script {
+            capabilities: "IMAP4rev1 LITERAL+ SEARCH=FUZZY".into(),
+            ..Script::default()
+        },
+        |command| {
+            let upper = command.to_ascii_uppercase();
+            if upper.starts_with("EXAMINE ") || upper.starts_with("SELECT ") {
+                ok(SELECT)
+            } else if upper.starts_with("UID SEARCH") {
+                ok("* SEARCH 3 1\r\n")
+            } else if upper.starts_with("UID FETCH 1,3 ") {
+                ok(format!("{}{}", summary(1, 1, 2), summary(3, 3, 9)))
+            } else {
+                ok("")
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account, inbox) = engine(&server, dir.path()).await;
+    let query = SearchQuery {
+        text: Some("report".into()),
+        seen: Some(true),
+        fuzzy: true,
+        ..SearchQuery::default()
+    };
+    let page = search(&engine, account, inbox, &query).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.fetched, 2);
+    assert_eq!(
+        page.items.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [3, 1],
+        "newest first"
+    );
+    assert_eq!(page.items[0].subject, "old 3");
+    assert!(page.next.is_none());
+    let searches: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("UID SEARCH"))
+        .collect();
+    assert_eq!(searches, ["UID SEARCH FUZZY TEXT \"report\" SEEN"]);
+    // Stored, openable like any message, outside the (empty) window.
+    let detail = engine.message(page.items[1].id).await.unwrap().unwrap();
+    assert_eq!(detail.message_id.as_deref(), Some("m1@example.com"));
+    assert_eq!(
+        engine.store().outside_window_uids(inbox).await.unwrap(),
+        [1, 3]
+    );
 }
