@@ -4,7 +4,8 @@
 //! - Messages outside the sync window are found (a mailbox of 60, a window of 10), newest
 //!   first, a page at a time; each page fetches the summaries of its own rows only: the
 //!   first costs at most a bare `UID SEARCH` plus a bare `UID FETCH` of its ten rows' summary
-//!   items on a fresh async-imap session (×1.10 + 200 B), the next pages no SEARCH again.
+//!   items on a fresh async-imap session (×1.10 + 200 B) in two round trips, the next pages
+//!   no SEARCH again (one round trip, the FETCH).
 //!   The hits are stored, queryable like any message, not counted in the window, and a
 //!   later sync neither removes them nor backfills the gap below the window.
 //! - Local and server hits merge without duplicates: stored rows are served from the store
@@ -181,7 +182,8 @@ async fn finds_old_messages_and_fetches_the_page_rows_only(server: &dyn TestServ
 
     let mark = tap.mark();
     let first = page(&engine, account, Some(inbox), &query, 10, None).await;
-    let first_bytes = tap.stats_since(&mark).total();
+    let first_stats = tap.stats_since(&mark);
+    let first_bytes = first_stats.total();
     assert_eq!(first.total, 30);
     assert_eq!(uids(&first), (21..=30).rev().collect::<Vec<_>>());
     assert_eq!(first.fetched, 10);
@@ -190,9 +192,22 @@ async fn finds_old_messages_and_fetches_the_page_rows_only(server: &dyn TestServ
 
     let mark = tap.mark();
     let second = page(&engine, account, Some(inbox), &query, 10, Some(cursor)).await;
-    let second_bytes = tap.stats_since(&mark).total();
+    let second_stats = tap.stats_since(&mark);
+    let second_bytes = second_stats.total();
+    // The SEARCH, then the FETCH of the rows; the next page is the FETCH alone.
+    assert_eq!(first_stats.round_trips, 2, "{first_stats:?}");
+    assert_eq!(second_stats.round_trips, 1, "{second_stats:?}");
     assert_eq!(uids(&second), (11..=20).rev().collect::<Vec<_>>());
     assert_eq!(second.fetched, 10);
+    // A cursor whose hit list the engine no longer has: the search runs again and skips
+    // the rows shown before.
+    let lost = anvert_core::engine::SearchCursor {
+        token: cursor.token + 1000,
+        shown: cursor.shown,
+    };
+    let again = page(&engine, account, Some(inbox), &query, 10, Some(lost)).await;
+    assert_eq!(uids(&again), uids(&second));
+    assert_eq!(again.fetched, 0, "stored by the page before");
     let third = page(&engine, account, Some(inbox), &query, 10, second.next).await;
     assert_eq!(uids(&third), (1..=10).rev().collect::<Vec<_>>());
     assert!(third.next.is_none());

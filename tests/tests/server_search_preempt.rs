@@ -127,7 +127,10 @@ async fn a_search_during_the_initial_sync_overtakes_it_and_the_sync_takes_its_hi
     let spent = tap.stats_since(&mark);
     eprintln!("search during sync: {spent:?}");
     assert!(!sync.is_finished(), "the sync ended before the search");
-    assert_eq!(spent.connections, 0, "the warm connection was shared: {spent:?}");
+    assert_eq!(
+        spent.connections, 0,
+        "the warm connection was shared: {spent:?}"
+    );
     assert_eq!(page.items.len(), 10);
     assert_eq!(page.fetched, 10, "old messages, not synced yet");
     let hits: Vec<u32> = page.items.iter().map(|m| m.uid).collect();

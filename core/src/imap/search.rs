@@ -158,6 +158,8 @@ impl ImapSession {
             });
         }
         check(search, "UID SEARCH")?;
+        // UID 0 names no message (a broken server's answer): it is not a hit.
+        uids.retain(|u| *u != 0);
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)

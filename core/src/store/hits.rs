@@ -237,7 +237,11 @@ mod tests {
         let rows = store.summaries_of(&[ids[1], ids[0]]).await.unwrap();
         assert_eq!(rows.iter().map(|m| m.uid).collect::<Vec<_>>(), [40, 5]);
         assert_eq!(
-            store.stored_among(folder, &[5, 6, 40, 95]).await.unwrap().len(),
+            store
+                .stored_among(folder, &[5, 6, 40, 95])
+                .await
+                .unwrap()
+                .len(),
             3
         );
 
