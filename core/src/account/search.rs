@@ -45,13 +45,16 @@ impl AccountSession {
                     async {
                         let mut list = match &from {
                             SearchFrom::Fresh(targets) => {
-                                sync::server_search::search(session, targets, criteria, fuzzy)
-                                    .await?
+                                sync::server_search::search(
+                                    session, store, targets, criteria, fuzzy,
+                                )
+                                .await?
                             }
                             SearchFrom::Again(targets, shown) => {
-                                let mut list =
-                                    sync::server_search::search(session, targets, criteria, fuzzy)
-                                        .await?;
+                                let mut list = sync::server_search::search(
+                                    session, store, targets, criteria, fuzzy,
+                                )
+                                .await?;
                                 sync::server_search::skip(session, store, &mut list, *shown)
                                     .await?;
                                 list

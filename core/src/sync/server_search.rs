@@ -81,9 +81,12 @@ pub struct SearchPage {
 
 /// Searches `targets` for `criteria`. In a search of several folders, a folder whose
 /// UIDVALIDITY changed since it was synced is left out (the next sync resets it); a search
-/// of one folder fails with `Error::FolderChanged`.
+/// of one folder fails with `Error::FolderChanged`. A message the app moved or deleted
+/// (queued, not written back yet) is no hit where the server still lists it: its row is
+/// elsewhere already, and fetching it back would show it twice.
 pub async fn search(
     session: &mut ImapSession,
+    store: &Store,
     targets: &[SearchTarget],
     criteria: &Criteria,
     fuzzy: bool,
@@ -98,6 +101,8 @@ pub async fn search(
             Err(Error::FolderChanged) if targets.len() > 1 => continue,
             Err(e) => return Err(e),
         };
+        let away = store.queued_away_uids(target.folder).await?;
+        uids.retain(|u| away.binary_search(u).is_err());
         uids.reverse();
         list.folders.push(FolderHits {
             target: target.clone(),
