@@ -3,7 +3,8 @@
 //! literal behind `CHARSET UTF-8`, and a server that answers `[BADCHARSET]` gives a typed
 //! error; a server without LITERAL+ never gets a synchronizing literal; a hostile ESEARCH
 //! answer is a protocol error, not a crash or a huge allocation; without ESEARCH a plain
-//! `UID SEARCH` is read, `FUZZY` goes out where offered, and the hits are stored.
+//! `UID SEARCH` is read, `FUZZY` goes out where offered, and the hits are stored; a hit
+//! whose summary cannot be read is recovered the sync's way and stored incomplete.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use anvert_core::{
@@ -254,5 +255,67 @@ async fn plain_search_without_esearch_and_fuzzy_where_offered() {
     assert_eq!(
         engine.store().outside_window_uids(inbox).await.unwrap(),
         [1, 3]
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_hit_is_recovered_the_syncs_way() {
+    let server = ScriptedImap::start(
+        Script {
+            capabilities: "IMAP4rev1 LITERAL+ ESEARCH".into(),
+            ..Script::default()
+        },
+        |command| {
+            let upper = command.to_ascii_uppercase();
+            if upper.starts_with("EXAMINE ") || upper.starts_with("SELECT ") {
+                ok(SELECT)
+            } else if upper.starts_with("UID SEARCH") {
+                ok("* ESEARCH (TAG \"x\") UID ALL 1,3\r\n")
+            } else if upper.starts_with("UID FETCH 1,3 ") {
+                // Message 3's BODYSTRUCTURE is broken: the response cannot be parsed.
+                let broken = summary(3, 3, 9).replace(
+                    "BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 100 5 NIL NIL NIL NIL)",
+                    "BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1) garbage (((",
+                );
+                ok(format!("{}{broken}", summary(1, 1, 2)))
+            } else if upper.starts_with("FETCH 3 (UID FLAGS)") {
+                ok("* 3 FETCH (UID 3 FLAGS (\\Flagged))\r\n")
+            } else {
+                ok("")
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account, inbox) = engine(&server, dir.path()).await;
+    let query = SearchQuery {
+        text: Some("x".into()),
+        ..SearchQuery::default()
+    };
+    let page = search(&engine, account, inbox, &query).await.unwrap();
+    // The sync's recovery: without BODYSTRUCTURE, then the UID and flags alone.
+    assert_eq!(
+        server.count("FETCH 3 (UID FLAGS"),
+        2,
+        "{:?}",
+        server.commands()
+    );
+    assert_eq!(page.total, 2);
+    assert_eq!(
+        page.items.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [3, 1],
+        "{page:?}"
+    );
+    assert_eq!(page.unreadable, 0);
+    // Stored with what could be read (its flags), incomplete: the next sync fetches it again.
+    assert!(
+        page.items[0]
+            .flags
+            .system
+            .contains(anvert_core::store::SystemFlags::FLAGGED)
+    );
+    assert_eq!(
+        engine.store().incomplete_uids(inbox, 10).await.unwrap(),
+        [3]
     );
 }

@@ -10,15 +10,21 @@
 //! (`start_summaries`, `convert::message`, `write_messages`), and stored marked outside the
 //! window when their UID is below it (migration 0014; `store::hits` says how long they stay).
 //! A hit already stored is served from the store and not fetched again. A hit whose summary
-//! cannot be read is left out of the page (counted in [`SearchPage::unreadable`]).
+//! cannot be read is recovered as the sync does (`recover`: stored incomplete at worst);
+//! one that cannot be read at all is left out of the page (counted in
+//! [`SearchPage::unreadable`]).
 
 use std::collections::BTreeMap;
 
-use super::convert;
+use super::{
+    Budget,
+    folder::{FolderReport, SyncMode},
+    recover::{Recovery, store_bodies},
+};
 use crate::{
     error::{Error, Result},
-    imap::{Criteria, ImapSession, SummaryItems, uid_set},
-    store::{FolderId, MessageId, MessageSummary, Store},
+    imap::{Criteria, ImapSession, SummaryItems, Window, uid_set},
+    store::{FolderId, MessageId, MessageSummary, NewMessage, Store},
 };
 
 /// A folder to search, as stored.
@@ -75,7 +81,7 @@ pub struct SearchPage {
     pub items: Vec<MessageSummary>,
     /// How many of them were fetched from the server now (the others were stored already).
     pub fetched: u32,
-    /// Hits of the page whose summary the server sent in a form that could not be read.
+    /// Hits of the page that could not be read at all, even the sync's other ways.
     pub unreadable: u32,
 }
 
@@ -233,13 +239,14 @@ pub async fn next_page(
             .copied()
             .filter(|u| !stored.iter().any(|(s, _)| s == u))
             .collect();
-        let fetched = fetch_summaries(session, store, &f.target, &missing).await?;
+        let (fetched, bodies) = fetch_summaries(session, store, &f.target, &missing).await?;
         page.unreadable += (missing.len() - fetched.len()) as u32;
         page.fetched += fetched.len() as u32;
         let touched: Vec<MessageId> = stored.iter().map(|(_, id)| *id).collect();
         let new_ids = store
             .store_search_hits(f.target.folder, &fetched, &touched, now)
             .await?;
+        store_bodies(store, f.target.folder, &bodies).await?;
         for (m, id) in fetched.iter().zip(new_ids) {
             ids.insert((i, m.uid), id);
         }
@@ -253,15 +260,18 @@ pub async fn next_page(
 }
 
 /// The summaries of `uids` of the folder, as the sync fetches them (same items, same
-/// parser, same conversion).
+/// parser, same conversion), every message accounted for the sync's way (`recover`): one
+/// whose summary cannot be read is fetched again other ways and, failing that, stored
+/// incomplete (the next sync fetches it again); only one that cannot be read at all is
+/// left out. Also the bodies read on the way (to store with the rows).
 async fn fetch_summaries(
     session: &mut ImapSession,
     store: &Store,
     target: &SearchTarget,
     uids: &[u32],
-) -> Result<Vec<crate::store::NewMessage>> {
+) -> Result<(Vec<NewMessage>, Vec<(u32, bool, String)>)> {
     if uids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     session
         .ensure_examined(&target.name, Some(target.uid_validity))
@@ -276,17 +286,33 @@ async fn fetch_summaries(
         references: true,
     };
     let mut fetch = session.start_summaries(&[uid_set(uids)], true, items, 1);
-    let mut out = Vec::with_capacity(uids.len());
+    let mut got = Window::default();
     while let Some(window) = session.next_window(&mut fetch).await? {
-        out.extend(
+        got.messages.extend(
             window
                 .messages
                 .into_iter()
-                .filter(|m| uids.contains(&m.uid))
-                .map(convert::message),
+                .filter(|m| uids.contains(&m.uid)),
         );
+        got.unparsable.extend(window.unparsable);
     }
+    let budget = Budget::new(session.meter(), None);
+    let mut report = FolderReport::new(&target.name, SyncMode::Unchanged);
+    let recovered = Recovery {
+        session,
+        budget: &budget,
+        items,
+        prefer_html: false,
+    }
+    .recover(got, &mut report)
+    .await?;
+    let mut out: Vec<NewMessage> = recovered
+        .messages
+        .into_iter()
+        .map(|(_, m)| m)
+        .filter(|m| uids.contains(&m.uid))
+        .collect();
     out.sort_by_key(|m| m.uid);
     out.dedup_by_key(|m| m.uid);
-    Ok(out)
+    Ok((out, recovered.bodies))
 }
