@@ -7,7 +7,7 @@
 //! the page are read from the store where the message is stored, else with one
 //! `UID FETCH (UID INTERNALDATE)` per folder). Only the page's hits that are not stored are
 //! fetched, with the summary items and through the summary fetch and write path of the sync
-//! (`start_summaries`, `convert::message`, `write_messages`), and stored marked outside the
+//! (`start_summaries`, `recover`, `write_messages`), and stored marked outside the
 //! window when their UID is below it (migration 0014; `store::hits` says how long they stay).
 //! A hit already stored is served from the store and not fetched again. A hit whose summary
 //! cannot be read is recovered as the sync does (`recover`: stored incomplete at worst);
