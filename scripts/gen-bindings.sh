@@ -24,6 +24,7 @@ SWIFT_SYMBOLS=(
   "func sync(account: Int64, options: SyncOptions)"
   "func downloadPart("
   "func fetchBody("
+  "func searchServer("
   "func setForeground(foreground: Bool)"
   "func networkChanged(network: NetworkKind)"
   "func closeConnections()"

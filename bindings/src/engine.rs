@@ -152,7 +152,7 @@ impl Engine {
         })
     }
 
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, AnvertError>
+    pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, AnvertError>
     where
         F: FnOnce(Arc<ce::Engine>) -> Fut,
         Fut: Future<Output = anvert_core::Result<T>> + Send + 'static,

@@ -39,6 +39,11 @@ pub enum AnvertError {
     /// The account, folder, message or part is not (or no longer) in the local store.
     #[error("not found")]
     NotFound,
+    /// A server search the engine will not send: the query is empty or malformed, or the
+    /// server cannot run it (non-ASCII text on a server that refuses UTF-8). Change the
+    /// query; retrying as it is will not help.
+    #[error("invalid query: {reason}")]
+    InvalidQuery { reason: String },
     /// Anything else: a bad configuration, a missing credential, offline, an internal error.
     #[error("{reason}")]
     Other { reason: String },
@@ -79,6 +84,9 @@ impl From<Core> for AnvertError {
             | Core::CannotResume { .. }
             | Core::Decode { .. } => AnvertError::Storage { reason },
             Core::NotFound { .. } => AnvertError::NotFound,
+            Core::InvalidQuery { .. } | Core::Unsupported { .. } => {
+                AnvertError::InvalidQuery { reason }
+            }
             Core::Cancelled => AnvertError::Cancelled,
             Core::Offline | Core::Config { .. } | Core::FolderChanged => {
                 AnvertError::Other { reason }

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod events;
 mod logging;
+mod search;
 mod tasks;
 mod types;
 
@@ -20,6 +21,7 @@ pub use engine::{DownloadListener, Engine, EngineConfig, TokenProvider};
 pub use error::AnvertError;
 pub use events::{DropReason, MailEvent, MailListener};
 pub use logging::{LogLevel, Logger, set_logger};
+pub use search::{SearchCursor, SearchPage, SearchQuery};
 pub use tasks::TaskHandle;
 pub use types::*;
 

@@ -5,6 +5,7 @@
 mod get;
 mod output;
 mod progress;
+mod search;
 
 use std::{
     io::{BufRead, IsTerminal},
@@ -119,6 +120,48 @@ enum Command {
         /// deterministic interruption, to try resuming.
         #[arg(long, value_name = "BYTES")]
         stop_after: Option<u64>,
+    },
+    /// Search: the stored mail (full text), or with --server the mail on the server,
+    /// including what is outside the sync window (its rows are fetched and stored, a page at
+    /// a time). Criteria combine (AND).
+    Search {
+        /// Search on the server rather than the stored mail.
+        #[arg(long)]
+        server: bool,
+        #[arg(long)]
+        account: Option<i64>,
+        /// One folder (server search only; default: every synced folder).
+        #[arg(long)]
+        folder: Option<String>,
+        /// Words and "quoted phrases", anywhere in the message.
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// Received on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Received before this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        before: Option<String>,
+        /// Only unread messages.
+        #[arg(long)]
+        unseen: bool,
+        /// Only flagged messages.
+        #[arg(long)]
+        flagged: bool,
+        /// Rows per page.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// How many pages to print (server search).
+        #[arg(long, default_value_t = 1)]
+        pages: u32,
+        #[arg(long, value_enum, default_value = "unmetered")]
+        network: NetworkArg,
     },
     /// Data usage by network kind and purpose.
     Usage {
@@ -292,6 +335,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 stop_after,
             )
             .await;
+        }
+        Command::Search {
+            server,
+            account,
+            folder,
+            text,
+            from,
+            to,
+            subject,
+            since,
+            before,
+            unseen,
+            flagged,
+            limit,
+            pages,
+            network,
+        } => {
+            let account = pick_account(&engine, account).await?;
+            if server {
+                authenticate(&engine, account).await?;
+            }
+            let query = anvert_core::engine::SearchQuery {
+                text,
+                from,
+                to,
+                subject,
+                since: since.as_deref().map(search::parse_day).transpose()?,
+                before: before.as_deref().map(search::parse_day).transpose()?,
+                seen: unseen.then_some(false),
+                flagged: flagged.then_some(true),
+                ..Default::default()
+            };
+            let args = search::Args {
+                server,
+                folder,
+                query,
+                limit,
+                pages,
+                network: network.kind(),
+            };
+            search::run(&engine, account, args).await?;
         }
         Command::Usage { account } => {
             let account = pick_account(&engine, account).await?;

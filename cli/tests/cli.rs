@@ -256,3 +256,80 @@ fn sync_show_and_a_resumed_get_against_dovecot() {
     let shown = ok(anvert(&server, &data, None, &["show", &id]), "show");
     assert!(shown.contains(&saved), "{shown}");
 }
+
+#[test]
+fn search_on_the_server_pages_and_refuses_a_bad_query() {
+    let server = Dovecot::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 8,
+            count: 12,
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let password = server.password("alice").to_string();
+    let port = server.ports.imaps.to_string();
+    let add = [
+        "account",
+        "add",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+    ];
+    ok(anvert(&server, &data, Some(&password), &add), "account add");
+    ok(
+        anvert(&server, &data, Some(&password), &["sync", "--all"]),
+        "sync",
+    );
+    let found = ok(
+        anvert(
+            &server,
+            &data,
+            Some(&password),
+            &[
+                "search",
+                "--server",
+                "--folder",
+                "INBOX",
+                "--since",
+                "1990-01-01",
+                "--limit",
+                "5",
+                "--pages",
+                "2",
+            ],
+        ),
+        "search --server",
+    );
+    let summaries: Vec<&str> = found
+        .lines()
+        .filter(|l| l.contains("server hit(s) shown"))
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "5 of 12 server hit(s) shown; 0 fetched from the server, 5 stored already",
+            "5 of 12 server hit(s) shown; 0 fetched from the server, 5 stored already",
+        ],
+        "{found}"
+    );
+    let bad = anvert(
+        &server,
+        &data,
+        Some(&password),
+        &["search", "--server", "--text", "say \"hello"],
+    );
+    assert_ne!(bad.status, Some(0));
+    assert!(
+        bad.stderr.contains("invalid search query"),
+        "stderr: {}",
+        bad.stderr
+    );
+}

@@ -125,6 +125,15 @@ pub enum Error {
     /// longer name the same messages. Sync the folder, then try again.
     #[error("the folder changed on the server (UIDVALIDITY); sync it and try again")]
     FolderChanged,
+    /// A server search query the engine refuses to send: empty, unbalanced quotes, control
+    /// characters, too long, an empty date range. `reason` says which; it never repeats
+    /// the query's text.
+    #[error("invalid search query: {reason}")]
+    InvalidQuery { reason: String },
+    /// The server lacks what the request needs (e.g. it refuses CHARSET UTF-8 for a
+    /// non-ASCII search). Nothing malformed was sent.
+    #[error("the server does not support {what}")]
+    Unsupported { what: &'static str },
 }
 
 /// Why the app's token provider could not hand out an access token.

@@ -15,6 +15,7 @@
 mod lease;
 mod pop3;
 mod push;
+mod search;
 mod work;
 
 use std::{
@@ -26,6 +27,7 @@ use std::{
 };
 
 pub(crate) use lease::{Lease, book};
+pub(crate) use search::SearchFrom;
 pub use work::{Body, ProgressListener};
 
 use crate::{

@@ -14,6 +14,7 @@ mod moves;
 mod pop3;
 mod probe;
 mod roles;
+mod search;
 
 use std::{
     collections::BTreeMap,
@@ -23,9 +24,11 @@ use std::{
 };
 
 pub use crate::account::{Body, ProgressListener, SessionConfig};
+pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::AutoPorts;
+pub use search::{SearchCursor, SearchPageRequest, ServerSearchPage};
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -65,6 +68,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     accounts: Mutex<BTreeMap<AccountId, Arc<AccountSession>>>,
     listener: RwLock<Option<Arc<dyn EventSink>>>,
+    searches: Mutex<search::SearchCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -96,6 +100,7 @@ impl Engine {
             cache_budget: config.cache_budget,
             accounts: Mutex::new(BTreeMap::new()),
             listener: RwLock::new(None),
+            searches: Mutex::new(search::SearchCache::default()),
         })
     }
 

@@ -17,6 +17,8 @@ pub struct Completion {
     pub text: String,
     /// A UIDPLUS code (COPYUID, APPENDUID) the tagged response carried.
     pub uidplus: Option<UidPlusCode>,
+    /// The response carried `[BADCHARSET]`: the server refused a search's CHARSET.
+    pub badcharset: bool,
 }
 
 /// A UIDPLUS response code (RFC 4315), its UID sets as inclusive `(first, last)` ranges in
@@ -273,6 +275,7 @@ impl ImapSession {
                         status: status_word(status),
                         text: completion_text(outcome.information.as_deref().unwrap_or_default()),
                         uidplus: UidPlusCode::from_code(outcome.code.as_ref()),
+                        badcharset: matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
                     };
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));

@@ -416,9 +416,21 @@ pub(super) async fn write_state(
     )
     .bind(state.lowest_uid_synced.map(i64::from))
     .bind(i64::from(state.exists))
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(sql("store a folder's sync state"))?;
+    // Search hits the window now reaches are part of it (migration 0014).
+    if let Some(lowest) = state.lowest_uid_synced {
+        sqlx::query(
+            "UPDATE messages SET outside_window = 0
+             WHERE folder_id = ?1 AND outside_window = 1 AND uid >= ?2",
+        )
+        .bind(folder.0)
+        .bind(i64::from(lowest))
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("take search hits into the window"))?;
+    }
     Ok(())
 }
 

@@ -235,14 +235,17 @@ impl Store {
         Ok(id.map(MessageId))
     }
 
-    /// How many messages of the folder are stored.
+    /// How many messages of the folder's sync window are stored (search hits outside it,
+    /// migration 0014, are not counted).
     pub async fn message_count(&self, folder: FolderId) -> Result<u32> {
         let mut conn = self.read().await?;
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE folder_id = ?1")
-            .bind(folder.0)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(sql("count a folder's messages"))?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM messages WHERE folder_id = ?1 AND outside_window = 0",
+        )
+        .bind(folder.0)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("count a folder's messages"))?;
         u32::try_from(count).map_err(|_| invalid("message count out of range"))
     }
 

@@ -300,7 +300,10 @@ impl FolderSync<'_> {
             // Moved or deleted in the app, still on the server (a removal waiting for a safe
             // EXPUNGE, or not written back yet): not lost, not fetched back.
             let away = self.store.queued_away_uids(self.folder).await?;
-            if let Some(&lowest) = local.first() {
+            // Search hits below the window (migration 0014) do not widen it: the gap between
+            // them and the window is not the sync's to fetch.
+            let hits = self.store.outside_window_uids(self.folder).await?;
+            if let Some(&lowest) = local.iter().find(|u| hits.binary_search(u).is_err()) {
                 absent.extend(
                     server
                         .range(lowest..old_next.max(lowest))

@@ -30,6 +30,7 @@ pub(crate) mod pop3_spool;
 mod recover;
 mod role_folders;
 mod roles;
+pub(crate) mod server_search;
 mod structure;
 mod windows;
 mod writeback;
@@ -45,6 +46,7 @@ pub use folder::{FolderReport, SyncMode};
 pub use moves::draft_record;
 pub use ondemand::{Body, body_part, fetch_body, fetch_in_folder, locate, stored_body};
 pub use pop3::{fetch_pop3_message, sync_pop3_account};
+pub use server_search::{HitList, SearchPage, SearchTarget};
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
 use std::{
