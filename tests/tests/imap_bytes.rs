@@ -118,6 +118,7 @@ async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the
         preview: true,
         modseq: true,
         references: true,
+        objectid: false,
     }
     .render();
     let same_items = baseline(&server, &tap, &format!("1:* {items}"), true).await;

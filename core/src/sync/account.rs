@@ -41,7 +41,7 @@ pub async fn sync_imap_account_with(
     let mut pass = AccountPass::begin(session, store, account, request, events, &budget).await?;
     pass.run(session, store, request, now, events, &budget)
         .await?;
-    Ok(pass.finish(&budget))
+    pass.finish(store, &budget).await
 }
 
 /// One pass over an account, in steps: LIST and the folder list first ([`AccountPass::begin`]),
@@ -57,6 +57,7 @@ pub struct AccountPass {
     preselected: Option<crate::imap::SelectedFolder>,
     /// The folder at `next` was stopped part-way: its walk continues, without its status.
     resume: bool,
+    account: AccountId,
 }
 
 #[derive(Debug)]
@@ -79,6 +80,8 @@ impl AccountPass {
         events: &dyn EventSink,
         budget: &Budget,
     ) -> Result<AccountPass> {
+        // Tombstones an interrupted pass left (OBJECTID): their moves were not seen.
+        store.purge_tombstones(account).await?;
         budget.set_purpose(Purpose::SyncMetadata);
         // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen
         // then costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
@@ -192,6 +195,7 @@ impl AccountPass {
             },
             preselected,
             resume: false,
+            account,
         })
     }
 
@@ -276,10 +280,12 @@ impl AccountPass {
         self.report.folders.iter().map(|f| f.name.clone()).collect()
     }
 
-    /// The pass's report, with the bytes it spent.
-    pub fn finish(mut self, budget: &Budget) -> SyncReport {
+    /// The pass's report, with the bytes it spent. Expunged rows kept for a move (OBJECTID
+    /// tombstones) that no folder of the pass took over are removed now.
+    pub async fn finish(mut self, store: &Store, budget: &Budget) -> Result<SyncReport> {
+        store.purge_tombstones(self.account).await?;
         self.report.bytes = budget.spent();
-        self.report
+        Ok(self.report)
     }
 }
 
@@ -306,6 +312,7 @@ fn merge(reports: &mut Vec<FolderReport>, next: FolderReport, resumed: bool) {
     first.structure_fallback += next.structure_fallback;
     first.incomplete.extend(next.incomplete);
     first.refetched += next.refetched;
+    first.taken_over += next.taken_over;
     first.unparsable = next.unparsable;
     first.stopped = next.stopped;
 }

@@ -1,0 +1,358 @@
+//! OBJECTID (RFC 8474) in the store: a message that reappears under another folder or UID
+//! with an EMAILID the account already has takes over the stored row (its id, so its
+//! envelope, parts, body, snippet and downloads stay valid), instead of a new row that would
+//! fetch all of it again.
+//!
+//! - A row whose UID the server expunged while it had an EMAILID becomes a *tombstone*
+//!   (`messages.tombstone`, migration 0013) instead of being deleted: its folder may have
+//!   been synced before the folder the message moved to. A tombstone is invisible to every
+//!   query an app makes; it is taken over where its EMAILID reappears, or removed by
+//!   [`Store::purge_tombstones`] when the account pass ends (and when the next begins).
+//! - A live row may be taken over by new mail in another folder (the move was seen at its
+//!   target first). Its old place is then listed in `objectid_checks`, so that the source
+//!   folder's next sync asks the server whether the UID is still there: if it is, it was a
+//!   copy, and the UID is fetched again (a new row).
+//!
+//! Only `sync` decides what to take over; everything here runs in the caller's transaction
+//! or is one of its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::{
+    AccountId, FolderId, MessageId, Store,
+    codec::{batch_json, int_u64},
+    invalid,
+    messages::{Flags, NewMessage},
+    sql,
+};
+use crate::Result;
+
+/// A stored row that carries an EMAILID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailOwner {
+    pub email_id: String,
+    pub message: MessageId,
+    pub folder: FolderId,
+    pub uid: u32,
+    /// Expunged at its UID, waiting to be taken over or purged.
+    pub tombstone: bool,
+}
+
+/// A message that appeared at `uid` of the delta's folder with the EMAILID of the stored
+/// row `from`, which it takes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    pub from: MessageId,
+    pub uid: u32,
+    pub flags: Flags,
+    /// MODSEQ; 0 without CONDSTORE.
+    pub modseq: u64,
+    pub server_thread: Option<String>,
+}
+
+/// The rows with these EMAILIDs of the account that folder `?1` belongs to (any folder;
+/// tombstones too), ordered by EMAILID, tombstones first. Rows under a local UID (a move of
+/// the app's own, not yet written back) and incomplete rows are left out.
+const OWNERS: &str = "
+    SELECT m.email_id, m.id, m.folder_id, m.uid, m.tombstone
+    FROM json_each(?2) AS j
+    CROSS JOIN messages AS m ON m.email_id = j.value
+    JOIN folders AS f ON f.id = m.folder_id
+    WHERE f.account_id = (SELECT account_id FROM folders WHERE id = ?1) AND m.uid < ?3
+      AND m.summary_state = 'complete'
+    ORDER BY m.email_id, m.tombstone DESC, m.id";
+
+impl Store {
+    /// The stored rows of `folder`'s account carrying any of `email_ids`; see [`OWNERS`].
+    pub async fn email_owners(
+        &self,
+        folder: FolderId,
+        email_ids: &[&str],
+    ) -> Result<Vec<EmailOwner>> {
+        if email_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.read().await?;
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(OWNERS)
+            .bind(folder.0)
+            .bind(batch_json(email_ids, "EMAILIDs")?)
+            .bind(i64::from(super::LOCAL_UID_BASE))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql("look up EMAILIDs"))?;
+        rows.into_iter()
+            .map(|(email_id, id, folder, uid, tombstone)| {
+                Ok(EmailOwner {
+                    email_id,
+                    message: MessageId(id),
+                    folder: FolderId(folder),
+                    uid: u32::try_from(uid).map_err(|_| invalid("stored UID out of range"))?,
+                    tombstone: tombstone != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// UIDs of `folder` whose rows another folder took over, ascending: the next sync of
+    /// `folder` checks whether the server still has them (a copy).
+    pub async fn objectid_checks(&self, folder: FolderId) -> Result<Vec<u32>> {
+        let mut conn = self.read().await?;
+        let uids: Vec<i64> =
+            sqlx::query_scalar("SELECT uid FROM objectid_checks WHERE folder_id = ?1 ORDER BY uid")
+                .bind(folder.0)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(sql("read a folder's OBJECTID checks"))?;
+        uids.into_iter()
+            .map(|u| u32::try_from(u).map_err(|_| invalid("stored UID out of range")))
+            .collect()
+    }
+
+    /// Removes the account's tombstones (expunged rows nobody took over). Returns the ids
+    /// removed; their bodies, parts and download records go with them (cascades).
+    pub async fn purge_tombstones(&self, account: AccountId) -> Result<Vec<MessageId>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM messages WHERE id IN (
+                SELECT m.id FROM folders AS f
+                JOIN messages AS m ON m.folder_id = f.id AND m.tombstone = 1
+                WHERE f.account_id = ?1)
+             RETURNING id",
+        )
+        .bind(account.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql("purge expunged messages"))?;
+        tx.commit().await.map_err(sql("commit a purge"))?;
+        Ok(ids.into_iter().map(MessageId).collect())
+    }
+}
+
+/// Expunged UIDs of `folder` in `ranges`: rows with an EMAILID become tombstones (and any
+/// check of them is done), the others are deleted. Returns how many rows left the folder's
+/// view.
+pub(super) async fn expunge(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    ranges: &str,
+) -> Result<u64> {
+    let hidden = sqlx::query(
+        "UPDATE messages SET tombstone = 1 WHERE id IN (
+            SELECT m.id FROM json_each(?2) AS r
+            CROSS JOIN messages AS m
+              ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
+            WHERE m.email_id IS NOT NULL AND m.tombstone = 0)",
+    )
+    .bind(folder.0)
+    .bind(ranges)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("keep expunged messages for a move"))?
+    .rows_affected();
+    let removed = sqlx::query(
+        "DELETE FROM messages WHERE id IN (
+            SELECT m.id FROM json_each(?2) AS r
+            CROSS JOIN messages AS m
+              ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
+            WHERE m.email_id IS NULL)",
+    )
+    .bind(folder.0)
+    .bind(ranges)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("remove expunged messages"))?
+    .rows_affected();
+    sqlx::query(
+        "DELETE FROM objectid_checks WHERE folder_id = ?1 AND uid IN (
+            SELECT c.uid FROM json_each(?2) AS r
+            CROSS JOIN objectid_checks AS c
+              ON c.folder_id = ?1 AND c.uid BETWEEN r.value ->> 0 AND r.value ->> 1)",
+    )
+    .bind(folder.0)
+    .bind(ranges)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("finish OBJECTID checks"))?;
+    Ok(hidden + removed)
+}
+
+#[derive(Serialize)]
+struct TakeoverRow<'a> {
+    id: i64,
+    uid: u32,
+    flags: u8,
+    keywords: &'a [String],
+    modseq: i64,
+    thread: Option<&'a str>,
+}
+
+/// Moves each taken-over row to its new place in `folder`: UID, flags and MODSEQ from the
+/// server, out of tombstone state; queued flag changes follow it. A live row's old place is
+/// listed for checking. Returns the UIDs taken over; a row that is gone meanwhile (or
+/// already at home in `folder`) is not, and the caller stores that message another way.
+pub(super) async fn take_over(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    takeovers: &[Takeover],
+) -> Result<Vec<u32>> {
+    let mut done = Vec::new();
+    if takeovers.is_empty() {
+        return Ok(done);
+    }
+    let mut rows = Vec::with_capacity(takeovers.len());
+    // One takeover per row and per UID: a server that repeats an EMAILID or a UID gets
+    // the first.
+    let mut seen_rows = BTreeSet::new();
+    let mut seen_uids = BTreeSet::new();
+    for t in takeovers {
+        if !seen_rows.insert(t.from.0) || !seen_uids.insert(t.uid) {
+            continue;
+        }
+        // Where the row is now, in this transaction.
+        let at: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT folder_id, uid, tombstone FROM messages WHERE id = ?1")
+                .bind(t.from.0)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql("find a message to take over"))?;
+        let Some((old_folder, old_uid, tombstone)) = at else {
+            continue;
+        };
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
+                .bind(folder.0)
+                .bind(i64::from(t.uid))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql("look up a UID"))?;
+        if taken.is_some() {
+            continue;
+        }
+        if tombstone == 0 {
+            if old_folder == folder.0 {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO objectid_checks (folder_id, uid) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(old_folder)
+            .bind(old_uid)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("list a message's old place for checking"))?;
+        }
+        rows.push(TakeoverRow {
+            id: t.from.0,
+            uid: t.uid,
+            flags: t.flags.system.bits(),
+            keywords: &t.flags.keywords,
+            modseq: int_u64(t.modseq, "MODSEQ")?,
+            thread: t.server_thread.as_deref(),
+        });
+        done.push(t.uid);
+    }
+    if rows.is_empty() {
+        return Ok(done);
+    }
+    let batch = batch_json(&rows, "taken-over messages")?;
+    sqlx::query(
+        "UPDATE messages
+            SET folder_id = ?1, uid = t.value ->> 'uid', flags = t.value ->> 'flags',
+                keywords = t.value ->> 'keywords', modseq = t.value ->> 'modseq',
+                server_thread = coalesce(t.value ->> 'thread', server_thread), tombstone = 0
+           FROM json_each(?2) AS t
+          WHERE messages.id = t.value ->> 'id'",
+    )
+    .bind(folder.0)
+    .bind(&batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("take over moved messages"))?;
+    sqlx::query(
+        "UPDATE pending_ops SET folder_id = ?1
+          WHERE message_id IN (SELECT t.value ->> 'id' FROM json_each(?2) AS t)",
+    )
+    .bind(folder.0)
+    .bind(&batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("move queued flag changes with their message"))?;
+    Ok(done)
+}
+
+/// UIDs of `folder` still to check, ascending, inside the caller's transaction: cleared
+/// once the delta that asked the server about them is stored.
+pub(super) async fn clear_checks(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    uids: &[u32],
+) -> Result<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "DELETE FROM objectid_checks
+          WHERE folder_id = ?1 AND uid IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(folder.0)
+    .bind(batch_json(uids, "UIDs")?)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("finish OBJECTID checks"))?;
+    Ok(())
+}
+
+/// Takeovers of tombstones for new messages of a window whose EMAILID a complete tombstone
+/// of the account carries (inside the caller's transaction); none without EMAILIDs.
+pub(super) async fn tombstones_for(
+    conn: &mut SqliteConnection,
+    account: AccountId,
+    fresh: &[(&NewMessage, i64)],
+) -> Result<Vec<Takeover>> {
+    let ids: Vec<&str> = fresh
+        .iter()
+        .filter_map(|(m, _)| m.email_id.as_deref())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT m.email_id, m.id
+         FROM json_each(?2) AS j
+         CROSS JOIN messages AS m ON m.email_id = j.value
+         JOIN folders AS f ON f.id = m.folder_id
+         WHERE f.account_id = ?1 AND m.tombstone = 1 AND m.summary_state = 'complete'
+         ORDER BY m.id",
+    )
+    .bind(account.0)
+    .bind(batch_json(&ids, "EMAILIDs")?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql("look up tombstones by EMAILID"))?;
+    let mut owners: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (email_id, id) in rows {
+        owners.entry(email_id).or_default().push(id);
+    }
+    let mut out = Vec::new();
+    for (m, _) in fresh {
+        let Some(ids) = m.email_id.as_ref().and_then(|e| owners.get_mut(e)) else {
+            continue;
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let id = ids.remove(0);
+        out.push(Takeover {
+            from: MessageId(id),
+            uid: m.uid,
+            flags: m.flags.clone(),
+            modseq: m.modseq,
+            server_thread: m.server_thread.clone(),
+        });
+    }
+    Ok(out)
+}
