@@ -145,7 +145,16 @@ impl FolderSync<'_> {
         let local_count = self.store.message_count(self.folder).await?;
         let mut report = FolderReport::new(self.name, SyncMode::Unchanged);
         let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
+        // A folder selected on this session is never judged by its STATUS: Dovecot answers
+        // STATUS (and LIST-STATUS) of the selected mailbox from the session's own view, which
+        // misses what another client did since (seen with a move by another client while a
+        // body read had left INBOX selected on the warm connection).
+        let selected_here = self
+            .session
+            .selection()
+            .is_some_and(|(name, ..)| name == self.name);
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
+            && !selected_here
             && unchanged(&stored, &status)
             && !wants_backfill(stored.exists)
             && self.store.incomplete_uids(self.folder, 1).await?.is_empty()
