@@ -78,8 +78,12 @@ async fn details(engine: &Engine, folder: FolderId) -> Vec<anvert_core::store::M
     out
 }
 
-/// `UID MOVE` by another client.
+/// `UID MOVE` (or `UID COPY`) by another client.
 async fn move_on_server(server: &dyn TestServer, uids: &[u32], to: &str) {
+    other_client(server, uids, to, false).await;
+}
+
+async fn other_client(server: &dyn TestServer, uids: &[u32], to: &str, copy: bool) {
     let mut session = raw_session(
         &server.tls(),
         server.imaps_addr(),
@@ -94,7 +98,11 @@ async fn move_on_server(server: &dyn TestServer, uids: &[u32], to: &str) {
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    session.uid_mv(&set, to).await.unwrap();
+    if copy {
+        session.uid_copy(&set, to).await.unwrap();
+    } else {
+        session.uid_mv(&set, to).await.unwrap();
+    }
     session.logout().await.unwrap();
 }
 
@@ -211,7 +219,6 @@ async fn moved_by_another_client(server: &dyn TestServer, order: Order) {
         phase.connections,
     );
 
-    eprintln!("{reports:#?}");
     // Converged to the ground truth, on both servers.
     let moved_truth: Vec<MessageTruth> = moving.iter().map(|t| (*t).clone()).collect();
     let staying_truth: Vec<MessageTruth> = staying.iter().map(|t| (*t).clone()).collect();
@@ -287,4 +294,68 @@ async fn moved_target_first(server: &dyn TestServer) {
     moved_by_another_client(server, Order::TargetFirst).await;
 }
 
-on_each_server!(moved_source_first, moved_target_first);
+/// A copy by another client (the source keeps its messages): one pass shows them in both
+/// folders, as the server has them; with OBJECTID the copies share the stored bodies.
+async fn copied_by_another_client(server: &dyn TestServer) {
+    let truth = server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 17,
+            count: 12,
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) =
+        engine_with_alice(server, server.imaps_addr(), dir.path(), EngineConfig::default())
+            .await;
+    engine
+        .sync(account, &request(&["INBOX", "Archive"]))
+        .await
+        .unwrap();
+    let inbox = folder(&engine, account, "INBOX").await;
+    let archive = folder(&engine, account, "Archive").await;
+    let stored = by_message_id(&engine, inbox).await;
+    let copying: Vec<&MessageTruth> = truth.iter().take(5).collect();
+    for t in &copying {
+        engine
+            .fetch_body(stored[&t.message_id].0, NetworkKind::Metered)
+            .await
+            .unwrap();
+    }
+    let uids: Vec<u32> = copying.iter().map(|t| stored[&t.message_id].1).collect();
+    other_client(server, &uids, "Archive", true).await;
+    let report = engine
+        .sync(account, &request(&["INBOX", "Archive"]))
+        .await
+        .unwrap();
+    let taken_over: u64 = report.folders.iter().map(|f| f.taken_over).sum();
+    assert_eq!(taken_over, 0, "a copy takes over no row: {report:?}");
+    let copied: Vec<MessageTruth> = copying.iter().map(|t| (*t).clone()).collect();
+    assert_store_matches(&details(&engine, archive).await, &copied);
+    assert_store_matches(&details(&engine, inbox).await, &truth);
+    let in_archive = by_message_id(&engine, archive).await;
+    for t in &copying {
+        let (original, _) = stored[&t.message_id];
+        let (copy, _) = in_archive[&t.message_id];
+        assert_ne!(original, copy, "a row of its own");
+        let body = engine.fetch_body(copy, NetworkKind::Offline).await;
+        if server.name() == "cyrus" {
+            assert_eq!(
+                body.unwrap(),
+                engine
+                    .fetch_body(original, NetworkKind::Offline)
+                    .await
+                    .unwrap(),
+                "the copy shares the stored body"
+            );
+        }
+    }
+}
+
+on_each_server!(
+    moved_source_first,
+    moved_target_first,
+    copied_by_another_client
+);

@@ -361,6 +361,7 @@ pub(super) async fn write_messages(
         fresh.retain(|(m, _)| !done.contains(&m.uid));
     }
     insert_fresh(conn, folder, &fresh).await?;
+    super::objectid::share_content(conn, folder, &fresh).await?;
     upsert::upsert_json(conn, folder, &again).await?;
     upsert::update_flags_only(conn, folder, &flags_only).await?;
     Ok(messages.len() as u64)

@@ -356,3 +356,55 @@ pub(super) async fn tombstones_for(
     }
     Ok(out)
 }
+
+/// New rows of a window whose EMAILID another row of the account carries (a copy by another
+/// client): the body and snippet that row has are the new row's too, so opening the copy
+/// fetches nothing. Downloads are files of their row and are not shared.
+pub(super) async fn share_content(
+    conn: &mut SqliteConnection,
+    folder: FolderId,
+    fresh: &[(&NewMessage, i64)],
+) -> Result<()> {
+    let uids: Vec<u32> = fresh
+        .iter()
+        .filter(|(m, _)| m.email_id.is_some())
+        .map(|(m, _)| m.uid)
+        .collect();
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let batch = batch_json(&uids, "UIDs")?;
+    sqlx::query(
+        "INSERT INTO bodies (message_id, text_zstd, html_zstd, stored_bytes, fetched_at,
+                             last_used)
+         SELECT n.id, b.text_zstd, b.html_zstd, b.stored_bytes, b.fetched_at, b.last_used
+         FROM json_each(?2) AS j
+         CROSS JOIN messages AS n ON n.folder_id = ?1 AND n.uid = j.value
+         JOIN messages AS o ON o.email_id = n.email_id AND o.id <> n.id
+         JOIN folders AS f ON f.id = o.folder_id
+         JOIN bodies AS b ON b.message_id = o.id
+         WHERE f.account_id = (SELECT account_id FROM folders WHERE id = ?1)
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(folder.0)
+    .bind(&batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("share a copy's body"))?;
+    sqlx::query(
+        "UPDATE messages SET preview = (
+            SELECT o.preview FROM messages AS o JOIN folders AS f ON f.id = o.folder_id
+             WHERE o.email_id = messages.email_id AND o.id <> messages.id
+               AND o.preview IS NOT NULL
+               AND f.account_id = (SELECT account_id FROM folders WHERE id = ?1)
+             LIMIT 1)
+         WHERE folder_id = ?1 AND uid IN (SELECT value FROM json_each(?2))
+           AND preview IS NULL AND email_id IS NOT NULL",
+    )
+    .bind(folder.0)
+    .bind(&batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("share a copy's snippet"))?;
+    Ok(())
+}

@@ -58,6 +58,8 @@ pub struct AccountPass {
     /// The folder at `next` was stopped part-way: its walk continues, without its status.
     resume: bool,
     account: AccountId,
+    /// The folders this pass has synced so far (see `FolderSync::settled`).
+    settled: Vec<crate::store::FolderId>,
 }
 
 #[derive(Debug)]
@@ -196,6 +198,7 @@ impl AccountPass {
             preselected,
             resume: false,
             account,
+            settled: Vec::new(),
         })
     }
 
@@ -234,6 +237,7 @@ impl AccountPass {
                 content: request.content(),
                 resume,
                 preview: Default::default(),
+                settled: &self.settled,
             }
             .run(if resume { None } else { folder.status }, preselected)
             .await;
@@ -261,6 +265,7 @@ impl AccountPass {
                     .errors
                     .push((folder.name.clone(), e.to_string())),
             }
+            self.settled.push(folder.id);
             self.next += 1;
             if self.report.stopped.is_some() {
                 break;
@@ -357,6 +362,7 @@ pub async fn sync_imap_folder(
         content: request.content(),
         resume: false,
         preview: Default::default(),
+        settled: &[],
     }
     .run(None, None)
     .await

@@ -122,6 +122,9 @@ pub(super) struct FolderSync<'a> {
     pub resume: bool,
     /// What is known about the server's PREVIEW answers; loaded by `run`.
     pub preview: PreviewMemo,
+    /// Folders synced earlier in this account pass: their live rows are known to be on the
+    /// server, so a message with the EMAILID of one is a copy, not a move (`objectid`).
+    pub settled: &'a [FolderId],
 }
 
 /// Whether to ask for PREVIEW, as learnt from the server's answers.

@@ -5,8 +5,10 @@
 //! only the others get the full summary items.
 //!
 //! Which row a message takes over: a tombstone first (the message left a folder synced
-//! earlier in this pass), else, for new mail only, a live row in another folder (the move
-//! is seen at its target before its source; the store lists the old place for checking).
+//! earlier in this pass), else, for new mail only, a live row in another folder not synced
+//! yet in this pass (the move is seen at its target before its source; the store lists the
+//! old place for checking). A live row in a folder this pass has synced is on the server
+//! there: the new message is a copy, fetched whole.
 //! One row per message and one message per row: a second message with the same EMAILID in
 //! one folder (a copy, or a hostile server repeating one) gets its full summary.
 
@@ -45,7 +47,7 @@ impl FolderSync<'_> {
             .filter_map(|m| m.email_id.as_deref())
             .collect();
         let owners = self.store.email_owners(self.folder, &email_ids).await?;
-        let (taken_over, fetch) = plan(self.folder, old_next, &listed, owners);
+        let (taken_over, fetch) = plan(self.folder, self.settled, old_next, &listed, owners);
         let mut mail = NewMail {
             vanished: ids.vanished,
             taken_over,
@@ -99,6 +101,7 @@ impl FolderSync<'_> {
 /// Pure: `owners` are the stored rows with the listed EMAILIDs, tombstones first.
 pub(super) fn plan(
     folder: FolderId,
+    settled: &[FolderId],
     old_next: u32,
     listed: &[MessageIds],
     owners: Vec<EmailOwner>,
@@ -123,7 +126,10 @@ pub(super) fn plan(
             .and_then(|rows| {
                 rows.iter().find(|o| {
                     !used.contains(&o.message)
-                        && (o.tombstone || (o.folder != folder && m.uid >= old_next))
+                        && (o.tombstone
+                            || (o.folder != folder
+                                && !settled.contains(&o.folder)
+                                && m.uid >= old_next))
                 })
             });
         match pick {
@@ -178,6 +184,7 @@ mod tests {
             ids(5, Some("C")), // a refetch below UIDNEXT: never a live row
             ids(14, Some("D")), // live only in this folder: a copy here
             ids(6, Some("E")),  // a refetch: a tombstone is fine
+            ids(15, Some("F")), // live in a folder this pass synced: a copy
         ];
         let owners = vec![
             owner("A", 100, 1, true),
@@ -186,11 +193,12 @@ mod tests {
             owner("C", 103, 1, false),
             owner("D", 104, 2, false),
             owner("E", 105, 3, true),
+            owner("F", 106, 4, false),
         ];
-        let (taken, fetch) = plan(here, 10, &listed, owners);
+        let (taken, fetch) = plan(here, &[FolderId(4)], 10, &listed, owners);
         let taken: Vec<(u32, i64)> = taken.iter().map(|t| (t.uid, t.from.0)).collect();
         assert_eq!(taken, [(10, 100), (12, 102), (6, 105)]);
         let fetch: Vec<u32> = fetch.iter().map(|m| m.uid).collect();
-        assert_eq!(fetch, [11, 13, 5, 14]);
+        assert_eq!(fetch, [11, 13, 5, 14, 15]);
     }
 }
