@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 use anvert_core::{
     engine::{CancellationToken, Engine, EngineConfig},
-    policy::{NetworkKind, SyncRequest, SyncWindow},
+    imap::SummaryItems,
+    policy::{ContentPolicy, NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, DownloadState, FolderId, MessageId},
 };
 use anvert_tests::{
@@ -25,6 +26,7 @@ use anvert_tests::{
     tap::Tap,
     truth::assert_store_matches,
 };
+use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 
 const MOVED: usize = 50;
@@ -352,6 +354,94 @@ async fn copied_by_another_client(server: &dyn TestServer) {
             );
         }
     }
+}
+
+/// Runs `UID FETCH 1:* items` on INBOX over a fresh COMPRESS session through the tap and
+/// returns the bytes of the command alone.
+async fn bare_fetch(server: &dyn TestServer, tap: &Tap, items: &str) -> u64 {
+    let mut session = raw_session(
+        &server.tls(),
+        tap.addr(),
+        "alice",
+        server.password("alice"),
+        true,
+    )
+    .await;
+    session.select("INBOX").await.unwrap();
+    let mark = tap.mark();
+    let fetched: Vec<_> = session
+        .uid_fetch("1:*", items)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!fetched.is_empty());
+    let bytes = tap.stats_since(&mark).total();
+    // Cyrus may close a compressed TLS session after LOGOUT without a close_notify.
+    let _ = session.logout().await;
+    bytes
+}
+
+/// The first sync of a folder on Cyrus asks for EMAILID and THREADID with the summaries (no
+/// round trip more): what that costs next to a bare fetch of the same items without them,
+/// and the engine's sync (SELECT, windows) against a bare fetch of exactly its items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_pays_little_for_object_ids() {
+    let server = anvert_tests::cyrus::Cyrus::start();
+    server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 18,
+            count: 500,
+            ..GenConfig::default()
+        },
+    );
+    let tap = Tap::start(server.imaps_addr()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) =
+        engine_with_alice(&server, tap.addr(), dir.path(), EngineConfig::default()).await;
+    // The connection and the folder list first (an empty folder), then INBOX alone.
+    engine.sync(account, &request(&["Drafts"])).await.unwrap();
+    let no_snippets = SyncRequest {
+        content: Some(ContentPolicy {
+            snippets: false,
+            ..ContentPolicy::for_network(NetworkKind::Metered)
+        }),
+        ..request(&["INBOX"])
+    };
+    let mark = tap.mark();
+    let report = engine.sync(account, &no_snippets).await.unwrap();
+    let sync = tap.stats_since(&mark);
+    assert_eq!(report.added(), 500);
+    let items = |objectid| {
+        SummaryItems {
+            preview: false,
+            modseq: true,
+            references: true,
+            objectid,
+        }
+        .render()
+    };
+    let with = bare_fetch(&server, &tap, &items(true)).await;
+    let without = bare_fetch(&server, &tap, &items(false)).await;
+    let cost = with as f64 / without as f64;
+    let ratio = sync.total() as f64 / with as f64;
+    eprintln!(
+        "cyrus, 500 messages: engine first sync {} B in {} round trips; bare fetch {with} B          with EMAILID THREADID, {without} B without ({cost:.4}x); engine / bare {ratio:.4}x",
+        sync.total(),
+        sync.round_trips,
+    );
+    // Cyrus's ids are random hex (M + 24, T + 16 digits): compression cannot shrink them, so
+    // they cost about 32 B a message, some 20% of compressed summaries of generated mail.
+    let per_message = with.saturating_sub(without) / 500;
+    assert!(
+        per_message <= 40,
+        "EMAILID and THREADID cost {per_message} B a message ({cost:.4}x)"
+    );
+    assert!(ratio <= 1.02, "the engine's first sync {ratio:.4}x a bare fetch");
+    assert!(sync.round_trips <= 4, "{sync:?}");
 }
 
 on_each_server!(
