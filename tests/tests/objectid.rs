@@ -229,7 +229,10 @@ async fn moved_by_another_client(server: &dyn TestServer, order: Order) {
     let in_archive = by_message_id(&engine, archive).await;
     let server_flags = server.server_flags("alice", "Archive");
     for (mid, (_, uid)) in &in_archive {
-        assert!(server_flags.contains_key(uid), "{mid}: UID {uid} in Archive");
+        assert!(
+            server_flags.contains_key(uid),
+            "{mid}: UID {uid} in Archive"
+        );
     }
 
     if !objectid {
@@ -309,9 +312,13 @@ async fn copied_by_another_client(server: &dyn TestServer) {
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let (engine, account) =
-        engine_with_alice(server, server.imaps_addr(), dir.path(), EngineConfig::default())
-            .await;
+    let (engine, account) = engine_with_alice(
+        server,
+        server.imaps_addr(),
+        dir.path(),
+        EngineConfig::default(),
+    )
+    .await;
     engine
         .sync(account, &request(&["INBOX", "Archive"]))
         .await
@@ -429,7 +436,8 @@ async fn first_sync_pays_little_for_object_ids() {
     let cost = with as f64 / without as f64;
     let ratio = sync.total() as f64 / with as f64;
     eprintln!(
-        "cyrus, 500 messages: engine first sync {} B in {} round trips; bare fetch {with} B          with EMAILID THREADID, {without} B without ({cost:.4}x); engine / bare {ratio:.4}x",
+        "cyrus, 500 messages: engine first sync {} B in {} round trips; bare fetch {with} B \
+         with EMAILID THREADID, {without} B without ({cost:.4}x); engine / bare {ratio:.4}x",
         sync.total(),
         sync.round_trips,
     );
@@ -440,7 +448,10 @@ async fn first_sync_pays_little_for_object_ids() {
         per_message <= 40,
         "EMAILID and THREADID cost {per_message} B a message ({cost:.4}x)"
     );
-    assert!(ratio <= 1.02, "the engine's first sync {ratio:.4}x a bare fetch");
+    assert!(
+        ratio <= 1.02,
+        "the engine's first sync {ratio:.4}x a bare fetch"
+    );
     assert!(sync.round_trips <= 4, "{sync:?}");
 }
 

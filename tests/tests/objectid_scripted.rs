@@ -51,9 +51,11 @@ impl Server {
 
     fn respond(&mut self, command: &str) -> Reply {
         if command.starts_with("LIST") {
-            return ok("* LIST () \"/\" INBOX\r\n* LIST (\\Archive) \"/\" Archive\r\n\
+            return ok(
+                "* LIST () \"/\" INBOX\r\n* LIST (\\Archive) \"/\" Archive\r\n\
                        * LIST (\\Drafts) \"/\" Drafts\r\n* LIST (\\Sent) \"/\" Sent\r\n\
-                       * LIST (\\Trash) \"/\" Trash\r\n");
+                       * LIST (\\Trash) \"/\" Trash\r\n",
+            );
         }
         if let Some(name) = command
             .strip_prefix("SELECT ")
@@ -218,7 +220,10 @@ async fn hostile_email_ids_are_never_trusted() {
     // The valid one took over its row; the invalid ones and the repeat are rows of their own.
     assert_eq!(archive[0].2, row("valid"));
     for (mid, uid, id) in &archive[1..] {
-        assert!(!before.iter().any(|(_, _, old)| old == id), "{mid} UID {uid}");
+        assert!(
+            !before.iter().any(|(_, _, old)| old == id),
+            "{mid} UID {uid}"
+        );
     }
     let inbox = listed(&engine, account, "INBOX").await;
     assert_eq!(inbox.len(), 1);

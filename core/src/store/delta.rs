@@ -105,6 +105,8 @@ pub struct DeltaApplied {
     pub stored: u64,
     /// UIDs of `taken_over` messages that did take over their row, ascending.
     pub taken_over: Vec<u32>,
+    /// Where the live rows taken over were (folder, UID): gone from there for the app.
+    pub left: Vec<(FolderId, u32)>,
 }
 
 impl Store {
@@ -116,7 +118,8 @@ impl Store {
         write_state(&mut tx, folder, &stored, &delta.state_after).await?;
         let removed = remove_uids(&mut tx, folder, &delta.vanished).await?;
         let changed_uids = change_flags(&mut tx, folder, &delta.changed).await?;
-        let mut taken_over = take_over(&mut tx, folder, &delta.taken_over).await?;
+        let taken = take_over(&mut tx, folder, &delta.taken_over).await?;
+        let mut taken_over = taken.uids;
         taken_over.sort_unstable();
         // A row gone meanwhile: the message is stored by its UID and flags, and fetched
         // whole by the next sync.
@@ -142,6 +145,7 @@ impl Store {
             removed,
             stored: new,
             taken_over,
+            left: taken.left,
         })
     }
 

@@ -358,7 +358,7 @@ pub(super) async fn write_messages(
     let takeovers = super::objectid::tombstones_for(conn, account, &fresh).await?;
     if !takeovers.is_empty() {
         let done = super::objectid::take_over(conn, folder, &takeovers).await?;
-        fresh.retain(|(m, _)| !done.contains(&m.uid));
+        fresh.retain(|(m, _)| !done.uids.contains(&m.uid));
     }
     insert_fresh(conn, folder, &fresh).await?;
     super::objectid::share_content(conn, folder, &fresh).await?;

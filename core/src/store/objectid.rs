@@ -189,18 +189,27 @@ struct TakeoverRow<'a> {
     thread: Option<&'a str>,
 }
 
+/// What [`take_over`] did.
+#[derive(Debug, Default)]
+pub(super) struct TakenOver {
+    /// UIDs (in the delta's folder) that took over a row.
+    pub uids: Vec<u32>,
+    /// Where the live rows taken over were: the app saw them there.
+    pub left: Vec<(FolderId, u32)>,
+}
+
 /// Moves each taken-over row to its new place in `folder`: UID, flags and MODSEQ from the
 /// server, out of tombstone state; queued flag changes follow it. A live row's old place is
-/// listed for checking. Returns the UIDs taken over; a row that is gone meanwhile (or
-/// already at home in `folder`) is not, and the caller stores that message another way.
+/// listed for checking. A row that is gone meanwhile (or already at home in `folder`) is
+/// not taken over, and the caller stores that message another way.
 pub(super) async fn take_over(
     conn: &mut SqliteConnection,
     folder: FolderId,
     takeovers: &[Takeover],
-) -> Result<Vec<u32>> {
-    let mut done = Vec::new();
+) -> Result<TakenOver> {
+    let mut out = TakenOver::default();
     if takeovers.is_empty() {
-        return Ok(done);
+        return Ok(out);
     }
     let mut rows = Vec::with_capacity(takeovers.len());
     // One takeover per row and per UID: a server that repeats an EMAILID or a UID gets
@@ -244,6 +253,8 @@ pub(super) async fn take_over(
             .execute(&mut *conn)
             .await
             .map_err(sql("list a message's old place for checking"))?;
+            let old_uid = u32::try_from(old_uid).map_err(|_| invalid("stored UID out of range"))?;
+            out.left.push((FolderId(old_folder), old_uid));
         }
         rows.push(TakeoverRow {
             id: t.from.0,
@@ -253,10 +264,10 @@ pub(super) async fn take_over(
             modseq: int_u64(t.modseq, "MODSEQ")?,
             thread: t.server_thread.as_deref(),
         });
-        done.push(t.uid);
+        out.uids.push(t.uid);
     }
     if rows.is_empty() {
-        return Ok(done);
+        return Ok(out);
     }
     let batch = batch_json(&rows, "taken-over messages")?;
     sqlx::query(
@@ -281,7 +292,7 @@ pub(super) async fn take_over(
     .execute(&mut *conn)
     .await
     .map_err(sql("move queued flag changes with their message"))?;
-    Ok(done)
+    Ok(out)
 }
 
 /// UIDs of `folder` still to check, ascending, inside the caller's transaction: cleared

@@ -357,7 +357,11 @@ impl FolderSync<'_> {
         let mut mail = self.new_mail(old_next, grew, &refetch, report).await?;
         let mut vanished: Vec<UidRange> = vanished;
         vanished.extend(mail.vanished.iter().map(|u| UidRange::single(*u)));
-        let gone = |uid: u32| vanished.iter().any(|r| (r.first()..=r.last()).contains(&uid));
+        let gone = |uid: u32| {
+            vanished
+                .iter()
+                .any(|r| (r.first()..=r.last()).contains(&uid))
+        };
         mail.messages.retain(|m| !gone(m.uid));
         mail.taken_over.retain(|t| !gone(t.uid));
         let state_after = FolderSyncState {
@@ -435,9 +439,7 @@ impl FolderSync<'_> {
             return Ok(NewMail::default());
         }
         if self.session.has_objectid() {
-            return self
-                .new_mail_by_ids(&sets, old_next, refetch, report)
-                .await;
+            return self.new_mail_by_ids(&sets, old_next, refetch, report).await;
         }
         let items = self.items();
         let depth = self.window.pipeline_depth;
@@ -491,6 +493,14 @@ impl FolderSync<'_> {
     /// messages that were fetched again from new ones.
     fn emit_delta(&self, delta: &Delta, applied: &DeltaApplied, refetched: &dyn Fn(&u32) -> bool) {
         let changed = &applied.changed_uids;
+        let mut left: std::collections::BTreeMap<FolderId, Vec<u32>> = Default::default();
+        for (from, uid) in &applied.left {
+            left.entry(*from).or_default().push(*uid);
+        }
+        for (from, uids) in left {
+            self.events
+                .emit(SyncEvent::MessagesRemoved { folder: from, uids });
+        }
         let folder = self.folder;
         if !delta.vanished.is_empty() {
             let uids = delta

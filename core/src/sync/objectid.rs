@@ -37,11 +37,7 @@ impl FolderSync<'_> {
     ) -> Result<NewMail> {
         let wanted = |uid: u32| uid >= old_next || refetch.contains(uid);
         let ids = self.session.object_ids(sets).await?;
-        let listed: Vec<MessageIds> = ids
-            .messages
-            .into_iter()
-            .filter(|m| wanted(m.uid))
-            .collect();
+        let listed: Vec<MessageIds> = ids.messages.into_iter().filter(|m| wanted(m.uid)).collect();
         let email_ids: Vec<&str> = listed
             .iter()
             .filter_map(|m| m.email_id.as_deref())
@@ -181,7 +177,7 @@ mod tests {
             ids(11, Some("A")), // the same EMAILID again in one folder
             ids(12, Some("B")),
             ids(13, None),
-            ids(5, Some("C")), // a refetch below UIDNEXT: never a live row
+            ids(5, Some("C")),  // a refetch below UIDNEXT: never a live row
             ids(14, Some("D")), // live only in this folder: a copy here
             ids(6, Some("E")),  // a refetch: a tombstone is fine
             ids(15, Some("F")), // live in a folder this pass synced: a copy
