@@ -164,7 +164,7 @@ async fn a_tombstone_is_invisible_then_taken_over_with_its_content() {
     assert_eq!(fx.store.message(id).await.unwrap().unwrap().parts.len(), 1);
     assert!(
         fx.store
-            .purge_tombstones(fx.account)
+            .purge_tombstones(fx.account, i64::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -180,7 +180,13 @@ async fn tombstones_nobody_takes_are_purged() {
         .unwrap();
     let id = fx.id(fx.inbox, 1).await.unwrap();
     fx.expunge(fx.inbox, 1, 2).await;
-    assert_eq!(fx.store.purge_tombstones(fx.account).await.unwrap(), [id]);
+    assert_eq!(
+        fx.store
+            .purge_tombstones(fx.account, i64::MAX)
+            .await
+            .unwrap(),
+        [id]
+    );
     assert!(
         fx.store
             .email_owners(fx.inbox, &["A"])

@@ -455,6 +455,57 @@ async fn first_sync_pays_little_for_object_ids() {
     assert!(sync.round_trips <= 4, "{sync:?}");
 }
 
+/// Cyrus: a move whose source a pass synced without its target keeps the moved rows hidden
+/// until the first pass that began after it ends: the next pass syncing the target takes
+/// them over; after a whole other pass they are gone, and the target fetches them anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_wait_one_whole_pass() {
+    let server = anvert_tests::cyrus::Cyrus::start();
+    let truth = server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 19,
+            count: 8,
+            ..GenConfig::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = engine_with_alice(
+        &server,
+        server.imaps_addr(),
+        dir.path(),
+        EngineConfig::default(),
+    )
+    .await;
+    let both = request(&["INBOX", "Archive"]);
+    engine.sync(account, &both).await.unwrap();
+    let inbox = folder(&engine, account, "INBOX").await;
+    let stored = by_message_id(&engine, inbox).await;
+    let uid_of = |t: &MessageTruth| stored[&t.message_id].1;
+    let taken =
+        |r: &anvert_core::sync::SyncReport| -> u64 { r.folders.iter().map(|f| f.taken_over).sum() };
+
+    // Seen at the source only, then the target in the next pass: taken over.
+    move_on_server(&server, &[uid_of(&truth[0]), uid_of(&truth[1])], "Archive").await;
+    let source = engine.sync(account, &request(&["INBOX"])).await.unwrap();
+    assert_eq!(source.removed(), 2, "{source:?}");
+    let target = engine.sync(account, &request(&["Archive"])).await.unwrap();
+    assert_eq!(taken(&target), 2, "{target:?}");
+
+    // Seen at the source, then a whole pass without the target: purged, fetched anew.
+    move_on_server(&server, &[uid_of(&truth[2])], "Archive").await;
+    engine.sync(account, &request(&["INBOX"])).await.unwrap();
+    engine.sync(account, &request(&["INBOX"])).await.unwrap();
+    let target = engine.sync(account, &request(&["Archive"])).await.unwrap();
+    assert_eq!(taken(&target), 0, "{target:?}");
+    assert_eq!(target.added(), 1, "{target:?}");
+    let archive = folder(&engine, account, "Archive").await;
+    let moved: Vec<MessageTruth> = truth[..3].to_vec();
+    assert_store_matches(&details(&engine, archive).await, &moved);
+    assert_store_matches(&details(&engine, inbox).await, &truth[3..]);
+}
+
 on_each_server!(
     moved_source_first,
     moved_target_first,

@@ -351,11 +351,11 @@ pub(super) const FOLDER_SUMMARIES: &str = "
     SELECT f.id, f.name, f.delimiter, f.role, f.role_override, f.subscribed, f.selectable,
            (SELECT count(*) FROM messages AS m WHERE m.folder_id = f.id)
          - (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND m.tombstone = 1) AS total,
+            WHERE m.folder_id = f.id AND m.tombstone > 0) AS total,
            (SELECT count(*) FROM messages AS m
             WHERE m.folder_id = f.id AND (m.flags & 1) = 0)
          - (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND m.tombstone = 1 AND (m.flags & 1) = 0) AS unread
+            WHERE m.folder_id = f.id AND m.tombstone > 0 AND (m.flags & 1) = 0) AS unread
     FROM folders AS f
     WHERE f.account_id = ?1
     ORDER BY f.name";

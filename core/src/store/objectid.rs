@@ -5,9 +5,10 @@
 //!
 //! - A row whose UID the server expunged while it had an EMAILID becomes a *tombstone*
 //!   (`messages.tombstone`, migration 0013) instead of being deleted: its folder may have
-//!   been synced before the folder the message moved to. A tombstone is invisible to every
-//!   query an app makes; it is taken over where its EMAILID reappears, or removed by
-//!   [`Store::purge_tombstones`] when the account pass ends (and when the next begins).
+//!   been synced before the folder the message moved to (in this account pass, or by push
+//!   before it). A tombstone is invisible to every query an app makes; it is taken over
+//!   where its EMAILID reappears, or removed by [`Store::purge_tombstones`] when the first
+//!   account pass that began after it ends: every folder of a pass had its chance.
 //! - A live row may be taken over by new mail in another folder (the move was seen at its
 //!   target first). Its old place is then listed in `objectid_checks`, so that the source
 //!   folder's next sync asks the server whether the UID is still there: if it is, it was a
@@ -111,18 +112,24 @@ impl Store {
             .collect()
     }
 
-    /// Removes the account's tombstones (expunged rows nobody took over). Returns the ids
-    /// removed; their bodies, parts and download records go with them (cascades).
-    pub async fn purge_tombstones(&self, account: AccountId) -> Result<Vec<MessageId>> {
+    /// Removes the account's tombstones (expunged rows nobody took over) made before
+    /// `before` (unix milliseconds). Returns the ids removed; their bodies, parts and download
+    /// records go with them (cascades).
+    pub async fn purge_tombstones(
+        &self,
+        account: AccountId,
+        before: i64,
+    ) -> Result<Vec<MessageId>> {
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "DELETE FROM messages WHERE id IN (
                 SELECT m.id FROM folders AS f
-                JOIN messages AS m ON m.folder_id = f.id AND m.tombstone = 1
-                WHERE f.account_id = ?1)
+                JOIN messages AS m ON m.folder_id = f.id AND m.tombstone > 0
+                WHERE f.account_id = ?1 AND m.tombstone < ?2)
              RETURNING id",
         )
         .bind(account.0)
+        .bind(before)
         .fetch_all(&mut *tx)
         .await
         .map_err(sql("purge expunged messages"))?;
@@ -140,7 +147,7 @@ pub(super) async fn expunge(
     ranges: &str,
 ) -> Result<u64> {
     let hidden = sqlx::query(
-        "UPDATE messages SET tombstone = 1 WHERE id IN (
+        "UPDATE messages SET tombstone = max(CAST(unixepoch('subsec') * 1000 AS INTEGER), 1) WHERE id IN (
             SELECT m.id FROM json_each(?2) AS r
             CROSS JOIN messages AS m
               ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
@@ -336,7 +343,7 @@ pub(super) async fn tombstones_for(
          FROM json_each(?2) AS j
          CROSS JOIN messages AS m ON m.email_id = j.value
          JOIN folders AS f ON f.id = m.folder_id
-         WHERE f.account_id = ?1 AND m.tombstone = 1 AND m.summary_state = 'complete'
+         WHERE f.account_id = ?1 AND m.tombstone > 0 AND m.summary_state = 'complete'
          ORDER BY m.id",
     )
     .bind(account.0)

@@ -60,6 +60,9 @@ pub struct AccountPass {
     account: AccountId,
     /// The folders this pass has synced so far (see `FolderSync::settled`).
     settled: Vec<crate::store::FolderId>,
+    /// When the pass began (unix milliseconds): tombstones older than that are purged at its
+    /// end.
+    began: i64,
 }
 
 #[derive(Debug)]
@@ -82,8 +85,9 @@ impl AccountPass {
         events: &dyn EventSink,
         budget: &Budget,
     ) -> Result<AccountPass> {
-        // Tombstones an interrupted pass left (OBJECTID): their moves were not seen.
-        store.purge_tombstones(account).await?;
+        let began = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         budget.set_purpose(Purpose::SyncMetadata);
         // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen
         // then costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
@@ -199,6 +203,7 @@ impl AccountPass {
             resume: false,
             account,
             settled: Vec::new(),
+            began,
         })
     }
 
@@ -286,9 +291,11 @@ impl AccountPass {
     }
 
     /// The pass's report, with the bytes it spent. Expunged rows kept for a move (OBJECTID
-    /// tombstones) that no folder of the pass took over are removed now.
+    /// tombstones) made before the pass began, which every folder of the pass could have
+    /// taken over, are removed now; newer ones wait for the next pass (a move whose source
+    /// this pass synced and whose target it did not sync).
     pub async fn finish(mut self, store: &Store, budget: &Budget) -> Result<SyncReport> {
-        store.purge_tombstones(self.account).await?;
+        store.purge_tombstones(self.account, self.began).await?;
         self.report.bytes = budget.spent();
         Ok(self.report)
     }
