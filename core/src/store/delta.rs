@@ -187,12 +187,14 @@ impl Store {
 }
 
 /// Removes the messages in a batch of `[first, last]` UID ranges; the batch is the outer loop
-/// (`CROSS JOIN`), so each range is one range scan of the (folder, uid) index.
+/// (`CROSS JOIN`), so each range is one range scan of the (folder, uid) index. Rows with an
+/// EMAILID are not removed but kept as tombstones (`objectid::expunge`).
 pub(super) const REMOVE_UIDS: &str = "
     DELETE FROM messages WHERE id IN (
         SELECT m.id FROM json_each(?2) AS r
         CROSS JOIN messages AS m
-          ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1)";
+          ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
+        WHERE m.email_id IS NULL)";
 
 /// The stored flags and MODSEQ of a batch of UIDs: the batch is the outer loop, one
 /// (folder, uid) index lookup per UID, so a flag scan never walks the folder.

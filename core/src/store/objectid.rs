@@ -159,19 +159,13 @@ pub(super) async fn expunge(
     .await
     .map_err(sql("keep expunged messages for a move"))?
     .rows_affected();
-    let removed = sqlx::query(
-        "DELETE FROM messages WHERE id IN (
-            SELECT m.id FROM json_each(?2) AS r
-            CROSS JOIN messages AS m
-              ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
-            WHERE m.email_id IS NULL)",
-    )
-    .bind(folder.0)
-    .bind(ranges)
-    .execute(&mut *conn)
-    .await
-    .map_err(sql("remove expunged messages"))?
-    .rows_affected();
+    let removed = sqlx::query(super::delta::REMOVE_UIDS)
+        .bind(folder.0)
+        .bind(ranges)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("remove expunged messages"))?
+        .rows_affected();
     sqlx::query(
         "DELETE FROM objectid_checks WHERE folder_id = ?1 AND uid IN (
             SELECT c.uid FROM json_each(?2) AS r

@@ -342,14 +342,10 @@ impl FolderSync<'_> {
         // Rows another folder took over by EMAILID (OBJECTID): where QRESYNC did not report
         // them VANISHED the server still has them (a copy), so they are fetched again.
         // Without QRESYNC the server's UID set shows them absent above.
-        let checks = self.store.objectid_checks(self.folder).await?;
+        let mut checks = self.store.objectid_checks(self.folder).await?;
+        checks.truncate(REFETCH_MAX as usize);
         if qresync {
-            absent.extend(
-                checks
-                    .iter()
-                    .filter(|u| !sel.vanished.contains(u))
-                    .take(REFETCH_MAX as usize),
-            );
+            absent.extend(checks.iter().filter(|u| !sel.vanished.contains(u)));
         }
         let incomplete = self.store.incomplete_uids(self.folder, REFETCH_MAX).await?;
         let refetch = SeqSet::of(incomplete.iter().chain(&absent).copied());
@@ -531,7 +527,8 @@ impl FolderSync<'_> {
             .iter()
             .map(|m| m.uid)
             .filter(|u| !refetched(u))
-            .chain(applied.taken_over.iter().copied())
+            // Each is stored at its UID: the row taken over, or an incomplete one.
+            .chain(delta.taken_over.iter().map(|t| t.uid))
             .collect();
         if !added.is_empty() {
             self.events.emit(SyncEvent::MessagesAdded {
