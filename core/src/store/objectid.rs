@@ -231,15 +231,27 @@ pub(super) async fn take_over(
         let Some((old_folder, old_uid, tombstone)) = at else {
             continue;
         };
-        let taken: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
-                .bind(folder.0)
-                .bind(i64::from(t.uid))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(sql("look up a UID"))?;
-        if taken.is_some() {
-            continue;
+        // The UID's place: free, or held by an incomplete row (a message whose summary could
+        // not be read), which the row taken over replaces.
+        let taken: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT id, summary_state = 'incomplete' FROM messages
+              WHERE folder_id = ?1 AND uid = ?2",
+        )
+        .bind(folder.0)
+        .bind(i64::from(t.uid))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql("look up a UID"))?;
+        match taken {
+            None => {}
+            Some((id, true)) if id != t.from.0 => {
+                sqlx::query("DELETE FROM messages WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(sql("replace an incomplete message"))?;
+            }
+            Some(_) => continue,
         }
         if tombstone == 0 {
             if old_folder == folder.0 {
