@@ -84,6 +84,8 @@ fn message(uid: u32) -> NewMessage {
             ..NewPart::default()
         }],
         incomplete: false,
+        email_id: None,
+        server_thread: None,
     }
 }
 

@@ -291,6 +291,7 @@ async fn raw_fetch(compress: bool) -> (u64, f64) {
         preview: true,
         modseq: true,
         references: true,
+        objectid: false,
     }
     .render();
     let started = Instant::now();

@@ -151,10 +151,18 @@ async fn headers_first_costs_what_a_bare_fetch_costs_and_four_round_trips_to_the
     let sync_bytes = tap.stats_since(&mark).total() - setup.total();
     assert_eq!(report.added(), 2000);
 
+    // The same items the engine asks for: EMAILID and THREADID too where OBJECTID is offered.
+    let objectid = {
+        let session = anvert_tests::client::imap_login(server, "alice").await;
+        let has = session.capabilities().has("OBJECTID");
+        session.logout().await.unwrap();
+        has
+    };
     let items = SummaryItems {
         preview: !preview_nil,
         modseq: true,
         references: true,
+        objectid,
     }
     .render();
     let same_items = baseline(server, &tap, &format!("1:* {items}"), true).await;

@@ -113,7 +113,7 @@ impl AccountSession {
                 spent = spent.plus(&self.lend(&mut slot, network, &budget).await?);
             }
             let folders = pass.folder_names();
-            let mut report = pass.finish(&budget);
+            let mut report = pass.finish(self.store(), &budget).await?;
             if report.stopped.is_none() {
                 let policy = request.content();
                 match self

@@ -43,6 +43,10 @@ pub struct MessageHeaders {
     pub references: Vec<String>,
     pub parts: Vec<PartInfo>,
     pub preview: Option<String>,
+    /// EMAILID (RFC 8474), when asked for, sent and valid.
+    pub email_id: Option<String>,
+    /// THREADID (RFC 8474), when asked for, sent, not NIL and valid.
+    pub thread: Option<String>,
     /// An item every summary asks for (FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE) was
     /// missing or unreadable: what is here is all that could be read.
     pub partial: bool,
@@ -67,6 +71,8 @@ pub struct SummaryItems {
     pub modseq: bool,
     /// The References header, for threading (not part of ENVELOPE).
     pub references: bool,
+    /// EMAILID and THREADID (RFC 8474), with OBJECTID.
+    pub objectid: bool,
 }
 
 impl SummaryItems {
@@ -81,6 +87,9 @@ impl SummaryItems {
         }
         if self.preview {
             s.push_str(" PREVIEW");
+        }
+        if self.objectid {
+            s.push_str(" EMAILID THREADID");
         }
         s.push(')');
         s
@@ -351,6 +360,7 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
             _ => {}
         }
     }
+    super::objectid::read_ids(attrs, &mut m.email_id, &mut m.thread);
     // UID 0 does not exist (RFC 3501): such a summary is one without a UID.
     let uid = uid.filter(|u| *u != 0);
     // imap-proto skips an item it cannot parse when the rest still parses (an RFC822.SIZE

@@ -173,6 +173,7 @@ async fn drive(session: &mut ImapSession, errors: &mut Vec<Error>) -> Got {
         preview: true,
         modseq: true,
         references: true,
+        objectid: false,
     };
     let mut fetch = session.start_summaries(&["2:3".into(), "1".into()], false, items, 2);
     for _ in 0..4 {

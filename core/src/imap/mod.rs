@@ -18,6 +18,7 @@ mod guard;
 mod idle;
 mod liveness;
 mod mailbox_cmd;
+mod objectid;
 mod recover;
 mod search;
 mod session;
@@ -35,6 +36,7 @@ pub use exchange::{Completion, UidPlusCode};
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
 pub use idle::IdleOutcome;
 pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
+pub use objectid::{IdFetch, MessageIds, OBJECTID_MAX, object_id};
 pub use recover::{MessageRange, SeqSet};
 pub use session::{
     Access, Folder, FolderStatus, ImapSession, QresyncParams, SelectedFolder, SpecialUse,

@@ -161,6 +161,7 @@ const ITEMS: SummaryItems = SummaryItems {
     preview: false,
     modseq: false,
     references: false,
+    objectid: false,
 };
 
 fn envelope(subject: &[u8]) -> Vec<u8> {

@@ -13,6 +13,7 @@ use super::{
     codec::{batch_json, col, col_strings, col_u32, col_u64, int_u64},
     folders::{FolderSyncState, folder_row, write_highest_modseq, write_state},
     messages::{Flags, NewMessage, SystemFlags, write_messages},
+    objectid::{Takeover, clear_checks, expunge, take_over},
     ops::set_flag,
     sql,
 };
@@ -80,6 +81,12 @@ pub struct Delta {
     pub vanished: Vec<UidRange>,
     /// Messages that appeared (stored like `insert_window`).
     pub new_messages: Vec<NewMessage>,
+    /// Messages that appeared with the EMAILID of a stored row, which they take over
+    /// (OBJECTID; see `objectid`). One the store cannot take over any more is stored as an
+    /// incomplete message (UID and flags), fetched whole by the next sync.
+    pub taken_over: Vec<Takeover>,
+    /// UIDs listed for an OBJECTID check that this delta asked the server about: done.
+    pub checked: Vec<u32>,
     /// The folder state once all of the above is stored.
     pub state_after: FolderSyncState,
 }
@@ -96,6 +103,10 @@ pub struct DeltaApplied {
     pub removed: u64,
     /// New messages stored.
     pub stored: u64,
+    /// UIDs of `taken_over` messages that did take over their row, ascending.
+    pub taken_over: Vec<u32>,
+    /// Where the live rows taken over were (folder, UID): gone from there for the app.
+    pub left: Vec<(FolderId, u32)>,
 }
 
 impl Store {
@@ -107,13 +118,34 @@ impl Store {
         write_state(&mut tx, folder, &stored, &delta.state_after).await?;
         let removed = remove_uids(&mut tx, folder, &delta.vanished).await?;
         let changed_uids = change_flags(&mut tx, folder, &delta.changed).await?;
-        let new = write_messages(&mut tx, stored.account, folder, &delta.new_messages).await?;
+        let taken = take_over(&mut tx, folder, &delta.taken_over).await?;
+        let mut taken_over = taken.uids;
+        taken_over.sort_unstable();
+        // A row gone meanwhile: the message is stored by its UID and flags, and fetched
+        // whole by the next sync.
+        let stubs: Vec<NewMessage> = delta
+            .taken_over
+            .iter()
+            .filter(|t| taken_over.binary_search(&t.uid).is_err())
+            .map(|t| NewMessage {
+                uid: t.uid,
+                modseq: t.modseq,
+                flags: t.flags.clone(),
+                incomplete: true,
+                ..NewMessage::default()
+            })
+            .collect();
+        let mut new = write_messages(&mut tx, stored.account, folder, &delta.new_messages).await?;
+        new += write_messages(&mut tx, stored.account, folder, &stubs).await?;
+        clear_checks(&mut tx, folder, &delta.checked).await?;
         tx.commit().await.map_err(sql("commit a delta"))?;
         Ok(DeltaApplied {
             flags_changed: changed_uids.len() as u64,
             changed_uids,
             removed,
             stored: new,
+            taken_over,
+            left: taken.left,
         })
     }
 
@@ -155,12 +187,14 @@ impl Store {
 }
 
 /// Removes the messages in a batch of `[first, last]` UID ranges; the batch is the outer loop
-/// (`CROSS JOIN`), so each range is one range scan of the (folder, uid) index.
+/// (`CROSS JOIN`), so each range is one range scan of the (folder, uid) index. Rows with an
+/// EMAILID are not removed but kept as tombstones (`objectid::expunge`).
 pub(super) const REMOVE_UIDS: &str = "
     DELETE FROM messages WHERE id IN (
         SELECT m.id FROM json_each(?2) AS r
         CROSS JOIN messages AS m
-          ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1)";
+          ON m.folder_id = ?1 AND m.uid BETWEEN r.value ->> 0 AND r.value ->> 1
+        WHERE m.email_id IS NULL)";
 
 /// The stored flags and MODSEQ of a batch of UIDs: the batch is the outer loop, one
 /// (folder, uid) index lookup per UID, so a flag scan never walks the folder.
@@ -184,7 +218,8 @@ const QUEUED_FLAGS: &str = "
     ORDER BY o.id";
 
 /// Deletes the folder's messages in the given UID ranges (parts, search rows and thread
-/// links follow through cascades and triggers). Each range is one index range scan.
+/// links follow through cascades and triggers), or keeps those with an EMAILID as
+/// tombstones (`objectid`). Each range is one index range scan.
 async fn remove_uids(
     conn: &mut SqliteConnection,
     folder: FolderId,
@@ -194,14 +229,7 @@ async fn remove_uids(
         return Ok(0);
     }
     let ranges: Vec<(u32, u32)> = vanished.iter().map(|r| (r.first, r.last)).collect();
-    let removed = sqlx::query(REMOVE_UIDS)
-        .bind(folder.0)
-        .bind(batch_json(&ranges, "UID ranges")?)
-        .execute(conn)
-        .await
-        .map_err(sql("remove expunged messages"))?
-        .rows_affected();
-    Ok(removed)
+    expunge(conn, folder, &batch_json(&ranges, "UID ranges")?).await
 }
 
 #[derive(Serialize)]

@@ -250,12 +250,13 @@ impl Store {
     /// them whole would move (what a headers-first sync is measured against).
     pub async fn folder_bytes(&self, folder: FolderId) -> Result<u64> {
         let mut conn = self.read().await?;
-        let bytes: i64 =
-            sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1")
-                .bind(folder.0)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(sql("sum a folder's message sizes"))?;
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1 AND tombstone = 0",
+        )
+        .bind(folder.0)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("sum a folder's message sizes"))?;
         u64::try_from(bytes).map_err(|_| invalid("a negative sum of message sizes"))
     }
 
@@ -344,13 +345,17 @@ async fn derive_roles(conn: &mut SqliteConnection, account: AccountId) -> Result
     Ok(())
 }
 
-/// Unread and total are counted on the covering index `messages_by_flags`.
+/// Unread and total are counted on the covering index `messages_by_flags`, less the
+/// tombstones (`objectid`), counted on their partial index.
 pub(super) const FOLDER_SUMMARIES: &str = "
     SELECT f.id, f.name, f.delimiter, f.role, f.role_override, f.subscribed, f.selectable,
+           (SELECT count(*) FROM messages AS m WHERE m.folder_id = f.id)
+         - (SELECT count(*) FROM messages AS m
+            WHERE m.folder_id = f.id AND m.tombstone > 0) AS total,
            (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id) AS total,
-           (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND (m.flags & 1) = 0) AS unread
+            WHERE m.folder_id = f.id AND (m.flags & 1) = 0)
+         - (SELECT count(*) FROM messages AS m
+            WHERE m.folder_id = f.id AND m.tombstone > 0 AND (m.flags & 1) = 0) AS unread
     FROM folders AS f
     WHERE f.account_id = ?1
     ORDER BY f.name";

@@ -22,7 +22,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT f.account_id, f.id AS folder_id, f.name, m.uid, f.uidvalidity
                FROM messages AS m JOIN folders AS f ON f.id = m.folder_id
-              WHERE m.id = ?1",
+              WHERE m.id = ?1 AND m.tombstone = 0",
         )
         .bind(message.0)
         .fetch_optional(&mut *conn)

@@ -118,6 +118,12 @@ pub struct NewMessage {
     /// is marked and the next sync fetches the message again. Stored over a complete row of
     /// the same UID, only the flags and MODSEQ are taken.
     pub incomplete: bool,
+    /// The server's EMAILID (RFC 8474), validated (`imap::object_id`); `None` without
+    /// OBJECTID.
+    pub email_id: Option<String>,
+    /// The server's THREADID (RFC 8474), validated; `None` without OBJECTID or for NIL.
+    /// Threads follow it when given ([`threads`]).
+    pub server_thread: Option<String>,
 }
 
 /// One MIME part from BODYSTRUCTURE.
@@ -193,12 +199,13 @@ impl Store {
     /// The folder's stored UIDs, ascending (for a full-scan comparison with the server).
     pub async fn uids(&self, folder: FolderId) -> Result<Vec<u32>> {
         let mut conn = self.read().await?;
-        let uids: Vec<i64> =
-            sqlx::query_scalar("SELECT uid FROM messages WHERE folder_id = ?1 ORDER BY uid")
-                .bind(folder.0)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(sql("list a folder's UIDs"))?;
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT uid FROM messages WHERE folder_id = ?1 AND tombstone = 0 ORDER BY uid",
+        )
+        .bind(folder.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list a folder's UIDs"))?;
         uids.into_iter()
             .map(|uid| u32::try_from(uid).map_err(|_| invalid("stored UID out of range")))
             .collect()
@@ -210,6 +217,7 @@ impl Store {
         let mut conn = self.read().await?;
         let uids: Vec<i64> = sqlx::query_scalar(
             "SELECT uid FROM messages WHERE folder_id = ?1 AND summary_state = 'incomplete'
+               AND tombstone = 0
              ORDER BY uid LIMIT ?2",
         )
         .bind(folder.0)
@@ -225,13 +233,14 @@ impl Store {
     /// The id of the message stored under `uid` in `folder`, if any.
     pub async fn message_id(&self, folder: FolderId, uid: u32) -> Result<Option<MessageId>> {
         let mut conn = self.read().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
-                .bind(folder.0)
-                .bind(i64::from(uid))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(sql("look up a message by UID"))?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2 AND tombstone = 0",
+        )
+        .bind(folder.0)
+        .bind(i64::from(uid))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql("look up a message by UID"))?;
         Ok(id.map(MessageId))
     }
 
@@ -240,7 +249,8 @@ impl Store {
     pub async fn message_count(&self, folder: FolderId) -> Result<u32> {
         let mut conn = self.read().await?;
         let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM messages WHERE folder_id = ?1 AND outside_window = 0",
+            "SELECT count(*) FROM messages WHERE folder_id = ?1 AND outside_window = 0 \
+             AND tombstone = 0",
         )
         .bind(folder.0)
         .fetch_one(&mut *conn)
@@ -345,7 +355,15 @@ pub(super) async fn write_messages(
         }
         fresh = kept;
     }
+    // A new message with the EMAILID of a tombstone (moved here from a folder synced
+    // earlier in this pass) takes over the tombstone's row and content.
+    let takeovers = super::objectid::tombstones_for(conn, account, &fresh).await?;
+    if !takeovers.is_empty() {
+        let done = super::objectid::take_over(conn, folder, &takeovers).await?;
+        fresh.retain(|(m, _)| !done.uids.contains(&m.uid));
+    }
     insert_fresh(conn, folder, &fresh).await?;
+    super::objectid::share_content(conn, folder, &fresh).await?;
     upsert::upsert_json(conn, folder, &again).await?;
     upsert::update_flags_only(conn, folder, &flags_only).await?;
     Ok(messages.len() as u64)
@@ -380,7 +398,7 @@ async fn stored_uids(
         .collect()
 }
 
-/// Rows per multi-row statement at most (messages: 23 parameters a row, parts 11, under
+/// Rows per multi-row statement at most (messages: 25 parameters a row, parts 11, under
 /// SQLite's 32766). Batches are split into power-of-two chunks, so a handful of statement
 /// texts is all the connection ever prepares.
 const CHUNK: usize = 128;
@@ -421,8 +439,8 @@ const NEXT_MESSAGE_ID: &str = "
 const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
-    preview, has_attachments, thread_id, summary_state)";
-const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    preview, has_attachments, thread_id, summary_state, email_id, server_thread)";
+const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
 const INSERT_PARTS_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?)";
 
@@ -549,7 +567,9 @@ async fn insert_fresh(
                 .bind(message.preview.as_deref())
                 .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
                 .bind(*thread_id)
-                .bind(summary_state(message));
+                .bind(summary_state(message))
+                .bind(message.email_id.as_deref())
+                .bind(message.server_thread.as_deref());
         }
         query
             .execute(&mut *conn)

@@ -39,6 +39,7 @@ mod messages;
 mod migrate;
 mod moves;
 mod moves_wait;
+mod objectid;
 mod ops;
 mod pop3;
 mod previews;
@@ -69,6 +70,7 @@ pub use moves::{
     DraftRecord, LOCAL_UID_BASE, LocalChanges, MailboxOp, MailboxOpKind, MailboxSettled,
     PendingMailboxOp, Rekey,
 };
+pub use objectid::{EmailOwner, Takeover};
 pub use ops::{
     FlagOpChange, LocalKeyword, MessageFlagOps, PendingOp, QueuedFlags, has_flag, keeps_flag,
     set_flag,

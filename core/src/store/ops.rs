@@ -356,7 +356,7 @@ impl Store {
             "SELECT o.id, o.message_id, m.uid, o.flag, o.before, o.value, o.attempts,
                     o.parked, o.next_attempt_at
              FROM pending_ops AS o JOIN messages AS m ON m.id = o.message_id
-             WHERE o.folder_id = ?1 AND o.kind = 'flag'
+             WHERE o.folder_id = ?1 AND o.kind = 'flag' AND m.tombstone = 0
                AND NOT EXISTS (SELECT 1 FROM pending_mailbox_ops AS pm
                                WHERE pm.message_id = o.message_id)
              ORDER BY o.message_id, o.id",

@@ -28,7 +28,7 @@ const NEEDING_PREVIEW: &str = "
                AND q.mime_type IN ('text/plain', 'text/html')
              ORDER BY q.mime_type = 'text/plain' DESC, q.id
              LIMIT 1)
-     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1 AND n.tombstone = 0
                      ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
        AND m.preview IS NULL
      ORDER BY m.internal_date DESC, m.uid DESC";
@@ -44,7 +44,7 @@ const NEEDING_BODY: &str = "
                AND q.mime_type IN ('text/plain', 'text/html')
              ORDER BY (q.mime_type = 'text/html') = ?3 DESC, q.id
              LIMIT 1)
-     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+     WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1 AND n.tombstone = 0
                      ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
        AND NOT EXISTS (SELECT 1 FROM bodies AS b WHERE b.message_id = m.id)
      ORDER BY m.internal_date DESC, m.uid DESC";
@@ -133,7 +133,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.id, m.uid, p.section, p.filename
                FROM messages AS m JOIN parts AS p ON p.message_id = m.id
-              WHERE m.id IN (SELECT n.id FROM messages AS n WHERE n.folder_id = ?1
+              WHERE m.id IN (SELECT n.id FROM messages AS n
+                              WHERE n.folder_id = ?1 AND n.tombstone = 0
                               ORDER BY n.internal_date DESC, n.uid DESC LIMIT ?2)
                 AND p.is_attachment = 1 AND p.download_state = 'none' AND p.size <= ?3
                 AND p.mime_type <> 'message/rfc822'

@@ -135,7 +135,7 @@ const PAGE: &str = concat!(
     "SELECT ",
     summary_columns!(),
     " FROM messages AS m
-      WHERE m.folder_id = ?1 AND (m.internal_date, m.uid) < (?2, ?3)
+      WHERE m.folder_id = ?1 AND (m.internal_date, m.uid) < (?2, ?3) AND m.tombstone = 0
       ORDER BY m.internal_date DESC, m.uid DESC
       LIMIT ?4"
 );
@@ -146,7 +146,7 @@ const DETAIL: &str = concat!(
     summary_columns!(),
     ", m.modseq, m.sender_addrs, m.reply_to_addrs, m.cc_addrs, m.bcc_addrs,
        m.header_message_id, m.header_in_reply_to, m.header_references
-     FROM messages AS m WHERE m.id = ?1"
+     FROM messages AS m WHERE m.id = ?1 AND m.tombstone = 0"
 );
 
 impl Store {

@@ -14,7 +14,7 @@ pub(super) const SEARCH: &str = concat!(
     " FROM message_search AS s
       JOIN messages AS m ON m.id = s.rowid
       JOIN folders AS f ON f.id = m.folder_id
-      WHERE message_search MATCH ?1 AND f.account_id = ?2
+      WHERE message_search MATCH ?1 AND f.account_id = ?2 AND m.tombstone = 0
       ORDER BY m.internal_date DESC, m.id DESC
       LIMIT ?3"
 );

@@ -10,6 +10,10 @@
 //! the whole chain). Not handled: subject-based grouping of messages without any references,
 //! and splitting a thread again when a message that joined two threads is removed.
 //! Links disappear with the last message of their thread (a trigger in the schema).
+//!
+//! Where the server gives a THREADID (RFC 8474 OBJECTID), the server's conversation is used
+//! instead: the message is linked by its THREADID (a key of its own in `thread_links`) and
+//! its own Message-ID only, never by what it references.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +45,8 @@ pub(super) const THREAD: &str = concat!(
     "SELECT ",
     summary_columns!(),
     " FROM messages AS m
-      WHERE m.thread_id = (SELECT thread_id FROM messages WHERE id = ?1)
+      WHERE m.thread_id = (SELECT thread_id FROM messages WHERE id = ?1 AND tombstone = 0)
+        AND m.tombstone = 0
       ORDER BY m.internal_date, m.id"
 );
 
@@ -50,22 +55,44 @@ pub(super) const LOOKUP_LINKS: &str = "
     SELECT mid, thread_id FROM thread_links
     WHERE account_id = ?1 AND mid IN (SELECT value FROM json_each(?2))";
 
-/// `<abc@example.com>` and ` abc@example.com ` are the same id.
+/// `<abc@example.com>` and ` abc@example.com ` are the same id. One that starts like a
+/// THREADID key ([`thread_key`]) is not an id.
 fn normalize(raw: &str) -> Option<&str> {
     let id = raw.trim();
     let id = id.strip_prefix('<').unwrap_or(id);
     let id = id.strip_suffix('>').unwrap_or(id).trim();
-    (!id.is_empty()).then_some(id)
+    (!id.is_empty() && !id.starts_with('\u{1}')).then_some(id)
 }
 
-/// The ids one message carries: its own first, then what it references.
-fn ids_of(message: &NewMessage) -> impl Iterator<Item = &str> {
-    message
-        .message_id
-        .iter()
-        .chain(&message.in_reply_to)
-        .chain(&message.references)
-        .filter_map(|raw| normalize(raw))
+/// The ids one message carries: with a server THREADID, that thread's key and the
+/// message's own id (the server decides the conversation); else its own id first, then what
+/// it references.
+fn ids_of(message: &NewMessage) -> Vec<String> {
+    match &message.server_thread {
+        Some(thread) => std::iter::once(thread_key(thread))
+            .chain(
+                message
+                    .message_id
+                    .iter()
+                    .filter_map(|raw| normalize(raw))
+                    .map(str::to_string),
+            )
+            .collect(),
+        None => message
+            .message_id
+            .iter()
+            .chain(&message.in_reply_to)
+            .chain(&message.references)
+            .filter_map(|raw| normalize(raw))
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+/// The link key of a server THREADID: a control character first, which no normalised
+/// Message-ID the envelope parser keeps starts with, so the two never meet.
+fn thread_key(thread: &str) -> String {
+    format!("\u{1}T{thread}")
 }
 
 /// Union-find over thread ids; the smaller (older) id wins a merge.
@@ -102,7 +129,8 @@ pub(super) async fn assign(
     account: AccountId,
     messages: &[NewMessage],
 ) -> Result<Vec<i64>> {
-    let wanted: Vec<&str> = messages.iter().flat_map(ids_of).collect();
+    let keys: Vec<Vec<String>> = messages.iter().map(ids_of).collect();
+    let wanted: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
     let known: Vec<(String, i64)> = sqlx::query_as(LOOKUP_LINKS)
         .bind(account.0)
         .bind(batch_json(&wanted, "Message-IDs")?)
@@ -127,9 +155,9 @@ pub(super) async fn assign(
 
     let mut merges = Merges::default();
     let mut assigned = Vec::with_capacity(messages.len());
-    for message in messages {
+    for ids in &keys {
         let mut thread = None;
-        for id in ids_of(message) {
+        for id in ids.iter().map(String::as_str) {
             if let Some(&linked) = links.get(id) {
                 thread = Some(match thread {
                     None => merges.find(linked),
@@ -142,7 +170,7 @@ pub(super) async fn assign(
             next += 1;
             fresh
         });
-        for id in ids_of(message) {
+        for id in ids.iter().map(String::as_str) {
             links.entry(id).or_insert(thread);
         }
         assigned.push(thread);

@@ -38,6 +38,8 @@ struct MessageRow<'a> {
     has_attachments: bool,
     thread_id: i64,
     summary_state: &'static str,
+    email_id: Option<&'a str>,
+    server_thread: Option<&'a str>,
 }
 
 /// A part as one element of the JSON batch, tied to its message by UID.
@@ -62,14 +64,14 @@ pub(super) const UPSERT_MESSAGES: &str = "
     INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
         subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
         header_message_id, header_in_reply_to, header_references, preview, has_attachments,
-        thread_id, summary_state)
+        thread_id, summary_state, email_id, server_thread)
     SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
         b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
         b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
         b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
         b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
         b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id',
-        b.v ->> 'summary_state'
+        b.v ->> 'summary_state', b.v ->> 'email_id', b.v ->> 'server_thread'
     FROM b
     WHERE true
     ON CONFLICT (folder_id, uid) DO UPDATE SET
@@ -92,7 +94,9 @@ pub(super) const UPSERT_MESSAGES: &str = "
         preview = coalesce(excluded.preview, messages.preview),
         has_attachments = max(excluded.has_attachments, messages.has_attachments),
         thread_id = excluded.thread_id,
-        summary_state = excluded.summary_state";
+        summary_state = excluded.summary_state,
+        email_id = coalesce(excluded.email_id, messages.email_id),
+        server_thread = coalesce(excluded.server_thread, messages.server_thread)";
 
 /// Takes only the flags and MODSEQ of incomplete messages whose stored rows are complete.
 const UPDATE_FLAGS_ONLY: &str = "
@@ -198,6 +202,8 @@ pub(super) async fn upsert_json(
             has_attachments: message.parts.iter().any(|p| p.is_attachment),
             thread_id,
             summary_state: summary_state(message),
+            email_id: message.email_id.as_deref(),
+            server_thread: message.server_thread.as_deref(),
         });
         parts.extend(message.parts.iter().map(|part| PartRow {
             uid: message.uid,

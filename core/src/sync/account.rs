@@ -41,7 +41,7 @@ pub async fn sync_imap_account_with(
     let mut pass = AccountPass::begin(session, store, account, request, events, &budget).await?;
     pass.run(session, store, request, now, events, &budget)
         .await?;
-    Ok(pass.finish(&budget))
+    pass.finish(store, &budget).await
 }
 
 /// One pass over an account, in steps: LIST and the folder list first ([`AccountPass::begin`]),
@@ -57,6 +57,12 @@ pub struct AccountPass {
     preselected: Option<crate::imap::SelectedFolder>,
     /// The folder at `next` was stopped part-way: its walk continues, without its status.
     resume: bool,
+    account: AccountId,
+    /// The folders this pass has synced so far (see `FolderSync::settled`).
+    settled: Vec<crate::store::FolderId>,
+    /// When the pass began (unix milliseconds): tombstones older than that are purged at its
+    /// end.
+    began: i64,
 }
 
 #[derive(Debug)]
@@ -79,6 +85,9 @@ impl AccountPass {
         events: &dyn EventSink,
         budget: &Budget,
     ) -> Result<AccountPass> {
+        let began = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         budget.set_purpose(Purpose::SyncMetadata);
         // On a first sync of INBOX, SELECT it in the same flight as LIST: the first screen
         // then costs LOGIN, COMPRESS, LIST+SELECT and one FETCH.
@@ -192,6 +201,9 @@ impl AccountPass {
             },
             preselected,
             resume: false,
+            account,
+            settled: Vec::new(),
+            began,
         })
     }
 
@@ -230,6 +242,7 @@ impl AccountPass {
                 content: request.content(),
                 resume,
                 preview: Default::default(),
+                settled: &self.settled,
             }
             .run(if resume { None } else { folder.status }, preselected)
             .await;
@@ -257,6 +270,7 @@ impl AccountPass {
                     .errors
                     .push((folder.name.clone(), e.to_string())),
             }
+            self.settled.push(folder.id);
             self.next += 1;
             if self.report.stopped.is_some() {
                 break;
@@ -276,10 +290,14 @@ impl AccountPass {
         self.report.folders.iter().map(|f| f.name.clone()).collect()
     }
 
-    /// The pass's report, with the bytes it spent.
-    pub fn finish(mut self, budget: &Budget) -> SyncReport {
+    /// The pass's report, with the bytes it spent. Expunged rows kept for a move (OBJECTID
+    /// tombstones) made before the pass began, which every folder of the pass could have
+    /// taken over, are removed now; newer ones wait for the next pass (a move whose source
+    /// this pass synced and whose target it did not sync).
+    pub async fn finish(mut self, store: &Store, budget: &Budget) -> Result<SyncReport> {
+        store.purge_tombstones(self.account, self.began).await?;
         self.report.bytes = budget.spent();
-        self.report
+        Ok(self.report)
     }
 }
 
@@ -306,6 +324,7 @@ fn merge(reports: &mut Vec<FolderReport>, next: FolderReport, resumed: bool) {
     first.structure_fallback += next.structure_fallback;
     first.incomplete.extend(next.incomplete);
     first.refetched += next.refetched;
+    first.taken_over += next.taken_over;
     first.unparsable = next.unparsable;
     first.stopped = next.stopped;
 }
@@ -350,6 +369,7 @@ pub async fn sync_imap_folder(
         content: request.content(),
         resume: false,
         preview: Default::default(),
+        settled: &[],
     }
     .run(None, None)
     .await

@@ -65,6 +65,8 @@ pub fn message(m: MessageHeaders) -> NewMessage {
         preview: m.preview,
         parts: m.parts.into_iter().map(part).collect(),
         incomplete: partial,
+        email_id: m.email_id,
+        server_thread: m.thread,
     }
 }
 

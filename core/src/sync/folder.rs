@@ -37,7 +37,7 @@ use crate::{
     limits::REFETCH_MAX,
     net::Purpose,
     policy::{ContentPolicy, SyncWindow},
-    store::{Delta, FolderId, FolderSyncState, LOCAL_UID_BASE, Store, UidRange},
+    store::{Delta, DeltaApplied, FolderId, FolderSyncState, LOCAL_UID_BASE, Store, UidRange},
 };
 
 /// How a folder was synced.
@@ -79,6 +79,9 @@ pub struct FolderReport {
     /// Messages not stored at all: not even their UID could be read. The folder's sync state
     /// does not move past them, so the next sync asks for them again.
     pub unparsable: u32,
+    /// Of `added`, messages recognised by their EMAILID (OBJECTID): moved or copied here by
+    /// another client, they took over the stored row and content; nothing else was fetched.
+    pub taken_over: u64,
     pub stopped: Option<StopReason>,
 }
 
@@ -98,6 +101,7 @@ impl FolderReport {
             incomplete: Vec::new(),
             refetched: 0,
             unparsable: 0,
+            taken_over: 0,
             stopped: None,
         }
     }
@@ -118,6 +122,9 @@ pub(super) struct FolderSync<'a> {
     pub resume: bool,
     /// What is known about the server's PREVIEW answers; loaded by `run`.
     pub preview: PreviewMemo,
+    /// Folders synced earlier in this account pass: their live rows are known to be on the
+    /// server, so a message with the EMAILID of one is a copy, not a move (`objectid`).
+    pub settled: &'a [FolderId],
 }
 
 /// Whether to ask for PREVIEW, as learnt from the server's answers.
@@ -141,10 +148,20 @@ impl FolderSync<'_> {
         let local_count = self.store.message_count(self.folder).await?;
         let mut report = FolderReport::new(self.name, SyncMode::Unchanged);
         let wants_backfill = |exists: u32| local_count < exists.min(self.window.min_messages);
+        // A folder selected on this session is never judged by its STATUS: Dovecot answers
+        // STATUS (and LIST-STATUS) of the selected mailbox from the session's own view, which
+        // misses what another client did since (seen with a move by another client while a
+        // body read had left INBOX selected on the warm connection).
+        let selected_here = self
+            .session
+            .selection()
+            .is_some_and(|(name, ..)| name == self.name);
         if let (Some(status), Some(_)) = (status, stored.uidvalidity)
+            && !selected_here
             && unchanged(&stored, &status)
             && !wants_backfill(stored.exists)
             && self.store.incomplete_uids(self.folder, 1).await?.is_empty()
+            && self.store.objectid_checks(self.folder).await?.is_empty()
             && !super::content::wanted(self.store, self.folder, &self.content).await?
         {
             return Ok(report);
@@ -325,17 +342,27 @@ impl FolderSync<'_> {
             )
         };
 
+        // Rows another folder took over by EMAILID (OBJECTID): where QRESYNC did not report
+        // them VANISHED the server still has them (a copy), so they are fetched again.
+        // Without QRESYNC the server's UID set shows them absent above.
+        let mut checks = self.store.objectid_checks(self.folder).await?;
+        checks.truncate(REFETCH_MAX as usize);
+        if qresync {
+            absent.extend(checks.iter().filter(|u| !sel.vanished.contains(u)));
+        }
         let incomplete = self.store.incomplete_uids(self.folder, REFETCH_MAX).await?;
         let refetch = SeqSet::of(incomplete.iter().chain(&absent).copied());
         let grew = sel.uid_next.is_some_and(|next| next > old_next);
         let mut mail = self.new_mail(old_next, grew, &refetch, report).await?;
         let mut vanished: Vec<UidRange> = vanished;
         vanished.extend(mail.vanished.iter().map(|u| UidRange::single(*u)));
-        mail.messages.retain(|m| {
-            !vanished
+        let gone = |uid: u32| {
+            vanished
                 .iter()
-                .any(|r| (r.first()..=r.last()).contains(&m.uid))
-        });
+                .any(|r| (r.first()..=r.last()).contains(&uid))
+        };
+        mail.messages.retain(|m| !gone(m.uid));
+        mail.taken_over.retain(|t| !gone(t.uid));
         let state_after = FolderSyncState {
             uidvalidity: sel.uid_validity,
             // Never past a message that was not stored.
@@ -349,22 +376,30 @@ impl FolderSync<'_> {
             } else {
                 sel.highest_modseq
             },
-            lowest_uid_synced: stored
-                .lowest_uid_synced
-                .or_else(|| mail.messages.iter().map(|m| m.uid).min()),
+            lowest_uid_synced: stored.lowest_uid_synced.or_else(|| {
+                mail.messages
+                    .iter()
+                    .map(|m| m.uid)
+                    .chain(mail.taken_over.iter().map(|t| t.uid))
+                    .min()
+            }),
             exists: sel.exists,
         };
         let delta = Delta {
             changed,
             vanished,
             new_messages: mail.messages,
+            taken_over: mail.taken_over,
+            checked: checks,
             state_after,
         };
         let applied = self.store.apply_delta(self.folder, &delta).await?;
         store_bodies(self.store, self.folder, &mail.bodies).await?;
         // Refetched incomplete messages were stored before: changed, not added.
         let was_incomplete = |uid: &u32| incomplete.binary_search(uid).is_ok();
-        self.emit_delta(&delta, &applied.changed_uids, &was_incomplete);
+        self.emit_delta(&delta, &applied, &was_incomplete);
+        report.taken_over += applied.taken_over.len() as u64;
+        report.added += applied.taken_over.len() as u64;
         let refetched = delta
             .new_messages
             .iter()
@@ -402,6 +437,9 @@ impl FolderSync<'_> {
         if sets.is_empty() {
             return Ok(NewMail::default());
         }
+        if self.session.has_objectid() {
+            return self.new_mail_by_ids(&sets, old_next, refetch, report).await;
+        }
         let items = self.items();
         let depth = self.window.pipeline_depth;
         let mut fetch = self.session.start_summaries(&sets, true, items, depth);
@@ -436,6 +474,7 @@ impl FolderSync<'_> {
         .recover(got, report)
         .await?;
         Ok(NewMail {
+            taken_over: Vec::new(),
             lost: !recovered.lost.is_empty(),
             messages: recovered
                 .messages
@@ -451,7 +490,16 @@ impl FolderSync<'_> {
     /// Tells the app what a committed delta changed: `changed` are the stored messages whose
     /// flags really changed (not every message a flag scan listed); `refetched` tells stored
     /// messages that were fetched again from new ones.
-    fn emit_delta(&self, delta: &Delta, changed: &[u32], refetched: &dyn Fn(&u32) -> bool) {
+    fn emit_delta(&self, delta: &Delta, applied: &DeltaApplied, refetched: &dyn Fn(&u32) -> bool) {
+        let changed = &applied.changed_uids;
+        let mut left: std::collections::BTreeMap<FolderId, Vec<u32>> = Default::default();
+        for (from, uid) in &applied.left {
+            left.entry(*from).or_default().push(*uid);
+        }
+        for (from, uids) in left {
+            self.events
+                .emit(SyncEvent::MessagesRemoved { folder: from, uids });
+        }
         let folder = self.folder;
         if !delta.vanished.is_empty() {
             let uids = delta
@@ -482,6 +530,8 @@ impl FolderSync<'_> {
             .iter()
             .map(|m| m.uid)
             .filter(|u| !refetched(u))
+            // Each is stored at its UID: the row taken over, or an incomplete one.
+            .chain(delta.taken_over.iter().map(|t| t.uid))
             .collect();
         if !added.is_empty() {
             self.events.emit(SyncEvent::MessagesAdded {
@@ -533,6 +583,7 @@ impl FolderSync<'_> {
             preview: self.session.capabilities().has("PREVIEW") && !self.preview.nil,
             modseq: self.session.has_condstore(),
             references: true,
+            objectid: self.session.has_objectid(),
         }
     }
 }
@@ -561,12 +612,14 @@ fn initial_state(sel: &SelectedFolder, uid_validity: u32) -> FolderSyncState {
 
 /// What a delta's UID fetch brought.
 #[derive(Debug, Default)]
-struct NewMail {
-    messages: Vec<crate::store::NewMessage>,
+pub(super) struct NewMail {
+    pub messages: Vec<crate::store::NewMessage>,
+    /// Messages recognised by their EMAILID: they take over stored rows (`objectid`).
+    pub taken_over: Vec<crate::store::Takeover>,
     /// Bodies read with messages' structures, `(uid, is_html, text)`.
-    bodies: Vec<(u32, bool, String)>,
+    pub bodies: Vec<(u32, bool, String)>,
     /// UIDs the server reported as VANISHED meanwhile.
-    vanished: Vec<u32>,
+    pub vanished: Vec<u32>,
     /// A message could not be stored at all: UIDNEXT must not move.
-    lost: bool,
+    pub lost: bool,
 }

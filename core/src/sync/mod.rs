@@ -21,6 +21,7 @@ mod convert;
 mod download;
 mod folder;
 mod moves;
+mod objectid;
 mod ondemand;
 mod pop3;
 pub(crate) mod pop3_listing;

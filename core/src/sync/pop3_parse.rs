@@ -66,6 +66,8 @@ pub(super) fn headers(message: &Message<'_>, size: u64, now: i64, preview: bool)
         preview,
         parts: Vec::new(),
         incomplete: false,
+        email_id: None,
+        server_thread: None,
     }
 }
 

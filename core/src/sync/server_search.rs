@@ -284,6 +284,8 @@ async fn fetch_summaries(
         preview,
         modseq: session.has_condstore(),
         references: true,
+        // Stored with the hit, for threads and for recognising it when a sync meets it.
+        objectid: session.has_objectid(),
     };
     let mut fetch = session.start_summaries(&[uid_set(uids)], true, items, 1);
     let mut got = Window::default();
