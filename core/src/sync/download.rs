@@ -222,6 +222,7 @@ impl Download {
             uid,
             section: self.part.section.clone(),
             range: Some((self.record.encoded_offset, len)),
+            binary: false,
         }];
         let chunk =
             super::ondemand::fetch_in_folder(session, &self.location, purpose, &request).await?;

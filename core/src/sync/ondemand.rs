@@ -109,6 +109,7 @@ pub async fn fetch_body(
         uid: location.uid,
         section: part.section.clone(),
         range: None,
+        binary: false,
     };
     let data = fetch_in_folder(session, location, Purpose::Bodies, &[request])
         .await?
