@@ -196,42 +196,66 @@ impl Expected {
     /// The expectations of `requests`; `Error::Config` for an invalid section number, or two
     /// ranges of one section that start at the same offset (their answers would look alike).
     fn new(requests: &[SectionRequest]) -> Result<Expected> {
-        let mut slots = BTreeMap::new();
+        let mut expected = Expected::empty();
         for r in requests {
-            let path = section_path(&r.section).ok_or_else(|| Error::Config {
-                reason: "invalid MIME section number".into(),
-            })?;
-            let key = (r.uid, path, r.range.map(|(offset, _)| offset));
-            let max_len = r.range.map(|(_, len)| len);
-            match slots.get(&key) {
-                Some(Slot {
-                    max_len: known,
-                    binary,
-                    ..
-                }) if *known != max_len || *binary != r.binary => {
-                    return Err(Error::Config {
-                        reason: "two ranges of one section from the same offset".into(),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    slots.insert(
-                        key,
-                        Slot {
-                            section: r.section.clone(),
-                            max_len,
-                            binary: r.binary,
-                            data: None,
-                        },
-                    );
-                }
-            }
+            expected.add(r)?;
         }
-        Ok(Expected {
-            slots,
+        Ok(expected)
+    }
+
+    /// Nothing expected yet (see [`add`](Expected::add)).
+    pub(super) fn empty() -> Expected {
+        Expected {
+            slots: BTreeMap::new(),
             refused: BTreeSet::new(),
             first_refusal: None,
-        })
+        }
+    }
+
+    /// Expects the answer of one more request (`Error::Config` as in `new`).
+    pub(super) fn add(&mut self, r: &SectionRequest) -> Result<()> {
+        let path = section_path(&r.section).ok_or_else(|| Error::Config {
+            reason: "invalid MIME section number".into(),
+        })?;
+        let key = (r.uid, path, r.range.map(|(offset, _)| offset));
+        let max_len = r.range.map(|(_, len)| len);
+        match self.slots.get(&key) {
+            Some(Slot {
+                max_len: known,
+                binary,
+                ..
+            }) if *known != max_len || *binary != r.binary => Err(Error::Config {
+                reason: "two ranges of one section from the same offset".into(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.slots.insert(
+                    key,
+                    Slot {
+                        section: r.section.clone(),
+                        max_len,
+                        binary: r.binary,
+                        data: None,
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes out the answer to `r` (and forgets the request): `None` when nothing came for
+    /// it, or its UID was refused.
+    pub(super) fn take_answer(&mut self, r: &SectionRequest) -> Option<Vec<u8>> {
+        let key = (
+            r.uid,
+            section_path(&r.section)?,
+            r.range.map(|(offset, _)| offset),
+        );
+        let slot = self.slots.remove(&key)?;
+        if self.refused.contains(&r.uid) {
+            return None;
+        }
+        slot.data
     }
 
     fn asked_for(&self, uid: u32) -> bool {

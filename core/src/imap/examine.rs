@@ -105,7 +105,7 @@ impl ImapSession {
     }
 
     /// What the folder selected now reported, if it is `folder`, read-write or read-only.
-    fn current(&self, folder: &str) -> Option<&SelectedFolder> {
+    pub(super) fn current(&self, folder: &str) -> Option<&SelectedFolder> {
         match &self.selected {
             Some((name, sel, _)) if name == folder => Some(sel),
             _ => None,
@@ -114,7 +114,7 @@ impl ImapSession {
 
     /// The EXAMINE command; the selection is cleared (an EXAMINE that fails leaves none), and
     /// a pending ENABLE now has to wait until the folder is left (RFC 5161).
-    fn start_examine(&mut self, folder: &str) -> Result<String> {
+    pub(super) fn start_examine(&mut self, folder: &str) -> Result<String> {
         let command = format!("EXAMINE {}", quote(folder)?);
         self.selected = None;
         if self.enable_pending {
@@ -124,7 +124,7 @@ impl ImapSession {
     }
 
     /// Records the EXAMINE's outcome: the folder read-only, or nothing selected.
-    fn finish_examine(
+    pub(super) fn finish_examine(
         &mut self,
         folder: &str,
         uid_validity: Option<u32>,

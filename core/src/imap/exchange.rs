@@ -84,6 +84,12 @@ impl Pipeline {
         self.sending = false;
     }
 
+    /// Adds a command behind those planned (sent by the next `next_completion`, depth
+    /// allowing), while earlier ones are still in flight.
+    pub(crate) fn push(&mut self, command: String) {
+        self.commands.push(command);
+    }
+
     /// The caller handles `* n FETCH` responses the guard could not parse (it sees them as
     /// markers, see [`Unparsable`]) instead of the pipeline failing on them.
     pub(crate) fn take_unparsable_fetch(&mut self) {

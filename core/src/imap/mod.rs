@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod caps;
+mod chunks;
 mod connect;
 mod cork;
 mod create;
@@ -28,6 +29,7 @@ mod wire_tests;
 
 pub use body::{Prefetched, SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
+pub use chunks::{ChunkAnswer, ChunkFlight, ChunkRequest};
 pub use connect::{ConnectOptions, connect};
 pub use exchange::{Completion, UidPlusCode};
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};

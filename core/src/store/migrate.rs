@@ -13,7 +13,7 @@ use super::sql;
 use crate::{Error, Result};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -25,6 +25,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("../../migrations/0009_folder_roles.sql"),
     include_str!("../../migrations/0010_flags.sql"),
     include_str!("../../migrations/0011_preview_nil.sql"),
+    include_str!("../../migrations/0012_binary_downloads.sql"),
 ];
 
 /// The schema version this build writes.
