@@ -318,6 +318,16 @@ impl Download {
         }
     }
 
+    /// How many chunks to keep in flight when the next one starts at `offset`.
+    fn depth_at(&self, offset: u64, depth: usize) -> usize {
+        let expected_end = match (self.record.mode, self.binary_size) {
+            (TransferMode::Binary, Some(size)) => size,
+            (TransferMode::Binary, None) => self.ask_bound(),
+            _ => self.total,
+        };
+        if offset > expected_end { 1 } else { depth }
+    }
+
     /// One flight of chunk requests, read to its end.
     async fn run_flight(
         &mut self,
@@ -340,7 +350,9 @@ impl Download {
         let mut fall_back = false;
         let mut failure: Option<Error> = None;
         loop {
-            while !stopped && flight.in_flight() < depth {
+            // Past the part's expected end only one chunk at a time: normally none is
+            // needed there, and a server that keeps sending is stopped at the bound.
+            while !stopped && flight.in_flight() < self.depth_at(next_offset, depth) {
                 if next_offset > self.ask_bound() || (asked > 0 && !keep_going()) {
                     stopped = true;
                     flight.stop();
@@ -467,10 +479,16 @@ impl Download {
             (false, _) => end >= self.total,
         };
         if last && !complete {
-            return Err(Error::protocol(format!(
-                "the server ended part {} after {end} bytes, before its end",
-                self.part.section
-            )));
+            return Err(Error::protocol(match self.binary_size {
+                Some(size) if binary => format!(
+                    "the server ended part {} after {end} of its {size} decoded bytes",
+                    self.part.section
+                ),
+                _ => format!(
+                    "the server ended part {} after {end} of its {} bytes",
+                    self.part.section, self.total
+                ),
+            }));
         }
         if end > self.limit {
             return Err(Error::TooLarge { limit: self.limit });
