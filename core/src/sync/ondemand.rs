@@ -179,3 +179,25 @@ pub(crate) fn cannot_decode(e: &Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refusal_to_decode_falls_back_to_body() {
+        let no = |text: &str| Error::ServerNo {
+            command: "UID FETCH".into(),
+            text: text.into(),
+        };
+        assert!(cannot_decode(&no("[UNKNOWN-CTE] Can't decode")));
+        assert!(cannot_decode(&no("[unknown-cte] x")));
+        assert!(cannot_decode(&Error::ServerBad {
+            command: "UID FETCH".into(),
+            text: "Unknown item".into()
+        }));
+        assert!(!cannot_decode(&no("[SERVERBUG] oops")));
+        assert!(!cannot_decode(&no("")));
+        assert!(!cannot_decode(&Error::ConnectionClosed));
+    }
+}
