@@ -324,24 +324,19 @@ async fn a_download_cut_ten_times_resumes_byte_identical(server: &dyn TestServer
         "{}: byte-identical after {cuts} cuts",
         server.name()
     );
-    // The largest chunk asked: the largest one seen complete, or the size the download had
-    // reached (a cut can come in a chunk larger than any completed).
-    let reached = engine
-        .store()
-        .download(message, &section)
-        .await
-        .unwrap()
-        .map_or(0, |r| u64::from(r.chunk_len));
-    let chunk = cutter.largest.load(Ordering::SeqCst).max(reached);
+    // One chunk: the largest the engine asks for (the chunk being read when the cut came
+    // is lost; committed ones are not fetched again).
+    let chunk = u64::from(anvert_core::blobs::MAX_CHUNK);
+    let largest = cutter.largest.load(Ordering::SeqCst);
     eprintln!(
         "{}: {cuts} cuts: {with_cuts} B vs {clean} B without cuts (+{} B, {:.0} B per cut; \
-         largest chunk {chunk} B)",
+         largest progress step {largest} B)",
         server.name(),
         with_cuts.saturating_sub(clean),
         with_cuts.saturating_sub(clean) as f64 / cuts.max(1) as f64
     );
     assert_eq!(cuts, 10, "{}: ten cuts happened", server.name());
-    assert!(chunk > 0 && chunk <= 1 << 20, "{chunk}");
+    assert!(largest > 0, "progress was reported");
     assert!(
         with_cuts <= clean + cuts * (chunk + SETUP),
         "{}: more than one chunk refetched per cut",

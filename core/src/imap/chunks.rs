@@ -96,9 +96,13 @@ impl ChunkFlight {
         self.pending.len()
     }
 
-    /// Sends no more chunk commands: those asked are still answered by `next_chunk`.
+    /// Forgets the chunks pushed but not sent yet: those already sent are still answered by
+    /// `next_chunk`.
     pub fn stop(&mut self) {
-        self.pipe.stop_sending();
+        let unsent = self.pipe.drop_unsent();
+        for _ in 0..unsent {
+            self.pending.pop_back();
+        }
     }
 }
 

@@ -41,7 +41,9 @@ use crate::{
     },
 };
 
-/// Receives download progress: encoded bytes done of the part's encoded size.
+/// Receives download progress: bytes done of the part's encoded size (BODYSTRUCTURE). In
+/// BINARY mode the decoded bytes done are scaled to that size; `done == total` at the end
+/// either way.
 pub trait ProgressListener: Send + Sync {
     fn progress(&self, done: u64, total: u64);
 }
@@ -256,7 +258,7 @@ impl Download {
         if self.done {
             return Ok(());
         }
-        self.pick_mode(session, store).await?;
+        self.pick_mode(session.uses_binary(), store).await?;
         if let RunEnd::FallBack = self
             .run_flight(session, store, purpose, listener, keep_going)
             .await?
@@ -275,14 +277,14 @@ impl Download {
     /// Decides the mode of a download that has none yet (BINARY for a base64 or
     /// quoted-printable part where the session uses it), and starts a BINARY one over in
     /// BODY mode on a session that does not use BINARY.
-    async fn pick_mode(&mut self, session: &ImapSession, store: &Store) -> Result<()> {
+    async fn pick_mode(&mut self, uses_binary: bool, store: &Store) -> Result<()> {
         let decodable = !matches!(encoding_of(&self.part), TransferEncoding::Identity);
         match self.record.mode {
-            TransferMode::Auto if decodable && session.uses_binary() => {
+            TransferMode::Auto if decodable && uses_binary => {
                 self.record.mode = TransferMode::Binary;
             }
             TransferMode::Auto => self.record.mode = TransferMode::Body,
-            TransferMode::Binary if !session.uses_binary() => {
+            TransferMode::Binary if !uses_binary => {
                 self.restart(TransferMode::Body, store).await?;
             }
             TransferMode::Binary | TransferMode::Body => {}
@@ -354,8 +356,8 @@ impl Download {
             // needed there, and a server that keeps sending is stopped at the bound.
             while !stopped && flight.in_flight() < self.depth_at(next_offset, depth) {
                 if next_offset > self.ask_bound() || (asked > 0 && !keep_going()) {
+                    // No more requests; those pushed (at least the first) still go out.
                     stopped = true;
-                    flight.stop();
                     break;
                 }
                 let len = self.sizer.next_len();
@@ -512,13 +514,15 @@ impl Download {
         self.record.chunk_len = self.sizer.next_len();
         store.save_download_progress(&self.record).await?;
         if let Some(l) = listener {
-            let (done, total) = if binary {
-                let total = self.binary_size.unwrap_or_else(|| self.ask_bound()).max(end);
-                (if last { total } else { end.min(total) }, total)
+            let done = if !binary || last {
+                if last { self.total } else { end.min(self.total) }
             } else {
-                (end.min(self.total), self.total)
+                // Decoded bytes, scaled to the encoded size the progress is given in.
+                let decoded_total = self.binary_size.unwrap_or_else(|| self.ask_bound()).max(1);
+                let scaled = u128::from(end) * u128::from(self.total) / u128::from(decoded_total);
+                u64::try_from(scaled).unwrap_or(u64::MAX).min(self.total)
             };
-            l.progress(done, total);
+            l.progress(done, self.total);
         }
         self.done = last;
         Ok(())
