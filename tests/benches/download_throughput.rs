@@ -94,9 +94,11 @@ impl Contender {
                  flight), warm connection",
                 ConnectOptions::default().download_depth
             ),
-            Contender::OnePerRtt => "`Engine::download_part` with `ConnectOptions { binary: false, \
+            Contender::OnePerRtt => {
+                "`Engine::download_part` with `ConnectOptions { binary: false, \
                  download_depth: 1 }`: BODY.PEEK ranges, one chunk per round trip (before issue 16)"
-                .into(),
+                    .into()
+            }
         }
     }
 
@@ -179,11 +181,7 @@ fn main() -> ExitCode {
         wire.up /= runs as u64;
         wire.down /= runs as u64;
         wire.round_trips /= runs as u64;
-        eprintln!(
-            "download_throughput: {} {:?} s",
-            contender.name(),
-            seconds
-        );
+        eprintln!("download_throughput: {} {:?} s", contender.name(), seconds);
         results.push(Measured {
             contender,
             seconds,
@@ -310,7 +308,9 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
-    let got = hex::encode(Sha256::digest(std::fs::read(&path).map_err(|e| e.to_string())?));
+    let got = hex::encode(Sha256::digest(
+        std::fs::read(&path).map_err(|e| e.to_string())?,
+    ));
     setup
         .engine
         .delete_download(setup.message, "2")
@@ -372,9 +372,13 @@ fn print_report(
     let ratio = pipelined / bare;
     println!();
     if ratio <= TARGET {
-        println!("PASS: the pipelined download takes {ratio:.3}× the bare fetch (target ≤ {TARGET}×)");
+        println!(
+            "PASS: the pipelined download takes {ratio:.3}× the bare fetch (target ≤ {TARGET}×)"
+        );
     } else {
-        println!("FAIL: the pipelined download takes {ratio:.3}× the bare fetch; the target is ≤ {TARGET}×");
+        println!(
+            "FAIL: the pipelined download takes {ratio:.3}× the bare fetch; the target is ≤ {TARGET}×"
+        );
     }
 }
 

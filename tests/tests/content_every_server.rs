@@ -244,8 +244,14 @@ async fn a_download_cut_ten_times_resumes_byte_identical(server: &dyn TestServer
     let mailbox = deliver(server);
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (engine, _, message) =
-        synced(server, &tap, dir.path(), ConnectOptions::default(), &mailbox).await;
+    let (engine, _, message) = synced(
+        server,
+        &tap,
+        dir.path(),
+        ConnectOptions::default(),
+        &mailbox,
+    )
+    .await;
     let section = mailbox.part.section.clone();
 
     // The figure without cuts, into another directory.
@@ -446,7 +452,12 @@ async fn encoded_text_bodies_come_through_binary_in_fewer_bytes(server: &dyn Tes
         texts.push(opened);
         bytes.push(phase.total());
     }
-    assert_eq!(texts[0], texts[1], "{}: the same text either way", server.name());
+    assert_eq!(
+        texts[0],
+        texts[1],
+        "{}: the same text either way",
+        server.name()
+    );
     assert!(
         texts[0].iter().all(|(t, h)| t.is_some() || h.is_some()),
         "every body has text"

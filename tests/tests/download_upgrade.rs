@@ -94,7 +94,12 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     let mut message = None;
     for m in engine.messages(inbox.id, None, 100).await.unwrap().items {
         let detail = engine.message(m.id).await.unwrap().unwrap();
-        if detail.message_id.as_deref().map(|i| i.trim_matches(['<', '>'])) == Some(&message_id) {
+        if detail
+            .message_id
+            .as_deref()
+            .map(|i| i.trim_matches(['<', '>']))
+            == Some(&message_id)
+        {
             message = Some(m.id);
         }
     }
@@ -208,7 +213,11 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
         .unwrap()
         .unwrap();
     assert_eq!(finished.state, DownloadState::Complete);
-    assert_eq!(finished.mode, TransferMode::Body, "never switched to BINARY");
+    assert_eq!(
+        finished.mode,
+        TransferMode::Body,
+        "never switched to BINARY"
+    );
 }
 
 on_each_server!(a_body_download_from_schema_11_resumes_after_the_upgrade);

@@ -711,7 +711,9 @@ mod tests {
             ]
         };
         let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();
-        expected.accept(&bin_answer(Some(65536), b"\0\x01\x02")).unwrap();
+        expected
+            .accept(&bin_answer(Some(65536), b"\0\x01\x02"))
+            .unwrap();
         assert_eq!(expected.into_data()[0].data, b"\0\x01\x02");
         // A BODY answer to a BINARY request, another origin, too many bytes: refused.
         let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();

@@ -341,8 +341,11 @@ impl Download {
     ) -> Result<RunEnd> {
         let binary = self.record.mode == TransferMode::Binary;
         let uid = self.location.uid;
-        let mut flight =
-            session.start_chunks(&self.location.folder_name, self.location.uidvalidity, purpose)?;
+        let mut flight = session.start_chunks(
+            &self.location.folder_name,
+            self.location.uidvalidity,
+            purpose,
+        )?;
         let depth = session.download_depth();
         let mut next_offset = self.record.encoded_offset;
         let mut sent_at: VecDeque<Instant> = VecDeque::new();
@@ -515,7 +518,11 @@ impl Download {
         store.save_download_progress(&self.record).await?;
         if let Some(l) = listener {
             let done = if !binary || last {
-                if last { self.total } else { end.min(self.total) }
+                if last {
+                    self.total
+                } else {
+                    end.min(self.total)
+                }
             } else {
                 // Decoded bytes, scaled to the encoded size the progress is given in.
                 let decoded_total = self.binary_size.unwrap_or_else(|| self.ask_bound()).max(1);

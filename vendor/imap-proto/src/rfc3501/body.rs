@@ -155,13 +155,26 @@ mod binary_tests {
             }
         );
         let (_, v) = msg_att_binary_section(b"BINARY[1.2] {2}\r\nhi)").unwrap();
-        assert!(matches!(v, AttributeValue::BinarySection { ref section, index: None, .. } if section == &vec![1, 2]));
+        assert!(
+            matches!(v, AttributeValue::BinarySection { ref section, index: None, .. } if section == &vec![1, 2])
+        );
         let (_, v) = msg_att_binary_section(b"BINARY[3]<0> NIL)").unwrap();
-        assert!(matches!(v, AttributeValue::BinarySection { data: None, .. }));
+        assert!(matches!(
+            v,
+            AttributeValue::BinarySection { data: None, .. }
+        ));
         let (_, v) = msg_att_binary_section(b"BINARY[] \"\")").unwrap();
-        assert!(matches!(v, AttributeValue::BinarySection { ref section, .. } if section.is_empty()));
+        assert!(
+            matches!(v, AttributeValue::BinarySection { ref section, .. } if section.is_empty())
+        );
         let (_, v) = msg_att_binary_size(b"BINARY.SIZE[2] 1234567)").unwrap();
-        assert_eq!(v, AttributeValue::BinarySize { section: vec![2], size: 1234567 });
+        assert_eq!(
+            v,
+            AttributeValue::BinarySize {
+                section: vec![2],
+                size: 1234567
+            }
+        );
         // An incomplete literal8 asks for more input.
         assert!(matches!(
             msg_att_binary_section(b"BINARY[2]<0> ~{10}\r\nabc"),

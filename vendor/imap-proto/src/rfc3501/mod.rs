@@ -1063,7 +1063,10 @@ pub enum AttributeValue<'a> {
         data: Option<Cow<'a, [u8]>>,
     },
     /// RFC 3516 `BINARY.SIZE[section]`: the decoded size of a part. (Anvert patch.)
-    BinarySize { section: Vec<u32>, size: u64 },
+    BinarySize {
+        section: Vec<u32>,
+        size: u64,
+    },
     /// <https://developers.google.com/gmail/imap/imap-extensions#access_to_gmail_labels_x-gm-labels>
     GmailLabels(Vec<Cow<'a, str>>),
     GmailMsgId(u64),
