@@ -27,3 +27,10 @@ timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench pop3_m
 # open connects, logs in and logs out); the warm/cold ratio against the 0.25 target.
 #   ANVERT_BENCH_OPENS=50 scripts/bench.sh            # more opens per variant
 timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench open_latency "$@"
+# Then the download throughput (issue 16): a 10 MiB attachment through the tap at 75 ms each
+# way and 2.5 MB/s per direction: the engine's pipelined BINARY download beside a bare
+# single-response `UID FETCH n (BINARY.PEEK[2])` and the old one-chunk-per-round-trip BODY path;
+# the pipelined/bare ratio against the 1.15 target.
+#   ANVERT_BENCH_RATE=5000000 scripts/bench.sh        # another link rate (bytes per second)
+#   ANVERT_BENCH_RUNS=3 scripts/bench.sh              # the median of more runs
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench download_throughput "$@"

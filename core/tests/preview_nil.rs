@@ -69,5 +69,6 @@ async fn a_schema_10_database_opens_and_remembers_per_server_version() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 11);
+    // Migrated to the latest schema (11 and every later one).
+    assert!(version >= 11, "{version}");
 }

@@ -338,7 +338,9 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
     // Ten cuts at pseudo-random points of the transfer. A cut connection is replaced within
     // the call (a read is retried once on a new connection when a warm one dies), so the
     // cuts are armed from the progress callback, one after each chunk, until ten happened;
-    // a call that still fails (two cuts in one chunk) is called again.
+    // a call that still fails (two cuts in one chunk) is called again, with a cut armed
+    // before it too: a resume starts at the chunk size reached (up to 1 MiB), so a cut can
+    // come before its first chunk is in, and no progress would arm the next one.
     struct Cutter<'a> {
         tap: &'a Tap,
         seed: AtomicU64,
@@ -372,6 +374,9 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
     s.tap.cut_after(20_000);
     let mut failures = 0;
     let path = loop {
+        if failures > 0 {
+            cutter.progress(0, 0);
+        }
         match s
             .engine
             .download_part(

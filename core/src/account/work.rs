@@ -6,12 +6,15 @@
 //!   user work waits; it then hands the connection over, waits, leases it again and carries
 //!   on where it stopped ([`sync::AccountPass`]).
 //! - **Opening a body and downloading a part** (user) mark themselves urgent, lease the
-//!   connection with user priority (a download leases it per chunk, so other user work
-//!   interleaves), and are retried once on a new connection when a warm one turns out dead:
+//!   connection with user priority (a download keeps its chunks in flight until other user
+//!   work waits, then ends its lease once those are in, so that work interleaves), and are retried once on a new connection when a warm one turns out dead:
 //!   a reconnect is invisible to the caller for reads. Writes are never retried here; they
 //!   stay in the durable queue, which the next sync replays.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+};
 
 use tokio_util::sync::CancellationToken;
 
@@ -229,8 +232,16 @@ impl AccountSession {
                     if budget.stop_reason() == Some(StopReason::Preempted) {
                         lent = lent.plus(&self.lend(slot, network, budget).await?);
                     }
+                    // Chunks stay in flight until user work waits for the connection.
+                    let keep_going = || budget.stop_reason() != Some(StopReason::Preempted);
                     download
-                        .next_chunk(session_of(slot)?, store, Purpose::Attachments, None)
+                        .run(
+                            session_of(slot)?,
+                            store,
+                            Purpose::Attachments,
+                            None,
+                            &keep_going,
+                        )
                         .await?;
                 }
                 Ok(())
@@ -284,8 +295,10 @@ impl AccountSession {
         }
     }
 
-    /// Downloads a part chunk by chunk, leasing the connection per chunk so other user work
-    /// interleaves; background work waits until it is done.
+    /// Downloads a part, chunks pipelined on a leased connection until other user work
+    /// waits for it: the lease then ends once the chunks in flight are in, that work runs,
+    /// and the download leases the connection again. Background work waits until it is
+    /// done. A cancel stops at once (the chunk being read is lost, what was committed stays).
     pub(crate) async fn download(
         self: &Arc<Self>,
         mut download: Download,
@@ -303,10 +316,15 @@ impl AccountSession {
             let mut lease = self.lease(Priority::User, network).await?;
             let reused = lease.reused;
             let result = match lease.session() {
-                Ok(session) => tokio::select! {
-                    r = download.next_chunk(session, store, Purpose::Attachments, listener) => r,
-                    _ = cancel.cancelled() => Err(Error::Cancelled),
-                },
+                Ok(session) => {
+                    // This download's own urgent mark is one: more is user work waiting.
+                    let urgent = self.urgent.clone();
+                    let keep_going = move || urgent.load(Ordering::Acquire) <= 1;
+                    tokio::select! {
+                        r = download.run(session, store, Purpose::Attachments, listener, &keep_going) => r,
+                        _ = cancel.cancelled() => Err(Error::Cancelled),
+                    }
+                }
                 Err(e) => Err(e),
             };
             let outcome = match &result {

@@ -40,7 +40,19 @@ impl ChunkSizer {
         }
     }
 
-    /// How many encoded bytes to ask for next.
+    /// Starts at `len`, the size an earlier run of the download had reached (0: none,
+    /// [`MIN_CHUNK`]), within the bounds and on the granule.
+    pub fn starting_at(len: u32) -> ChunkSizer {
+        let rounded = u64::from(len) / GRANULE * GRANULE;
+        ChunkSizer {
+            next: u32::try_from(rounded)
+                .unwrap_or(MAX_CHUNK)
+                .clamp(MIN_CHUNK, MAX_CHUNK),
+            rate: None,
+        }
+    }
+
+    /// How many bytes to ask for next.
     pub fn next_len(&self) -> u32 {
         self.next
     }
@@ -124,6 +136,14 @@ mod tests {
             sizer.record(65_536, Duration::from_secs(13));
         }
         assert_eq!(sizer.next_len(), MIN_CHUNK);
+    }
+
+    #[test]
+    fn a_resumed_download_starts_where_it_was() {
+        assert_eq!(ChunkSizer::starting_at(0).next_len(), MIN_CHUNK);
+        assert_eq!(ChunkSizer::starting_at(512 * 1024).next_len(), 512 * 1024);
+        assert_eq!(ChunkSizer::starting_at(u32::MAX).next_len(), MAX_CHUNK);
+        assert_eq!(ChunkSizer::starting_at(100_000).next_len(), 98_304);
     }
 
     #[test]

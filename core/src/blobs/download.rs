@@ -174,6 +174,19 @@ impl PartFile {
         Ok(())
     }
 
+    /// Empties the file to start the download over (another transfer mode: its offsets
+    /// count other bytes). Nothing is committed by this; the caller records offset 0.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.file.flush().await.map_err(disk_error)?;
+        self.file.set_len(0).await.map_err(disk_error)?;
+        self.file
+            .seek(SeekFrom::Start(0))
+            .await
+            .map_err(disk_error)?;
+        self.len = 0;
+        Ok(())
+    }
+
     /// Makes everything appended so far durable. Call it before committing a chunk's
     /// progress to the store. A write that failed in the background is reported here.
     pub async fn sync(&mut self) -> Result<()> {

@@ -24,8 +24,12 @@ pub struct SectionRequest {
     pub uid: u32,
     /// An IMAP part number such as `1` or `2.1`.
     pub section: String,
-    /// `(offset, length)` in encoded bytes, or the whole section.
+    /// `(offset, length)` in encoded bytes (decoded ones with `binary`), or the whole
+    /// section.
     pub range: Option<(u64, u32)>,
+    /// `BINARY.PEEK` (RFC 3516: the server decodes the part) instead of `BODY.PEEK`. The
+    /// answer must then be a `BINARY[section]` item.
+    pub binary: bool,
 }
 
 /// What came back for one request. A message expunged meanwhile simply has no entry.
@@ -33,7 +37,8 @@ pub struct SectionRequest {
 pub struct SectionData {
     pub uid: u32,
     pub section: String,
-    /// The encoded bytes (empty past the end of the section).
+    /// The encoded bytes, decoded ones for a `binary` request (empty past the end of the
+    /// section).
     pub data: Vec<u8>,
 }
 
@@ -137,23 +142,31 @@ pub(super) const FETCH_DEPTH: usize = 8;
 /// (section, range), for all the UIDs that asked for it.
 pub(super) fn fetch_commands(requests: &[SectionRequest]) -> Result<(Expected, Vec<String>)> {
     let expected = Expected::new(requests)?;
-    type Group = (String, Option<(u64, u32)>);
+    type Group = (String, Option<(u64, u32)>, bool);
     let mut groups: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
     for r in requests {
         groups
-            .entry((r.section.clone(), r.range))
+            .entry((r.section.clone(), r.range, r.binary))
             .or_default()
             .push(r.uid);
     }
     let mut commands = Vec::with_capacity(groups.len());
-    for ((section, range), uids) in groups {
-        let range_text = range.map(|(o, l)| format!("<{o}.{l}>")).unwrap_or_default();
+    for ((section, range, binary), uids) in groups {
         commands.push(format!(
-            "UID FETCH {} (UID BODY.PEEK[{section}]{range_text})",
-            uid_set(&uids)
+            "UID FETCH {} (UID {})",
+            uid_set(&uids),
+            fetch_item(&section, range, binary)
         ));
     }
     Ok((expected, commands))
+}
+
+/// `BODY.PEEK[section]<o.l>` or `BINARY.PEEK[section]<o.l>` (the section is validated by
+/// `Expected::new` before any command is sent).
+pub(super) fn fetch_item(section: &str, range: Option<(u64, u32)>, binary: bool) -> String {
+    let range_text = range.map(|(o, l)| format!("<{o}.{l}>")).unwrap_or_default();
+    let kind = if binary { "BINARY" } else { "BODY" };
+    format!("{kind}.PEEK[{section}]{range_text}")
 }
 
 /// What the answers to one `fetch_sections` call must carry: for each request, its UID, its
@@ -174,6 +187,8 @@ struct Slot {
     section: String,
     /// The most bytes the answer may hold (a range's length).
     max_len: Option<u32>,
+    /// A `BINARY[...]` answer is wanted, not a `BODY[...]` one.
+    binary: bool,
     data: Option<Vec<u8>>,
 }
 
@@ -181,37 +196,66 @@ impl Expected {
     /// The expectations of `requests`; `Error::Config` for an invalid section number, or two
     /// ranges of one section that start at the same offset (their answers would look alike).
     fn new(requests: &[SectionRequest]) -> Result<Expected> {
-        let mut slots = BTreeMap::new();
+        let mut expected = Expected::empty();
         for r in requests {
-            let path = section_path(&r.section).ok_or_else(|| Error::Config {
-                reason: "invalid MIME section number".into(),
-            })?;
-            let key = (r.uid, path, r.range.map(|(offset, _)| offset));
-            let max_len = r.range.map(|(_, len)| len);
-            match slots.get(&key) {
-                Some(Slot { max_len: known, .. }) if *known != max_len => {
-                    return Err(Error::Config {
-                        reason: "two ranges of one section from the same offset".into(),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    slots.insert(
-                        key,
-                        Slot {
-                            section: r.section.clone(),
-                            max_len,
-                            data: None,
-                        },
-                    );
-                }
-            }
+            expected.add(r)?;
         }
-        Ok(Expected {
-            slots,
+        Ok(expected)
+    }
+
+    /// Nothing expected yet (see [`add`](Expected::add)).
+    pub(super) fn empty() -> Expected {
+        Expected {
+            slots: BTreeMap::new(),
             refused: BTreeSet::new(),
             first_refusal: None,
-        })
+        }
+    }
+
+    /// Expects the answer of one more request (`Error::Config` as in `new`).
+    pub(super) fn add(&mut self, r: &SectionRequest) -> Result<()> {
+        let path = section_path(&r.section).ok_or_else(|| Error::Config {
+            reason: "invalid MIME section number".into(),
+        })?;
+        let key = (r.uid, path, r.range.map(|(offset, _)| offset));
+        let max_len = r.range.map(|(_, len)| len);
+        match self.slots.get(&key) {
+            Some(Slot {
+                max_len: known,
+                binary,
+                ..
+            }) if *known != max_len || *binary != r.binary => Err(Error::Config {
+                reason: "two ranges of one section from the same offset".into(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.slots.insert(
+                    key,
+                    Slot {
+                        section: r.section.clone(),
+                        max_len,
+                        binary: r.binary,
+                        data: None,
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes out the answer to `r` (and forgets the request): `None` when nothing came for
+    /// it, or its UID was refused.
+    pub(super) fn take_answer(&mut self, r: &SectionRequest) -> Option<Vec<u8>> {
+        let key = (
+            r.uid,
+            section_path(&r.section)?,
+            r.range.map(|(offset, _)| offset),
+        );
+        let slot = self.slots.remove(&key)?;
+        if self.refused.contains(&r.uid) {
+            return None;
+        }
+        slot.data
     }
 
     fn asked_for(&self, uid: u32) -> bool {
@@ -259,7 +303,27 @@ impl Expected {
                 section,
                 index,
                 data,
-            } => Some((section, *index, data)),
+            } => Some((
+                false,
+                describe(section.as_ref(), *index),
+                match section {
+                    Some(SectionPath::Part(path, None)) => Some(path.clone()),
+                    _ => None,
+                },
+                *index,
+                data,
+            )),
+            AttributeValue::BinarySection {
+                section,
+                index,
+                data,
+            } => Some((
+                true,
+                describe_binary(section, *index),
+                Some(section.clone()).filter(|p| !p.is_empty()),
+                *index,
+                data,
+            )),
             _ => None,
         });
         let Some(uid) = uids.next() else {
@@ -278,13 +342,10 @@ impl Expected {
         if other_uid.is_some() {
             return Err("a FETCH response carried two different UIDs".into());
         }
-        for (section, index, data) in sections {
-            let answered = describe(section.as_ref(), index);
-            let key = match section {
-                Some(SectionPath::Part(path, None)) => (uid, path.clone(), index.map(u64::from)),
-                _ => (uid, Vec::new(), None), // never a key: no request has an empty path
-            };
-            let Some(slot) = self.slots.get_mut(&key) else {
+        for (binary, answered, path, index, data) in sections {
+            // An empty path is never a key: no request has one.
+            let key = (uid, path.unwrap_or_default(), index.map(u64::from));
+            let Some(slot) = self.slots.get_mut(&key).filter(|s| s.binary == binary) else {
                 return Err(format!(
                     "the server answered {answered} for UID {uid}, which was not asked for"
                 ));
@@ -355,6 +416,17 @@ fn describe(section: Option<&SectionPath>, index: Option<u32>) -> String {
     format!("BODY[{inner}]{origin}")
 }
 
+/// How a binary section item reads on the wire (`BINARY[2]<65536>`), for errors.
+fn describe_binary(path: &[u32], index: Option<u32>) -> String {
+    let numbers = path
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    let origin = index.map(|o| format!("<{o}>")).unwrap_or_default();
+    format!("BINARY[{numbers}]{origin}")
+}
+
 fn message_section(text: &MessageSection) -> &'static str {
     match text {
         MessageSection::Header => "HEADER",
@@ -416,6 +488,7 @@ mod tests {
             uid,
             section: section.into(),
             range: Some((offset, len)),
+            binary: false,
         }
     }
 
@@ -424,6 +497,7 @@ mod tests {
             uid,
             section: section.into(),
             range: None,
+            binary: false,
         }
     }
 
@@ -618,6 +692,56 @@ mod tests {
             .accept(&answer(1, &[2], Some(0), Some(b"x")))
             .unwrap();
         assert_eq!(expected.into_data().len(), 1);
+    }
+
+    #[test]
+    fn binary_answers_match_binary_requests_only() {
+        let binary = SectionRequest {
+            binary: true,
+            ..range(102, "2", 65536, 4)
+        };
+        let bin_answer = |index, data: &'static [u8]| {
+            vec![
+                AttributeValue::Uid(102),
+                AttributeValue::BinarySection {
+                    section: vec![2],
+                    index,
+                    data: Some(std::borrow::Cow::Borrowed(data)),
+                },
+            ]
+        };
+        let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();
+        expected
+            .accept(&bin_answer(Some(65536), b"\0\x01\x02"))
+            .unwrap();
+        assert_eq!(expected.into_data()[0].data, b"\0\x01\x02");
+        // A BODY answer to a BINARY request, another origin, too many bytes: refused.
+        let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();
+        assert_eq!(
+            reason(expected.accept(&answer(102, &[2], Some(65536), Some(b"x")))),
+            "the server answered BODY[2]<65536> for UID 102, which was not asked for"
+        );
+        let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();
+        assert_eq!(
+            reason(expected.accept(&bin_answer(Some(0), b"x"))),
+            "the server answered BINARY[2]<0> for UID 102, which was not asked for"
+        );
+        let mut expected = Expected::new(std::slice::from_ref(&binary)).unwrap();
+        assert_eq!(
+            reason(expected.accept(&bin_answer(Some(65536), b"12345"))),
+            "the server sent 5 bytes of BINARY[2]<65536> for UID 102 where at most 4 were asked"
+        );
+        // A BINARY answer to a BODY request.
+        let mut expected = Expected::new(&[range(102, "2", 65536, 4)]).unwrap();
+        assert_eq!(
+            reason(expected.accept(&bin_answer(Some(65536), b"x"))),
+            "the server answered BINARY[2]<65536> for UID 102, which was not asked for"
+        );
+        let (_, commands) = fetch_commands(&[binary]).unwrap();
+        assert_eq!(
+            commands,
+            vec!["UID FETCH 102 (UID BINARY.PEEK[2]<65536.4>)".to_string()]
+        );
     }
 
     #[test]

@@ -38,7 +38,18 @@ pub struct ConnectOptions {
     pub max_literal: u64,
     /// The longest response line (outside literals) accepted, in bytes.
     pub max_line: usize,
+    /// Download parts through BINARY (RFC 3516) where offered; `false` keeps to BODY.PEEK
+    /// ranges decoded here (the path before issue 16, for comparison and as a way out).
+    pub binary: bool,
+    /// How many chunk requests of a download are kept in flight (at least 1: one chunk per
+    /// round trip, the path before issue 16).
+    pub download_depth: usize,
 }
+
+/// Chunk requests of a download in flight by default: with chunks sized to take about 1.5 s
+/// each (see `blobs::ChunkSizer`) two keep the link busy; the others cover the first, small
+/// chunks on a long round trip.
+pub const DEFAULT_DOWNLOAD_DEPTH: usize = 4;
 
 impl Default for ConnectOptions {
     fn default() -> Self {
@@ -48,6 +59,8 @@ impl Default for ConnectOptions {
             enable_qresync: true,
             max_literal: crate::limits::IMAP_MAX_LITERAL,
             max_line: crate::limits::IMAP_MAX_LINE,
+            binary: true,
+            download_depth: DEFAULT_DOWNLOAD_DEPTH,
         }
     }
 }
@@ -232,7 +245,8 @@ pub(super) async fn establish(
         options.timeout,
         cork,
     )
-    .with_fingerprint(fingerprint))
+    .with_fingerprint(fingerprint)
+    .with_content_options(options.binary, options.download_depth))
 }
 
 /// The greeting's capabilities, if it carried them, and its text (for the server's

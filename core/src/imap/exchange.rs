@@ -86,6 +86,19 @@ impl Pipeline {
         self.sending = false;
     }
 
+    /// Forgets the commands planned but not sent yet; returns how many.
+    pub(crate) fn drop_unsent(&mut self) -> usize {
+        let unsent = self.commands.len() - self.tags.len();
+        self.commands.truncate(self.tags.len());
+        unsent
+    }
+
+    /// Adds a command behind those planned (sent by the next `next_completion`, depth
+    /// allowing), while earlier ones are still in flight.
+    pub(crate) fn push(&mut self, command: String) {
+        self.commands.push(command);
+    }
+
     /// The caller handles `* n FETCH` responses the guard could not parse (it sees them as
     /// markers, see [`Unparsable`]) instead of the pipeline failing on them.
     pub(crate) fn take_unparsable_fetch(&mut self) {

@@ -199,6 +199,7 @@ async fn drive(session: &mut ImapSession, errors: &mut Vec<Error>) -> Got {
         uid: 103,
         section: "2".into(),
         range: Some((0, 24)),
+        binary: false,
     };
     if let Some(data) =
         call!(session.fetch_sections(Purpose::Attachments, std::slice::from_ref(&request)))

@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod caps;
+mod chunks;
 mod connect;
 mod cork;
 mod create;
@@ -30,6 +31,7 @@ mod wire_tests;
 
 pub use body::{Prefetched, SectionData, SectionRequest, uid_set, valid_section};
 pub use caps::Capabilities;
+pub use chunks::{ChunkAnswer, ChunkFlight, ChunkRequest};
 pub use connect::{ConnectOptions, connect};
 pub use criteria::{Criteria, FlagCondition, QUERY_FIELD_MAX, SearchQuery, SearchSupport};
 pub use exchange::{Completion, UidPlusCode};

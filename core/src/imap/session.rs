@@ -114,6 +114,10 @@ pub struct ImapSession {
     pub(super) selected: Option<(String, SelectedFolder, Access)>,
     /// See [`server_fingerprint`](Self::server_fingerprint).
     fingerprint: u64,
+    /// `ConnectOptions::binary`.
+    binary_wanted: bool,
+    /// `ConnectOptions::download_depth`.
+    download_depth: usize,
 }
 
 impl ImapSession {
@@ -139,6 +143,8 @@ impl ImapSession {
             cork,
             selected: None,
             fingerprint: 0,
+            binary_wanted: true,
+            download_depth: super::connect::DEFAULT_DOWNLOAD_DEPTH,
         }
     }
 
@@ -146,6 +152,23 @@ impl ImapSession {
     pub(super) fn with_fingerprint(mut self, fingerprint: u64) -> Self {
         self.fingerprint = fingerprint;
         self
+    }
+
+    pub(super) fn with_content_options(mut self, binary: bool, download_depth: usize) -> Self {
+        self.binary_wanted = binary;
+        self.download_depth = download_depth.max(1);
+        self
+    }
+
+    /// Whether parts are fetched through BINARY (RFC 3516): offered by the server and not
+    /// turned off in `ConnectOptions`.
+    pub fn uses_binary(&self) -> bool {
+        self.binary_wanted && self.caps.has("BINARY")
+    }
+
+    /// How many chunk requests of a download to keep in flight (`ConnectOptions`).
+    pub fn download_depth(&self) -> usize {
+        self.download_depth
     }
 
     /// What identifies the server's software and version: a stable hash of its capabilities

@@ -161,6 +161,7 @@ fn part_1(uid: u32) -> SectionRequest {
         uid,
         section: "1".into(),
         range: None,
+        binary: false,
     }
 }
 

@@ -70,6 +70,10 @@ pub struct DownloadRecord {
     pub decoder_state: DecoderState,
     /// What the download counts against the storage budget.
     pub bytes_on_disk: u64,
+    /// What the offsets count (encoded or decoded bytes), see [`TransferMode`].
+    pub mode: TransferMode,
+    /// The chunk size the download had reached (0: no chunk yet); a resume starts there.
+    pub chunk_len: u32,
     /// `Partial` or `Complete` (never `None`: no record means nothing downloaded). Set by
     /// the store; ignored by `save_download_progress`.
     pub state: DownloadState,
@@ -94,9 +98,42 @@ impl DownloadRecord {
             decoded_len: 0,
             decoder_state: DecoderState::default(),
             bytes_on_disk: 0,
+            mode: TransferMode::Auto,
+            chunk_len: 0,
             state: DownloadState::Partial,
             updated_at: 0,
             last_used: 0,
+        }
+    }
+}
+
+/// How a download's chunks are fetched, and so what its offsets count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferMode {
+    /// No chunk fetched yet: BINARY where the server offers it, else BODY.
+    Auto,
+    /// `BODY.PEEK` ranges of the encoded part, decoded here (the decoder's carry is kept):
+    /// the only mode before schema 12, and the fallback for a part the server cannot decode.
+    Body,
+    /// `BINARY.PEEK` ranges of the decoded part (RFC 3516): no decoder state.
+    Binary,
+}
+
+impl TransferMode {
+    pub(crate) fn as_sql(self) -> &'static str {
+        match self {
+            TransferMode::Auto => "auto",
+            TransferMode::Body => "body",
+            TransferMode::Binary => "binary",
+        }
+    }
+
+    fn from_sql(text: &str) -> Result<TransferMode> {
+        match text {
+            "auto" => Ok(TransferMode::Auto),
+            "body" => Ok(TransferMode::Body),
+            "binary" => Ok(TransferMode::Binary),
+            _ => Err(invalid("unknown download mode")),
         }
     }
 }
@@ -126,7 +163,7 @@ pub struct Evictable {
 
 const SELECT_DOWNLOAD: &str = "
     SELECT message_id, section, destination, encoded_offset, decoded_len, decoder_state, state,
-           bytes_on_disk, updated_at, last_used
+           bytes_on_disk, mode, chunk_len, updated_at, last_used
       FROM part_downloads
      WHERE message_id = ?1 AND section = ?2";
 
@@ -152,8 +189,8 @@ const TOUCH_BODY: &str = concat!(
 
 const SAVE_PROGRESS: &str = concat!(
     "INSERT INTO part_downloads (message_id, section, destination, encoded_offset, decoded_len,
-        decoder_state, state, bytes_on_disk, updated_at, last_used)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'partial', ?7, unixepoch(), ",
+        decoder_state, state, bytes_on_disk, mode, chunk_len, updated_at, last_used)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'partial', ?7, ?8, ?9, unixepoch(), ",
     now_ms!(),
     ")
      ON CONFLICT (message_id, section) DO UPDATE SET
@@ -163,6 +200,8 @@ const SAVE_PROGRESS: &str = concat!(
         decoder_state = excluded.decoder_state,
         state = 'partial',
         bytes_on_disk = excluded.bytes_on_disk,
+        mode = excluded.mode,
+        chunk_len = excluded.chunk_len,
         updated_at = excluded.updated_at,
         last_used = excluded.last_used"
 );
@@ -309,6 +348,8 @@ impl Store {
             .bind(int_u64(record.decoded_len, "decoded length")?)
             .bind(record.decoder_state.as_bytes())
             .bind(int_u64(record.bytes_on_disk, "download size")?)
+            .bind(record.mode.as_sql())
+            .bind(i64::from(record.chunk_len))
             .execute(&mut *tx)
             .await
             .map_err(write_err("store download progress"))?;
@@ -482,6 +523,8 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadRecord> {
     let destination: String = col(row, "destination")?;
     let state: &str = col(row, "state")?;
     let decoder_state: Vec<u8> = col(row, "decoder_state")?;
+    let mode: &str = col(row, "mode")?;
+    let chunk_len: i64 = col(row, "chunk_len")?;
     Ok(DownloadRecord {
         message: MessageId(col(row, "message_id")?),
         section: col(row, "section")?,
@@ -490,6 +533,8 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadRecord> {
         decoded_len: col_u64(row, "decoded_len")?,
         decoder_state: DecoderState::from_bytes(&decoder_state)?,
         bytes_on_disk: col_u64(row, "bytes_on_disk")?,
+        mode: TransferMode::from_sql(mode)?,
+        chunk_len: u32::try_from(chunk_len).map_err(|_| invalid("a chunk size out of range"))?,
         state: DownloadState::from_sql(state)?,
         updated_at: col(row, "updated_at")?,
         last_used: col(row, "last_used")?,

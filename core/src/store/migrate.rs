@@ -25,9 +25,7 @@ const MIGRATIONS: [&str; 14] = [
     include_str!("../../migrations/0009_folder_roles.sql"),
     include_str!("../../migrations/0010_flags.sql"),
     include_str!("../../migrations/0011_preview_nil.sql"),
-    // 0012 is assigned to the `binary` branch (issue 16, BINARY downloads); this
-    // placeholder keeps 0013 and 0014 at their numbers until it is merged.
-    "SELECT 1;",
+    include_str!("../../migrations/0012_binary_downloads.sql"),
     include_str!("../../migrations/0013_objectid.sql"),
     include_str!("../../migrations/0014_search_hits.sql"),
 ];

@@ -59,7 +59,7 @@ use sqlx::{
 use crate::{Error, Result};
 
 pub use accounts::{Account, AccountKind, NewAccount};
-pub use content::{CachedContent, DownloadRecord, Evictable, StoredBody};
+pub use content::{CachedContent, DownloadRecord, Evictable, StoredBody, TransferMode};
 pub use delta::{Delta, DeltaApplied, FlagChange, UidRange};
 pub use folders::{FolderRecord, FolderSummary, FolderSyncState, Role};
 pub use hits::SEARCH_HIT_TTL;

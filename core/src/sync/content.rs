@@ -70,6 +70,7 @@ pub(super) async fn fetch_snippets(
                 uid: s.uid,
                 section: s.section.clone(),
                 range,
+                binary: false,
             }
         })
         .collect();
@@ -125,6 +126,7 @@ pub(super) async fn prefetch_bodies(
             uid: s.uid,
             section: s.section.clone(),
             range: None,
+            binary: false,
         })
         .collect();
     if requests.is_empty() {

@@ -119,6 +119,17 @@ pub fn literal(input: &[u8]) -> IResult<&[u8], &[u8]> {
     Ok((remaining, data))
 }
 
+/// Anvert patch (RFC 3516): literal8 = "~{" number64 "}" CRLF *OCTET
+pub fn literal8(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    let mut parser = (tag("~{"), number, tag("}"), tag("\r\n"));
+
+    let (remaining, (_, count, _, _)) = parser.parse(input)?;
+
+    let (remaining, data) = take(count)(remaining)?;
+
+    Ok((remaining, data))
+}
+
 // ----- astring ----- atom (roughly) or string
 
 // astring = 1*ASTRING-CHAR / string

@@ -192,6 +192,23 @@ impl Fetch {
         }
     }
 
+    /// Extract the bytes of `BINARY[<section>]` (RFC 3516) of a `FETCH` response, the section
+    /// as part numbers. (Anvert patch.)
+    pub fn binary_section(&self, path: &[u32]) -> Option<&[u8]> {
+        if let Response::Fetch(_, attrs) = self.response.parsed() {
+            attrs.iter().find_map(|av| match av {
+                AttributeValue::BinarySection {
+                    section,
+                    data: Some(data),
+                    ..
+                } if section.as_slice() == path => Some(data.as_ref()),
+                _ => None,
+            })
+        } else {
+            None
+        }
+    }
+
     /// Extract the `INTERNALDATE` of a `FETCH` response
     ///
     /// See [section 2.3.3 of RFC 3501](https://tools.ietf.org/html/rfc3501#section-2.3.3) for

@@ -1055,6 +1055,18 @@ pub enum AttributeValue<'a> {
     Rfc822Size(u32),
     Rfc822Text(Option<Cow<'a, [u8]>>),
     Uid(u32),
+    /// RFC 3516 `BINARY[section]<origin>`: the decoded content of a part, `None` for NIL.
+    /// The section is the part number (empty for the whole message). (Anvert patch.)
+    BinarySection {
+        section: Vec<u32>,
+        index: Option<u32>,
+        data: Option<Cow<'a, [u8]>>,
+    },
+    /// RFC 3516 `BINARY.SIZE[section]`: the decoded size of a part. (Anvert patch.)
+    BinarySize {
+        section: Vec<u32>,
+        size: u64,
+    },
     /// <https://developers.google.com/gmail/imap/imap-extensions#access_to_gmail_labels_x-gm-labels>
     GmailLabels(Vec<Cow<'a, str>>),
     GmailMsgId(u64),
@@ -1087,6 +1099,8 @@ impl<'a> AttributeValue<'a> {
     fn parse(i: &'a [u8]) -> IResult<&'a [u8], Self> {
         alt((
             msg_att_body_section,
+            body::msg_att_binary_size,
+            body::msg_att_binary_section,
             msg_att_body_structure,
             msg_att_envelope,
             msg_att_internal_date,
@@ -1131,6 +1145,18 @@ impl<'a> AttributeValue<'a> {
             AttributeValue::Rfc822Size(v) => AttributeValue::Rfc822Size(v),
             AttributeValue::Rfc822Text(v) => AttributeValue::Rfc822Text(v.map(to_owned_cow)),
             AttributeValue::Uid(v) => AttributeValue::Uid(v),
+            AttributeValue::BinarySection {
+                section,
+                index,
+                data,
+            } => AttributeValue::BinarySection {
+                section,
+                index,
+                data: data.map(to_owned_cow),
+            },
+            AttributeValue::BinarySize { section, size } => {
+                AttributeValue::BinarySize { section, size }
+            }
             AttributeValue::GmailLabels(v) => {
                 AttributeValue::GmailLabels(v.into_iter().map(to_owned_cow).collect())
             }

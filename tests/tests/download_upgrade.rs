@@ -1,0 +1,223 @@
+//! A download left partial by the engine before issue 16 (BODY.PEEK ranges, encoded offset
+//! and decoder carry in its record, schema 11) resumes after the upgrade to schema 12 in
+//! BODY mode, from its offset, and finishes byte-identical against a real server, although
+//! the upgraded engine fetches new downloads through BINARY.
+//!
+//! The schema-11 store is made the way it was: the download runs on the old path (BINARY
+//! off, one chunk per round trip) and is cancelled part-way; then the two columns migration
+//! 12 added are dropped and the schema version set back to 11, which is the schema-11 table
+//! exactly. Reopening the engine migrates it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Mutex;
+
+use anvert_core::{
+    Error,
+    engine::{CancellationToken, Engine, EngineConfig, ProgressListener},
+    imap::ConnectOptions,
+    policy::{NetworkKind, SyncRequest, SyncWindow},
+    store::{DownloadState, TransferMode},
+};
+use anvert_tests::{
+    client::engine_with_alice,
+    generator::{GenConfig, SizeMix},
+    on_each_server,
+    server::TestServer,
+};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, SqliteConnection};
+
+/// Cancels the download once `at` bytes are done; records the first progress seen.
+struct CancelAt {
+    at: u64,
+    cancel: CancellationToken,
+    first: Mutex<Option<u64>>,
+}
+
+impl ProgressListener for CancelAt {
+    fn progress(&self, done: u64, _total: u64) {
+        self.first.lock().unwrap().get_or_insert(done);
+        if done >= self.at {
+            self.cancel.cancel();
+        }
+    }
+}
+
+async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn TestServer) {
+    let truth = server.deliver_generated(
+        "alice",
+        None,
+        &GenConfig {
+            seed: 61,
+            count: 6,
+            mix: SizeMix {
+                attachment_prob: 1.0,
+                medium_prob: 1.0,
+                huge_prob: 0.0,
+                max_attachment: 3 << 20,
+            },
+            ..GenConfig::default()
+        },
+    );
+    let (message_id, part) = truth
+        .iter()
+        .flat_map(|m| m.parts.iter().map(move |p| (m.message_id.clone(), p)))
+        .filter(|(_, p)| p.disposition.as_deref() == Some("attachment") && p.encoding == "base64")
+        .max_by_key(|(_, p)| p.decoded_size)
+        .expect("an attachment");
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let old_path = EngineConfig {
+        connect: ConnectOptions {
+            binary: false,
+            download_depth: 1,
+            ..ConnectOptions::default()
+        },
+        ..EngineConfig::default()
+    };
+    let (engine, account) =
+        engine_with_alice(server, server.imaps_addr(), dir.path(), old_path).await;
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        window: SyncWindow::everything(),
+        folders: vec!["INBOX".into()],
+        ..SyncRequest::default()
+    };
+    engine.sync(account, &request).await.unwrap();
+    let inbox = engine
+        .folders(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "INBOX")
+        .unwrap();
+    let mut message = None;
+    for m in engine.messages(inbox.id, None, 100).await.unwrap().items {
+        let detail = engine.message(m.id).await.unwrap().unwrap();
+        if detail
+            .message_id
+            .as_deref()
+            .map(|i| i.trim_matches(['<', '>']))
+            == Some(&message_id)
+        {
+            message = Some(m.id);
+        }
+    }
+    let message = message.unwrap();
+
+    // Part-way on the old path.
+    let listener = CancelAt {
+        at: part.encoded_size as u64 / 3,
+        cancel: CancellationToken::new(),
+        first: Mutex::new(None),
+    };
+    let err = engine
+        .download_part(
+            message,
+            &part.section,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            Some(&listener),
+            &listener.cancel.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    let kept = engine
+        .store()
+        .download(message, &part.section)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.mode, TransferMode::Body);
+    assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
+    drop(engine);
+
+    // Back to schema 11: the table without the columns migration 12 added.
+    let db = dir.path().join("anvert.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for statement in [
+        "ALTER TABLE part_downloads DROP COLUMN chunk_len",
+        "ALTER TABLE part_downloads DROP COLUMN mode",
+        "PRAGMA user_version = 11",
+    ] {
+        sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+    }
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('part_downloads')")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert!(!columns.iter().any(|c| c == "mode" || c == "chunk_len"));
+    conn.close().await.unwrap();
+
+    // The upgraded engine (BINARY on, pipelined) migrates the store and resumes in BODY mode.
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        extra_roots_pem: Some(server.ca_pem()),
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap();
+    engine
+        .set_credential(account, server.credential("alice"))
+        .await
+        .unwrap();
+    let migrated = engine
+        .store()
+        .download(message, &part.section)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            migrated.mode,
+            migrated.encoded_offset,
+            &migrated.decoder_state
+        ),
+        (TransferMode::Body, kept.encoded_offset, &kept.decoder_state)
+    );
+    let listener = CancelAt {
+        at: u64::MAX,
+        cancel: CancellationToken::new(),
+        first: Mutex::new(None),
+    };
+    let path = engine
+        .download_part(
+            message,
+            &part.section,
+            downloads.path(),
+            NetworkKind::Unmetered,
+            Some(&listener),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", server.name(), server.log()));
+    assert_eq!(
+        hex::encode(Sha256::digest(std::fs::read(&path).unwrap())),
+        part.sha256,
+        "{}: byte-identical",
+        server.name()
+    );
+    let first = listener.first.lock().unwrap().unwrap();
+    assert!(
+        first > kept.encoded_offset,
+        "resumed from the saved encoded offset, not from zero: {first}"
+    );
+    let finished = engine
+        .store()
+        .download(message, &part.section)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished.state, DownloadState::Complete);
+    assert_eq!(
+        finished.mode,
+        TransferMode::Body,
+        "never switched to BINARY"
+    );
+}
+
+on_each_server!(a_body_download_from_schema_11_resumes_after_the_upgrade);
