@@ -133,12 +133,25 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
     drop(engine);
 
-    // Back to schema 11: the table without the columns migration 12 added.
+    // Back to schema 11: what migrations 14, 13 and 12 added is taken away, newest first (a
+    // later migration adds its own undo here).
     let db = dir.path().join("anvert.db");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     for statement in [
+        // 0014_search_hits
+        "DROP INDEX messages_outside_window",
+        "ALTER TABLE messages DROP COLUMN search_hit_at",
+        "ALTER TABLE messages DROP COLUMN outside_window",
+        // 0013_objectid
+        "DROP TABLE objectid_checks",
+        "DROP INDEX messages_tombstones",
+        "DROP INDEX messages_by_email_id",
+        "ALTER TABLE messages DROP COLUMN tombstone",
+        "ALTER TABLE messages DROP COLUMN server_thread",
+        "ALTER TABLE messages DROP COLUMN email_id",
+        // 0012_binary_downloads
         "ALTER TABLE part_downloads DROP COLUMN chunk_len",
         "ALTER TABLE part_downloads DROP COLUMN mode",
         "PRAGMA user_version = 11",

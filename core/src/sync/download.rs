@@ -259,10 +259,18 @@ impl Download {
             return Ok(());
         }
         self.pick_mode(session.uses_binary(), store).await?;
-        if let RunEnd::FallBack = self
+        let first = self
             .run_flight(session, store, purpose, listener, keep_going)
-            .await?
+            .await;
+        if let Err(e) = &first
+            && matches!(
+                e,
+                Error::Io(_) | Error::Timeout { .. } | Error::ConnectionClosed
+            )
         {
+            self.shrink_after_cut(store).await;
+        }
+        if let RunEnd::FallBack = first? {
             tracing::info!(
                 section = %self.part.section,
                 "the server cannot decode a part through BINARY; fetching it through BODY"
@@ -272,6 +280,19 @@ impl Download {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A cut link mid-chunk: the next run (a resume, now or after a restart) starts at half
+    /// the chunk size reached, so a link that keeps dropping still completes chunks, while
+    /// a single cut costs a resume little of its speed. Best effort: the progress itself is
+    /// already committed.
+    async fn shrink_after_cut(&mut self, store: &Store) {
+        let halved = ChunkSizer::starting_at(self.sizer.next_len() / 2);
+        self.record.chunk_len = halved.next_len();
+        self.sizer = halved;
+        if let Err(e) = store.save_download_progress(&self.record).await {
+            tracing::warn!(error = %e, "could not record the smaller chunk size after a cut");
+        }
     }
 
     /// Decides the mode of a download that has none yet (BINARY for a base64 or
