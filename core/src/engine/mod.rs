@@ -27,7 +27,7 @@ pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
 pub use moves::{Draft, DraftAttachment};
-pub use probe::AutoPorts;
+pub use probe::{AutoPorts, AutoReport, ProbeAttempt};
 pub use search::{SearchCursor, SearchPageRequest, ServerSearchPage};
 pub use tokio_util::sync::CancellationToken;
 
