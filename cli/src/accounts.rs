@@ -52,6 +52,10 @@ pub enum AccountCommand {
         user: String,
         #[arg(long)]
         name: Option<String>,
+        /// With `--protocol auto`: the four ports to try, in order IMAPS,IMAP,POP3S,POP3
+        /// (default 993,143,995,110; `--port` alone puts every try on one port).
+        #[arg(long, value_delimiter = ',', num_args = 4, conflicts_with = "port")]
+        auto_ports: Option<Vec<u16>>,
     },
     /// List accounts.
     List,
@@ -70,11 +74,22 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
             security,
             user,
             name,
+            auto_ports,
         } => {
             let name = name.unwrap_or_else(|| user.clone());
             let credential = Credential::password(&user, password()?);
             if protocol == ProtocolArg::Auto {
-                return add_auto(engine, &name, &host, port, credential, as_json).await;
+                let ports = match (auto_ports.as_deref(), port) {
+                    (Some(&[imaps, imap, pop3s, pop3]), _) => AutoPorts {
+                        imaps,
+                        imap,
+                        pop3s,
+                        pop3,
+                    },
+                    (_, Some(port)) => AutoPorts::single(port),
+                    _ => AutoPorts::default(),
+                };
+                return add_auto(engine, &name, &host, ports, credential, as_json).await;
             }
             let protocol = match protocol {
                 ProtocolArg::Pop3 => Protocol::Pop3,
@@ -160,11 +175,10 @@ async fn add_auto(
     engine: &Engine,
     name: &str,
     host: &str,
-    port: Option<u16>,
+    ports: AutoPorts,
     credential: Credential,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let ports = port.map(AutoPorts::single).unwrap_or_default();
     let mut report = AutoReport::default();
     let result = engine
         .add_account_auto_report(name, host, ports, credential, &mut report)
