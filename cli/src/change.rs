@@ -45,6 +45,7 @@ pub fn parse_flags(specs: &[String]) -> anyhow::Result<(Flags, Flags)> {
 /// An IMAP keyword: an atom without `\` (RFC 3501 flag-keyword).
 fn valid_keyword(name: &str) -> bool {
     !name.is_empty()
+        && !name.starts_with('-')
         && name
             .bytes()
             .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
@@ -252,5 +253,6 @@ mod tests {
         assert!(remove.system.contains(SystemFlags::FLAGGED | SystemFlags::ANSWERED));
         assert!(parse_flags(&["+a(b".to_string()]).is_err());
         assert!(parse_flags(&["-".to_string()]).is_err());
+        assert!(parse_flags(&["--now".to_string()]).is_err());
     }
 }

@@ -347,7 +347,9 @@ async fn dispatch(engine: &Engine, command: Command, as_json: bool) -> anyhow::R
             )
             .await;
         }
-        Command::Flag { args, write } => {
+        Command::Flag { args, mut write } => {
+            // `-flagged` needs hyphen values, which also swallow options given after them.
+            let args = trailing_options(args, &mut write)?;
             let (ids, specs) = split_ids(&args)?;
             let (account, what) = change::flag(engine, &ids, &specs).await?;
             finish(engine, account, what, &write, as_json).await?;
@@ -417,6 +419,34 @@ async fn dispatch(engine: &Engine, command: Command, as_json: bool) -> anyhow::R
         Command::Completions { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--now` and `--network KIND` given after `flag`'s `[+-]FLAG`s (which take hyphenated
+/// values, so clap hands those options over as values).
+fn trailing_options(args: Vec<String>, write: &mut WriteBack) -> anyhow::Result<Vec<String>> {
+    let mut kept = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let network = match arg.as_str() {
+            "--now" => {
+                write.now = true;
+                continue;
+            }
+            "--network" => it.next().unwrap_or_default(),
+            other => match other.strip_prefix("--network=") {
+                Some(kind) => kind.to_string(),
+                None => {
+                    kept.push(arg);
+                    continue;
+                }
+            },
+        };
+        write.network = match NetworkArg::from_str(&network, true) {
+            Ok(kind) => kind,
+            Err(_) => return exit::usage(format!("{network:?} is not a network kind")),
+        };
+    }
+    Ok(kept)
 }
 
 /// `flag` and `move` take ids first, then what to do: the leading numbers are the ids.
