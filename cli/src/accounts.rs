@@ -54,7 +54,7 @@ pub enum AccountCommand {
         name: Option<String>,
         /// With `--protocol auto`: the four ports to try, in order IMAPS,IMAP,POP3S,POP3
         /// (default 993,143,995,110; `--port` alone puts every try on one port).
-        #[arg(long, value_delimiter = ',', num_args = 4, conflicts_with = "port")]
+        #[arg(long, value_delimiter = ',', conflicts_with = "port")]
         auto_ports: Option<Vec<u16>>,
     },
     /// List accounts.
@@ -86,6 +86,9 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
                         pop3s,
                         pop3,
                     },
+                    (Some(_), _) => {
+                        return exit::usage("--auto-ports takes four ports: IMAPS,IMAP,POP3S,POP3");
+                    }
                     (_, Some(port)) => AutoPorts::single(port),
                     _ => AutoPorts::default(),
                 };
