@@ -7,6 +7,7 @@
 mod accounts;
 mod change;
 mod doc;
+mod doctor;
 mod exit;
 mod get;
 mod output;
@@ -209,6 +210,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "unmetered")]
         network: NetworkArg,
     },
+    /// What the server offers and what the engine will do with it: greeting, capabilities
+    /// before and after login, extensions and fallbacks, TLS, round trip, probe bytes.
+    Doctor {
+        #[arg(long)]
+        account: Option<i64>,
+    },
     /// Data usage by network kind and purpose.
     Usage {
         #[arg(long)]
@@ -407,6 +414,9 @@ async fn dispatch(engine: &Engine, command: Command, as_json: bool) -> anyhow::R
         } => {
             let account = pick(account).await?;
             return watch::run(engine, account, &folder, network.kind(), as_json).await;
+        }
+        Command::Doctor { account } => {
+            doctor::run(engine, pick(account).await?, as_json).await?;
         }
         Command::Usage { account } => {
             let rows = engine.usage(pick(account).await?).await?;

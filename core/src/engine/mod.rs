@@ -9,6 +9,7 @@
 mod accounts;
 mod changes;
 mod content;
+mod doctor;
 mod lifecycle;
 mod moves;
 mod pop3;
@@ -26,6 +27,7 @@ use std::{
 pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
+pub use doctor::{DoctorReport, ExtensionUse, Pop3Facts};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::{AutoPorts, AutoReport, ProbeAttempt};
 pub use search::{SearchCursor, SearchPageRequest, ServerSearchPage};
