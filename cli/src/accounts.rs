@@ -245,7 +245,10 @@ fn protocol_name(p: Protocol) -> &'static str {
     }
 }
 
-async fn account_row(engine: &Engine, id: AccountId) -> anyhow::Result<anvert_core::store::Account> {
+async fn account_row(
+    engine: &Engine,
+    id: AccountId,
+) -> anyhow::Result<anvert_core::store::Account> {
     engine
         .accounts()
         .await?

@@ -99,12 +99,18 @@ pub async fn finish(
     if now {
         out!("written back; {pending} operation(s) still queued");
     } else {
-        out!("applied locally; {pending} operation(s) queued for the next `anvert sync` (or use --now)");
+        out!(
+            "applied locally; {pending} operation(s) queued for the next `anvert sync` (or use --now)"
+        );
     }
     Ok(())
 }
 
-pub async fn flag(engine: &Engine, raw: &[i64], specs: &[String]) -> anyhow::Result<(AccountId, Value)> {
+pub async fn flag(
+    engine: &Engine,
+    raw: &[i64],
+    specs: &[String],
+) -> anyhow::Result<(AccountId, Value)> {
     let (add, remove) = parse_flags(specs)?;
     let ids = ids(raw);
     let account = account_of(engine, &ids).await?;
@@ -219,7 +225,9 @@ pub async fn pending(engine: &Engine, account: AccountId, as_json: bool) -> anyh
             o.id,
             format!("{:?}", o.kind).to_lowercase(),
             o.message.map(|m| m.0.to_string()).unwrap_or_default(),
-            o.target.map(|t| format!("to folder {}", t.0)).unwrap_or_default(),
+            o.target
+                .map(|t| format!("to folder {}", t.0))
+                .unwrap_or_default(),
             doc::op_state(o.parked, o.last_error.is_some()),
             o.attempts,
             o.last_error.as_deref().unwrap_or("")
@@ -250,7 +258,11 @@ mod tests {
         let (add, remove) = parse_flags(&specs).unwrap();
         assert!(add.system.contains(SystemFlags::SEEN));
         assert_eq!(add.keywords, ["$Work"]);
-        assert!(remove.system.contains(SystemFlags::FLAGGED | SystemFlags::ANSWERED));
+        assert!(
+            remove
+                .system
+                .contains(SystemFlags::FLAGGED | SystemFlags::ANSWERED)
+        );
         assert!(parse_flags(&["+a(b".to_string()]).is_err());
         assert!(parse_flags(&["-".to_string()]).is_err());
         assert!(parse_flags(&["--now".to_string()]).is_err());

@@ -92,7 +92,11 @@ fn human(r: &DoctorReport) -> anyhow::Result<()> {
         out!("greeting:  {}", r.greeting);
         out!("before login: {}", r.capabilities_before_login.join(" "));
         out!("after login:  {}", r.capabilities_after_login.join(" "));
-        out!("\n{:<17} {:<8} what the engine does", "extension", "offered");
+        out!(
+            "\n{:<17} {:<8} what the engine does",
+            "extension",
+            "offered"
+        );
         for e in &r.extensions {
             out!(
                 "{:<17} {:<8} {}",

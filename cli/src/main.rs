@@ -28,7 +28,6 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-
 #[derive(Parser)]
 #[command(
     name = "anvert",
@@ -476,7 +475,15 @@ async fn finish(
     write: &WriteBack,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    change::finish(engine, account, what, write.now, write.network.kind(), as_json).await
+    change::finish(
+        engine,
+        account,
+        what,
+        write.now,
+        write.network.kind(),
+        as_json,
+    )
+    .await
 }
 
 async fn sync(

@@ -104,10 +104,7 @@ pub async fn ls(
     Ok(())
 }
 
-async fn message(
-    engine: &Engine,
-    id: i64,
-) -> anyhow::Result<anvert_core::store::MessageDetail> {
+async fn message(engine: &Engine, id: i64) -> anyhow::Result<anvert_core::store::MessageDetail> {
     match engine.message(MessageId(id)).await? {
         Some(m) => Ok(m),
         None => exit::usage(format!("no message {id}")),
@@ -154,7 +151,11 @@ pub async fn open(
     // The warm connection logs out: its bytes reach the ledger before they are counted.
     engine.close_connections().await?;
     let bytes = booked(engine, account).await? - spent_before;
-    let text = body.text.clone().or_else(|| body.html.clone()).unwrap_or_default();
+    let text = body
+        .text
+        .clone()
+        .or_else(|| body.html.clone())
+        .unwrap_or_default();
     if as_json {
         return doc::print(&json!({
             "message": doc::message(&m.summary),
@@ -167,7 +168,12 @@ pub async fn open(
     let s = &m.summary;
     out!("Subject: {}", s.subject);
     for a in &s.from {
-        out!("From:    {}", a.name.as_deref().map_or_else(|| a.email.clone(), |n| format!("{n} <{}>", a.email)));
+        out!(
+            "From:    {}",
+            a.name
+                .as_deref()
+                .map_or_else(|| a.email.clone(), |n| format!("{n} <{}>", a.email))
+        );
     }
     out!("");
     out!("{}", text.trim_end());
@@ -184,7 +190,9 @@ pub async fn thread(engine: &Engine, id: i64, as_json: bool) -> anyhow::Result<(
     let m = message(engine, id).await?;
     let items = engine.thread(m.summary.id).await?;
     if as_json {
-        return doc::print(&json!({ "thread": m.summary.thread.0, "messages": doc::messages(&items) }));
+        return doc::print(
+            &json!({ "thread": m.summary.thread.0, "messages": doc::messages(&items) }),
+        );
     }
     output::messages(&items)
 }

@@ -50,7 +50,11 @@ mod tests {
         assert_eq!(fit("日本語の件名", 6), "日本… ");
         for cells in 0..12 {
             let f = fit("日本語😀メール件名", cells);
-            assert_eq!(UnicodeWidthStr::width(f.as_str()), cells, "{f:?} in {cells}");
+            assert_eq!(
+                UnicodeWidthStr::width(f.as_str()),
+                cells,
+                "{f:?} in {cells}"
+            );
         }
         assert_eq!(cut("héllo", 3), "hé…");
         assert_eq!(cut("a\tb", 5), "a b");

@@ -87,7 +87,14 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
 
     // account add / list
     let added = cli.json(&[
-        "account", "add", "--host", "127.0.0.1", "--port", &port, "--user", "alice",
+        "account",
+        "add",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
     ]);
     assert_eq!(added["account"]["protocol"], "imap", "{added}");
     assert_eq!(added["account"]["port"], server.ports.imaps);
@@ -142,8 +149,14 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     assert_eq!(all.len(), MESSAGES, "pages: {all:?}");
     let distinct: BTreeSet<i64> = all.iter().map(|m| m["id"].as_i64().unwrap()).collect();
     assert_eq!(distinct.len(), MESSAGES);
-    let dates: Vec<i64> = all.iter().map(|m| m["internal_date"].as_i64().unwrap()).collect();
-    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "not newest first: {dates:?}");
+    let dates: Vec<i64> = all
+        .iter()
+        .map(|m| m["internal_date"].as_i64().unwrap())
+        .collect();
+    assert!(
+        dates.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {dates:?}"
+    );
 
     // show: every message against its truth (subject, sender, size, flags, parts).
     let mut by_truth = Vec::new();
@@ -183,7 +196,11 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     assert_eq!(opened["from_store"], false, "{opened}");
     let cost = opened["bytes"].as_u64().unwrap();
     let body = truth.parts[0].text.as_deref().unwrap();
-    assert!(cost > 0 && cost < body.len() as u64 + 4096, "{cost} B for {} B", body.len());
+    assert!(
+        cost > 0 && cost < body.len() as u64 + 4096,
+        "{cost} B for {} B",
+        body.len()
+    );
     let first_line = body.lines().find(|l| !l.trim().is_empty()).unwrap().trim();
     assert!(
         opened["text"].as_str().unwrap().contains(first_line),
@@ -193,7 +210,10 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     assert_eq!(again["from_store"], true);
     assert_eq!(again["bytes"], 0);
     let human = cli.run(&["open", &id]).ok("open");
-    assert!(human.contains(first_line) && human.contains("from the store"), "{human}");
+    assert!(
+        human.contains(first_line) && human.contains("from the store"),
+        "{human}"
+    );
 
     // thread: a reply's thread holds the message it replies to.
     let (reply, _, reply_truth) = by_truth
@@ -211,7 +231,10 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
         .0;
     let thread = cli.json(&["thread", &reply.to_string()]);
     let members = ids(&thread["messages"]);
-    assert!(members.contains(reply) && members.contains(&parent), "{thread}");
+    assert!(
+        members.contains(reply) && members.contains(&parent),
+        "{thread}"
+    );
 
     // flag, queued: visible locally and in `pending`, on the server only after `sync`.
     let (a, a_uid, _) = by_truth
@@ -239,7 +262,10 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     assert_eq!(now["written_back"], true);
     assert_eq!(now["pending"], 0, "{now}");
     let flags = flags_on_server(&server, *a_uid);
-    assert!(flags.contains("$Cli") && !flags.contains("\\Flagged"), "{flags}");
+    assert!(
+        flags.contains("$Cli") && !flags.contains("\\Flagged"),
+        "{flags}"
+    );
 
     // move --now, delete --now (to the Trash), empty-trash --now, draft save --now.
     let (b, _, _) = by_truth[1];
@@ -256,8 +282,15 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     cli.json(&["empty-trash", "--now"]);
     assert_eq!(count_on_server(&server, "Trash"), 0);
     let draft = cli.json(&[
-        "draft", "save", "--to", "bob@example.com", "--subject", "From the CLI", "--text",
-        "hello", "--now",
+        "draft",
+        "save",
+        "--to",
+        "bob@example.com",
+        "--subject",
+        "From the CLI",
+        "--text",
+        "hello",
+        "--now",
     ]);
     assert_eq!(draft["change"]["kind"], "draft", "{draft}");
     assert_eq!(count_on_server(&server, "Drafts"), 1);
@@ -267,7 +300,11 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     let (d, _, d_truth) = by_truth
         .iter()
         .filter(|(id, _, _)| ![b, c].contains(id))
-        .find(|(_, _, t)| t.subject.split_whitespace().any(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_alphabetic())))
+        .find(|(_, _, t)| {
+            t.subject
+                .split_whitespace()
+                .any(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
+        })
         .expect("a subject with a plain word");
     let word = d_truth
         .subject
@@ -278,15 +315,31 @@ fn every_command_against_dovecot_with_json_checked_against_the_truth() {
     assert_eq!(hits["where"], "local");
     assert!(ids(&hits["hits"]).contains(d), "{word}: {hits}");
     let server_hits = cli.json(&["search", "--server", "--subject", word, "--folder", "INBOX"]);
-    assert!(ids(&server_hits["pages"][0]["hits"]).contains(d), "{server_hits}");
+    assert!(
+        ids(&server_hits["pages"][0]["hits"]).contains(d),
+        "{server_hits}"
+    );
 
     // usage, completions, account remove.
     let usage = cli.json(&["usage"]);
-    assert!(usage["usage"].as_array().unwrap().iter().any(|r| r["purpose"] == "bodies"), "{usage}");
+    assert!(
+        usage["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["purpose"] == "bodies"),
+        "{usage}"
+    );
     for shell in ["bash", "zsh", "fish"] {
         let script = cli.run(&["completions", shell]).ok("completions");
-        assert!(script.contains("empty-trash") && script.contains("watch"), "{shell}");
+        assert!(
+            script.contains("empty-trash") && script.contains("watch"),
+            "{shell}"
+        );
     }
     assert_eq!(cli.json(&["account", "remove", "1"])["removed"], 1);
-    assert_eq!(cli.json(&["account", "list"])["accounts"], Value::Array(vec![]));
+    assert_eq!(
+        cli.json(&["account", "list"])["accounts"],
+        Value::Array(vec![])
+    );
 }

@@ -16,8 +16,16 @@ fn doctor(server: &Dovecot, protocol: &str, port: u16) -> (Value, String) {
     let cli = Anvert::new(&dir.path().join("d"), &server.pki.ca_path, &password);
     let port = port.to_string();
     cli.run(&[
-        "account", "add", "--protocol", protocol, "--host", "127.0.0.1", "--port", &port,
-        "--user", "alice",
+        "account",
+        "add",
+        "--protocol",
+        protocol,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
     ])
     .ok("account add");
     let report = cli.json(&["doctor"]);
@@ -57,26 +65,42 @@ fn caps(report: &Value, when: &str) -> Vec<String> {
 fn doctor_follows_what_the_server_offers() {
     let full = Dovecot::start();
     let (report, text) = doctor(&full, "imap", full.ports.imaps);
-    assert!(report["greeting"].as_str().unwrap().contains("Dovecot"), "{report}");
+    assert!(
+        report["greeting"].as_str().unwrap().contains("Dovecot"),
+        "{report}"
+    );
     // The SASL mechanisms are offered before login only.
     let before = caps(&report, "capabilities_before_login");
     let after = caps(&report, "capabilities_after_login");
     assert!(before.contains(&"AUTH=PLAIN".to_string()), "{before:?}");
     assert!(!after.contains(&"AUTH=PLAIN".to_string()), "{after:?}");
-    for cap in ["QRESYNC", "CONDSTORE", "PREVIEW", "COMPRESS=DEFLATE", "IDLE", "MOVE"] {
+    for cap in [
+        "QRESYNC",
+        "CONDSTORE",
+        "PREVIEW",
+        "COMPRESS=DEFLATE",
+        "IDLE",
+        "MOVE",
+    ] {
         assert!(after.contains(&cap.to_string()), "{cap} missing: {after:?}");
         assert_eq!(extension(&report, cap)["offered"], true, "{cap}");
     }
     assert_eq!(report["compressed"], true);
     let tls = &report["tls"];
-    assert!(tls["version"].as_str().unwrap().starts_with("TLSv1_"), "{tls}");
+    assert!(
+        tls["version"].as_str().unwrap().starts_with("TLSv1_"),
+        "{tls}"
+    );
     assert!(!tls["cipher"].as_str().unwrap().is_empty());
     let leaf = tls["chain_subjects"][0].as_str().unwrap();
     assert!(leaf.contains("CN="), "{leaf}");
     let bytes = report["bytes"]["down"].as_u64().unwrap();
     assert!(bytes > 1000 && bytes < 20_000, "{bytes} B down");
     assert!(report["round_trip_ms"].as_f64().unwrap() > 0.0);
-    assert!(text.contains("COMPRESS=DEFLATE") && text.contains("round trip"), "{text}");
+    assert!(
+        text.contains("COMPRESS=DEFLATE") && text.contains("round trip"),
+        "{text}"
+    );
     drop(full);
 
     // Each extension off in turn: the table shows it missing with its fallback.
@@ -84,7 +108,10 @@ fn doctor_follows_what_the_server_offers() {
         let server = Dovecot::start_with(options);
         let (report, text) = doctor(&server, "imap", server.ports.imaps);
         let after = caps(&report, "capabilities_after_login");
-        assert!(!after.contains(&cap.to_string()), "{cap} still offered: {after:?}");
+        assert!(
+            !after.contains(&cap.to_string()),
+            "{cap} still offered: {after:?}"
+        );
         let row = extension(&report, cap);
         assert_eq!(row["offered"], false, "{report}");
         assert!(row["effect"].as_str().unwrap().contains(fallback), "{row}");
@@ -129,6 +156,10 @@ fn doctor_follows_what_the_server_offers() {
     assert_eq!(report["pop3"]["uidl"], true, "{report}");
     assert_eq!(report["pop3"]["top"], true);
     assert_eq!(report["pop3"]["key"], "UIDL");
-    assert!(caps(&report, "capabilities_after_login").iter().any(|c| c.starts_with("UIDL")));
+    assert!(
+        caps(&report, "capabilities_after_login")
+            .iter()
+            .any(|c| c.starts_with("UIDL"))
+    );
     assert!(text.contains("key:       UIDL"), "{text}");
 }

@@ -11,7 +11,14 @@ use common::{Anvert, closed_port};
 fn add(cli: &Anvert, port: u16) {
     let port = port.to_string();
     cli.run(&[
-        "account", "add", "--host", "127.0.0.1", "--port", &port, "--user", "alice",
+        "account",
+        "add",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
     ])
     .ok("account add");
 }
@@ -31,8 +38,16 @@ fn exit_statuses_say_what_failed() {
     let doc = wrong.json();
     assert_eq!(doc["error"]["kind"], "authentication", "{doc}");
     assert_eq!(doc["error"]["exit"], 3);
-    assert!(!wrong.stdout.contains("not-the-password"), "{}", wrong.stdout);
-    assert!(!wrong.stderr.contains("not-the-password"), "{}", wrong.stderr);
+    assert!(
+        !wrong.stdout.contains("not-the-password"),
+        "{}",
+        wrong.stdout
+    );
+    assert!(
+        !wrong.stderr.contains("not-the-password"),
+        "{}",
+        wrong.stderr
+    );
     // account password: refused (3), then accepted.
     let refused = cli.run(&["account", "password"]);
     assert_eq!(refused.status, Some(3), "{}", refused.stderr);
@@ -62,5 +77,8 @@ fn exit_statuses_say_what_failed() {
     let bad = cli.run(&["--json", "ls", "No such folder"]);
     assert_eq!(bad.status, Some(2), "{}", bad.stderr);
     assert_eq!(bad.json()["error"]["kind"], "usage");
-    assert_eq!(cli.run(&["search", "--server", "--since", "May"]).status, Some(2));
+    assert_eq!(
+        cli.run(&["search", "--server", "--since", "May"]).status,
+        Some(2)
+    );
 }

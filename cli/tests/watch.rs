@@ -32,8 +32,17 @@ fn watch_prints_a_delivered_message_and_stops_on_sigint() {
         server.password("alice"),
     );
     let port = server.ports.imaps.to_string();
-    cli.run(&["account", "add", "--host", "127.0.0.1", "--port", &port, "--user", "alice"])
-        .ok("account add");
+    cli.run(&[
+        "account",
+        "add",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+    ])
+    .ok("account add");
     cli.run(&["sync", "--network", "metered"]).ok("sync");
 
     let mut child = cli
@@ -47,8 +56,16 @@ fn watch_prints_a_delivered_message_and_stops_on_sigint() {
     let out = BufReader::new(child.stdout.take().unwrap());
     let err = BufReader::new(child.stderr.take().unwrap());
     let tx2 = tx.clone();
-    std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(|l| drop(tx.send((true, l)))));
-    std::thread::spawn(move || err.lines().map_while(Result::ok).for_each(|l| drop(tx2.send((false, l)))));
+    std::thread::spawn(move || {
+        out.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send((true, l))))
+    });
+    std::thread::spawn(move || {
+        err.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send((false, l))))
+    });
     let wait = std::time::Duration::from_secs(60);
     loop {
         let (_, line) = lines.recv_timeout(wait).expect("watch never started");
@@ -70,7 +87,9 @@ fn watch_prints_a_delivered_message_and_stops_on_sigint() {
     );
     let subject = &new[0].subject;
     let added = loop {
-        let (stdout, line) = lines.recv_timeout(wait).expect("no line for the new message");
+        let (stdout, line) = lines
+            .recv_timeout(wait)
+            .expect("no line for the new message");
         if stdout && line.starts_with("added INBOX:") {
             break line;
         }

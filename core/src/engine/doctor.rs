@@ -138,7 +138,11 @@ pub fn extension_uses(caps: &imap::Capabilities) -> Vec<ExtensionUse> {
 impl Engine {
     /// Connects to the account's server with `credential` on connections of its own and
     /// reports what it offers and what the engine will use (see the module docs).
-    pub async fn doctor(&self, account: AccountId, credential: &Credential) -> Result<DoctorReport> {
+    pub async fn doctor(
+        &self,
+        account: AccountId,
+        credential: &Credential,
+    ) -> Result<DoctorReport> {
         let stored = self.account(account).await?;
         let (endpoint, protocol) = accounts::endpoint_of(&stored)?;
         let meter = WireMeter::new();

@@ -72,7 +72,9 @@ pub async fn pre_login(
             .await
             .map_err(|e| map_err("STARTTLS", e))?;
             let issued = client.issued_tags();
-            let stream = tls.connect(host, client.into_inner(), options.timeout).await?;
+            let stream = tls
+                .connect(host, client.into_inner(), options.timeout)
+                .await?;
             let details = TlsDetails::of(&stream);
             let mut client = limited(BoxedIo::new(stream));
             client.continue_tags(issued);
