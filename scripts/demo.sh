@@ -44,7 +44,8 @@ echo
 echo "== anvert flag $newest +flagged --now: applied locally, written back at once"
 anvert flag "$newest" +flagged --now --network metered
 anvert show "$newest" | grep '^Flags:'
-word="$(anvert show "$newest" | sed -n 's/^Subject: //p' | tr -cs 'A-Za-z' '\n' | awk 'length >= 5' | head -n 1)"
+# A word of a recent subject to search for (subjects may be in any script: take a Latin one).
+word="$(anvert --json ls INBOX --limit 20 | sed -n 's/^ *"subject": "\(.*\)",$/\1/p' | tr -cs 'A-Za-z' '\n' | awk 'length >= 6' | head -n 1)"
 if [ -n "$word" ]; then
   echo
   echo "== anvert search $word: full text over the stored mail, no network"
