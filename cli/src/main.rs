@@ -295,7 +295,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..EngineConfig::default()
     })
     .await?;
-    let code = dispatch(&engine, cli.command, cli.json).await?;
+    // `get` and `watch` stop on Ctrl-C by themselves (a resumable cut, the end of push);
+    // any other command is dropped where it stands, which the engine makes safe (nothing
+    // half-written survives), and exits 130.
+    let own_interrupt = matches!(cli.command, Command::Get { .. } | Command::Watch { .. });
+    let code = if own_interrupt {
+        dispatch(&engine, cli.command, cli.json).await?
+    } else {
+        tokio::select! {
+            code = dispatch(&engine, cli.command, cli.json) => code?,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(anvert_core::Error::Cancelled).context("interrupted");
+            }
+        }
+    };
     // One command per process: log out of the warm connection now (its bytes reach the
     // ledger) rather than dropping it at exit.
     engine.close_connections().await?;

@@ -149,6 +149,25 @@ fn doctor_follows_what_the_server_offers() {
         "snippets",
     );
 
+    // MOVE, UIDPLUS and SPECIAL-USE hidden at once: three fallbacks in one report.
+    let server = Dovecot::start_with(DovecotOptions {
+        move_command: false,
+        uidplus: false,
+        special_use: false,
+        ..DovecotOptions::default()
+    });
+    let (report, _) = doctor(&server, "imap", server.ports.imaps);
+    for (cap, fallback) in [
+        ("MOVE", "UID COPY"),
+        ("UIDPLUS", "found by Message-ID"),
+        ("SPECIAL-USE", "well-known folder names"),
+    ] {
+        let row = extension(&report, cap);
+        assert_eq!(row["offered"], false, "{report}");
+        assert!(row["effect"].as_str().unwrap().contains(fallback), "{row}");
+    }
+    drop(server);
+
     // POP3: CAPA, UIDL and TOP, and the key the sync stores messages under.
     let server = Dovecot::start();
     let (report, text) = doctor(&server, "pop3", server.ports.pop3s);

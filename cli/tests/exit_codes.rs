@@ -1,6 +1,6 @@
 //! Exit statuses against a real Dovecot, each with its `--json` error document: a wrong
 //! password (3), an untrusted certificate (4), a refused connection (5), a bad command line
-//! (2), and a new password checked with `account password`.
+//! (2), an interrupted sync (130), and a new password checked with `account password`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 mod common;
@@ -81,4 +81,18 @@ fn exit_statuses_say_what_failed() {
         cli.run(&["search", "--server", "--since", "May"]).status,
         Some(2)
     );
+
+    // Interrupted: a sync stuck in a TLS handshake nobody answers, then SIGINT: 130.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cli = Anvert::new(&dir.path().join("c"), &server.pki.ca_path, &password);
+    add(&cli, silent.local_addr().unwrap().port());
+    let mut child = cli.command(&["sync"]).spawn().unwrap();
+    // The sync is connecting (its handshake waits for us): now interrupt it.
+    let (_connection, _) = silent.accept().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
 }
