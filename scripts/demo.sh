@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: start a private Dovecot with a generated mailbox on 127.0.0.1, then point the
 # `anvert` CLI at it over verified TLS: a headers-first sync with the bytes that crossed the
-# wire against what a full download would cost, one attachment fetched on demand (cut part-way,
-# then resumed, checked against the generator's sha256), and an unchanged resync.
+# wire against what a full download would cost, a message opened (its body fetched on demand),
+# a flag written back, a local search, one attachment fetched on demand (cut part-way, then
+# resumed, checked against the generator's sha256), an unchanged resync, and `doctor`.
 #   scripts/demo.sh [--messages N] [--mix default|small|none]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,25 @@ anvert sync --network metered --all
 echo
 echo "== the newest messages, from the local store"
 anvert ls INBOX --limit 8
+echo
+newest="$(anvert ls INBOX --limit 1 | awk 'NR == 1 { print $1 }')"
+echo
+echo "== anvert open $newest: the readable body, fetched on demand (only the text part)"
+anvert open "$newest" --network metered >"$data_dir/open.txt"
+head -n 12 "$data_dir/open.txt"
+echo "   [...]"
+tail -n 1 "$data_dir/open.txt"
+echo
+echo "== anvert flag $newest +flagged --now: applied locally, written back at once"
+anvert flag "$newest" +flagged --now --network metered
+anvert show "$newest" | grep '^Flags:'
+# A word of a recent subject to search for (subjects may be in any script: take a Latin one).
+word="$(anvert --json ls INBOX --limit 20 | sed -n 's/^ *"subject": "\(.*\)",$/\1/p' | tr -cs 'A-Za-z' '\n' | awk 'length >= 6' | head -n 1)"
+if [ -n "$word" ]; then
+  echo
+  echo "== anvert search $word: full text over the stored mail, no network"
+  anvert search "$word" --limit 5
+fi
 echo
 echo "== attachments of the newest messages (what \`anvert get\` takes), from the local store"
 anvert ls INBOX --attachments --limit 100000 >"$data_dir/attachments.txt"
@@ -65,6 +85,9 @@ fi
 echo
 echo "== a second sync: nothing changed, so almost nothing moves"
 anvert sync --network metered --all
+echo
+echo "== anvert doctor: what the server offers and what the engine does with it"
+anvert doctor
 echo
 echo "== data usage recorded by the engine"
 anvert usage

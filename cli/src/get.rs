@@ -72,7 +72,7 @@ pub async fn run(
             part.encoding.as_deref().unwrap_or("7bit")
         ),
     }
-    crate::authenticate(engine, account).await?;
+    crate::accounts::authenticate(engine, account).await?;
     let wire_before = wire_bytes(engine, account).await?;
     tokio::fs::create_dir_all(dest)
         .await

@@ -1,35 +1,39 @@
 //! `anvert`: a developer's command line for trying the engine against a real server.
 //! Passwords come from `ANVERT_PASSWORD` or a prompt (no echo), never from argv. Everything
-//! goes through the same `Engine` API the mobile bindings wrap.
+//! goes through the same `Engine` API the mobile bindings wrap; this crate only presents.
+//! `--json` prints one JSON document on stdout per command that prints data; exit statuses
+//! are in `exit`.
 
+mod accounts;
+mod change;
+mod doc;
+mod doctor;
+mod exit;
 mod get;
 mod output;
 mod progress;
+mod read;
 mod search;
+mod watch;
+mod width;
 
-use std::{
-    io::{BufRead, IsTerminal},
-    path::PathBuf,
-    process::ExitCode,
-    sync::Arc,
-};
+use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anvert_core::{
-    engine::{AccountConfig, Engine, EngineConfig, Protocol},
-    net::{Credential, Endpoint, Security},
+    engine::{Engine, EngineConfig},
     policy::{NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, MessageId},
 };
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-
-/// The environment variable the password is read from (else a prompt).
-const PASSWORD_VAR: &str = "ANVERT_PASSWORD";
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
     name = "anvert",
-    about = "Anvert mail engine: try it against a real server"
+    about = "Anvert mail engine: try it against a real server",
+    after_help = "Exit status: 0 ok, 1 error, 2 usage, 3 authentication, 4 TLS, 5 network, \
+                  130 interrupted."
 )]
 struct Cli {
     /// Where the engine keeps its store and downloads.
@@ -38,20 +42,15 @@ struct Cli {
     /// An extra CA certificate (PEM) to trust, e.g. a private test CA.
     #[arg(long, global = true)]
     ca: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text (fields: README, "JSON output").
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum SecurityArg {
-    /// Implicit TLS (port 993).
-    Tls,
-    /// STARTTLS on a plaintext port (143); refused if the server does not offer it.
-    Starttls,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum NetworkArg {
+pub enum NetworkArg {
     Unmetered,
     Metered,
     Roaming,
@@ -59,7 +58,7 @@ enum NetworkArg {
 }
 
 impl NetworkArg {
-    fn kind(self) -> NetworkKind {
+    pub fn kind(self) -> NetworkKind {
         match self {
             NetworkArg::Unmetered => NetworkKind::Unmetered,
             NetworkArg::Metered => NetworkKind::Metered,
@@ -69,11 +68,28 @@ impl NetworkArg {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Options every changing command takes.
+#[derive(clap::Args)]
+struct WriteBack {
+    /// Write the change back to the server now (a sync), rather than on the next sync.
+    #[arg(long)]
+    now: bool,
+    #[arg(long, value_enum, default_value = "unmetered")]
+    network: NetworkArg,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Manage accounts.
     #[command(subcommand)]
-    Account(AccountCommand),
+    Account(accounts::AccountCommand),
     /// Sync headers first, with progress per folder, then report the bytes on the wire
     /// against what downloading the same messages whole would have cost. Exits non-zero
     /// when any folder failed (after the whole report).
@@ -90,7 +106,7 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// List folders, or a folder's newest messages (or their attachments).
+    /// List folders, or a page of a folder's newest messages (or their attachments).
     Ls {
         folder: Option<String>,
         #[arg(long)]
@@ -102,9 +118,24 @@ enum Command {
         /// message id, section and size, what `anvert get` takes.
         #[arg(long, visible_alias = "with-attachments")]
         attachments: bool,
+        /// Start below this message (the next page after it).
+        #[arg(long, conflicts_with = "cursor")]
+        before: Option<i64>,
+        /// Start at the page cursor an earlier `ls` printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Show one message's headers and parts (section, type, size, file name, download state).
     Show { id: i64 },
+    /// Print a message's readable body: from the store, or fetched now (the text part only)
+    /// with the bytes it cost.
+    Open {
+        id: i64,
+        #[arg(long, value_enum, default_value = "unmetered")]
+        network: NetworkArg,
+    },
+    /// The messages of a message's thread, oldest first.
+    Thread { id: i64 },
     /// Download one part of a message into a directory, with a progress bar. Resumable:
     /// Ctrl-C stops within one chunk, and the same command again continues from there.
     Get {
@@ -121,72 +152,99 @@ enum Command {
         #[arg(long, value_name = "BYTES")]
         stop_after: Option<u64>,
     },
+    /// Set or clear flags: `anvert flag 12 13 +seen -flagged '$Work'`.
+    Flag {
+        /// Message ids, then [+-]seen|flagged|answered|draft|KEYWORD (no sign: set).
+        #[arg(required = true, num_args = 2.., allow_hyphen_values = true)]
+        args: Vec<String>,
+        #[command(flatten)]
+        write: WriteBack,
+    },
+    /// Move messages to a folder: `anvert move 12 13 Archive`.
+    Move {
+        /// Message ids, then the folder.
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<String>,
+        #[command(flatten)]
+        write: WriteBack,
+    },
+    /// Delete messages (to the Trash, or expunged when there is none or they are in it).
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        write: WriteBack,
+    },
+    /// Expunge every message of the account's Trash.
+    EmptyTrash {
+        #[arg(long)]
+        account: Option<i64>,
+        #[command(flatten)]
+        write: WriteBack,
+    },
+    /// Drafts.
+    #[command(subcommand)]
+    Draft(DraftCommand),
+    /// The queued changes not yet on the server, with their state (queued, retrying, parked).
+    Pending {
+        #[arg(long)]
+        account: Option<i64>,
+    },
+    /// Retry parked changes on the next sync.
+    Retry {
+        #[arg(long)]
+        account: Option<i64>,
+    },
     /// Search: the stored mail (full text), or with --server the mail on the server,
     /// including what is outside the sync window (its rows are fetched and stored, a page at
     /// a time). Criteria combine (AND).
-    Search {
-        /// Search on the server rather than the stored mail.
-        #[arg(long)]
-        server: bool,
+    Search(search::Args),
+    /// Push: sync a folder, then keep IDLE going and print each change as it is committed,
+    /// until Ctrl-C (exit 130).
+    Watch {
+        #[arg(default_value = "INBOX")]
+        folder: String,
         #[arg(long)]
         account: Option<i64>,
-        /// One folder (server search only; default: every synced folder).
-        #[arg(long)]
-        folder: Option<String>,
-        /// Words and "quoted phrases", anywhere in the message.
-        #[arg(long)]
-        text: Option<String>,
-        #[arg(long)]
-        from: Option<String>,
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long)]
-        subject: Option<String>,
-        /// Received on or after this day (YYYY-MM-DD, UTC).
-        #[arg(long)]
-        since: Option<String>,
-        /// Received before this day (YYYY-MM-DD, UTC).
-        #[arg(long)]
-        before: Option<String>,
-        /// Only unread messages.
-        #[arg(long)]
-        unseen: bool,
-        /// Only flagged messages.
-        #[arg(long)]
-        flagged: bool,
-        /// Rows per page.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// How many pages to print (server search).
-        #[arg(long, default_value_t = 1)]
-        pages: u32,
         #[arg(long, value_enum, default_value = "unmetered")]
         network: NetworkArg,
+    },
+    /// What the server offers and what the engine will do with it: greeting, capabilities
+    /// before and after login, extensions and fallbacks, TLS, round trip, probe bytes.
+    Doctor {
+        #[arg(long)]
+        account: Option<i64>,
     },
     /// Data usage by network kind and purpose.
     Usage {
         #[arg(long)]
         account: Option<i64>,
     },
+    /// Print a shell completion script: `anvert completions bash > /etc/bash_completion.d/anvert`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
 
 #[derive(Subcommand)]
-enum AccountCommand {
-    /// Add an IMAP account (the password is read from ANVERT_PASSWORD or a prompt).
-    Add {
+enum DraftCommand {
+    /// Save a draft in the Drafts folder (APPENDed on the next sync, or now with --now).
+    Save {
         #[arg(long)]
-        host: String,
-        #[arg(long, default_value_t = 993)]
-        port: u16,
-        #[arg(long, value_enum, default_value = "tls")]
-        security: SecurityArg,
+        account: Option<i64>,
         #[arg(long)]
-        user: String,
+        to: Vec<String>,
+        #[arg(long, default_value = "")]
+        subject: String,
+        #[arg(long, default_value = "")]
+        text: String,
+        /// The draft this one replaces (its message id).
         #[arg(long)]
-        name: Option<String>,
+        replaces: Option<i64>,
+        #[command(flatten)]
+        write: WriteBack,
     },
-    /// List accounts.
-    List,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -195,18 +253,36 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANVERT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let as_json = cli.json;
+    match run(cli).await {
         Ok(code) => code,
         // The reader went away (`anvert ls | head`): not an error.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = exit::code(&e);
             eprintln!("anvert: {e:#}");
-            ExitCode::FAILURE
+            if as_json {
+                let doc = json!({ "error": { "kind": exit::kind(&e), "message": format!("{e:#}"), "exit": code } });
+                let _ = doc::print(&doc);
+            }
+            ExitCode::from(code)
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        let shell = match shell {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        };
+        let mut out = std::io::stdout().lock();
+        clap_complete::generate(shell, &mut Cli::command(), "anvert", &mut out);
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let extra_roots_pem = match &cli.ca {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -219,106 +295,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..EngineConfig::default()
     })
     .await?;
-    match cli.command {
-        Command::Account(AccountCommand::Add {
-            host,
-            port,
-            security,
-            user,
-            name,
-        }) => {
-            let security = match security {
-                SecurityArg::Tls => Security::ImplicitTls,
-                SecurityArg::Starttls => Security::StartTls,
-            };
-            let config = AccountConfig {
-                name: name.unwrap_or_else(|| user.clone()),
-                protocol: Protocol::Imap,
-                endpoint: Endpoint {
-                    host,
-                    port,
-                    security,
-                },
-                credential: Credential::password(&user, password()?),
-            };
-            let id = engine.add_account(config).await?;
-            println!("account {} added", id.0);
-        }
-        Command::Account(AccountCommand::List) => {
-            for a in engine.accounts().await? {
-                println!(
-                    "{:>3}  {:<20} {}@{}:{} ({})",
-                    a.id.0, a.name, a.username, a.host, a.port, a.security
-                );
+    // `get` and `watch` stop on Ctrl-C by themselves (a resumable cut, the end of push);
+    // any other command is dropped where it stands, which the engine makes safe (nothing
+    // half-written survives), and exits 130.
+    let own_interrupt = matches!(cli.command, Command::Get { .. } | Command::Watch { .. });
+    let code = if own_interrupt {
+        dispatch(&engine, cli.command, cli.json).await?
+    } else {
+        tokio::select! {
+            code = dispatch(&engine, cli.command, cli.json) => code?,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(anvert_core::Error::Cancelled).context("interrupted");
             }
         }
+    };
+    // One command per process: log out of the warm connection now (its bytes reach the
+    // ledger) rather than dropping it at exit.
+    engine.close_connections().await?;
+    Ok(code)
+}
+
+async fn dispatch(engine: &Engine, command: Command, as_json: bool) -> anyhow::Result<ExitCode> {
+    let pick = |id| accounts::pick(engine, id);
+    match command {
+        Command::Account(command) => accounts::run(engine, command, as_json).await?,
         Command::Sync {
             account,
             network,
             budget,
             all,
         } => {
-            let account = pick_account(&engine, account).await?;
-            authenticate(&engine, account).await?;
-            let request = SyncRequest {
-                network: network.kind(),
-                byte_budget: budget,
-                window: if all {
-                    SyncWindow::everything()
-                } else {
-                    SyncWindow::default()
-                },
-                ..SyncRequest::default()
-            };
-            let (events, received) = progress::SyncEvents::channel();
-            engine.set_listener(Some(Arc::new(events)));
-            let (report, ()) = tokio::join!(
-                async {
-                    let report = engine.sync(account, &request).await;
-                    // Drops the last sender: the progress display drains and ends.
-                    engine.set_listener(None);
-                    report
-                },
-                progress::show_sync(&engine, account, received),
-            );
-            let report = report?;
-            output::sync_report(&engine, account, &report).await?;
-            // The report is printed whole; a folder that failed still fails the command.
-            if !report.errors.is_empty() {
-                eprintln!(
-                    "anvert: {} folder(s) failed to sync (see the report)",
-                    report.errors.len()
-                );
-                engine.close_connections().await?;
-                return Ok(ExitCode::FAILURE);
-            }
+            let account = pick(account).await?;
+            return sync(engine, account, network.kind(), budget, all, as_json).await;
         }
         Command::Ls {
             folder,
             account,
             limit,
             attachments,
+            before,
+            cursor,
         } => {
-            let account = pick_account(&engine, account).await?;
-            let folders = engine.folders(account).await?;
-            match folder {
-                None => output::folders(&folders)?,
-                Some(name) => {
-                    let Some(f) = folders.iter().find(|f| f.name == name) else {
-                        bail!("no folder {name:?}")
-                    };
-                    if attachments {
-                        output::attachments(&engine, f.id, limit).await?;
-                    } else {
-                        output::messages(&engine.messages(f.id, None, limit).await?.items)?;
-                    }
-                }
-            }
+            let account = pick(account).await?;
+            let args = read::LsArgs {
+                folder,
+                limit,
+                attachments,
+                before,
+                cursor,
+            };
+            read::ls(engine, account, args, as_json).await?;
         }
-        Command::Show { id } => match engine.message(MessageId(id)).await? {
-            Some(m) => output::message(&engine, &m).await?,
-            None => bail!("no message {id}"),
-        },
+        Command::Show { id } => read::show(engine, id, as_json).await?,
+        Command::Open { id, network } => read::open(engine, id, network.kind(), as_json).await?,
+        Command::Thread { id } => read::thread(engine, id, as_json).await?,
         Command::Get {
             id,
             section,
@@ -327,7 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stop_after,
         } => {
             return get::run(
-                &engine,
+                engine,
                 MessageId(id),
                 &section,
                 &dest,
@@ -336,55 +366,185 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await;
         }
-        Command::Search {
-            server,
+        Command::Flag { args, mut write } => {
+            // `-flagged` needs hyphen values, which also swallow options given after them.
+            let args = trailing_options(args, &mut write)?;
+            let (ids, specs) = split_ids(&args)?;
+            let (account, what) = change::flag(engine, &ids, &specs).await?;
+            finish(engine, account, what, &write, as_json).await?;
+        }
+        Command::Move { args, write } => {
+            let (ids, rest) = split_ids(&args)?;
+            let [folder] = rest.as_slice() else {
+                return exit::usage("anvert move ID… FOLDER: one folder after the ids");
+            };
+            let (account, what) = change::move_to(engine, &ids, folder).await?;
+            finish(engine, account, what, &write, as_json).await?;
+        }
+        Command::Delete { ids, write } => {
+            let (account, what) = change::delete(engine, &ids).await?;
+            finish(engine, account, what, &write, as_json).await?;
+        }
+        Command::EmptyTrash { account, write } => {
+            let account = pick(account).await?;
+            let what = change::empty_trash(engine, account).await?;
+            finish(engine, account, what, &write, as_json).await?;
+        }
+        Command::Draft(DraftCommand::Save {
             account,
-            folder,
-            text,
-            from,
             to,
             subject,
-            since,
-            before,
-            unseen,
-            flagged,
-            limit,
-            pages,
-            network,
-        } => {
-            let account = pick_account(&engine, account).await?;
-            if server {
-                authenticate(&engine, account).await?;
-            }
-            let query = anvert_core::engine::SearchQuery {
-                text,
-                from,
+            text,
+            replaces,
+            write,
+        }) => {
+            let account = pick(account).await?;
+            let args = change::DraftArgs {
                 to,
                 subject,
-                since: since.as_deref().map(search::parse_day).transpose()?,
-                before: before.as_deref().map(search::parse_day).transpose()?,
-                seen: unseen.then_some(false),
-                flagged: flagged.then_some(true),
-                ..Default::default()
+                text,
+                replaces,
             };
-            let args = search::Args {
-                server,
-                folder,
-                query,
-                limit,
-                pages,
-                network: network.kind(),
-            };
-            search::run(&engine, account, args).await?;
+            let what = change::save_draft(engine, account, args).await?;
+            finish(engine, account, what, &write, as_json).await?;
+        }
+        Command::Pending { account } => {
+            change::pending(engine, pick(account).await?, as_json).await?;
+        }
+        Command::Retry { account } => change::retry(engine, pick(account).await?, as_json).await?,
+        Command::Search(args) => {
+            let account = pick(args.account).await?;
+            if args.server {
+                accounts::authenticate(engine, account).await?;
+            }
+            search::run(engine, account, args, as_json).await?;
+        }
+        Command::Watch {
+            folder,
+            account,
+            network,
+        } => {
+            let account = pick(account).await?;
+            return watch::run(engine, account, &folder, network.kind(), as_json).await;
+        }
+        Command::Doctor { account } => {
+            doctor::run(engine, pick(account).await?, as_json).await?;
         }
         Command::Usage { account } => {
-            let account = pick_account(&engine, account).await?;
-            output::usage(&engine.usage(account).await?)?;
+            let rows = engine.usage(pick(account).await?).await?;
+            if as_json {
+                doc::print(&json!({ "usage": doc::usage(&rows) }))?;
+            } else {
+                output::usage(&rows)?;
+            }
         }
+        Command::Completions { .. } => {}
     }
-    // One command per process: log out of the warm connection now (its bytes reach the
-    // ledger) rather than dropping it at exit.
-    engine.close_connections().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--now` and `--network KIND` given after `flag`'s `[+-]FLAG`s (which take hyphenated
+/// values, so clap hands those options over as values).
+fn trailing_options(args: Vec<String>, write: &mut WriteBack) -> anyhow::Result<Vec<String>> {
+    let mut kept = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let network = match arg.as_str() {
+            "--now" => {
+                write.now = true;
+                continue;
+            }
+            "--network" => it.next().unwrap_or_default(),
+            other => match other.strip_prefix("--network=") {
+                Some(kind) => kind.to_string(),
+                None => {
+                    kept.push(arg);
+                    continue;
+                }
+            },
+        };
+        write.network = match NetworkArg::from_str(&network, true) {
+            Ok(kind) => kind,
+            Err(_) => return exit::usage(format!("{network:?} is not a network kind")),
+        };
+    }
+    Ok(kept)
+}
+
+/// `flag` and `move` take ids first, then what to do: the leading numbers are the ids.
+fn split_ids(args: &[String]) -> anyhow::Result<(Vec<i64>, Vec<String>)> {
+    let ids: Vec<i64> = args.iter().map_while(|a| a.parse().ok()).collect();
+    let rest = args[ids.len()..].to_vec();
+    if ids.is_empty() || rest.is_empty() {
+        return exit::usage("give message ids first, then what to do with them");
+    }
+    Ok((ids, rest))
+}
+
+async fn finish(
+    engine: &Engine,
+    account: AccountId,
+    what: serde_json::Value,
+    write: &WriteBack,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    change::finish(
+        engine,
+        account,
+        what,
+        write.now,
+        write.network.kind(),
+        as_json,
+    )
+    .await
+}
+
+async fn sync(
+    engine: &Engine,
+    account: AccountId,
+    network: NetworkKind,
+    budget: Option<u64>,
+    all: bool,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    accounts::authenticate(engine, account).await?;
+    let request = SyncRequest {
+        network,
+        byte_budget: budget,
+        window: if all {
+            SyncWindow::everything()
+        } else {
+            SyncWindow::default()
+        },
+        ..SyncRequest::default()
+    };
+    let (events, received) = progress::SyncEvents::channel();
+    engine.set_listener(Some(Arc::new(events)));
+    let (report, ()) = tokio::join!(
+        async {
+            let report = engine.sync(account, &request).await;
+            // Drops the last sender: the progress display drains and ends.
+            engine.set_listener(None);
+            report
+        },
+        progress::show_sync(engine, account, received),
+    );
+    let report = report?;
+    let (messages, full) = output::full_download(engine, account, &report).await?;
+    if as_json {
+        doc::print(&doc::sync_report(&report, full, messages))?;
+    } else {
+        output::sync_report(&report, messages, full)?;
+    }
+    // The report is printed whole; a folder that failed still fails the command.
+    if !report.errors.is_empty() {
+        eprintln!(
+            "anvert: {} folder(s) failed to sync (see the report)",
+            report.errors.len()
+        );
+        engine.close_connections().await?;
+        return Ok(ExitCode::from(exit::ERROR));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -396,52 +556,12 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-async fn pick_account(engine: &Engine, id: Option<i64>) -> anyhow::Result<AccountId> {
-    let accounts = engine.accounts().await?;
-    match id {
-        Some(id) => accounts
-            .iter()
-            .find(|a| a.id.0 == id)
-            .map(|a| a.id)
-            .context("no such account"),
-        None => accounts
-            .first()
-            .map(|a| a.id)
-            .context("no account yet: run `anvert account add`"),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Hands the engine the account's password for this run (the store never keeps it).
-async fn authenticate(engine: &Engine, account: AccountId) -> anyhow::Result<()> {
-    let user = engine
-        .accounts()
-        .await?
-        .into_iter()
-        .find(|a| a.id == account)
-        .map(|a| a.username)
-        .context("no such account")?;
-    engine
-        .set_credential(account, Credential::password(user, password()?))
-        .await?;
-    Ok(())
-}
-
-/// The password from `ANVERT_PASSWORD`, else a prompt on the terminal without echo, else
-/// (stdin is not a terminal) one line of stdin. Never from argv.
-fn password() -> anyhow::Result<String> {
-    if let Ok(p) = std::env::var(PASSWORD_VAR) {
-        return Ok(p);
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
-    if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password("password: ").context("reading the password");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from stdin")?;
-    if line.is_empty() {
-        bail!("no password: set {PASSWORD_VAR} or run on a terminal");
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

@@ -1,8 +1,6 @@
 //! What the CLI prints on stdout: the sync's bandwidth report, and tables for queries.
 //! Progress goes to stderr (see `progress`).
 
-use std::io::Write;
-
 use anvert_core::{
     engine::Engine,
     net::Purpose,
@@ -14,23 +12,22 @@ use anvert_core::{
 };
 use indicatif::HumanBytes;
 
+use crate::width;
+
 /// `println!` that returns an error (a closed pipe: `anvert ls | head`) instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        writeln!(std::io::stdout().lock(), $($arg)*)?
+        std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{}\n", format_args!($($arg)*)))?
     };
 }
+pub(crate) use out;
 
 /// How many messages `ls --attachments` reads per page while looking for attachments.
 const ATTACHMENT_PAGE: u32 = 100;
 
 /// The folders synced, the wire bytes by purpose, and those bytes against what downloading
 /// the synced folders' stored messages whole would have moved (their RFC822.SIZE summed).
-pub async fn sync_report(
-    engine: &Engine,
-    account: AccountId,
-    report: &SyncReport,
-) -> anyhow::Result<()> {
+pub fn sync_report(report: &SyncReport, messages: u64, full: u64) -> anyhow::Result<()> {
     out!(
         "{:<24} {:<14} {:>7} {:>7} {:>7}",
         "folder",
@@ -95,14 +92,6 @@ pub async fn sync_report(
         "total",
         HumanBytes(spent).to_string()
     );
-    let mut messages = 0u64;
-    let mut full = 0u64;
-    for folder in engine.folders(account).await? {
-        if report.folders.iter().any(|f| f.name == folder.name) {
-            messages += u64::from(folder.total);
-            full += engine.folder_bytes(folder.id).await?;
-        }
-    }
     if full == 0 {
         out!(
             "\ntransferred {}; nothing stored yet to compare a full download with",
@@ -120,6 +109,24 @@ pub async fn sync_report(
     Ok(())
 }
 
+/// The messages stored in the folders a sync reported, and what downloading them whole
+/// would move (their RFC822.SIZE summed).
+pub async fn full_download(
+    engine: &Engine,
+    account: AccountId,
+    report: &SyncReport,
+) -> anyhow::Result<(u64, u64)> {
+    let mut messages = 0u64;
+    let mut full = 0u64;
+    for folder in engine.folders(account).await? {
+        if report.folders.iter().any(|f| f.name == folder.name) {
+            messages += u64::from(folder.total);
+            full += engine.folder_bytes(folder.id).await?;
+        }
+    }
+    Ok((messages, full))
+}
+
 pub fn folders(folders: &[FolderSummary]) -> anyhow::Result<()> {
     out!(
         "{:>4}  {:<24} {:>7} {:>7}  role",
@@ -130,9 +137,9 @@ pub fn folders(folders: &[FolderSummary]) -> anyhow::Result<()> {
     );
     for f in folders {
         out!(
-            "{:>4}  {:<24} {:>7} {:>7}  {}",
+            "{:>4}  {} {:>7} {:>7}  {}",
             f.id.0,
-            f.name,
+            width::fit(&f.name, 24),
             f.unread,
             f.total,
             f.role.map(|r| format!("{r:?}")).unwrap_or_default()
@@ -141,6 +148,8 @@ pub fn folders(folders: &[FolderSummary]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One row per message: id, sender, subject (columns by display width, cut without
+/// splitting a character), then the preview's start.
 pub fn messages(items: &[MessageSummary]) -> anyhow::Result<()> {
     for m in items {
         let from = m
@@ -149,17 +158,12 @@ pub fn messages(items: &[MessageSummary]) -> anyhow::Result<()> {
             .map(|a| a.name.clone().unwrap_or_else(|| a.email.clone()))
             .unwrap_or_default();
         out!(
-            "{:>6}  {:<24.24}  {:<50.50}  {}{}",
+            "{:>6}  {}  {}  {}{}",
             m.id.0,
-            from,
-            m.subject,
+            width::fit(&from, 24),
+            width::fit(&m.subject, 50),
             if m.has_attachments { "📎 " } else { "" },
-            m.preview
-                .as_deref()
-                .unwrap_or("")
-                .chars()
-                .take(40)
-                .collect::<String>()
+            width::cut(m.preview.as_deref().unwrap_or(""), 40)
         );
     }
     Ok(())

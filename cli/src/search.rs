@@ -7,63 +7,123 @@ use anvert_core::{
     policy::NetworkKind,
     store::AccountId,
 };
-use anyhow::{Context, bail};
+use serde_json::json;
 
-use crate::output;
+use crate::{doc, exit, output, output::out};
 
-/// What `anvert search` was asked.
+/// What `anvert search` takes.
+#[derive(clap::Args)]
 pub struct Args {
+    /// Words and "quoted phrases", anywhere in the message (as --text).
+    pub query: Option<String>,
+    /// Search on the server rather than the stored mail.
+    #[arg(long)]
     pub server: bool,
+    #[arg(long)]
+    pub account: Option<i64>,
+    /// One folder (server search only; default: every synced folder).
+    #[arg(long)]
     pub folder: Option<String>,
-    pub query: SearchQuery,
+    /// Words and "quoted phrases", anywhere in the message.
+    #[arg(long, conflicts_with = "query")]
+    pub text: Option<String>,
+    #[arg(long)]
+    pub from: Option<String>,
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Received on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Received before this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub before: Option<String>,
+    /// Only unread messages.
+    #[arg(long)]
+    pub unseen: bool,
+    /// Only flagged messages.
+    #[arg(long)]
+    pub flagged: bool,
+    /// Rows per page.
+    #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    /// How many pages to print (server search).
+    #[arg(long, default_value_t = 1)]
     pub pages: u32,
-    pub network: NetworkKind,
+    #[arg(long, value_enum, default_value = "unmetered")]
+    pub network: crate::NetworkArg,
 }
 
-pub async fn run(engine: &Engine, account: AccountId, args: Args) -> anyhow::Result<()> {
+pub async fn run(
+    engine: &Engine,
+    account: AccountId,
+    args: Args,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let text = args.query.or(args.text);
     if !args.server {
-        let text = args
-            .query
-            .text
-            .as_deref()
-            .context("a local search takes --text (or add --server)")?;
+        let Some(text) = text.as_deref() else {
+            return exit::usage("a local search takes words (or --server with criteria)");
+        };
         let hits = engine.search(account, text, args.limit).await?;
+        if as_json {
+            return doc::print(&json!({ "where": "local", "hits": doc::messages(&hits) }));
+        }
         output::messages(&hits)?;
-        println!("{} local hit(s)", hits.len());
+        out!("{} local hit(s)", hits.len());
         return Ok(());
     }
+    let query = SearchQuery {
+        text,
+        from: args.from,
+        to: args.to,
+        subject: args.subject,
+        since: args.since.as_deref().map(parse_day).transpose()?,
+        before: args.before.as_deref().map(parse_day).transpose()?,
+        seen: args.unseen.then_some(false),
+        flagged: args.flagged.then_some(true),
+        ..Default::default()
+    };
     let folder = match &args.folder {
         None => None,
-        Some(name) => {
-            let folders = engine.folders(account).await?;
-            let Some(f) = folders.iter().find(|f| &f.name == name) else {
-                bail!("no folder {name:?}")
-            };
-            Some(f.id)
-        }
+        Some(name) => Some(crate::read::folder(engine, account, name).await?.id),
     };
+    let network: NetworkKind = args.network.kind();
     let mut after = None;
+    let mut pages = Vec::new();
     for _ in 0..args.pages.max(1) {
         let request = SearchPageRequest {
             size: args.limit,
             after,
         };
         let page = engine
-            .search_server(account, folder, &args.query, &request, args.network)
+            .search_server(account, folder, &query, &request, network)
             .await?;
-        output::messages(&page.items)?;
-        println!(
-            "{} of {} server hit(s) shown; {} fetched from the server, {} stored already",
-            page.items.len(),
-            page.total,
-            page.fetched,
-            page.items.len() as u32 - page.fetched.min(page.items.len() as u32),
-        );
+        let stored = page.items.len() as u32 - page.fetched.min(page.items.len() as u32);
+        if as_json {
+            pages.push(json!({
+                "hits": doc::messages(&page.items),
+                "total": page.total,
+                "fetched": page.fetched,
+                "stored_already": stored,
+            }));
+        } else {
+            output::messages(&page.items)?;
+            out!(
+                "{} of {} server hit(s) shown; {} fetched from the server, {stored} stored already",
+                page.items.len(),
+                page.total,
+                page.fetched,
+            );
+        }
         match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
+    }
+    if as_json {
+        doc::print(&json!({ "where": "server", "pages": pages }))?;
     }
     Ok(())
 }
@@ -72,10 +132,10 @@ pub async fn run(engine: &Engine, account: AccountId, args: Args) -> anyhow::Res
 pub fn parse_day(text: &str) -> anyhow::Result<i64> {
     let mut it = text.splitn(3, '-').map(str::parse::<i64>);
     let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (it.next(), it.next(), it.next()) else {
-        bail!("{text:?} is not a date like 2024-05-31")
+        return exit::usage(format!("{text:?} is not a date like 2024-05-31"));
     };
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        bail!("{text:?} is not a date like 2024-05-31")
+        return exit::usage(format!("{text:?} is not a date like 2024-05-31"));
     }
     // Days from civil (Howard Hinnant).
     let y = if m <= 2 { y - 1 } else { y };

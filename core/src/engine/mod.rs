@@ -9,6 +9,7 @@
 mod accounts;
 mod changes;
 mod content;
+mod doctor;
 mod lifecycle;
 mod moves;
 mod pop3;
@@ -26,8 +27,9 @@ use std::{
 pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
+pub use doctor::{DoctorReport, ExtensionUse, Pop3Facts};
 pub use moves::{Draft, DraftAttachment};
-pub use probe::AutoPorts;
+pub use probe::{AutoPorts, AutoReport, ProbeAttempt};
 pub use search::{SearchCursor, SearchPageRequest, ServerSearchPage};
 pub use tokio_util::sync::CancellationToken;
 

@@ -44,6 +44,24 @@ impl Default for AutoPorts {
     }
 }
 
+/// One service an automatic setup tried, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAttempt {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub security: Security,
+    /// `None`: TLS and login completed (the service chosen); else why it was passed over,
+    /// in the error's words (never the credential).
+    pub failure: Option<String>,
+}
+
+/// What [`Engine::add_account_auto_report`] tried, in order; the last attempt is the one
+/// chosen when the account was added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoReport {
+    pub attempts: Vec<ProbeAttempt>,
+}
+
 impl Engine {
     /// Probes `host` (see the module docs) and adds the account with what it found.
     pub async fn add_account_auto(
@@ -52,6 +70,21 @@ impl Engine {
         host: &str,
         ports: AutoPorts,
         credential: Credential,
+    ) -> Result<AccountId> {
+        let mut report = AutoReport::default();
+        self.add_account_auto_report(name, host, ports, credential, &mut report)
+            .await
+    }
+
+    /// [`Engine::add_account_auto`], recording each service tried and why it was passed
+    /// over into `report` (filled in on failure too: what answered, and how).
+    pub async fn add_account_auto_report(
+        &self,
+        name: &str,
+        host: &str,
+        ports: AutoPorts,
+        credential: Credential,
+        report: &mut AutoReport,
     ) -> Result<AccountId> {
         let candidates = [
             (Protocol::Imap, ports.imaps, Security::ImplicitTls),
@@ -66,7 +99,15 @@ impl Engine {
                 port,
                 security,
             };
-            match crate::account::probe(&self.shared, protocol, &endpoint, &credential).await {
+            let result =
+                crate::account::probe(&self.shared, protocol, &endpoint, &credential).await;
+            report.attempts.push(ProbeAttempt {
+                protocol,
+                port,
+                security,
+                failure: result.as_ref().err().map(ToString::to_string),
+            });
+            match result {
                 Ok(()) => {
                     let config = AccountConfig {
                         name: name.to_string(),
@@ -88,5 +129,14 @@ impl Engine {
         Err(last.unwrap_or(Error::Config {
             reason: "no mail service found".into(),
         }))
+    }
+
+    /// Checks a new credential for a stored account by logging in to its endpoint (then
+    /// out), and hands it to the engine only when the server accepted it.
+    pub async fn check_credential(&self, account: AccountId, credential: Credential) -> Result<()> {
+        let stored = self.account(account).await?;
+        let (endpoint, protocol) = super::accounts::endpoint_of(&stored)?;
+        crate::account::probe(&self.shared, protocol, &endpoint, &credential).await?;
+        self.set_credential(account, credential).await
     }
 }

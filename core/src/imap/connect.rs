@@ -251,7 +251,7 @@ pub(super) async fn establish(
 
 /// The greeting's capabilities, if it carried them, and its text (for the server's
 /// fingerprint).
-async fn read_greeting(
+pub(super) async fn read_greeting(
     client: &mut Client<BoxedIo>,
     timeout: Duration,
 ) -> Result<(Option<Capabilities>, String)> {
@@ -297,7 +297,7 @@ async fn read_greeting(
     }
 }
 
-async fn capability_before_login(
+pub(super) async fn capability_before_login(
     client: &mut Client<BoxedIo>,
     timeout: Duration,
 ) -> Result<Capabilities> {

@@ -16,7 +16,7 @@ pub(crate) use endpoint::{
 pub use io::{BoxedIo, Io};
 pub use meter::{Metered, Purpose, WireMeter, WireTotals};
 pub use tcp::connect_tcp;
-pub use tls::{TlsConnector, Trust};
+pub use tls::{TlsConnector, TlsDetails, Trust};
 
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

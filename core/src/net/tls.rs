@@ -111,6 +111,39 @@ impl TlsConnector {
     }
 }
 
+/// What a finished handshake agreed on, for diagnostics (`anvert doctor`): read-only, never
+/// a key or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDetails {
+    /// e.g. `TLSv1_3`.
+    pub version: String,
+    /// e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: String,
+    /// The certificate chain the server sent (DER), leaf first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl TlsDetails {
+    /// The details of `stream`'s handshake.
+    pub fn of<S>(stream: &TlsStream<S>) -> TlsDetails {
+        let conn = stream.get_ref().1;
+        TlsDetails {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+            chain: conn
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 type Verifier = Arc<dyn rustls::client::danger::ServerCertVerifier>;
 
 /// The operating system's verifier (its trust store, revocation and policy), or `None` where
