@@ -83,8 +83,8 @@ const IMAP_EXTENSIONS: [(&str, &str, &str); 10] = [
     ),
     (
         "BINARY",
-        "not used by this engine version",
-        "encoded sections are fetched and decoded locally",
+        "attachments and encoded text bodies come decoded (BINARY.PEEK), in ranges of decoded bytes",
+        "encoded sections are fetched (BODY.PEEK) and decoded locally",
     ),
     (
         "LIST-STATUS",
@@ -103,8 +103,8 @@ const IMAP_EXTENSIONS: [(&str, &str, &str); 10] = [
     ),
     (
         "OBJECTID",
-        "not used by this engine version",
-        "messages are tracked by folder UID",
+        "EMAILID recognises a message moved or copied by another client (no refetch); THREADID threads",
+        "a message moved by another client is fetched again; threads from References",
     ),
     (
         "IDLE",
