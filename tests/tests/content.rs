@@ -1,6 +1,7 @@
-//! Lazy content against a real Dovecot: opening a message fetches only its readable part;
-//! attachments download in chunks, byte-identical, within a wire-byte bound, resumable after
-//! cuts, a cancel and an engine restart; hostile file names stay inside the destination.
+//! Lazy content against both real servers (Dovecot and Cyrus, `on_each_server!`): opening a
+//! message fetches only its readable part; attachments download in chunks, byte-identical,
+//! within a wire-byte bound, resumable after cuts, a cancel and an engine restart; hostile
+//! file names stay inside the destination; the network policy and the cache budget.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::sync::{
@@ -18,14 +19,15 @@ use anvert_core::{
 };
 use anvert_tests::{
     client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
     generator::{GenConfig, MessageTruth, PartTruth, SizeMix},
+    on_each_server,
+    server::TestServer,
     tap::Tap,
 };
 use sha2::{Digest, Sha256};
 
-struct Setup {
-    server: Dovecot,
+struct Setup<'a> {
+    server: &'a dyn TestServer,
     tap: Tap,
     truth: Vec<MessageTruth>,
     dir: tempfile::TempDir,
@@ -50,14 +52,14 @@ fn big_attachments(count: usize) -> GenConfig {
 }
 
 async fn open(
-    server: &Dovecot,
+    server: &dyn TestServer,
     dir: &std::path::Path,
     compress: bool,
     cache_budget: Option<u64>,
 ) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.pki.ca_pem.clone()),
+        extra_roots_pem: Some(server.ca_pem()),
         connect: ConnectOptions {
             compress,
             ..ConnectOptions::default()
@@ -69,21 +71,20 @@ async fn open(
     .unwrap()
 }
 
-async fn setup(options: DovecotOptions, config: GenConfig, compress: bool) -> Setup {
-    setup_with_budget(options, config, compress, None).await
+async fn setup(server: &dyn TestServer, config: GenConfig, compress: bool) -> Setup<'_> {
+    setup_with_budget(server, config, compress, None).await
 }
 
 async fn setup_with_budget(
-    options: DovecotOptions,
+    server: &dyn TestServer,
     config: GenConfig,
     compress: bool,
     cache_budget: Option<u64>,
-) -> Setup {
-    let server = Dovecot::start_with(options);
+) -> Setup<'_> {
     let truth = server.deliver_generated("alice", None, &config);
     let tap = Tap::start(server.imaps_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = open(&server, dir.path(), compress, cache_budget).await;
+    let engine = open(server, dir.path(), compress, cache_budget).await;
     let account = engine
         .add_account(AccountConfig {
             name: "Alice".into(),
@@ -109,7 +110,7 @@ async fn setup_with_budget(
     }
 }
 
-async fn stored(s: &Setup) -> Vec<MessageDetail> {
+async fn stored(s: &Setup<'_>) -> Vec<MessageDetail> {
     let inbox = s
         .engine
         .folders(s.account)
@@ -126,7 +127,7 @@ async fn stored(s: &Setup) -> Vec<MessageDetail> {
     out
 }
 
-fn truth_of<'a>(s: &'a Setup, m: &MessageDetail) -> &'a MessageTruth {
+fn truth_of<'a>(s: &'a Setup<'_>, m: &MessageDetail) -> &'a MessageTruth {
     let id = m
         .message_id
         .as_deref()
@@ -136,7 +137,7 @@ fn truth_of<'a>(s: &'a Setup, m: &MessageDetail) -> &'a MessageTruth {
 }
 
 /// The message with the largest attachment at most `max` bytes, and that attachment.
-async fn with_attachment(s: &Setup, max: usize) -> (MessageId, PartTruth) {
+async fn with_attachment(s: &Setup<'_>, max: usize) -> (MessageId, PartTruth) {
     let mut best: Option<(MessageId, PartTruth)> = None;
     for m in stored(s).await {
         for p in &truth_of(s, &m).parts {
@@ -168,7 +169,7 @@ fn own_bytes(stats: &anvert_tests::tap::TapStats, setup: u64) -> u64 {
 }
 
 /// Setup bytes of one connection (TLS, login, compress, select, logout), measured alone.
-async fn setup_bytes(s: &Setup) -> u64 {
+async fn setup_bytes(s: &Setup<'_>) -> u64 {
     let mark = s.tap.mark();
     let meter = anvert_core::net::WireMeter::new();
     let mut session = anvert_core::imap::connect(
@@ -185,9 +186,8 @@ async fn setup_bytes(s: &Setup) -> u64 {
     s.tap.stats_since(&mark).total()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opening_a_message_fetches_its_text_and_not_its_attachment() {
-    let s = setup(DovecotOptions::default(), big_attachments(12), true).await;
+async fn opening_a_message_fetches_its_text_and_not_its_attachment(server: &dyn TestServer) {
+    let s = setup(server, big_attachments(12), true).await;
     let (message, attachment) = with_attachment(&s, 10 << 20).await;
     assert!(
         attachment.decoded_size >= 1 << 20,
@@ -247,16 +247,8 @@ async fn opening_a_message_fetches_its_text_and_not_its_attachment() {
     assert_eq!(s.tap.stats_since(&mark).total(), 0);
 }
 
-async fn attachment_within(compress: bool, bound: f64) {
-    let s = setup(
-        DovecotOptions {
-            compress,
-            ..DovecotOptions::default()
-        },
-        big_attachments(12),
-        compress,
-    )
-    .await;
+async fn attachment_within(server: &dyn TestServer, compress: bool, bound: f64) {
+    let s = setup(server, big_attachments(12), compress).await;
     let (message, attachment) = with_attachment(&s, 10 << 20).await;
     let setup = setup_bytes(&s).await;
     let downloads = tempfile::tempdir().unwrap();
@@ -279,21 +271,20 @@ async fn attachment_within(compress: bool, bound: f64) {
     assert_eq!(sha256_file(&path), attachment.sha256, "byte-identical");
     let ratio = spent as f64 / attachment.decoded_size as f64;
     eprintln!(
-        "compress={compress}: {} B attachment, {spent} B on the wire beyond setup, ratio {ratio:.4}",
+        "{}: compress={compress}: {} B attachment, {spent} B on the wire beyond setup, ratio {ratio:.4}",
+        server.name(),
         attachment.decoded_size
     );
     assert!(ratio <= bound, "ratio {ratio:.4} > {bound}");
     assert!(path.starts_with(downloads.path()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_attachment_costs_at_most_1_05x_its_size_with_compress() {
-    attachment_within(true, 1.05).await;
+async fn an_attachment_costs_at_most_1_05x_its_size_with_compress(server: &dyn TestServer) {
+    attachment_within(server, true, 1.05).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_attachment_costs_at_most_1_40x_its_size_without_compress() {
-    attachment_within(false, 1.40).await;
+async fn an_attachment_costs_at_most_1_40x_its_size_without_compress(server: &dyn TestServer) {
+    attachment_within(server, false, 1.40).await;
 }
 
 struct Counter(AtomicU64, Option<(u64, CancellationToken)>);
@@ -309,9 +300,8 @@ impl ProgressListener for Counter {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn downloads_resume_after_cuts_cancel_and_restart() {
-    let s = setup(DovecotOptions::default(), big_attachments(12), true).await;
+async fn downloads_resume_after_cuts_cancel_and_restart(server: &dyn TestServer) {
+    let s = setup(server, big_attachments(12), true).await;
     let (message, attachment) = with_attachment(&s, 10 << 20).await;
     let downloads = tempfile::tempdir().unwrap();
 
@@ -471,7 +461,7 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
         ..
     } = s;
     drop(engine);
-    let engine = open(&server, dir.path(), true, None).await;
+    let engine = open(server, dir.path(), true, None).await;
     engine
         .set_credential(account, server.credential("alice"))
         .await
@@ -503,10 +493,9 @@ async fn downloads_resume_after_cuts_cancel_and_restart() {
     assert_eq!(sha256_file(&path), attachment.sha256);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_file_names_land_inside_the_destination() {
+async fn hostile_file_names_land_inside_the_destination(server: &dyn TestServer) {
     let s = setup(
-        DovecotOptions::default(),
+        server,
         GenConfig {
             seed: 52,
             count: 300,
@@ -555,10 +544,11 @@ async fn hostile_file_names_land_inside_the_destination() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_cache() {
+async fn the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_cache(
+    server: &dyn TestServer,
+) {
     let s = setup(
-        DovecotOptions::default(),
+        server,
         GenConfig {
             seed: 53,
             count: 120,
@@ -659,9 +649,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// Removing an account deletes its data: the rows, and the files of its downloads (a finished
 /// one and a partial one) — nothing of it stays on disk.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removing_an_account_deletes_its_downloads() {
-    let s = setup(DovecotOptions::default(), big_attachments(4), true).await;
+async fn removing_an_account_deletes_its_downloads(server: &dyn TestServer) {
+    let s = setup(server, big_attachments(4), true).await;
     let messages = stored(&s).await;
     let with: Vec<(MessageId, String)> = messages
         .iter()
@@ -721,15 +710,8 @@ async fn removing_an_account_deletes_its_downloads() {
 /// The cache budget is kept after every download, least recently used first, but never by
 /// deleting the file the download just handed back, even when that file alone is larger than
 /// the whole budget. The next download evicts it instead.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_larger_than_the_cache_budget_is_kept_until_the_next() {
-    let s = setup_with_budget(
-        DovecotOptions::default(),
-        big_attachments(3),
-        false,
-        Some(64 << 10),
-    )
-    .await;
+async fn a_download_larger_than_the_cache_budget_is_kept_until_the_next(server: &dyn TestServer) {
+    let s = setup_with_budget(server, big_attachments(3), false, Some(64 << 10)).await;
     let mut attachments = Vec::new();
     for m in stored(&s).await {
         if let Some(p) = truth_of(&s, &m)
@@ -779,3 +761,14 @@ async fn a_download_larger_than_the_cache_budget_is_kept_until_the_next() {
             .is_none()
     );
 }
+
+on_each_server!(
+    an_attachment_costs_at_most_1_05x_its_size_with_compress,
+    an_attachment_costs_at_most_1_40x_its_size_without_compress,
+    opening_a_message_fetches_its_text_and_not_its_attachment,
+    downloads_resume_after_cuts_cancel_and_restart,
+    hostile_file_names_land_inside_the_destination,
+    the_network_policy_decides_what_is_prefetched_and_eviction_frees_the_cache,
+    removing_an_account_deletes_its_downloads,
+    a_download_larger_than_the_cache_budget_is_kept_until_the_next,
+);
