@@ -235,10 +235,17 @@ fn dropping_cyrus_stops_it_and_removes_its_files_even_on_panic() {
         let server = Cyrus::start();
         // A session is open when the test fails, as in a real failing test.
         let session = std::net::TcpStream::connect(server.imaps_addr()).unwrap();
+        // The master forks the service for the session on its own time: wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut running = processes_under(server.root());
+        while running.len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            running = processes_under(server.root());
+        }
         *started.lock().unwrap() = Some((
             server.root().to_path_buf(),
             server.imaps_addr(),
-            processes_under(server.root()),
+            running,
             session,
         ));
         panic!("a failing test");
