@@ -43,19 +43,7 @@ impl ImapSession {
         let mut failure = None;
         let completions = self
             .exchange(&[command.to_string()], 1, |_, response| {
-                match response {
-                    Response::ESearch(es) => {
-                        if let Some(all) = &es.all
-                            && let Err(e) = super::session::expand_ranges(all, &mut uids)
-                        {
-                            failure.get_or_insert(e);
-                        }
-                    }
-                    Response::MailboxData(MailboxDatum::Search(list)) => {
-                        uids.extend_from_slice(list)
-                    }
-                    _ => {}
-                }
+                collect_uids(response, &mut uids, &mut failure);
                 Ok(())
             })
             .await?;
@@ -128,19 +116,10 @@ impl ImapSession {
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
         let completions = self
             .exchange_read_only(&commands, commands.len(), |index, response| {
-                match response {
-                    _ if index < lead => sel.on_response(response),
-                    Response::ESearch(es) => {
-                        if let Some(all) = &es.all
-                            && let Err(e) = super::session::expand_ranges(all, &mut uids)
-                        {
-                            failure.get_or_insert(e);
-                        }
-                    }
-                    Response::MailboxData(MailboxDatum::Search(list)) => {
-                        uids.extend_from_slice(list)
-                    }
-                    _ => {}
+                if index < lead {
+                    sel.on_response(response);
+                } else {
+                    collect_uids(response, &mut uids, &mut failure);
                 }
                 Ok(())
             })
@@ -223,5 +202,21 @@ impl ImapSession {
         }
         check(completions.get(lead..).unwrap_or_default(), "UID FETCH")?;
         Ok(dates)
+    }
+}
+
+/// The UIDs of an ESEARCH `ALL` or a plain SEARCH answer, added to `uids`; the first range
+/// that cannot be expanded (a hostile one) is kept in `failure`.
+fn collect_uids(response: &Response<'_>, uids: &mut Vec<u32>, failure: &mut Option<Error>) {
+    match response {
+        Response::ESearch(es) => {
+            if let Some(all) = &es.all
+                && let Err(e) = super::session::expand_ranges(all, uids)
+            {
+                failure.get_or_insert(e);
+            }
+        }
+        Response::MailboxData(MailboxDatum::Search(list)) => uids.extend_from_slice(list),
+        _ => {}
     }
 }
