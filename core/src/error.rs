@@ -159,6 +159,22 @@ impl std::fmt::Display for TokenFailure {
 }
 
 impl Error {
+    /// The connection died under a command (closed, reset, silent): a read may be retried
+    /// once on a new connection. A protocol error is not such a death: the same server would
+    /// answer the same way.
+    pub(crate) fn is_dead_connection(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionClosed | Error::Io(_) | Error::Timeout { .. }
+        )
+    }
+
+    /// The connection cannot be used any more: it died, or a protocol error left it out of
+    /// step (as opposed to a refusal of one command).
+    pub(crate) fn leaves_connection_unusable(&self) -> bool {
+        self.is_dead_connection() || matches!(self, Error::Protocol { .. })
+    }
+
     pub(crate) fn protocol(reason: impl Into<String>) -> Self {
         Error::Protocol {
             reason: reason.into(),

@@ -324,10 +324,11 @@ async fn a_download_cut_ten_times_resumes_byte_identical(server: &dyn TestServer
                 assert!(failures <= 12, "{}: too many failures", server.name());
                 // The tap marks the connection cut on its relay thread: wait for it, so the
                 // next arm does not see a stale count and cut once more than ten times.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                while cutter.cuts() < failures && std::time::Instant::now() < deadline {
-                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                }
+                tokio::task::block_in_place(|| {
+                    tap.wait_connections(std::time::Duration::from_secs(10), |conns| {
+                        conns.iter().filter(|c| c.cut).count() as u64 >= failures
+                    })
+                });
                 // A cut halves the chunk size the resume starts at (a link that keeps
                 // dropping still completes chunks).
                 let record = engine

@@ -16,7 +16,7 @@ use std::{
 
 use tokio::sync::OwnedMutexGuard;
 
-use super::{AccountSession, Priority, connection_lost};
+use super::{AccountSession, Priority};
 use crate::{
     error::Result,
     imap::{self, ImapSession},
@@ -259,7 +259,10 @@ impl Lease {
             return Ok(WireTotals::default());
         };
         let spent = warm.book(account.store(), account.id).await;
-        let lost = outcome.as_ref().err().is_some_and(connection_lost);
+        let lost = outcome
+            .as_ref()
+            .err()
+            .is_some_and(crate::Error::leaves_connection_unusable);
         let config = &account.shared.config;
         let keep = !lost
             && config.warm

@@ -238,23 +238,6 @@ impl Drop for UrgentGuard<'_> {
     }
 }
 
-/// Whether an error means the connection is gone (as opposed to a refusal of one command).
-pub(crate) fn connection_lost(e: &crate::Error) -> bool {
-    use crate::Error as E;
-    matches!(
-        e,
-        E::ConnectionClosed | E::Io(_) | E::Timeout { .. } | E::Protocol { .. }
-    )
-}
-
-/// Whether an error means the connection died under a command (closed, reset, silent): the
-/// kind of failure a read may retry once on a new connection. A protocol error is not: the
-/// same server would answer the same way.
-pub(crate) fn dead(e: &crate::Error) -> bool {
-    use crate::Error as E;
-    matches!(e, E::ConnectionClosed | E::Io(_) | E::Timeout { .. })
-}
-
 /// Connects to `endpoint` with `protocol`, logs in and out: whether an account would work
 /// there (`Engine::add_account_auto`). The bytes are not booked: there is no account yet.
 pub(crate) async fn probe(

@@ -17,7 +17,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AccountSession, IDLE_MAX, connection_lost, lease::book};
+use super::{AccountSession, IDLE_MAX, lease::book};
 use crate::{
     error::{Error, Result},
     imap::{self, IdleOutcome, ImapSession},
@@ -52,7 +52,7 @@ impl Interval {
 
 /// A connect failure that may pass: the network, not the account.
 fn transient(e: &Error) -> bool {
-    connection_lost(e)
+    e.leaves_connection_unusable()
         || matches!(
             e,
             Error::Dns { .. }
@@ -183,7 +183,7 @@ impl AccountSession {
         booked: &mut WireTotals,
     ) -> Result<Ended> {
         let lost = |e: Error| -> Result<Ended> {
-            if connection_lost(&e) {
+            if e.leaves_connection_unusable() {
                 Ok(Ended::Reconnect {
                     died_in_idle: false,
                 })
@@ -240,7 +240,7 @@ impl AccountSession {
                         return lost(e);
                     }
                 }
-                Err(e) if connection_lost(&e) => {
+                Err(e) if e.leaves_connection_unusable() => {
                     return Ok(Ended::Reconnect { died_in_idle: true });
                 }
                 Err(e) => return Err(e),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{AccountSession, Priority, dead};
+use super::{AccountSession, Priority};
 use crate::{
     error::Result,
     imap::Criteria,
@@ -72,7 +72,7 @@ impl AccountSession {
             };
             lease.finish(&result).await?;
             match result {
-                Err(e) if dead(&e) && reused && !retried => retried = true,
+                Err(e) if e.is_dead_connection() && reused && !retried => retried = true,
                 other => return other,
             }
         }

@@ -18,7 +18,7 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AccountSession, Lease, Priority, connection_lost, dead};
+use super::{AccountSession, Lease, Priority};
 pub use crate::sync::{Body, ProgressListener};
 use crate::{
     error::{Error, Result},
@@ -31,7 +31,7 @@ use crate::{
 /// Whether a lease must not keep its connection after this error: the connection is gone,
 /// or a command was abandoned mid-response.
 fn in_doubt(e: &Error) -> bool {
-    connection_lost(e) || matches!(e, Error::Cancelled)
+    e.leaves_connection_unusable() || matches!(e, Error::Cancelled)
 }
 
 impl AccountSession {
@@ -53,7 +53,7 @@ impl AccountSession {
             // The warm connection had died while idle (the server never answered on it):
             // nothing was done, so the pass runs again on a new connection. Queued writes
             // stay in their durable queue either way.
-            Err(e) if stale && dead(&e) => {
+            Err(e) if stale && e.is_dead_connection() => {
                 tracing::info!(
                     account = self.id.0,
                     "a warm connection was dead; syncing on a new one"
@@ -131,7 +131,7 @@ impl AccountSession {
                     // failure (what was downloaded stays resumable). A connection it left in
                     // doubt is not kept.
                     Err(e) => {
-                        in_doubt_after = connection_lost(&e);
+                        in_doubt_after = e.leaves_connection_unusable();
                         report.errors.push(("attachments".into(), e.to_string()));
                     }
                 }
@@ -244,7 +244,7 @@ impl AccountSession {
                         )
                         .await?;
                 }
-                Ok(())
+                Ok::<(), Error>(())
             }
             .await;
             match outcome {
@@ -255,7 +255,7 @@ impl AccountSession {
                 // The connection or the disk failed: the pass ends. Anything else concerns
                 // this part alone, which stays resumable.
                 Err(e)
-                    if connection_lost(&e)
+                    if e.leaves_connection_unusable()
                         || matches!(e, Error::Disk { .. } | Error::DiskFull { .. }) =>
                 {
                     return Err(e);
@@ -289,7 +289,7 @@ impl AccountSession {
             };
             lease.finish(&result).await?;
             match result {
-                Err(e) if dead(&e) && reused && !retried => retried = true,
+                Err(e) if e.is_dead_connection() && reused && !retried => retried = true,
                 other => return other,
             }
         }
@@ -334,7 +334,7 @@ impl AccountSession {
             lease.finish(&outcome).await?;
             match result {
                 Ok(()) => retried = false,
-                Err(e) if dead(&e) && reused && !retried => retried = true,
+                Err(e) if e.is_dead_connection() && reused && !retried => retried = true,
                 Err(e) => return Err(e),
             }
         }

@@ -263,10 +263,7 @@ impl Download {
             .run_flight(session, store, purpose, listener, keep_going)
             .await;
         if let Err(e) = &first
-            && matches!(
-                e,
-                Error::Io(_) | Error::Timeout { .. } | Error::ConnectionClosed
-            )
+            && e.is_dead_connection()
         {
             self.shrink_after_cut(store).await;
         }

@@ -126,7 +126,7 @@ pub(super) async fn write_back_mailbox(
             Err(e) => {
                 append_failed = true;
                 fail(store, events, &[op], &e, now).await?;
-                if fatal(&e) {
+                if e.leaves_connection_unusable() {
                     return Err(e);
                 }
             }
@@ -148,7 +148,7 @@ pub(super) async fn write_back_mailbox(
         .await
         {
             fail(store, events, &group, &e, now).await?;
-            if fatal(&e) {
+            if e.leaves_connection_unusable() {
                 return Err(e);
             }
         }
@@ -171,7 +171,7 @@ pub(super) async fn write_back_mailbox(
         .await
         {
             fail(store, events, &group, &e, now).await?;
-            if fatal(&e) {
+            if e.leaves_connection_unusable() {
                 return Err(e);
             }
         }
@@ -557,12 +557,4 @@ pub fn draft_record(raw: Vec<u8>, now: i64) -> Result<DraftRecord> {
         html_zstd,
         raw,
     })
-}
-
-/// Errors after which the session cannot be used any more.
-fn fatal(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::ConnectionClosed | Error::Io(_) | Error::Timeout { .. } | Error::Protocol { .. }
-    )
 }
