@@ -17,6 +17,7 @@
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod attachment;
 pub mod bench;
 pub mod certs;
 pub mod client;

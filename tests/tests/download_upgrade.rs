@@ -15,12 +15,11 @@ use anvert_core::{
     Error,
     engine::{CancellationToken, Engine, EngineConfig, ProgressListener},
     imap::ConnectOptions,
-    policy::{NetworkKind, SyncRequest, SyncWindow},
+    policy::NetworkKind,
     store::{DownloadState, TransferMode},
 };
 use anvert_tests::{
-    client::engine_with_alice,
-    generator::{GenConfig, SizeMix},
+    attachment::{deliver, synced},
     on_each_server,
     server::TestServer,
 };
@@ -44,66 +43,18 @@ impl ProgressListener for CancelAt {
 }
 
 async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn TestServer) {
-    let truth = server.deliver_generated(
-        "alice",
-        None,
-        &GenConfig {
-            seed: 61,
-            count: 6,
-            mix: SizeMix {
-                attachment_prob: 1.0,
-                medium_prob: 1.0,
-                huge_prob: 0.0,
-                max_attachment: 3 << 20,
-            },
-            ..GenConfig::default()
-        },
-    );
-    let (message_id, part) = truth
-        .iter()
-        .flat_map(|m| m.parts.iter().map(move |p| (m.message_id.clone(), p)))
-        .filter(|(_, p)| p.disposition.as_deref() == Some("attachment") && p.encoding == "base64")
-        .max_by_key(|(_, p)| p.decoded_size)
-        .expect("an attachment");
+    let mailbox = deliver(server);
+    let part = &mailbox.part;
     let dir = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
-    let old_path = EngineConfig {
-        connect: ConnectOptions {
-            binary: false,
-            download_depth: 1,
-            ..ConnectOptions::default()
-        },
-        ..EngineConfig::default()
+    // The old path: BODY ranges, one chunk per round trip.
+    let old_path = ConnectOptions {
+        binary: false,
+        download_depth: 1,
+        ..ConnectOptions::default()
     };
-    let (engine, account) =
-        engine_with_alice(server, server.imaps_addr(), dir.path(), old_path).await;
-    let request = SyncRequest {
-        network: NetworkKind::Metered,
-        window: SyncWindow::everything(),
-        folders: vec!["INBOX".into()],
-        ..SyncRequest::default()
-    };
-    engine.sync(account, &request).await.unwrap();
-    let inbox = engine
-        .folders(account)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.name == "INBOX")
-        .unwrap();
-    let mut message = None;
-    for m in engine.messages(inbox.id, None, 100).await.unwrap().items {
-        let detail = engine.message(m.id).await.unwrap().unwrap();
-        if detail
-            .message_id
-            .as_deref()
-            .map(|i| i.trim_matches(['<', '>']))
-            == Some(&message_id)
-        {
-            message = Some(m.id);
-        }
-    }
-    let message = message.unwrap();
+    let (engine, account, message) =
+        synced(server, server.imaps_addr(), dir.path(), old_path, &mailbox).await;
 
     // Part-way on the old path.
     let listener = CancelAt {
