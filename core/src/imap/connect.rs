@@ -79,6 +79,29 @@ pub async fn connect(
     establish(meter.wrap(tcp), endpoint, credential, tls, meter, options).await
 }
 
+/// STARTTLS on a plaintext `client` whose capabilities offered it, then the TLS handshake:
+/// the TLS stream and the tags issued so far (the session continues from them; one
+/// connection never reuses a tag).
+pub(super) async fn start_tls(
+    mut client: Client<BoxedIo>,
+    host: &str,
+    tls: &TlsConnector,
+    timeout: Duration,
+) -> Result<(tokio_rustls::client::TlsStream<BoxedIo>, u64)> {
+    timed(
+        timeout,
+        "STARTTLS",
+        client.run_command_and_check_ok("STARTTLS", None),
+    )
+    .await
+    .map_err(|e| map_err("STARTTLS", e))?;
+    // The server sends nothing between its STARTTLS OK and the handshake, so no buffered
+    // bytes are lost by taking the stream back.
+    let issued = client.issued_tags();
+    let stream = tls.connect(host, client.into_inner(), timeout).await?;
+    Ok((stream, issued))
+}
+
 /// [`connect`] over a connection already open to `endpoint` (the robustness tests replay
 /// server bytes through it without a socket).
 pub(super) async fn establish(
@@ -122,18 +145,7 @@ pub(super) async fn establish(
                     command: "STARTTLS",
                 });
             }
-            timed(
-                options.timeout,
-                "STARTTLS",
-                client.run_command_and_check_ok("STARTTLS", None),
-            )
-            .await
-            .map_err(|e| map_err("STARTTLS", e))?;
-            // The server sends nothing between its STARTTLS OK and the handshake, so no
-            // buffered bytes are lost by taking the stream back.
-            let issued = client.issued_tags();
-            let plain = client.into_inner();
-            let stream = tls.connect(host, plain, options.timeout).await?;
+            let (stream, issued) = start_tls(client, host, tls, options.timeout).await?;
             // Capabilities from before TLS are untrusted: ask again, inside TLS. Tags continue
             // (one connection never reuses a tag).
             let mut client = limited(cork::corked(BoxedIo::new(stream), &cork));

@@ -6,7 +6,7 @@ use async_imap::Client;
 
 use super::{
     Capabilities,
-    connect::{capability_before_login, map_err, read_greeting, timed},
+    connect::{capability_before_login, read_greeting, start_tls, timed},
     guard::Limits,
 };
 use crate::{
@@ -64,17 +64,7 @@ pub async fn pre_login(
                     command: "STARTTLS",
                 });
             }
-            timed(
-                options.timeout,
-                "STARTTLS",
-                client.run_command_and_check_ok("STARTTLS", None),
-            )
-            .await
-            .map_err(|e| map_err("STARTTLS", e))?;
-            let issued = client.issued_tags();
-            let stream = tls
-                .connect(host, client.into_inner(), options.timeout)
-                .await?;
+            let (stream, issued) = start_tls(client, host, tls, options.timeout).await?;
             let details = TlsDetails::of(&stream);
             let mut client = limited(BoxedIo::new(stream));
             client.continue_tags(issued);
