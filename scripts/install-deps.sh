@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for Anvert's tests and demo:
-#   - Dovecot (IMAP + POP3) from apt, for the real-server tests;
+#   - Dovecot (IMAP + POP3, and its submission service for the sending tests) from apt, for
+#     the real-server tests;
 #   - Cyrus IMAP as the second real server: cyrus-common and sasl2-bin from apt, and the
 #     imapd, pop3d and idled binaries taken out of the cyrus-imapd/cyrus-pop3d packages with
 #     `apt-get download` + `dpkg -x` into $ANVERT_CYRUS_DIR (default
@@ -20,7 +21,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need_apt=()
-for pkg in dovecot-imapd dovecot-pop3d cyrus-common sasl2-bin libjna-java junit4; do
+for pkg in dovecot-imapd dovecot-pop3d dovecot-submissiond cyrus-common sasl2-bin libjna-java junit4; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 { command -v java && command -v javac; } >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
