@@ -16,6 +16,7 @@
 //!   resumable chunks. Both run over whatever connection the account layer lends them.
 
 mod account;
+pub mod compose;
 mod content;
 mod convert;
 mod download;
