@@ -176,7 +176,7 @@ pub enum StopReason {
 /// Wire bytes for one purpose.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PurposeBytes {
-    /// "connect", "sync_metadata", "snippets", "bodies", "attachments" or "write_back".
+    /// "connect", "sync_metadata", "snippets", "bodies", "attachments", "write_back" or "send".
     pub purpose: String,
     pub up: u64,
     pub down: u64,
