@@ -14,6 +14,7 @@
 //! - `writeback`: queued local changes (flags) replayed to the server, coalesced.
 //! - `ondemand`: a message's body when the app opens it; `download`: attachments in
 //!   resumable chunks. Both run over whatever connection the account layer lends them.
+//! - `forward`: the CATENATE part list of a forward assembled on the server (pure).
 
 mod account;
 pub mod compose;
@@ -21,6 +22,7 @@ mod content;
 mod convert;
 mod download;
 mod folder;
+mod forward;
 mod moves;
 mod objectid;
 mod ondemand;
@@ -45,6 +47,7 @@ pub use download::{
     prefetch_candidates, start_prefetch,
 };
 pub use folder::{FolderReport, SyncMode};
+pub use forward::{ForwardOriginal, ForwardText, forward_catenate_parts};
 pub use moves::draft_record;
 pub use ondemand::{Body, body_part, fetch_body, fetch_in_folder, locate, stored_body};
 pub use pop3::{fetch_pop3_message, sync_pop3_account};
