@@ -200,6 +200,8 @@ pub struct OutboxUpdate {
     pub progressed: bool,
     /// A permanent failure's reason (state `Failed`).
     pub failure: Option<String>,
+    /// Queue the expunge of the Sent copy (a message that reached nobody).
+    pub expunge_copy: bool,
 }
 
 const ITEM_COLUMNS: &str = "id, account_id, created_at, message_id, subject, recipients, pending,
@@ -426,7 +428,7 @@ impl Store {
         };
         let done = update.state == Some(OutboxState::Sent);
         let failed = update.state == Some(OutboxState::Failed);
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE outbox SET
                 state = COALESCE(?2, state),
                 path = COALESCE(?3, path),
@@ -466,8 +468,27 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(sql("record a step of a send"))?;
+        if updated.rows_affected() == 0 {
+            // Cancelled meanwhile: the send stops here.
+            return Err(Error::NotFound {
+                what: "outbox entry",
+                id: id.0,
+            });
+        }
         if done {
             queue_draft_expunge(&mut tx, id).await?;
+        }
+        if update.expunge_copy {
+            sqlx::query(
+                "INSERT INTO pending_mailbox_ops (account_id, kind, source_folder_id,
+                        source_uidvalidity, source_uid)
+                 SELECT account_id, 'expunge', sent_folder_id, sent_uidvalidity, sent_uid
+                 FROM outbox WHERE id = ?1 AND sent_folder_id IS NOT NULL AND sent_uid IS NOT NULL",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("queue the expunge of an unsent message's Sent copy"))?;
         }
         tx.commit().await.map_err(sql("commit a step of a send"))?;
         Ok(())
@@ -571,6 +592,20 @@ impl Store {
         .map_err(sql("retry the outbox"))?;
         tx.commit().await.map_err(sql("commit retrying the outbox"))?;
         Ok(())
+    }
+
+    /// The bytes of a draft whose APPEND is still queued (None: the draft is on the server,
+    /// or not a queued draft).
+    pub async fn queued_draft_raw(&self, message: MessageId) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.read().await?;
+        let raw: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT raw FROM pending_mailbox_ops WHERE message_id = ?1 AND kind = 'append'",
+        )
+        .bind(message.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql("read a queued draft"))?;
+        Ok(raw.flatten())
     }
 
     /// Whether the account's server files sent mail in Sent by itself (None: not known yet).

@@ -6,8 +6,10 @@
 use mail_builder::{MessageBuilder, headers::address::Address as BuiltAddress};
 use mail_parser::{MessageParser, PartType};
 
+use super::forward::{ForwardOriginal, ForwardText, forward_catenate_parts};
 use crate::{
     error::{Error, Result},
+    imap::OwnedCatPart,
     store::{Address, OutPart},
 };
 
@@ -110,58 +112,90 @@ pub fn build(m: &Outgoing<'_>) -> Result<Vec<u8>> {
     Ok(b.write_to_vec()?)
 }
 
-/// The marker the forward skeleton is cut at: a part mail-builder writes last.
-const CUT: &[u8] = b"anvert-catenate-cut-here";
-
 /// A forward (or reply) that carries sections of `original` without their bytes passing
 /// through this device: a multipart/mixed message of our text part followed by each of
-/// `sections` (their MIME header, then their body, as the server holds them). The text
-/// pieces are byte ranges of the returned text.
+/// `sections` (their MIME header, then their body, as the server holds them), laid out by
+/// `sync::forward_catenate_parts`. The text pieces are byte ranges of the returned text.
 pub fn skeleton(m: &Outgoing<'_>, sections: &[String]) -> Result<(Vec<u8>, Vec<OutPart>)> {
-    // mail-builder writes the headers, the text part and the boundary; the dummy part after
-    // the text marks where the original's parts go.
-    let built = builder(m)
-        .text_body(m.text)
-        .attachment("application/octet-stream", "cut", CUT)
-        .write_to_vec()?;
-    let marker = base64_of(CUT);
-    let at = find(&built, marker.as_bytes()).ok_or(Error::Config {
-        reason: "could not compose the forward".into(),
-    })?;
-    // The dummy part starts at the boundary line before it: "\r\n--<boundary>\r\n".
-    let part_start = rfind(&built[..at], b"\r\n--").ok_or(Error::Config {
-        reason: "could not compose the forward".into(),
-    })?;
-    let line_end = find(&built[part_start + 2..], b"\r\n").ok_or(Error::Config {
-        reason: "could not compose the forward".into(),
-    })? + part_start
-        + 2;
-    let boundary = built[part_start + 4..line_end].to_vec();
-    let mut text = built[..line_end + 2].to_vec(); // up to and with "--boundary\r\n"
-    let mut parts = Vec::new();
-    let mut piece_start = 0u64;
-    for (i, s) in sections.iter().enumerate() {
-        parts.push(OutPart::Text(piece_start, text.len() as u64));
-        parts.push(OutPart::Section(format!("{s}.MIME")));
-        parts.push(OutPart::Section(s.clone()));
-        piece_start = text.len() as u64;
-        text.extend_from_slice(b"\r\n--");
-        text.extend_from_slice(&boundary);
-        if i + 1 == sections.len() {
-            text.extend_from_slice(b"--\r\n");
-        } else {
-            text.extend_from_slice(b"\r\n");
+    let mut b = builder(m).text_body(m.text);
+    if let Some(html) = m.html {
+        b = b.html_body(html);
+    }
+    let built = b.write_to_vec()?;
+    let (headers, text_part) = split_entity(&built)?;
+    // The URLs are made again at send time, where the original is then; the list's shape
+    // (text, then a .MIME and a body URL per section) is what is kept.
+    let placeholder = ForwardOriginal {
+        mailbox: "INBOX",
+        uid_validity: 1,
+        uid: 1,
+    };
+    let refs: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let listed = forward_catenate_parts(
+        ForwardText {
+            headers: &headers,
+            text_part: &text_part,
+        },
+        placeholder,
+        &refs,
+    )?;
+    let mut text = Vec::with_capacity(built.len() + 256);
+    let mut parts = Vec::with_capacity(listed.len());
+    let mut urls = 0usize;
+    for part in listed {
+        match part {
+            OwnedCatPart::Text(bytes) => {
+                let start = text.len() as u64;
+                text.extend_from_slice(&bytes);
+                parts.push(OutPart::Text(start, text.len() as u64));
+            }
+            OwnedCatPart::Url(_) => {
+                let section = sections.get(urls / 2).ok_or(Error::Config {
+                    reason: "could not compose the forward".into(),
+                })?;
+                parts.push(OutPart::Section(if urls.is_multiple_of(2) {
+                    format!("{section}.MIME")
+                } else {
+                    section.clone()
+                }));
+                urls += 1;
+            }
         }
     }
-    if sections.is_empty() {
-        // Nothing to carry: close the multipart after the text part.
-        text.truncate(part_start);
-        text.extend_from_slice(b"\r\n--");
-        text.extend_from_slice(&boundary);
-        text.extend_from_slice(b"--\r\n");
-    }
-    parts.push(OutPart::Text(piece_start, text.len() as u64));
     Ok((text, parts))
+}
+
+/// A message mail-builder wrote, as the forward needs it: its header fields without
+/// `MIME-Version` and `Content-*` (ending in CRLF), and its body as a MIME entity (the
+/// `Content-*` fields, a blank line, the body).
+fn split_entity(built: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let end = find(built, b"\r\n\r\n").ok_or(Error::Config {
+        reason: "could not compose the forward".into(),
+    })?;
+    let (head, body) = (&built[..end + 2], &built[end + 4..]);
+    let mut headers = Vec::with_capacity(head.len());
+    let mut content = Vec::new();
+    let mut into_content = false;
+    for line in head.split_inclusive(|b| *b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            let name = line.split(|b| *b == b':').next().unwrap_or_default();
+            let lower = name.to_ascii_lowercase();
+            if lower == b"mime-version" {
+                into_content = false;
+                continue;
+            }
+            into_content = lower.starts_with(b"content-");
+        }
+        if into_content {
+            content.extend_from_slice(line);
+        } else if !folded || !headers.is_empty() {
+            headers.extend_from_slice(line);
+        }
+    }
+    content.extend_from_slice(b"\r\n");
+    content.extend_from_slice(body);
+    Ok((headers, content))
 }
 
 /// The message the server would assemble from `parts`, assembled here from the original's
@@ -250,17 +284,28 @@ fn list(l: &[Address]) -> BuiltAddress<'_> {
     BuiltAddress::new_list(l.iter().map(address).collect())
 }
 
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+/// The message without its `Bcc` header field (a saved draft keeps one; the message sent
+/// must not).
+pub fn without_bcc(raw: &[u8]) -> Vec<u8> {
+    let head_end = find(raw, b"\r\n\r\n").map_or(raw.len(), |i| i + 2);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut skipping = false;
+    for line in raw[..head_end].split_inclusive(|b| *b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            let name = line.split(|b| *b == b':').next().unwrap_or_default();
+            skipping = name.eq_ignore_ascii_case(b"bcc");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&raw[head_end..]);
+    out
 }
 
 /// Whether the message needs 8BITMIME (a byte over 127 in it).
@@ -307,7 +352,6 @@ mod tests {
             ..Outgoing::default()
         };
         let (text, parts) = skeleton(&fwd, &["2".into(), "3".into()]).unwrap();
-        assert!(!find(&text, CUT).is_some() && !find(&text, base64_of(CUT).as_bytes()).is_some());
         let raw = assemble(&text, &parts, &orig).unwrap();
         let parsed = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(parsed.subject(), Some("Fwd: Report"));
@@ -339,6 +383,15 @@ mod tests {
             assert!(assemble(b"", std::slice::from_ref(p), &original()).is_err());
         }
         assert!(assemble(b"abc", &[OutPart::Text(0, 99)], &original()).is_err());
+    }
+
+    #[test]
+    fn bcc_is_taken_out_of_a_draft() {
+        let raw = b"From: a@x\r\nBcc: secret@x,\r\n other@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n";
+        assert_eq!(
+            without_bcc(raw),
+            b"From: a@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n".to_vec()
+        );
     }
 
     #[test]
