@@ -115,19 +115,19 @@ impl Reply {
     pub(super) fn new(code: u16, texts: &[Vec<u8>]) -> Reply {
         let mut lines: Vec<String> = texts.iter().map(|t| clean(t)).collect();
         let mut enhanced = None;
-        if let Some(first) = lines.first_mut() {
-            if let Some((status, rest)) = split_enhanced(first, code) {
-                *first = rest;
-                // The lines after the first usually repeat it.
-                for line in lines.iter_mut().skip(1) {
-                    if let Some(rest) = line.strip_prefix(status.as_str()) {
-                        if rest.is_empty() || rest.starts_with(' ') {
-                            *line = rest.trim().to_string();
-                        }
-                    }
+        if let Some(first) = lines.first_mut()
+            && let Some((status, rest)) = split_enhanced(first, code)
+        {
+            *first = rest;
+            // The lines after the first usually repeat it.
+            for line in lines.iter_mut().skip(1) {
+                if let Some(rest) = line.strip_prefix(status.as_str())
+                    && (rest.is_empty() || rest.starts_with(' '))
+                {
+                    *line = rest.trim().to_string();
                 }
-                enhanced = Some(status);
             }
+            enhanced = Some(status);
         }
         Reply {
             code,

@@ -200,10 +200,10 @@ impl AsyncWrite for Counted {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = res {
-            if n > 0 {
-                self.writes.0.fetch_add(1, Ordering::SeqCst);
-            }
+        if let Poll::Ready(Ok(n)) = res
+            && n > 0
+        {
+            self.writes.0.fetch_add(1, Ordering::SeqCst);
         }
         res
     }
