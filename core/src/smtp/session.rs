@@ -54,6 +54,12 @@ impl SmtpSession {
         &self.caps
     }
 
+    /// The connection died or fell out of step (a socket error, a timeout, a reply that
+    /// broke the protocol): every later call fails at once. Drop the session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// The meter this session's bytes are counted on.
     pub fn meter(&self) -> &WireMeter {
         &self.meter
