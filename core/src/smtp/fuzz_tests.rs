@@ -126,7 +126,7 @@ fn note(
 
 /// The server's bytes for [`drive`]: `variant` picks pipelining, BURL and HELO.
 fn transcript(variant: usize) -> Vec<u8> {
-    let pipelining = variant % 2 == 0;
+    let pipelining = variant.is_multiple_of(2);
     let burl = variant % 3 != 2;
     let mut t = String::from("220 fake.test ESMTP ready\r\n");
     if variant % 5 == 4 {
