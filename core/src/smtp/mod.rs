@@ -17,6 +17,8 @@ mod reply;
 mod session;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 use std::{fmt, time::Duration};

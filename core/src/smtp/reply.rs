@@ -115,11 +115,19 @@ impl Reply {
     pub(super) fn new(code: u16, texts: &[Vec<u8>]) -> Reply {
         let mut lines: Vec<String> = texts.iter().map(|t| clean(t)).collect();
         let mut enhanced = None;
-        if let Some(first) = lines.first_mut() {
-            if let Some((status, rest)) = split_enhanced(first, code) {
-                enhanced = Some(status);
-                *first = rest;
+        if let Some(first) = lines.first_mut()
+            && let Some((status, rest)) = split_enhanced(first, code)
+        {
+            *first = rest;
+            // The lines after the first usually repeat it.
+            for line in lines.iter_mut().skip(1) {
+                if let Some(rest) = line.strip_prefix(status.as_str())
+                    && (rest.is_empty() || rest.starts_with(' '))
+                {
+                    *line = rest.trim().to_string();
+                }
             }
+            enhanced = Some(status);
         }
         Reply {
             code,
@@ -279,6 +287,15 @@ mod tests {
             (r.enhanced.as_deref(), r.text().as_str()),
             (Some("4.3.0"), "")
         );
+        let r = Reply::new(
+            550,
+            &[
+                b"5.1.1 a".to_vec(),
+                b"5.1.1 b".to_vec(),
+                b"5.1.10 c".to_vec(),
+            ],
+        );
+        assert_eq!(r.text(), "a b 5.1.10 c");
         let r = Reply::new(250, &[b"2.0.0.1 too many".to_vec(), b"second".to_vec()]);
         assert_eq!(r.enhanced, None);
         assert_eq!(r.text(), "2.0.0.1 too many second");

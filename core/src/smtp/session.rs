@@ -54,6 +54,12 @@ impl SmtpSession {
         &self.caps
     }
 
+    /// The connection died or fell out of step (a socket error, a timeout, a reply that
+    /// broke the protocol): every later call fails at once. Drop the session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// The meter this session's bytes are counted on.
     pub fn meter(&self) -> &WireMeter {
         &self.meter
@@ -100,10 +106,10 @@ impl SmtpSession {
         }
         self.meter.set_purpose(Purpose::Send);
         let result = self.rset().await;
-        if let Err(e) = &result {
-            if e.leaves_connection_unusable() {
-                self.broken = true;
-            }
+        if let Err(e) = &result
+            && e.leaves_connection_unusable()
+        {
+            self.broken = true;
         }
         result
     }
@@ -148,10 +154,10 @@ impl SmtpSession {
             Payload::Data(bytes) => envelope.size.max(bytes.len() as u64),
             Payload::Burl { .. } => envelope.size,
         };
-        if let Some(limit) = self.caps.size.filter(|l| *l > 0) {
-            if size > limit {
-                return Err(Error::MessageTooLarge { size, limit });
-            }
+        if let Some(limit) = self.caps.size.filter(|l| *l > 0)
+            && size > limit
+        {
+            return Err(Error::MessageTooLarge { size, limit });
         }
         if envelope.eight_bit && !self.caps.eight_bit_mime {
             return Err(Error::Unsupported {
