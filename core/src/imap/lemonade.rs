@@ -326,6 +326,14 @@ impl ImapSession {
                 Ok(())
             })
             .await?;
+        // The server may quote the rump in a refusal: it names the message, keep it out.
+        let completions: Vec<Completion> = completions
+            .into_iter()
+            .map(|mut c| {
+                c.text = c.text.replace(rump_url, "<url>");
+                c
+            })
+            .collect();
         check(&completions, "GENURLAUTH")?;
         match (count, urls.pop()) {
             (1, Some(url)) => signed(rump_url, url),

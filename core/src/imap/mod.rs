@@ -19,6 +19,8 @@ mod fuzz_tests;
 mod guard;
 mod idle;
 mod lemonade;
+#[cfg(test)]
+mod lemonade_tests;
 mod liveness;
 mod mailbox_cmd;
 mod objectid;
