@@ -87,6 +87,7 @@ impl SubmissionRuntime {
              submission_relay_host = 127.0.0.1\n\
              submission_relay_port = {relay}\n\
              submission_relay_ssl = no\n\
+             auth_failure_delay = 0\n\
              {max_size}\
              service submission-login {{\n\
              \x20 inet_listener submission {{\n\

@@ -346,3 +346,61 @@ async fn burl_submits_a_message_appended_to_sent() {
     );
     assert_eq!(got[0].rcpt_to, ["bob@localhost"]);
 }
+
+#[tokio::test]
+async fn size_limit_and_bad_credentials_are_refused_by_dovecot() {
+    let server = Dovecot::with_submission(SubmissionOptions {
+        max_mail_size: Some(10_000),
+        ..SubmissionOptions::default()
+    });
+
+    let mut smtp = RawSmtp::connect_tls(server.submissions_addr(), &server.tls()).await;
+    smtp.ehlo().await;
+    let auth = smtp.auth_plain("alice", "not-the-password").await;
+    assert_eq!(auth.code, 535, "{auth}");
+    assert!(auth.text().starts_with("5.7.8"), "{auth}");
+
+    let (mut smtp, ehlo) = login_465(&server).await;
+    assert_eq!(ehlo.ehlo_line("SIZE"), Some("SIZE 10000"));
+    // Declared too large: refused at MAIL FROM, before any upload.
+    let mail = smtp
+        .command(&format!("MAIL FROM:<{ALICE}> SIZE=20000"))
+        .await;
+    assert_eq!(mail.code, 552, "{mail}");
+    assert!(mail.text().starts_with("5.2.3"), "{mail}");
+    // Undeclared and too large: refused after the final dot.
+    let mut big = message("too-big");
+    big.extend(
+        std::iter::repeat_n(b"0123456789abcdef0123456789abcdef\r\n".as_slice(), 400).flatten(),
+    );
+    let (mail, _, done) = smtp.send_mail(ALICE, &["bob@localhost"], &big).await;
+    assert_eq!(mail.code, 250, "{mail}");
+    let done = done.unwrap().unwrap();
+    assert_eq!(done.code, 552, "{done}");
+    assert!(done.text().starts_with("5.2.3"), "{done}");
+    assert_eq!(server.smtp_sink().count(), 0, "nothing was relayed");
+}
+
+#[tokio::test]
+async fn the_receiver_can_file_sent_mail_itself() {
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    server.file_sent_mail_into("alice");
+    let (mut smtp, _) = login_465(&server).await;
+    let (_, _, done) = smtp
+        .send_mail(ALICE, &["bob@localhost"], &message("filed-by-server"))
+        .await;
+    assert_eq!(done.unwrap().unwrap().code, 250);
+    // Filed before the receiver answered: there when the client learns it was sent.
+    assert_eq!(server.smtp_sink().filed(), 1);
+    let answers = server
+        .imap_script(
+            "alice",
+            &[
+                "SELECT Sent",
+                "UID SEARCH HEADER Message-ID <filed-by-server@anvert.test>",
+            ],
+        )
+        .await;
+    assert!(answers[1].tagged.starts_with("OK"), "{answers:?}");
+    assert_eq!(answers[1].untagged, ["* SEARCH 1"], "{answers:?}");
+}
