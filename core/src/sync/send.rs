@@ -373,10 +373,39 @@ impl Run<'_> {
             )
             .await?;
             let smtp = self.smtp().await?;
-            let envelope = envelope(work, work.item.size);
-            let result = smtp.send(&envelope, Payload::Burl { url: &signed }).await;
+            let by_url = envelope(work, work.item.size);
+            let result = smtp.send(&by_url, Payload::Burl { url: &signed }).await;
             drop(signed);
-            return self.answered(work, result, true, sent_copy).await;
+            let refused_url = matches!(
+                &result,
+                Err(smtp::SendError {
+                    error: Error::SmtpRejected { stage: "BURL", permanent: true, .. },
+                    maybe_delivered: false,
+                })
+            );
+            if !refused_url {
+                return self.answered(work, result, true, sent_copy, true).await;
+            }
+            // The submission server announced BURL but could not fetch the copy (Dovecot
+            // with BURL switched off still announces it after AUTH, then answers 554): the
+            // bytes go by DATA instead, from the Sent copy; the copy stays filed.
+            tracing::info!("BURL refused; sending the message with DATA instead");
+            let bytes = match &work.parts {
+                None => work.raw.clone(),
+                Some(_) => {
+                    let copy = OriginalPlace {
+                        folder: sent.id,
+                        folder_name: sent.name.clone(),
+                        uid_validity: v,
+                        uid,
+                    };
+                    read_original(session, &copy).await?
+                }
+            };
+            let smtp = self.smtp().await?;
+            let envelope = envelope(work, bytes.len() as u64);
+            let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
+            return self.answered(work, result, false, sent_copy, true).await;
         }
 
         // DATA: the bytes here (a forward assembled from the original's).
@@ -407,7 +436,9 @@ impl Run<'_> {
         let smtp = self.smtp().await?;
         let envelope = envelope(work, bytes.len() as u64);
         let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
-        let done = self.answered(work, result, false, sent_copy).await?;
+        let done = self
+            .answered(work, result, false, sent_copy, work.copy_done)
+            .await?;
         // The Sent copy, once someone has the message (also while other recipients wait).
         let item = self.store.outbox_item(id).await?;
         let accepted = item.recipients.len() > item.pending.len() + item.rejected.len();
@@ -508,6 +539,7 @@ impl Run<'_> {
         result: std::result::Result<smtp::Delivery, smtp::SendError>,
         by_reference: bool,
         sent_copy: Option<(FolderId, u32, u32)>,
+        copy_done: bool,
     ) -> Result<Done> {
         let id = work.item.id;
         let delivery = match result {
@@ -578,7 +610,7 @@ impl Run<'_> {
         }
         let state = match (later.is_empty(), by_reference) {
             (true, true) => OutboxState::Sent,
-            (true, false) if work.copy_done => OutboxState::Sent,
+            (true, false) if copy_done => OutboxState::Sent,
             (true, false) => OutboxState::Submitted,
             (false, true) => OutboxState::Appended,
             (false, false) => OutboxState::Queued,
@@ -590,7 +622,7 @@ impl Run<'_> {
                 state: Some(state),
                 pending: Some(later),
                 add_rejected: rejected,
-                copy_done: by_reference.then_some(true),
+                copy_done: copy_done.then_some(true),
                 progressed: true,
                 ..OutboxUpdate::default()
             },

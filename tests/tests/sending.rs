@@ -1,0 +1,224 @@
+//! Sending mail through the engine (issue 18), against Dovecot with its submission service,
+//! measured with taps on both connections (IMAP and SMTP):
+//! - a 5 MB attachment sent with its Sent copy: uploaded once with BURL (≤ 1.05× the
+//!   message), at most twice on the fallback path (URLAUTH switched off in Dovecot);
+//! - a forward of a 10 MB attachment the phone never downloaded: assembled on the server
+//!   (CATENATE + BURL), the uplink is the new text and a few KB, nothing comes down, the
+//!   receiver gets the attachment byte for byte, Sent holds the forward;
+//! - queued offline, delivered exactly once by the next sync.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod sending_common;
+
+use anvert_core::{
+    engine::{Draft, DraftAttachment, EngineConfig},
+    imap::ConnectOptions,
+    policy::NetworkKind,
+    store::{Address, OutboxState},
+};
+use anvert_tests::dovecot::{Dovecot, SubmissionOptions};
+use mail_parser::{MessageParser, MimeHeaders};
+use sending_common::{Setup, sha256, to_bob};
+
+const FIVE_MB: usize = 5 << 20;
+
+fn draft_with(bytes: &[u8]) -> Draft {
+    Draft {
+        from: Address {
+            name: Some("Alice".into()),
+            email: "alice@localhost".into(),
+        },
+        to: to_bob(),
+        subject: "The report".into(),
+        text: "Here it is.".into(),
+        attachments: vec![DraftAttachment {
+            name: "report.bin".into(),
+            mime_type: "application/octet-stream".into(),
+            bytes: bytes.to_vec(),
+        }],
+        ..Draft::default()
+    }
+}
+
+/// Sends a 5 MB attachment and returns (uplink on both taps, message size), after checking
+/// the receiver got it whole and Sent holds one copy.
+async fn send_five_mb(setup: &Setup) -> (u64, u64) {
+    let attachment = sending_common::random_bytes(FIVE_MB, 5);
+    let mark = setup.mark();
+    let id = setup
+        .engine
+        .send(setup.account, draft_with(&attachment))
+        .await
+        .unwrap();
+    let report = setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}\n{}", setup.server.log());
+    let item = setup.item(id).await;
+    assert_eq!(item.state, OutboxState::Sent, "{item:?}");
+    let got = setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpt_to, ["bob@localhost"]);
+    let delivered = got[0].data_without_trace();
+    let parsed = MessageParser::default().parse(&delivered).unwrap();
+    let part = parsed.attachments().next().unwrap();
+    assert_eq!(part.attachment_name(), Some("report.bin"));
+    assert_eq!(sha256(part.contents()), sha256(&attachment));
+    // One copy in Sent, the same bytes the receiver got.
+    let sent = setup.sent_messages().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sha256(&sent[0]), sha256(&delivered));
+    (setup.up_since(&mark), delivered.len() as u64)
+}
+
+#[tokio::test]
+async fn a_5mb_message_and_its_sent_copy_cross_the_uplink_once_with_burl() {
+    let setup = Setup::start(SubmissionOptions::default()).await;
+    let (up, size) = send_five_mb(&setup).await;
+    let ratio = up as f64 / size as f64;
+    println!("send with BURL: {up} B up for a {size} B message: {ratio:.4}x");
+    assert!(ratio <= 1.05, "{ratio}");
+    assert_eq!(setup.item_path().await.as_deref(), Some("burl"));
+}
+
+/// The same without COMPRESS: the ratio is then the bytes themselves, not what DEFLATE made
+/// of them (random attachment bytes in base64 compress to about 0.76).
+#[tokio::test]
+async fn uncompressed_burl_is_one_upload_and_data_plus_append_two() {
+    let config = || EngineConfig {
+        connect: ConnectOptions {
+            compress: false,
+            ..ConnectOptions::default()
+        },
+        ..EngineConfig::default()
+    };
+    let burl = Setup::over(Dovecot::with_submission(SubmissionOptions::default()), config()).await;
+    let (up, size) = send_five_mb(&burl).await;
+    let ratio = up as f64 / size as f64;
+    println!("send with BURL, no COMPRESS: {up} B up for a {size} B message: {ratio:.4}x");
+    assert!((1.0..=1.05).contains(&ratio), "{ratio}");
+
+    let data = Setup::over(
+        Dovecot::with_submission(SubmissionOptions {
+            urlauth: false,
+            ..SubmissionOptions::default()
+        }),
+        config(),
+    )
+    .await;
+    let (up, size) = send_five_mb(&data).await;
+    let ratio = up as f64 / size as f64;
+    println!("send by DATA + APPEND, no COMPRESS: {up} B up for a {size} B message: {ratio:.4}x");
+    assert!((2.0..=2.1).contains(&ratio), "{ratio}");
+}
+
+#[tokio::test]
+async fn without_urlauth_the_message_goes_by_data_and_then_to_sent() {
+    let setup = Setup::start(SubmissionOptions {
+        urlauth: false,
+        ..SubmissionOptions::default()
+    })
+    .await;
+    let (up, size) = send_five_mb(&setup).await;
+    let ratio = up as f64 / size as f64;
+    println!("send by DATA + APPEND: {up} B up for a {size} B message: {ratio:.4}x");
+    assert!(ratio <= 2.1, "{ratio}");
+    assert!(ratio > 1.5, "the copy was uploaded: {ratio}");
+    assert_eq!(setup.item_path().await.as_deref(), Some("data"));
+}
+
+#[tokio::test]
+async fn with_burl_switched_off_the_copy_stays_and_data_carries_the_message() {
+    // Dovecot 2.3.19 still announces BURL after AUTH when it is off, then answers 554:
+    // the engine sends the bytes instead, and the Sent copy it appended stays the only one.
+    let setup = Setup::start(SubmissionOptions {
+        burl: false,
+        ..SubmissionOptions::default()
+    })
+    .await;
+    let (up, size) = send_five_mb(&setup).await;
+    let ratio = up as f64 / size as f64;
+    println!("send with BURL refused: {up} B up for a {size} B message: {ratio:.4}x");
+    assert!(ratio <= 2.1, "{ratio}");
+}
+
+#[tokio::test]
+async fn a_forward_of_a_10mb_attachment_never_downloads_it() {
+    let setup = Setup::start(SubmissionOptions::default()).await;
+    let attachment = sending_common::random_bytes(10 << 20, 10);
+    let original = setup.deliver_with_attachment("Big file", &attachment).await;
+    let text = "Forwarding the big file, see below.";
+    let mark = setup.mark();
+    let id = setup
+        .engine
+        .forward(original, to_bob(), text.into(), true)
+        .await
+        .unwrap();
+    let report = setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}\n{}", setup.server.log());
+    let up = setup.up_since(&mark);
+    let down = setup.down_since(&mark);
+    let got = setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    let delivered = got[0].data_without_trace();
+    let parsed = MessageParser::default().parse(&delivered).unwrap();
+    assert!(parsed.subject().unwrap().starts_with("Fwd: Big file"));
+    assert!(parsed.body_text(0).unwrap().contains(text));
+    let part = parsed.attachments().next().expect("the attachment");
+    assert_eq!(sha256(part.contents()), sha256(&attachment));
+    let sent = setup.sent_messages().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sha256(&sent[0]), sha256(&delivered));
+    let item = setup.item(id).await;
+    println!(
+        "forward of a 10 MiB attachment: {up} B up, {down} B down, message {} B, path {:?}",
+        delivered.len(),
+        item.path
+    );
+    assert_eq!(item.path.as_deref(), Some("burl"));
+    assert!(up <= text.len() as u64 + 8 * 1024, "up {up}");
+    assert!(down <= 16 * 1024, "down {down}: attachment bytes came down");
+}
+
+#[tokio::test]
+async fn a_message_queued_offline_is_delivered_once_by_the_next_sync() {
+    let setup = Setup::start(SubmissionOptions::default()).await;
+    let id = setup
+        .engine
+        .send(setup.account, draft_with(b"small"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        setup
+            .engine
+            .flush_outbox(setup.account, NetworkKind::Offline)
+            .await,
+        Err(anvert_core::Error::Offline)
+    ));
+    assert_eq!(setup.item(id).await.state, OutboxState::Queued);
+    setup.sync().await;
+    assert_eq!(setup.item(id).await.state, OutboxState::Sent);
+    setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    // Two more passes send nothing again.
+    setup.sync().await;
+    setup.sync().await;
+    assert_eq!(setup.server.smtp_sink().count(), 1);
+    assert_eq!(setup.sent_messages().await.len(), 1);
+}
