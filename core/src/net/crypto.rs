@@ -144,14 +144,24 @@ mod tests {
         assert_eq!(expected.len(), 6);
         let groups = |p: &CryptoProvider| p.kx_groups.iter().map(|g| g.name()).collect::<Vec<_>>();
         assert_eq!(groups(&ours), groups(&full));
-        assert_eq!(
-            format!("{:?}", ours.signature_verification_algorithms),
-            format!("{:?}", full.signature_verification_algorithms)
+        // Every algorithm by its identifiers, in order, in `all` and in each scheme's mapping.
+        type Alg = &'static dyn rustls::pki_types::SignatureVerificationAlgorithm;
+        let ids = |algs: &[Alg]| {
+            algs.iter()
+                .map(|a| (a.public_key_alg_id(), a.signature_alg_id()))
+                .collect::<Vec<_>>()
+        };
+        let (o, f) = (
+            &ours.signature_verification_algorithms,
+            &full.signature_verification_algorithms,
         );
-        assert_eq!(
-            ours.signature_verification_algorithms.all.len(),
-            full.signature_verification_algorithms.all.len()
-        );
+        assert_eq!(ids(o.all), ids(f.all));
+        assert_eq!(o.mapping.len(), f.mapping.len());
+        for ((our_scheme, our_algs), (their_scheme, their_algs)) in o.mapping.iter().zip(f.mapping)
+        {
+            assert_eq!(our_scheme, their_scheme);
+            assert_eq!(ids(our_algs), ids(their_algs));
+        }
         let mut buf = [0u8; 32];
         ours.secure_random.fill(&mut buf).unwrap();
         assert_ne!(buf, [0u8; 32]);
