@@ -43,10 +43,11 @@ SWIFT_SYMBOLS=(
 # message recovery, folder roles, flag and move fallbacks) took the library to about 5.3 MB,
 # issue 15 to 5.54 MB, and issue 16 (BINARY chunks and their parser, OBJECTID takeover,
 # search on the server) to 5.81 MB (5,813,056 bytes). Issue 18's size work took it back to
-# 5,692,216 bytes (SQLite flags, a TLS provider without ChaCha20 or signing); issue 18 asks for
-# 5 MiB (5,242,880 bytes) with sending, still about 450 KB away. Until then the run fails
-# above 5,750,000 bytes, just above that figure, so any regression stops CI.
-MAX_CDYLIB_BYTES=5750000
+# 5,668,760 bytes (SQLite flags, a TLS provider without ChaCha20 or signing, fewer tokio task
+# types); issue 18 asks for 5 MiB (5,242,880 bytes) with sending, still about 426 KB away
+# before sending's own code. Until then the run fails above 5,700,000 bytes, just above that
+# figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5700000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
