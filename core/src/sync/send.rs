@@ -323,6 +323,19 @@ impl Run<'_> {
         let urlauth =
             sent.is_some() && imap.as_deref().is_some_and(|s| s.capabilities().urlauth());
         let caps = self.smtp().await?.caps().clone();
+        // Over the server's SIZE: refused before anything is uploaded, the Sent copy too.
+        if let Some(limit) = caps.size.filter(|l| *l > 0)
+            && work.item.size > limit
+            && state == OutboxState::Queued
+        {
+            let error = Error::MessageTooLarge {
+                size: work.item.size,
+                limit,
+            };
+            return Ok(Done::Failed(
+                self.fail(id, &error.to_string(), false).await?,
+            ));
+        }
         let burl = caps
             .burl
             .filter(|b| b.imap && urlauth)
