@@ -230,6 +230,28 @@ impl SmtpSession {
         self.conn.write(flight.as_bytes(), Verb::Mail).await?;
 
         let mail_reply = self.conn.read_reply(Verb::Mail).await?;
+        if !mail_reply.is_positive() {
+            // No transaction, so nothing can be delivered, whatever was pipelined behind
+            // MAIL. The other replies are read to keep the session in step; a server that
+            // closes meanwhile (Dovecot 2.3.19's submission does, after a relay's 4xx) only
+            // ends the session: the refusal of MAIL is the answer.
+            progress.terminal_written = false;
+            let drained = async {
+                self.recipient_replies(envelope).await?;
+                let last_reply = self.conn.read_reply(last).await?;
+                if last == Verb::Data && last_reply.code == 354 {
+                    self.conn.write(b".\r\n", Verb::Body).await?;
+                    self.conn.read_reply(Verb::Body).await?;
+                }
+                Ok::<(), Error>(())
+            }
+            .await;
+            match drained {
+                Ok(()) => self.rset_quietly().await,
+                Err(_) => self.broken = true,
+            }
+            return Err(rejected(Verb::Mail, &mail_reply));
+        }
         let (accepted, refused) = self.recipient_replies(envelope).await?;
         let timeout = match last {
             Verb::Burl => self.options.final_reply_timeout,
