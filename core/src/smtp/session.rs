@@ -230,22 +230,18 @@ impl SmtpSession {
         self.conn.write(flight.as_bytes(), Verb::Mail).await?;
 
         let mail_reply = self.conn.read_reply(Verb::Mail).await?;
-        let (accepted, refused) = self.recipient_replies(envelope).await?;
-        let timeout = match last {
-            Verb::Burl => self.options.final_reply_timeout,
-            _ => self.options.timeout,
-        };
-        let last_reply = self.conn.read_reply_within(last, timeout).await?;
-        let open = mail_reply.is_positive() && !accepted.is_empty();
-        if last == Verb::Data && last_reply.code == 354 && !open {
-            // RFC 2920 §3.1: a DATA accepted without a transaction gets an empty message,
-            // which the server then refuses for want of recipients.
-            self.conn.write(b".\r\n", Verb::Body).await?;
-            self.conn.read_reply(Verb::Body).await?;
-        }
+        let rest = self
+            .flight_replies(envelope, last, mail_reply.is_positive())
+            .await;
         if !mail_reply.is_positive() {
+            // The refusal is the answer, even where the server then hung up (421) before
+            // answering the rest of the flight.
+            if rest.as_ref().is_err_and(Error::leaves_connection_unusable) {
+                self.broken = true;
+            }
             return Err(rejected(Verb::Mail, &mail_reply));
         }
+        let (accepted, refused, last_reply) = rest?;
         if accepted.is_empty() {
             self.rset_quietly().await;
             return Ok(Delivery {
@@ -311,6 +307,29 @@ impl SmtpSession {
                 self.finish(reply, Verb::Burl, accepted, refused).await
             }
         }
+    }
+
+    /// The rest of a flight's replies: each RCPT's, then DATA's (or BURL's). A DATA accepted
+    /// without a transaction (MAIL refused or no recipient) gets an empty message, which the
+    /// server then refuses for want of recipients (RFC 2920 §3.1).
+    async fn flight_replies(
+        &mut self,
+        envelope: &Envelope,
+        last: Verb,
+        mail_accepted: bool,
+    ) -> Result<(Vec<String>, Vec<RecipientRejection>, Reply)> {
+        let (accepted, refused) = self.recipient_replies(envelope).await?;
+        let timeout = match last {
+            Verb::Burl => self.options.final_reply_timeout,
+            _ => self.options.timeout,
+        };
+        let last_reply = self.conn.read_reply_within(last, timeout).await?;
+        if last == Verb::Data && last_reply.code == 354 && !(mail_accepted && !accepted.is_empty())
+        {
+            self.conn.write(b".\r\n", Verb::Body).await?;
+            self.conn.read_reply(Verb::Body).await?;
+        }
+        Ok((accepted, refused, last_reply))
     }
 
     /// The replies to the RCPT commands of a flight, in order.

@@ -637,3 +637,39 @@ async fn reset_and_quit() {
     session.quit().await;
     assert_eq!(opened.server.await.unwrap(), b"");
 }
+
+/// A 421 at MAIL FROM in a flight, the server hanging up before the rest: the refusal is
+/// what `send` reports (temporary), and the session is done for.
+#[tokio::test]
+async fn a_421_at_mail_from_then_hang_up() {
+    let mut opened = session_with(
+        PIPELINED,
+        vec![
+            expect(
+                "MAIL FROM:<alice@example.test> SIZE=23\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n",
+            ),
+            send("421 4.3.2 Shutting down\r\n"),
+            Step::Close,
+        ],
+    )
+    .await;
+    let mut session = opened.result.unwrap();
+    opened.result = Err(Error::Cancelled);
+    let err = session
+        .send(&envelope(&["bob@example.test"], 23), Payload::Data(MESSAGE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err.error,
+            Error::SmtpRejected {
+                stage: "MAIL FROM",
+                code: 421,
+                permanent: false,
+                ..
+            }
+        ) && !err.maybe_delivered,
+        "{err:?}"
+    );
+    assert!(session.is_broken());
+}
