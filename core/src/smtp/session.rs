@@ -324,8 +324,8 @@ impl SmtpSession {
             _ => self.options.timeout,
         };
         let last_reply = self.conn.read_reply_within(last, timeout).await?;
-        if last == Verb::Data && last_reply.code == 354 && !(mail_accepted && !accepted.is_empty())
-        {
+        let open = mail_accepted && !accepted.is_empty();
+        if last == Verb::Data && last_reply.code == 354 && !open {
             self.conn.write(b".\r\n", Verb::Body).await?;
             self.conn.read_reply(Verb::Body).await?;
         }
