@@ -672,6 +672,7 @@ impl From<Draft> for ce::Draft {
             from: core_address(d.from),
             to: d.to.into_iter().map(core_address).collect(),
             cc: d.cc.into_iter().map(core_address).collect(),
+            bcc: Vec::new(),
             subject: d.subject,
             text: d.text,
             html: d.html,

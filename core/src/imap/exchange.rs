@@ -283,13 +283,7 @@ impl ImapSession {
                         return Err(Error::protocol("tagged responses out of order"));
                     }
                     pipe.completed += 1;
-                    let completion = Completion {
-                        ok: matches!(status, Status::Ok),
-                        status: status_word(status),
-                        text: completion_text(outcome.information.as_deref().unwrap_or_default()),
-                        uidplus: UidPlusCode::from_code(outcome.code.as_ref()),
-                        badcharset: matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
-                    };
+                    let completion = completion(status, outcome);
                     if index >= pipe.offset {
                         return Ok(Some((index - pipe.offset, completion)));
                     }
@@ -368,6 +362,20 @@ impl ImapSession {
             }
         }
         Ok(())
+    }
+}
+
+/// How a tagged response ended its command.
+pub(super) fn completion(
+    status: &Status,
+    outcome: &async_imap::imap_proto::Outcome<'_>,
+) -> Completion {
+    Completion {
+        ok: matches!(status, Status::Ok),
+        status: status_word(status),
+        text: completion_text(outcome.information.as_deref().unwrap_or_default()),
+        uidplus: UidPlusCode::from_code(outcome.code.as_ref()),
+        badcharset: matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
     }
 }
 

@@ -18,6 +18,9 @@ mod fetch;
 mod fuzz_tests;
 mod guard;
 mod idle;
+mod lemonade;
+#[cfg(test)]
+mod lemonade_tests;
 mod liveness;
 mod mailbox_cmd;
 mod objectid;
@@ -27,6 +30,7 @@ mod session;
 mod store_cmd;
 #[cfg(test)]
 mod transcript_tests;
+pub mod url;
 #[cfg(test)]
 mod wire_tests;
 
@@ -39,6 +43,7 @@ pub use doctor::{PreLogin, pre_login};
 pub use exchange::{Completion, UidPlusCode};
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
 pub use idle::IdleOutcome;
+pub use lemonade::{BADURL, CatPart, MAX_PARTS, MAX_URL, OwnedCatPart, TOOBIG};
 pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
 pub use objectid::{IdFetch, MessageIds, OBJECTID_MAX, object_id};
 pub use recover::{MessageRange, SeqSet};

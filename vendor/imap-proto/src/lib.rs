@@ -26,6 +26,7 @@ pub mod rfc2971;
 pub mod rfc4314;
 use rfc4314::{Acl, ListRights, MyRights};
 pub mod rfc4315;
+pub mod rfc4467;
 pub mod rfc4551;
 pub mod rfc4731;
 pub mod rfc5161;
@@ -65,6 +66,9 @@ pub enum Response<'a> {
     MyRights(MyRights<'a>),
     /// RFC 4731 ESEARCH (Anvert patch).
     ESearch(rfc4731::ESearch<'a>),
+    /// RFC 4467 `* GENURLAUTH url…` (Anvert patch): the signed URLs, as sent (they hold an
+    /// access token: never log them).
+    GenUrlAuth(Vec<Cow<'a, [u8]>>),
 }
 
 impl<'a> Response<'a> {
@@ -117,6 +121,9 @@ impl<'a> Response<'a> {
             Response::ListRights(rights) => Response::ListRights(rights.into_owned()),
             Response::MyRights(rights) => Response::MyRights(rights.into_owned()),
             Response::ESearch(es) => Response::ESearch(es.into_owned()),
+            Response::GenUrlAuth(urls) => {
+                Response::GenUrlAuth(urls.into_iter().map(to_owned_cow).collect())
+            }
         }
     }
 }

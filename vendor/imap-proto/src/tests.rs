@@ -1248,6 +1248,38 @@ fn test_esearch() {
     }
 }
 
+// Anvert patch: RFC 4467 GENURLAUTH, quoted, atom and literal forms; one or more URLs.
+#[test]
+fn test_genurlauth() {
+    let url = b"imap://a@h:1/Sent;UIDVALIDITY=7/;UID=4;urlauth=submit+a:internal:91354a";
+    let mut quoted = b"* GENURLAUTH \"".to_vec();
+    quoted.extend_from_slice(url);
+    quoted.extend_from_slice(b"\"\r\n");
+    match Response::parse(&quoted) {
+        Ok((rest, Response::GenUrlAuth(urls))) => {
+            assert!(rest.is_empty());
+            assert_eq!(urls, vec![std::borrow::Cow::Borrowed(&url[..])]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut literal = format!("* GENURLAUTH {{{}}}\r\n", url.len()).into_bytes();
+    literal.extend_from_slice(url);
+    literal.extend_from_slice(b" \"second\"\r\n");
+    match Response::parse(&literal) {
+        Ok((_, Response::GenUrlAuth(urls))) => {
+            assert_eq!(urls.len(), 2);
+            assert_eq!(&*urls[0], &url[..]);
+            assert_eq!(&*urls[1], b"second");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match Response::parse(b"* GENURLAUTH atom-url\r\n") {
+        Ok((_, Response::GenUrlAuth(urls))) => assert_eq!(&*urls[0], b"atom-url"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(Response::parse(b"* GENURLAUTH\r\n").is_err());
+}
+
 /// Anvert patch: server input that panicked, and a quirk of GNU Mailutils imap4d.
 #[test]
 fn test_anvert_hostile_inputs() {

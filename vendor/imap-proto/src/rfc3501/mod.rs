@@ -1315,6 +1315,7 @@ pub(crate) fn response_data(i: &[u8]) -> IResult<&[u8], Response<'_>> {
             rfc5464::metadata_unsolicited,
             rfc7162::resp_vanished,
             crate::rfc4731::resp_esearch,
+            crate::rfc4467::resp_genurlauth,
             rfc2087::quota,
             rfc2087::quota_root,
             rfc2971::resp_id,
