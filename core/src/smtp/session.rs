@@ -239,6 +239,7 @@ impl SmtpSession {
             if rest.as_ref().is_err_and(Error::leaves_connection_unusable) {
                 self.broken = true;
             }
+            self.rset_quietly().await;
             return Err(rejected(Verb::Mail, &mail_reply));
         }
         let (accepted, refused, last_reply) = rest?;
@@ -270,6 +271,7 @@ impl SmtpSession {
         self.conn.write(mail.as_bytes(), Verb::Mail).await?;
         let reply = self.conn.read_reply(Verb::Mail).await?;
         if !reply.is_positive() {
+            self.rset_quietly().await;
             return Err(rejected(Verb::Mail, &reply));
         }
         let mut accepted = Vec::new();
@@ -403,7 +405,12 @@ impl SmtpSession {
     }
 
     /// RSET where the outcome is already known; a failure only marks the session broken.
+    /// Also after a refused MAIL FROM, where RFC 5321 needs none: a second MAIL without it
+    /// makes Dovecot 2.3.19's submission process panic and drop the client.
     async fn rset_quietly(&mut self) {
+        if self.broken {
+            return;
+        }
         if let Err(e) = self.rset().await {
             debug!(error = %e, "SMTP RSET failed");
             self.broken = true;

@@ -353,6 +353,8 @@ async fn a_temporary_mail_from_refusal_then_success_on_a_new_session() {
         vec![
             expect("MAIL FROM:<alice@example.test> SIZE=23\r\n"),
             send("451 4.3.2 System not accepting network messages\r\n"),
+            expect("RSET\r\n"),
+            send("250 2.0.0 Ok\r\n"),
         ],
     )
     .await;
