@@ -11,7 +11,6 @@ use super::{
     Delivery, Envelope, Payload, RecipientRejection, SendError, SmtpCaps, SmtpOptions,
     conn::Conn,
     connect::rejected,
-    data::Stuffer,
     reply::{Reply, Verb},
 };
 use crate::{
@@ -361,10 +360,9 @@ impl SmtpSession {
             self.rset_quietly().await;
             return Err(rejected(Verb::Data, &data_reply));
         }
-        let mut stuffer = Stuffer::new();
-        self.conn.write_body(&mut stuffer, bytes).await?;
-        progress.terminal_written = true;
-        self.conn.write_terminator(stuffer).await?;
+        self.conn
+            .write_message(bytes, &mut progress.terminal_written)
+            .await?;
         let reply = self
             .conn
             .read_reply_within(Verb::Body, self.options.final_reply_timeout)
