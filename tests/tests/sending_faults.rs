@@ -17,6 +17,7 @@ use anvert_tests::{
     client::endpoint,
     dovecot::{Dovecot, DovecotOptions, SubmissionOptions},
 };
+use anvert_tests::server::TestServer;
 use sending_common::{Setup, to_bob};
 
 fn note(to: Vec<Address>, text: &str) -> Draft {
@@ -114,13 +115,23 @@ async fn a_message_over_the_servers_size_fails_before_any_upload() {
 
 #[tokio::test]
 async fn a_refused_login_keeps_the_message_queued_with_the_reason() {
-    // The submission server is another Dovecot, where alice has another password.
-    let setup = Setup::start(SubmissionOptions::default()).await;
+    // The submission server is another Dovecot, where alice has another password; the
+    // engine trusts both servers' test CAs.
     let other = Dovecot::start_with(DovecotOptions {
         users: vec![("alice".into(), "not-the-same-pw".into())],
         submission: Some(SubmissionOptions::default()),
         ..DovecotOptions::default()
     });
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    let roots = format!("{}\n{}", server.ca_pem(), other.ca_pem());
+    let setup = Setup::over(
+        server,
+        EngineConfig {
+            extra_roots_pem: Some(roots),
+            ..EngineConfig::default()
+        },
+    )
+    .await;
     setup
         .engine
         .set_submission(

@@ -204,6 +204,10 @@ struct SentFolder {
 
 impl Run<'_> {
     async fn smtp(&mut self) -> Result<&mut SmtpSession> {
+        // A session the last transaction broke (the server hung up) is replaced.
+        if self.smtp.get_mut().as_ref().is_some_and(SmtpSession::is_broken) {
+            *self.smtp.get_mut() = None;
+        }
         match self.smtp.get_mut() {
             Some(session) => Ok(session),
             slot => {
@@ -232,7 +236,7 @@ impl Run<'_> {
     }
 
     /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
-    async fn temporary(&self, id: OutboxId, error: &Error) -> Result<String> {
+    async fn temporary(&self, id: OutboxId, error: &dyn std::fmt::Display) -> Result<String> {
         let item = self.store.outbox_item(id).await?;
         let attempts = item.attempts + 1;
         let park = attempts >= MAX_ATTEMPTS;
@@ -563,8 +567,8 @@ impl Run<'_> {
                 }
                 if e.maybe_delivered {
                     // Stays `submitting`: the next run decides (see the module docs).
-                    let text = self.temporary(id, &e.error).await?;
-                    return Ok(Done::Waiting(format!("{text} (it may have been delivered)")));
+                    let text = self.temporary(id, &e.to_string()).await?;
+                    return Ok(Done::Waiting(text));
                 }
                 let permanent = matches!(
                     e.error,
