@@ -317,3 +317,31 @@ async fn genurlauth_signs_and_urlfetch_reads(server: &dyn TestServer) {
 }
 
 on_each_server!(genurlauth_signs_and_urlfetch_reads);
+
+/// Folder names that must be percent-encoded in a URL (a space), and one that is not ASCII
+/// (modified UTF-7 on the wire, UTF-8 in the URL: both servers refuse `/Entw&APw-rfe` as a
+/// mailbox that does not exist): CATENATE resolves both from `url::relative`.
+async fn urls_name_folders_as_the_server_does(server: &dyn TestServer) {
+    let original = original(server.name());
+    let mut session = imap_login(server, "alice").await;
+    for wire in ["Old Mail", "Entw&APw-rfe"] {
+        server.imap_as("alice", &[&format!("CREATE \"{wire}\"")]);
+        let (uid_validity, uid) = session
+            .append(wire, &[], &original.raw)
+            .await
+            .unwrap()
+            .uid
+            .unwrap();
+        let whole = url::relative(wire, uid_validity, uid, None).unwrap();
+        let (_, copy) = session
+            .append_catenate("Sent", &[], &[CatPart::Url(&whole)])
+            .await
+            .unwrap_or_else(|e| panic!("{} {wire}: {e}", server.name()))
+            .uid
+            .unwrap();
+        assert!(fetch_raw(server, "Sent", copy).await == original.raw);
+    }
+    session.logout().await.unwrap();
+}
+
+on_each_server!(urls_name_folders_as_the_server_does);
