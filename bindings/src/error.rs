@@ -76,6 +76,7 @@ impl From<Core> for AnvertError {
                 AnvertError::Server { text }
             }
             Core::Protocol { reason } => AnvertError::Protocol { reason },
+            Core::SmtpRejected { .. } => AnvertError::Server { text: reason },
             Core::TooLarge { .. } => AnvertError::Protocol { reason },
             Core::Store { .. }
             | Core::StoreMigration { .. }

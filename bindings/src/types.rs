@@ -176,7 +176,7 @@ pub enum StopReason {
 /// Wire bytes for one purpose.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PurposeBytes {
-    /// "connect", "sync_metadata", "snippets", "bodies", "attachments" or "write_back".
+    /// "connect", "sync_metadata", "snippets", "bodies", "attachments", "write_back" or "send".
     pub purpose: String,
     pub up: u64,
     pub down: u64,
@@ -672,6 +672,7 @@ impl From<Draft> for ce::Draft {
             from: core_address(d.from),
             to: d.to.into_iter().map(core_address).collect(),
             cc: d.cc.into_iter().map(core_address).collect(),
+            bcc: Vec::new(),
             subject: d.subject,
             text: d.text,
             html: d.html,

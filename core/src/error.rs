@@ -134,6 +134,22 @@ pub enum Error {
     /// non-ASCII search). Nothing malformed was sent.
     #[error("the server does not support {what}")]
     Unsupported { what: &'static str },
+    /// The message is larger than the submission server's announced `SIZE` limit. It was
+    /// refused before anything of the transaction was sent; retrying will not help.
+    #[error("the message ({size} bytes) is larger than the server accepts ({limit} bytes)")]
+    MessageTooLarge { size: u64, limit: u64 },
+    /// The SMTP server refused a step of a submission with a 4xx (`permanent: false`, retry
+    /// later) or 5xx (`permanent: true`, do not retry) reply. `stage` is the command
+    /// (`"MAIL FROM"`, `"DATA"`, `"end of DATA"`, `"BURL"`, `"AUTH"`, ...), `text` the
+    /// server's words (cleaned), never an address or content the client sent.
+    #[error("the SMTP server refused {stage}: {code} {text}")]
+    SmtpRejected {
+        stage: &'static str,
+        code: u16,
+        enhanced: Option<String>,
+        text: String,
+        permanent: bool,
+    },
 }
 
 /// Why the app's token provider could not hand out an access token.

@@ -19,6 +19,7 @@ mod mutate;
 pub mod net;
 pub mod policy;
 pub mod pop3;
+pub mod smtp;
 pub mod store;
 pub mod sync;
 

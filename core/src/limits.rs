@@ -71,3 +71,8 @@ pub use crate::sync::pop3_listing::{TOP_BATCH as POP3_TOP_BATCH, TOP_KEEP as POP
 pub use crate::sync::pop3_spool::{
     STRUCTURE_MAX as POP3_PARSE_STRUCTURE_MAX, WHOLE_MAX as POP3_PARSE_WHOLE_MAX,
 };
+
+/// SMTP: the longest reply line, and the most lines in one reply (EHLO included).
+pub use crate::smtp::{
+    MAX_REPLY_LINE as SMTP_MAX_REPLY_LINE, MAX_REPLY_LINES as SMTP_MAX_REPLY_LINES,
+};

@@ -84,13 +84,22 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
     drop(engine);
 
-    // Back to schema 11: what migrations 14, 13 and 12 added is taken away, newest first (a
+    // Back to schema 11: what migrations 15, 14, 13 and 12 added is taken away, newest first (a
     // later migration adds its own undo here).
     let db = dir.path().join("anvert.db");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     for statement in [
+        // 0015_outbox
+        "DROP INDEX outbox_by_orig_folder",
+        "DROP INDEX outbox_by_original",
+        "DROP INDEX outbox_by_account",
+        "DROP TABLE outbox",
+        "ALTER TABLE accounts DROP COLUMN sent_autofiled",
+        "ALTER TABLE accounts DROP COLUMN smtp_security",
+        "ALTER TABLE accounts DROP COLUMN smtp_port",
+        "ALTER TABLE accounts DROP COLUMN smtp_host",
         // 0014_search_hits
         "DROP INDEX messages_outside_window",
         "ALTER TABLE messages DROP COLUMN search_hit_at",

@@ -16,6 +16,7 @@ mod lease;
 mod pop3;
 mod push;
 mod search;
+mod send;
 mod work;
 
 use std::{

@@ -88,6 +88,14 @@ impl AccountSession {
         let run = async {
             {
                 let session = session_of(&mut slot)?;
+                // The outbox first: a message the user sent goes out before anything else.
+                // Its failures stay with its entries (reported to the app through events).
+                let sent = self.send_due(session, now, events).await;
+                if let Err(e) = &sent
+                    && e.leaves_connection_unusable()
+                {
+                    return Err(sent.err().unwrap_or(Error::ConnectionClosed));
+                }
                 let _queue = self.queue.lock().await;
                 sync::write_back(session, self.store(), self.id, now, events).await?;
             }

@@ -61,6 +61,18 @@ pub(super) fn security_name(security: Security) -> &'static str {
     }
 }
 
+/// The security setting the store spells `name`.
+pub(crate) fn security_from_name(name: &str) -> Result<Security> {
+    match name {
+        "tls" => Ok(Security::ImplicitTls),
+        "starttls" => Ok(Security::StartTls),
+        "danger_plaintext" => Ok(Security::DangerPlaintext),
+        _ => Err(Error::Config {
+            reason: "unknown security setting in the stored account".into(),
+        }),
+    }
+}
+
 /// The endpoint and protocol of a stored account.
 pub(super) fn endpoint_of(account: &Account) -> Result<(Endpoint, Protocol)> {
     let security = match account.security.as_str() {

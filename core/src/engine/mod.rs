@@ -16,6 +16,7 @@ mod pop3;
 mod probe;
 mod roles;
 mod search;
+mod send;
 
 use std::{
     collections::BTreeMap,
@@ -27,6 +28,7 @@ use std::{
 pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use crate::imap::SearchQuery;
 pub use accounts::{AccountConfig, Protocol};
+pub(crate) use accounts::security_from_name;
 pub use doctor::{DoctorReport, ExtensionUse, Pop3Facts};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::{AutoPorts, AutoReport, ProbeAttempt};

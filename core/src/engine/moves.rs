@@ -32,6 +32,9 @@ pub struct Draft {
     pub from: Address,
     pub to: Vec<Address>,
     pub cc: Vec<Address>,
+    /// Recipients who get the message without appearing in it (sending only: a saved
+    /// draft keeps them in a `Bcc` header, which `send_draft` reads back).
+    pub bcc: Vec<Address>,
     pub subject: String,
     /// The plain-text body.
     pub text: String,
@@ -46,6 +49,7 @@ impl Draft {
     pub fn is_empty(&self) -> bool {
         self.to.is_empty()
             && self.cc.is_empty()
+            && self.bcc.is_empty()
             && self.subject.trim().is_empty()
             && self.text.trim().is_empty()
             && self.html.as_deref().is_none_or(|h| h.trim().is_empty())
@@ -240,6 +244,9 @@ fn build_draft(draft: &Draft) -> Result<Vec<u8>> {
     }
     if !draft.cc.is_empty() {
         builder = builder.cc(list(&draft.cc));
+    }
+    if !draft.bcc.is_empty() {
+        builder = builder.bcc(list(&draft.bcc));
     }
     if let Some(html) = &draft.html {
         builder = builder.html_body(html.as_str());

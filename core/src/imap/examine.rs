@@ -104,6 +104,11 @@ impl ImapSession {
         self.finish_examine(folder, uid_validity, Some(&completions), sel)
     }
 
+    /// The UIDVALIDITY of `folder` if it is the folder selected now.
+    pub fn selected_uid_validity(&self, folder: &str) -> Option<u32> {
+        self.current(folder).and_then(|s| s.uid_validity)
+    }
+
     /// What the folder selected now reported, if it is `folder`, read-write or read-only.
     pub(super) fn current(&self, folder: &str) -> Option<&SelectedFolder> {
         match &self.selected {

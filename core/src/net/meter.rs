@@ -29,16 +29,20 @@ pub enum Purpose {
     Attachments,
     /// Writing local changes back (flags, moves, drafts).
     WriteBack,
+    /// Sending mail: every byte of an SMTP submission session (TLS, EHLO, AUTH, the
+    /// transaction, QUIT).
+    Send,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::Connect,
         Purpose::SyncMetadata,
         Purpose::Snippets,
         Purpose::Bodies,
         Purpose::Attachments,
         Purpose::WriteBack,
+        Purpose::Send,
     ];
 
     fn index(self) -> usize {
@@ -49,6 +53,7 @@ impl Purpose {
             Purpose::Bodies => 3,
             Purpose::Attachments => 4,
             Purpose::WriteBack => 5,
+            Purpose::Send => 6,
         }
     }
 
@@ -61,6 +66,7 @@ impl Purpose {
             Purpose::Bodies => "bodies",
             Purpose::Attachments => "attachments",
             Purpose::WriteBack => "write_back",
+            Purpose::Send => "send",
         }
     }
 }

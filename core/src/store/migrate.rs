@@ -13,7 +13,7 @@ use super::sql;
 use crate::{Error, Result};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 14] = [
+const MIGRATIONS: [&str; 15] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -28,6 +28,7 @@ const MIGRATIONS: [&str; 14] = [
     include_str!("../../migrations/0012_binary_downloads.sql"),
     include_str!("../../migrations/0013_objectid.sql"),
     include_str!("../../migrations/0014_search_hits.sql"),
+    include_str!("../../migrations/0015_outbox.sql"),
 ];
 
 /// The schema version this build writes.

@@ -41,6 +41,7 @@ mod moves;
 mod moves_wait;
 mod objectid;
 mod ops;
+mod outbox;
 mod pop3;
 mod previews;
 mod query;
@@ -71,6 +72,10 @@ pub use moves::{
     PendingMailboxOp, Rekey,
 };
 pub use objectid::{EmailOwner, Takeover};
+pub use outbox::{
+    NewOutgoing, OriginalPlace, OutPart, OutboxId, OutboxItem, OutboxState, OutboxUpdate,
+    OutgoingSource, OutgoingWork, RejectedRecipient,
+};
 pub use ops::{
     FlagOpChange, LocalKeyword, MessageFlagOps, PendingOp, QueuedFlags, has_flag, keeps_flag,
     set_flag,

@@ -711,6 +711,28 @@ async fn expunge_local(
     delete_row(conn, m, out).await
 }
 
+/// Takes a draft out of Drafts for sending (`Store::queue_outgoing`): expunged where the
+/// server has it (a draft not yet appended just goes), or, when the message to send is
+/// assembled on the server from it (`keep_on_server`), removed here only: the outbox queues
+/// its expunge once the message is sent.
+pub(super) async fn take_out_draft(
+    conn: &mut SqliteConnection,
+    account: AccountId,
+    draft: MessageId,
+    keep_on_server: bool,
+    out: &mut LocalChanges,
+) -> Result<()> {
+    let m = locate(conn, draft.0).await?;
+    if m.account != account.0 {
+        return Err(invalid("a draft of another account"));
+    }
+    if keep_on_server {
+        delete_row(conn, &m, out).await
+    } else {
+        expunge_local(conn, &m, out).await
+    }
+}
+
 /// Deletes a stored message row (parts, body, downloads and flag rows follow by cascade).
 async fn delete_row(
     conn: &mut SqliteConnection,

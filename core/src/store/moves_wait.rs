@@ -64,7 +64,8 @@ impl Store {
     /// Server UIDs of a folder (at its stored UIDVALIDITY) that queued moves and deletions
     /// take away: the app no longer shows them there, so a resync must not fetch them back
     /// while the server still lists them (a removal waiting for a safe EXPUNGE, or one not
-    /// written back yet). Ascending.
+    /// written back yet), and drafts the outbox is sending from the server's copy (they left
+    /// Drafts locally; their expunge follows the send). Ascending.
     pub async fn queued_away_uids(&self, folder: FolderId) -> Result<Vec<u32>> {
         let mut conn = self.read().await?;
         let uids: Vec<i64> = sqlx::query_scalar(
@@ -72,7 +73,11 @@ impl Store {
                JOIN folders AS f ON f.id = o.source_folder_id
              WHERE o.source_folder_id = ?1 AND o.kind IN ('move', 'expunge')
                AND o.source_uid IS NOT NULL AND o.source_uidvalidity IS f.uidvalidity
-             ORDER BY o.source_uid",
+             UNION
+             SELECT b.orig_uid FROM outbox AS b JOIN folders AS f ON f.id = b.orig_folder_id
+             WHERE b.orig_folder_id = ?1 AND b.draft_expunge = 1
+               AND b.state NOT IN ('sent', 'failed') AND b.orig_uidvalidity IS f.uidvalidity
+             ORDER BY 1",
         )
         .bind(folder.0)
         .fetch_all(&mut *conn)

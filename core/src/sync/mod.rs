@@ -17,6 +17,7 @@
 //! - `forward`: the CATENATE part list of a forward assembled on the server (pure).
 
 mod account;
+pub mod compose;
 mod content;
 mod convert;
 mod download;
@@ -33,6 +34,7 @@ pub(crate) mod pop3_spool;
 mod recover;
 mod role_folders;
 mod roles;
+mod send;
 pub(crate) mod server_search;
 mod structure;
 mod windows;
@@ -50,6 +52,7 @@ pub use forward::{ForwardOriginal, ForwardText, forward_catenate_parts};
 pub use moves::draft_record;
 pub use ondemand::{Body, body_part, fetch_body, fetch_in_folder, locate, stored_body};
 pub use pop3::{fetch_pop3_message, sync_pop3_account};
+pub use send::{SendReport, SmtpTarget, send_outbox};
 pub use server_search::{HitList, SearchPage, SearchTarget};
 pub use writeback::{MAX_ATTEMPTS, WriteBackReport, write_back};
 
@@ -63,7 +66,7 @@ use std::{
 
 use crate::{
     net::{Purpose, WireMeter, WireTotals},
-    store::{AccountId, FolderId},
+    store::{AccountId, FolderId, OutboxId},
 };
 
 /// What a sync tells the app as it goes, in order, after each change is committed to the
@@ -98,6 +101,9 @@ pub enum SyncEvent {
     /// read): at least their UID and flags. The next sync fetches them again; they are then
     /// reported as changed.
     MessagesIncomplete { folder: FolderId, uids: Vec<u32> },
+    /// An outbox entry changed (queued, a step of its send, sent, failed): read it again
+    /// with `outbox`.
+    OutboxChanged { account: AccountId, item: OutboxId },
     /// Headers-first progress: `synced` of the `total` messages the folder holds.
     Progress {
         folder: FolderId,

@@ -1,0 +1,846 @@
+//! Sending the outbox (issue 18): each due entry, oldest first, over the account's IMAP
+//! session and one SMTP submission session opened for the run.
+//!
+//! **The Sent copy is uploaded once.** Where the IMAP server offers URLAUTH and the
+//! submission server `BURL imap`, the message is APPENDed to Sent (assembled there with
+//! CATENATE when it is a forward: our text plus URLs to the original's parts), GENURLAUTH
+//! signs a `submit+` URL of that copy, and `BURL <url> LAST` submits it: the message crosses
+//! the uplink once, or, assembled, only our text does. Elsewhere: DATA (a forward assembled
+//! here from the original's bytes), then the APPEND to Sent, unless the server files sent
+//! mail itself (found once per account by a `UID SEARCH HEADER Message-ID` in Sent after the
+//! first send, and remembered).
+//!
+//! **Crash safety.** Each step is committed before the next one starts (`store::outbox`
+//! states): `appending` before an APPEND (a restart looks for the Message-ID in Sent before
+//! appending again), `submitting` before the final dot or BURL. A restart that finds an
+//! entry `submitting` cannot know whether the server took it: on the DATA path it looks for
+//! the Message-ID in Sent (a server that files sent mail itself has it only if it was
+//! sent), otherwise it sends again and counts a `resend` (a possible duplicate). That window
+//! — from the final dot to the commit of the reply — is the one place a message can arrive
+//! twice; nothing can make a queued message disappear.
+//!
+//! **Failures.** A 5xx for a recipient is kept per recipient and not retried; a 4xx is
+//! retried for that recipient alone. A 5xx for the message (MAIL FROM, the end of DATA,
+//! BURL) or a message over the server's SIZE fails the entry for good (kept, with its
+//! error). Anything else (4xx, the network) backs off like the write-back queue and parks
+//! after [`MAX_ATTEMPTS`](super::MAX_ATTEMPTS).
+
+use super::{
+    EventSink, MAX_ATTEMPTS, SyncEvent,
+    compose::assemble,
+    writeback::backoff,
+};
+use crate::{
+    error::{Error, Result},
+    imap::{CatPart, ImapSession, url},
+    net::{Credential, Endpoint, Purpose, TlsConnector, WireMeter},
+    smtp::{self, Envelope, Payload, SmtpOptions, SmtpSession},
+    store::{
+        AccountId, FolderId, OriginalPlace, OutPart, OutboxId, OutboxState, OutboxUpdate,
+        OutgoingWork, RejectedRecipient, Store,
+    },
+};
+
+/// The submission server of an account and how to log in to it.
+#[derive(Debug, Clone)]
+pub struct SmtpTarget {
+    pub endpoint: Endpoint,
+    pub credential: Credential,
+    pub tls: TlsConnector,
+    pub options: SmtpOptions,
+}
+
+/// What a run of the outbox did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// Entries that were sent (every recipient answered, the Sent copy filed).
+    pub sent: u32,
+    /// Entries that failed for good in this run.
+    pub failed: u32,
+    /// Entries still waiting (a temporary failure, or not due yet).
+    pub waiting: u32,
+    /// The error of each entry that did not get through, in order.
+    pub errors: Vec<(OutboxId, String)>,
+    /// Bytes of the SMTP session (read, written).
+    pub smtp_read: u64,
+    pub smtp_written: u64,
+}
+
+/// Flags of the Sent copy.
+const SENT_FLAGS: [&str; 1] = ["\\Seen"];
+/// Bytes asked per range when the original of a forward is read here (DATA path).
+const ORIGINAL_CHUNK: u32 = 1 << 20;
+/// Ranges of the original in flight at once.
+const ORIGINAL_DEPTH: usize = 4;
+/// The largest original read here for a forward (past it the forward fails clearly).
+const ORIGINAL_MAX: u64 = 64 << 20;
+
+/// Sends what is due in the account's outbox. `imap` is the account's logged-in session
+/// (None: no IMAP, so no Sent copy — a POP3 account); `target` its submission server (None:
+/// none set, and the entries wait, parked, with that reason). `every` ignores backoff and
+/// parking (the app's explicit retry).
+pub async fn send_outbox(
+    mut imap: Option<&mut ImapSession>,
+    target: Option<&SmtpTarget>,
+    store: &Store,
+    account: AccountId,
+    now: i64,
+    every: bool,
+    events: &dyn EventSink,
+) -> Result<SendReport> {
+    let due = store.due_outgoing(account, now, every).await?;
+    let mut report = SendReport::default();
+    if due.is_empty() {
+        return Ok(report);
+    }
+    let Some(target) = target else {
+        for work in &due {
+            let reason = "the account has no submission server set";
+            store
+                .record_outgoing_failure(work.item.id, reason, now, true)
+                .await?;
+            report.waiting += 1;
+            report.errors.push((work.item.id, reason.into()));
+            events.emit(changed(account, work.item.id));
+        }
+        return Ok(report);
+    };
+    let meter = WireMeter::new();
+    let mut run = Run {
+        store,
+        account,
+        now,
+        events,
+        target,
+        meter: meter.clone(),
+        smtp: tokio::sync::Mutex::new(None),
+        sent: store.folder_with_role(account, "sent").await?,
+    };
+    for work in due {
+        let id = work.item.id;
+        let imap_before = imap.as_deref().map_or(0, written);
+        let smtp_before = meter.totals().written.iter().sum::<u64>();
+        let outcome = run.one(imap.as_deref_mut(), work).await;
+        let up = imap.as_deref().map_or(0, written) - imap_before
+            + meter.totals().written.iter().sum::<u64>()
+            - smtp_before;
+        store
+            .update_outgoing(
+                id,
+                OutboxUpdate {
+                    add_up_bytes: up,
+                    ..OutboxUpdate::default()
+                },
+            )
+            .await?;
+        match outcome {
+            Ok(Done::Sent) => report.sent += 1,
+            Ok(Done::Failed(e)) => {
+                report.failed += 1;
+                report.errors.push((id, e));
+            }
+            Ok(Done::Waiting(e)) => {
+                report.waiting += 1;
+                report.errors.push((id, e));
+            }
+            Err(e) => {
+                // A store failure, or the IMAP connection gone: what was committed stands,
+                // the entry is tried again next time.
+                if let Err(store_error) = run.temporary(id, &e).await {
+                    tracing::warn!(error = %store_error, "could not record a failed send");
+                }
+                report.waiting += 1;
+                report.errors.push((id, e.to_string()));
+                events.emit(changed(account, id));
+                if e.is_dead_connection() || matches!(e, Error::Store { .. }) {
+                    break;
+                }
+            }
+        }
+        events.emit(changed(account, id));
+    }
+    if let Some(session) = run.smtp.get_mut().take() {
+        session.quit().await;
+    }
+    let totals = meter.totals();
+    report.smtp_read = totals.read.iter().sum();
+    report.smtp_written = totals.written.iter().sum();
+    Ok(report)
+}
+
+fn written(session: &ImapSession) -> u64 {
+    session.meter().totals().written.iter().sum()
+}
+
+fn changed(account: AccountId, item: OutboxId) -> SyncEvent {
+    SyncEvent::OutboxChanged { account, item }
+}
+
+/// How one entry ended this run.
+enum Done {
+    Sent,
+    Failed(String),
+    Waiting(String),
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    account: AccountId,
+    now: i64,
+    events: &'a dyn EventSink,
+    target: &'a SmtpTarget,
+    meter: WireMeter,
+    /// The SMTP session, opened at the first entry that needs it. In a mutex only so that
+    /// `Run` is `Sync` (the session's stream is not); reached through `get_mut`, never locked.
+    smtp: tokio::sync::Mutex<Option<SmtpSession>>,
+    sent: Option<FolderId>,
+}
+
+/// The Sent folder as the wire names it, with its id.
+struct SentFolder {
+    id: FolderId,
+    name: String,
+}
+
+impl Run<'_> {
+    async fn smtp(&mut self) -> Result<&mut SmtpSession> {
+        match self.smtp.get_mut() {
+            Some(session) => Ok(session),
+            slot => {
+                let session = smtp::connect(
+                    &self.target.endpoint,
+                    &self.target.credential,
+                    &self.target.tls,
+                    &self.meter,
+                    &self.target.options,
+                )
+                .await?;
+                Ok(slot.insert(session))
+            }
+        }
+    }
+
+    async fn sent_folder(&self) -> Result<Option<SentFolder>> {
+        let Some(id) = self.sent else { return Ok(None) };
+        Ok(self
+            .store
+            .folders(self.account)
+            .await?
+            .into_iter()
+            .find(|f| f.id == id)
+            .map(|f| SentFolder { id, name: f.name }))
+    }
+
+    /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
+    async fn temporary(&self, id: OutboxId, error: &Error) -> Result<String> {
+        let item = self.store.outbox_item(id).await?;
+        let attempts = item.attempts + 1;
+        let park = attempts >= MAX_ATTEMPTS;
+        let text = error.to_string();
+        self.store
+            .record_outgoing_failure(id, &text, self.now + backoff(attempts), park)
+            .await?;
+        Ok(text)
+    }
+
+    async fn record(&self, id: OutboxId, update: OutboxUpdate) -> Result<()> {
+        self.store.update_outgoing(id, update).await?;
+        self.events.emit(changed(self.account, id));
+        Ok(())
+    }
+
+    /// One entry, from wherever its last run left it.
+    async fn one(
+        &mut self,
+        mut imap: Option<&mut ImapSession>,
+        work: OutgoingWork,
+    ) -> Result<Done> {
+        let id = work.item.id;
+        if let Some(session) = imap.as_deref_mut() {
+            session.meter().set_purpose(Purpose::Send);
+        }
+        let result = self.one_inner(imap.as_deref_mut(), &work).await;
+        if let Some(session) = imap {
+            session.meter().set_purpose(Purpose::SyncMetadata);
+        }
+        match result {
+            Ok(done) => Ok(done),
+            Err(e) if e.is_dead_connection() || matches!(e, Error::Store { .. }) => Err(e),
+            // Anything else is this entry's own trouble: counted, and the run goes on.
+            Err(e) => Ok(Done::Waiting(self.temporary(id, &e).await?)),
+        }
+    }
+
+    async fn one_inner(
+        &mut self,
+        mut imap: Option<&mut ImapSession>,
+        work: &OutgoingWork,
+    ) -> Result<Done> {
+        let id = work.item.id;
+        let sent = match imap {
+            Some(_) => self.sent_folder().await?,
+            None => None,
+        };
+        let mut state = work.item.state;
+        let mut sent_copy = work.sent_copy;
+        let copy_done = work.copy_done;
+        let mut resend = false;
+
+        // A send whose outcome a restart could not know.
+        if state == OutboxState::Submitting {
+            if work.item.path.as_deref() == Some("data")
+                && let (Some(session), Some(sent)) = (imap.as_deref_mut(), &sent)
+                && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
+            {
+                // Filed in Sent by the server: it was sent.
+                let v = session_uid_validity(session, &sent.name);
+                self.record(
+                    id,
+                    OutboxUpdate {
+                        state: Some(OutboxState::Sent),
+                        pending: Some(Vec::new()),
+                        sent_copy: v.map(|v| (sent.id, v, uid)),
+                        copy_done: Some(true),
+                        progressed: true,
+                        ..OutboxUpdate::default()
+                    },
+                )
+                .await?;
+                return Ok(Done::Sent);
+            }
+            resend = true;
+            state = if sent_copy.is_some() && work.item.path.as_deref() == Some("burl") {
+                OutboxState::Appended
+            } else {
+                OutboxState::Queued
+            };
+        }
+        if state == OutboxState::Submitted {
+            return self.file_copy(imap, work, sent.as_ref(), true).await;
+        }
+
+        // (No reference to the IMAP session is held across an await: it is not Sync.)
+        let urlauth =
+            sent.is_some() && imap.as_deref().is_some_and(|s| s.capabilities().urlauth());
+        let caps = self.smtp().await?.caps().clone();
+        let burl = caps
+            .burl
+            .filter(|b| b.imap && urlauth)
+            .map(|b| b.authorities);
+        let can_assemble_there = imap
+            .as_deref()
+            .is_some_and(|s| s.capabilities().catenate());
+        let by_reference = match state {
+            OutboxState::Appended | OutboxState::Appending => true,
+            _ => burl.is_some() && (work.parts.is_none() || can_assemble_there),
+        };
+
+        if by_reference {
+            let (Some(session), Some(sent), Some(authorities)) =
+                (imap.as_deref_mut(), sent.as_ref(), burl.as_ref())
+            else {
+                return Err(Error::Unsupported {
+                    what: "BURL on the submission server (the Sent copy is waiting for it)",
+                });
+            };
+            if sent_copy.is_none() || state != OutboxState::Appended {
+                sent_copy = Some(self.append_copy(session, work, sent, state).await?);
+            }
+            let Some((_, v, uid)) = sent_copy else {
+                return Err(Error::Protocol {
+                    reason: "the Sent copy has no UID".into(),
+                });
+            };
+            let authority = authorities.first().cloned().unwrap_or_else(|| {
+                format!("{}:{}", self.target.endpoint.host, self.target.endpoint.port)
+            });
+            let rump = url::submit_rump(
+                &authority,
+                self.target.credential.username(),
+                &sent.name,
+                v,
+                uid,
+            )?;
+            let signed = session.genurlauth(&rump).await?;
+            self.record(
+                id,
+                OutboxUpdate {
+                    state: Some(OutboxState::Submitting),
+                    path: Some("burl"),
+                    resend,
+                    ..OutboxUpdate::default()
+                },
+            )
+            .await?;
+            let smtp = self.smtp().await?;
+            let envelope = envelope(work, work.item.size);
+            let result = smtp.send(&envelope, Payload::Burl { url: &signed }).await;
+            drop(signed);
+            return self.answered(work, result, true, sent_copy).await;
+        }
+
+        // DATA: the bytes here (a forward assembled from the original's).
+        let bytes = match &work.parts {
+            None => std::borrow::Cow::Borrowed(work.raw.as_slice()),
+            Some(parts) => {
+                let (Some(session), Some(original)) = (imap.as_deref_mut(), &work.original)
+                else {
+                    return Ok(Done::Failed(
+                        self.fail(id, "the original message is gone from the server", false)
+                            .await?,
+                    ));
+                };
+                let whole = read_original(session, original).await?;
+                std::borrow::Cow::Owned(assemble(&work.raw, parts, &whole)?)
+            }
+        };
+        self.record(
+            id,
+            OutboxUpdate {
+                state: Some(OutboxState::Submitting),
+                path: Some("data"),
+                resend,
+                ..OutboxUpdate::default()
+            },
+        )
+        .await?;
+        let smtp = self.smtp().await?;
+        let envelope = envelope(work, bytes.len() as u64);
+        let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
+        let done = self.answered(work, result, false, sent_copy).await?;
+        // The Sent copy, once someone has the message (also while other recipients wait).
+        let item = self.store.outbox_item(id).await?;
+        let accepted = item.recipients.len() > item.pending.len() + item.rejected.len();
+        if !copy_done
+            && accepted
+            && matches!(item.state, OutboxState::Submitted | OutboxState::Queued)
+        {
+            return self
+                .file_copy_bytes(imap, work, sent.as_ref(), &bytes, item.state)
+                .await;
+        }
+        Ok(done)
+    }
+
+    /// The Sent copy, APPENDed whole or assembled with CATENATE; found by its Message-ID
+    /// instead where an APPEND of it may already have happened.
+    async fn append_copy(
+        &self,
+        session: &mut ImapSession,
+        work: &OutgoingWork,
+        sent: &SentFolder,
+        state: OutboxState,
+    ) -> Result<(FolderId, u32, u32)> {
+        let id = work.item.id;
+        if state == OutboxState::Appending
+            && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
+            && let Some(v) = session_uid_validity(session, &sent.name)
+        {
+            let copy = (sent.id, v, uid);
+            self.record(
+                id,
+                OutboxUpdate {
+                    state: Some(OutboxState::Appended),
+                    sent_copy: Some(copy),
+                    progressed: true,
+                    ..OutboxUpdate::default()
+                },
+            )
+            .await?;
+            return Ok(copy);
+        }
+        self.record(
+            id,
+            OutboxUpdate {
+                state: Some(OutboxState::Appending),
+                path: Some("burl"),
+                ..OutboxUpdate::default()
+            },
+        )
+        .await?;
+        let outcome = match &work.parts {
+            None => session.append(&sent.name, &SENT_FLAGS, &work.raw).await?,
+            Some(parts) => {
+                let Some(original) = &work.original else {
+                    return Err(Error::Config {
+                        reason: "the original message is gone from the server".into(),
+                    });
+                };
+                let urls = part_urls(parts, original)?;
+                let pieces = catenate_pieces(&work.raw, parts, &urls)?;
+                session
+                    .append_catenate(&sent.name, &SENT_FLAGS, &pieces)
+                    .await?
+            }
+        };
+        let copy = match outcome.uid {
+            Some((v, uid)) => (sent.id, v, uid),
+            None => {
+                // No APPENDUID (no UIDPLUS): the copy is found by its Message-ID.
+                let uid = find_in_sent(session, sent, &work.item.message_id)
+                    .await?
+                    .ok_or(Error::Protocol {
+                        reason: "the Sent copy was appended but cannot be found".into(),
+                    })?;
+                let v = session_uid_validity(session, &sent.name).ok_or(Error::Protocol {
+                    reason: "the Sent folder has no UIDVALIDITY".into(),
+                })?;
+                (sent.id, v, uid)
+            }
+        };
+        self.record(
+            id,
+            OutboxUpdate {
+                state: Some(OutboxState::Appended),
+                sent_copy: Some(copy),
+                progressed: true,
+                ..OutboxUpdate::default()
+            },
+        )
+        .await?;
+        Ok(copy)
+    }
+
+    /// What the submission server answered, recorded.
+    async fn answered(
+        &mut self,
+        work: &OutgoingWork,
+        result: std::result::Result<smtp::Delivery, smtp::SendError>,
+        by_reference: bool,
+        sent_copy: Option<(FolderId, u32, u32)>,
+    ) -> Result<Done> {
+        let id = work.item.id;
+        let delivery = match result {
+            Ok(d) => d,
+            Err(e) => {
+                if e.error.leaves_connection_unusable() {
+                    *self.smtp.get_mut() = None;
+                }
+                if e.maybe_delivered {
+                    // Stays `submitting`: the next run decides (see the module docs).
+                    let text = self.temporary(id, &e.error).await?;
+                    return Ok(Done::Waiting(format!("{text} (it may have been delivered)")));
+                }
+                let permanent = matches!(
+                    e.error,
+                    Error::MessageTooLarge { .. } | Error::SmtpRejected { permanent: true, .. }
+                );
+                if permanent {
+                    let text = e.error.to_string();
+                    return Ok(Done::Failed(self.fail(id, &text, by_reference).await?));
+                }
+                self.record(
+                    id,
+                    OutboxUpdate {
+                        state: Some(if by_reference && sent_copy.is_some() {
+                            OutboxState::Appended
+                        } else {
+                            OutboxState::Queued
+                        }),
+                        ..OutboxUpdate::default()
+                    },
+                )
+                .await?;
+                return Ok(Done::Waiting(self.temporary(id, &e.error).await?));
+            }
+        };
+        let rejected: Vec<RejectedRecipient> = delivery
+            .rejected
+            .iter()
+            .filter(|r| r.permanent)
+            .map(|r| RejectedRecipient {
+                address: r.address.clone(),
+                code: r.code,
+                enhanced: r.enhanced.clone(),
+                text: r.text.clone(),
+            })
+            .collect();
+        let later: Vec<String> = delivery
+            .rejected
+            .iter()
+            .filter(|r| !r.permanent)
+            .map(|r| r.address.clone())
+            .collect();
+        if delivery.accepted.is_empty() && later.is_empty() {
+            self.record(
+                id,
+                OutboxUpdate {
+                    pending: Some(Vec::new()),
+                    add_rejected: rejected,
+                    ..OutboxUpdate::default()
+                },
+            )
+            .await?;
+            return Ok(Done::Failed(
+                self.fail(id, "the server refused every recipient", by_reference)
+                    .await?,
+            ));
+        }
+        let state = match (later.is_empty(), by_reference) {
+            (true, true) => OutboxState::Sent,
+            (true, false) if work.copy_done => OutboxState::Sent,
+            (true, false) => OutboxState::Submitted,
+            (false, true) => OutboxState::Appended,
+            (false, false) => OutboxState::Queued,
+        };
+        let waiting = !later.is_empty();
+        self.record(
+            id,
+            OutboxUpdate {
+                state: Some(state),
+                pending: Some(later),
+                add_rejected: rejected,
+                copy_done: by_reference.then_some(true),
+                progressed: true,
+                ..OutboxUpdate::default()
+            },
+        )
+        .await?;
+        if waiting {
+            let text = self
+                .temporary(
+                    id,
+                    &Error::SmtpRejected {
+                        stage: "RCPT TO",
+                        code: 450,
+                        enhanced: None,
+                        text: "some recipients are to be tried again later".into(),
+                        permanent: false,
+                    },
+                )
+                .await?;
+            return Ok(Done::Waiting(text));
+        }
+        Ok(if state == OutboxState::Sent {
+            Done::Sent
+        } else {
+            Done::Waiting(String::new())
+        })
+    }
+
+    /// A permanent failure; the Sent copy of a message nobody received is expunged.
+    async fn fail(&self, id: OutboxId, reason: &str, drop_copy: bool) -> Result<String> {
+        let item = self.store.outbox_item(id).await?;
+        let nobody = item.rejected.len() + item.pending.len() >= item.recipients.len();
+        self.record(
+            id,
+            OutboxUpdate {
+                state: Some(OutboxState::Failed),
+                failure: Some(reason.to_string()),
+                expunge_copy: drop_copy && nobody,
+                ..OutboxUpdate::default()
+            },
+        )
+        .await?;
+        Ok(reason.to_string())
+    }
+
+    /// The DATA path's Sent copy after a crash left the entry `submitted`: the bytes again.
+    async fn file_copy(
+        &mut self,
+        mut imap: Option<&mut ImapSession>,
+        work: &OutgoingWork,
+        sent: Option<&SentFolder>,
+        _after_restart: bool,
+    ) -> Result<Done> {
+        let bytes = match &work.parts {
+            None => work.raw.clone(),
+            Some(parts) => match (imap.as_deref_mut(), &work.original) {
+                (Some(session), Some(original)) => {
+                    let whole = read_original(session, original).await?;
+                    assemble(&work.raw, parts, &whole)?
+                }
+                _ => Vec::new(),
+            },
+        };
+        self.file_copy_bytes(imap, work, sent, &bytes, OutboxState::Submitted)
+            .await
+    }
+
+    /// Files the Sent copy of a message the DATA path sent: nothing where the server does it
+    /// itself (learnt once per account), else APPEND. `state` is the entry's state now.
+    async fn file_copy_bytes(
+        &mut self,
+        imap: Option<&mut ImapSession>,
+        work: &OutgoingWork,
+        sent: Option<&SentFolder>,
+        bytes: &[u8],
+        state: OutboxState,
+    ) -> Result<Done> {
+        let id = work.item.id;
+        let next = if state == OutboxState::Submitted {
+            OutboxState::Sent
+        } else {
+            state
+        };
+        // A copy filed while other recipients wait keeps their backoff.
+        let done = |copy: Option<(FolderId, u32, u32)>| OutboxUpdate {
+            state: Some(next),
+            copy_done: Some(true),
+            sent_copy: copy,
+            progressed: next == OutboxState::Sent,
+            ..OutboxUpdate::default()
+        };
+        let (Some(session), Some(sent)) = (imap, sent) else {
+            // No IMAP (POP3) or no Sent folder: there is nowhere to file a copy.
+            self.record(id, done(None)).await?;
+            return Ok(finished(next));
+        };
+        let autofiled = self.store.sent_autofiled(self.account).await?;
+        if autofiled != Some(false) {
+            let found = find_in_sent(session, sent, &work.item.message_id).await?;
+            if autofiled.is_none() {
+                self.store
+                    .set_sent_autofiled(self.account, found.is_some())
+                    .await?;
+            }
+            if let Some(uid) = found {
+                let v = session_uid_validity(session, &sent.name);
+                self.record(id, done(v.map(|v| (sent.id, v, uid)))).await?;
+                return Ok(finished(next));
+            }
+        }
+        if bytes.is_empty() {
+            self.record(id, done(None)).await?;
+            return Ok(finished(next));
+        }
+        let outcome = session.append(&sent.name, &SENT_FLAGS, bytes).await?;
+        let copy = outcome.uid.map(|(v, uid)| (sent.id, v, uid));
+        self.record(id, done(copy)).await?;
+        Ok(finished(next))
+    }
+}
+
+fn finished(state: OutboxState) -> Done {
+    if state == OutboxState::Sent {
+        Done::Sent
+    } else {
+        Done::Waiting(String::new())
+    }
+}
+
+/// The SMTP envelope of an entry: its pending recipients.
+fn envelope(work: &OutgoingWork, size: u64) -> Envelope {
+    Envelope {
+        from: work.mail_from.clone(),
+        to: work.item.pending.clone(),
+        size,
+        eight_bit: work.eight_bit,
+        utf8: work.utf8,
+    }
+}
+
+/// The relative URLs of an assembled message's sections, where its original is now.
+fn part_urls(parts: &[OutPart], original: &OriginalPlace) -> Result<Vec<String>> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            OutPart::Section(s) => Some(url::relative(
+                &original.folder_name,
+                original.uid_validity,
+                original.uid,
+                (!s.is_empty()).then_some(s.as_str()),
+            )),
+            OutPart::Text(..) => None,
+        })
+        .collect()
+}
+
+/// The CATENATE pieces: text ranges of `text` and the URLs, in order.
+fn catenate_pieces<'a>(
+    text: &'a [u8],
+    parts: &[OutPart],
+    urls: &'a [String],
+) -> Result<Vec<CatPart<'a>>> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut next_url = urls.iter();
+    for part in parts {
+        match part {
+            OutPart::Text(start, end) => {
+                let range = usize::try_from(*start).unwrap_or(usize::MAX)
+                    ..usize::try_from(*end).unwrap_or(usize::MAX);
+                let bytes = text.get(range).ok_or(Error::Decode {
+                    reason: "an outgoing message's text is shorter than its parts",
+                })?;
+                if !bytes.is_empty() {
+                    out.push(CatPart::Text(bytes));
+                }
+            }
+            OutPart::Section(_) => {
+                let url = next_url.next().ok_or(Error::Decode {
+                    reason: "an outgoing message's parts do not match",
+                })?;
+                out.push(CatPart::Url(url));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The UID of the newest message in Sent with this Message-ID (EXAMINE Sent first).
+async fn find_in_sent(
+    session: &mut ImapSession,
+    sent: &SentFolder,
+    message_id: &str,
+) -> Result<Option<u32>> {
+    // Any UIDVALIDITY: the search is by content (a FolderChanged answer leaves it selected).
+    match session.ensure_examined(&sent.name, None).await {
+        Ok(_) | Err(Error::FolderChanged) => {}
+        Err(e) => return Err(e),
+    }
+    let bracketed = format!("<{message_id}>");
+    Ok(session
+        .uids_by_message_id(&[bracketed.as_str()])
+        .await?
+        .into_iter()
+        .next()
+        .flatten())
+}
+
+/// The UIDVALIDITY of `folder` if it is the folder selected now.
+fn session_uid_validity(session: &ImapSession, folder: &str) -> Option<u32> {
+    session.selected_uid_validity(folder)
+}
+
+/// The whole original of a forward, read here in ranges (the DATA path).
+async fn read_original(session: &mut ImapSession, original: &OriginalPlace) -> Result<Vec<u8>> {
+    session
+        .ensure_examined(&original.folder_name, Some(original.uid_validity))
+        .await?;
+    let mut out = Vec::new();
+    loop {
+        let start = out.len() as u64;
+        let requests: Vec<(u32, u64, u32)> = (0..ORIGINAL_DEPTH as u64)
+            .map(|i| (original.uid, start + i * u64::from(ORIGINAL_CHUNK), ORIGINAL_CHUNK))
+            .collect();
+        let mut ranges = session.message_ranges(&requests).await?;
+        session.meter().set_purpose(Purpose::Send);
+        ranges.sort_by_key(|r| r.offset);
+        let mut short = ranges.len() < requests.len();
+        for (range, (_, offset, _)) in ranges.iter().zip(&requests) {
+            if range.offset != *offset {
+                short = true;
+                break;
+            }
+            out.extend_from_slice(&range.data);
+            if range.data.len() < ORIGINAL_CHUNK as usize {
+                short = true;
+                break;
+            }
+        }
+        if out.len() as u64 > ORIGINAL_MAX {
+            return Err(Error::TooLarge {
+                limit: ORIGINAL_MAX,
+            });
+        }
+        if short {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Config {
+            reason: "the original message is gone from the server".into(),
+        });
+    }
+    Ok(out)
+}
