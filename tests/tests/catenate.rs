@@ -297,52 +297,105 @@ async fn catenate_refusals_are_clear(server: &dyn TestServer) {
 
 on_each_server!(forward_assembled_on_the_server, catenate_refusals_are_clear);
 
-/// The host (and port) a server signs URLs for: Cyrus only signs URLs naming its
-/// `servername` (else `NO Error authorizing …: not a cyrusdb error`), Dovecot only its
-/// `imap_urlauth_host` and `imap_urlauth_port`; neither takes the address the client used.
-fn urlauth_authority(server: &dyn TestServer) -> String {
-    match server.name() {
-        "cyrus" => "imap://anvert-test".to_string(),
-        _ => format!("imap://localhost:{}", server.imaps_addr().port()),
-    }
-}
-
-async fn genurlauth_signs_and_urlfetch_reads(server: &dyn TestServer) {
+/// GENURLAUTH over a session through a tap, so connected to another port than the server's:
+/// the URL must name the server as it signs URLs (`authority`), not the address connected
+/// to. A rump naming the tap's address is refused, and the refusal does not quote it. The
+/// signed `submit+alice` URL extends the rump; a `user+alice` one is returned for a
+/// URLFETCH as alice.
+async fn genurlauth_signs(server: &dyn TestServer, authority: &str) -> String {
     let original = original(server.name());
     let (uid_validity, uid) = seed(server, &original).await;
-    let mut session = imap_login(server, "alice").await;
+    let tap = Tap::start(server.imaps_addr()).unwrap();
+    let mut session = tapped_session(server, &tap).await;
     assert!(
         session.capabilities().urlauth(),
         "{} offers URLAUTH",
         server.name()
     );
-    let authority = urlauth_authority(server);
-    let rump = url::submit_rump(&authority, "alice", "INBOX", uid_validity, uid).unwrap();
+    let wrong =
+        url::submit_rump(&tap.addr().to_string(), "alice", "INBOX", uid_validity, uid).unwrap();
+    let err = session.genurlauth(&wrong).await.unwrap_err();
+    println!("{}: a rump naming the tap: {err}", server.name());
+    assert!(
+        matches!(err, Error::ServerNo { .. } | Error::ServerBad { .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("imap://"), "{err}");
+
+    let rump = url::submit_rump(authority, "alice", "INBOX", uid_validity, uid).unwrap();
+    let mark = tap.mark();
     let signed = session
         .genurlauth(&rump)
         .await
         .unwrap_or_else(|e| panic!("GENURLAUTH on {}: {e}\n{}", server.name(), server.log()));
-    assert!(signed.starts_with(&format!("{rump}:internal:")), "prefix");
+    let cost = tap.stats_since(&mark);
+    println!(
+        "{}: GENURLAUTH {} bytes up, {} down, {} round trip(s)",
+        server.name(),
+        cost.up,
+        cost.down,
+        cost.round_trips
+    );
+    assert_eq!(cost.round_trips, 1);
+    let token = signed
+        .strip_prefix(&format!("{rump}:internal:"))
+        .expect("the signed URL extends the rump");
+    assert!(token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()));
 
-    // A `user+alice` URL alice may fetch herself.
     let rump = rump.replace(";urlauth=submit+alice", ";urlauth=user+alice");
     let signed = session.genurlauth(&rump).await.unwrap();
     session.logout().await.unwrap();
-    let lines = server.imap_as("alice", &[&format!("URLFETCH \"{signed}\"")]);
+    signed
+}
+
+/// What a raw URLFETCH of `signed` returned holds the original message.
+fn assert_urlfetched(server: &dyn TestServer, lines: &[String]) {
     let joined = lines.join("\n");
     assert!(
-        joined.contains("URLFETCH"),
+        joined.contains("* URLFETCH"),
         "{}: {joined:.300}",
         server.name()
     );
     assert!(
-        joined.contains("Message-ID: <original-"),
+        joined.contains(&format!(
+            "Message-ID: <original-{}@example.com>",
+            server.name()
+        )),
         "{}: the message comes back",
         server.name()
     );
 }
 
-on_each_server!(genurlauth_signs_and_urlfetch_reads);
+mod genurlauth_signs_and_urlfetch_reads {
+    use anvert_tests::{
+        cyrus::Cyrus,
+        dovecot::{Dovecot, SubmissionOptions},
+    };
+
+    /// Cyrus signs URLs for its `servername` only (no port); any other host is
+    /// `NO Error authorizing …: not a cyrusdb error`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cyrus() {
+        let server = Cyrus::start();
+        let signed = super::genurlauth_signs(&server, "imap://anvert-test").await;
+        let lines = server.imap_as("alice", &[&format!("URLFETCH \"{signed}\"")]);
+        super::assert_urlfetched(&server, &lines);
+    }
+
+    /// Dovecot with URLAUTH configured (the submission harness): URLs must name
+    /// `imap_urlauth_host` and `imap_urlauth_port`, the authority BURL announces.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dovecot() {
+        let server = Dovecot::with_submission(SubmissionOptions::default());
+        let authority = server.urlauth_authority();
+        let signed = super::genurlauth_signs(&server, &authority).await;
+        let answers = server
+            .imap_script("alice", &[&format!("URLFETCH \"{signed}\"")])
+            .await;
+        assert!(answers[0].tagged.starts_with("OK"), "{answers:?}");
+        super::assert_urlfetched(&server, &answers[0].untagged);
+    }
+}
 
 /// Folder names that must be percent-encoded in a URL (a space), and one that is not ASCII
 /// (modified UTF-7 on the wire, UTF-8 in the URL: both servers refuse `/Entw&APw-rfe` as a
