@@ -424,3 +424,55 @@ async fn urls_name_folders_as_the_server_does(server: &dyn TestServer) {
 }
 
 on_each_server!(urls_name_folders_as_the_server_does);
+
+/// Everything traced at any level while a URL is signed, on this thread.
+#[derive(Clone, Default)]
+struct Traces(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Traces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The signed URL's token reaches no trace at any level (async-imap's own `log` output of
+/// responses is compiled out: `log`'s `max_level_debug`), and no error.
+// Current-thread: the trace subscriber is the test thread's.
+#[tokio::test(flavor = "current_thread")]
+async fn the_signed_url_is_never_traced() {
+    let server = anvert_tests::cyrus::Cyrus::start();
+    let original = original("trace");
+    let (uid_validity, uid) = seed(&server, &original).await;
+    let traces = Traces::default();
+    let writer = traces.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let mut session = imap_login(&server, "alice").await;
+    let rump = url::submit_rump("imap://anvert-test", "alice", "INBOX", uid_validity, uid).unwrap();
+    let signed = session.genurlauth(&rump).await.unwrap();
+    let parts = [CatPart::Url(&signed)];
+    // A signed URL where CATENATE wants a relative one: refused, and not quoted either.
+    let err = session
+        .append_catenate("Sent", &[], &parts)
+        .await
+        .unwrap_err();
+    session.logout().await.unwrap();
+    drop(guard);
+    let token = signed.rsplit(':').next().unwrap();
+    assert!(token.len() >= 32);
+    let traced = String::from_utf8_lossy(&traces.0.lock().unwrap()).into_owned();
+    assert!(
+        traced.contains("GENURLAUTH"),
+        "the capture works: {traced:.2000}"
+    );
+    assert!(!traced.contains(token), "the token was traced");
+    assert!(!format!("{err} {err:?}").contains(token), "{err:?}");
+}
