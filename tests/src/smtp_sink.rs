@@ -44,6 +44,32 @@ pub struct Received {
 }
 
 impl Received {
+    /// The first header field `name` (case-insensitive), unfolded and trimmed: e.g. the
+    /// `Message-ID` a duplicate count goes by.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut found: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(value) = found.as_mut() {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            if found.is_some() {
+                break;
+            }
+            if let Some((field, value)) = line.split_once(':')
+                && field.trim().eq_ignore_ascii_case(name)
+            {
+                found = Some(value.trim().to_string());
+            }
+        }
+        found.map(|value| value.trim().to_string())
+    }
+
     /// `data` without the first `Received:` header (and its folded lines): the trace
     /// header Dovecot's submission adds, so that the rest compares byte for byte with the
     /// message the client sent.
@@ -553,6 +579,20 @@ mod tests {
             message.data_without_trace(),
             b"Subject: hi\r\n\r\nReceived: body\r\n"
         );
+    }
+
+    #[test]
+    fn a_header_is_found_unfolded() {
+        let message = Received {
+            mail_from: String::new(),
+            mail_params: String::new(),
+            rcpt_to: Vec::new(),
+            data: b"Received: x\r\nMessage-ID:\r\n <a@b>\r\nSubject: s\r\n\r\nMessage-ID: no\r\n"
+                .to_vec(),
+        };
+        assert_eq!(message.header("message-id").as_deref(), Some("<a@b>"));
+        assert_eq!(message.header("Subject").as_deref(), Some("s"));
+        assert_eq!(message.header("To"), None);
     }
 
     #[test]

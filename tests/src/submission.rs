@@ -58,6 +58,11 @@ pub(crate) struct SubmissionRuntime {
 impl SubmissionRuntime {
     /// Starts the receiver and picks two free ports other than `taken`'s.
     pub(crate) fn new(taken: &Ports) -> Self {
+        assert!(
+            Path::new("/usr/lib/dovecot/submission").exists(),
+            "Dovecot's submission service is not installed: run scripts/install-deps.sh \
+             (apt: dovecot-submissiond)"
+        );
         SubmissionRuntime {
             ports: free_submission_ports(taken),
             sink: SmtpSink::start(),
