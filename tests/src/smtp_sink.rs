@@ -141,6 +141,7 @@ struct State {
     connections: u64,
     logins: u64,
     max_size: Option<u64>,
+    save_dir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -244,6 +245,16 @@ impl SmtpSink {
     /// submission-login's proxy (BURL off).
     pub fn set_max_size(&self, max: Option<u64>) {
         self.shared.state.lock().unwrap().max_size = max;
+    }
+
+    /// Also writes every message accepted from now on to `dir` as `NNNN.eml` (the DATA
+    /// bytes) and `NNNN.envelope` (`MAIL FROM` then one `RCPT TO` per line), numbered from 1:
+    /// for processes outside the test (the devserver's demos). None stops it.
+    pub fn save_into(&self, dir: Option<PathBuf>) {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        self.shared.state.lock().unwrap().save_dir = dir;
     }
 
     /// How many clients logged in to the receiver itself (only Dovecot's submission-login
@@ -457,6 +468,15 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     let mut state = shared.state.lock().unwrap();
                     if state.file_into.is_some() {
                         state.filed += 1;
+                    }
+                    if let Some(dir) = &state.save_dir {
+                        let n = state.received.len() + 1;
+                        let mut envelope = format!("MAIL FROM:<{}>\n", message.mail_from);
+                        for rcpt in &message.rcpt_to {
+                            envelope.push_str(&format!("RCPT TO:<{rcpt}>\n"));
+                        }
+                        std::fs::write(dir.join(format!("{n:04}.envelope")), envelope)?;
+                        std::fs::write(dir.join(format!("{n:04}.eml")), &message.data)?;
                     }
                     state.received.push(message);
                     let count = state.received.len();
