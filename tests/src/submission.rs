@@ -243,9 +243,18 @@ impl Dovecot {
     /// URLAUTH (`GENURLAUTH` answers `BAD … URLAUTH disabled`). Responses with literals are
     /// not supported.
     pub async fn imap_script(&self, user: &str, commands: &[&str]) -> Vec<ImapAnswer> {
+        self.imap_script_at(self.imaps_addr(), user, commands).await
+    }
+
+    /// [`Dovecot::imap_script`] through `addr` (a tap in front of the IMAPS listener).
+    pub async fn imap_script_at(
+        &self,
+        addr: SocketAddr,
+        user: &str,
+        commands: &[&str],
+    ) -> Vec<ImapAnswer> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-        let addr = self.imaps_addr();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls = self
             .tls()

@@ -478,3 +478,94 @@ async fn a_forward_catenated_from_url_references_is_submitted_with_burl() {
         "the delivered forward holds the original part byte for byte"
     );
 }
+
+/// What the issue's send acceptance bounds measure, done by hand through taps: SMTP DATA then
+/// APPEND costs twice the message on the uplink; APPEND then GENURLAUTH and BURL costs it
+/// once. Proves the taps, the URL authority (the real IMAPS port, whatever the client
+/// connected to) and the byte bounds fit together.
+#[tokio::test]
+async fn through_taps_burl_uploads_the_message_once_and_data_twice() {
+    use anvert_tests::tap::Tap;
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    let smtp_tap = Tap::start(server.submissions_addr()).unwrap();
+    let imap_tap = Tap::start(server.imaps_addr()).unwrap();
+    let mut big = message("one-mib");
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(line);
+    }
+    let size = big.len() as f64;
+
+    // SMTP DATA, then APPEND to Sent.
+    let mut smtp = RawSmtp::connect_tls(smtp_tap.addr(), &server.tls()).await;
+    smtp.ehlo().await;
+    assert_eq!(
+        smtp.auth_plain("alice", server.password("alice"))
+            .await
+            .code,
+        235
+    );
+    let (_, _, done) = smtp.send_mail(ALICE, &["bob@localhost"], &big).await;
+    assert_eq!(done.unwrap().unwrap().code, 250);
+    smtp.command("QUIT").await;
+    let answers = server
+        .imap_script_at(imap_tap.addr(), "alice", &[&append("Sent", &big)])
+        .await;
+    assert!(answers[0].tagged.starts_with("OK"));
+    let data_up = smtp_tap.stats().up + imap_tap.stats().up;
+
+    // APPEND to Sent, GENURLAUTH, BURL.
+    let smtp_mark = smtp_tap.mark();
+    let imap_mark = imap_tap.mark();
+    let answers = server
+        .imap_script_at(imap_tap.addr(), "alice", &[&append("Sent", &big)])
+        .await;
+    let (validity, uid) = appenduid(&answers[0].tagged);
+    let rump = format!(
+        "{}/Sent;UIDVALIDITY={validity}/;UID={uid};urlauth=submit+alice",
+        server
+            .urlauth_authority()
+            .replacen("imap://", "imap://alice@", 1)
+    );
+    let answers = server
+        .imap_script_at(
+            imap_tap.addr(),
+            "alice",
+            &[&format!("GENURLAUTH \"{rump}\" INTERNAL")],
+        )
+        .await;
+    let url = answers[0]
+        .untagged
+        .iter()
+        .find_map(|l| l.strip_prefix("* GENURLAUTH "))
+        .expect("GENURLAUTH through the tap")
+        .trim_matches('"')
+        .to_string();
+    let mut smtp = RawSmtp::connect_tls(smtp_tap.addr(), &server.tls()).await;
+    smtp.ehlo().await;
+    smtp.auth_plain("alice", server.password("alice")).await;
+    assert_eq!(
+        smtp.command(&format!("MAIL FROM:<{ALICE}>")).await.code,
+        250
+    );
+    assert_eq!(smtp.command("RCPT TO:<bob@localhost>").await.code, 250);
+    let burl = smtp.command(&format!("BURL {url} LAST")).await;
+    assert_eq!(burl.code, 250, "{burl}");
+    smtp.command("QUIT").await;
+    let burl_up = smtp_tap.stats_since(&smtp_mark).up + imap_tap.stats_since(&imap_mark).up;
+
+    let got = server
+        .smtp_sink()
+        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(got[0].data_without_trace(), big);
+    assert_eq!(got[1].data_without_trace(), big);
+    let (data_ratio, burl_ratio) = (data_up as f64 / size, burl_up as f64 / size);
+    println!(
+        "uplink for a {} byte message: DATA + APPEND {data_up} ({data_ratio:.3}x), \
+         APPEND + BURL {burl_up} ({burl_ratio:.3}x)",
+        big.len()
+    );
+    assert!((2.0..=2.1).contains(&data_ratio), "{data_ratio}");
+    assert!((1.0..=1.05).contains(&burl_ratio), "{burl_ratio}");
+}
