@@ -44,6 +44,32 @@ pub struct Received {
 }
 
 impl Received {
+    /// The first header field `name` (case-insensitive), unfolded and trimmed: e.g. the
+    /// `Message-ID` a duplicate count goes by.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut found: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(value) = found.as_mut() {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            if found.is_some() {
+                break;
+            }
+            if let Some((field, value)) = line.split_once(':')
+                && field.trim().eq_ignore_ascii_case(name)
+            {
+                found = Some(value.trim().to_string());
+            }
+        }
+        found.map(|value| value.trim().to_string())
+    }
+
     /// `data` without the first `Received:` header (and its folded lines): the trace
     /// header Dovecot's submission adds, so that the rest compares byte for byte with the
     /// message the client sent.
@@ -115,6 +141,7 @@ struct State {
     connections: u64,
     logins: u64,
     max_size: Option<u64>,
+    save_dir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -218,6 +245,16 @@ impl SmtpSink {
     /// submission-login's proxy (BURL off).
     pub fn set_max_size(&self, max: Option<u64>) {
         self.shared.state.lock().unwrap().max_size = max;
+    }
+
+    /// Also writes every message accepted from now on to `dir` as `NNNN.eml` (the DATA
+    /// bytes) and `NNNN.envelope` (`MAIL FROM` then one `RCPT TO` per line), numbered from 1:
+    /// for processes outside the test (the devserver's demos). None stops it.
+    pub fn save_into(&self, dir: Option<PathBuf>) {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        self.shared.state.lock().unwrap().save_dir = dir;
     }
 
     /// How many clients logged in to the receiver itself (only Dovecot's submission-login
@@ -432,6 +469,15 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     if state.file_into.is_some() {
                         state.filed += 1;
                     }
+                    if let Some(dir) = &state.save_dir {
+                        let n = state.received.len() + 1;
+                        let mut envelope = format!("MAIL FROM:<{}>\n", message.mail_from);
+                        for rcpt in &message.rcpt_to {
+                            envelope.push_str(&format!("RCPT TO:<{rcpt}>\n"));
+                        }
+                        std::fs::write(dir.join(format!("{n:04}.envelope")), envelope)?;
+                        std::fs::write(dir.join(format!("{n:04}.eml")), &message.data)?;
+                    }
                     state.received.push(message);
                     let count = state.received.len();
                     drop(state);
@@ -553,6 +599,20 @@ mod tests {
             message.data_without_trace(),
             b"Subject: hi\r\n\r\nReceived: body\r\n"
         );
+    }
+
+    #[test]
+    fn a_header_is_found_unfolded() {
+        let message = Received {
+            mail_from: String::new(),
+            mail_params: String::new(),
+            rcpt_to: Vec::new(),
+            data: b"Received: x\r\nMessage-ID:\r\n <a@b>\r\nSubject: s\r\n\r\nMessage-ID: no\r\n"
+                .to_vec(),
+        };
+        assert_eq!(message.header("message-id").as_deref(), Some("<a@b>"));
+        assert_eq!(message.header("Subject").as_deref(), Some("s"));
+        assert_eq!(message.header("To"), None);
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub(crate) struct SubmissionRuntime {
 impl SubmissionRuntime {
     /// Starts the receiver and picks two free ports other than `taken`'s.
     pub(crate) fn new(taken: &Ports) -> Self {
+        assert!(
+            Path::new("/usr/lib/dovecot/submission").exists(),
+            "Dovecot's submission service is not installed: run scripts/install-deps.sh \
+             (apt: dovecot-submissiond)"
+        );
         SubmissionRuntime {
             ports: free_submission_ports(taken),
             sink: SmtpSink::start(),
@@ -238,9 +243,18 @@ impl Dovecot {
     /// URLAUTH (`GENURLAUTH` answers `BAD … URLAUTH disabled`). Responses with literals are
     /// not supported.
     pub async fn imap_script(&self, user: &str, commands: &[&str]) -> Vec<ImapAnswer> {
+        self.imap_script_at(self.imaps_addr(), user, commands).await
+    }
+
+    /// [`Dovecot::imap_script`] through `addr` (a tap in front of the IMAPS listener).
+    pub async fn imap_script_at(
+        &self,
+        addr: SocketAddr,
+        user: &str,
+        commands: &[&str],
+    ) -> Vec<ImapAnswer> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-        let addr = self.imaps_addr();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls = self
             .tls()

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anvert_tests::{
-    dovecot::Dovecot,
+    dovecot::{Dovecot, SubmissionOptions},
     generator::{GenConfig, SizeMix, mailbox_summary},
 };
 use clap::Parser;
@@ -24,6 +24,10 @@ struct Args {
     /// bindings' and demos' download tests need).
     #[arg(long, default_value = "default")]
     mix: String,
+    /// Also run Dovecot's submission service (BURL, URLAUTH, CATENATE) relaying to the
+    /// harness SMTP receiver, which writes what it receives to `<env file>.sent/NNNN.eml`.
+    #[arg(long)]
+    submission: bool,
     /// Where to write the connection details (shell `KEY=value` lines).
     #[arg(long, default_value = "target/anvert-devserver.env")]
     env_file: PathBuf,
@@ -43,7 +47,24 @@ async fn main() -> anyhow::Result<()> {
         },
         _ => SizeMix::default(),
     };
-    let server = Dovecot::start();
+    let server = if args.submission {
+        Dovecot::with_submission(SubmissionOptions::default())
+    } else {
+        Dovecot::start()
+    };
+    let sent_dir = args.env_file.with_extension("sent");
+    let submission_env = if args.submission {
+        let _ = std::fs::remove_dir_all(&sent_dir);
+        server.smtp_sink().save_into(Some(sent_dir.clone()));
+        format!(
+            "ANVERT_SUBMISSIONS_PORT={}\nANVERT_SUBMISSION_PORT={}\nANVERT_SENT_DIR={}\n",
+            server.submissions_addr().port(),
+            server.submission_addr().port(),
+            sent_dir.display()
+        )
+    } else {
+        String::new()
+    };
     let config = GenConfig {
         seed: args.seed,
         count: args.messages,
@@ -65,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let env = format!(
-        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n",
+        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n{}",
         server.ports.imaps,
         server.ports.imap,
         server.ports.pop3s,
@@ -75,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         truths.len(),
         summary.total_bytes,
         truth_file.display(),
+        submission_env,
     );
     if let Some(dir) = args.env_file.parent() {
         std::fs::create_dir_all(dir)?;
@@ -98,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&args.env_file);
     let _ = std::fs::remove_file(&truth_file);
+    let _ = std::fs::remove_dir_all(&sent_dir);
     drop(server);
     Ok(())
 }
