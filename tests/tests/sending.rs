@@ -134,9 +134,9 @@ async fn without_urlauth_the_message_goes_by_data_and_then_to_sent() {
 }
 
 #[tokio::test]
-async fn with_burl_switched_off_the_copy_stays_and_data_carries_the_message() {
-    // Dovecot 2.3.19 still announces BURL after AUTH when it is off, then answers 554:
-    // the engine sends the bytes instead, and the Sent copy it appended stays the only one.
+async fn with_burl_switched_off_the_message_goes_by_data_and_then_to_sent() {
+    // BURL off in Dovecot's submission configuration: EHLO does not offer it, so the engine
+    // takes the DATA path although IMAP offers URLAUTH.
     let setup = Setup::start(SubmissionOptions {
         burl: false,
         ..SubmissionOptions::default()
@@ -144,7 +144,7 @@ async fn with_burl_switched_off_the_copy_stays_and_data_carries_the_message() {
     .await;
     let (up, size) = send_five_mb(&setup).await;
     let ratio = up as f64 / size as f64;
-    println!("send with BURL refused: {up} B up for a {size} B message: {ratio:.4}x");
+    println!("send with BURL switched off: {up} B up for a {size} B message: {ratio:.4}x");
     assert!(ratio <= 2.1, "{ratio}");
 }
 

@@ -205,9 +205,15 @@ async fn stripped_starttls_sends_nothing_and_says_why() {
     assert_eq!(setup.server.smtp_sink().count(), 0);
 }
 
+/// On the DATA path (no URLAUTH) Dovecot hands its relay's `451` at MAIL FROM to the
+/// client as the MAIL FROM reply.
 #[tokio::test]
 async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
-    let setup = Setup::start(SubmissionOptions::default()).await;
+    let setup = Setup::start(SubmissionOptions {
+        urlauth: false,
+        ..SubmissionOptions::default()
+    })
+    .await;
     setup.server.smtp_sink().fail_next_mail_from(1);
     let id = setup.engine.send(setup.account, note(to_bob(), "later")).await.unwrap();
     let report = setup
@@ -222,7 +228,7 @@ async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
     assert!(item.next_attempt_at > 0);
     // The sync respects the backoff; the app's retry does not.
     setup.sync().await;
-    assert_eq!(setup.item(id).await.state, OutboxState::Queued);
+    assert_ne!(setup.item(id).await.state, OutboxState::Sent);
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)
@@ -316,5 +322,40 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
     let delivered = setup.server.smtp_sink().count();
     println!("cut after the final dot: delivered {delivered} time(s), resends counted: 1");
     assert!((1..=2).contains(&delivered));
+    assert_eq!(setup.sent_messages().await.len(), 1, "one Sent copy only");
+}
+
+/// With BURL, Dovecot 2.3.19 accepts MAIL and RCPT, fetches the URL, and only then meets its
+/// relay's `451`: it hangs up instead of answering BURL. For the engine that is a send whose
+/// outcome is unknown: it keeps the entry `submitting`, sends again on the next run and
+/// counts the resend. Here the first attempt reached nobody, so the receiver has it once.
+#[tokio::test]
+async fn a_relay_refusal_behind_burl_is_an_unknown_outcome_and_resent_once() {
+    let setup = Setup::start(SubmissionOptions::default()).await;
+    setup.server.smtp_sink().fail_next_mail_from(1);
+    let id = setup.engine.send(setup.account, note(to_bob(), "later")).await.unwrap();
+    let report = setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.waiting, 1, "{report:?}");
+    let item = setup.item(id).await;
+    assert_eq!(item.state, OutboxState::Submitting, "{item:?}");
+    assert!(item.last_error.unwrap().contains("may have been delivered"));
+    let report = setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let item = setup.item(id).await;
+    assert_eq!((item.state, item.resends), (OutboxState::Sent, 1));
+    setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(setup.server.smtp_sink().count(), 1);
     assert_eq!(setup.sent_messages().await.len(), 1, "one Sent copy only");
 }

@@ -324,7 +324,21 @@ impl SmtpSession {
             Verb::Burl => self.options.final_reply_timeout,
             _ => self.options.timeout,
         };
-        let last_reply = self.conn.read_reply_within(last, timeout).await?;
+        let last_reply = match self.conn.read_reply_within(last, timeout).await {
+            Ok(reply) => reply,
+            // Every recipient was refused, so nothing can be delivered whatever became of
+            // the DATA or BURL behind them (Dovecot 2.3.19's submission hangs up there after
+            // its relay refused): the refusals are the answer, and the session is over.
+            Err(e) if accepted.is_empty() && e.leaves_connection_unusable() => {
+                self.broken = true;
+                Reply {
+                    code: 554,
+                    enhanced: None,
+                    lines: vec!["no valid recipients".into()],
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let open = mail_accepted && !accepted.is_empty();
         if last == Verb::Data && last_reply.code == 354 && !open {
             self.conn.write(b".\r\n", Verb::Body).await?;

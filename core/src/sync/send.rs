@@ -340,9 +340,12 @@ impl Run<'_> {
                 self.fail(id, &error.to_string(), false).await?,
             ));
         }
+        // URLs must name the IMAP server as the submission server knows it (Dovecot and
+        // Cyrus sign and resolve only their configured authority, never the address this
+        // device connected to): without an announced authority there is no BURL.
         let burl = caps
             .burl
-            .filter(|b| b.imap && urlauth)
+            .filter(|b| b.imap && urlauth && !b.authorities.is_empty())
             .map(|b| b.authorities);
         let can_assemble_there = imap
             .as_deref()
@@ -368,9 +371,11 @@ impl Run<'_> {
                     reason: "the Sent copy has no UID".into(),
                 });
             };
-            let authority = authorities.first().cloned().unwrap_or_else(|| {
-                format!("{}:{}", self.target.endpoint.host, self.target.endpoint.port)
-            });
+            let Some(authority) = authorities.first().cloned() else {
+                return Err(Error::Unsupported {
+                    what: "BURL without an IMAP authority",
+                });
+            };
             let rump = url::submit_rump(
                 &authority,
                 self.target.credential.username(),
@@ -646,18 +651,16 @@ impl Run<'_> {
         )
         .await?;
         if waiting {
-            let text = self
-                .temporary(
-                    id,
-                    &Error::SmtpRejected {
-                        stage: "RCPT TO",
-                        code: 450,
-                        enhanced: None,
-                        text: "some recipients are to be tried again later".into(),
-                        permanent: false,
-                    },
-                )
-                .await?;
+            let first = delivery.rejected.iter().find(|r| !r.permanent);
+            let reason = format!(
+                "{} recipient(s) refused for now, tried again later: {}",
+                delivery.rejected.iter().filter(|r| !r.permanent).count(),
+                first.map_or(String::new(), |r| match &r.enhanced {
+                    Some(e) => format!("{} {e} {}", r.code, r.text),
+                    None => format!("{} {}", r.code, r.text),
+                })
+            );
+            let text = self.temporary(id, &reason).await?;
             return Ok(Done::Waiting(text));
         }
         Ok(if state == OutboxState::Sent {
