@@ -222,3 +222,167 @@ async fn a_message_queued_offline_is_delivered_once_by_the_next_sync() {
     assert_eq!(setup.server.smtp_sink().count(), 1);
     assert_eq!(setup.sent_messages().await.len(), 1);
 }
+
+/// Without CATENATE in Dovecot's configuration, the forward is assembled here from the
+/// original's bytes (read from the server once) and goes by DATA, then to Sent.
+#[tokio::test]
+async fn without_catenate_a_forward_reads_the_original_and_sends_it_whole() {
+    let setup = Setup::start(SubmissionOptions {
+        catenate: false,
+        ..SubmissionOptions::default()
+    })
+    .await;
+    let attachment = sending_common::random_bytes(1 << 20, 11);
+    let original = setup.deliver_with_attachment("Medium file", &attachment).await;
+    let mark = setup.mark();
+    setup
+        .engine
+        .forward(original, to_bob(), "FYI".into(), true)
+        .await
+        .unwrap();
+    let report = setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let down = setup.down_since(&mark);
+    let got = setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    let delivered = got[0].data_without_trace();
+    let parsed = MessageParser::default().parse(&delivered).unwrap();
+    let part = parsed.attachments().next().expect("the attachment");
+    assert_eq!(sha256(part.contents()), sha256(&attachment));
+    assert_eq!(setup.item_path().await.as_deref(), Some("data"));
+    let sent = setup.sent_messages().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sha256(&sent[0]), sha256(&delivered));
+    println!("forward without CATENATE: {down} B down for a {} B message", delivered.len());
+    assert!(down >= attachment.len() as u64 / 2, "the original was read: {down}");
+}
+
+/// `send_draft`: a draft saved on this device goes out without its Bcc header and leaves
+/// Drafts with the send (its queued APPEND is dropped); one already on the server is sent
+/// from the server's copy (assembled into Sent, no upload of its bytes) and expunged from
+/// Drafts once sent.
+#[tokio::test]
+async fn drafts_are_sent_as_saved_and_leave_drafts() {
+    let setup = Setup::start(SubmissionOptions::default()).await;
+    let mut draft = draft_with(b"draft attachment");
+    draft.bcc = vec![Address {
+        name: None,
+        email: "carol@localhost".into(),
+    }];
+    let local = setup
+        .engine
+        .save_draft(setup.account, draft.clone(), None)
+        .await
+        .unwrap();
+    setup.engine.send_draft(local).await.unwrap();
+    setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    let got = setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(got[0].rcpt_to, ["bob@localhost", "carol@localhost"]);
+    let text = String::from_utf8_lossy(&got[0].data);
+    assert!(!text.to_ascii_lowercase().contains("bcc:"), "{text}");
+
+    // A draft on the server: saved, synced up, then sent.
+    draft.bcc.clear();
+    draft.subject = "Saved earlier".into();
+    setup
+        .engine
+        .save_draft(setup.account, draft, None)
+        .await
+        .unwrap();
+    setup.sync().await;
+    let drafts = setup.folder("Drafts").await;
+    let on_server = setup
+        .engine
+        .messages(drafts, None, 10)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|m| m.subject == "Saved earlier")
+        .unwrap();
+    assert!(on_server.uid < 0xF000_0000, "the draft is on the server");
+    let mark = setup.mark();
+    setup.engine.send_draft(on_server.id).await.unwrap();
+    setup
+        .engine
+        .flush_outbox(setup.account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    let up = setup.up_since(&mark);
+    let got = setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(got.len(), 2);
+    assert!(String::from_utf8_lossy(&got[1].data).contains("Saved earlier"));
+    assert!(up < 4 * 1024, "the server's copy was used: {up} B up");
+    setup.sync().await;
+    let left: Vec<String> = setup
+        .engine
+        .messages(drafts, None, 10)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert!(left.is_empty(), "Drafts still holds {left:?}");
+    assert_eq!(setup.sent_messages().await.len(), 2);
+}
+
+/// A server that files sent mail in Sent by itself: found after the first send (a Message-ID
+/// search in Sent), remembered, and no second copy is appended then or later.
+#[tokio::test]
+async fn a_server_that_files_sent_mail_itself_gets_no_second_copy() {
+    let setup = Setup::start(SubmissionOptions {
+        urlauth: false,
+        ..SubmissionOptions::default()
+    })
+    .await;
+    setup.server.file_sent_mail_into("alice");
+    for n in 0..2 {
+        setup
+            .engine
+            .send(setup.account, draft_with(format!("copy {n}").as_bytes()))
+            .await
+            .unwrap();
+        let report = setup
+            .engine
+            .flush_outbox(setup.account, NetworkKind::Metered)
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 1, "{report:?}");
+    }
+    setup
+        .server
+        .smtp_sink()
+        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(setup.server.smtp_sink().filed(), 2);
+    let sent: Vec<String> = setup
+        .sent_messages()
+        .await
+        .iter()
+        .map(|m| {
+            let p = MessageParser::default().parse(m).unwrap();
+            format!("{:?} {:?}", p.message_id(), p.header_raw("Received").is_some())
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "one copy per message: {sent:?}");
+}

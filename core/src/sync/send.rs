@@ -72,6 +72,8 @@ const SENT_FLAGS: [&str; 1] = ["\\Seen"];
 const ORIGINAL_CHUNK: u32 = 1 << 20;
 /// Ranges of the original in flight at once.
 const ORIGINAL_DEPTH: usize = 4;
+/// The NOOP before a search in a Sent folder selected already.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The largest original read here for a forward (past it the forward fails clearly).
 const ORIGINAL_MAX: u64 = 64 << 20;
 
@@ -835,6 +837,11 @@ async fn find_in_sent(
     sent: &SentFolder,
     message_id: &str,
 ) -> Result<Option<u32>> {
+    // Selected already: a NOOP first, so that what arrived since (a copy the server filed
+    // itself) is in the session's view (Dovecot's SEARCH did not see it otherwise).
+    if session.selected_uid_validity(&sent.name).is_some() {
+        session.probe(PROBE_TIMEOUT).await?;
+    }
     // Any UIDVALIDITY: the search is by content (a FolderChanged answer leaves it selected).
     match session.ensure_examined(&sent.name, None).await {
         Ok(_) | Err(Error::FolderChanged) => {}

@@ -87,6 +87,17 @@ impl Setup {
         self.imap_tap.stats_since(&mark.0).down + self.smtp_tap.stats_since(&mark.1).down
     }
 
+    pub async fn folder(&self, name: &str) -> anvert_core::store::FolderId {
+        self.engine
+            .folders(self.account)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no folder {name}"))
+            .id
+    }
+
     pub async fn item(&self, id: OutboxId) -> OutboxItem {
         self.engine
             .outbox(self.account)
