@@ -471,7 +471,7 @@ impl Run<'_> {
             && matches!(item.state, OutboxState::Submitted | OutboxState::Queued)
         {
             return self
-                .file_copy_bytes(imap, work, sent.as_ref(), &bytes, item.state)
+                .file_copy_bytes(imap, work, sent.as_ref(), &bytes, item.state, false)
                 .await;
         }
         Ok(done)
@@ -695,7 +695,7 @@ impl Run<'_> {
         mut imap: Option<&mut ImapSession>,
         work: &OutgoingWork,
         sent: Option<&SentFolder>,
-        _after_restart: bool,
+        after_restart: bool,
     ) -> Result<Done> {
         let bytes = match &work.parts {
             None => work.raw.clone(),
@@ -707,12 +707,14 @@ impl Run<'_> {
                 _ => Vec::new(),
             },
         };
-        self.file_copy_bytes(imap, work, sent, &bytes, OutboxState::Submitted)
+        self.file_copy_bytes(imap, work, sent, &bytes, OutboxState::Submitted, after_restart)
             .await
     }
 
     /// Files the Sent copy of a message the DATA path sent: nothing where the server does it
-    /// itself (learnt once per account), else APPEND. `state` is the entry's state now.
+    /// itself (learnt once per account), else APPEND. `state` is the entry's state now;
+    /// `resumed`: an earlier run stopped after the send, maybe during this APPEND, so Sent is
+    /// searched first whatever the account is known to do.
     async fn file_copy_bytes(
         &mut self,
         imap: Option<&mut ImapSession>,
@@ -720,6 +722,7 @@ impl Run<'_> {
         sent: Option<&SentFolder>,
         bytes: &[u8],
         state: OutboxState,
+        resumed: bool,
     ) -> Result<Done> {
         let id = work.item.id;
         let next = if state == OutboxState::Submitted {
@@ -741,9 +744,9 @@ impl Run<'_> {
             return Ok(finished(next));
         };
         let autofiled = self.store.sent_autofiled(self.account).await?;
-        if autofiled != Some(false) {
+        if autofiled != Some(false) || resumed {
             let found = find_in_sent(session, sent, &work.item.message_id).await?;
-            if autofiled.is_none() {
+            if autofiled.is_none() && !resumed {
                 self.store
                     .set_sent_autofiled(self.account, found.is_some())
                     .await?;

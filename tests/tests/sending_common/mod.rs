@@ -119,7 +119,12 @@ impl Setup {
 
     /// Every message of alice's Sent, as the server holds them (BODY.PEEK[]).
     pub async fn sent_messages(&self) -> Vec<Vec<u8>> {
-        let mut session = imap_login(&self.server, "alice").await;
+        Setup::sent_messages_of(&self.server).await
+    }
+
+    /// [`Setup::sent_messages`] of any server.
+    pub async fn sent_messages_of(server: &Dovecot) -> Vec<Vec<u8>> {
+        let mut session = imap_login(server, "alice").await;
         session.ensure_examined("Sent", None).await.ok();
         let uids = session.all_uids().await.unwrap();
         let mut out = Vec::new();
