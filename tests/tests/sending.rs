@@ -98,7 +98,11 @@ async fn uncompressed_burl_is_one_upload_and_data_plus_append_two() {
         },
         ..EngineConfig::default()
     };
-    let burl = Setup::over(Dovecot::with_submission(SubmissionOptions::default()), config()).await;
+    let burl = Setup::over(
+        Dovecot::with_submission(SubmissionOptions::default()),
+        config(),
+    )
+    .await;
     let (up, size) = send_five_mb(&burl).await;
     let ratio = up as f64 / size as f64;
     println!("send with BURL, no COMPRESS: {up} B up for a {size} B message: {ratio:.4}x");
@@ -233,7 +237,9 @@ async fn without_catenate_a_forward_reads_the_original_and_sends_it_whole() {
     })
     .await;
     let attachment = sending_common::random_bytes(1 << 20, 11);
-    let original = setup.deliver_with_attachment("Medium file", &attachment).await;
+    let original = setup
+        .deliver_with_attachment("Medium file", &attachment)
+        .await;
     let mark = setup.mark();
     setup
         .engine
@@ -260,8 +266,14 @@ async fn without_catenate_a_forward_reads_the_original_and_sends_it_whole() {
     let sent = setup.sent_messages().await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sha256(&sent[0]), sha256(&delivered));
-    println!("forward without CATENATE: {down} B down for a {} B message", delivered.len());
-    assert!(down >= attachment.len() as u64 / 2, "the original was read: {down}");
+    println!(
+        "forward without CATENATE: {down} B down for a {} B message",
+        delivered.len()
+    );
+    assert!(
+        down >= attachment.len() as u64 / 2,
+        "the original was read: {down}"
+    );
 }
 
 /// `send_draft`: a draft saved on this device goes out without its Bcc header and leaves
@@ -381,7 +393,11 @@ async fn a_server_that_files_sent_mail_itself_gets_no_second_copy() {
         .iter()
         .map(|m| {
             let p = MessageParser::default().parse(m).unwrap();
-            format!("{:?} {:?}", p.message_id(), p.header_raw("Received").is_some())
+            format!(
+                "{:?} {:?}",
+                p.message_id(),
+                p.header_raw("Received").is_some()
+            )
         })
         .collect();
     assert_eq!(sent.len(), 2, "one copy per message: {sent:?}");

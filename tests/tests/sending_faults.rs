@@ -13,11 +13,11 @@ use anvert_core::{
     policy::NetworkKind,
     store::{Address, OutboxState},
 };
+use anvert_tests::server::TestServer;
 use anvert_tests::{
     client::endpoint,
     dovecot::{Dovecot, DovecotOptions, SubmissionOptions},
 };
-use anvert_tests::server::TestServer;
 use sending_common::{Setup, to_bob};
 
 fn note(to: Vec<Address>, text: &str) -> Draft {
@@ -43,13 +43,20 @@ fn address(email: &str) -> Address {
 #[tokio::test]
 async fn one_refused_recipient_is_reported_and_the_others_get_the_message() {
     let setup = Setup::start(SubmissionOptions::default()).await;
-    setup.server.smtp_sink().reject_recipient("nobody@localhost");
+    setup
+        .server
+        .smtp_sink()
+        .reject_recipient("nobody@localhost");
     let id = setup
         .engine
         .send(
             setup.account,
             note(
-                vec![address("bob@localhost"), address("nobody@localhost"), address("carol@localhost")],
+                vec![
+                    address("bob@localhost"),
+                    address("nobody@localhost"),
+                    address("carol@localhost"),
+                ],
                 "hi all",
             ),
         )
@@ -106,7 +113,10 @@ async fn a_message_over_the_servers_size_fails_before_any_upload() {
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Failed);
     let error = item.last_error.unwrap();
-    assert!(error.contains("larger") || error.contains("size"), "{error}");
+    assert!(
+        error.contains("larger") || error.contains("size"),
+        "{error}"
+    );
     let up = setup.up_since(&mark);
     assert!(up < 8 * 1024, "{up} B went up for a refused message");
     assert_eq!(setup.server.smtp_sink().count(), 0);
@@ -140,7 +150,11 @@ async fn a_refused_login_keeps_the_message_queued_with_the_reason() {
         )
         .await
         .unwrap();
-    let id = setup.engine.send(setup.account, note(to_bob(), "x")).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), "x"))
+        .await
+        .unwrap();
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)
@@ -191,7 +205,11 @@ async fn stripped_starttls_sends_nothing_and_says_why() {
         .set_submission(setup.account, Some(endpoint(plain, Security::StartTls)))
         .await
         .unwrap();
-    let id = setup.engine.send(setup.account, note(to_bob(), "x")).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), "x"))
+        .await
+        .unwrap();
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)
@@ -215,7 +233,11 @@ async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
     })
     .await;
     setup.server.smtp_sink().fail_next_mail_from(1);
-    let id = setup.engine.send(setup.account, note(to_bob(), "later")).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), "later"))
+        .await
+        .unwrap();
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)
@@ -248,7 +270,11 @@ async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
 async fn a_relay_that_drops_after_data_gives_a_temporary_error_then_one_delivery() {
     let setup = Setup::start(SubmissionOptions::default()).await;
     setup.server.smtp_sink().drop_after_next_data();
-    let id = setup.engine.send(setup.account, note(to_bob(), "dropped")).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), "dropped"))
+        .await
+        .unwrap();
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)
@@ -286,7 +312,11 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
     )
     .await;
     let text = "x".repeat(200_000);
-    let id = setup.engine.send(setup.account, note(to_bob(), &text)).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), &text))
+        .await
+        .unwrap();
     // Cut the SMTP connection at the server's first bytes once the body has gone up.
     let tap = setup.smtp_tap.handle();
     let before = setup.smtp_tap.stats().up;
@@ -307,7 +337,10 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Submitting, "{item:?}");
     assert!(
-        item.last_error.as_deref().unwrap_or_default().contains("may have been delivered"),
+        item.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("may have been delivered"),
         "{item:?}"
     );
 
@@ -333,7 +366,11 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
 async fn a_relay_refusal_behind_burl_is_an_unknown_outcome_and_resent_once() {
     let setup = Setup::start(SubmissionOptions::default()).await;
     setup.server.smtp_sink().fail_next_mail_from(1);
-    let id = setup.engine.send(setup.account, note(to_bob(), "later")).await.unwrap();
+    let id = setup
+        .engine
+        .send(setup.account, note(to_bob(), "later"))
+        .await
+        .unwrap();
     let report = setup
         .engine
         .flush_outbox(setup.account, NetworkKind::Metered)

@@ -32,7 +32,11 @@ struct Outcome {
 }
 
 async fn kill_during_sends(options: SubmissionOptions, seed: u64) -> Outcome {
-    let label = if options.urlauth { "BURL" } else { "DATA + APPEND" };
+    let label = if options.urlauth {
+        "BURL"
+    } else {
+        "DATA + APPEND"
+    };
     let setup = Setup::start(options).await;
     for n in 0..MESSAGES {
         let draft = Draft {
@@ -135,7 +139,10 @@ async fn kill_during_sends(options: SubmissionOptions, seed: u64) -> Outcome {
     .await
     .unwrap();
     engine
-        .set_credential(account, Credential::password("alice", server.password("alice")))
+        .set_credential(
+            account,
+            Credential::password("alice", server.password("alice")),
+        )
         .await
         .unwrap();
     let outbox = engine.outbox(account).await.unwrap();

@@ -27,8 +27,8 @@ use std::{
 
 pub use crate::account::{Body, ProgressListener, SessionConfig};
 pub use crate::imap::SearchQuery;
-pub use accounts::{AccountConfig, Protocol};
 pub(crate) use accounts::security_from_name;
+pub use accounts::{AccountConfig, Protocol};
 pub use doctor::{DoctorReport, ExtensionUse, Pop3Facts};
 pub use moves::{Draft, DraftAttachment};
 pub use probe::{AutoPorts, AutoReport, ProbeAttempt};

@@ -182,8 +182,7 @@ impl Engine {
                 .or(detail.cc.first())
                 .cloned()
                 .ok_or(Error::Config {
-                    reason: "no address to send from: the account's user name is not one"
-                        .into(),
+                    reason: "no address to send from: the account's user name is not one".into(),
                 })?
         };
         let recipients = recipients(&to, &[], &[])?;
@@ -312,7 +311,9 @@ fn recipients(to: &[Address], cc: &[Address], bcc: &[Address]) -> Result<Vec<Str
         let email = a.email.trim();
         if email.is_empty()
             || !email.contains('@')
-            || email.chars().any(|c| c.is_control() || c == '<' || c == '>' || c == ' ')
+            || email
+                .chars()
+                .any(|c| c.is_control() || c == '<' || c == '>' || c == ' ')
         {
             return Err(Error::Config {
                 reason: "a recipient is not a valid address".into(),

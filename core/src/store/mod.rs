@@ -72,13 +72,13 @@ pub use moves::{
     PendingMailboxOp, Rekey,
 };
 pub use objectid::{EmailOwner, Takeover};
-pub use outbox::{
-    NewOutgoing, OriginalPlace, OutPart, OutboxId, OutboxItem, OutboxState, OutboxUpdate,
-    OutgoingSource, OutgoingWork, RejectedRecipient,
-};
 pub use ops::{
     FlagOpChange, LocalKeyword, MessageFlagOps, PendingOp, QueuedFlags, has_flag, keeps_flag,
     set_flag,
+};
+pub use outbox::{
+    NewOutgoing, OriginalPlace, OutPart, OutboxId, OutboxItem, OutboxState, OutboxUpdate,
+    OutgoingSource, OutgoingWork, RejectedRecipient,
 };
 pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
 pub use previews::{PrefetchPart, PreviewSource};

@@ -211,7 +211,8 @@ const ITEM_COLUMNS: &str = "id, account_id, created_at, message_id, subject, rec
 fn item_of(row: &SqliteRow) -> Result<OutboxItem> {
     let json = |column: &'static str| -> Result<String> { col::<String>(row, column) };
     let strings = |column: &'static str| -> Result<Vec<String>> {
-        serde_json::from_str(&json(column)?).map_err(|_| invalid("bad recipient list in the outbox"))
+        serde_json::from_str(&json(column)?)
+            .map_err(|_| invalid("bad recipient list in the outbox"))
     };
     Ok(OutboxItem {
         id: OutboxId(col(row, "id")?),
@@ -276,10 +277,16 @@ impl Store {
         };
         let mut orig: (Option<i64>, Option<u32>, Option<u32>) = (None, None, None);
         if let Some((original, _)) = original {
-            let place = original_place(&mut tx, original.0).await?.ok_or(Error::Config {
-                reason: "the message is not on the server yet; sync first".into(),
-            })?;
-            orig = (Some(place.folder.0), Some(place.uid_validity), Some(place.uid));
+            let place = original_place(&mut tx, original.0)
+                .await?
+                .ok_or(Error::Config {
+                    reason: "the message is not on the server yet; sync first".into(),
+                })?;
+            orig = (
+                Some(place.folder.0),
+                Some(place.uid_validity),
+                Some(place.uid),
+            );
         }
         let recipients = batch_json(&message.recipients, "recipients")?;
         let id: i64 = sqlx::query_scalar(
@@ -549,8 +556,7 @@ impl Store {
         // A partly delivered message (some recipients answered, some still pending) has
         // reached someone: its Sent copy stays. Otherwise the copy of a message that never
         // went out goes too.
-        let untouched =
-            col::<String>(&row, "recipients")? == col::<String>(&row, "pending")?;
+        let untouched = col::<String>(&row, "recipients")? == col::<String>(&row, "pending")?;
         if let (true, Some(folder), Some(v), Some(u)) = (
             untouched && state != OutboxState::Sent,
             col::<Option<i64>>(&row, "sent_folder_id")?,
@@ -590,7 +596,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(sql("retry the outbox"))?;
-        tx.commit().await.map_err(sql("commit retrying the outbox"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit retrying the outbox"))?;
         Ok(())
     }
 
@@ -637,17 +645,16 @@ impl Store {
     /// The account's submission server: host, port and security as the engine spells it.
     pub async fn submission(&self, account: AccountId) -> Result<Option<(String, u16, String)>> {
         let mut conn = self.read().await?;
-        let row = sqlx::query(
-            "SELECT smtp_host, smtp_port, smtp_security FROM accounts WHERE id = ?1",
-        )
-        .bind(account.0)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(sql("read the submission server"))?
-        .ok_or(Error::NotFound {
-            what: "account",
-            id: account.0,
-        })?;
+        let row =
+            sqlx::query("SELECT smtp_host, smtp_port, smtp_security FROM accounts WHERE id = ?1")
+                .bind(account.0)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql("read the submission server"))?
+                .ok_or(Error::NotFound {
+                    what: "account",
+                    id: account.0,
+                })?;
         let host: Option<String> = col(&row, "smtp_host")?;
         let port: Option<i64> = col(&row, "smtp_port")?;
         let security: Option<String> = col(&row, "smtp_security")?;
@@ -680,7 +687,9 @@ impl Store {
                 id: account.0,
             });
         }
-        tx.commit().await.map_err(sql("commit the submission server"))?;
+        tx.commit()
+            .await
+            .map_err(sql("commit the submission server"))?;
         Ok(())
     }
 }

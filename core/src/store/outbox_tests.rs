@@ -66,8 +66,14 @@ async fn fixture() -> Fixture {
             ..NewMessage::default()
         })
         .collect();
-    store.insert_window(ids[0], &state, &messages).await.unwrap();
-    store.insert_window(ids[2], &state, &messages[..1]).await.unwrap();
+    store
+        .insert_window(ids[0], &state, &messages)
+        .await
+        .unwrap();
+    store
+        .insert_window(ids[2], &state, &messages[..1])
+        .await
+        .unwrap();
     Fixture {
         _dir: dir,
         store,
@@ -113,30 +119,76 @@ async fn ops(store: &Store) -> Vec<(String, Option<i64>, Option<i64>)> {
 #[tokio::test]
 async fn an_entry_waits_its_backoff_and_parks_until_retried() {
     let f = fixture().await;
-    let (id, _) = f.store.queue_outgoing(f.account, &raw("1@x"), None).await.unwrap();
+    let (id, _) = f
+        .store
+        .queue_outgoing(f.account, &raw("1@x"), None)
+        .await
+        .unwrap();
     let due = f.store.due_outgoing(f.account, 100, false).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].raw, b"Subject: s\r\n\r\nhello\r\n");
     assert_eq!(due[0].item.pending, ["b@example.org", "c@example.org"]);
 
-    assert_eq!(f.store.record_outgoing_failure(id, "451 later", 200, false).await.unwrap(), 1);
-    assert!(f.store.due_outgoing(f.account, 199, false).await.unwrap().is_empty());
-    assert_eq!(f.store.due_outgoing(f.account, 200, false).await.unwrap().len(), 1);
+    assert_eq!(
+        f.store
+            .record_outgoing_failure(id, "451 later", 200, false)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        f.store
+            .due_outgoing(f.account, 199, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        f.store
+            .due_outgoing(f.account, 200, false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
-    f.store.record_outgoing_failure(id, "451 again", 0, true).await.unwrap();
-    assert!(f.store.due_outgoing(f.account, 10_000, false).await.unwrap().is_empty());
+    f.store
+        .record_outgoing_failure(id, "451 again", 0, true)
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .due_outgoing(f.account, 10_000, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // An explicit flush takes parked entries too; a retry makes them due again.
-    assert_eq!(f.store.due_outgoing(f.account, 0, true).await.unwrap().len(), 1);
+    assert_eq!(
+        f.store
+            .due_outgoing(f.account, 0, true)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     f.store.retry_outgoing(f.account).await.unwrap();
     let item = f.store.outbox_item(id).await.unwrap();
     assert!(!item.parked);
-    assert_eq!((item.attempts, item.last_error.as_deref()), (2, Some("451 again")));
+    assert_eq!(
+        (item.attempts, item.last_error.as_deref()),
+        (2, Some("451 again"))
+    );
 }
 
 #[tokio::test]
 async fn a_sent_entry_drops_its_bytes_and_keeps_its_answers() {
     let f = fixture().await;
-    let (id, _) = f.store.queue_outgoing(f.account, &raw("2@x"), None).await.unwrap();
+    let (id, _) = f
+        .store
+        .queue_outgoing(f.account, &raw("2@x"), None)
+        .await
+        .unwrap();
     f.store
         .update_outgoing(
             id,
@@ -163,7 +215,13 @@ async fn a_sent_entry_drops_its_bytes_and_keeps_its_answers() {
     assert_eq!(item.rejected[0].code, 550);
     assert_eq!(item.up_bytes, 1234);
     assert!(item.sent_at.is_some());
-    assert!(f.store.due_outgoing(f.account, 0, true).await.unwrap().is_empty());
+    assert!(
+        f.store
+            .due_outgoing(f.account, 0, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut conn = f.store.read().await.unwrap();
     let raw: Option<Vec<u8>> = sqlx::query_scalar("SELECT raw FROM outbox WHERE id = ?1")
         .bind(id.0)
@@ -176,15 +234,29 @@ async fn a_sent_entry_drops_its_bytes_and_keeps_its_answers() {
 #[tokio::test]
 async fn cancelling_is_refused_mid_send_and_stops_a_send_it_beat() {
     let f = fixture().await;
-    let (a, _) = f.store.queue_outgoing(f.account, &raw("3@x"), None).await.unwrap();
-    let (b, _) = f.store.queue_outgoing(f.account, &raw("4@x"), None).await.unwrap();
+    let (a, _) = f
+        .store
+        .queue_outgoing(f.account, &raw("3@x"), None)
+        .await
+        .unwrap();
+    let (b, _) = f
+        .store
+        .queue_outgoing(f.account, &raw("4@x"), None)
+        .await
+        .unwrap();
     let submitting = OutboxUpdate {
         state: Some(OutboxState::Submitting),
         ..OutboxUpdate::default()
     };
-    f.store.update_outgoing(a, submitting.clone()).await.unwrap();
+    f.store
+        .update_outgoing(a, submitting.clone())
+        .await
+        .unwrap();
     assert!(!f.store.cancel_outgoing(a).await.unwrap());
-    assert_eq!(f.store.outbox_item(a).await.unwrap().state, OutboxState::Submitting);
+    assert_eq!(
+        f.store.outbox_item(a).await.unwrap().state,
+        OutboxState::Submitting
+    );
 
     // b: its Sent copy was appended, then the user cancelled: the copy is expunged by the
     // write-back, and the send that loaded b before the cancel stops at its next step.
@@ -200,7 +272,10 @@ async fn cancelling_is_refused_mid_send_and_stops_a_send_it_beat() {
         .await
         .unwrap();
     assert!(f.store.cancel_outgoing(b).await.unwrap());
-    assert_eq!(ops(&f.store).await, [("expunge".to_string(), Some(f.sent.0), Some(42))]);
+    assert_eq!(
+        ops(&f.store).await,
+        [("expunge".to_string(), Some(f.sent.0), Some(42))]
+    );
     let late = f.store.update_outgoing(b, submitting).await;
     assert!(matches!(late, Err(Error::NotFound { .. })), "{late:?}");
 }
@@ -223,13 +298,19 @@ async fn a_draft_leaves_drafts_with_the_send() {
         .queue_outgoing(f.account, &message, Some(on_server))
         .await
         .unwrap();
-    assert_eq!(changes.removed.get(&f.drafts).map(Vec::as_slice), Some(&[1u32][..]));
+    assert_eq!(
+        changes.removed.get(&f.drafts).map(Vec::as_slice),
+        Some(&[1u32][..])
+    );
     assert!(ops(&f.store).await.is_empty());
     // The Drafts sync does not fetch it back meanwhile.
     assert_eq!(f.store.queued_away_uids(f.drafts).await.unwrap(), [1]);
     let due = f.store.due_outgoing(f.account, 0, false).await.unwrap();
     let original = due[0].original.clone().unwrap();
-    assert_eq!((original.folder, original.uid_validity, original.uid), (f.drafts, 7, 1));
+    assert_eq!(
+        (original.folder, original.uid_validity, original.uid),
+        (f.drafts, 7, 1)
+    );
     f.store
         .update_outgoing(
             id,
@@ -240,8 +321,17 @@ async fn a_draft_leaves_drafts_with_the_send() {
         )
         .await
         .unwrap();
-    assert_eq!(ops(&f.store).await, [("expunge".to_string(), Some(f.drafts.0), Some(1))]);
-    assert!(f.store.queued_away_uids(f.drafts).await.unwrap().contains(&1));
+    assert_eq!(
+        ops(&f.store).await,
+        [("expunge".to_string(), Some(f.drafts.0), Some(1))]
+    );
+    assert!(
+        f.store
+            .queued_away_uids(f.drafts)
+            .await
+            .unwrap()
+            .contains(&1)
+    );
 
     // A draft still only here: its queued APPEND goes with it, in the same transaction.
     let record = DraftRecord {
@@ -259,8 +349,16 @@ async fn a_draft_leaves_drafts_with_the_send() {
         f.store.queued_draft_raw(local).await.unwrap().as_deref(),
         Some(&record.raw[..])
     );
-    f.store.queue_outgoing(f.account, &raw("6@x"), Some(local)).await.unwrap();
-    assert!(ops(&f.store).await.iter().all(|(kind, ..)| kind != "append"));
+    f.store
+        .queue_outgoing(f.account, &raw("6@x"), Some(local))
+        .await
+        .unwrap();
+    assert!(
+        ops(&f.store)
+            .await
+            .iter()
+            .all(|(kind, ..)| kind != "append")
+    );
     assert!(f.store.message(local).await.unwrap().is_none());
 }
 
@@ -275,7 +373,10 @@ async fn a_forward_follows_its_original_through_a_queued_move() {
         original,
         draft: false,
     };
-    f.store.queue_outgoing(f.account, &message, None).await.unwrap();
+    f.store
+        .queue_outgoing(f.account, &message, None)
+        .await
+        .unwrap();
     // Moved locally, not yet on the server: the URL must still name INBOX/2.
     f.store.queue_moves(&[original], f.sent).await.unwrap();
     let due = f.store.due_outgoing(f.account, 0, false).await.unwrap();
@@ -310,5 +411,10 @@ async fn a_forward_follows_its_original_through_a_queued_move() {
     ));
     let mut empty = raw("8@x");
     empty.recipients.clear();
-    assert!(f.store.queue_outgoing(f.account, &empty, None).await.is_err());
+    assert!(
+        f.store
+            .queue_outgoing(f.account, &empty, None)
+            .await
+            .is_err()
+    );
 }

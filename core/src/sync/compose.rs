@@ -57,7 +57,11 @@ pub fn new_message_id(from: &str) -> String {
     let domain = from
         .rsplit_once('@')
         .map(|(_, d)| d)
-        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .filter(|d| {
+            !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        })
         .unwrap_or("anvert.invalid");
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
@@ -201,9 +205,11 @@ fn split_entity(built: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
 /// The message the server would assemble from `parts`, assembled here from the original's
 /// bytes (where the server offers no CATENATE, or no BURL to submit what it assembled).
 pub fn assemble(text: &[u8], parts: &[OutPart], original: &[u8]) -> Result<Vec<u8>> {
-    let message = MessageParser::default().parse(original).ok_or(Error::Decode {
-        reason: "the original message could not be parsed",
-    })?;
+    let message = MessageParser::default()
+        .parse(original)
+        .ok_or(Error::Decode {
+            reason: "the original message could not be parsed",
+        })?;
     let mut out = Vec::with_capacity(text.len() + original.len());
     for part in parts {
         match part {
@@ -321,8 +327,14 @@ mod tests {
     use mail_parser::MimeHeaders;
 
     fn original() -> Vec<u8> {
-        let from = Address { name: None, email: "a@example.org".into() };
-        let to = [Address { name: None, email: "b@example.org".into() }];
+        let from = Address {
+            name: None,
+            email: "a@example.org".into(),
+        };
+        let to = [Address {
+            name: None,
+            email: "b@example.org".into(),
+        }];
         build(&Outgoing {
             from: &from,
             to: &to,
@@ -341,8 +353,14 @@ mod tests {
     #[test]
     fn a_forward_assembled_here_carries_the_attachments_byte_for_byte() {
         let orig = original();
-        let from = Address { name: None, email: "b@example.org".into() };
-        let to = [Address { name: None, email: "c@example.org".into() }];
+        let from = Address {
+            name: None,
+            email: "b@example.org".into(),
+        };
+        let to = [Address {
+            name: None,
+            email: "c@example.org".into(),
+        }];
         let fwd = Outgoing {
             from: &from,
             to: &to,
@@ -366,9 +384,22 @@ mod tests {
 
     #[test]
     fn a_forward_without_sections_is_the_text_alone() {
-        let from = Address { name: None, email: "b@example.org".into() };
-        let to = [Address { name: None, email: "c@example.org".into() }];
-        let m = Outgoing { from: &from, to: &to, subject: "s", text: "only text", message_id: "x@y", ..Outgoing::default() };
+        let from = Address {
+            name: None,
+            email: "b@example.org".into(),
+        };
+        let to = [Address {
+            name: None,
+            email: "c@example.org".into(),
+        }];
+        let m = Outgoing {
+            from: &from,
+            to: &to,
+            subject: "s",
+            text: "only text",
+            message_id: "x@y",
+            ..Outgoing::default()
+        };
         let (text, parts) = skeleton(&m, &[]).unwrap();
         let raw = assemble(&text, &parts, &original()).unwrap();
         let parsed = MessageParser::default().parse(&raw).unwrap();
@@ -378,7 +409,10 @@ mod tests {
 
     #[test]
     fn missing_sections_are_an_error_not_a_panic() {
-        let parts = [OutPart::Section("9".into()), OutPart::Section("1.1.1.1".into())];
+        let parts = [
+            OutPart::Section("9".into()),
+            OutPart::Section("1.1.1.1".into()),
+        ];
         for p in &parts {
             assert!(assemble(b"", std::slice::from_ref(p), &original()).is_err());
         }
@@ -387,7 +421,8 @@ mod tests {
 
     #[test]
     fn bcc_is_taken_out_of_a_draft() {
-        let raw = b"From: a@x\r\nBcc: secret@x,\r\n other@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n";
+        let raw =
+            b"From: a@x\r\nBcc: secret@x,\r\n other@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n";
         assert_eq!(
             without_bcc(raw),
             b"From: a@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n".to_vec()

@@ -35,6 +35,7 @@ mod recover;
 mod role_folders;
 mod roles;
 mod send;
+mod send_wire;
 pub(crate) mod server_search;
 mod structure;
 mod windows;

@@ -28,16 +28,19 @@
 use super::{
     EventSink, MAX_ATTEMPTS, SyncEvent,
     compose::assemble,
+    send_wire::{
+        catenate_pieces, envelope, find_in_sent, part_urls, read_original, session_uid_validity,
+    },
     writeback::backoff,
 };
 use crate::{
     error::{Error, Result},
-    imap::{CatPart, ImapSession, url},
+    imap::{ImapSession, url},
     net::{Credential, Endpoint, Purpose, TlsConnector, WireMeter},
-    smtp::{self, Envelope, Payload, SmtpOptions, SmtpSession},
+    smtp::{self, Payload, SmtpOptions, SmtpSession},
     store::{
-        AccountId, FolderId, OriginalPlace, OutPart, OutboxId, OutboxState, OutboxUpdate,
-        OutgoingWork, RejectedRecipient, Store,
+        AccountId, FolderId, OriginalPlace, OutboxId, OutboxState, OutboxUpdate, OutgoingWork,
+        RejectedRecipient, Store,
     },
 };
 
@@ -68,14 +71,6 @@ pub struct SendReport {
 
 /// Flags of the Sent copy.
 const SENT_FLAGS: [&str; 1] = ["\\Seen"];
-/// Bytes asked per range when the original of a forward is read here (DATA path).
-const ORIGINAL_CHUNK: u32 = 1 << 20;
-/// Ranges of the original in flight at once.
-const ORIGINAL_DEPTH: usize = 4;
-/// The NOOP before a search in a Sent folder selected already.
-const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// The largest original read here for a forward (past it the forward fails clearly).
-const ORIGINAL_MAX: u64 = 64 << 20;
 
 /// Sends what is due in the account's outbox. `imap` is the account's logged-in session
 /// (None: no IMAP, so no Sent copy — a POP3 account); `target` its submission server (None:
@@ -199,15 +194,20 @@ struct Run<'a> {
 }
 
 /// The Sent folder as the wire names it, with its id.
-struct SentFolder {
-    id: FolderId,
-    name: String,
+pub(super) struct SentFolder {
+    pub id: FolderId,
+    pub name: String,
 }
 
 impl Run<'_> {
     async fn smtp(&mut self) -> Result<&mut SmtpSession> {
         // A session the last transaction broke (the server hung up) is replaced.
-        if self.smtp.get_mut().as_ref().is_some_and(SmtpSession::is_broken) {
+        if self
+            .smtp
+            .get_mut()
+            .as_ref()
+            .is_some_and(SmtpSession::is_broken)
+        {
             *self.smtp.get_mut() = None;
         }
         match self.smtp.get_mut() {
@@ -238,7 +238,11 @@ impl Run<'_> {
     }
 
     /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
-    async fn temporary(&self, id: OutboxId, error: &dyn std::fmt::Display) -> Result<String> {
+    async fn temporary(
+        &self,
+        id: OutboxId,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> Result<String> {
         let item = self.store.outbox_item(id).await?;
         let attempts = item.attempts + 1;
         let park = attempts >= MAX_ATTEMPTS;
@@ -326,8 +330,7 @@ impl Run<'_> {
         }
 
         // (No reference to the IMAP session is held across an await: it is not Sync.)
-        let urlauth =
-            sent.is_some() && imap.as_deref().is_some_and(|s| s.capabilities().urlauth());
+        let urlauth = sent.is_some() && imap.as_deref().is_some_and(|s| s.capabilities().urlauth());
         let caps = self.smtp().await?.caps().clone();
         // Over the server's SIZE: refused before anything is uploaded, the Sent copy too.
         if let Some(limit) = caps.size.filter(|l| *l > 0)
@@ -349,9 +352,7 @@ impl Run<'_> {
             .burl
             .filter(|b| b.imap && urlauth && !b.authorities.is_empty())
             .map(|b| b.authorities);
-        let can_assemble_there = imap
-            .as_deref()
-            .is_some_and(|s| s.capabilities().catenate());
+        let can_assemble_there = imap.as_deref().is_some_and(|s| s.capabilities().catenate());
         let by_reference = match state {
             OutboxState::Appended | OutboxState::Appending => true,
             _ => burl.is_some() && (work.parts.is_none() || can_assemble_there),
@@ -403,7 +404,11 @@ impl Run<'_> {
             let refused_url = matches!(
                 &result,
                 Err(smtp::SendError {
-                    error: Error::SmtpRejected { stage: "BURL", permanent: true, .. },
+                    error: Error::SmtpRejected {
+                        stage: "BURL",
+                        permanent: true,
+                        ..
+                    },
                     maybe_delivered: false,
                 })
             );
@@ -436,8 +441,7 @@ impl Run<'_> {
         let bytes = match &work.parts {
             None => std::borrow::Cow::Borrowed(work.raw.as_slice()),
             Some(parts) => {
-                let (Some(session), Some(original)) = (imap.as_deref_mut(), &work.original)
-                else {
+                let (Some(session), Some(original)) = (imap.as_deref_mut(), &work.original) else {
                     return Ok(Done::Failed(
                         self.fail(id, "the original message is gone from the server", false)
                             .await?,
@@ -579,7 +583,11 @@ impl Run<'_> {
                 }
                 let permanent = matches!(
                     e.error,
-                    Error::MessageTooLarge { .. } | Error::SmtpRejected { permanent: true, .. }
+                    Error::MessageTooLarge { .. }
+                        | Error::SmtpRejected {
+                            permanent: true,
+                            ..
+                        }
                 );
                 if permanent {
                     let text = e.error.to_string();
@@ -707,8 +715,15 @@ impl Run<'_> {
                 _ => Vec::new(),
             },
         };
-        self.file_copy_bytes(imap, work, sent, &bytes, OutboxState::Submitted, after_restart)
-            .await
+        self.file_copy_bytes(
+            imap,
+            work,
+            sent,
+            &bytes,
+            OutboxState::Submitted,
+            after_restart,
+        )
+        .await
     }
 
     /// Files the Sent copy of a message the DATA path sent: nothing where the server does it
@@ -774,135 +789,4 @@ fn finished(state: OutboxState) -> Done {
     } else {
         Done::Waiting(String::new())
     }
-}
-
-/// The SMTP envelope of an entry: its pending recipients.
-fn envelope(work: &OutgoingWork, size: u64) -> Envelope {
-    Envelope {
-        from: work.mail_from.clone(),
-        to: work.item.pending.clone(),
-        size,
-        eight_bit: work.eight_bit,
-        utf8: work.utf8,
-    }
-}
-
-/// The relative URLs of an assembled message's sections, where its original is now.
-fn part_urls(parts: &[OutPart], original: &OriginalPlace) -> Result<Vec<String>> {
-    parts
-        .iter()
-        .filter_map(|p| match p {
-            OutPart::Section(s) => Some(url::relative(
-                &original.folder_name,
-                original.uid_validity,
-                original.uid,
-                (!s.is_empty()).then_some(s.as_str()),
-            )),
-            OutPart::Text(..) => None,
-        })
-        .collect()
-}
-
-/// The CATENATE pieces: text ranges of `text` and the URLs, in order.
-fn catenate_pieces<'a>(
-    text: &'a [u8],
-    parts: &[OutPart],
-    urls: &'a [String],
-) -> Result<Vec<CatPart<'a>>> {
-    let mut out = Vec::with_capacity(parts.len());
-    let mut next_url = urls.iter();
-    for part in parts {
-        match part {
-            OutPart::Text(start, end) => {
-                let range = usize::try_from(*start).unwrap_or(usize::MAX)
-                    ..usize::try_from(*end).unwrap_or(usize::MAX);
-                let bytes = text.get(range).ok_or(Error::Decode {
-                    reason: "an outgoing message's text is shorter than its parts",
-                })?;
-                if !bytes.is_empty() {
-                    out.push(CatPart::Text(bytes));
-                }
-            }
-            OutPart::Section(_) => {
-                let url = next_url.next().ok_or(Error::Decode {
-                    reason: "an outgoing message's parts do not match",
-                })?;
-                out.push(CatPart::Url(url));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The UID of the newest message in Sent with this Message-ID (EXAMINE Sent first).
-async fn find_in_sent(
-    session: &mut ImapSession,
-    sent: &SentFolder,
-    message_id: &str,
-) -> Result<Option<u32>> {
-    // Selected already: a NOOP first, so that what arrived since (a copy the server filed
-    // itself) is in the session's view (Dovecot's SEARCH did not see it otherwise).
-    if session.selected_uid_validity(&sent.name).is_some() {
-        session.probe(PROBE_TIMEOUT).await?;
-    }
-    // Any UIDVALIDITY: the search is by content (a FolderChanged answer leaves it selected).
-    match session.ensure_examined(&sent.name, None).await {
-        Ok(_) | Err(Error::FolderChanged) => {}
-        Err(e) => return Err(e),
-    }
-    let bracketed = format!("<{message_id}>");
-    Ok(session
-        .uids_by_message_id(&[bracketed.as_str()])
-        .await?
-        .into_iter()
-        .next()
-        .flatten())
-}
-
-/// The UIDVALIDITY of `folder` if it is the folder selected now.
-fn session_uid_validity(session: &ImapSession, folder: &str) -> Option<u32> {
-    session.selected_uid_validity(folder)
-}
-
-/// The whole original of a forward, read here in ranges (the DATA path).
-async fn read_original(session: &mut ImapSession, original: &OriginalPlace) -> Result<Vec<u8>> {
-    session
-        .ensure_examined(&original.folder_name, Some(original.uid_validity))
-        .await?;
-    let mut out = Vec::new();
-    loop {
-        let start = out.len() as u64;
-        let requests: Vec<(u32, u64, u32)> = (0..ORIGINAL_DEPTH as u64)
-            .map(|i| (original.uid, start + i * u64::from(ORIGINAL_CHUNK), ORIGINAL_CHUNK))
-            .collect();
-        let mut ranges = session.message_ranges(&requests).await?;
-        session.meter().set_purpose(Purpose::Send);
-        ranges.sort_by_key(|r| r.offset);
-        let mut short = ranges.len() < requests.len();
-        for (range, (_, offset, _)) in ranges.iter().zip(&requests) {
-            if range.offset != *offset {
-                short = true;
-                break;
-            }
-            out.extend_from_slice(&range.data);
-            if range.data.len() < ORIGINAL_CHUNK as usize {
-                short = true;
-                break;
-            }
-        }
-        if out.len() as u64 > ORIGINAL_MAX {
-            return Err(Error::TooLarge {
-                limit: ORIGINAL_MAX,
-            });
-        }
-        if short {
-            break;
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::Config {
-            reason: "the original message is gone from the server".into(),
-        });
-    }
-    Ok(out)
 }

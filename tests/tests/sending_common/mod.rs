@@ -64,10 +64,13 @@ impl Setup {
     pub async fn sync(&self) {
         let report = self
             .engine
-            .sync(self.account, &SyncRequest {
+            .sync(
+                self.account,
+                &SyncRequest {
                     network: NetworkKind::Metered,
                     ..SyncRequest::default()
-                })
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("sync: {e}\n{}", self.server.log()));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -178,7 +181,10 @@ impl Setup {
         let before = self.imap_tap.stats().down;
         self.sync().await;
         let synced = self.imap_tap.stats().down - before;
-        assert!(synced < 64 * 1024, "the sync fetched {synced} B: more than headers");
+        assert!(
+            synced < 64 * 1024,
+            "the sync fetched {synced} B: more than headers"
+        );
         let inbox = self
             .engine
             .folders(self.account)
@@ -187,11 +193,7 @@ impl Setup {
             .into_iter()
             .find(|f| f.name == "INBOX")
             .unwrap();
-        let page = self
-            .engine
-            .messages(inbox.id, None, 50)
-            .await
-            .unwrap();
+        let page = self.engine.messages(inbox.id, None, 50).await.unwrap();
         page.items
             .into_iter()
             .find(|m| m.subject == subject)
