@@ -298,7 +298,10 @@ impl Run<'_> {
 
         // A send whose outcome a restart could not know.
         if state == OutboxState::Submitting {
+            // Only where no copy of ours is in Sent (the DATA path appends after the send; a
+            // BURL that fell back to DATA had appended before).
             if work.item.path.as_deref() == Some("data")
+                && sent_copy.is_none()
                 && let (Some(session), Some(sent)) = (imap.as_deref_mut(), &sent)
                 && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
             {
@@ -319,7 +322,8 @@ impl Run<'_> {
                 return Ok(Done::Sent);
             }
             resend = true;
-            state = if sent_copy.is_some() && work.item.path.as_deref() == Some("burl") {
+            // A copy of ours in Sent is never appended again.
+            state = if sent_copy.is_some() {
                 OutboxState::Appended
             } else {
                 OutboxState::Queued
@@ -386,39 +390,48 @@ impl Run<'_> {
                 v,
                 uid,
             )?;
-            let signed = session.genurlauth(&rump).await?;
-            self.record(
-                id,
-                OutboxUpdate {
-                    state: Some(OutboxState::Submitting),
-                    path: Some("burl"),
-                    resend,
-                    ..OutboxUpdate::default()
-                },
-            )
-            .await?;
-            let smtp = self.smtp().await?;
-            let by_url = envelope(work, work.item.size);
-            let result = smtp.send(&by_url, Payload::Burl { url: &signed }).await;
-            drop(signed);
-            let refused_url = matches!(
-                &result,
-                Err(smtp::SendError {
-                    error: Error::SmtpRejected {
-                        stage: "BURL",
-                        permanent: true,
-                        ..
+            let signed = match session.genurlauth(&rump).await {
+                Ok(signed) => Some(signed),
+                // The IMAP server will not sign a URL naming the authority the submission
+                // server announced (they are not one system: Cyrus signs only for its own
+                // configured name): the bytes go by DATA instead, below.
+                Err(Error::ServerNo { .. } | Error::ServerBad { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(signed) = signed {
+                self.record(
+                    id,
+                    OutboxUpdate {
+                        state: Some(OutboxState::Submitting),
+                        path: Some("burl"),
+                        resend,
+                        ..OutboxUpdate::default()
                     },
-                    maybe_delivered: false,
-                })
-            );
-            if !refused_url {
-                return self.answered(work, result, true, sent_copy, true).await;
+                )
+                .await?;
+                let smtp = self.smtp().await?;
+                let by_url = envelope(work, work.item.size);
+                let result = smtp.send(&by_url, Payload::Burl { url: &signed }).await;
+                drop(signed);
+                let refused_url = matches!(
+                    &result,
+                    Err(smtp::SendError {
+                        error: Error::SmtpRejected {
+                            stage: "BURL",
+                            permanent: true,
+                            ..
+                        },
+                        maybe_delivered: false,
+                    })
+                );
+                if !refused_url {
+                    return self.answered(work, result, true, sent_copy, true).await;
+                }
             }
-            // The submission server announced BURL but could not fetch the copy (Dovecot
-            // with BURL switched off still announces it after AUTH, then answers 554): the
-            // bytes go by DATA instead, from the Sent copy; the copy stays filed.
-            tracing::info!("BURL refused; sending the message with DATA instead");
+            // The submission server announced BURL but could not fetch the copy (a 5xx to
+            // BURL), or the IMAP server would not sign its URL: the bytes go by DATA
+            // instead, from the Sent copy; the copy stays filed, the only one.
+            tracing::info!("BURL not possible for this copy; sending the message with DATA instead");
             let bytes = match &work.parts {
                 None => work.raw.clone(),
                 Some(_) => {
@@ -431,6 +444,17 @@ impl Run<'_> {
                     read_original(session, &copy).await?
                 }
             };
+            self.record(
+                id,
+                OutboxUpdate {
+                    state: Some(OutboxState::Submitting),
+                    path: Some("data"),
+                    resend,
+                    copy_done: Some(true),
+                    ..OutboxUpdate::default()
+                },
+            )
+            .await?;
             let smtp = self.smtp().await?;
             let envelope = envelope(work, bytes.len() as u64);
             let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
