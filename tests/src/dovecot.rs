@@ -43,6 +43,37 @@ pub struct DovecotOptions {
     /// Drafts, Sent, Trash, Junk and Archive exist for every user (`auto = subscribe`); off
     /// leaves them out, so a user has only INBOX until a client creates more.
     pub role_mailboxes: bool,
+    /// Dovecot's submission service (and URLAUTH, BURL, CATENATE), relaying to a harness
+    /// SMTP receiver; off by default, so that other tests start as fast as before.
+    pub submission: Option<SubmissionOptions>,
+}
+
+/// The sending side (issue 18), switched in Dovecot's own configuration, never by a flag
+/// inside the engine: see `crate::submission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmissionOptions {
+    /// The submission service offers `BURL imap` (off: `imap_urlauth_host` is emptied for
+    /// `protocol submission`, which keeps IMAP's URLAUTH).
+    pub burl: bool,
+    /// IMAP advertises CATENATE (off: dropped from `imap_capability`).
+    pub catenate: bool,
+    /// IMAP advertises `URLAUTH URLAUTH=BINARY` (off: `imap_urlauth_host` is emptied for
+    /// `protocol imap`).
+    pub urlauth: bool,
+    /// `submission_max_mail_size` (EHLO's `SIZE n`); None = unlimited (bare `SIZE`).
+    pub max_mail_size: Option<u64>,
+}
+
+impl Default for SubmissionOptions {
+    /// Everything on, no size limit.
+    fn default() -> Self {
+        SubmissionOptions {
+            burl: true,
+            catenate: true,
+            urlauth: true,
+            max_mail_size: None,
+        }
+    }
 }
 
 /// OAuth2 logins (SASL OAUTHBEARER/XOAUTH2) through Dovecot's oauth2 passdb, which asks an
@@ -88,6 +119,7 @@ impl Default for DovecotOptions {
             uidplus: true,
             special_use: true,
             role_mailboxes: true,
+            submission: None,
         }
     }
 }
@@ -110,6 +142,8 @@ pub struct Dovecot {
     root: tempfile::TempDir,
     child: Option<Child>,
     mail_owner: Option<(u32, u32)>,
+    /// The submission listeners and the receiver, when `options.submission` is set.
+    pub(crate) submission: Option<crate::submission::SubmissionRuntime>,
 }
 
 impl std::fmt::Debug for Dovecot {
@@ -179,10 +213,20 @@ impl Dovecot {
         }
 
         let ports = free_ports();
+        let submission = options
+            .submission
+            .map(|_| crate::submission::SubmissionRuntime::new(&ports));
         let config = root.path().join("dovecot.conf");
         std::fs::write(
             &config,
-            render_config(root.path(), &pki, ports, &options, is_root),
+            render_config(
+                root.path(),
+                &pki,
+                ports,
+                &options,
+                submission.as_ref(),
+                is_root,
+            ),
         )
         .unwrap();
         let mut dovecot = Dovecot {
@@ -193,6 +237,7 @@ impl Dovecot {
             root,
             child: None,
             mail_owner,
+            submission,
         };
         dovecot.fix_ownership();
         // A free port can be taken by another test between `free_ports` and Dovecot's bind
@@ -203,6 +248,9 @@ impl Dovecot {
                 Ok(()) => break,
                 Err(log) if attempt < 5 && log.contains("Address already in use") => {
                     dovecot.ports = free_ports();
+                    if let Some(submission) = &mut dovecot.submission {
+                        submission.reallocate_ports(&dovecot.ports);
+                    }
                     std::fs::write(
                         &dovecot.config,
                         render_config(
@@ -210,6 +258,7 @@ impl Dovecot {
                             &dovecot.pki,
                             dovecot.ports,
                             &dovecot.options,
+                            dovecot.submission.as_ref(),
                             is_root,
                         ),
                     )
@@ -235,12 +284,19 @@ impl Dovecot {
             .expect("could not start dovecot");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
+        let submission_ports = self
+            .submission
+            .as_ref()
+            .map(|s| [s.ports.submission, s.ports.submissions]);
         for port in [
             self.ports.imap,
             self.ports.imaps,
             self.ports.pop3,
             self.ports.pop3s,
-        ] {
+        ]
+        .into_iter()
+        .chain(submission_ports.into_iter().flatten())
+        {
             loop {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     break;
@@ -470,6 +526,7 @@ fn render_config(
     pki: &TestPki,
     ports: Ports,
     options: &DovecotOptions,
+    submission: Option<&crate::submission::SubmissionRuntime>,
     is_root: bool,
 ) -> String {
     let r = root.display();
@@ -530,6 +587,13 @@ fn render_config(
     if !options.special_use {
         caps.retain(|c| *c != "SPECIAL-USE");
     }
+    if options.submission.is_some_and(|s| !s.catenate) {
+        caps.retain(|c| *c != "CATENATE");
+    }
+    // Dovecot adds URLAUTH only to its default capability list; an explicit one names it.
+    if options.submission.is_some_and(|s| s.urlauth) {
+        caps.extend(["URLAUTH", "URLAUTH=BINARY"]);
+    }
     if options.oauth.as_ref().is_some_and(|o| !o.sasl_ir) {
         caps.retain(|c| *c != "SASL-IR");
     }
@@ -572,6 +636,19 @@ fn render_config(
     } else {
         String::new()
     };
+    // The sending side: protocols, URLAUTH, the relay and the listeners (crate::submission).
+    let (protocols, submission_config, imap_extra) = match (options.submission, submission) {
+        (Some(opts), Some(runtime)) => (
+            "imap pop3 submission",
+            runtime.config(&opts, ports.imaps),
+            if opts.urlauth {
+                ""
+            } else {
+                "  imap_urlauth_host =\n"
+            },
+        ),
+        _ => ("imap pop3", String::new(), ""),
+    };
     let users_line = if is_root {
         String::new()
     } else {
@@ -586,7 +663,7 @@ instance_name = anvert-test-{imaps}
 log_path = {r}/dovecot.log
 info_log_path = {r}/dovecot.log
 debug_log_path = {r}/dovecot.log
-{users_line}protocols = imap pop3
+{users_line}protocols = {protocols}
 listen = 127.0.0.1, 127.0.0.2
 ssl = required
 ssl_cert = <{cert}
@@ -644,8 +721,8 @@ service stats {{
 protocol imap {{
   mail_plugins = {imap_plugins}
   imap_idle_notify_interval = 2 mins
-}}
-# Where inotify is unavailable (some sandboxes) IDLE falls back to polling: poll each second,
+{imap_extra}}}
+{submission_config}# Where inotify is unavailable (some sandboxes) IDLE falls back to polling: poll each second,
 # so a change made by another session wakes an IDLE client promptly.
 mailbox_idle_check_interval = 1 secs
 "#,

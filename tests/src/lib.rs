@@ -13,6 +13,11 @@
 //! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
 //! - `scripted`: a scripted IMAP server whose every answer the test chooses (hostile servers).
 //! - `scripted_pop3`: its POP3 twin, a well-behaved maildrop whose answers a hook replaces.
+//! - `submission`: Dovecot's submission service (BURL), URLAUTH and CATENATE, opt-in per test,
+//!   with their switches in Dovecot's configuration.
+//! - `smtp_sink`: the SMTP receiver Dovecot relays to; keeps what it gets, injects faults.
+//! - `smtp_client`: a raw SMTP client over verified TLS (465-like and 587-like), for the
+//!   harness' own tests and baselines that bypass the engine.
 //!
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,5 +32,8 @@ pub mod generator;
 pub mod scripted;
 pub mod scripted_pop3;
 pub mod server;
+pub mod smtp_client;
+pub mod smtp_sink;
+pub mod submission;
 pub mod tap;
 pub mod truth;

@@ -203,6 +203,7 @@ async fn scenario(server: &dyn TestServer, seed: u64) {
                     email: "bob@example.org".into(),
                 }],
                 cc: Vec::new(),
+                bcc: Vec::new(),
                 subject: "Draft from the phone".into(),
                 text: "Hello".into(),
                 html: None,

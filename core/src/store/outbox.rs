@@ -769,3 +769,7 @@ async fn queue_draft_expunge(conn: &mut sqlx::SqliteConnection, id: OutboxId) ->
     .map_err(sql("queue the expunge of a sent draft"))?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;
