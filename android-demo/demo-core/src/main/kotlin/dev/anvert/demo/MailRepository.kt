@@ -70,6 +70,8 @@ fun Throwable.userMessage(): String = when (this) {
     is AnvertException.Server -> "The server said: ${text}"
     is AnvertException.Storage -> "Storage problem: ${reason}"
     is AnvertException.Cancelled -> "Cancelled."
+    is AnvertException.MessageTooLarge -> "The message is too large for the server (${size} bytes; it takes ${limit})."
+    is AnvertException.SmtpRejected -> "The mail server refused it: ${code} ${text}"
     is AnvertException.NotFound -> "It is no longer there."
     is AnvertException -> message ?: toString()
     else -> message ?: toString()
