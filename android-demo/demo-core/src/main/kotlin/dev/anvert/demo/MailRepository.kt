@@ -151,6 +151,13 @@ class MailRepository(
     /** Push (IDLE) on `folder` for as long as the app is in the foreground. */
     fun push(folder: String = "INBOX"): Push = Push(engine, account, folder) { networkKind }
 
+    /** The account's outbox and send actions; new messages go out from the account's user
+     *  name (an address). Close it with the screen. */
+    suspend fun outbox(): Outbox {
+        val username = engine.accounts().first { it.id == account }.username
+        return Outbox(engine, account, dev.anvert.Address(name = null, email = username), network, scope)
+    }
+
     suspend fun refreshUsage() {
         val rows = engine.usage(account)
         _usage.value = UsageUiState(rows.groupBy { it.networkKind }.toSortedMap())
