@@ -23,7 +23,6 @@ import java.io.File
 import java.security.MessageDigest
 import java.util.Base64
 import kotlin.random.Random
-import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -44,12 +43,12 @@ class Delivered(val recipients: List<String>, val eml: ByteArray) {
 suspend fun delivered(messageId: String): Delivered = withTimeout(30_000) {
     var found: Delivered? = null
     while (found == null) {
-        found = DevServer.spool.listFiles { f -> f.name.endsWith(".eml") }.orEmpty()
+        found = DevServer.spool.listFiles().orEmpty().filter { it.name.endsWith(".eml") }
             .map { eml -> Delivered(File(eml.path.removeSuffix(".eml") + ".rcpt").readLines().filter { it.isNotBlank() }, eml.readBytes()) }
             .firstOrNull { it.text.contains("Message-ID: <$messageId>", ignoreCase = true) }
         if (found == null) delay(100)
     }
-    found
+    requireNotNull(found)
 }
 
 /** The decoded bodies of every base64 part of a MIME message. */

@@ -38,7 +38,7 @@ object TestServer {
         dev.anvert.SubmissionServer(host = env("ANVERT_HOST"), port = env("ANVERT_SUBMISSIONS_PORT").toUShort(), security = Security.TLS)
 
     /** The messages the dev server's SMTP receiver got (`N.eml`). */
-    fun delivered(): List<File> = File(env("ANVERT_SPOOL")).listFiles { f -> f.name.endsWith(".eml") }.orEmpty().toList()
+    fun delivered(): List<File> = File(env("ANVERT_SPOOL")).listFiles().orEmpty().filter { it.name.endsWith(".eml") }
 
     fun openEngine(): Engine = Engine.open(
         EngineConfig(dataDir = tempDir("engine").path, extraCaPem = File(env("ANVERT_CA")).readText(), logLevel = LogLevel.WARN),
