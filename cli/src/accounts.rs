@@ -99,6 +99,7 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
                         imap,
                         pop3s,
                         pop3,
+                        ..AutoPorts::default()
                     },
                     (Some(_), _) => {
                         return exit::usage("--auto-ports takes four ports: IMAPS,IMAP,POP3S,POP3");

@@ -138,7 +138,6 @@ async fn main() -> anyhow::Result<()> {
     let mut submission_env = String::new();
     if !args.no_submission {
         let _ = std::fs::remove_dir_all(&spool_dir);
-    let _ = std::fs::remove_file(&sender_truth_file);
         std::fs::create_dir_all(&spool_dir)?;
         submission_env = format!(
             "ANVERT_SUBMISSIONS_PORT={}\nANVERT_SUBMISSION_PORT={}\nANVERT_SPOOL={}\n\
