@@ -250,7 +250,13 @@ mod tests {
             limit: 10,
         }
         .into();
-        assert_eq!(e, AnvertError::MessageTooLarge { size: 11, limit: 10 });
+        assert_eq!(
+            e,
+            AnvertError::MessageTooLarge {
+                size: 11,
+                limit: 10
+            }
+        );
     }
 
     #[test]

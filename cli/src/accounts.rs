@@ -217,7 +217,10 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
                         e.port,
                         doc::security(e.security)
                     ),
-                    None => out!("account {}: no submission server (sending waits)", account.0),
+                    None => out!(
+                        "account {}: no submission server (sending waits)",
+                        account.0
+                    ),
                 }
             }
         }

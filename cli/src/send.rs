@@ -455,8 +455,14 @@ mod tests {
 
     #[test]
     fn attachment_types_come_from_the_extension() {
-        assert_eq!(mime_type(std::path::Path::new("a/b.PDF")), "application/pdf");
-        assert_eq!(mime_type(std::path::Path::new("x")), "application/octet-stream");
+        assert_eq!(
+            mime_type(std::path::Path::new("a/b.PDF")),
+            "application/pdf"
+        );
+        assert_eq!(
+            mime_type(std::path::Path::new("x")),
+            "application/octet-stream"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ fn sha256(bytes: &[u8]) -> String {
 /// The decoded attachments of a delivered message, as sha256s.
 fn attachment_hashes(data: &[u8]) -> Vec<String> {
     let message = mail_parser::MessageParser::default().parse(data).unwrap();
-    message.attachments().map(|a| sha256(a.contents())).collect()
+    message
+        .attachments()
+        .map(|a| sha256(a.contents()))
+        .collect()
 }
 
 #[test]
@@ -54,51 +57,94 @@ fn send_forward_and_the_outbox_against_dovecot_submission() {
     let cli = Anvert::new(&dir.path().join("data"), &server.pki.ca_path, PASSWORD);
     let imaps = server.ports.imaps.to_string();
     cli.json(&[
-        "account", "add", "--host", "127.0.0.1", "--port", &imaps, "--user", SENDER,
+        "account",
+        "add",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &imaps,
+        "--user",
+        SENDER,
     ]);
     let submissions = server.submissions_addr().port().to_string();
     let set = cli.json(&[
-        "account", "submission", "--host", "127.0.0.1", "--port", &submissions,
+        "account",
+        "submission",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &submissions,
     ]);
-    assert_eq!(set["submission"]["port"].as_u64(), Some(u64::from(server.submissions_addr().port())));
+    assert_eq!(
+        set["submission"]["port"].as_u64(),
+        Some(u64::from(server.submissions_addr().port()))
+    );
     assert_eq!(set["submission"]["security"], "tls");
     // The folder list (Sent) comes with the first sync.
     cli.run(&["sync"]).ok("sync");
 
     // send: a 200 KB attachment, a Bcc recipient; BURL files the Sent copy as the only upload.
     let file = dir.path().join("report.pdf");
-    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&file, &bytes).unwrap();
     let sent = cli.json(&[
-        "send", "--to", "Dave <dave@example.org>", "--bcc", "hidden@example.org", "--subject",
-        "quarterly", "--text", "see attached", "--attach", file.to_str().unwrap(),
+        "send",
+        "--to",
+        "Dave <dave@example.org>",
+        "--bcc",
+        "hidden@example.org",
+        "--subject",
+        "quarterly",
+        "--text",
+        "see attached",
+        "--attach",
+        file.to_str().unwrap(),
     ]);
     let item = &sent["outbox"];
     assert_eq!(item["state"], "sent", "{sent:#}");
     assert_eq!(item["path"], "burl", "{sent:#}");
     let size = item["size"].as_u64().unwrap();
     let up = item["up_bytes"].as_u64().unwrap();
-    assert!(up * 100 <= size * 105, "BURL: {up} B up for a {size} B message");
+    assert!(
+        up * 100 <= size * 105,
+        "BURL: {up} B up for a {size} B message"
+    );
     assert_eq!(sent["plain"]["bytes_up"].as_u64(), Some(2 * size));
-    assert!(sent["ledger_send"]["bytes_up"].as_u64().unwrap() > 0, "{sent:#}");
-    let got = server.smtp_sink().wait_for_messages_blocking(1, Dovecot::RELAY_TIMEOUT);
+    assert!(
+        sent["ledger_send"]["bytes_up"].as_u64().unwrap() > 0,
+        "{sent:#}"
+    );
+    let got = server
+        .smtp_sink()
+        .wait_for_messages_blocking(1, Dovecot::RELAY_TIMEOUT);
     let data = got[0].data_without_trace();
     let text = String::from_utf8_lossy(&data);
     assert!(text.contains(item["message_id"].as_str().unwrap()));
-    assert!(!text.contains("hidden@example.org"), "the Bcc recipient shows in the message");
+    assert!(
+        !text.contains("hidden@example.org"),
+        "the Bcc recipient shows in the message"
+    );
     let mut rcpt = got[0].rcpt_to.clone();
     rcpt.sort();
     assert_eq!(rcpt, ["dave@example.org", "hidden@example.org"]);
     assert_eq!(attachment_hashes(&data), [sha256(&bytes)]);
     let human = cli.run(&["outbox"]).ok("outbox");
-    assert!(human.contains("sent") && human.contains("quarterly"), "{human}");
+    assert!(
+        human.contains("sent") && human.contains("quarterly"),
+        "{human}"
+    );
 
     // forward: the original's attachments assembled on the server, never downloaded here.
     let inbox = cli.json(&["ls", "INBOX"]);
     let listed = inbox["messages"].as_array().unwrap();
     let original = &listed[0];
     let shown = cli.json(&["show", &original["id"].as_i64().unwrap().to_string()]);
-    let message_id = shown["message"]["message_id"].as_str().unwrap().trim_matches(['<', '>']);
+    let message_id = shown["message"]["message_id"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>']);
     let truth = truths.iter().find(|t| t.message_id == message_id).unwrap();
     let expected: Vec<String> = truth
         .parts
@@ -106,17 +152,32 @@ fn send_forward_and_the_outbox_against_dovecot_submission() {
         .filter(|p| p.disposition.as_deref() == Some("attachment"))
         .map(|p| p.sha256.clone())
         .collect();
-    assert!(!expected.is_empty(), "every generated message has attachments");
+    assert!(
+        !expected.is_empty(),
+        "every generated message has attachments"
+    );
     let forwarded = cli.json(&[
-        "forward", &original["id"].as_i64().unwrap().to_string(), "--to", "erin@example.org",
-        "--text", "FYI",
+        "forward",
+        &original["id"].as_i64().unwrap().to_string(),
+        "--to",
+        "erin@example.org",
+        "--text",
+        "FYI",
     ]);
     let item = &forwarded["outbox"];
     assert_eq!(item["state"], "sent", "{forwarded:#}");
     let up = item["up_bytes"].as_u64().unwrap();
-    assert!(up <= 8 * 1024, "a forward assembled on the server took {up} B up");
-    assert!(forwarded["plain"]["bytes_down"].as_u64().unwrap() > 0, "{forwarded:#}");
-    let got = server.smtp_sink().wait_for_messages_blocking(2, Dovecot::RELAY_TIMEOUT);
+    assert!(
+        up <= 8 * 1024,
+        "a forward assembled on the server took {up} B up"
+    );
+    assert!(
+        forwarded["plain"]["bytes_down"].as_u64().unwrap() > 0,
+        "{forwarded:#}"
+    );
+    let got = server
+        .smtp_sink()
+        .wait_for_messages_blocking(2, Dovecot::RELAY_TIMEOUT);
     assert_eq!(got[1].rcpt_to, ["erin@example.org"]);
     let mut arrived = attachment_hashes(&got[1].data_without_trace());
     let mut expected = expected;
@@ -126,7 +187,14 @@ fn send_forward_and_the_outbox_against_dovecot_submission() {
 
     // --queue-only, then cancel; --queue-only, then --retry sends it.
     let queued = cli.json(&[
-        "send", "--to", "frank@example.org", "--subject", "later", "--text", "x", "--queue-only",
+        "send",
+        "--to",
+        "frank@example.org",
+        "--subject",
+        "later",
+        "--text",
+        "x",
+        "--queue-only",
     ]);
     assert_eq!(queued["outbox"]["state"], "queued");
     assert!(queued["flushed"].is_null());
@@ -134,19 +202,47 @@ fn send_forward_and_the_outbox_against_dovecot_submission() {
     let cancelled = cli.json(&["outbox", "--cancel", &id]);
     assert_eq!(cancelled["cancelled"], true);
     let list = cli.json(&["outbox"]);
-    assert!(list["outbox"].as_array().unwrap().iter().all(|i| i["id"].as_i64().unwrap().to_string() != id));
+    assert!(
+        list["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"].as_i64().unwrap().to_string() != id)
+    );
     let queued = cli.json(&[
-        "send", "--to", "frank@example.org", "--subject", "retried", "--text", "y", "--queue-only",
+        "send",
+        "--to",
+        "frank@example.org",
+        "--subject",
+        "retried",
+        "--text",
+        "y",
+        "--queue-only",
     ]);
     let id = queued["outbox"]["id"].as_i64().unwrap();
     let retried = cli.json(&["outbox", "--retry"]);
     assert_eq!(retried["flushed"]["sent"], 1, "{retried:#}");
-    let entry = retried["outbox"].as_array().unwrap().iter().find(|i| i["id"] == id).unwrap();
+    let entry = retried["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap();
     assert_eq!(entry["state"], "sent");
-    server.smtp_sink().wait_for_messages_blocking(3, Dovecot::RELAY_TIMEOUT);
+    server
+        .smtp_sink()
+        .wait_for_messages_blocking(3, Dovecot::RELAY_TIMEOUT);
 
     // A recipient that is no address: a usage error (exit 2), nothing queued.
-    let bad = cli.run(&["send", "--to", "not an address", "--subject", "s", "--text", "t"]);
+    let bad = cli.run(&[
+        "send",
+        "--to",
+        "not an address",
+        "--subject",
+        "s",
+        "--text",
+        "t",
+    ]);
     assert_eq!(bad.status, Some(2), "{}", bad.stderr);
     assert_eq!(cli.json(&["outbox"])["outbox"].as_array().unwrap().len(), 3);
 }

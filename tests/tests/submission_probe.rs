@@ -49,13 +49,24 @@ async fn auto_setup_probes_465_then_587_and_sets_the_submission_server() {
     // Both offered: implicit TLS wins, and only it was tried.
     let mut report = AutoReport::default();
     let a = engine
-        .add_account_auto_report("a", "127.0.0.1", ports, server.credential("alice"), &mut report)
+        .add_account_auto_report(
+            "a",
+            "127.0.0.1",
+            ports,
+            server.credential("alice"),
+            &mut report,
+        )
         .await
         .unwrap();
     let tls = endpoint(ports.submissions, Security::ImplicitTls);
     assert_eq!(engine.submission(a).await.unwrap(), Some(tls.clone()));
     assert_eq!(report.submission, Some(tls));
-    assert_eq!(report.submission_attempts.len(), 1, "{:?}", report.submission_attempts);
+    assert_eq!(
+        report.submission_attempts.len(),
+        1,
+        "{:?}",
+        report.submission_attempts
+    );
 
     // Nothing on 465: STARTTLS on 587.
     let mut report = AutoReport::default();
@@ -64,7 +75,13 @@ async fn auto_setup_probes_465_then_587_and_sets_the_submission_server() {
         ..ports
     };
     let b = engine
-        .add_account_auto_report("b", "127.0.0.1", no_465, server.credential("alice"), &mut report)
+        .add_account_auto_report(
+            "b",
+            "127.0.0.1",
+            no_465,
+            server.credential("alice"),
+            &mut report,
+        )
         .await
         .unwrap();
     let starttls = endpoint(ports.submission, Security::StartTls);
@@ -80,7 +97,13 @@ async fn auto_setup_probes_465_then_587_and_sets_the_submission_server() {
         ..ports
     };
     let c = engine
-        .add_account_auto_report("c", "127.0.0.1", none, server.credential("alice"), &mut report)
+        .add_account_auto_report(
+            "c",
+            "127.0.0.1",
+            none,
+            server.credential("alice"),
+            &mut report,
+        )
         .await
         .unwrap();
     assert_eq!(engine.submission(c).await.unwrap(), None);

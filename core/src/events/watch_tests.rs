@@ -189,8 +189,14 @@ async fn outbox_changes_reach_the_accounts_watches_only() {
     let (fl, mut folder_rx) = listener();
     let (folder_watch, _fstop) = watches.watch(WatchScope::Folder(f.folders[0]), 10, fl);
     tokio::spawn(folder_watch.run(CancellationToken::new()));
-    assert!(matches!(next(&mut rx).await, WatchEvent::FoldersSnapshot { .. }));
-    assert!(matches!(next(&mut folder_rx).await, WatchEvent::MessagesSnapshot { .. }));
+    assert!(matches!(
+        next(&mut rx).await,
+        WatchEvent::FoldersSnapshot { .. }
+    ));
+    assert!(matches!(
+        next(&mut folder_rx).await,
+        WatchEvent::MessagesSnapshot { .. }
+    ));
     let other = AccountId(f.account.0 + 1);
     watches.emit(SyncEvent::OutboxChanged {
         account: other,
@@ -204,9 +210,15 @@ async fn outbox_changes_reach_the_accounts_watches_only() {
     assert!(
         matches!(next(&mut rx).await, WatchEvent::OutboxChanged { account, item } if account == f.account && item == OutboxId(2))
     );
-    assert!(matches!(next(&mut rx).await, WatchEvent::MessagesAdded { .. }));
+    assert!(matches!(
+        next(&mut rx).await,
+        WatchEvent::MessagesAdded { .. }
+    ));
     // The folder watch hears the message, not the outbox.
-    assert!(matches!(next(&mut folder_rx).await, WatchEvent::MessagesAdded { .. }));
+    assert!(matches!(
+        next(&mut folder_rx).await,
+        WatchEvent::MessagesAdded { .. }
+    ));
     assert!(rx.try_recv().is_err());
     assert!(folder_rx.try_recv().is_err());
 }

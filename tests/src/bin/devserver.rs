@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use anvert_tests::{
     dovecot::{Dovecot, DovecotOptions, SubmissionOptions},
-    smtp_sink::SmtpSink,
     generator::{GenConfig, SizeMix, mailbox_summary},
+    smtp_sink::SmtpSink,
 };
 use clap::Parser;
 
