@@ -269,11 +269,15 @@ async fn add_auto(
     let added = account_row(engine, id).await?;
     let why = "the first service, in order of preference (IMAP over TLS, IMAP with STARTTLS, \
                POP3 over TLS, POP3 with STLS), that completed TLS and login";
+    let submission = report.submission.as_ref().map(|e| {
+        json!({ "host": e.host, "port": e.port, "security": doc::security(e.security) })
+    });
     if as_json {
         doc::print(&json!({
             "account": doc::account(&added),
             "attempts": attempts,
             "chosen_because": why,
+            "submission": submission,
         }))?;
     } else {
         print_attempts(&report)?;
@@ -285,6 +289,17 @@ async fn add_auto(
             added.port,
             added.security
         );
+        match &report.submission {
+            Some(e) => out!(
+                "submission server found: {}:{} ({})",
+                e.host,
+                e.port,
+                doc::security(e.security)
+            ),
+            None => out!(
+                "no submission server answered on 465 or 587: set one with `anvert account submission`"
+            ),
+        }
     }
     Ok(())
 }
