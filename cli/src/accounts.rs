@@ -269,9 +269,10 @@ async fn add_auto(
     let added = account_row(engine, id).await?;
     let why = "the first service, in order of preference (IMAP over TLS, IMAP with STARTTLS, \
                POP3 over TLS, POP3 with STLS), that completed TLS and login";
-    let submission = report.submission.as_ref().map(|e| {
-        json!({ "host": e.host, "port": e.port, "security": doc::security(e.security) })
-    });
+    let submission = report
+        .submission
+        .as_ref()
+        .map(|e| json!({ "host": e.host, "port": e.port, "security": doc::security(e.security) }));
     if as_json {
         doc::print(&json!({
             "account": doc::account(&added),
