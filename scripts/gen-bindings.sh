@@ -42,10 +42,12 @@ SWIFT_SYMBOLS=(
 # run reports the figure against it. The issue-13 and issue-14 work (hostile-server limits,
 # message recovery, folder roles, flag and move fallbacks) took the library to about 5.3 MB,
 # issue 15 to 5.54 MB, and issue 16 (BINARY chunks and their parser, OBJECTID takeover,
-# search on the server) to 5.81 MB (5,813,056 bytes). Until issue 19 wins the size back (and
-# issue 18 asks for 5 MiB with sending), the run fails only above 6 MiB, so a regression
-# beyond that still stops CI.
-MAX_CDYLIB_BYTES=6291456
+# search on the server) to 5.81 MB (5,813,056 bytes). Issue 18's size work took it back to
+# 5,668,760 bytes (SQLite flags, a TLS provider without ChaCha20 or signing, fewer tokio task
+# types); issue 18 asks for 5 MiB (5,242,880 bytes) with sending, still about 426 KB away
+# before sending's own code. Until then the run fails above 5,700,000 bytes, just above that
+# figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5700000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
@@ -120,7 +122,7 @@ if [ "$profile" = release ]; then
   [ "$size" -le "$TARGET_CDYLIB_BYTES" ] || verdict="OVER 5,000,000 bytes"
   echo "gen-bindings: stripped release cdylib: $size bytes ($(awk "BEGIN { printf \"%.2f\", $size / 1048576 }") MiB), $verdict" >&2
   if [ "$size" -gt "$MAX_CDYLIB_BYTES" ]; then
-    echo "gen-bindings: OVER LIMIT: the stripped cdylib is $size bytes, above 6 MiB ($MAX_CDYLIB_BYTES)" >&2
+    echo "gen-bindings: OVER LIMIT: the stripped cdylib is $size bytes, above $MAX_CDYLIB_BYTES bytes" >&2
     exit 1
   fi
 fi

@@ -300,7 +300,8 @@ impl Engine {
         Ok(TaskHandle::spawn(rt, move |cancel| async move {
             // The watch ends with the `PushStopped` the push sends when it ends (cancelled
             // or failed), so that the listener always hears it.
-            let delivery = tokio::spawn(watch.run(tokio_util::sync::CancellationToken::new()));
+            let delivery =
+                crate::tasks::spawn_unit(watch.run(tokio_util::sync::CancellationToken::new()));
             let result = core
                 .push(
                     AccountId(account),

@@ -141,6 +141,13 @@ impl TaskHandle {
     }
 }
 
+/// Spawns `work` on the current runtime as the same boxed `()` future type as
+/// [`TaskHandle::spawn`]'s, so tokio's task harness is not compiled again for it.
+pub(crate) fn spawn_unit(work: impl Future<Output = ()> + Send + 'static) -> JoinHandle<()> {
+    let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(work);
+    tokio::spawn(work)
+}
+
 struct SetOnDrop(Arc<AtomicBool>);
 
 impl Drop for SetOnDrop {

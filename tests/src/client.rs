@@ -68,7 +68,8 @@ pub async fn engine_with_alice(
 ) -> (Engine, AccountId) {
     let engine = Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
-        extra_roots_pem: Some(server.ca_pem()),
+        // The caller's roots where it gives some (they must then include this server's).
+        extra_roots_pem: config.extra_roots_pem.clone().or(Some(server.ca_pem())),
         ..config
     })
     .await

@@ -216,6 +216,9 @@ impl Dovecot {
         let submission = options
             .submission
             .map(|_| crate::submission::SubmissionRuntime::new(&ports));
+        if let Some(runtime) = &submission {
+            runtime.write_files(root.path(), &options);
+        }
         let config = root.path().join("dovecot.conf");
         std::fs::write(
             &config,
@@ -637,6 +640,10 @@ fn render_config(
         String::new()
     };
     // The sending side: protocols, URLAUTH, the relay and the listeners (crate::submission).
+    let submission_passdb = match (options.submission, submission) {
+        (Some(opts), Some(runtime)) => runtime.first_passdb(&opts, root),
+        _ => String::new(),
+    };
     let (protocols, submission_config, imap_extra) = match (options.submission, submission) {
         (Some(opts), Some(runtime)) => (
             "imap pop3 submission",
@@ -677,7 +684,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 pop3_uidl_format = %08Xu%08Xv
 imap_capability = {caps}
-{oauth_passdb}passdb {{
+{submission_passdb}{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {r}/users
 }}

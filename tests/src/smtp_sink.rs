@@ -44,6 +44,32 @@ pub struct Received {
 }
 
 impl Received {
+    /// The first header field `name` (case-insensitive), unfolded and trimmed: e.g. the
+    /// `Message-ID` a duplicate count goes by.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut found: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(value) = found.as_mut() {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            if found.is_some() {
+                break;
+            }
+            if let Some((field, value)) = line.split_once(':')
+                && field.trim().eq_ignore_ascii_case(name)
+            {
+                found = Some(value.trim().to_string());
+            }
+        }
+        found.map(|value| value.trim().to_string())
+    }
+
     /// `data` without the first `Received:` header (and its folded lines): the trace
     /// header Dovecot's submission adds, so that the rest compares byte for byte with the
     /// message the client sent.
@@ -113,6 +139,9 @@ struct State {
     file_into: Option<FileInto>,
     filed: u64,
     connections: u64,
+    logins: u64,
+    max_size: Option<u64>,
+    save_dir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -208,6 +237,30 @@ impl SmtpSink {
     /// How many SMTP connections the relay opened so far.
     pub fn connections(&self) -> u64 {
         self.shared.state.lock().unwrap().connections
+    }
+
+    /// Advertises `SIZE n` and refuses larger messages (`552 5.3.4`, at `MAIL FROM … SIZE=`
+    /// or after the final dot); None = bare `SIZE`, no limit. Dovecot enforces its own limit
+    /// when it relays; this one matters where clients reach the receiver through
+    /// submission-login's proxy (BURL off).
+    pub fn set_max_size(&self, max: Option<u64>) {
+        self.shared.state.lock().unwrap().max_size = max;
+    }
+
+    /// Also writes every message accepted from now on to `dir` as `NNNN.eml` (the DATA
+    /// bytes) and `NNNN.envelope` (`MAIL FROM` then one `RCPT TO` per line), numbered from 1:
+    /// for processes outside the test (the devserver's demos). None stops it.
+    pub fn save_into(&self, dir: Option<PathBuf>) {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        self.shared.state.lock().unwrap().save_dir = dir;
+    }
+
+    /// How many clients logged in to the receiver itself (only Dovecot's submission-login
+    /// proxy does, with BURL off).
+    pub fn logins(&self) -> u64 {
+        self.shared.state.lock().unwrap().logins
     }
 
     /// Waits until at least `n` messages were accepted and returns all of them; panics
@@ -316,8 +369,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let reply: &[u8] = match verb.to_ascii_uppercase().as_str() {
             "EHLO" => {
                 tx = Transaction::default();
-                b"250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
-                  250-ENHANCEDSTATUSCODES\r\n250 SIZE\r\n"
+                let size = match shared.state.lock().unwrap().max_size {
+                    Some(n) => format!("SIZE {n}"),
+                    None => "SIZE".to_string(),
+                };
+                let reply = format!(
+                    "250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
+                     250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN\r\n250 {size}\r\n"
+                );
+                writer.write_all(reply.as_bytes())?;
+                continue;
             }
             "HELO" => {
                 tx = Transaction::default();
@@ -331,6 +392,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     b"451 4.3.0 Temporary failure (programmed)\r\n"
                 } else if let Some(path) = strip_prefix_ci(arg, "FROM:") {
                     let (address, params) = split_path(path);
+                    let declared = params.split_whitespace().find_map(|p| {
+                        strip_prefix_ci(p, "SIZE=").and_then(|n| n.parse::<u64>().ok())
+                    });
+                    if let (Some(max), Some(declared)) = (state.max_size, declared)
+                        && declared > max
+                    {
+                        drop(state);
+                        writer.write_all(b"552 5.3.4 Message size exceeds fixed limit\r\n")?;
+                        continue;
+                    }
                     tx = Transaction {
                         mail_from: Some((address, params)),
                         rcpt_to: Vec::new(),
@@ -373,6 +444,14 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                         data,
                     };
                     let mut state = shared.state.lock().unwrap();
+                    if state
+                        .max_size
+                        .is_some_and(|max| message.data.len() as u64 > max)
+                    {
+                        drop(state);
+                        writer.write_all(b"552 5.3.4 Message size exceeds fixed limit\r\n")?;
+                        continue;
+                    }
                     if state.drop_next_data {
                         state.drop_next_data = false;
                         state.faults.dropped_after_data += 1;
@@ -390,12 +469,40 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     if state.file_into.is_some() {
                         state.filed += 1;
                     }
+                    if let Some(dir) = &state.save_dir {
+                        let n = state.received.len() + 1;
+                        let mut envelope = format!("MAIL FROM:<{}>\n", message.mail_from);
+                        for rcpt in &message.rcpt_to {
+                            envelope.push_str(&format!("RCPT TO:<{rcpt}>\n"));
+                        }
+                        std::fs::write(dir.join(format!("{n:04}.envelope")), envelope)?;
+                        std::fs::write(dir.join(format!("{n:04}.eml")), &message.data)?;
+                    }
                     state.received.push(message);
                     let count = state.received.len();
                     drop(state);
                     shared.changed.notify_all();
                     shared.count.send_replace(count);
                     b"250 2.0.0 Ok: queued\r\n"
+                }
+            }
+            // Any PLAIN login is accepted: with BURL off, Dovecot's submission-login proxies
+            // the client's own (already verified) login here.
+            "AUTH" => {
+                let mut words = arg.split_whitespace();
+                if !words
+                    .next()
+                    .is_some_and(|m| m.eq_ignore_ascii_case("PLAIN"))
+                {
+                    b"504 5.5.4 Only PLAIN\r\n"
+                } else {
+                    if words.next().is_none() {
+                        writer.write_all(b"334 \r\n")?;
+                        line.clear();
+                        reader.read_until(b'\n', &mut line)?;
+                    }
+                    shared.state.lock().unwrap().logins += 1;
+                    b"235 2.7.0 Authentication successful\r\n"
                 }
             }
             "RSET" => {
@@ -492,6 +599,20 @@ mod tests {
             message.data_without_trace(),
             b"Subject: hi\r\n\r\nReceived: body\r\n"
         );
+    }
+
+    #[test]
+    fn a_header_is_found_unfolded() {
+        let message = Received {
+            mail_from: String::new(),
+            mail_params: String::new(),
+            rcpt_to: Vec::new(),
+            data: b"Received: x\r\nMessage-ID:\r\n <a@b>\r\nSubject: s\r\n\r\nMessage-ID: no\r\n"
+                .to_vec(),
+        };
+        assert_eq!(message.header("message-id").as_deref(), Some("<a@b>"));
+        assert_eq!(message.header("Subject").as_deref(), Some("s"));
+        assert_eq!(message.header("To"), None);
     }
 
     #[test]

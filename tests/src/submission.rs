@@ -12,16 +12,25 @@
 //! - The relay: `submission_relay_host/port` = the [`SmtpSink`], `submission_relay_ssl = no`.
 //! - Listeners on 127.0.0.1: `submissions` (implicit TLS, like 465) and `submission`
 //!   (STARTTLS, like 587).
-//! - Switches, all in Dovecot's configuration: BURL off empties `imap_urlauth_host` under
-//!   `protocol submission` (EHLO then loses BURL, IMAP keeps URLAUTH); URLAUTH off empties it
-//!   under `protocol imap`; CATENATE off drops it from `imap_capability`; `max_mail_size` sets
-//!   `submission_max_mail_size` (EHLO's `SIZE n`).
+//! - Switches, all in Dovecot's configuration, never in the engine:
+//!   - CATENATE off drops it from `imap_capability`.
+//!   - URLAUTH off empties `imap_urlauth_host` under `protocol imap` (no `URLAUTH` in
+//!     CAPABILITY, GENURLAUTH answers `BAD … URLAUTH disabled`).
+//!   - `max_mail_size` sets `submission_max_mail_size` (EHLO's `SIZE n`).
+//!   - BURL off: Dovecot 2.3.19's submission process adds `BURL imap imap://…` to every
+//!     post-AUTH EHLO and no setting removes it. So submission logins are proxied instead:
+//!     a first passdb (`proxy-users-%s`, empty for IMAP and POP3) gives them `proxy=y` to the
+//!     receiver, an SMTP server without BURL that then answers everything after AUTH (and
+//!     enforces `max_mail_size` itself); before AUTH, the `exotic-backend` workaround with
+//!     backend capabilities that lack BURL hides it from `submission-login`'s EHLO. Messages
+//!     on this path reach the receiver as the client sent them (no `Received:` header).
+//! - `auth_failure_delay = 0`, so that AUTH-rejected tests stay fast.
 //! - The temp root is made 0755 when the harness runs as root (mail processes run as
-//!   `nobody`): under a 0700 directory SMTP AUTH fails with `454 4.7.0 Temporary
-//!   authentication failure`.
+//!   `nobody`): under a 0700 directory SMTP AUTH fails with `454` (LEMONADE.md).
 
 use std::{
     net::{SocketAddr, TcpListener},
+    path::Path,
     time::Duration,
 };
 
@@ -49,6 +58,11 @@ pub(crate) struct SubmissionRuntime {
 impl SubmissionRuntime {
     /// Starts the receiver and picks two free ports other than `taken`'s.
     pub(crate) fn new(taken: &Ports) -> Self {
+        assert!(
+            Path::new("/usr/lib/dovecot/submission").exists(),
+            "Dovecot's submission service is not installed: run scripts/install-deps.sh \
+             (apt: dovecot-submissiond)"
+        );
         SubmissionRuntime {
             ports: free_submission_ports(taken),
             sink: SmtpSink::start(),
@@ -59,6 +73,43 @@ impl SubmissionRuntime {
         self.ports = free_submission_ports(taken);
     }
 
+    /// Writes what the configuration refers to: with BURL off, the passwd-file that sends
+    /// submission logins to the receiver (`users-<service>`, empty for other services).
+    pub(crate) fn write_files(&self, root: &Path, options: &DovecotOptions) {
+        let Some(submission) = options.submission else {
+            return;
+        };
+        if submission.burl {
+            return;
+        }
+        // The receiver answers these clients itself: it enforces the size limit.
+        self.sink.set_max_size(submission.max_mail_size);
+        let mut users = String::new();
+        for (name, password) in &options.users {
+            users.push_str(&format!(
+                "{name}:{{PLAIN}}{password}::::::proxy=y host=127.0.0.1 port={}\n",
+                self.sink.addr().port()
+            ));
+        }
+        for service in ["imap", "pop3"] {
+            std::fs::write(root.join(format!("proxy-users-{service}")), "").unwrap();
+        }
+        std::fs::write(root.join("proxy-users-submission"), users).unwrap();
+    }
+
+    /// The passdb that must come before every other one: with BURL off, it sends submission
+    /// logins to the receiver (see [`SubmissionRuntime::write_files`]); empty otherwise.
+    pub(crate) fn first_passdb(&self, options: &SubmissionOptions, root: &Path) -> String {
+        if options.burl {
+            return String::new();
+        }
+        format!(
+            "passdb {{\n  driver = passwd-file\n  \
+             args = scheme=PLAIN username_format=%u {}/proxy-users-%s\n}}\n",
+            root.display()
+        )
+    }
+
     /// The configuration lines for the sending side (global settings, the listeners and the
     /// per-protocol switches); `imaps` is the server's IMAPS port.
     pub(crate) fn config(&self, options: &SubmissionOptions, imaps: u16) -> String {
@@ -66,17 +117,18 @@ impl SubmissionRuntime {
             .max_mail_size
             .map(|n| format!("submission_max_mail_size = {n}\n"))
             .unwrap_or_default();
-        // Dovecot 2.3.19 cannot take BURL out of the post-AUTH EHLO: `submission_helo_reply_submit`
-        // adds `BURL imap imap://…` unconditionally. What its configuration can do is hide
-        // BURL before AUTH (the `exotic-backend` workaround with backend capabilities that
-        // lack BURL) and make every BURL fail (no `imap_urlauth_host` for submission: no
-        // URLAUTH access, `554 5.7.14`, and no host a local URL could name, `554 5.6.6`).
+        // Dovecot 2.3.19's submission process always adds `BURL imap imap://…` to the post-AUTH
+        // EHLO (`submission_helo_reply_submit`); no setting removes it. So with BURL off,
+        // submission logins are proxied by `submission-login` (a passdb with `proxy=y`, read
+        // from a passwd-file per service: empty for IMAP and POP3) straight to the receiver,
+        // an SMTP server without BURL, which answers everything after AUTH; before AUTH the
+        // `exotic-backend` workaround with backend capabilities lacking BURL hides it too.
         let no_burl = if options.burl {
-            ""
+            String::new()
         } else {
             "submission_client_workarounds = exotic-backend\n\
-             submission_backend_capabilities = 8BITMIME PIPELINING ENHANCEDSTATUSCODES SIZE CHUNKING\n\
-             protocol submission {\n  imap_urlauth_host =\n}\n"
+             submission_backend_capabilities = 8BITMIME PIPELINING ENHANCEDSTATUSCODES SIZE\n"
+                .to_string()
         };
         format!(
             "# The sending side (tests/src/submission.rs).\n\
@@ -191,9 +243,18 @@ impl Dovecot {
     /// URLAUTH (`GENURLAUTH` answers `BAD … URLAUTH disabled`). Responses with literals are
     /// not supported.
     pub async fn imap_script(&self, user: &str, commands: &[&str]) -> Vec<ImapAnswer> {
+        self.imap_script_at(self.imaps_addr(), user, commands).await
+    }
+
+    /// [`Dovecot::imap_script`] through `addr` (a tap in front of the IMAPS listener).
+    pub async fn imap_script_at(
+        &self,
+        addr: SocketAddr,
+        user: &str,
+        commands: &[&str],
+    ) -> Vec<ImapAnswer> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-        let addr = self.imaps_addr();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls = self
             .tls()

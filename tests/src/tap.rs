@@ -332,22 +332,14 @@ impl Tap {
         self.wait_state(timeout, |st| st.conns.values().all(|c| !c.open))
     }
 
-    fn wait_state(&self, timeout: Duration, mut pred: impl FnMut(&State) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
-        loop {
-            if pred(&st) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = match self.shared.changed.wait_timeout(st, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+    fn wait_state(&self, timeout: Duration, pred: impl FnMut(&State) -> bool) -> bool {
+        wait_state(&self.shared, timeout, pred)
+    }
+
+    /// A handle on this tap's state for another thread: it can wait on the totals and arm a
+    /// cut while the test's own thread drives the client.
+    pub fn handle(&self) -> TapHandle {
+        TapHandle(self.shared.clone())
     }
 
     /// Cut one connection once `n` more server→client bytes have been relayed on it: exactly
@@ -640,5 +632,39 @@ impl Shared {
         if let Some(n) = st.cut_once.take() {
             *budget = Some(budget.map_or(n, |b| b.min(n)));
         }
+    }
+}
+
+/// See [`Tap::handle`].
+#[derive(Clone)]
+pub struct TapHandle(Arc<Shared>);
+
+impl TapHandle {
+    /// [`Tap::wait_until`].
+    pub fn wait_until(&self, timeout: Duration, mut pred: impl FnMut(&TapStats) -> bool) -> bool {
+        wait_state(&self.0, timeout, |st| pred(&st.totals))
+    }
+
+    /// [`Tap::cut_after`].
+    pub fn cut_after(&self, n: u64) {
+        self.0.lock().cut_once = Some(n);
+    }
+}
+
+fn wait_state(shared: &Shared, timeout: Duration, mut pred: impl FnMut(&State) -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut st = shared.lock();
+    loop {
+        if pred(&st) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        st = match shared.changed.wait_timeout(st, deadline - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
     }
 }

@@ -100,31 +100,27 @@ async fn each_switch_changes_what_the_servers_advertise() {
     let before = smtp.ehlo().await;
     assert_eq!(before.ehlo_line("BURL"), None, "BURL still on: {before}");
     assert_eq!(before.ehlo_line("SIZE"), Some("SIZE 1000000"), "{before}");
-    // Dovecot 2.3.19 always names BURL after AUTH; with BURL off it cannot resolve a URL.
     let (mut smtp, after) = login_465(&server).await;
+    assert_eq!(after.ehlo_line("BURL"), None, "BURL still on: {after}");
     assert_eq!(after.ehlo_line("SIZE"), Some("SIZE 1000000"), "{after}");
-    assert_eq!(
-        smtp.command(&format!("MAIL FROM:<{ALICE}>")).await.code,
-        250
-    );
-    assert_eq!(smtp.command("RCPT TO:<bob@localhost>").await.code, 250);
-    let url = format!("{}/Sent;UIDVALIDITY=1/;UID=1", server.urlauth_authority());
-    let burl = smtp.command(&format!("BURL {url} LAST")).await;
-    assert_eq!(burl.code, 554, "BURL off still resolves: {burl}");
-    assert_eq!(smtp.command("RSET").await.code, 250);
-    assert_eq!(
-        smtp.command(&format!("MAIL FROM:<{ALICE}>")).await.code,
-        250
-    );
-    assert_eq!(smtp.command("RCPT TO:<bob@localhost>").await.code, 250);
-    let burl = smtp
-        .command(&format!(
-            "BURL {url};urlauth=submit+alice:internal:{} LAST",
-            "0".repeat(64)
-        ))
+    let (_, _, done) = smtp
+        .send_mail(ALICE, &["bob@localhost"], &message("no-burl"))
         .await;
-    assert_eq!(burl.code, 554, "BURL off still resolves URLAUTH: {burl}");
-    assert!(burl.text().starts_with("5.7.14"), "{burl}");
+    assert_eq!(done.unwrap().unwrap().code, 250);
+    let got = server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(
+        got[0].data,
+        message("no-burl"),
+        "no trace header on this path"
+    );
+    assert_eq!(
+        server.smtp_sink().logins(),
+        1,
+        "proxied by submission-login"
+    );
 
     // URLAUTH off: IMAP loses URLAUTH (and GENURLAUTH); CATENATE stays.
     let server = Dovecot::with_submission(SubmissionOptions {
@@ -178,6 +174,10 @@ async fn messages_sent_over_465_and_587_arrive_byte_identical() {
 
     let got = sink.wait_for_messages(2, Dovecot::RELAY_TIMEOUT).await;
     assert_eq!(got[0].mail_from, ALICE);
+    assert_eq!(
+        got[0].header("Message-ID").as_deref(),
+        Some("<over-465@anvert.test>")
+    );
     assert_eq!(got[0].rcpt_to, ["bob@localhost", "carol@example.org"]);
     assert_eq!(got[1].rcpt_to, ["bob@localhost"]);
     for (received, sent) in got.iter().zip([&first, &second]) {
@@ -298,36 +298,12 @@ async fn burl_submits_a_message_appended_to_sent() {
     let server = Dovecot::with_submission(SubmissionOptions::default());
     let sink = server.smtp_sink();
     let sent = message("by-reference");
-    let append = format!(
-        "APPEND Sent {{{}+}}\r\n{}",
-        sent.len(),
-        String::from_utf8(sent.clone()).unwrap()
-    );
-    let answers = server.imap_script("alice", &[&append]).await;
+    let answers = server.imap_script("alice", &[&append("Sent", &sent)]).await;
     assert!(answers[0].tagged.starts_with("OK"), "{answers:?}");
     let (uidvalidity, uid) = appenduid(&answers[0].tagged);
     // URLs name the configured authority (quirk 1), with the user for URLAUTH.
-    let rump = format!(
-        "{}/Sent;UIDVALIDITY={uidvalidity}/;UID={uid};urlauth=submit+alice",
-        server
-            .urlauth_authority()
-            .replacen("imap://", "imap://alice@", 1)
-    );
-    let answers = server
-        .imap_script("alice", &[&format!("GENURLAUTH \"{rump}\" INTERNAL")])
-        .await;
-    assert!(answers[0].tagged.starts_with("OK"), "{answers:?}");
-    let url = answers[0]
-        .untagged
-        .iter()
-        .find_map(|l| l.strip_prefix("* GENURLAUTH "))
-        .expect("a GENURLAUTH line")
-        .trim_matches('"')
-        .to_string();
-    assert!(
-        url.starts_with(&rump) && url.contains(":internal:"),
-        "{url}"
-    );
+    let url = genurlauth(&server, "Sent", uidvalidity, uid).await;
+    assert!(url.contains(":internal:"), "{url}");
 
     let (mut smtp, ehlo) = login_465(&server).await;
     assert!(ehlo.ehlo_line("BURL").is_some());
@@ -403,4 +379,193 @@ async fn the_receiver_can_file_sent_mail_itself() {
         .await;
     assert!(answers[1].tagged.starts_with("OK"), "{answers:?}");
     assert_eq!(answers[1].untagged, ["* SEARCH 1"], "{answers:?}");
+}
+
+/// GENURLAUTH for `mailbox`/`uid` as alice; the full URL.
+async fn genurlauth(server: &Dovecot, mailbox: &str, uidvalidity: u32, uid: u32) -> String {
+    let rump = format!(
+        "{}/{mailbox};UIDVALIDITY={uidvalidity}/;UID={uid};urlauth=submit+alice",
+        server
+            .urlauth_authority()
+            .replacen("imap://", "imap://alice@", 1)
+    );
+    let answers = server
+        .imap_script("alice", &[&format!("GENURLAUTH \"{rump}\" INTERNAL")])
+        .await;
+    assert!(answers[0].tagged.starts_with("OK"), "{answers:?}");
+    answers[0]
+        .untagged
+        .iter()
+        .find_map(|l| l.strip_prefix("* GENURLAUTH "))
+        .expect("a GENURLAUTH line")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// `APPEND mailbox {n+}` of `message`, as a command for `imap_script`.
+fn append(mailbox: &str, message: &[u8]) -> String {
+    format!(
+        "APPEND {mailbox} {{{}+}}\r\n{}",
+        message.len(),
+        String::from_utf8(message.to_vec()).unwrap()
+    )
+}
+
+#[tokio::test]
+async fn a_forward_catenated_from_url_references_is_submitted_with_burl() {
+    use base64::Engine as _;
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    let attachment: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&attachment);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let part_mime = "Content-Type: application/octet-stream; name=\"a.bin\"\r\n\
+                     Content-Transfer-Encoding: base64\r\n\
+                     Content-Disposition: attachment; filename=\"a.bin\"\r\n\r\n";
+    let part_body = lines.join("\r\n");
+    let original = format!(
+        "From: Bob <bob@localhost>\r\nTo: Alice <{ALICE}>\r\nSubject: original\r\n\
+         Message-ID: <original@anvert.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\n{part_mime}{part_body}\r\n--b1--\r\n"
+    );
+    let answers = server
+        .imap_script("alice", &[&append("INBOX", original.as_bytes())])
+        .await;
+    let (validity, uid) = appenduid(&answers[0].tagged);
+
+    // The forward, assembled on the server: new text, then the original part by relative
+    // URL (quirk 3), no SELECT.
+    let head = format!(
+        "From: Alice <{ALICE}>\r\nTo: Carol <carol@example.org>\r\nSubject: Fwd: original\r\n\
+         Message-ID: <forward@anvert.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n\
+         --b2\r\nContent-Type: text/plain\r\n\r\nhere it is\r\n--b2\r\n"
+    );
+    let tail = "\r\n--b2--\r\n";
+    let part = format!("/INBOX;UIDVALIDITY={validity}/;UID={uid}/;SECTION=2");
+    let catenate = format!(
+        "APPEND Sent CATENATE (TEXT {{{}+}}\r\n{head} URL \"{part}.MIME\" URL \"{part}\" \
+         TEXT {{{}+}}\r\n{tail})",
+        head.len(),
+        tail.len()
+    );
+    let answers = server.imap_script("alice", &[&catenate]).await;
+    assert!(answers[0].tagged.starts_with("OK"), "CATENATE: {answers:?}");
+    let (sent_validity, sent_uid) = appenduid(&answers[0].tagged);
+    let url = genurlauth(&server, "Sent", sent_validity, sent_uid).await;
+
+    let (mut smtp, _) = login_465(&server).await;
+    assert_eq!(
+        smtp.command(&format!("MAIL FROM:<{ALICE}>")).await.code,
+        250
+    );
+    assert_eq!(smtp.command("RCPT TO:<carol@example.org>").await.code, 250);
+    let burl = smtp.command(&format!("BURL {url} LAST")).await;
+    assert_eq!(burl.code, 250, "BURL: {burl}\n{}", server.log());
+    let got = server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    let expected = format!("{head}{part_mime}{part_body}{tail}");
+    assert_eq!(
+        String::from_utf8(got[0].data_without_trace()).unwrap(),
+        expected,
+        "the delivered forward holds the original part byte for byte"
+    );
+}
+
+/// What the issue's send acceptance bounds measure, done by hand through taps: SMTP DATA then
+/// APPEND costs twice the message on the uplink; APPEND then GENURLAUTH and BURL costs it
+/// once. Proves the taps, the URL authority (the real IMAPS port, whatever the client
+/// connected to) and the byte bounds fit together.
+#[tokio::test]
+async fn through_taps_burl_uploads_the_message_once_and_data_twice() {
+    use anvert_tests::tap::Tap;
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    let smtp_tap = Tap::start(server.submissions_addr()).unwrap();
+    let imap_tap = Tap::start(server.imaps_addr()).unwrap();
+    let mut big = message("one-mib");
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(line);
+    }
+    let size = big.len() as f64;
+
+    // SMTP DATA, then APPEND to Sent.
+    let mut smtp = RawSmtp::connect_tls(smtp_tap.addr(), &server.tls()).await;
+    smtp.ehlo().await;
+    assert_eq!(
+        smtp.auth_plain("alice", server.password("alice"))
+            .await
+            .code,
+        235
+    );
+    let (_, _, done) = smtp.send_mail(ALICE, &["bob@localhost"], &big).await;
+    assert_eq!(done.unwrap().unwrap().code, 250);
+    smtp.command("QUIT").await;
+    let answers = server
+        .imap_script_at(imap_tap.addr(), "alice", &[&append("Sent", &big)])
+        .await;
+    assert!(answers[0].tagged.starts_with("OK"));
+    let data_up = smtp_tap.stats().up + imap_tap.stats().up;
+
+    // APPEND to Sent, GENURLAUTH, BURL.
+    let smtp_mark = smtp_tap.mark();
+    let imap_mark = imap_tap.mark();
+    let answers = server
+        .imap_script_at(imap_tap.addr(), "alice", &[&append("Sent", &big)])
+        .await;
+    let (validity, uid) = appenduid(&answers[0].tagged);
+    let rump = format!(
+        "{}/Sent;UIDVALIDITY={validity}/;UID={uid};urlauth=submit+alice",
+        server
+            .urlauth_authority()
+            .replacen("imap://", "imap://alice@", 1)
+    );
+    let answers = server
+        .imap_script_at(
+            imap_tap.addr(),
+            "alice",
+            &[&format!("GENURLAUTH \"{rump}\" INTERNAL")],
+        )
+        .await;
+    let url = answers[0]
+        .untagged
+        .iter()
+        .find_map(|l| l.strip_prefix("* GENURLAUTH "))
+        .expect("GENURLAUTH through the tap")
+        .trim_matches('"')
+        .to_string();
+    let mut smtp = RawSmtp::connect_tls(smtp_tap.addr(), &server.tls()).await;
+    smtp.ehlo().await;
+    smtp.auth_plain("alice", server.password("alice")).await;
+    assert_eq!(
+        smtp.command(&format!("MAIL FROM:<{ALICE}>")).await.code,
+        250
+    );
+    assert_eq!(smtp.command("RCPT TO:<bob@localhost>").await.code, 250);
+    let burl = smtp.command(&format!("BURL {url} LAST")).await;
+    assert_eq!(burl.code, 250, "{burl}");
+    smtp.command("QUIT").await;
+    let burl_up = smtp_tap.stats_since(&smtp_mark).up + imap_tap.stats_since(&imap_mark).up;
+
+    let got = server
+        .smtp_sink()
+        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(got[0].data_without_trace(), big);
+    assert_eq!(got[1].data_without_trace(), big);
+    let (data_ratio, burl_ratio) = (data_up as f64 / size, burl_up as f64 / size);
+    println!(
+        "uplink for a {} byte message: DATA + APPEND {data_up} ({data_ratio:.3}x), \
+         APPEND + BURL {burl_up} ({burl_ratio:.3}x)",
+        big.len()
+    );
+    assert!((2.0..=2.1).contains(&data_ratio), "{data_ratio}");
+    assert!((1.0..=1.05).contains(&burl_ratio), "{burl_ratio}");
 }

@@ -176,7 +176,7 @@ impl AccountSession {
         let account = self.id;
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn(async move {
+                spawn_detached(&handle, async move {
                     let _ = logout_and_book(warm, &store, account).await;
                 });
             }
@@ -200,7 +200,7 @@ impl AccountSession {
             self.expiry_armed.store(false, Ordering::Release);
             return;
         };
-        handle.spawn(async move {
+        spawn_detached(&handle, async move {
             let mut due = Instant::now() + keep;
             loop {
                 tokio::time::sleep_until(due.into()).await;
@@ -293,10 +293,21 @@ impl Drop for Lease {
             let store = self.account.store().clone();
             let account = self.account.id;
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
+                spawn_detached(&handle, async move {
                     let _ = warm.book(&store, account).await;
                 });
             }
         }
     }
+}
+
+/// Spawns background work nobody waits for (a LOGOUT, an expiry timer, a booking) as the one
+/// boxed future type the FFI's tasks use too, so tokio's task harness is compiled once for all
+/// of them instead of once per future (library size).
+fn spawn_detached(
+    handle: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let work: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(work);
+    handle.spawn(work);
 }

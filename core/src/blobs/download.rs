@@ -48,7 +48,7 @@ pub fn part_path(destination: &Path) -> PathBuf {
 /// Deletes the partial file of `destination`, if there is one (the explicit "forget this
 /// download" after a cancel; the store's record is deleted separately).
 pub async fn remove_partial(destination: &Path) -> Result<()> {
-    match fs::remove_file(part_path(destination)).await {
+    match super::fsio::remove_file(&part_path(destination)).await {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(disk_error(e)),
         _ => Ok(()),
     }

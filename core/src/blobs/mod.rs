@@ -14,6 +14,7 @@ mod body;
 mod chunk;
 mod decoder;
 mod download;
+pub(crate) mod fsio;
 mod names;
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ impl Engine {
         if let Some(record) = self.store.download(message, section).await? {
             blobs::remove_partial(&record.destination).await?;
             if record.state == DownloadState::Complete {
-                match tokio::fs::remove_file(&record.destination).await {
+                match crate::blobs::fsio::remove_file(&record.destination).await {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}
                 }
@@ -153,7 +153,7 @@ impl Engine {
                     if keep == Some((*message, section.as_str())) {
                         continue;
                     }
-                    match tokio::fs::remove_file(destination).await {
+                    match crate::blobs::fsio::remove_file(destination).await {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                         _ => {}
                     }

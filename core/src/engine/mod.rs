@@ -148,7 +148,7 @@ impl Engine {
         for path in downloads {
             let path = PathBuf::from(path);
             for file in [crate::blobs::part_path(&path), path] {
-                match tokio::fs::remove_file(&file).await {
+                match crate::blobs::fsio::remove_file(&file).await {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}
                 }
@@ -156,7 +156,7 @@ impl Engine {
         }
         for id in messages {
             let dir = self.data_dir.join("attachments").join(id.to_string());
-            match tokio::fs::remove_dir_all(&dir).await {
+            match crate::blobs::fsio::remove_dir_all(&dir).await {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }

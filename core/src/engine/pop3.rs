@@ -61,7 +61,7 @@ impl Engine {
         for (id, folder, uid) in &removed {
             by_folder.entry(*folder).or_default().push(*uid);
             let dir = self.data_dir.join("attachments").join(id.0.to_string());
-            match tokio::fs::remove_dir_all(&dir).await {
+            match crate::blobs::fsio::remove_dir_all(&dir).await {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }

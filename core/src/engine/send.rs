@@ -145,7 +145,7 @@ impl Engine {
     }
 
     /// Forwards a stored message to `to` with `text` above it, from the account's address
-    /// (its user name). With `include_attachments` the original's attachments go along,
+    /// (its user name where that is an address, else the address the original was sent to). With `include_attachments` the original's attachments go along,
     /// taken from the server: assembled there (CATENATE, then BURL) where it offers both,
     /// so nothing of them crosses this device's link; else read from the server at send
     /// time and sent here. The original's text is quoted when its body is stored here.
@@ -167,14 +167,24 @@ impl Engine {
                 reason: "POP3 accounts cannot forward from the server".into(),
             });
         }
-        if !stored.username.contains('@') {
-            return Err(Error::Config {
-                reason: "the account's user name is not an address to send from".into(),
-            });
-        }
-        let from = Address {
-            name: None,
-            email: stored.username.clone(),
+        // From the account's address: its user name where that is one, else the address
+        // the original was sent to.
+        let from = if stored.username.contains('@') {
+            Address {
+                name: None,
+                email: stored.username.clone(),
+            }
+        } else {
+            detail
+                .summary
+                .to
+                .first()
+                .or(detail.cc.first())
+                .cloned()
+                .ok_or(Error::Config {
+                    reason: "no address to send from: the account's user name is not one"
+                        .into(),
+                })?
         };
         let recipients = recipients(&to, &[], &[])?;
         let quoted = match sync::stored_body(&self.store, message).await? {

@@ -53,6 +53,24 @@ impl Capabilities {
     }
 }
 
+/// Lemonade (RFC 5550), issue 18.
+impl Capabilities {
+    /// CATENATE (RFC 4469): APPEND assembles a message from text and URLs.
+    pub fn catenate(&self) -> bool {
+        self.has("CATENATE")
+    }
+
+    /// URLAUTH (RFC 4467): GENURLAUTH signs URLs for a submission server.
+    pub fn urlauth(&self) -> bool {
+        self.has("URLAUTH")
+    }
+
+    /// URLAUTH=BINARY (RFC 5524): URLFETCH can return decoded parts.
+    pub fn urlauth_binary(&self) -> bool {
+        self.has("URLAUTH=BINARY")
+    }
+}
+
 /// A stable 64-bit fingerprint of a server's software and version: FNV-1a (fixed across
 /// builds and platforms, unlike std's hasher) over the sorted capability names, leaving out
 /// those that depend on the connection rather than the server (`AUTH=`, `STARTTLS`,

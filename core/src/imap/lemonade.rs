@@ -63,23 +63,6 @@ impl OwnedCatPart {
     }
 }
 
-impl super::Capabilities {
-    /// CATENATE (RFC 4469): APPEND assembles a message from text and URLs.
-    pub fn catenate(&self) -> bool {
-        self.has("CATENATE")
-    }
-
-    /// URLAUTH (RFC 4467): GENURLAUTH signs URLs for a submission server.
-    pub fn urlauth(&self) -> bool {
-        self.has("URLAUTH")
-    }
-
-    /// URLAUTH=BINARY (RFC 5524): URLFETCH can return decoded parts.
-    pub fn urlauth_binary(&self) -> bool {
-        self.has("URLAUTH=BINARY")
-    }
-}
-
 /// The command as pieces: `head` goes as the tagged command line, then for each literal its
 /// bytes followed by `tail` (the command up to the next literal's header, or its end).
 struct Pieces<'a> {
@@ -194,8 +177,41 @@ impl ImapSession {
     }
 
     /// Sends `pieces` as one tagged command (waiting for `+` before each synchronizing
-    /// literal) and reads to its tagged completion.
+    /// literal) and reads to its tagged completion. Under LITERAL+ the stream is corked
+    /// meanwhile, so the whole command leaves in one write (one TLS record per 16 KiB).
     async fn drive(&mut self, pieces: &Pieces<'_>) -> Result<Completion> {
+        use std::sync::atomic::Ordering;
+        let corked = !pieces.synchronizing;
+        if corked {
+            self.cork.store(true, Ordering::Release);
+        }
+        let sent = self.send_pieces(pieces).await;
+        if corked {
+            self.cork.store(false, Ordering::Release);
+            let flushed = tokio::time::timeout(self.timeout, self.inner.as_mut().flush()).await;
+            if sent.is_ok() {
+                flushed
+                    .map_err(|_| Error::Timeout {
+                        during: "sending APPEND",
+                    })?
+                    .map_err(|e| map_err("APPEND", async_imap::error::Error::Io(e)))?;
+            }
+        }
+        let (tag, refused) = sent?;
+        if let Some(done) = refused {
+            return Ok(done);
+        }
+        self.read_until(&tag, false)
+            .await?
+            .ok_or_else(|| Error::protocol("APPEND ended without a completion"))
+    }
+
+    /// Writes the command: its tag, and the server's completion when it refused a
+    /// synchronizing literal instead of asking for it.
+    async fn send_pieces(
+        &mut self,
+        pieces: &Pieces<'_>,
+    ) -> Result<(async_imap::imap_proto::RequestId, Option<Completion>)> {
         let timeout = self.timeout;
         let tag = tokio::time::timeout(timeout, self.inner.run_command(&pieces.head))
             .await
@@ -207,7 +223,7 @@ impl ImapSession {
             if pieces.synchronizing {
                 // The server may refuse right away (NO/BAD instead of `+`).
                 if let Some(done) = self.read_until(&tag, true).await? {
-                    return Ok(done);
+                    return Ok((tag, Some(done)));
                 }
             }
             let mut rest = Vec::with_capacity(tail.len() + 2);
@@ -226,9 +242,7 @@ impl ImapSession {
                 })?
                 .map_err(|e| map_err("APPEND", async_imap::error::Error::Io(e)))?;
         }
-        self.read_until(&tag, false)
-            .await?
-            .ok_or_else(|| Error::protocol("APPEND ended without a completion"))
+        Ok((tag, None))
     }
 
     /// Reads responses until the tagged completion of `tag` (returned), or, when

@@ -22,6 +22,7 @@ mod lemonade;
 #[cfg(test)]
 mod lemonade_tests;
 mod liveness;
+mod mutf7;
 mod mailbox_cmd;
 mod objectid;
 mod recover;
@@ -43,6 +44,7 @@ pub use doctor::{PreLogin, pre_login};
 pub use exchange::{Completion, UidPlusCode};
 pub use fetch::{EnvelopeInfo, FlagUpdate, MessageHeaders, SummaryFetch, SummaryItems, Window};
 pub use idle::IdleOutcome;
+pub use mutf7::decode_mutf7;
 pub use lemonade::{BADURL, CatPart, MAX_PARTS, MAX_URL, OwnedCatPart, TOOBIG};
 pub use mailbox_cmd::{AppendOutcome, Expunged, MoveOutcome};
 pub use objectid::{IdFetch, MessageIds, OBJECTID_MAX, object_id};

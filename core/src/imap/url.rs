@@ -19,9 +19,10 @@ const MAX_AUTHORITY: usize = 300;
 /// The relative IMAP URL of a message, or of one of its parts, in the logged-in user's
 /// mailboxes: `/Sent;UIDVALIDITY=7/;UID=42`, and with a section `/Sent;UIDVALIDITY=7/;UID=42/;SECTION=2.MIME`.
 ///
-/// `mailbox` is the name as sent on the wire (modified UTF-7 already), percent-encoded here
-/// where RFC 5092's `bchar` does not allow a character (`;`, `?`, `#`, `%`, space, quotes,
-/// anything outside ASCII…). `section` is a part number (`2`, `1.3`), optionally followed by
+/// `mailbox` is the name as sent on the wire (modified UTF-7): it is decoded to UTF-8, as
+/// RFC 5092 wants and both Dovecot and Cyrus require, then percent-encoded where the URL
+/// grammar's `bchar` does not allow a character (`;`, `?`, `#`, `%`, space, quotes, every
+/// byte outside ASCII…). `section` is a part number (`2`, `1.3`), optionally followed by
 /// `.MIME`, `.HEADER` or `.TEXT`, or `HEADER`/`TEXT` alone; anything else is refused, as are
 /// a zero UIDVALIDITY or UID.
 pub fn relative(
@@ -75,7 +76,11 @@ fn push_message_path(url: &mut String, mailbox: &str, uid_validity: u32, uid: u3
     if uid_validity == 0 || uid == 0 {
         return Err(invalid("a UIDVALIDITY or UID of 0"));
     }
-    url.push_str(&encode(mailbox, is_bchar));
+    // RFC 5092 names mailboxes in UTF-8: both servers refuse the modified UTF-7 spelling
+    // (`/Entw&APw-rfe` is "Mailbox does not exist"; `/Entw%C3%BCrfe` resolves). A name
+    // that is not valid modified UTF-7 (a server that sends UTF-8 names) goes as it is.
+    let name = super::decode_mutf7(mailbox).unwrap_or_else(|| mailbox.to_string());
+    url.push_str(&encode(&name, is_bchar));
     url.push_str(&format!(";UIDVALIDITY={uid_validity}/;UID={uid}"));
     Ok(())
 }
@@ -236,9 +241,19 @@ mod tests {
             relative("Archive/2024 Q1;x?y#z%", 3, 4, None).unwrap(),
             "/Archive/2024%20Q1%3Bx%3Fy%23z%25;UIDVALIDITY=3/;UID=4"
         );
+        // Modified UTF-7 on the wire, UTF-8 in the URL; `&-` is a literal `&`.
         assert_eq!(
             relative("Entw&APw-rfe", 3, 4, None).unwrap(),
-            "/Entw&APw-rfe;UIDVALIDITY=3/;UID=4"
+            "/Entw%C3%BCrfe;UIDVALIDITY=3/;UID=4"
+        );
+        assert_eq!(
+            relative("Q&-A/&kAFP4W4IMH8-", 3, 4, None).unwrap(),
+            "/Q&A/%E9%80%81%E4%BF%A1%E6%B8%88%E3%81%BF;UIDVALIDITY=3/;UID=4"
+        );
+        // Not modified UTF-7 (a bare `&`): as it is.
+        assert_eq!(
+            relative("R&D", 3, 4, None).unwrap(),
+            "/R&D;UIDVALIDITY=3/;UID=4"
         );
         assert_eq!(
             relative("\"q\"\\é", 3, 4, None).unwrap(),

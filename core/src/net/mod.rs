@@ -2,6 +2,7 @@
 //! the rustls configuration and trust roots, and the wire meter that counts every byte on
 //! the socket (below TLS and compression). Nothing here knows a mail protocol or the store.
 
+mod crypto;
 mod endpoint;
 mod io;
 mod meter;

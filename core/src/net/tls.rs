@@ -66,7 +66,7 @@ impl fmt::Debug for TlsConnector {
 impl TlsConnector {
     /// Builds the rustls configuration for `trust`.
     pub fn new(trust: &Trust) -> Result<Self> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(super::crypto::provider());
         let verifier = match platform_verifier(trust, &provider) {
             Some(v) => v,
             None => {

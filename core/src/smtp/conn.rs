@@ -82,24 +82,31 @@ impl Conn {
         }
     }
 
-    /// Streams `message` as a DATA body: line ends made CRLF, lines starting with a dot
-    /// stuffed, a chunk at a time (no copy of the whole message). The terminator is not
-    /// written: see [`Conn::write_terminator`].
-    pub(super) async fn write_body(&mut self, stuffer: &mut Stuffer, message: &[u8]) -> Result<()> {
+    /// Streams `message` as a DATA body and its terminator: line ends made CRLF, lines
+    /// starting with a dot stuffed, a chunk at a time (no copy of the whole message). The
+    /// last chunk and the terminator (`.` CRLF, after the CRLF a message lacks) go in one
+    /// write; `terminal` is set just before it, since from then on the server may have the
+    /// whole message.
+    pub(super) async fn write_message(
+        &mut self,
+        message: &[u8],
+        terminal: &mut bool,
+    ) -> Result<()> {
+        let mut stuffer = Stuffer::new();
         let mut out = Vec::with_capacity(BODY_CHUNK + BODY_CHUNK / 8);
-        for chunk in message.chunks(BODY_CHUNK) {
+        let mut chunks = message.chunks(BODY_CHUNK).peekable();
+        loop {
             out.clear();
-            stuffer.encode(chunk, &mut out);
+            if let Some(chunk) = chunks.next() {
+                stuffer.encode(chunk, &mut out);
+            }
+            if chunks.peek().is_none() {
+                stuffer.finish(&mut out);
+                *terminal = true;
+                return self.write(&out, Verb::Body).await;
+            }
             self.write(&out, Verb::Body).await?;
         }
-        Ok(())
-    }
-
-    /// Ends a DATA body: the CRLF the message lacks, if any, then `.` CRLF.
-    pub(super) async fn write_terminator(&mut self, stuffer: Stuffer) -> Result<()> {
-        let mut out = Vec::with_capacity(5);
-        stuffer.finish(&mut out);
-        self.write(&out, Verb::Body).await
     }
 
     /// Reads one complete reply, each line within the session timeout.

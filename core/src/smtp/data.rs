@@ -73,12 +73,13 @@ impl Stuffer {
     }
 
     /// Appends the end of the body: a pending line end, a CRLF if the message did not end
-    /// with one, then `.` CRLF.
-    pub(super) fn finish(self, out: &mut Vec<u8>) {
+    /// with one, then `.` CRLF. The encoder is then as new.
+    pub(super) fn finish(&mut self, out: &mut Vec<u8>) {
         if self.pending_cr || !self.at_line_start {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
+        *self = Stuffer::new();
     }
 }
 

@@ -11,7 +11,6 @@ use super::{
     Delivery, Envelope, Payload, RecipientRejection, SendError, SmtpCaps, SmtpOptions,
     conn::Conn,
     connect::rejected,
-    data::Stuffer,
     reply::{Reply, Verb},
 };
 use crate::{
@@ -230,22 +229,19 @@ impl SmtpSession {
         self.conn.write(flight.as_bytes(), Verb::Mail).await?;
 
         let mail_reply = self.conn.read_reply(Verb::Mail).await?;
-        let (accepted, refused) = self.recipient_replies(envelope).await?;
-        let timeout = match last {
-            Verb::Burl => self.options.final_reply_timeout,
-            _ => self.options.timeout,
-        };
-        let last_reply = self.conn.read_reply_within(last, timeout).await?;
-        let open = mail_reply.is_positive() && !accepted.is_empty();
-        if last == Verb::Data && last_reply.code == 354 && !open {
-            // RFC 2920 §3.1: a DATA accepted without a transaction gets an empty message,
-            // which the server then refuses for want of recipients.
-            self.conn.write(b".\r\n", Verb::Body).await?;
-            self.conn.read_reply(Verb::Body).await?;
-        }
+        let rest = self
+            .flight_replies(envelope, last, mail_reply.is_positive())
+            .await;
         if !mail_reply.is_positive() {
+            // The refusal is the answer, even where the server then hung up (421) before
+            // answering the rest of the flight.
+            if rest.as_ref().is_err_and(Error::leaves_connection_unusable) {
+                self.broken = true;
+            }
+            self.rset_quietly().await;
             return Err(rejected(Verb::Mail, &mail_reply));
         }
+        let (accepted, refused, last_reply) = rest?;
         if accepted.is_empty() {
             self.rset_quietly().await;
             return Ok(Delivery {
@@ -274,6 +270,7 @@ impl SmtpSession {
         self.conn.write(mail.as_bytes(), Verb::Mail).await?;
         let reply = self.conn.read_reply(Verb::Mail).await?;
         if !reply.is_positive() {
+            self.rset_quietly().await;
             return Err(rejected(Verb::Mail, &reply));
         }
         let mut accepted = Vec::new();
@@ -313,6 +310,43 @@ impl SmtpSession {
         }
     }
 
+    /// The rest of a flight's replies: each RCPT's, then DATA's (or BURL's). A DATA accepted
+    /// without a transaction (MAIL refused or no recipient) gets an empty message, which the
+    /// server then refuses for want of recipients (RFC 2920 §3.1).
+    async fn flight_replies(
+        &mut self,
+        envelope: &Envelope,
+        last: Verb,
+        mail_accepted: bool,
+    ) -> Result<(Vec<String>, Vec<RecipientRejection>, Reply)> {
+        let (accepted, refused) = self.recipient_replies(envelope).await?;
+        let timeout = match last {
+            Verb::Burl => self.options.final_reply_timeout,
+            _ => self.options.timeout,
+        };
+        let last_reply = match self.conn.read_reply_within(last, timeout).await {
+            Ok(reply) => reply,
+            // Every recipient was refused, so nothing can be delivered whatever became of
+            // the DATA or BURL behind them (Dovecot 2.3.19's submission hangs up there after
+            // its relay refused): the refusals are the answer, and the session is over.
+            Err(e) if accepted.is_empty() && e.leaves_connection_unusable() => {
+                self.broken = true;
+                Reply {
+                    code: 554,
+                    enhanced: None,
+                    lines: vec!["no valid recipients".into()],
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let open = mail_accepted && !accepted.is_empty();
+        if last == Verb::Data && last_reply.code == 354 && !open {
+            self.conn.write(b".\r\n", Verb::Body).await?;
+            self.conn.read_reply(Verb::Body).await?;
+        }
+        Ok((accepted, refused, last_reply))
+    }
+
     /// The replies to the RCPT commands of a flight, in order.
     async fn recipient_replies(
         &mut self,
@@ -340,10 +374,9 @@ impl SmtpSession {
             self.rset_quietly().await;
             return Err(rejected(Verb::Data, &data_reply));
         }
-        let mut stuffer = Stuffer::new();
-        self.conn.write_body(&mut stuffer, bytes).await?;
-        progress.terminal_written = true;
-        self.conn.write_terminator(stuffer).await?;
+        self.conn
+            .write_message(bytes, &mut progress.terminal_written)
+            .await?;
         let reply = self
             .conn
             .read_reply_within(Verb::Body, self.options.final_reply_timeout)
@@ -384,7 +417,12 @@ impl SmtpSession {
     }
 
     /// RSET where the outcome is already known; a failure only marks the session broken.
+    /// Also after a refused MAIL FROM, where RFC 5321 needs none: a second MAIL without it
+    /// makes Dovecot 2.3.19's submission process panic and drop the client.
     async fn rset_quietly(&mut self) {
+        if self.broken {
+            return;
+        }
         if let Err(e) = self.rset().await {
             debug!(error = %e, "SMTP RSET failed");
             self.broken = true;

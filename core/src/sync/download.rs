@@ -155,7 +155,7 @@ pub async fn start_prefetch(
     let dir = data_dir
         .join("attachments")
         .join(item.message.0.to_string());
-    tokio::fs::create_dir_all(&dir).await?;
+    crate::blobs::fsio::create_dir_all(&dir).await?;
     let (record, file) = claim(store, item.message, &part, &dir).await?;
     Download::open(location, part, record, Some(file))
         .await

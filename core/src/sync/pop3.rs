@@ -434,18 +434,18 @@ impl Run<'_> {
         add: bool,
     ) -> Result<Fetched> {
         let dir = self.data_dir.join("pop3");
-        tokio::fs::create_dir_all(&dir).await?;
+        crate::blobs::fsio::create_dir_all(&dir).await?;
         // Per folder (so per account): two accounts may sync at the same time.
         let path = dir.join(format!("retr-{}-{msgno}.eml", self.folder.0));
         let limit = response_limit(size, self.session.max_message_bytes());
         let delivered = match self.retr_to_file(msgno, limit, &path).await {
             Ok(delivered) => delivered,
             Err(Error::ServerNo { .. }) => {
-                let _ = tokio::fs::remove_file(&path).await;
+                let _ = crate::blobs::fsio::remove_file(&path).await;
                 return Ok(Fetched::Gone);
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&path).await;
+                let _ = crate::blobs::fsio::remove_file(&path).await;
                 return Err(e);
             }
         };
@@ -465,7 +465,7 @@ impl Run<'_> {
             }
         }
         let result = self.store_full(&path, uidl, uid, delivered, add).await;
-        let _ = tokio::fs::remove_file(&path).await;
+        let _ = crate::blobs::fsio::remove_file(&path).await;
         result
     }
 
@@ -520,14 +520,14 @@ impl Run<'_> {
 
         let attachments_dir = self.data_dir.join("attachments").join(id.0.to_string());
         // Files of an earlier attempt that was never committed.
-        match tokio::fs::remove_dir_all(&attachments_dir).await {
+        match crate::blobs::fsio::remove_dir_all(&attachments_dir).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
         let mut downloads = Vec::new();
         for (info, source) in &extracted.attachments {
-            tokio::fs::create_dir_all(&attachments_dir).await?;
+            crate::blobs::fsio::create_dir_all(&attachments_dir).await?;
             let destination: PathBuf =
                 blobs::destination_in(&attachments_dir, info.filename.as_deref(), "attachment");
             let written = pop3_spool::write_attachment(path, info, source, &destination).await?;

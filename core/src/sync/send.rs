@@ -72,6 +72,8 @@ const SENT_FLAGS: [&str; 1] = ["\\Seen"];
 const ORIGINAL_CHUNK: u32 = 1 << 20;
 /// Ranges of the original in flight at once.
 const ORIGINAL_DEPTH: usize = 4;
+/// The NOOP before a search in a Sent folder selected already.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The largest original read here for a forward (past it the forward fails clearly).
 const ORIGINAL_MAX: u64 = 64 << 20;
 
@@ -204,6 +206,10 @@ struct SentFolder {
 
 impl Run<'_> {
     async fn smtp(&mut self) -> Result<&mut SmtpSession> {
+        // A session the last transaction broke (the server hung up) is replaced.
+        if self.smtp.get_mut().as_ref().is_some_and(SmtpSession::is_broken) {
+            *self.smtp.get_mut() = None;
+        }
         match self.smtp.get_mut() {
             Some(session) => Ok(session),
             slot => {
@@ -232,7 +238,7 @@ impl Run<'_> {
     }
 
     /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
-    async fn temporary(&self, id: OutboxId, error: &Error) -> Result<String> {
+    async fn temporary(&self, id: OutboxId, error: &dyn std::fmt::Display) -> Result<String> {
         let item = self.store.outbox_item(id).await?;
         let attempts = item.attempts + 1;
         let park = attempts >= MAX_ATTEMPTS;
@@ -323,9 +329,25 @@ impl Run<'_> {
         let urlauth =
             sent.is_some() && imap.as_deref().is_some_and(|s| s.capabilities().urlauth());
         let caps = self.smtp().await?.caps().clone();
+        // Over the server's SIZE: refused before anything is uploaded, the Sent copy too.
+        if let Some(limit) = caps.size.filter(|l| *l > 0)
+            && work.item.size > limit
+            && state == OutboxState::Queued
+        {
+            let error = Error::MessageTooLarge {
+                size: work.item.size,
+                limit,
+            };
+            return Ok(Done::Failed(
+                self.fail(id, &error.to_string(), false).await?,
+            ));
+        }
+        // URLs must name the IMAP server as the submission server knows it (Dovecot and
+        // Cyrus sign and resolve only their configured authority, never the address this
+        // device connected to): without an announced authority there is no BURL.
         let burl = caps
             .burl
-            .filter(|b| b.imap && urlauth)
+            .filter(|b| b.imap && urlauth && !b.authorities.is_empty())
             .map(|b| b.authorities);
         let can_assemble_there = imap
             .as_deref()
@@ -351,9 +373,11 @@ impl Run<'_> {
                     reason: "the Sent copy has no UID".into(),
                 });
             };
-            let authority = authorities.first().cloned().unwrap_or_else(|| {
-                format!("{}:{}", self.target.endpoint.host, self.target.endpoint.port)
-            });
+            let Some(authority) = authorities.first().cloned() else {
+                return Err(Error::Unsupported {
+                    what: "BURL without an IMAP authority",
+                });
+            };
             let rump = url::submit_rump(
                 &authority,
                 self.target.credential.username(),
@@ -373,10 +397,39 @@ impl Run<'_> {
             )
             .await?;
             let smtp = self.smtp().await?;
-            let envelope = envelope(work, work.item.size);
-            let result = smtp.send(&envelope, Payload::Burl { url: &signed }).await;
+            let by_url = envelope(work, work.item.size);
+            let result = smtp.send(&by_url, Payload::Burl { url: &signed }).await;
             drop(signed);
-            return self.answered(work, result, true, sent_copy).await;
+            let refused_url = matches!(
+                &result,
+                Err(smtp::SendError {
+                    error: Error::SmtpRejected { stage: "BURL", permanent: true, .. },
+                    maybe_delivered: false,
+                })
+            );
+            if !refused_url {
+                return self.answered(work, result, true, sent_copy, true).await;
+            }
+            // The submission server announced BURL but could not fetch the copy (Dovecot
+            // with BURL switched off still announces it after AUTH, then answers 554): the
+            // bytes go by DATA instead, from the Sent copy; the copy stays filed.
+            tracing::info!("BURL refused; sending the message with DATA instead");
+            let bytes = match &work.parts {
+                None => work.raw.clone(),
+                Some(_) => {
+                    let copy = OriginalPlace {
+                        folder: sent.id,
+                        folder_name: sent.name.clone(),
+                        uid_validity: v,
+                        uid,
+                    };
+                    read_original(session, &copy).await?
+                }
+            };
+            let smtp = self.smtp().await?;
+            let envelope = envelope(work, bytes.len() as u64);
+            let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
+            return self.answered(work, result, false, sent_copy, true).await;
         }
 
         // DATA: the bytes here (a forward assembled from the original's).
@@ -407,7 +460,9 @@ impl Run<'_> {
         let smtp = self.smtp().await?;
         let envelope = envelope(work, bytes.len() as u64);
         let result = smtp.send(&envelope, Payload::Data(&bytes)).await;
-        let done = self.answered(work, result, false, sent_copy).await?;
+        let done = self
+            .answered(work, result, false, sent_copy, work.copy_done)
+            .await?;
         // The Sent copy, once someone has the message (also while other recipients wait).
         let item = self.store.outbox_item(id).await?;
         let accepted = item.recipients.len() > item.pending.len() + item.rejected.len();
@@ -508,6 +563,7 @@ impl Run<'_> {
         result: std::result::Result<smtp::Delivery, smtp::SendError>,
         by_reference: bool,
         sent_copy: Option<(FolderId, u32, u32)>,
+        copy_done: bool,
     ) -> Result<Done> {
         let id = work.item.id;
         let delivery = match result {
@@ -518,8 +574,8 @@ impl Run<'_> {
                 }
                 if e.maybe_delivered {
                     // Stays `submitting`: the next run decides (see the module docs).
-                    let text = self.temporary(id, &e.error).await?;
-                    return Ok(Done::Waiting(format!("{text} (it may have been delivered)")));
+                    let text = self.temporary(id, &e.to_string()).await?;
+                    return Ok(Done::Waiting(text));
                 }
                 let permanent = matches!(
                     e.error,
@@ -578,7 +634,7 @@ impl Run<'_> {
         }
         let state = match (later.is_empty(), by_reference) {
             (true, true) => OutboxState::Sent,
-            (true, false) if work.copy_done => OutboxState::Sent,
+            (true, false) if copy_done => OutboxState::Sent,
             (true, false) => OutboxState::Submitted,
             (false, true) => OutboxState::Appended,
             (false, false) => OutboxState::Queued,
@@ -590,25 +646,23 @@ impl Run<'_> {
                 state: Some(state),
                 pending: Some(later),
                 add_rejected: rejected,
-                copy_done: by_reference.then_some(true),
+                copy_done: copy_done.then_some(true),
                 progressed: true,
                 ..OutboxUpdate::default()
             },
         )
         .await?;
         if waiting {
-            let text = self
-                .temporary(
-                    id,
-                    &Error::SmtpRejected {
-                        stage: "RCPT TO",
-                        code: 450,
-                        enhanced: None,
-                        text: "some recipients are to be tried again later".into(),
-                        permanent: false,
-                    },
-                )
-                .await?;
+            let first = delivery.rejected.iter().find(|r| !r.permanent);
+            let reason = format!(
+                "{} recipient(s) refused for now, tried again later: {}",
+                delivery.rejected.iter().filter(|r| !r.permanent).count(),
+                first.map_or(String::new(), |r| match &r.enhanced {
+                    Some(e) => format!("{} {e} {}", r.code, r.text),
+                    None => format!("{} {}", r.code, r.text),
+                })
+            );
+            let text = self.temporary(id, &reason).await?;
             return Ok(Done::Waiting(text));
         }
         Ok(if state == OutboxState::Sent {
@@ -783,6 +837,11 @@ async fn find_in_sent(
     sent: &SentFolder,
     message_id: &str,
 ) -> Result<Option<u32>> {
+    // Selected already: a NOOP first, so that what arrived since (a copy the server filed
+    // itself) is in the session's view (Dovecot's SEARCH did not see it otherwise).
+    if session.selected_uid_validity(&sent.name).is_some() {
+        session.probe(PROBE_TIMEOUT).await?;
+    }
     // Any UIDVALIDITY: the search is by content (a FolderChanged answer leaves it selected).
     match session.ensure_examined(&sent.name, None).await {
         Ok(_) | Err(Error::FolderChanged) => {}

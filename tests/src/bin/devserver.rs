@@ -31,6 +31,9 @@ struct Args {
     /// bindings' and demos' download tests need).
     #[arg(long, default_value = "default")]
     mix: String,
+    /// Accepted for older scripts: the submission service is on unless `--no-submission`.
+    #[arg(long, hide = true, conflicts_with = "no_submission")]
+    submission: bool,
     /// Where to write the connection details (shell `KEY=value` lines).
     #[arg(long, default_value = "target/anvert-devserver.env")]
     env_file: PathBuf,
@@ -135,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
     let sender_truth_file = args.env_file.with_extension("sender-truth.tsv");
     std::fs::write(&sender_truth_file, truth_lines(&sender_truths))?;
     let spool_dir = args.env_file.with_extension("spool");
+    let sent_dir = args.env_file.with_extension("sent");
     let mut submission_env = String::new();
     if !args.no_submission {
         let _ = std::fs::remove_dir_all(&spool_dir);
@@ -149,9 +153,13 @@ async fn main() -> anyhow::Result<()> {
             sender_truth_file.display(),
         );
         tokio::spawn(spool(server.smtp_sink().clone(), spool_dir.clone()));
+        // The receiver's own copies too (`NNNN.eml` with its trace header, `NNNN.envelope`).
+        let _ = std::fs::remove_dir_all(&sent_dir);
+        server.smtp_sink().save_into(Some(sent_dir.clone()));
+        submission_env.push_str(&format!("ANVERT_SENT_DIR={}\n", sent_dir.display()));
     }
     let env = format!(
-        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n",
+        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n{}",
         server.ports.imaps,
         server.ports.imap,
         server.ports.pop3s,
@@ -161,7 +169,8 @@ async fn main() -> anyhow::Result<()> {
         truths.len(),
         summary.total_bytes,
         truth_file.display(),
-    ) + &submission_env;
+        submission_env,
+    );
     if let Some(dir) = args.env_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -185,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&args.env_file);
     let _ = std::fs::remove_file(&truth_file);
     let _ = std::fs::remove_dir_all(&spool_dir);
+    let _ = std::fs::remove_dir_all(&sent_dir);
     let _ = std::fs::remove_file(&sender_truth_file);
     drop(server);
     Ok(())

@@ -226,6 +226,24 @@ async fn burl_caps_come_from_the_ehlo_after_auth() {
             authorities: vec!["imap://localhost:15993".into()],
         })
     );
+    // With PIPELINING, the second EHLO rides behind AUTH PLAIN: EHLO, then AUTH + EHLO.
+    assert_eq!(opened.writes.count(), 2);
+    drop(session);
+    assert!(opened.server.await.unwrap().is_empty());
+
+    // Without PIPELINING, one at a time.
+    let mut script = prelude(&["AUTH PLAIN", "BURL imap"]);
+    script.extend([
+        expect("EHLO [127.0.0.1]\r\n"),
+        send(ehlo_reply(&["BURL imap imap://localhost:15993"])),
+    ]);
+    let opened = open(Security::DangerPlaintext, script).await;
+    let session = opened.result.unwrap();
+    assert_eq!(
+        session.caps().burl.as_ref().map(|b| b.authorities.len()),
+        Some(1)
+    );
+    assert_eq!(opened.writes.count(), 3);
     drop(session);
     assert!(opened.server.await.unwrap().is_empty());
 

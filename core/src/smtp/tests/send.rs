@@ -94,8 +94,8 @@ async fn one_recipient_refused_others_accepted_in_one_flight() {
             reply: "Ok: queued as 4F2A1".into(),
         }
     );
-    // The flight, the body and the terminator: three writes.
-    assert_eq!(opened.writes.count() - writes, 3);
+    // The flight, then the body with its terminator: two writes.
+    assert_eq!(opened.writes.count() - writes, 2);
     assert!(opened.meter.totals().written_for(Purpose::Send) > MESSAGE.len() as u64);
     assert_eq!(rest(opened, session).await, "");
 }
@@ -353,6 +353,8 @@ async fn a_temporary_mail_from_refusal_then_success_on_a_new_session() {
         vec![
             expect("MAIL FROM:<alice@example.test> SIZE=23\r\n"),
             send("451 4.3.2 System not accepting network messages\r\n"),
+            expect("RSET\r\n"),
+            send("250 2.0.0 Ok\r\n"),
         ],
     )
     .await;
@@ -636,4 +638,73 @@ async fn reset_and_quit() {
     session.reset().await.unwrap();
     session.quit().await;
     assert_eq!(opened.server.await.unwrap(), b"");
+}
+
+/// A 421 at MAIL FROM in a flight, the server hanging up before the rest: the refusal is
+/// what `send` reports (temporary), and the session is done for.
+#[tokio::test]
+async fn a_421_at_mail_from_then_hang_up() {
+    let mut opened = session_with(
+        PIPELINED,
+        vec![
+            expect(
+                "MAIL FROM:<alice@example.test> SIZE=23\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n",
+            ),
+            send("421 4.3.2 Shutting down\r\n"),
+            Step::Close,
+        ],
+    )
+    .await;
+    let mut session = opened.result.unwrap();
+    opened.result = Err(Error::Cancelled);
+    let err = session
+        .send(&envelope(&["bob@example.test"], 23), Payload::Data(MESSAGE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err.error,
+            Error::SmtpRejected {
+                stage: "MAIL FROM",
+                code: 421,
+                permanent: false,
+                ..
+            }
+        ) && !err.maybe_delivered,
+        "{err:?}"
+    );
+    assert!(session.is_broken());
+}
+
+/// A body of several 64 KiB chunks, with dots and bare line ends across the chunk
+/// boundaries: the wire carries exactly the whole message stuffed at once.
+#[tokio::test]
+async fn a_body_of_many_chunks() {
+    let mut body = Vec::new();
+    let mut i = 0u32;
+    while body.len() < 3 * 64 * 1024 + 100 {
+        body.extend_from_slice(format!(".{i} dotted\nx{i}\r\n").as_bytes());
+        i += 1;
+    }
+    let mut wire = Vec::new();
+    let mut stuffer = crate::smtp::data::Stuffer::new();
+    stuffer.encode(&body, &mut wire);
+    stuffer.finish(&mut wire);
+    let mut opened = session_with(
+        &["PIPELINING", "AUTH PLAIN"],
+        vec![
+            expect("MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"),
+            send("250 Ok\r\n250 Ok\r\n354 Go\r\n"),
+            Step::Expect(wire),
+            send("250 Ok\r\n"),
+        ],
+    )
+    .await;
+    let mut session = opened.result.unwrap();
+    opened.result = Err(Error::Cancelled);
+    session
+        .send(&envelope(&["bob@example.test"], 0), Payload::Data(&body))
+        .await
+        .unwrap();
+    assert_eq!(rest(opened, session).await, "");
 }
