@@ -238,15 +238,23 @@ impl Run<'_> {
     }
 
     /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
-    async fn temporary(&self, id: OutboxId, error: &dyn std::fmt::Display) -> Result<String> {
-        let item = self.store.outbox_item(id).await?;
-        let attempts = item.attempts + 1;
-        let park = attempts >= MAX_ATTEMPTS;
+    fn temporary<'a>(
+        &'a self,
+        id: OutboxId,
+        error: &dyn std::fmt::Display,
+    ) -> impl Future<Output = Result<String>> + 'a {
+        // The text first: a `&dyn Display` held across an await would make the sync's
+        // future neither `Send` nor spawnable.
         let text = error.to_string();
-        self.store
-            .record_outgoing_failure(id, &text, self.now + backoff(attempts), park)
-            .await?;
-        Ok(text)
+        async move {
+            let item = self.store.outbox_item(id).await?;
+            let attempts = item.attempts + 1;
+            let park = attempts >= MAX_ATTEMPTS;
+            self.store
+                .record_outgoing_failure(id, &text, self.now + backoff(attempts), park)
+                .await?;
+            Ok(text)
+        }
     }
 
     async fn record(&self, id: OutboxId, update: OutboxUpdate) -> Result<()> {
