@@ -44,6 +44,21 @@ pub enum AnvertError {
     /// query; retrying as it is will not help.
     #[error("invalid query: {reason}")]
     InvalidQuery { reason: String },
+    /// The message is larger than the submission server accepts (its `SIZE`); it was
+    /// refused before upload. Retrying will not help: make it smaller.
+    #[error("message too large: {size} bytes, the server accepts {limit}")]
+    MessageTooLarge { size: u64, limit: u64 },
+    /// The SMTP server refused a step of a submission: `permanent` (5xx) will not get
+    /// through as it is, a temporary one (4xx) is retried by the outbox. `stage` is the
+    /// command (`MAIL FROM`, `DATA`, `BURL`, ...), `text` the server's words.
+    #[error("the SMTP server refused {stage}: {code} {text}")]
+    SmtpRejected {
+        stage: String,
+        code: u16,
+        enhanced: Option<String>,
+        text: String,
+        permanent: bool,
+    },
     /// Anything else: a bad configuration, a missing credential, offline, an internal error.
     #[error("{reason}")]
     Other { reason: String },
@@ -76,7 +91,20 @@ impl From<Core> for AnvertError {
                 AnvertError::Server { text }
             }
             Core::Protocol { reason } => AnvertError::Protocol { reason },
-            Core::SmtpRejected { .. } => AnvertError::Server { text: reason },
+            Core::SmtpRejected {
+                stage,
+                code,
+                enhanced,
+                text,
+                permanent,
+            } => AnvertError::SmtpRejected {
+                stage: stage.to_string(),
+                code,
+                enhanced,
+                text,
+                permanent,
+            },
+            Core::MessageTooLarge { size, limit } => AnvertError::MessageTooLarge { size, limit },
             Core::TooLarge { .. } => AnvertError::Protocol { reason },
             Core::Store { .. }
             | Core::StoreMigration { .. }
@@ -194,6 +222,40 @@ mod tests {
         assert!(
             matches!(&other, AnvertError::Other { reason } if reason.contains("keychain locked")),
             "{other:?}"
+        );
+    }
+
+    #[test]
+    fn smtp_refusals_keep_their_code_and_kind() {
+        let e: AnvertError = Core::SmtpRejected {
+            stage: "MAIL FROM",
+            code: 452,
+            enhanced: Some("4.3.1".into()),
+            text: "try later".into(),
+            permanent: false,
+        }
+        .into();
+        assert_eq!(
+            e,
+            AnvertError::SmtpRejected {
+                stage: "MAIL FROM".into(),
+                code: 452,
+                enhanced: Some("4.3.1".into()),
+                text: "try later".into(),
+                permanent: false,
+            }
+        );
+        let e: AnvertError = Core::MessageTooLarge {
+            size: 11,
+            limit: 10,
+        }
+        .into();
+        assert_eq!(
+            e,
+            AnvertError::MessageTooLarge {
+                size: 11,
+                limit: 10
+            }
         );
     }
 

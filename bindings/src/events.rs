@@ -66,6 +66,9 @@ pub enum MailEvent {
         synced: u32,
         total: u32,
     },
+    /// An outbox entry of the watched account changed (queued, a step of its send, sent,
+    /// failed, cancelled): read it again with `outbox`. Heard by account watches and push.
+    OutboxChanged { account: i64, item: i64 },
     /// Push (IDLE) ended; `error` says why when it failed.
     PushStopped { error: Option<String> },
 }
@@ -144,6 +147,10 @@ fn convert(event: WatchEvent) -> Option<MailEvent> {
             synced,
             total,
         },
+        WatchEvent::OutboxChanged { account, item } => MailEvent::OutboxChanged {
+            account: account.0,
+            item: item.0,
+        },
         WatchEvent::PushStopped { error } => MailEvent::PushStopped {
             error: error.map(|e| AnvertError::from(e).to_string()),
         },
@@ -175,6 +182,16 @@ mod tests {
                 folder: 4,
                 uids: vec![7],
                 reason: DropReason::Conflict,
+            })
+        );
+        assert_eq!(
+            convert(WatchEvent::OutboxChanged {
+                account: AccountId(2),
+                item: anvert_core::store::OutboxId(9),
+            }),
+            Some(MailEvent::OutboxChanged {
+                account: 2,
+                item: 9
             })
         );
         match convert(WatchEvent::PushStopped {

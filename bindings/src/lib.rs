@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod logging;
 mod search;
+mod send;
 mod tasks;
 mod types;
 
@@ -22,6 +23,9 @@ pub use error::AnvertError;
 pub use events::{DropReason, MailEvent, MailListener};
 pub use logging::{LogLevel, Logger, set_logger};
 pub use search::{SearchCursor, SearchPage, SearchQuery};
+pub use send::{
+    OutboxItem, OutboxState, RejectedRecipient, SendFailure, SendReport, SubmissionServer,
+};
 pub use tasks::TaskHandle;
 pub use types::*;
 

@@ -632,6 +632,10 @@ pub struct Draft {
     pub to: Vec<Address>,
     #[uniffi(default = [])]
     pub cc: Vec<Address>,
+    /// Recipients who get the message without appearing in it (`send`; a saved draft keeps
+    /// them for `send_draft`).
+    #[uniffi(default = [])]
+    pub bcc: Vec<Address>,
     pub subject: String,
     pub text: String,
     #[uniffi(default = None)]
@@ -672,7 +676,7 @@ impl From<Draft> for ce::Draft {
             from: core_address(d.from),
             to: d.to.into_iter().map(core_address).collect(),
             cc: d.cc.into_iter().map(core_address).collect(),
-            bcc: Vec::new(),
+            bcc: d.bcc.into_iter().map(core_address).collect(),
             subject: d.subject,
             text: d.text,
             html: d.html,

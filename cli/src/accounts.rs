@@ -61,6 +61,20 @@ pub enum AccountCommand {
     List,
     /// Remove an account and everything stored for it.
     Remove { id: i64 },
+    /// Set the account's submission (SMTP) server, used with the account's credential:
+    /// `--security tls` (default port 465) or `starttls` (587). Without --host: show it;
+    /// --clear removes it.
+    Submission {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "clear")]
+        host: Option<String>,
+        #[arg(long, requires = "host")]
+        port: Option<u16>,
+        #[arg(long, value_enum, default_value = "tls")]
+        security: SecurityArg,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Check a new password against the server (prompted without echo, or ANVERT_PASSWORD).
     Password { id: Option<i64> },
 }
@@ -85,6 +99,7 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
                         imap,
                         pop3s,
                         pop3,
+                        ..AutoPorts::default()
                     },
                     (Some(_), _) => {
                         return exit::usage("--auto-ports takes four ports: IMAPS,IMAP,POP3S,POP3");
@@ -157,6 +172,58 @@ pub async fn run(engine: &Engine, command: AccountCommand, as_json: bool) -> any
                 out!("account {id} removed");
             }
         }
+        AccountCommand::Submission {
+            id,
+            host,
+            port,
+            security,
+            clear,
+        } => {
+            let account = pick(engine, id).await?;
+            if clear {
+                engine.set_submission(account, None).await?;
+            } else if let Some(host) = host {
+                let security = match security {
+                    SecurityArg::Tls => Security::ImplicitTls,
+                    SecurityArg::Starttls => Security::StartTls,
+                };
+                let port = port.unwrap_or(match security {
+                    Security::StartTls => 587,
+                    _ => 465,
+                });
+                engine
+                    .set_submission(
+                        account,
+                        Some(Endpoint {
+                            host,
+                            port,
+                            security,
+                        }),
+                    )
+                    .await?;
+            }
+            let server = engine.submission(account).await?;
+            if as_json {
+                let server = server.as_ref().map(|e| {
+                    json!({ "host": e.host, "port": e.port, "security": doc::security(e.security) })
+                });
+                doc::print(&json!({ "account": account.0, "submission": server }))?;
+            } else {
+                match server {
+                    Some(e) => out!(
+                        "account {}: submission server {}:{} ({})",
+                        account.0,
+                        e.host,
+                        e.port,
+                        doc::security(e.security)
+                    ),
+                    None => out!(
+                        "account {}: no submission server (sending waits)",
+                        account.0
+                    ),
+                }
+            }
+        }
         AccountCommand::Password { id } => {
             let account = pick(engine, id).await?;
             let user = account_row(engine, account).await?.username;
@@ -202,11 +269,16 @@ async fn add_auto(
     let added = account_row(engine, id).await?;
     let why = "the first service, in order of preference (IMAP over TLS, IMAP with STARTTLS, \
                POP3 over TLS, POP3 with STLS), that completed TLS and login";
+    let submission = report
+        .submission
+        .as_ref()
+        .map(|e| json!({ "host": e.host, "port": e.port, "security": doc::security(e.security) }));
     if as_json {
         doc::print(&json!({
             "account": doc::account(&added),
             "attempts": attempts,
             "chosen_because": why,
+            "submission": submission,
         }))?;
     } else {
         print_attempts(&report)?;
@@ -218,6 +290,17 @@ async fn add_auto(
             added.port,
             added.security
         );
+        match &report.submission {
+            Some(e) => out!(
+                "submission server found: {}:{} ({})",
+                e.host,
+                e.port,
+                doc::security(e.security)
+            ),
+            None => out!(
+                "no submission server answered on 465 or 587: set one with `anvert account submission`"
+            ),
+        }
     }
     Ok(())
 }

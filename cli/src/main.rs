@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod read;
 mod search;
+mod send;
 mod watch;
 mod width;
 
@@ -195,6 +196,15 @@ enum Command {
         #[arg(long)]
         account: Option<i64>,
     },
+    /// Send a message: queued in the outbox, then sent now (unless --queue-only), printing
+    /// the uplink it cost against a plain SMTP + APPEND. The text is --text or stdin.
+    Send(send::SendArgs),
+    /// Forward a message with its attachments, taken from the server (assembled there where
+    /// it offers CATENATE, URLAUTH and BURL: never downloaded), then sent now.
+    Forward(send::ForwardArgs),
+    /// The outbox: entries waiting, failed (with refused recipients) and sent; --cancel an
+    /// entry, or --retry (send now, also what is backing off or parked).
+    Outbox(send::OutboxArgs),
     /// Search: the stored mail (full text), or with --server the mail on the server,
     /// including what is outside the sync window (its rows are fetched and stored, a page at
     /// a time). Criteria combine (AND).
@@ -412,6 +422,9 @@ async fn dispatch(engine: &Engine, command: Command, as_json: bool) -> anyhow::R
             change::pending(engine, pick(account).await?, as_json).await?;
         }
         Command::Retry { account } => change::retry(engine, pick(account).await?, as_json).await?,
+        Command::Send(args) => return send::send(engine, args, as_json).await,
+        Command::Forward(args) => return send::forward(engine, args, as_json).await,
+        Command::Outbox(args) => return send::outbox(engine, args, as_json).await,
         Command::Search(args) => {
             let account = pick(args.account).await?;
             if args.server {

@@ -36,6 +36,12 @@ struct FoldersView: View {
             ToolbarItem(placement: .topBarTrailing) {
                 if repo.syncState == .running { ProgressView() }
             }
+            ToolbarItem(placement: .bottomBar) {
+                NavigationLink("Outbox") { OutboxView(repo: repo) }
+            }
+            ToolbarItem(placement: .bottomBar) {
+                NavigationLink("Write") { ComposeView(repo: repo, forwardOf: nil) }
+            }
         }
         .refreshable { await repo.sync() }
         .task { if repo.syncState == .idle { await repo.sync() } }

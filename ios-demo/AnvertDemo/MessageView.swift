@@ -36,6 +36,9 @@ struct MessageView: View {
                     .padding()
                 }
                 .navigationTitle(message.detail.summary.subject)
+                .toolbar {
+                    NavigationLink("Forward") { ComposeView(repo: repo, forwardOf: id) }
+                }
             }
         }
         .navigationBarTitleDisplayMode(.inline)

@@ -313,6 +313,9 @@ async fn auto_setup_finds_imap_first_and_falls_back_to_pop3() {
         imap: server.ports.imap,
         pop3s: server.ports.pop3s,
         pop3: server.ports.pop3,
+        // No submission service on this Dovecot.
+        submissions: closed(),
+        submission: closed(),
     };
     let imap = engine
         .add_account_auto("auto", "127.0.0.1", ports, server.credential("alice"))

@@ -25,4 +25,18 @@ object DevServer {
     /** Messages generated into INBOX, and their total size in bytes. */
     val messages: Int get() = env("ANVERT_MESSAGES").toInt()
     val mailboxBytes: Long get() = env("ANVERT_MAILBOX_BYTES").toLong()
+
+    /** Dovecot's submission listeners (implicit TLS, like 465; STARTTLS, like 587). */
+    val submissionsPort: Int get() = env("ANVERT_SUBMISSIONS_PORT").toInt()
+    val submissionPort: Int get() = env("ANVERT_SUBMISSION_PORT").toInt()
+
+    /** A second user whose user name is an address (a forward is sent from it), with a few
+     *  small messages that all carry attachments; [senderTruth] says what they decode to. */
+    val sender: String get() = env("ANVERT_SENDER")
+    val senderPassword: String get() = env("ANVERT_SENDER_PASSWORD")
+    val senderTruth: File get() = File(env("ANVERT_SENDER_TRUTH"))
+
+    /** Where the dev server writes what its SMTP receiver (Dovecot's relay target) got:
+     *  `N.rcpt` (recipients, one a line), then `N.eml` (the delivered message). */
+    val spool: File get() = File(env("ANVERT_SPOOL"))
 }

@@ -10,7 +10,7 @@ use crate::{
     engine::security_from_name,
     error::Result,
     imap::ImapSession,
-    net::Endpoint,
+    net::{Endpoint, Purpose},
     policy::NetworkKind,
     smtp::SmtpOptions,
     store::AccountKind,
@@ -39,11 +39,12 @@ impl AccountSession {
     pub(crate) async fn send_due(
         &self,
         session: &mut ImapSession,
+        network: NetworkKind,
         now: i64,
         events: &dyn EventSink,
     ) -> Result<SendReport> {
         let target = self.smtp_target().await?;
-        sync::send_outbox(
+        let report = sync::send_outbox(
             Some(session),
             target.as_ref(),
             self.store(),
@@ -52,7 +53,26 @@ impl AccountSession {
             false,
             events,
         )
-        .await
+        .await?;
+        self.book_smtp(network, &report).await?;
+        Ok(report)
+    }
+
+    /// The SMTP session's bytes (its own meter, not the IMAP connection's, which its lease
+    /// books) into the ledger, under `send`.
+    async fn book_smtp(&self, network: NetworkKind, report: &SendReport) -> Result<()> {
+        if report.smtp_written + report.smtp_read > 0 {
+            self.store()
+                .add_usage(
+                    self.id,
+                    network.as_str(),
+                    Purpose::Send.as_str(),
+                    report.smtp_written,
+                    report.smtp_read,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// `Engine::flush_outbox`: every open entry now, one run at a time with the sync.
@@ -74,7 +94,7 @@ impl AccountSession {
             .map(|a| a.kind);
         if kind == Some(AccountKind::Pop3) {
             // No IMAP: no Sent copy.
-            return sync::send_outbox(
+            let report = sync::send_outbox(
                 None,
                 target.as_ref(),
                 self.store(),
@@ -83,7 +103,9 @@ impl AccountSession {
                 every,
                 events,
             )
-            .await;
+            .await?;
+            self.book_smtp(network, &report).await?;
+            return Ok(report);
         }
         let _first = self.urgent();
         let mut lease = self.lease(Priority::User, network).await?;
@@ -103,6 +125,8 @@ impl AccountSession {
             Err(e) => Err(e),
         };
         lease.finish(&result).await?;
-        result
+        let report = result?;
+        self.book_smtp(network, &report).await?;
+        Ok(report)
     }
 }

@@ -90,7 +90,7 @@ impl AccountSession {
                 let session = session_of(&mut slot)?;
                 // The outbox first: a message the user sent goes out before anything else.
                 // Its failures stay with its entries (reported to the app through events).
-                let sent = self.send_due(session, now, events).await;
+                let sent = self.send_due(session, network, now, events).await;
                 if let Err(e) = &sent
                     && e.leaves_connection_unusable()
                 {

@@ -4,6 +4,11 @@
 //! never probe again. A rejected password or an untrusted certificate stops the probe at once:
 //! those say the service is there, and trying further ports would not help and could leak
 //! the credential to a weaker service.
+//!
+//! Once the account is stored, its submission server is looked for on the same host:
+//! implicit TLS (465), then STARTTLS (587), logging in with the same credential; the first
+//! that completes TLS, EHLO and AUTH is set with `set_submission`. Finding none adds the
+//! account all the same (sending then waits for `set_submission`).
 
 use super::{AccountConfig, Engine, Protocol};
 use crate::{
@@ -19,6 +24,9 @@ pub struct AutoPorts {
     pub imap: u16,
     pub pop3s: u16,
     pub pop3: u16,
+    /// Submission with implicit TLS (465), then with STARTTLS (587).
+    pub submissions: u16,
+    pub submission: u16,
 }
 
 impl AutoPorts {
@@ -29,6 +37,7 @@ impl AutoPorts {
             imap: port,
             pop3s: port,
             pop3: port,
+            ..AutoPorts::default()
         }
     }
 }
@@ -40,6 +49,8 @@ impl Default for AutoPorts {
             imap: 143,
             pop3s: 995,
             pop3: 110,
+            submissions: 465,
+            submission: 587,
         }
     }
 }
@@ -60,6 +71,10 @@ pub struct ProbeAttempt {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AutoReport {
     pub attempts: Vec<ProbeAttempt>,
+    /// The submission server found and set (None: none answered with TLS and AUTH).
+    pub submission: Option<Endpoint>,
+    /// Each submission port tried and why it was passed over (None: chosen).
+    pub submission_attempts: Vec<(u16, Security, Option<String>)>,
 }
 
 impl Engine {
@@ -113,9 +128,12 @@ impl Engine {
                         name: name.to_string(),
                         protocol,
                         endpoint,
-                        credential,
+                        credential: credential.clone(),
                     };
-                    return self.add_account(config).await;
+                    let id = self.add_account(config).await?;
+                    self.probe_submission(id, host, ports, &credential, report)
+                        .await?;
+                    return Ok(id);
                 }
                 // The service answered and said no, or the app has no token: stop here.
                 Err(
@@ -129,6 +147,49 @@ impl Engine {
         Err(last.unwrap_or(Error::Config {
             reason: "no mail service found".into(),
         }))
+    }
+
+    /// Looks for the host's submission server (465 implicit TLS, then 587 STARTTLS) with the
+    /// account's credential, and sets the first that logs in. Only a store failure is an
+    /// error; a port that does not answer, or refuses, is recorded and passed over.
+    async fn probe_submission(
+        &self,
+        account: AccountId,
+        host: &str,
+        ports: AutoPorts,
+        credential: &Credential,
+        report: &mut AutoReport,
+    ) -> Result<()> {
+        for (port, security) in [
+            (ports.submissions, Security::ImplicitTls),
+            (ports.submission, Security::StartTls),
+        ] {
+            let endpoint = Endpoint {
+                host: host.to_string(),
+                port,
+                security,
+            };
+            let meter = crate::net::WireMeter::new();
+            let options = crate::smtp::SmtpOptions {
+                timeout: self.shared.connect.timeout,
+                ..crate::smtp::SmtpOptions::default()
+            };
+            match crate::smtp::connect(&endpoint, credential, &self.shared.tls, &meter, &options)
+                .await
+            {
+                Ok(session) => {
+                    session.quit().await;
+                    report.submission_attempts.push((port, security, None));
+                    self.set_submission(account, Some(endpoint.clone())).await?;
+                    report.submission = Some(endpoint);
+                    return Ok(());
+                }
+                Err(e) => report
+                    .submission_attempts
+                    .push((port, security, Some(e.to_string()))),
+            }
+        }
+        Ok(())
     }
 
     /// Checks a new credential for a stored account by logging in to its endpoint (then

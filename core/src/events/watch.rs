@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::{Full, Sender};
 use crate::{
     error::Error,
-    store::{AccountId, FolderId, FolderSummary, MessageSummary, Store},
+    store::{AccountId, FolderId, FolderSummary, MessageSummary, OutboxId, Store},
     sync::{DropReason, EventSink, SyncEvent},
 };
 
@@ -79,6 +79,9 @@ pub enum WatchEvent {
         synced: u32,
         total: u32,
     },
+    /// An outbox entry of the watched account changed (queued, a step of its send, sent,
+    /// failed, cancelled): read it again with `outbox`. Account watches only.
+    OutboxChanged { account: AccountId, item: OutboxId },
     /// The watch ended: push stopped (`error` when it failed), or the snapshot failed.
     PushStopped { error: Option<Error> },
 }
@@ -381,6 +384,14 @@ fn in_scope(event: SyncEvent, scope: &Scope) -> Option<WatchEvent> {
             return match scope {
                 Scope::Account { account: a, .. } if *a == account => {
                     Some(WatchEvent::FoldersChanged { account })
+                }
+                _ => None,
+            };
+        }
+        SyncEvent::OutboxChanged { account, item } => {
+            return match scope {
+                Scope::Account { account: a, .. } if *a == account => {
+                    Some(WatchEvent::OutboxChanged { account, item })
                 }
                 _ => None,
             };

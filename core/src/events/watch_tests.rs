@@ -178,6 +178,51 @@ async fn an_account_watch_follows_its_folder_list() {
     assert!(rx.try_recv().is_err());
 }
 
+#[tokio::test]
+async fn outbox_changes_reach_the_accounts_watches_only() {
+    let f = fixture(&["INBOX"]).await;
+    let dispatcher = Dispatcher::new(64).unwrap();
+    let watches = Watches::new(f.store.clone(), dispatcher.sender());
+    let (l, mut rx) = listener();
+    let (watch, _stop) = watches.watch(WatchScope::Account(f.account), 0, l);
+    tokio::spawn(watch.run(CancellationToken::new()));
+    let (fl, mut folder_rx) = listener();
+    let (folder_watch, _fstop) = watches.watch(WatchScope::Folder(f.folders[0]), 10, fl);
+    tokio::spawn(folder_watch.run(CancellationToken::new()));
+    assert!(matches!(
+        next(&mut rx).await,
+        WatchEvent::FoldersSnapshot { .. }
+    ));
+    assert!(matches!(
+        next(&mut folder_rx).await,
+        WatchEvent::MessagesSnapshot { .. }
+    ));
+    let other = AccountId(f.account.0 + 1);
+    watches.emit(SyncEvent::OutboxChanged {
+        account: other,
+        item: OutboxId(1),
+    });
+    watches.emit(SyncEvent::OutboxChanged {
+        account: f.account,
+        item: OutboxId(2),
+    });
+    watches.emit(added(f.folders[0], 5));
+    assert!(
+        matches!(next(&mut rx).await, WatchEvent::OutboxChanged { account, item } if account == f.account && item == OutboxId(2))
+    );
+    assert!(matches!(
+        next(&mut rx).await,
+        WatchEvent::MessagesAdded { .. }
+    ));
+    // The folder watch hears the message, not the outbox.
+    assert!(matches!(
+        next(&mut folder_rx).await,
+        WatchEvent::MessagesAdded { .. }
+    ));
+    assert!(rx.try_recv().is_err());
+    assert!(folder_rx.try_recv().is_err());
+}
+
 /// Checks that no delta went missing without a snapshot after it: the deltas' UIDs rise,
 /// and every gap (and a missing tail) is followed by a snapshot.
 fn no_silent_gap(events: &[WatchEvent], emitted: u32) -> usize {

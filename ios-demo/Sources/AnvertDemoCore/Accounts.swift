@@ -94,6 +94,9 @@ extension Error {
         case .NotFound: return "It is no longer there."
         case .Protocol(let reason), .Other(let reason): return reason
         case .BudgetExhausted: return "Stopped for now; the next sync continues."
+        case .MessageTooLarge(let size, let limit): return "The message is too large for the server (\(size) bytes; it takes \(limit))."
+        case .SmtpRejected(_, let code, _, let text, _): return "The mail server refused it: \(code) \(text)"
+        @unknown default: return "\(error)"
         }
     }
 }

@@ -124,6 +124,13 @@ public final class MailRepository: ObservableObject {
         }
     }
 
+    /// The account's outbox and send actions; new messages go out from the account's user
+    /// name (an address).
+    public func outbox() async throws -> Outbox {
+        let username = try await engine.accounts().first { $0.id == account }?.username ?? ""
+        return try Outbox(engine: engine, account: account, from: Address(name: nil, email: username), network: network)
+    }
+
     private func reloadFolders() async {
         if let list = try? await engine.folders(account: account) {
             folders = FoldersState(loaded: true, folders: Self.sorted(list))

@@ -70,6 +70,8 @@ fun Throwable.userMessage(): String = when (this) {
     is AnvertException.Server -> "The server said: ${text}"
     is AnvertException.Storage -> "Storage problem: ${reason}"
     is AnvertException.Cancelled -> "Cancelled."
+    is AnvertException.MessageTooLarge -> "The message is too large for the server (${size} bytes; it takes ${limit})."
+    is AnvertException.SmtpRejected -> "The mail server refused it: ${code} ${text}"
     is AnvertException.NotFound -> "It is no longer there."
     is AnvertException -> message ?: toString()
     else -> message ?: toString()
@@ -148,6 +150,13 @@ class MailRepository(
 
     /** Push (IDLE) on `folder` for as long as the app is in the foreground. */
     fun push(folder: String = "INBOX"): Push = Push(engine, account, folder) { networkKind }
+
+    /** The account's outbox and send actions; new messages go out from the account's user
+     *  name (an address). Close it with the screen. */
+    suspend fun outbox(): Outbox {
+        val username = engine.accounts().first { it.id == account }.username
+        return Outbox(engine, account, dev.anvert.Address(name = null, email = username), network, scope)
+    }
 
     suspend fun refreshUsage() {
         val rows = engine.usage(account)

@@ -30,6 +30,16 @@ object TestServer {
         password = password,
     )
 
+    /** The dev server's second user, whose user name is an address (it can send). */
+    fun senderForm(): AccountForm = form().copy(name = "Carol", username = env("ANVERT_SENDER"), password = env("ANVERT_SENDER_PASSWORD"))
+
+    /** Dovecot's submission listener with implicit TLS. */
+    fun submission(): dev.anvert.SubmissionServer =
+        dev.anvert.SubmissionServer(host = env("ANVERT_HOST"), port = env("ANVERT_SUBMISSIONS_PORT").toUShort(), security = Security.TLS)
+
+    /** The messages the dev server's SMTP receiver got (`N.eml`). */
+    fun delivered(): List<File> = File(env("ANVERT_SPOOL")).listFiles().orEmpty().filter { it.name.endsWith(".eml") }
+
     fun openEngine(): Engine = Engine.open(
         EngineConfig(dataDir = tempDir("engine").path, extraCaPem = File(env("ANVERT_CA")).readText(), logLevel = LogLevel.WARN),
     )

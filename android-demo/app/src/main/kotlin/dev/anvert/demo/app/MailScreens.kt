@@ -53,7 +53,13 @@ import kotlinx.coroutines.launch
 
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
-fun FoldersScreen(repo: MailRepository, onOpen: (Folder) -> Unit, onUsage: () -> Unit) {
+fun FoldersScreen(
+    repo: MailRepository,
+    onOpen: (Folder) -> Unit,
+    onUsage: () -> Unit,
+    onCompose: () -> Unit = {},
+    onOutbox: () -> Unit = {},
+) {
     val folders by repo.folders.collectAsStateWithLifecycle()
     val sync by repo.sync.collectAsStateWithLifecycle()
     val scope = rememberCoroutineScope()
@@ -61,6 +67,8 @@ fun FoldersScreen(repo: MailRepository, onOpen: (Folder) -> Unit, onUsage: () ->
     Scaffold(topBar = {
         TopAppBar(title = { Text("Folders") }, actions = {
             TextButton({ scope.launch { repo.sync() } }, enabled = sync != SyncUiState.Running) { Text("Sync") }
+            TextButton(onCompose) { Text("Write") }
+            TextButton(onOutbox) { Text("Outbox") }
             TextButton(onUsage) { Text("Usage") }
         })
     }) { padding ->
@@ -134,9 +142,14 @@ private fun MessageRow(message: MessageSummary, onClick: () -> Unit) {
 /** The body (fetched when opened, only the readable part) and the attachments. */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
-fun MessageScreen(repo: MailRepository, id: Long) {
+fun MessageScreen(repo: MailRepository, id: Long, onForward: () -> Unit = {}) {
     val opened by produceState<Result<OpenedMessage>?>(null, id) { value = runCatching { repo.open(id) } }
-    Scaffold(topBar = { TopAppBar(title = { Text(opened?.getOrNull()?.detail?.summary?.subject.orEmpty(), maxLines = 1) }) }) { padding ->
+    Scaffold(topBar = {
+        TopAppBar(
+            title = { Text(opened?.getOrNull()?.detail?.summary?.subject.orEmpty(), maxLines = 1) },
+            actions = { TextButton(onForward) { Text("Forward") } },
+        )
+    }) { padding ->
         val modifier = Modifier.padding(padding).padding(16.dp)
         when (val result = opened) {
             null -> Loading()

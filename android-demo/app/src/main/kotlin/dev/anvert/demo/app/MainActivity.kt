@@ -52,6 +52,8 @@ private fun DemoNavigation(app: AnvertApp) {
                     repo,
                     onOpen = { folder -> nav.navigate("messages/${repo.account}/${folder.id}?name=${Uri.encode(folder.name)}") },
                     onUsage = { nav.navigate("usage/${repo.account}") },
+                    onCompose = { nav.navigate("compose/${repo.account}") },
+                    onOutbox = { nav.navigate("outbox/${repo.account}") },
                 )
             }
         }
@@ -68,7 +70,23 @@ private fun DemoNavigation(app: AnvertApp) {
         }
         composable("message/{account}/{id}", listOf(account, navArgument("id") { type = NavType.LongType })) { entry ->
             val args = entry.arguments!!
-            WithRepository(app, args.getLong("account")) { repo -> MessageScreen(repo, args.getLong("id")) }
+            WithRepository(app, args.getLong("account")) { repo ->
+                MessageScreen(repo, args.getLong("id")) { nav.navigate("compose/${repo.account}?forward=${args.getLong("id")}") }
+            }
+        }
+        composable(
+            "compose/{account}?forward={forward}",
+            listOf(account, navArgument("forward") { type = NavType.LongType; defaultValue = -1L }),
+        ) { entry ->
+            val args = entry.arguments!!
+            WithRepository(app, args.getLong("account")) { repo ->
+                ComposeScreen(repo, args.getLong("forward").takeIf { it >= 0 }) {
+                    nav.navigate("outbox/${repo.account}") { popUpTo("folders/{account}") }
+                }
+            }
+        }
+        composable("outbox/{account}", listOf(account)) { entry ->
+            WithRepository(app, entry.arguments!!.getLong("account")) { repo -> OutboxScreen(repo) }
         }
         composable("usage/{account}", listOf(account)) { entry ->
             WithRepository(app, entry.arguments!!.getLong("account")) { repo -> UsageScreen(repo) }
