@@ -402,3 +402,54 @@ async fn a_server_that_files_sent_mail_itself_gets_no_second_copy() {
         .collect();
     assert_eq!(sent.len(), 2, "one copy per message: {sent:?}");
 }
+
+/// A message sent before the account's first sync waits for it (its Sent folder is not
+/// known yet), then goes out with its Sent copy at the end of that sync.
+#[tokio::test]
+async fn a_message_sent_before_the_first_sync_waits_for_the_sent_folder() {
+    use anvert_core::{net::Security, policy::SyncRequest};
+    use anvert_tests::client::endpoint;
+
+    let server = Dovecot::with_submission(SubmissionOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = server
+        .engine_with_alice(server.imaps_addr(), dir.path(), EngineConfig::default())
+        .await;
+    engine
+        .set_submission(
+            account,
+            Some(endpoint(server.submissions_addr(), Security::ImplicitTls)),
+        )
+        .await
+        .unwrap();
+    let id = engine.send(account, draft_with(b"early")).await.unwrap();
+    let report = engine
+        .flush_outbox(account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.waiting), (0, 1), "{report:?}");
+    assert_eq!(server.smtp_sink().count(), 0);
+    engine
+        .sync(
+            account,
+            &SyncRequest {
+                network: NetworkKind::Metered,
+                ..SyncRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let item = engine
+        .outbox(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap();
+    assert_eq!(item.state, OutboxState::Sent, "{item:?}");
+    server
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(Setup::sent_messages_of(&server).await.len(), 1);
+}

@@ -125,6 +125,16 @@ impl AccountSession {
             }
             let folders = pass.folder_names();
             let mut report = pass.finish(self.store(), &budget).await?;
+            // Entries queued during the pass, or waiting for a first sync's folder list
+            // (the Sent folder), go now.
+            if report.stopped.is_none() {
+                let session = session_of(&mut slot)?;
+                if let Err(e) = self.send_due(session, network, now, events).await
+                    && e.leaves_connection_unusable()
+                {
+                    return Err(e);
+                }
+            }
             if report.stopped.is_none() {
                 let policy = request.content();
                 match self

@@ -102,6 +102,19 @@ pub async fn send_outbox(
         }
         return Ok(report);
     };
+    // An IMAP account whose folder list was never synced has no known Sent folder yet: its
+    // messages wait for the first sync's LIST (the pass sends again at its end) rather than
+    // go out without a copy.
+    if imap.is_some() && store.folders(account).await?.is_empty() {
+        for work in &due {
+            report.waiting += 1;
+            report.errors.push((
+                work.item.id,
+                "waiting for the account's first sync (to find its Sent folder)".into(),
+            ));
+        }
+        return Ok(report);
+    }
     let meter = WireMeter::new();
     let mut run = Run {
         store,
