@@ -444,7 +444,9 @@ impl Run<'_> {
             // The submission server announced BURL but could not fetch the copy (a 5xx to
             // BURL), or the IMAP server would not sign its URL: the bytes go by DATA
             // instead, from the Sent copy; the copy stays filed, the only one.
-            tracing::info!("BURL not possible for this copy; sending the message with DATA instead");
+            tracing::info!(
+                "BURL not possible for this copy; sending the message with DATA instead"
+            );
             let bytes = match &work.parts {
                 None => work.raw.clone(),
                 Some(_) => {
