@@ -401,3 +401,72 @@ async fn a_message_sent_before_the_first_sync_waits_for_the_sent_folder() {
         .await;
     assert_eq!(Setup::sent_messages_of(&server).await.len(), 1);
 }
+
+/// Cyrus IMAP behind Dovecot's submission service: the submission server announces BURL for
+/// its own IMAP authority, which Cyrus will not sign (it signs only for its own name), so the
+/// engine sends the bytes by DATA; the Sent copy it appended on Cyrus stays the only one.
+#[tokio::test]
+async fn cyrus_imap_behind_another_submission_server_falls_back_to_data() {
+    use anvert_core::{net::Security, policy::SyncRequest};
+    use anvert_tests::{client::endpoint, cyrus::Cyrus, server::TestServer};
+
+    let cyrus = Cyrus::start();
+    let dovecot = Dovecot::with_submission(SubmissionOptions::default());
+    // The precondition: Cyrus offers URLAUTH, so the engine tries the BURL path first.
+    let probe = anvert_tests::client::imap_login(&cyrus, "alice").await;
+    assert!(probe.capabilities().urlauth(), "{:?}", probe.capabilities());
+    let _ = probe.logout().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, account) = anvert_tests::client::engine_with_alice(
+        &cyrus,
+        cyrus.imaps_addr(),
+        dir.path(),
+        EngineConfig {
+            extra_roots_pem: Some(format!("{}\n{}", cyrus.ca_pem(), dovecot.ca_pem())),
+            ..EngineConfig::default()
+        },
+    )
+    .await;
+    engine
+        .set_submission(
+            account,
+            Some(endpoint(dovecot.submissions_addr(), Security::ImplicitTls)),
+        )
+        .await
+        .unwrap();
+    let request = SyncRequest {
+        network: NetworkKind::Metered,
+        ..SyncRequest::default()
+    };
+    engine.sync(account, &request).await.unwrap();
+    let id = engine
+        .send(account, draft_with(b"via cyrus"))
+        .await
+        .unwrap();
+    let report = engine
+        .flush_outbox(account, NetworkKind::Metered)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let item = engine
+        .outbox(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap();
+    assert_eq!(
+        (item.state, item.path.as_deref()),
+        (OutboxState::Sent, Some("data"))
+    );
+    dovecot
+        .smtp_sink()
+        .wait_for_messages(1, Dovecot::RELAY_TIMEOUT)
+        .await;
+    assert_eq!(dovecot.smtp_sink().count(), 1);
+    assert_eq!(
+        Setup::sent_messages_of(&cyrus).await.len(),
+        1,
+        "one copy, on Cyrus"
+    );
+}

@@ -142,7 +142,7 @@ impl Setup {
     }
 
     /// [`Setup::sent_messages`] of any server.
-    pub async fn sent_messages_of(server: &Dovecot) -> Vec<Vec<u8>> {
+    pub async fn sent_messages_of(server: &dyn anvert_tests::server::TestServer) -> Vec<Vec<u8>> {
         let mut session = imap_login(server, "alice").await;
         session.ensure_examined("Sent", None).await.ok();
         let uids = session.all_uids().await.unwrap();
