@@ -146,8 +146,8 @@ class SendTest {
         assertTrue(engine.usage(account).any { it.purpose == "send" && it.bytesUp > 0u })
 
         // The account watch heard the entry change (queued, then each step to sent).
-        withTimeout(10_000) {
-            while (events.all.none { it is MailEvent.OutboxChanged && it.item == id && it.account == account }) delay(20)
+        waitFor("the entry's OutboxChanged") {
+            events.all.any { it is MailEvent.OutboxChanged && it.item == id && it.account == account }
         }
         watch.cancel()
         engine.close()

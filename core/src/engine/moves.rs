@@ -16,14 +16,17 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use mail_builder::{MessageBuilder, headers::address::Address as BuiltAddress};
+use mail_builder::MessageBuilder;
 
 use super::{Engine, events, unix_now};
 use crate::account::AccountSession;
 use crate::{
     error::{Error, Result},
     store::{AccountId, AccountKind, Address, FolderId, LocalChanges, MessageId, PendingMailboxOp},
-    sync::{self, SyncEvent},
+    sync::{
+        self, SyncEvent,
+        compose::{address, list},
+    },
 };
 
 /// A draft to save: what the user wrote.
@@ -255,15 +258,4 @@ fn build_draft(draft: &Draft) -> Result<Vec<u8>> {
         builder = builder.attachment(a.mime_type.as_str(), a.name.as_str(), a.bytes.as_slice());
     }
     Ok(builder.write_to_vec()?)
-}
-
-fn address(a: &Address) -> BuiltAddress<'_> {
-    match &a.name {
-        Some(name) => (name.as_str(), a.email.as_str()).into(),
-        None => a.email.as_str().into(),
-    }
-}
-
-fn list(l: &[Address]) -> BuiltAddress<'_> {
-    BuiltAddress::new_list(l.iter().map(address).collect())
 }

@@ -279,14 +279,16 @@ fn part_index(message: &mail_parser::Message<'_>, section: &str) -> Option<usize
     Some(current)
 }
 
-fn address(a: &Address) -> BuiltAddress<'_> {
+/// An address as mail-builder takes it (also for drafts, `engine::moves`).
+pub(crate) fn address(a: &Address) -> BuiltAddress<'_> {
     match &a.name {
         Some(name) => (name.as_str(), a.email.as_str()).into(),
         None => a.email.as_str().into(),
     }
 }
 
-fn list(l: &[Address]) -> BuiltAddress<'_> {
+/// A list of addresses as mail-builder takes it.
+pub(crate) fn list(l: &[Address]) -> BuiltAddress<'_> {
     BuiltAddress::new_list(l.iter().map(address).collect())
 }
 

@@ -28,9 +28,7 @@
 use super::{
     EventSink, MAX_ATTEMPTS, SyncEvent,
     compose::assemble,
-    send_wire::{
-        catenate_pieces, envelope, find_in_sent, part_urls, read_original, session_uid_validity,
-    },
+    send_wire::{catenate_pieces, envelope, find_in_sent, part_urls, read_original},
     writeback::backoff,
 };
 use crate::{
@@ -105,7 +103,9 @@ pub async fn send_outbox(
     // An IMAP account whose folder list was never synced has no known Sent folder yet: its
     // messages wait for the first sync's LIST (the pass sends again at its end) rather than
     // go out without a copy.
-    if imap.is_some() && store.folders(account).await?.is_empty() {
+    // The folder list is read once per run: it also names the Sent folder.
+    let folders = store.folders(account).await?;
+    if imap.is_some() && folders.is_empty() {
         for work in &due {
             report.waiting += 1;
             report.errors.push((
@@ -124,7 +124,14 @@ pub async fn send_outbox(
         target,
         meter: meter.clone(),
         smtp: tokio::sync::Mutex::new(None),
-        sent: store.folder_with_role(account, "sent").await?,
+        sent: store
+            .folder_with_role(account, "sent")
+            .await?
+            .and_then(|id| folders.into_iter().find(|f| f.id == id))
+            .map(|f| SentFolder {
+                id: f.id,
+                name: f.name,
+            }),
     };
     for work in due {
         let id = work.item.id;
@@ -203,10 +210,12 @@ struct Run<'a> {
     /// The SMTP session, opened at the first entry that needs it. In a mutex only so that
     /// `Run` is `Sync` (the session's stream is not); reached through `get_mut`, never locked.
     smtp: tokio::sync::Mutex<Option<SmtpSession>>,
-    sent: Option<FolderId>,
+    /// The account's Sent folder, if it has one.
+    sent: Option<SentFolder>,
 }
 
 /// The Sent folder as the wire names it, with its id.
+#[derive(Debug, Clone)]
 pub(super) struct SentFolder {
     pub id: FolderId,
     pub name: String,
@@ -237,17 +246,6 @@ impl Run<'_> {
                 Ok(slot.insert(session))
             }
         }
-    }
-
-    async fn sent_folder(&self) -> Result<Option<SentFolder>> {
-        let Some(id) = self.sent else { return Ok(None) };
-        Ok(self
-            .store
-            .folders(self.account)
-            .await?
-            .into_iter()
-            .find(|f| f.id == id)
-            .map(|f| SentFolder { id, name: f.name }))
     }
 
     /// Counts a temporary failure: backoff, parked after `MAX_ATTEMPTS`.
@@ -300,10 +298,8 @@ impl Run<'_> {
         work: &OutgoingWork,
     ) -> Result<Done> {
         let id = work.item.id;
-        let sent = match imap {
-            Some(_) => self.sent_folder().await?,
-            None => None,
-        };
+        // No IMAP (POP3): no Sent copy.
+        let sent = imap.as_ref().and(self.sent.clone());
         let mut state = work.item.state;
         let mut sent_copy = work.sent_copy;
         let copy_done = work.copy_done;
@@ -319,7 +315,7 @@ impl Run<'_> {
                 && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
             {
                 // Filed in Sent by the server: it was sent.
-                let v = session_uid_validity(session, &sent.name);
+                let v = session.selected_uid_validity(&sent.name);
                 self.record(
                     id,
                     OutboxUpdate {
@@ -532,7 +528,7 @@ impl Run<'_> {
         let id = work.item.id;
         if state == OutboxState::Appending
             && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
-            && let Some(v) = session_uid_validity(session, &sent.name)
+            && let Some(v) = session.selected_uid_validity(&sent.name)
         {
             let copy = (sent.id, v, uid);
             self.record(
@@ -580,9 +576,11 @@ impl Run<'_> {
                     .ok_or(Error::Protocol {
                         reason: "the Sent copy was appended but cannot be found".into(),
                     })?;
-                let v = session_uid_validity(session, &sent.name).ok_or(Error::Protocol {
-                    reason: "the Sent folder has no UIDVALIDITY".into(),
-                })?;
+                let v = session
+                    .selected_uid_validity(&sent.name)
+                    .ok_or(Error::Protocol {
+                        reason: "the Sent folder has no UIDVALIDITY".into(),
+                    })?;
                 (sent.id, v, uid)
             }
         };
@@ -806,7 +804,7 @@ impl Run<'_> {
                     .await?;
             }
             if let Some(uid) = found {
-                let v = session_uid_validity(session, &sent.name);
+                let v = session.selected_uid_validity(&sent.name);
                 self.record(id, done(v.map(|v| (sent.id, v, uid)))).await?;
                 return Ok(finished(next));
             }

@@ -104,11 +104,6 @@ pub(super) async fn find_in_sent(
         .flatten())
 }
 
-/// The UIDVALIDITY of `folder` if it is the folder selected now.
-pub(super) fn session_uid_validity(session: &ImapSession, folder: &str) -> Option<u32> {
-    session.selected_uid_validity(folder)
-}
-
 /// The whole original of a forward, read here in ranges (the DATA path).
 pub(super) async fn read_original(
     session: &mut ImapSession,
