@@ -8,7 +8,7 @@
 //! connect to `127.0.0.2` (Dovecot listens there too); the client's refusal never depends on it.
 
 use std::{
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -320,7 +320,27 @@ impl Dovecot {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        Ok(())
+        // A port that accepts could still be someone else's listener: Dovecot's master logs
+        // "starting up" only once it holds every listener (it exits when one bind fails).
+        loop {
+            if self.log().contains(" starting up for ") {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!("exit status {status}:\n{}", self.log()));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dovecot did not log its start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The directory holding the config, the log, the certificates and the users' homes.
@@ -744,17 +764,7 @@ mailbox_idle_check_interval = 1 secs
 
 /// Four distinct ports free on both 127.0.0.1 and 127.0.0.2.
 pub(crate) fn free_ports() -> Ports {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < 4 {
-        let one = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = one.local_addr().unwrap().port();
-        if let Ok(two) = TcpListener::bind(("127.0.0.2", port)) {
-            ports.push(port);
-            held.push(two);
-        }
-        held.push(one);
-    }
+    let ports = crate::ports::free_ports(4);
     Ports {
         imap: ports[0],
         imaps: ports[1],

@@ -10,6 +10,7 @@
 //! - `server`: `TestServer`, what Dovecot and Cyrus share, and `on_each_server!`, which runs
 //!   one test body against each of them.
 //! - `generator`: a seeded, realistic mailbox generator that returns its ground truth.
+//! - `ports`: free ports for the servers, from below the kernel's ephemeral range.
 //! - `tap`: a loopback TCP relay that counts wire bytes and injects faults.
 //! - `scripted`: a scripted IMAP server whose every answer the test chooses (hostile servers).
 //! - `scripted_pop3`: its POP3 twin, a well-behaved maildrop whose answers a hook replaces.
@@ -29,6 +30,7 @@ pub mod client;
 pub mod cyrus;
 pub mod dovecot;
 pub mod generator;
+pub mod ports;
 pub mod scripted;
 pub mod scripted_pop3;
 pub mod server;

@@ -28,11 +28,7 @@
 //! - The temp root is made 0755 when the harness runs as root (mail processes run as
 //!   `nobody`): under a 0700 directory SMTP AUTH fails with `454` (LEMONADE.md).
 
-use std::{
-    net::{SocketAddr, TcpListener},
-    path::Path,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use crate::{
     dovecot::{Dovecot, DovecotOptions, Ports, SubmissionOptions},
@@ -208,18 +204,9 @@ impl Dovecot {
     pub const RELAY_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
-fn free_submission_ports(taken: &Ports) -> SubmissionPorts {
-    let taken = [taken.imap, taken.imaps, taken.pop3, taken.pop3s];
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < 2 {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        if !taken.contains(&port) && !ports.contains(&port) {
-            ports.push(port);
-        }
-        held.push(listener);
-    }
+fn free_submission_ports(_taken: &Ports) -> SubmissionPorts {
+    // The allocator never gives a port out twice in one process, so `taken`'s are not among them.
+    let ports = crate::ports::free_ports(2);
     SubmissionPorts {
         submission: ports[0],
         submissions: ports[1],

@@ -299,13 +299,8 @@ async fn auto_setup_finds_imap_first_and_falls_back_to_pop3() {
     );
     let dir = tempfile::tempdir().unwrap();
     let engine = open_engine(&server, dir.path()).await;
-    let closed = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    // Below the ephemeral range, so no other test's `bind(…:0)` can take it meanwhile.
+    let closed = || anvert_tests::ports::free_ports(1)[0];
 
     // Every service present: IMAP over implicit TLS wins.
     let ports = AutoPorts {

@@ -22,12 +22,9 @@ async fn open_engine(server: &Dovecot, dir: &std::path::Path) -> Engine {
     .unwrap()
 }
 
+/// A port nothing listens on, below the ephemeral range so no other test can take it.
 fn closed() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    anvert_tests::ports::free_ports(1)[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -505,10 +505,7 @@ fn survives_resets_and_an_unreachable_upstream() {
     );
 
     // Nothing listens upstream: the client is closed, the tap carries on.
-    let gone = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let gone = std::net::SocketAddr::from(([127, 0, 0, 1], anvert_tests::ports::free_ports(1)[0]));
     let tap = Tap::start(gone).unwrap();
     let mut c = connect(&tap);
     let (got, _) = read_until_closed(&mut c);

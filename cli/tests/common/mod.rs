@@ -104,8 +104,8 @@ impl Anvert {
     }
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on: below the kernel's ephemeral range, so no other test's
+/// `bind(…:0)` can take it, and given out once per process.
 pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    anvert_tests::ports::free_ports(1)[0]
 }
