@@ -5,13 +5,31 @@
 #   scripts/bench.sh                         # 10,000 messages, 3 runs per contender
 #   ANVERT_BENCH_MESSAGES=2000 scripts/bench.sh
 #   ANVERT_BENCH_PHASES=1 scripts/bench.sh   # also when each window of the sync was committed
+#   scripts/bench.sh --large                 # issue 19's scale run: only the header sync and
+#                                            # the store queries, at 100,000 messages
 # A missed target is reported, not fatal: the exit status is non-zero only for a broken run.
+# Generated mailboxes are kept in target/bench-cache (generating 100,000 messages takes
+# minutes once); delete it to regenerate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+large=0
+if [ "${1:-}" = "--large" ]; then
+  large=1
+  shift
+  export ANVERT_BENCH_MESSAGES="${ANVERT_BENCH_MESSAGES:-100000}"
+fi
 bash scripts/install-deps.sh
 # Building with lto can take a few minutes the first time; the run itself is bounded by the
 # bench (every child process is killed after 10 minutes, Dovecot stops when it exits).
 timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench header_sync "$@"
+# Then the store's queries (issue 19): page, deep page, unread counts of 50 folders, thread,
+# FTS, detail and a 1,000-change flag delta, median and p99, over a store filled by a real sync
+# of the same size beside a 1,000-message baseline; the database size per message.
+#   ANVERT_BENCH_QUERY_RUNS=500 scripts/bench.sh      # more runs per query
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench store_queries "$@"
+if [ "$large" = 1 ]; then
+  exit 0
+fi
 # Then the attachment download: peak RSS while the engine downloads one 100 MiB attachment,
 # beside a naive client that FETCHes the whole part in one response; the 32 MiB verdict.
 #   ANVERT_BENCH_ATTACHMENT_MIB=20 scripts/bench.sh   # a smaller attachment

@@ -7,6 +7,7 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
     net::SocketAddr,
+    path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
     str::FromStr,
     time::{Duration, Instant},
@@ -14,7 +15,10 @@ use std::{
 
 use anvert_core::net::{Credential, TlsConnector, Trust};
 
-use crate::dovecot::Dovecot;
+use crate::{
+    dovecot::Dovecot,
+    generator::{self, GenConfig, Summary},
+};
 
 /// How long one child may run before the parent kills it.
 pub const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -252,5 +256,100 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
         v[mid]
     } else {
         (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated mailboxes kept between runs.
+
+/// Where generated mailboxes are kept between benchmark runs: `bench-cache` under the target
+/// directory (`CARGO_TARGET_DIR`, else the workspace's `target/`). Delete it to regenerate.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("bench-cache")
+}
+
+/// Delivers the mailbox `config` generates into `user`'s `folder` (None: INBOX) of `server`,
+/// as [`Dovecot::deliver_generated`] does, but generates it only once: the message files are
+/// kept under [`cache_dir`] (keyed by the whole config) and later runs hard-link them into the
+/// server's Maildir (copy where a link fails). Dovecot never rewrites a message file, it only
+/// renames it, so the cache stays intact. Returns the mailbox's summary.
+pub fn deliver_cached(
+    server: &Dovecot,
+    user: &str,
+    folder: Option<&str>,
+    config: &GenConfig,
+) -> Summary {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{config:?}").hash(&mut hasher);
+    let dir = cache_dir().join(format!(
+        "mailbox-{}-{}-{:016x}",
+        config.seed,
+        config.count,
+        hasher.finish()
+    ));
+    let cached = dir.join("Maildir");
+    let summary_file = dir.join("summary");
+    let summary = match read_summary(&summary_file) {
+        Some(summary) => summary,
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let truths = generator::write_maildir(&cached, None, generator::generate(config))
+                .expect("write the cached mailbox");
+            let summary = generator::mailbox_summary(&truths);
+            // Written last: a run cut short regenerates.
+            std::fs::write(
+                &summary_file,
+                format!(
+                    "{} {} {} {}",
+                    summary.count, summary.total_bytes, summary.attachments, summary.largest
+                ),
+            )
+            .expect("write the cache summary");
+            summary
+        }
+    };
+    let root = server.maildir(user);
+    let dest = match folder {
+        None => root.clone(),
+        Some(f) => root.join(format!(".{f}")),
+    };
+    for d in [&root, &dest] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+    }
+    if dest != root {
+        std::fs::File::create(dest.join("maildirfolder")).unwrap();
+    }
+    for entry in std::fs::read_dir(cached.join("cur")).unwrap() {
+        let entry = entry.unwrap();
+        let to = dest.join("cur").join(entry.file_name());
+        if std::fs::hard_link(entry.path(), &to).is_err() {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    server.fix_ownership();
+    summary
+}
+
+fn read_summary(path: &Path) -> Option<Summary> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let n: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match n[..] {
+        [count, total_bytes, attachments, largest] => Some(Summary {
+            count: count as usize,
+            total_bytes,
+            attachments: attachments as usize,
+            largest: largest as usize,
+        }),
+        _ => None,
     }
 }
