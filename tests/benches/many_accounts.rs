@@ -30,28 +30,19 @@ use std::{
 };
 
 use anvert_core::{
-    engine::{AccountConfig, Engine, EngineConfig, Protocol},
-    net::Security,
+    engine::{Engine, EngineConfig},
     policy::{ContentPolicy, NetworkKind, SyncRequest, SyncWindow},
     store::FolderId,
     sync::{EventSink, SyncEvent},
 };
 use anvert_tests::{
+    accounts::{self, add_accounts, dovecot_with_inboxes},
     bench::{self, CHILD_TIMEOUT, MEASUREMENT_TIMEOUT, ServerEnv, env_number, median},
-    client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
+    dovecot::Dovecot,
     generator::{GenConfig, SizeMix},
 };
 
 const ACCOUNTS: usize = 10;
-
-fn user(i: usize) -> String {
-    format!("user{i}")
-}
-
-fn password(i: usize) -> String {
-    format!("{}-secret-pw", user(i))
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -118,34 +109,22 @@ fn parent() -> ExitCode {
     let count: usize = env_number("ANVERT_BENCH_ACCOUNT_MESSAGES", 2_000);
     let rounds: usize = env_number("ANVERT_BENCH_ROUNDS", 3).max(1);
 
-    let server = Dovecot::start_with(DovecotOptions {
-        users: (0..ACCOUNTS).map(|i| (user(i), password(i))).collect(),
-        ..DovecotOptions::default()
-    });
     let started = Instant::now();
-    std::thread::scope(|s| {
-        let server = &server;
-        for i in 0..ACCOUNTS {
-            s.spawn(move || {
-                server.deliver_generated(
-                    &user(i),
-                    None,
-                    &GenConfig {
-                        seed: 19_400 + i as u64,
-                        count,
-                        mix: SizeMix::small(),
-                        ..GenConfig::default()
-                    },
-                )
-            });
-        }
-    });
+    let inboxes: Vec<GenConfig> = (0..ACCOUNTS)
+        .map(|i| GenConfig {
+            seed: 19_400 + i as u64,
+            count,
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        })
+        .collect();
+    let (server, _) = dovecot_with_inboxes(&inboxes);
     eprintln!(
         "many_accounts: delivered {ACCOUNTS} × {count} messages in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     let expect = (ACCOUNTS * count) as u64;
-    let mut env = bench::server_env(&server, &user(0));
+    let mut env = bench::server_env(&server, &accounts::user(0));
     env.push(("ANVERT_BENCH_ACCOUNT_MESSAGES", count.to_string()));
 
     // Warm-up: Dovecot's index caches and modseqs are built on the first fetch of each INBOX.
@@ -290,19 +269,7 @@ async fn run(mode: Mode) -> Sample {
     );
     let firsts = Arc::new(FirstWindows::default());
     engine.set_listener(Some(firsts.clone()));
-    let mut accounts = Vec::new();
-    for i in 0..ACCOUNTS {
-        let id = engine
-            .add_account(AccountConfig {
-                name: user(i),
-                protocol: Protocol::Imap,
-                endpoint: endpoint(server.addr, Security::ImplicitTls),
-                credential: anvert_core::net::Credential::password(user(i), password(i)),
-            })
-            .await
-            .unwrap();
-        accounts.push(id);
-    }
+    let accounts = add_accounts(&engine, server.addr, ACCOUNTS).await;
     let request = SyncRequest {
         network: NetworkKind::Unmetered,
         window: SyncWindow::everything(),

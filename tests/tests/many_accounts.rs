@@ -20,17 +20,15 @@ use std::{
 };
 
 use anvert_core::{
-    engine::{AccountConfig, CancellationToken, Engine, EngineConfig, Protocol},
+    engine::{CancellationToken, Engine, EngineConfig},
     events::{DEFAULT_CAPACITY, Dispatcher, WatchEvent, WatchListener, WatchScope, Watches},
-    net::Security,
     policy::{ContentPolicy, NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, FolderId},
     sync::{EventSink, SyncEvent, SyncReport},
 };
 use anvert_tests::{
-    client::endpoint,
-    dovecot::{Dovecot, DovecotOptions},
-    generator::{GenConfig, MessageTruth, SizeMix},
+    accounts::{add_accounts, dovecot_with_inboxes},
+    generator::{GenConfig, SizeMix},
 };
 
 const ACCOUNTS: usize = 10;
@@ -39,10 +37,6 @@ const ACCOUNTS: usize = 10;
 const MESSAGES: usize = 1_500;
 /// How long the syncs, and then the watches' deliveries, may take at most.
 const WAIT: Duration = Duration::from_secs(120);
-
-fn user(i: usize) -> String {
-    format!("user{i}")
-}
 
 fn count(i: usize) -> usize {
     MESSAGES + i * 7
@@ -97,7 +91,7 @@ enum Seen {
     Added(FolderId, Vec<u32>),
     Progress(FolderId, u32, u32),
     /// Any other kind, by name: an initial sync of these mailboxes should emit none.
-    Other(&'static str),
+    Other(String),
 }
 
 fn from_sync(event: &SyncEvent) -> Seen {
@@ -127,9 +121,12 @@ fn from_watch(event: &WatchEvent) -> Seen {
 }
 
 /// The variant name at the start of a `Debug` rendering.
-fn kind(debug: &str) -> &'static str {
-    let name = debug.split([' ', '{', '(']).next().unwrap_or("");
-    Box::leak(name.to_string().into_boxed_str())
+fn kind(debug: &str) -> String {
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The position of the account an event belongs to, given every account's folders.
@@ -184,33 +181,15 @@ async fn wait_count(rx: &mut tokio::sync::watch::Receiver<usize>, n: usize, what
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_accounts_sync_at_once_on_two_workers() {
     let started = Instant::now();
-    let server = Dovecot::start_with(DovecotOptions {
-        users: (0..ACCOUNTS)
-            .map(|i| (user(i), format!("{}-secret-pw", user(i))))
-            .collect(),
-        ..DovecotOptions::default()
-    });
-    // Ten mailboxes, generated side by side (the generator is the slow part of the setup).
-    let truths: Vec<Vec<MessageTruth>> = std::thread::scope(|s| {
-        let server = &server;
-        let handles: Vec<_> = (0..ACCOUNTS)
-            .map(|i| {
-                s.spawn(move || {
-                    server.deliver_generated(
-                        &user(i),
-                        None,
-                        &GenConfig {
-                            seed: 1_900 + i as u64,
-                            count: count(i),
-                            mix: SizeMix::small(),
-                            ..GenConfig::default()
-                        },
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let mailboxes: Vec<GenConfig> = (0..ACCOUNTS)
+        .map(|i| GenConfig {
+            seed: 1_900 + i as u64,
+            count: count(i),
+            mix: SizeMix::small(),
+            ..GenConfig::default()
+        })
+        .collect();
+    let (server, truths) = dovecot_with_inboxes(&mailboxes);
     let setup = started.elapsed();
 
     let dir = tempfile::tempdir().unwrap();
@@ -233,19 +212,7 @@ async fn ten_accounts_sync_at_once_on_two_workers() {
     });
     engine.set_listener(Some(tee.clone()));
 
-    let mut accounts = Vec::new();
-    for i in 0..ACCOUNTS {
-        let id = engine
-            .add_account(AccountConfig {
-                name: user(i),
-                protocol: Protocol::Imap,
-                endpoint: endpoint(server.imaps_addr(), Security::ImplicitTls),
-                credential: server.credential(&user(i)),
-            })
-            .await
-            .unwrap();
-        accounts.push(id);
-    }
+    let accounts = add_accounts(&engine, server.imaps_addr(), ACCOUNTS).await;
     let index: BTreeMap<AccountId, usize> =
         accounts.iter().enumerate().map(|(i, a)| (*a, i)).collect();
 
@@ -340,11 +307,23 @@ async fn ten_accounts_sync_at_once_on_two_workers() {
 
     // (b) None starves: every account committed (and announced) its first window before any
     // account's sync returned. The first window is 50 messages, an account's whole sync four
-    // windows (50, 200, 800, the rest) over some 1,500 summaries, so this holds unless the
-    // runtime or the engine runs the syncs one after another (or nearly so): a task that
-    // was not polled until another account finished, or a shared writer that served one
-    // account's commits ahead of another's queued first commit. With two workers and ten
-    // tasks it does not depend on the order the scheduler picks among ready tasks.
+    // INBOX windows (50, 200, 800, the rest) over some 1,500 summaries plus five empty
+    // folders, so this fails if the runtime or the engine runs the syncs one after another
+    // (or nearly so): a task not polled until another account finished, or an account whose
+    // first commit waited for another's whole sync. It does not depend on the order in which
+    // the two workers pick among ready tasks.
+    //
+    // The stricter "every first window before any account has its whole INBOX" is measured
+    // and printed, not asserted: it does not hold by design. Every commit of every account
+    // goes through the store's one writer, first come first served; an account that got its
+    // connection and folder list early has its later windows in flight (pipelined) and their
+    // commits queued, and a late account's first window waits for CPU to parse among the
+    // others' windows and for the writer behind their commits. Measured (debug, two shared
+    // cores), in one run of eight: one account had all 1,535 INBOX messages at 845 ms while
+    // two others announced their first window at 2.2 s. Returns bunch at the end instead:
+    // in that run the early account's sync returned at 3.84 s, with the nine others (all ten
+    // within 22 ms), since a sync also writes its five empty folders' state and those writes
+    // wait for the writer behind the other accounts' large window commits.
     let first_window: Vec<(u64, Instant)> = by_account
         .iter()
         .enumerate()
@@ -378,18 +357,37 @@ async fn ten_accounts_sync_at_once_on_two_workers() {
                 .sum()
         })
         .collect();
+    // When each account's INBOX was complete (its last window announced).
+    let inbox_done: Vec<(u64, Instant)> = by_account
+        .iter()
+        .enumerate()
+        .map(|(i, events)| {
+            events
+                .iter()
+                .find(|(_, _, e)| matches!(e, SyncEvent::Progress { folder, synced, .. } if *folder == inboxes[i] && *synced as usize == count(i)))
+                .map(|(seq, at, _)| (*seq, *at))
+                .unwrap_or_else(|| panic!("account {i} never announced its whole INBOX"))
+        })
+        .collect();
+    let first_done = inbox_done.iter().map(|(seq, _)| *seq).min().unwrap();
     let ms = |d: Duration| d.as_millis();
-    eprintln!(
-        "many_accounts: setup {} ms; ten syncs {} ms; first windows announced at {:?} ms; syncs \
-         returned at {:?} ms; when the last first window was announced the accounts had \
-         committed {committed_by_then:?} messages",
-        ms(setup),
-        ms(all_synced),
-        first_window
+    let at = |points: &[(u64, Instant)]| -> Vec<u128> {
+        points
             .iter()
             .map(|(_, at)| ms(at.duration_since(sync_started)))
-            .collect::<Vec<_>>(),
+            .collect()
+    };
+    eprintln!(
+        "many_accounts: setup {} ms; ten syncs {} ms; per account (ms from the start): first \
+         window {:?}, whole INBOX {:?}, sync returned {:?}; when the last first window was \
+         announced the accounts had {committed_by_then:?} messages; every first window before \
+         any whole INBOX (not asserted): {}",
+        ms(setup),
+        ms(all_synced),
+        at(&first_window),
+        at(&inbox_done),
         results.iter().map(|(_, _, t)| ms(*t)).collect::<Vec<_>>(),
+        last_first < first_done,
     );
     assert!(
         last_first < first_return,
