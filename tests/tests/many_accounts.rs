@@ -319,7 +319,7 @@ async fn ten_accounts_sync_at_once_on_two_workers() {
     // connection and folder list early has its later windows in flight (pipelined) and their
     // commits queued, and a late account's first window waits for CPU to parse among the
     // others' windows and for the writer behind their commits. Measured (debug, two shared
-    // cores), in one run of eight: one account had all 1,535 INBOX messages at 845 ms while
+    // cores), in one run of seven: one account had all 1,535 INBOX messages at 845 ms while
     // two others announced their first window at 2.2 s. Returns bunch at the end instead:
     // in that run the early account's sync returned at 3.84 s, with the nine others (all ten
     // within 22 ms), since a sync also writes its five empty folders' state and those writes
