@@ -52,3 +52,8 @@ timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench open_l
 #   ANVERT_BENCH_RATE=5000000 scripts/bench.sh        # another link rate (bytes per second)
 #   ANVERT_BENCH_RUNS=3 scripts/bench.sh              # the median of more runs
 timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench download_throughput "$@"
+# Then many accounts (issue 19): ten accounts of one engine on its two runtime workers, synced
+# all at once beside one after another (a fresh store each run, headers only); the
+# concurrent/sequential ratio of the medians.
+#   ANVERT_BENCH_ACCOUNT_MESSAGES=500 scripts/bench.sh   # messages per account (default 2,000)
+timeout --kill-after=30 3600 cargo bench --locked -p anvert-tests --bench many_accounts "$@"

@@ -1,5 +1,7 @@
 //! anvert-tests: the host-side harness every integration test and benchmark uses.
 //!
+//! - `accounts`: many users on one Dovecot, each with a generated INBOX, and those users
+//!   added to an engine as accounts (tests and benchmarks of many accounts).
 //! - `certs`: a throwaway CA and a server certificate for 127.0.0.1/localhost, so TLS is
 //!   verified for real (the client trusts the CA as an extra root, never by skipping checks).
 //! - `dovecot`: a private Dovecot (IMAP + POP3, implicit TLS and STARTTLS/STLS) per test,
@@ -23,6 +25,7 @@
 //! This is test code: `unwrap`/`expect` are allowed here, a failing setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod accounts;
 pub mod attachment;
 pub mod bench;
 pub mod certs;
