@@ -258,7 +258,9 @@ fn print_report(count: usize, rounds: usize, samples: &[(Contender, Vec<Sample>)
     if peak <= TARGET_PEAK_MIB {
         println!("PASS: the engine's peak RSS is {peak:.1} MiB, within {TARGET_PEAK_MIB} MiB");
     } else {
-        println!("FAIL: the engine's peak RSS is {peak:.1} MiB; the target is {TARGET_PEAK_MIB} MiB");
+        println!(
+            "FAIL: the engine's peak RSS is {peak:.1} MiB; the target is {TARGET_PEAK_MIB} MiB"
+        );
     }
 }
 
@@ -387,7 +389,8 @@ async fn anvert_sync() -> (u64, f64) {
 /// thread, on stderr.
 struct PhaseLog {
     enabled: bool,
-    commits: Mutex<Vec<(Instant, u32)>>,
+    /// When each window was committed, the messages synced by then, and the RSS (KiB).
+    commits: Mutex<Vec<(Instant, u32, u64)>>,
 }
 
 impl PhaseLog {
@@ -405,14 +408,15 @@ impl PhaseLog {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         eprintln!("  phases: connect+login+compress {:.1} ms", ms(connected));
         let mut last = (started + connected, 0u32);
-        for (at, synced) in self.commits.lock().unwrap().iter() {
+        for (at, synced, rss) in self.commits.lock().unwrap().iter() {
             let took = at.duration_since(last.0);
             let n = synced - last.1;
             eprintln!(
-                "  phases: window of {n:>5} committed at {:>8.1} ms (+{:>7.1} ms, {:>6.1} µs/message)",
+                "  phases: window of {n:>5} committed at {:>8.1} ms (+{:>7.1} ms, {:>6.1} µs/message), RSS {:.1} MiB",
                 ms(at.duration_since(started)),
                 ms(took),
                 took.as_secs_f64() * 1e6 / f64::from(n.max(1)),
+                mib(*rss),
             );
             last = (*at, *synced);
         }
@@ -428,7 +432,11 @@ impl PhaseLog {
 impl EventSink for PhaseLog {
     fn emit(&self, event: SyncEvent) {
         if let (true, SyncEvent::Progress { synced, .. }) = (self.enabled, event) {
-            self.commits.lock().unwrap().push((Instant::now(), synced));
+            let rss = proc_status_kib("VmRSS").unwrap_or(0);
+            self.commits
+                .lock()
+                .unwrap()
+                .push((Instant::now(), synced, rss));
         }
     }
 }

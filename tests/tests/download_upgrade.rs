@@ -84,13 +84,21 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
     drop(engine);
 
-    // Back to schema 11: what migrations 15, 14, 13 and 12 added is taken away, newest first (a
+    // Back to schema 11: what migrations 16, 15, 14, 13 and 12 added is taken away, newest first (a
     // later migration adds its own undo here).
     let db = dir.path().join("anvert.db");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     for statement in [
+        // 0016_folder_counts
+        "DROP INDEX messages_by_id_date",
+        "CREATE INDEX messages_by_flags ON messages (folder_id, flags)",
+        "DROP TRIGGER folder_counts_update",
+        "DROP TRIGGER folder_counts_delete",
+        "DROP TRIGGER folder_counts_insert",
+        "DROP TRIGGER folder_counts_new_folder",
+        "DROP TABLE folder_counts",
         // 0015_outbox
         "DROP INDEX outbox_by_orig_folder",
         "DROP INDEX outbox_by_original",

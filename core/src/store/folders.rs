@@ -345,18 +345,12 @@ async fn derive_roles(conn: &mut SqliteConnection, account: AccountId) -> Result
     Ok(())
 }
 
-/// Unread and total are counted on the covering index `messages_by_flags`, less the
-/// tombstones (`objectid`), counted on their partial index.
+/// Unread and total are kept by triggers in `folder_counts` (migration 0016): tombstones
+/// (`objectid`) are not counted.
 pub(super) const FOLDER_SUMMARIES: &str = "
     SELECT f.id, f.name, f.delimiter, f.role, f.role_override, f.subscribed, f.selectable,
-           (SELECT count(*) FROM messages AS m WHERE m.folder_id = f.id)
-         - (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND m.tombstone > 0) AS total,
-           (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND (m.flags & 1) = 0)
-         - (SELECT count(*) FROM messages AS m
-            WHERE m.folder_id = f.id AND m.tombstone > 0 AND (m.flags & 1) = 0) AS unread
-    FROM folders AS f
+           coalesce(c.total, 0) AS total, coalesce(c.unread, 0) AS unread
+    FROM folders AS f LEFT JOIN folder_counts AS c ON c.folder_id = f.id
     WHERE f.account_id = ?1
     ORDER BY f.name";
 

@@ -13,7 +13,7 @@ use super::sql;
 use crate::{Error, Result};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 15] = [
+const MIGRATIONS: [&str; 16] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -29,6 +29,7 @@ const MIGRATIONS: [&str; 15] = [
     include_str!("../../migrations/0013_objectid.sql"),
     include_str!("../../migrations/0014_search_hits.sql"),
     include_str!("../../migrations/0015_outbox.sql"),
+    include_str!("../../migrations/0016_folder_counts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -95,7 +95,7 @@ pub struct PartDetail {
 pub enum HotQuery {
     /// `messages_page`: must walk `messages_by_date` without sorting.
     MessagesPage,
-    /// The unread/total counts of `folders`: covered by `messages_by_flags`.
+    /// The unread/total counts of `folders`: kept in `folder_counts` (migration 0016).
     FolderCounts,
     /// `search`: the FTS index, then rowid lookups.
     Search,

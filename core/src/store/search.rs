@@ -7,16 +7,21 @@
 use super::{AccountId, MessageSummary, Store, query::summary_from_row, sql};
 use crate::Result;
 
-/// Matching messages of one account, newest first.
+/// Matching messages of one account, newest first. The newest `limit` are chosen on
+/// `messages_by_id_date` alone (migration 0016): a common word matches a large share of the
+/// mailbox, and ordering every match's whole row cost tens of milliseconds at 100,000
+/// messages; only the rows chosen are read whole.
 pub(super) const SEARCH: &str = concat!(
     "SELECT ",
     summary_columns!(),
-    " FROM message_search AS s
-      JOIN messages AS m ON m.id = s.rowid
-      JOIN folders AS f ON f.id = m.folder_id
-      WHERE message_search MATCH ?1 AND f.account_id = ?2 AND m.tombstone = 0
-      ORDER BY m.internal_date DESC, m.id DESC
-      LIMIT ?3"
+    " FROM messages AS m WHERE m.id IN (
+        SELECT h.id FROM message_search AS s
+        JOIN messages AS h INDEXED BY messages_by_id_date ON h.id = s.rowid
+        JOIN folders AS f ON f.id = h.folder_id
+        WHERE message_search MATCH ?1 AND f.account_id = ?2 AND h.tombstone = 0
+        ORDER BY h.internal_date DESC, h.id DESC
+        LIMIT ?3)
+      ORDER BY m.internal_date DESC, m.id DESC"
 );
 
 impl Store {
