@@ -300,30 +300,26 @@ impl Dovecot {
         .into_iter()
         .chain(submission_ports.into_iter().flatten())
         {
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if let Some(status) = self
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten())
-                {
-                    self.child = None;
-                    return Err(format!("exit status {status}:\n{}", self.log()));
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "dovecot did not listen on {port}:\n{}",
-                    self.log()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            self.wait_until(deadline, &format!("listen on {port}"), |_| {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })?;
         }
         // A port that accepts could still be someone else's listener: Dovecot's master logs
         // "starting up" only once it holds every listener (it exits when one bind fails).
+        self.wait_until(deadline, "log its start", |d| {
+            d.log().contains(" starting up for ")
+        })
+    }
+
+    /// Polls `ready` until it holds; the log when Dovecot exits first; panics at `deadline`.
+    fn wait_until(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        ready: impl Fn(&Self) -> bool,
+    ) -> Result<(), String> {
         loop {
-            if self.log().contains(" starting up for ") {
+            if ready(self) {
                 return Ok(());
             }
             if let Some(status) = self
@@ -336,7 +332,7 @@ impl Dovecot {
             }
             assert!(
                 Instant::now() < deadline,
-                "dovecot did not log its start:\n{}",
+                "dovecot did not {what}:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
