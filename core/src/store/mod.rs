@@ -107,9 +107,6 @@ pub struct MessageId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThreadId(pub i64);
 
-/// WAL pages written between two automatic checkpoints (see [`Store::open`]).
-const WAL_AUTOCHECKPOINT_PAGES: &str = "4000";
-
 /// The local SQLite store. Cheap to clone (the pools are shared).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -134,13 +131,7 @@ impl Store {
                     .clone()
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    // Checkpoint every 4,000 WAL pages (16 MiB) instead of SQLite's 1,000: a
-                    // window's commit rewrites the same index and FTS pages as the last one,
-                    // and each checkpoint copied them into the database again. Header sync
-                    // of 100,000 messages: 7.86 s -> 7.11 s (README, issue 19). The WAL file
-                    // stays at most about that size.
-                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES),
+                    .synchronous(SqliteSynchronous::Normal),
             )
             .await
             .map_err(sql("open the database for writing"))?;
