@@ -312,19 +312,7 @@ pub fn deliver_cached(
             summary
         }
     };
-    let root = server.maildir(user);
-    let dest = match folder {
-        None => root.clone(),
-        Some(f) => root.join(format!(".{f}")),
-    };
-    for d in [&root, &dest] {
-        for sub in ["cur", "new", "tmp"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-    }
-    if dest != root {
-        std::fs::File::create(dest.join("maildirfolder")).unwrap();
-    }
+    let dest = generator::create_folder(&server.maildir(user), folder).unwrap();
     for entry in std::fs::read_dir(cached.join("cur")).unwrap() {
         let entry = entry.unwrap();
         let to = dest.join("cur").join(entry.file_name());

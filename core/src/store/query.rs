@@ -97,7 +97,7 @@ pub enum HotQuery {
     MessagesPage,
     /// The unread/total counts of `folders`: kept in `folder_counts` (migration 0016).
     FolderCounts,
-    /// `search`: the FTS index, then rowid lookups.
+    /// `search`: the FTS index, then `messages_by_id_date` to pick the newest matches.
     Search,
     /// `thread`: `messages_by_thread`, already in date order.
     Thread,

@@ -261,15 +261,7 @@ pub fn write_maildir(
     folder: Option<&str>,
     msgs: impl IntoIterator<Item = GeneratedMessage>,
 ) -> io::Result<Vec<MessageTruth>> {
-    let dir = folder_dir(maildir_root, folder);
-    for d in [maildir_root, dir.as_path()] {
-        for sub in ["cur", "new", "tmp"] {
-            fs::create_dir_all(d.join(sub))?;
-        }
-    }
-    if dir != maildir_root {
-        File::create(dir.join("maildirfolder"))?;
-    }
+    let dir = create_folder(maildir_root, folder)?;
 
     let mut truths = Vec::new();
     let mut last: Option<(i64, u32)> = None;
@@ -302,6 +294,21 @@ pub fn write_maildir(
         truths.push(truth);
     }
     Ok(truths)
+}
+
+/// Creates `folder` (None or INBOX: the root) in the Maildir++ tree at `maildir_root`, with
+/// the root itself, and returns its directory.
+pub fn create_folder(maildir_root: &Path, folder: Option<&str>) -> io::Result<PathBuf> {
+    let dir = folder_dir(maildir_root, folder);
+    for d in [maildir_root, dir.as_path()] {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(d.join(sub))?;
+        }
+    }
+    if dir != maildir_root {
+        File::create(dir.join("maildirfolder"))?;
+    }
+    Ok(dir)
 }
 
 fn folder_dir(root: &Path, folder: Option<&str>) -> PathBuf {
