@@ -28,6 +28,7 @@ macro_rules! summary_columns {
 }
 
 mod accounts;
+mod checkpoint;
 mod codec;
 mod content;
 mod delta;
@@ -49,7 +50,7 @@ mod search;
 mod threads;
 mod upsert;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
@@ -112,6 +113,8 @@ pub struct ThreadId(pub i64);
 pub struct Store {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// WAL checkpoints off the writer's path (see `checkpoint`).
+    checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 impl Store {
@@ -131,7 +134,11 @@ impl Store {
                     .clone()
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal),
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma(
+                        "wal_autocheckpoint",
+                        checkpoint::WRITER_BACKSTOP_PAGES.to_string(),
+                    ),
             )
             .await
             .map_err(sql("open the database for writing"))?;
@@ -146,21 +153,29 @@ impl Store {
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)
-            .connect_with(options.pragma("query_only", "ON"))
+            .connect_with(options.clone().pragma("query_only", "ON"))
             .await
             .map_err(sql("open the database for reading"))?;
+        let checkpointer = Arc::new(checkpoint::Checkpointer::start(&options).await?);
 
-        Ok(Store { writer, readers })
+        Ok(Store {
+            writer,
+            readers,
+            checkpointer,
+        })
     }
 
-    /// Closes both pools, waiting for connections in use to come back.
+    /// Closes both pools, waiting for connections in use to come back, and the checkpoint
+    /// task's connection (the last to close checkpoints the whole log).
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+        self.checkpointer.close().await;
     }
 
     /// Starts the one write transaction; waits while another write is in progress.
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.checkpointer.wrote();
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await

@@ -321,11 +321,7 @@ impl Store {
     /// Makes every committed transaction durable against power loss (a WAL checkpoint, which
     /// syncs the log first), before the POP3 sync asks the server to delete what was stored.
     pub async fn pop3_make_durable(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(FULL)")
-            .execute(&self.writer)
-            .await
-            .map_err(sql("checkpoint the database"))?;
-        Ok(())
+        self.checkpointer.full().await
     }
 
     /// Records that the server no longer lists these UIDLs. The local messages stay.

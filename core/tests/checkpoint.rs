@@ -1,0 +1,122 @@
+//! WAL checkpoints run on the store's own checkpoint connection, not inside the writer's
+//! commits (issue 19: a checkpoint inside a commit stalled a 1,000-flag delta past 50 ms).
+//! In WAL mode only a checkpoint writes the database file, so its length tells who copied.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anvert_core::store::{
+    AccountKind, Flags, FolderRecord, FolderSyncState, NewAccount, NewMessage, Store,
+};
+
+fn message(uid: u32) -> NewMessage {
+    NewMessage {
+        uid,
+        flags: Flags::default(),
+        internal_date: 1_700_000_000 + i64::from(uid),
+        subject: format!("Message {uid}: a subject long enough to fill some pages"),
+        message_id: Some(format!("<m{uid}@example.com>")),
+        preview: Some(format!("preview text of message {uid} ").repeat(8)),
+        ..NewMessage::default()
+    }
+}
+
+fn state(uidnext: u32) -> FolderSyncState {
+    FolderSyncState {
+        uidvalidity: Some(1),
+        uidnext: Some(uidnext),
+        highest_modseq: Some(1),
+        lowest_uid_synced: Some(1),
+        exists: 0,
+    }
+}
+
+fn len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_log_is_copied_by_the_checkpoint_task_not_by_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let wal = dir.path().join("db.sqlite-wal");
+    let store = Store::open(&db).await.unwrap();
+    let account = store
+        .add_account(&NewAccount {
+            name: "a".into(),
+            kind: AccountKind::Imap,
+            host: "h".into(),
+            port: 993,
+            security: "tls".into(),
+            username: "u".into(),
+        })
+        .await
+        .unwrap();
+    let folder = store
+        .upsert_folders(
+            account,
+            &[FolderRecord {
+                name: "INBOX".into(),
+                delimiter: Some("/".into()),
+                role: None,
+                subscribed: true,
+                selectable: true,
+            }],
+        )
+        .await
+        .unwrap()[0];
+    let before = len(&db);
+
+    // One window of 6,000 messages: well over SQLite's default automatic checkpoint (1,000
+    // pages), which would have copied it into the database file at its commit.
+    let window: Vec<NewMessage> = (1..=6_000).map(message).collect();
+    store
+        .insert_window(folder, &state(6_001), &window)
+        .await
+        .unwrap();
+    let logged = len(&wal);
+    assert!(
+        logged > 1_000 * 4_096,
+        "the window should have logged over 1,000 pages, logged {logged} B"
+    );
+    assert_eq!(
+        len(&db),
+        before,
+        "the writer's commit checkpointed the log itself"
+    );
+
+    // A few more write transactions: the eighth since the store opened asks the checkpoint
+    // task to copy the log; the database file grows by (at least half) the window's pages.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut uid = 6_001;
+    while len(&db) < before + logged / 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint copied the log within 30 s (database file {} B, log {} B)",
+            len(&db),
+            len(&wal)
+        );
+        if uid < 6_001 + 8 {
+            store
+                .insert_window(folder, &state(uid + 1), &[message(uid)])
+                .await
+                .unwrap();
+            uid += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(
+        uid <= 6_001 + 8,
+        "the checkpoint came later than every eighth write"
+    );
+
+    // A FULL checkpoint (the POP3 sync's "make durable") goes through the same task and
+    // leaves nothing in the log.
+    store.pop3_make_durable().await.unwrap();
+    store.close().await;
+    assert!(!wal.exists() || len(&wal) == 0, "closing left a log behind");
+}
