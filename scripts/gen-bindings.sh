@@ -47,10 +47,11 @@ SWIFT_SYMBOLS=(
 # types); issue 18 asks for 5 MiB (5,242,880 bytes) with sending. Sending itself (the SMTP
 # client, URLAUTH/CATENATE, the outbox, the bindings' send API) added 385,632 bytes: 6,054,392
 # bytes (5.77 MiB), 811,512 over that target. Frame pointers (issue 19, .cargo/config.toml:
-# smaller unwind tables) took it to 5,939,128 bytes (5.66 MiB). Until the core's own code
-# shrinks, the run fails above 6,000,000 bytes, just above that figure, so any regression
-# stops CI.
-MAX_CDYLIB_BYTES=6000000
+# smaller unwind tables) took it to 5,939,128 bytes, and the IMAP exchange loop compiled once
+# instead of once per caller (core/src/imap/exchange.rs) to 5,772,536 bytes (5.51 MiB). Until
+# the core's own code shrinks, the run fails above 5,850,000 bytes, just above that figure, so
+# any regression stops CI.
+MAX_CDYLIB_BYTES=5850000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release

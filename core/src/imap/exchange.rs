@@ -106,6 +106,10 @@ impl Pipeline {
     }
 }
 
+/// What an exchange hands each untagged response to: `(index of the oldest command in
+/// flight, response)`.
+type Handler<'a> = dyn FnMut(usize, &Response<'_>) -> Result<()> + Send + 'a;
+
 impl ImapSession {
     /// Plans `commands` with at most `depth` in flight. Nothing is sent until
     /// [`ImapSession::next_completion`] runs. A deferred ENABLE (see `connect`) goes first.
@@ -179,7 +183,7 @@ impl ImapSession {
         mut on_untagged: U,
     ) -> Result<Vec<Completion>>
     where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
+        U: FnMut(usize, &Response<'_>) -> Result<()> + Send,
     {
         let pipe = self.pipeline_read_only(commands, depth);
         self.complete_all(pipe, commands.len(), &mut on_untagged)
@@ -195,11 +199,22 @@ impl ImapSession {
         mut on_untagged: U,
     ) -> Result<Option<(usize, Completion)>>
     where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
+        U: FnMut(usize, &Response<'_>) -> Result<()> + Send,
     {
+        self.next_completion_dyn(pipe, &mut on_untagged).await
+    }
+
+    /// The body of [`next_completion`](Self::next_completion), compiled once: generic over
+    /// the handler, its state machine was copied into each of the 30-odd callers (library
+    /// size, issue 19). One indirect call per response costs nothing measurable.
+    async fn next_completion_dyn(
+        &mut self,
+        pipe: &mut Pipeline,
+        on_untagged: &mut Handler<'_>,
+    ) -> Result<Option<(usize, Completion)>> {
         if !pipe.drained {
             pipe.drained = true;
-            self.drain_unsolicited(&mut on_untagged)?;
+            self.drain_unsolicited(on_untagged)?;
         }
         loop {
             let room = |pipe: &Pipeline| {
@@ -319,7 +334,7 @@ impl ImapSession {
         mut on_untagged: U,
     ) -> Result<Vec<Completion>>
     where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
+        U: FnMut(usize, &Response<'_>) -> Result<()> + Send,
     {
         let pipe = self.pipeline(commands, depth);
         self.complete_all(pipe, commands.len(), &mut on_untagged)
@@ -327,17 +342,16 @@ impl ImapSession {
     }
 
     /// Reads every completion of `pipe` (of `count` commands), in order.
-    async fn complete_all<U>(
+    async fn complete_all(
         &mut self,
         mut pipe: Pipeline,
         count: usize,
-        on_untagged: &mut U,
-    ) -> Result<Vec<Completion>>
-    where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
-    {
+        on_untagged: &mut Handler<'_>,
+    ) -> Result<Vec<Completion>> {
         let mut completions = Vec::with_capacity(count);
-        while let Some((_, completion)) = self.next_completion(&mut pipe, &mut *on_untagged).await?
+        while let Some((_, completion)) = self
+            .next_completion_dyn(&mut pipe, &mut *on_untagged)
+            .await?
         {
             completions.push(completion);
         }
@@ -345,10 +359,7 @@ impl ImapSession {
     }
 
     /// Hands anything async-imap parked in its unsolicited channel to `on_untagged`.
-    fn drain_unsolicited<U>(&mut self, on_untagged: &mut U) -> Result<()>
-    where
-        U: FnMut(usize, &Response<'_>) -> Result<()>,
-    {
+    fn drain_unsolicited(&mut self, on_untagged: &mut Handler<'_>) -> Result<()> {
         use async_imap::types::UnsolicitedResponse as Un;
         while let Ok(un) = self.inner.unsolicited_responses.try_recv() {
             match un {
