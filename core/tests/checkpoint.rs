@@ -3,14 +3,15 @@
 //! In WAL mode only a checkpoint writes the database file, so its length tells who copied.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
 
-use anvert_core::store::{
-    AccountKind, Flags, FolderRecord, FolderSyncState, NewAccount, NewMessage, Store,
-};
+use anvert_core::store::{Flags, NewMessage};
+use common::{StoreFx, state};
 
 fn message(uid: u32) -> NewMessage {
     NewMessage {
@@ -24,50 +25,16 @@ fn message(uid: u32) -> NewMessage {
     }
 }
 
-fn state(uidnext: u32) -> FolderSyncState {
-    FolderSyncState {
-        uidvalidity: Some(1),
-        uidnext: Some(uidnext),
-        highest_modseq: Some(1),
-        lowest_uid_synced: Some(1),
-        exists: 0,
-    }
-}
-
 fn len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 #[tokio::test]
 async fn the_log_is_copied_by_the_checkpoint_task_not_by_a_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db.sqlite");
-    let wal = dir.path().join("db.sqlite-wal");
-    let store = Store::open(&db).await.unwrap();
-    let account = store
-        .add_account(&NewAccount {
-            name: "a".into(),
-            kind: AccountKind::Imap,
-            host: "h".into(),
-            port: 993,
-            security: "tls".into(),
-            username: "u".into(),
-        })
-        .await
-        .unwrap();
-    let folder = store
-        .upsert_folders(
-            account,
-            &[FolderRecord {
-                name: "INBOX".into(),
-                delimiter: Some("/".into()),
-                role: None,
-                subscribed: true,
-                selectable: true,
-            }],
-        )
-        .await
-        .unwrap()[0];
+    let fx = StoreFx::new(&["INBOX"]).await;
+    let (store, folder) = (&fx.store, fx.folders[0]);
+    let db = fx.dir.path().join("db.sqlite");
+    let wal = fx.dir.path().join("db.sqlite-wal");
     let before = len(&db);
 
     // One window of 6,000 messages: well over SQLite's default automatic checkpoint (1,000

@@ -4,37 +4,20 @@
 //! tombstones and takeovers (`objectid.rs` checks those too).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::state;
 use sqlx::{Connection, SqliteConnection};
 
 use anvert_core::store::{
-    AccountId, AccountKind, Delta, FlagChange, Flags, FolderId, FolderRecord, FolderSyncState,
-    NewAccount, NewMessage, Store, SystemFlags, Takeover, UidRange,
+    AccountId, Delta, FlagChange, Flags, FolderId, FolderRecord, NewMessage, Store, SystemFlags,
+    Takeover, UidRange,
 };
 
 struct Fx {
     dir: tempfile::TempDir,
     store: Store,
     account: AccountId,
-}
-
-fn record(name: &str) -> FolderRecord {
-    FolderRecord {
-        name: name.into(),
-        delimiter: Some("/".into()),
-        role: None,
-        subscribed: true,
-        selectable: true,
-    }
-}
-
-fn state(uidnext: u32) -> FolderSyncState {
-    FolderSyncState {
-        uidvalidity: Some(1),
-        uidnext: Some(uidnext),
-        highest_modseq: Some(1),
-        lowest_uid_synced: Some(1),
-        exists: 0,
-    }
 }
 
 /// Message `uid`, read when `seen`, with an EMAILID so that an expunge leaves a tombstone.
@@ -57,28 +40,16 @@ fn message(uid: u32, seen: bool) -> NewMessage {
 
 impl Fx {
     async fn new() -> Fx {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("db.sqlite")).await.unwrap();
-        let account = store
-            .add_account(&NewAccount {
-                name: "a".into(),
-                kind: AccountKind::Imap,
-                host: "h".into(),
-                port: 993,
-                security: "tls".into(),
-                username: "u".into(),
-            })
-            .await
-            .unwrap();
+        let fx = common::StoreFx::new(&[]).await;
         Fx {
-            dir,
-            store,
-            account,
+            dir: fx.dir,
+            store: fx.store,
+            account: fx.account,
         }
     }
 
     async fn folders(&self, names: &[&str]) -> Vec<FolderId> {
-        let records: Vec<FolderRecord> = names.iter().map(|n| record(n)).collect();
+        let records: Vec<FolderRecord> = names.iter().map(|n| common::folder(n)).collect();
         self.store
             .upsert_folders(self.account, &records)
             .await

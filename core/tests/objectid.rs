@@ -4,20 +4,12 @@
 //! shares the body; threads follow THREADID where given.
 #![allow(clippy::unwrap_used)]
 
-use anvert_core::store::{
-    AccountKind, Delta, FolderId, FolderRecord, FolderSyncState, MessageId, NewAccount, NewMessage,
-    NewPart, Store, Takeover, UidRange,
-};
+mod common;
 
-fn state(uidnext: u32) -> FolderSyncState {
-    FolderSyncState {
-        uidvalidity: Some(1),
-        uidnext: Some(uidnext),
-        highest_modseq: Some(1),
-        lowest_uid_synced: Some(1),
-        exists: 0,
-    }
-}
+use anvert_core::store::{
+    Delta, FolderId, MessageId, NewMessage, NewPart, Store, Takeover, UidRange,
+};
+use common::state;
 
 fn message(uid: u32, email_id: &str, thread: Option<&str>) -> NewMessage {
     NewMessage {
@@ -47,36 +39,13 @@ struct Fx {
 }
 
 async fn fixture() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("db.sqlite")).await.unwrap();
-    let account = store
-        .add_account(&NewAccount {
-            name: "a".into(),
-            kind: AccountKind::Imap,
-            host: "h".into(),
-            port: 993,
-            security: "tls".into(),
-            username: "u".into(),
-        })
-        .await
-        .unwrap();
-    let folder = |name: &str| FolderRecord {
-        name: name.into(),
-        delimiter: Some("/".into()),
-        role: None,
-        subscribed: true,
-        selectable: true,
-    };
-    let ids = store
-        .upsert_folders(account, &[folder("INBOX"), folder("Archive")])
-        .await
-        .unwrap();
+    let fx = common::StoreFx::new(&["INBOX", "Archive"]).await;
     Fx {
-        _dir: dir,
-        store,
-        account,
-        inbox: ids[0],
-        archive: ids[1],
+        inbox: fx.folders[0],
+        archive: fx.folders[1],
+        _dir: fx.dir,
+        store: fx.store,
+        account: fx.account,
     }
 }
 
