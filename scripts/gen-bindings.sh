@@ -48,10 +48,11 @@ SWIFT_SYMBOLS=(
 # client, URLAUTH/CATENATE, the outbox, the bindings' send API) added 385,632 bytes: 6,054,392
 # bytes (5.77 MiB), 811,512 over that target. Frame pointers (issue 19, .cargo/config.toml:
 # smaller unwind tables) took it to 5,939,128 bytes, and the IMAP exchange loop compiled once
-# instead of once per caller (core/src/imap/exchange.rs) to 5,772,536 bytes (5.51 MiB). Until
-# the core's own code shrinks, the run fails above 5,850,000 bytes, just above that figure, so
-# any regression stops CI.
-MAX_CDYLIB_BYTES=5850000
+# instead of once per caller (core/src/imap/exchange.rs) to 5,772,536 bytes, and the window
+# insert compiled in one crate instead of two (core/src/store/messages.rs) to 5,743,800 bytes
+# (5.48 MiB). Until the core's own code shrinks, the run fails above 5,800,000 bytes, just
+# above that figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5800000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
