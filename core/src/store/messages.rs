@@ -8,6 +8,7 @@
 //! `DownloadState` later. A message whose summary could not be read in full is stored
 //! `incomplete` (migration 0008) and never overwrites the headers of a complete row.
 
+use futures::future::BoxFuture;
 use sqlx::SqliteConnection;
 
 pub(super) use super::upsert::{UPSERT_MESSAGES, UPSERT_PARTS};
@@ -314,7 +315,7 @@ pub(super) fn write_messages<'a>(
     account: AccountId,
     folder: FolderId,
     messages: &'a [NewMessage],
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>> {
+) -> BoxFuture<'a, Result<u64>> {
     Box::pin(write_messages_now(conn, account, folder, messages))
 }
 
