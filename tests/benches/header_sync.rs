@@ -479,4 +479,18 @@ fn print_thread_cpu() {
         // USER_HZ is 100 on every Linux we run on.
         eprintln!("  cpu: {name:<16} {threads} thread(s) {:>6} ms", ticks * 10);
     }
+    // Bytes this process passed to read and write calls (sockets and files alike): for the
+    // engine mostly SQLite's log and database writes.
+    if let Ok(io) = std::fs::read_to_string("/proc/self/io") {
+        let field = |key: &str| {
+            io.lines()
+                .find_map(|line| line.strip_prefix(key)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        eprintln!(
+            "  io: {:.1} MiB read, {:.1} MiB written",
+            mib(field("rchar:") / 1024),
+            mib(field("wchar:") / 1024)
+        );
+    }
 }

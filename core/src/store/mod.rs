@@ -47,6 +47,7 @@ mod pop3;
 mod previews;
 mod query;
 mod search;
+pub(crate) mod sqltext;
 mod threads;
 mod upsert;
 
