@@ -20,6 +20,7 @@ pub mod net;
 pub mod policy;
 pub mod pop3;
 pub mod smtp;
+mod sort;
 pub mod store;
 pub mod sync;
 

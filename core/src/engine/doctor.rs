@@ -199,7 +199,7 @@ impl Engine {
                     .filter(|c| c.starts_with("COMPRESS="))
                     .map(str::to_string),
             );
-            after.sort();
+            crate::sort::sort_by(&mut after, |a, b| a.cmp(b));
         }
         let started = Instant::now();
         session.probe(connect.timeout).await?;

@@ -15,12 +15,9 @@ impl Capabilities {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Capabilities(
-            names
-                .into_iter()
-                .map(|s| s.as_ref().to_ascii_uppercase())
-                .collect(),
-        )
+        Capabilities(crate::sort::set_from(
+            names.into_iter().map(|s| s.as_ref().to_ascii_uppercase()),
+        ))
     }
 
     pub(crate) fn from_proto(caps: &[imap_proto::Capability<'_>]) -> Self {

@@ -68,7 +68,7 @@ fn strip_name<'k>(key: &'k str, name: &str) -> Option<&'k str> {
 /// RFC 2231 section 3: pieces in index order (first of a repeated index kept); the charset
 /// comes from piece 0 when it is encoded. Unencoded pieces are taken as they are.
 fn join_continuations(mut pieces: Vec<(u32, bool, &str)>) -> String {
-    pieces.sort_by_key(|(n, _, _)| *n);
+    crate::sort::sort_by_key(&mut pieces, |(n, _, _)| *n);
     pieces.dedup_by_key(|(n, _, _)| *n);
     let any_encoded = pieces.iter().any(|(_, encoded, _)| *encoded);
     let mut charset = "";

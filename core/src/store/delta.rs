@@ -3,7 +3,7 @@
 //! stored in the same transaction that moves the folder's HIGHESTMODSEQ, so a crash can never
 //! lose an expunge (the next CHANGEDSINCE would start after it) or resurrect a message.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::SqliteConnection;
@@ -377,10 +377,6 @@ fn same_flags(a: &Flags, b: &Flags) -> bool {
     if a.keywords == b.keywords {
         return true;
     }
-    let set = |k: &[String]| {
-        k.iter()
-            .map(|s| s.to_ascii_lowercase())
-            .collect::<BTreeSet<String>>()
-    };
+    let set = |k: &[String]| crate::sort::set_from(k.iter().map(|s| s.to_ascii_lowercase()));
     set(&a.keywords) == set(&b.keywords)
 }

@@ -33,10 +33,9 @@ impl Store {
         .fetch_all(&mut *conn)
         .await
         .map_err(sql("read Message-IDs"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, header)| (MessageId(id), header))
-            .collect())
+        Ok(crate::sort::map_from(
+            rows.into_iter().map(|(id, header)| (MessageId(id), header)),
+        ))
     }
 
     /// Marks mailbox operations as waiting, with the reason: tried again by the next sync,

@@ -163,7 +163,7 @@ impl AccountPass {
                 }
             })
             .collect();
-        chosen.sort_by_key(|(i, _)| importance(roles[*i]));
+        crate::sort::sort_by_key(&mut chosen, |(i, _)| importance(roles[*i]));
 
         // Without LIST-STATUS, ask STATUS for the folders already synced, in one flight.
         let mut statuses: Vec<Option<FolderStatus>> =

@@ -54,12 +54,13 @@ pub(super) async fn write_back_mailbox(
     if ops.is_empty() {
         return Ok(());
     }
-    let names: BTreeMap<FolderId, String> = store
-        .folders(account)
-        .await?
-        .into_iter()
-        .map(|f| (f.id, f.name))
-        .collect();
+    let names: BTreeMap<FolderId, String> = crate::sort::map_from(
+        store
+            .folders(account)
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.name)),
+    );
     // Every row goes to exactly one group. A row the write-back cannot act on (folders that
     // are not this account's or do not fit its kind, a draft without bytes) is parked at once
     // with the reason: listed for the app, never retried, never sent.

@@ -115,12 +115,13 @@ pub async fn sync_pop3_account(
         })?;
     events.emit(SyncEvent::FoldersChanged { account });
 
-    let mut known: BTreeMap<String, Pop3Known> = store
-        .pop3_known(account)
-        .await?
-        .into_iter()
-        .map(|k| (k.uidl.clone(), k))
-        .collect();
+    let mut known: BTreeMap<String, Pop3Known> = crate::sort::map_from(
+        store
+            .pop3_known(account)
+            .await?
+            .into_iter()
+            .map(|k| (k.uidl.clone(), k)),
+    );
     let listing = pop3_listing::read(session, &known).await?;
     let shown = listing.shown();
     let gone: Vec<String> = known
@@ -150,7 +151,7 @@ pub async fn sync_pop3_account(
         .iter()
         .filter(|e| !known.contains_key(&e.key))
         .collect();
-    fresh.sort_by_key(|e| std::cmp::Reverse(e.msgno));
+    crate::sort::sort_by_key(&mut fresh, |e| std::cmp::Reverse(e.msgno));
     if fresh.is_empty() {
         run.report.mode = SyncMode::Unchanged;
     }
@@ -173,7 +174,7 @@ pub async fn sync_pop3_account(
             .is_some_and(|days| date >= now - i64::from(days) * 86_400)
     };
     let mut by_number: Vec<&Entry> = server.iter().collect();
-    by_number.sort_by_key(|e| std::cmp::Reverse(e.msgno));
+    crate::sort::sort_by_key(&mut by_number, |e| std::cmp::Reverse(e.msgno));
     let fits = run.fits();
     let wanted: Vec<(&Entry, &Pop3Known)> = by_number
         .into_iter()
@@ -197,12 +198,13 @@ pub async fn sync_pop3_account(
     // Deletion: only what is stored in full (or what the user deleted in the app), after a
     // checkpoint made it durable.
     if request.pop3_delete != Pop3DeletePolicy::LeaveOnServer && run.report.stopped.is_none() {
-        let known: BTreeMap<String, Pop3Known> = store
-            .pop3_known(account)
-            .await?
-            .into_iter()
-            .map(|k| (k.uidl.clone(), k))
-            .collect();
+        let known: BTreeMap<String, Pop3Known> = crate::sort::map_from(
+            store
+                .pop3_known(account)
+                .await?
+                .into_iter()
+                .map(|k| (k.uidl.clone(), k)),
+        );
         // Only numbers that can hold nothing but the stored message, and only a full copy
         // at least as large as the server lists it (a shorter one may be truncated).
         let doomed: Vec<u32> = server

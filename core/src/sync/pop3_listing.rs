@@ -76,11 +76,12 @@ impl Listing {
     /// Every key the server showed this pass, stored or not (a stored key missing here is
     /// gone from the server).
     pub(super) fn shown(&self) -> BTreeSet<&str> {
-        self.entries
-            .iter()
-            .map(|e| e.key.as_str())
-            .chain(self.unkeyed.iter().map(String::as_str))
-            .collect()
+        crate::sort::set_from(
+            self.entries
+                .iter()
+                .map(|e| e.key.as_str())
+                .chain(self.unkeyed.iter().map(String::as_str)),
+        )
     }
 }
 
@@ -135,7 +136,7 @@ async fn by_uidl(
     known: &BTreeMap<String, Pop3Known>,
 ) -> Result<Listing> {
     let mut listing = Listing::default();
-    uidl.sort_unstable();
+    crate::sort::sort_by(&mut uidl, |a, b| a.cmp(b));
     uidl.dedup();
     let numbered: BTreeSet<u32> = uidl.iter().map(|(n, _)| *n).collect();
     let unlisted = sizes.keys().filter(|n| !numbered.contains(n)).count();
@@ -158,7 +159,7 @@ async fn by_uidl(
     }
 
     // By UIDL: the lowest number keeps it, the others share it.
-    single.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut single, |a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
     let size = |n: u32| sizes.get(&n).copied().flatten();
     let mut shared: Vec<(u32, String)> = Vec::new();
     let mut rest = single.into_iter().peekable();
@@ -214,7 +215,7 @@ async fn by_uidl(
             "the POP3 server's UIDL listing left messages without a usable unique id; skipped"
         );
     }
-    listing.entries.sort_unstable_by_key(|e| e.msgno);
+    crate::sort::sort_by_key(&mut listing.entries, |e| e.msgno);
     Ok(listing)
 }
 

@@ -126,7 +126,7 @@ pub(super) async fn read_original(
             .collect();
         let mut ranges = session.message_ranges(&requests).await?;
         session.meter().set_purpose(Purpose::Send);
-        ranges.sort_by_key(|r| r.offset);
+        crate::sort::sort_by_key(&mut ranges, |r| r.offset);
         let mut short = ranges.len() < requests.len();
         for (range, (_, offset, _)) in ranges.iter().zip(&requests) {
             if range.offset != *offset {

@@ -314,7 +314,7 @@ async fn fetch_summaries(
         .map(|(_, m)| m)
         .filter(|m| uids.contains(&m.uid))
         .collect();
-    out.sort_by_key(|m| m.uid);
+    crate::sort::sort_by_key(&mut out, |m| m.uid);
     out.dedup_by_key(|m| m.uid);
     Ok((out, recovered.bodies))
 }

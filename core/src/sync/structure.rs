@@ -125,7 +125,7 @@ async fn streamed(
             .map(|at| (uid, at, STRUCTURE_PIECE))
             .collect();
         let mut ranges = session.message_ranges(&requests).await?;
-        ranges.sort_by_key(|r| r.offset);
+        crate::sort::sort_by_key(&mut ranges, |r| r.offset);
         for (request, range) in requests.iter().zip(&ranges) {
             if range.offset != request.1 {
                 return Ok(None); // a piece is missing

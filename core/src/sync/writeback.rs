@@ -98,12 +98,13 @@ pub async fn write_back(
     if folders.is_empty() {
         return Ok(report);
     }
-    let names: BTreeMap<FolderId, String> = store
-        .folders(account)
-        .await?
-        .into_iter()
-        .map(|f| (f.id, f.name))
-        .collect();
+    let names: BTreeMap<FolderId, String> = crate::sort::map_from(
+        store
+            .folders(account)
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.name)),
+    );
     session.meter().set_purpose(Purpose::WriteBack);
     let mut result = Ok(());
     for folder in folders {
@@ -370,7 +371,7 @@ fn commands(live: &[MessageFlagOps]) -> Vec<StoreCommand> {
             flags: vec![flag],
         })
         .collect();
-    out.sort_by_key(|c| (!c.add, std::cmp::Reverse(c.uids.len())));
+    crate::sort::sort_by_key(&mut out, |c| (!c.add, std::cmp::Reverse(c.uids.len())));
     out
 }
 
