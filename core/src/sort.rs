@@ -49,10 +49,7 @@ fn order(len: usize, compare: &mut dyn FnMut(usize, usize) -> Ordering) -> Vec<u
 fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
     for start in 0..order.len() {
         let mut at = start;
-        loop {
-            let Some(from) = order.get_mut(at).map(|slot| std::mem::replace(slot, at)) else {
-                break;
-            };
+        while let Some(from) = order.get_mut(at).map(|slot| std::mem::replace(slot, at)) {
             if from == start || from >= items.len() {
                 break;
             }
@@ -102,7 +99,7 @@ mod tests {
                 assert_eq!(got, want, "len {len}");
                 let mut got = items;
                 sort_by(&mut got, |a, b| b.0.cmp(&a.0));
-                want.sort_by(|a, b| b.0.cmp(&a.0));
+                want.sort_by_key(|b| std::cmp::Reverse(b.0));
                 assert_eq!(got, want, "len {len}, descending");
             }
         }
