@@ -338,7 +338,11 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
                 has_envelope = true;
                 m.envelope = EnvelopeInfo {
                     date: env.date.as_deref().and_then(mime::parse_header_date),
-                    subject: env.subject.as_deref().map(header_text).unwrap_or_default(),
+                    subject: env
+                        .subject
+                        .as_deref()
+                        .map(mime::decode_header_text)
+                        .unwrap_or_default(),
                     from: mime::addresses_from_envelope(env.from.as_deref()),
                     sender: mime::addresses_from_envelope(env.sender.as_deref()),
                     reply_to: mime::addresses_from_envelope(env.reply_to.as_deref()),
@@ -356,7 +360,7 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
             AttributeValue::BodySection {
                 data: Some(data), ..
             } => m.references = mime::references(data),
-            AttributeValue::Preview(Some(p)) => m.preview = Some(header_text(p)),
+            AttributeValue::Preview(Some(p)) => m.preview = Some(mime::decode_header_text(p)),
             _ => {}
         }
     }
@@ -381,62 +385,5 @@ fn summary_from_attrs(seq: u32, attrs: &[AttributeValue<'_>], wants_structure: b
             flags: flags.unwrap_or_default(),
         }),
         (None, true) => Parsed::Invalid(format!("FETCH for message {seq} without a UID")),
-    }
-}
-
-/// [`mime::decode_header_text`], without mail-parser's round for text it would leave as it is:
-/// no line break and no `=?` (no encoded word) means only blanks and tabs trimmed at both
-/// ends, then UTF-8 with U+FFFD for invalid sequences. Most subjects and every PREVIEW (which
-/// is plain UTF-8 by definition) take this path.
-fn header_text(raw: &[u8]) -> String {
-    let plain =
-        !raw.iter().any(|&b| b == b'\r' || b == b'\n') && !raw.windows(2).any(|w| w == b"=?");
-    if !plain {
-        return mime::decode_header_text(raw);
-    }
-    let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
-    let end = raw.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
-    String::from_utf8_lossy(raw.get(start..end).unwrap_or_default()).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_header_text_is_decoded_as_mail_parser_would() {
-        let inputs: [&[u8]; 22] = [
-            b"",
-            b" ",
-            b"\t \t",
-            b"Hello",
-            b"  Hello  world \t",
-            b"\tTabs\tinside\t",
-            b"a = b ? c",
-            b"ends with =",
-            b"=?",
-            b"=?utf-8?q?caf=C3=A9?=",
-            b"Re: =?ISO-8859-1?Q?Caf=E9?= menu",
-            b"x=?y",
-            b"caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xf0\x9f\x93\xa7",
-            b"broken \xff\xfe utf-8 \xc3",
-            b"line\r\n folded",
-            b"line\nbreak",
-            b"cr\ronly",
-            b"\x0bvertical\x0c",
-            b"\"quoted\" (comment) <angle>",
-            b"  lead",
-            b"trail   ",
-            b"\x00nul\x7f",
-        ];
-        for raw in inputs {
-            assert_eq!(
-                header_text(raw),
-                mime::decode_header_text(raw),
-                "{:?}",
-                String::from_utf8_lossy(raw)
-            );
-        }
     }
 }

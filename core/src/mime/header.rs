@@ -20,7 +20,25 @@ pub struct Addr {
 /// encoded words in any charset mail-parser knows (unknown charsets as UTF-8), other bytes as
 /// UTF-8 with U+FFFD for invalid sequences. Folding (CRLF before whitespace) is removed and
 /// any other line break becomes a space; leading and trailing whitespace is dropped.
+///
+/// Text mail-parser would leave as it is takes a shorter way: no line break and no `=?` (no
+/// encoded word) means only blanks and tabs trimmed at both ends, then UTF-8 with U+FFFD for
+/// invalid sequences. Most subjects and names, and every PREVIEW (plain UTF-8 by definition),
+/// are such text: in a header sync this is one of the commonest calls.
 pub fn decode_header_text(raw: &[u8]) -> String {
+    let plain =
+        !raw.iter().any(|&b| b == b'\r' || b == b'\n') && !raw.windows(2).any(|w| w == b"=?");
+    if !plain {
+        return decode_with_mail_parser(raw);
+    }
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
+    let end = raw.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    String::from_utf8_lossy(raw.get(start..end).unwrap_or_default()).into_owned()
+}
+
+/// [`decode_header_text`] through mail-parser's unstructured-header parser.
+fn decode_with_mail_parser(raw: &[u8]) -> String {
     let mut line = unfold(raw);
     // mail-parser reads a header value up to the end of its line: give it one.
     line.push(b'\n');
@@ -66,11 +84,10 @@ pub fn addresses_from_envelope(list: Option<&[imap_proto::Address<'_>]>) -> Vec<
     list.iter()
         .filter_map(|a| {
             let (mailbox, host) = (a.mailbox.as_deref()?, a.host.as_deref()?);
-            let email = format!(
-                "{}@{}",
-                String::from_utf8_lossy(mailbox),
-                String::from_utf8_lossy(host)
-            );
+            let mut email = String::with_capacity(mailbox.len() + 1 + host.len());
+            email.push_str(&String::from_utf8_lossy(mailbox));
+            email.push('@');
+            email.push_str(&String::from_utf8_lossy(host));
             let name = a
                 .name
                 .as_deref()
@@ -129,7 +146,11 @@ fn strip_field_name(text: &str) -> &str {
 }
 
 fn without_whitespace(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
+    if s.chars().any(char::is_whitespace) {
+        s.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +158,42 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+
+    #[test]
+    fn plain_header_text_is_decoded_as_mail_parser_would() {
+        let inputs: [&[u8]; 22] = [
+            b"",
+            b" ",
+            b"\t \t",
+            b"Hello",
+            b"  Hello  world \t",
+            b"\tTabs\tinside\t",
+            b"a = b ? c",
+            b"ends with =",
+            b"=?",
+            b"=?utf-8?q?caf=C3=A9?=",
+            b"Re: =?ISO-8859-1?Q?Caf=E9?= menu",
+            b"x=?y",
+            b"caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xf0\x9f\x93\xa7",
+            b"broken \xff\xfe utf-8 \xc3",
+            b"line\r\n folded",
+            b"line\nbreak",
+            b"cr\ronly",
+            b"\x0bvertical\x0c",
+            b"\"quoted\" (comment) <angle>",
+            b"  lead",
+            b"trail   ",
+            b"\x00nul\x7f",
+        ];
+        for raw in inputs {
+            assert_eq!(
+                decode_header_text(raw),
+                decode_with_mail_parser(raw),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
 
     #[test]
     fn encoded_words_in_many_charsets() {
