@@ -26,7 +26,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{DropReason, EventSink, MAX_ATTEMPTS, SyncEvent, WriteBackReport, writeback::backoff};
+use super::{
+    DropReason, EventSink, MAX_ATTEMPTS, SyncEvent, WriteBackReport,
+    writeback::{backoff, folder_names},
+};
 use crate::{
     blobs,
     error::{Error, Result},
@@ -54,13 +57,7 @@ pub(super) async fn write_back_mailbox(
     if ops.is_empty() {
         return Ok(());
     }
-    let names: BTreeMap<FolderId, String> = crate::sort::map_from(
-        store
-            .folders(account)
-            .await?
-            .into_iter()
-            .map(|f| (f.id, f.name)),
-    );
+    let names = folder_names(store, account).await?;
     // Every row goes to exactly one group. A row the write-back cannot act on (folders that
     // are not this account's or do not fit its kind, a draft without bytes) is parked at once
     // with the reason: listed for the app, never retried, never sent.

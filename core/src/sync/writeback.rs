@@ -98,13 +98,7 @@ pub async fn write_back(
     if folders.is_empty() {
         return Ok(report);
     }
-    let names: BTreeMap<FolderId, String> = crate::sort::map_from(
-        store
-            .folders(account)
-            .await?
-            .into_iter()
-            .map(|f| (f.id, f.name)),
-    );
+    let names = folder_names(store, account).await?;
     session.meter().set_purpose(Purpose::WriteBack);
     let mut result = Ok(());
     for folder in folders {
@@ -530,6 +524,20 @@ async fn record_failure(
         }
     }
     Ok(())
+}
+
+/// Each of the account's folders by id, with its name.
+pub(super) async fn folder_names(
+    store: &Store,
+    account: AccountId,
+) -> Result<BTreeMap<FolderId, String>> {
+    Ok(crate::sort::map_from(
+        store
+            .folders(account)
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.name)),
+    ))
 }
 
 /// Seconds to wait after the n-th failed attempt: 30 s doubling, at most an hour.
