@@ -8,8 +8,9 @@
 //! calling back into the caller's comparison through a `dyn` reference, then move the
 //! elements into that order: per caller only the comparison and the moves are compiled.
 //! [`map_from`] and [`set_from`] build a `BTreeMap` or `BTreeSet` of strings or records by
-//! inserting, which needs no sort (sets of integers are still collected: one sort for all). Integer slices keep the
-//! standard `sort_unstable` (one copy per integer type, shared by every caller).
+//! inserting, which needs no sort (sets of integers are still collected: one sort for all).
+//! Integer slices keep the standard `sort_unstable` (one copy per integer type, shared by
+//! every caller).
 
 use std::{
     cmp::Ordering,
