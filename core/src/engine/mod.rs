@@ -19,7 +19,6 @@ mod search;
 mod send;
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     sync::{Arc, LockResult, Mutex, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -70,7 +69,7 @@ pub struct Engine {
     data_dir: PathBuf,
     cache_budget: Option<u64>,
     shared: Arc<Shared>,
-    accounts: Mutex<BTreeMap<AccountId, Arc<AccountSession>>>,
+    accounts: Mutex<Running>,
     listener: RwLock<Option<Arc<dyn EventSink>>>,
     searches: Mutex<search::SearchCache>,
 }
@@ -102,7 +101,7 @@ impl Engine {
             data_dir: config.data_dir.clone(),
             shared,
             cache_budget: config.cache_budget,
-            accounts: Mutex::new(BTreeMap::new()),
+            accounts: Mutex::new(Running::default()),
             listener: RwLock::new(None),
             searches: Mutex::new(search::SearchCache::default()),
         })
@@ -355,6 +354,43 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The running accounts by id, ascending: a sorted list (an app has a handful of accounts;
+/// a `BTreeMap` here was one more copy of the B-tree code in the library).
+#[derive(Default)]
+struct Running(Vec<(AccountId, Arc<AccountSession>)>);
+
+impl Running {
+    fn at(&self, account: AccountId) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by_key(&account, |(id, _)| *id)
+    }
+
+    fn get(&self, account: &AccountId) -> Option<&Arc<AccountSession>> {
+        let at = self.at(*account).ok()?;
+        self.0.get(at).map(|(_, session)| session)
+    }
+
+    /// Adds or replaces the account's session.
+    fn insert(&mut self, account: AccountId, session: Arc<AccountSession>) {
+        match self.at(account) {
+            Ok(at) => {
+                if let Some(slot) = self.0.get_mut(at) {
+                    slot.1 = session;
+                }
+            }
+            Err(at) => self.0.insert(at, (account, session)),
+        }
+    }
+
+    fn remove(&mut self, account: &AccountId) -> Option<Arc<AccountSession>> {
+        let at = self.at(*account).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<AccountSession>> {
+        self.0.iter().map(|(_, session)| session)
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,35 @@ impl SummaryItems {
     }
 }
 
+/// The windows being filled, by index: as many as FETCH commands in flight (a handful), so a
+/// list searched in order (a `BTreeMap` here was one more copy of the B-tree code).
+#[derive(Debug, Default)]
+pub(super) struct Filling(Vec<(usize, Window)>);
+
+impl Filling {
+    /// Window `index`, begun empty if it is not being filled yet.
+    fn entry(&mut self, index: usize) -> &mut Window {
+        let at = match self.0.iter().position(|(i, _)| *i == index) {
+            Some(at) => at,
+            None => {
+                self.0.push((index, Window::default()));
+                self.0.len() - 1
+            }
+        };
+        // `at` is a position of the list: found in it, or the entry just pushed.
+        &mut self.0[at].1
+    }
+
+    fn remove(&mut self, index: usize) -> Option<Window> {
+        let at = self.0.iter().position(|(i, _)| *i == index)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// One window of a pipelined summary fetch, as handed to the caller.
 #[derive(Debug, Default)]
 pub struct Window {
@@ -134,7 +163,7 @@ pub struct SummaryFetch {
     /// Windows being filled. A server may run pipelined FETCHes concurrently and interleave
     /// their output, so each message goes to the window its sequence number belongs to, and
     /// a window is handed over only when its own command has completed.
-    pub(super) pending: std::collections::BTreeMap<usize, Window>,
+    pub(super) pending: Filling,
     /// BODYSTRUCTURE was asked for: a summary without one had it unparsable (imap-proto
     /// drops an item it cannot parse when the rest of the response still parses).
     pub(super) structure: bool,
@@ -203,7 +232,7 @@ impl ImapSession {
                 match response {
                     Response::Fetch(seq, attrs) => {
                         let (index, asked) = route(oldest, *seq);
-                        let window = pending.entry(index).or_default();
+                        let window = pending.entry(index);
                         match summary_from_attrs(*seq, attrs, *structure) {
                             Parsed::Summary(m) if asked => window.messages.push(*m),
                             Parsed::Summary(m) => window.flag_updates.push(FlagUpdate {
@@ -218,19 +247,16 @@ impl ImapSession {
                             Parsed::Invalid(reason) => return Err(Error::protocol(reason)),
                         }
                     }
-                    Response::Vanished { uids, .. } => super::session::expand_ranges(
-                        uids,
-                        &mut pending.entry(oldest).or_default().vanished,
-                    )?,
-                    Response::Expunge(seq) => {
-                        pending.entry(oldest).or_default().expunged.push(*seq)
+                    Response::Vanished { uids, .. } => {
+                        super::session::expand_ranges(uids, &mut pending.entry(oldest).vanished)?
                     }
+                    Response::Expunge(seq) => pending.entry(oldest).expunged.push(*seq),
                     other => {
                         if let Some(Unparsable { seq: Some(seq), .. }) =
                             Unparsable::from_response(other)
                             && let (index, true) = route(oldest, seq)
                         {
-                            pending.entry(index).or_default().unparsable.push(seq);
+                            pending.entry(index).unparsable.push(seq);
                         }
                     }
                 }
@@ -238,7 +264,7 @@ impl ImapSession {
             })
             .await?;
         let mut window = match &next {
-            Some((index, _)) => pending.remove(index).unwrap_or_default(),
+            Some((index, _)) => pending.remove(*index).unwrap_or_default(),
             None => Window::default(),
         };
         match next {
