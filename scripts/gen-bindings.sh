@@ -51,10 +51,11 @@ SWIFT_SYMBOLS=(
 # instead of once per caller (core/src/imap/exchange.rs) to 5,772,536 bytes, and the window
 # insert compiled in one crate instead of two (core/src/store/messages.rs) to 5,743,800 bytes
 # (5.48 MiB). The migrations carried without their comments (core/src/store/sqltext.rs) and
-# sorting compiled once (core/src/sort.rs) took it to 5,649,400 bytes (5.39 MiB). Until the
-# core's own code shrinks, the run fails above 5,700,000 bytes, just above that figure, so
+# sorting compiled once (core/src/sort.rs) took it to 5,649,400 bytes, and two small maps
+# kept as lists (imap/fetch.rs, engine/mod.rs) to 5,634,776 bytes (5.37 MiB). Until the
+# core's own code shrinks, the run fails above 5,680,000 bytes, just above that figure, so
 # any regression stops CI.
-MAX_CDYLIB_BYTES=5700000
+MAX_CDYLIB_BYTES=5680000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
