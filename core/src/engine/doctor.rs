@@ -199,7 +199,7 @@ impl Engine {
                     .filter(|c| c.starts_with("COMPRESS="))
                     .map(str::to_string),
             );
-            crate::sort::sort_by(&mut after, |a, b| a.cmp(b));
+            crate::sort::sort(&mut after);
         }
         let started = Instant::now();
         session.probe(connect.timeout).await?;

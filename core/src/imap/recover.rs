@@ -79,7 +79,7 @@ impl SeqSet {
     /// The union of both sets.
     pub fn union(&self, other: &SeqSet) -> SeqSet {
         let mut all: Vec<(u32, u32)> = self.0.iter().chain(&other.0).copied().collect();
-        crate::sort::sort_by(&mut all, |a, b| a.cmp(b));
+        crate::sort::sort(&mut all);
         let mut out: Vec<(u32, u32)> = Vec::with_capacity(all.len());
         for (lo, hi) in all {
             match out.last_mut() {

@@ -12,27 +12,50 @@ use sqlx::{Connection, Executor, SqliteConnection};
 use super::{sql, sqltext::squeezed};
 use crate::{Error, Result};
 
+/// The migration files as written, comments and all: read at compile time only.
+const FILES: [&str; 16] = [
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_content.sql"),
+    include_str!("../../migrations/0003_pop3.sql"),
+    include_str!("../../migrations/0004_ops.sql"),
+    include_str!("../../migrations/0005_search_insert.sql"),
+    include_str!("../../migrations/0006_moves.sql"),
+    include_str!("../../migrations/0007_pop3_more.sql"),
+    include_str!("../../migrations/0008_incomplete.sql"),
+    include_str!("../../migrations/0009_folder_roles.sql"),
+    include_str!("../../migrations/0010_flags.sql"),
+    include_str!("../../migrations/0011_preview_nil.sql"),
+    include_str!("../../migrations/0012_binary_downloads.sql"),
+    include_str!("../../migrations/0013_objectid.sql"),
+    include_str!("../../migrations/0014_search_hits.sql"),
+    include_str!("../../migrations/0015_outbox.sql"),
+    include_str!("../../migrations/0016_folder_counts.sql"),
+];
+
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`. Carried without their
 /// comments and indentation ([`squeezed!`]): the files explain the schema to readers, and
 /// the database needs only the statements (37 KB of text in the library becomes 16 KB).
 const MIGRATIONS: [&str; 16] = [
-    squeezed!(include_str!("../../migrations/0001_initial.sql")),
-    squeezed!(include_str!("../../migrations/0002_content.sql")),
-    squeezed!(include_str!("../../migrations/0003_pop3.sql")),
-    squeezed!(include_str!("../../migrations/0004_ops.sql")),
-    squeezed!(include_str!("../../migrations/0005_search_insert.sql")),
-    squeezed!(include_str!("../../migrations/0006_moves.sql")),
-    squeezed!(include_str!("../../migrations/0007_pop3_more.sql")),
-    squeezed!(include_str!("../../migrations/0008_incomplete.sql")),
-    squeezed!(include_str!("../../migrations/0009_folder_roles.sql")),
-    squeezed!(include_str!("../../migrations/0010_flags.sql")),
-    squeezed!(include_str!("../../migrations/0011_preview_nil.sql")),
-    squeezed!(include_str!("../../migrations/0012_binary_downloads.sql")),
-    squeezed!(include_str!("../../migrations/0013_objectid.sql")),
-    squeezed!(include_str!("../../migrations/0014_search_hits.sql")),
-    squeezed!(include_str!("../../migrations/0015_outbox.sql")),
-    squeezed!(include_str!("../../migrations/0016_folder_counts.sql")),
+    squeezed!(FILES[0]),
+    squeezed!(FILES[1]),
+    squeezed!(FILES[2]),
+    squeezed!(FILES[3]),
+    squeezed!(FILES[4]),
+    squeezed!(FILES[5]),
+    squeezed!(FILES[6]),
+    squeezed!(FILES[7]),
+    squeezed!(FILES[8]),
+    squeezed!(FILES[9]),
+    squeezed!(FILES[10]),
+    squeezed!(FILES[11]),
+    squeezed!(FILES[12]),
+    squeezed!(FILES[13]),
+    squeezed!(FILES[14]),
+    squeezed!(FILES[15]),
 ];
+
+// A file added to FILES is a migration only once it is squeezed into MIGRATIONS too.
+const _: () = assert!(FILES.len() == MIGRATIONS.len());
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -138,26 +161,6 @@ mod tests {
         .unwrap();
         assert_eq!(tables, 1);
     }
-
-    /// The migration files as written, comments and all.
-    const FILES: [&str; 16] = [
-        include_str!("../../migrations/0001_initial.sql"),
-        include_str!("../../migrations/0002_content.sql"),
-        include_str!("../../migrations/0003_pop3.sql"),
-        include_str!("../../migrations/0004_ops.sql"),
-        include_str!("../../migrations/0005_search_insert.sql"),
-        include_str!("../../migrations/0006_moves.sql"),
-        include_str!("../../migrations/0007_pop3_more.sql"),
-        include_str!("../../migrations/0008_incomplete.sql"),
-        include_str!("../../migrations/0009_folder_roles.sql"),
-        include_str!("../../migrations/0010_flags.sql"),
-        include_str!("../../migrations/0011_preview_nil.sql"),
-        include_str!("../../migrations/0012_binary_downloads.sql"),
-        include_str!("../../migrations/0013_objectid.sql"),
-        include_str!("../../migrations/0014_search_hits.sql"),
-        include_str!("../../migrations/0015_outbox.sql"),
-        include_str!("../../migrations/0016_folder_counts.sql"),
-    ];
 
     /// Every schema object with its columns (tables), key columns (indexes) and, for all, its
     /// SQL text with whitespace and comment lines left out: what the files define.

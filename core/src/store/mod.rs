@@ -140,10 +140,10 @@ impl Store {
                     // keeps them (libsqlite3-sys builds it with SQLITE_TEMP_STORE=3 there).
                     // Chiefly statement journals: the undo copy of every page a multi-row
                     // INSERT changes, past 64 KiB spilled to a temporary file that is written
-                    // and never read. At 100,000 messages a header sync wrote 1,221 MiB, about
-                    // 490 MiB of it such journals; now 709 MiB (README, issue 19). Their size
+                    // and never read. At 100,000 messages a header sync wrote 1,252 MiB, about
+                    // 490 MiB of it such journals; now 740 MiB (README, issue 19). Their size
                     // is bounded by what one statement changes (about 250 KiB per window
-                    // insert here), for about 1.3 MiB more peak memory. Raising the spill
+                    // insert here), for about 1.4 MiB more peak memory. Raising the spill
                     // threshold instead (SQLITE_STMTJRNL_SPILL) is not safe: SQLite writes a
                     // spilled journal in one call, and its file layer caps one write at
                     // 128 KiB, so a 1 MiB threshold failed a window with SQLITE_FULL.

@@ -115,13 +115,7 @@ pub async fn sync_pop3_account(
         })?;
     events.emit(SyncEvent::FoldersChanged { account });
 
-    let mut known: BTreeMap<String, Pop3Known> = crate::sort::map_from(
-        store
-            .pop3_known(account)
-            .await?
-            .into_iter()
-            .map(|k| (k.uidl.clone(), k)),
-    );
+    let mut known = known_by_uidl(store, account).await?;
     let listing = pop3_listing::read(session, &known).await?;
     let shown = listing.shown();
     let gone: Vec<String> = known
@@ -198,13 +192,7 @@ pub async fn sync_pop3_account(
     // Deletion: only what is stored in full (or what the user deleted in the app), after a
     // checkpoint made it durable.
     if request.pop3_delete != Pop3DeletePolicy::LeaveOnServer && run.report.stopped.is_none() {
-        let known: BTreeMap<String, Pop3Known> = crate::sort::map_from(
-            store
-                .pop3_known(account)
-                .await?
-                .into_iter()
-                .map(|k| (k.uidl.clone(), k)),
-        );
+        let known = known_by_uidl(store, account).await?;
         // Only numbers that can hold nothing but the stored message, and only a full copy
         // at least as large as the server lists it (a shorter one may be truncated).
         let doomed: Vec<u32> = server
@@ -563,4 +551,15 @@ impl Run<'_> {
         });
         Ok(Fetched::Stored)
     }
+}
+
+/// The account's stored POP3 messages, by UIDL.
+async fn known_by_uidl(store: &Store, account: AccountId) -> Result<BTreeMap<String, Pop3Known>> {
+    Ok(crate::sort::map_from(
+        store
+            .pop3_known(account)
+            .await?
+            .into_iter()
+            .map(|k| (k.uidl.clone(), k)),
+    ))
 }

@@ -136,7 +136,7 @@ async fn by_uidl(
     known: &BTreeMap<String, Pop3Known>,
 ) -> Result<Listing> {
     let mut listing = Listing::default();
-    crate::sort::sort_by(&mut uidl, |a, b| a.cmp(b));
+    crate::sort::sort(&mut uidl);
     uidl.dedup();
     let numbered: BTreeSet<u32> = uidl.iter().map(|(n, _)| *n).collect();
     let unlisted = sizes.keys().filter(|n| !numbered.contains(n)).count();
