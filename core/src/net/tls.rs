@@ -1,7 +1,11 @@
 //! TLS through rustls. Default trust is the platform verifier (on Android, webpki over the
-//! system CA store: see `roots`); where the platform offers no roots, the bundled webpki
-//! roots. Apps (and the test harness) may add extra roots. There
-//! is no switch that skips hostname or validity checks.
+//! system CA store: see `roots`). Apps (and the test harness) may add extra roots. Where the
+//! platform offers no roots and the app gave none, the engine still opens (its store works
+//! offline) and every handshake fails with [`NO_ROOTS`]; with the `bundled-roots` feature (the
+//! CLI's, for minimal Linux systems) Mozilla's roots from webpki-roots are used instead. The
+//! mobile library leaves that copy out: Android and iOS always have a system store, and a root
+//! list frozen into an app goes stale. There is no switch that skips hostname or validity
+//! checks.
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -51,10 +55,15 @@ impl Trust {
     }
 }
 
+/// Why every handshake fails where no certificate authority is trusted.
+pub const NO_ROOTS: &str = "no trusted certificate authorities: the system offers none \
+(install its CA certificates) and the app added no roots";
+
 /// A reusable TLS client. Keep one per account (or engine) so TLS sessions are resumed.
 #[derive(Clone)]
 pub struct TlsConnector {
-    inner: tokio_rustls::TlsConnector,
+    /// `None` where no root is trusted (see [`NO_ROOTS`]).
+    inner: Option<tokio_rustls::TlsConnector>,
 }
 
 impl fmt::Debug for TlsConnector {
@@ -67,15 +76,26 @@ impl TlsConnector {
     /// Builds the rustls configuration for `trust`.
     pub fn new(trust: &Trust) -> Result<Self> {
         let provider = Arc::new(super::crypto::provider());
-        let verifier = match platform_verifier(trust, &provider) {
-            Some(v) => v,
-            None => {
-                // The platform has no roots: fall back to the bundled webpki set.
-                let roots = RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                };
-                webpki_verifier(roots, trust, &provider)?
+        let platform = platform_verifier(trust, &provider);
+        Self::choose(trust, provider, platform, fallback_roots())
+    }
+
+    /// The platform's verifier; else webpki over the fallback roots (if any) and the app's
+    /// extra roots; else no trust at all.
+    fn choose(
+        trust: &Trust,
+        provider: Arc<CryptoProvider>,
+        platform: Option<Verifier>,
+        fallback: Option<RootCertStore>,
+    ) -> Result<Self> {
+        let verifier = match (platform, fallback) {
+            (Some(v), _) => v,
+            (None, Some(roots)) => webpki_verifier(roots, trust, &provider)?,
+            // The app's extra roots alone (the platform verifier takes them with its own).
+            (None, None) if !trust.extra_roots.is_empty() => {
+                webpki_verifier(RootCertStore::empty(), trust, &provider)?
             }
+            (None, None) => return Ok(TlsConnector { inner: None }),
         };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -86,7 +106,7 @@ impl TlsConnector {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         Ok(TlsConnector {
-            inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            inner: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
         })
     }
 
@@ -98,7 +118,13 @@ impl TlsConnector {
         let name = ServerName::try_from(host.to_string()).map_err(|_| Error::Config {
             reason: format!("invalid server name {host:?}"),
         })?;
-        match tokio::time::timeout(timeout, self.inner.connect(name, io)).await {
+        let Some(inner) = &self.inner else {
+            return Err(Error::Tls {
+                host: host.to_string(),
+                reason: NO_ROOTS.into(),
+            });
+        };
+        match tokio::time::timeout(timeout, inner.connect(name, io)).await {
             Err(_) => Err(Error::Timeout {
                 during: "the TLS handshake",
             }),
@@ -168,6 +194,19 @@ fn platform_verifier(trust: &Trust, provider: &Arc<CryptoProvider>) -> Option<Ve
     webpki_verifier(roots, trust, provider).ok()
 }
 
+/// Mozilla's roots where the platform has none, with the `bundled-roots` feature.
+#[cfg(feature = "bundled-roots")]
+fn fallback_roots() -> Option<RootCertStore> {
+    Some(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+}
+
+#[cfg(not(feature = "bundled-roots"))]
+fn fallback_roots() -> Option<RootCertStore> {
+    None
+}
+
 /// A webpki verifier over `roots` plus the app's extra roots.
 fn webpki_verifier(
     mut roots: RootCertStore,
@@ -216,5 +255,48 @@ fn describe(err: &std::io::Error) -> String {
         rustls::Error::AlertReceived(alert) => format!("the server sent alert {alert:?}"),
         rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(crate::net::crypto::provider())
+    }
+
+    #[tokio::test]
+    async fn without_any_root_every_handshake_fails_with_a_clear_reason() {
+        let connector = TlsConnector::choose(&Trust::default(), provider(), None, None).unwrap();
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let err = connector
+            .connect("imap.example.org", ours, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        match err {
+            Error::Tls { host, reason } => {
+                assert_eq!(host, "imap.example.org");
+                assert_eq!(reason, NO_ROOTS);
+            }
+            other => panic!("expected a TLS error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_apps_roots_alone_are_enough_where_the_platform_has_none() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let trust = Trust::default().with_extra_roots_pem(&ca.pem()).unwrap();
+        let connector = TlsConnector::choose(&trust, provider(), None, None).unwrap();
+        assert!(connector.inner.is_some());
+        // And the fallback set, where there is one, is used.
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let connector =
+            TlsConnector::choose(&Trust::default(), provider(), None, Some(roots)).unwrap();
+        assert!(connector.inner.is_some());
     }
 }

@@ -12,8 +12,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
-
 use crate::{
     error::{Error, Result},
     imap::{OwnedCatPart, url},
@@ -134,21 +132,24 @@ fn boundary(text: ForwardText<'_>, original: ForwardOriginal<'_>, attachments: &
         .map_or(0, |d| d.as_nanos());
     let mut round = 0u32;
     loop {
-        let mut hash = Sha256::new();
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         hash.update(text.headers);
         hash.update(text.text_part);
         hash.update(original.mailbox.as_bytes());
-        hash.update(original.uid_validity.to_be_bytes());
-        hash.update(original.uid.to_be_bytes());
+        hash.update(&original.uid_validity.to_be_bytes());
+        hash.update(&original.uid.to_be_bytes());
         for section in attachments {
             hash.update(section.as_bytes());
             hash.update(b"\0");
         }
-        hash.update(nanos.to_be_bytes());
-        hash.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        hash.update(round.to_be_bytes());
-        let digest = hash.finalize();
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        hash.update(&nanos.to_be_bytes());
+        hash.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        hash.update(&round.to_be_bytes());
+        let digest = hash.finish();
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let boundary = format!("=_Anvert_{hex}");
         let b = boundary.as_bytes();
         let in_text = |bytes: &[u8]| bytes.windows(b.len()).any(|w| w == b);

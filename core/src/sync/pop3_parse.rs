@@ -6,7 +6,6 @@
 //! skeleton of a large message here and reads the part bodies from disk itself).
 
 use mail_parser::{Address as ParsedAddress, HeaderName, Message};
-use sha2::{Digest, Sha256};
 
 use crate::{
     mime::{self, Parsed, PartInfo, RawPart},
@@ -152,7 +151,7 @@ const VOLATILE_HEADERS: [&str; 8] = [
 /// `TOP n 0`, up to the first blank line), line ends normalised and [`VOLATILE_HEADERS`]
 /// left out. The space keeps it apart from any real UIDL (RFC 1939: printable, no spaces).
 pub(super) fn header_key(top: &[u8]) -> String {
-    let mut hash = Sha256::new();
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut skipping = false;
     for line in top.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -169,7 +168,12 @@ pub(super) fn header_key(top: &[u8]) -> String {
             hash.update(b"\n");
         }
     }
-    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hash
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256 {hex}")
 }
 
