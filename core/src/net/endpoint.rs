@@ -250,18 +250,54 @@ pub(crate) async fn fetch_access_token(
 /// The `status` of a server's OAuth2 error challenge (the decoded JSON of RFC 7628 §3.2.2,
 /// e.g. `invalid_token`, or `401` from XOAUTH2 servers), cleaned for an error message.
 pub(crate) fn oauth_error_status(challenge: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(challenge).ok()?;
-    let status = match value.get("status")? {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
+    // Typed, from text: the store's JSON already links serde_json's text reader; a `Value`
+    // from bytes would link a second reader and the map type for one field.
+    let text = std::str::from_utf8(challenge).ok()?;
+    let status = serde_json::from_str::<Challenge>(text).ok()?.status?.0;
     let status: String = status
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         .take(40)
         .collect();
     (!status.is_empty()).then_some(status)
+}
+
+/// The one field of an OAuth2 error challenge Anvert reads; the others are skipped.
+#[derive(serde::Deserialize)]
+struct Challenge {
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+/// A challenge's `status`: a string, or a number (XOAUTH2 servers send `401`) as text. Any
+/// other JSON type fails the challenge's parse, which reads as no status.
+struct Status(String);
+
+impl<'de> serde::Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Status;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Status, E> {
+                Ok(Status(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Status, E> {
+                Ok(Status(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Status, E> {
+                Ok(Status(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Status, E> {
+                Ok(Status(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 #[cfg(test)]
