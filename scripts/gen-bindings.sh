@@ -52,10 +52,12 @@ SWIFT_SYMBOLS=(
 # insert compiled in one crate instead of two (core/src/store/messages.rs) to 5,743,800 bytes
 # (5.48 MiB). The migrations carried without their comments (core/src/store/sqltext.rs) and
 # sorting compiled once (core/src/sort.rs) took it to 5,649,400 bytes, and two small maps
-# kept as lists (imap/fetch.rs, engine/mod.rs) to 5,634,776 bytes (5.37 MiB). Until the
-# core's own code shrinks, the run fails above 5,680,000 bytes, just above that figure, so
-# any regression stops CI.
-MAX_CDYLIB_BYTES=5680000
+# kept as lists (imap/fetch.rs, engine/mod.rs) to 5,634,776 bytes (5.37 MiB). Mozilla's roots
+# left to the CLI (core/src/net/tls.rs), SHA-256 from ring, one JSON reader and one base64
+# took it to 5,550,392, and imap-proto at opt-level 3 (Cargo.toml, for the reading thread's
+# speed) back to 5,574,680 bytes (5.32 MiB). Until the core's own code shrinks, the run fails
+# above 5,600,000 bytes, just above that figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5600000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
