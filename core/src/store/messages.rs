@@ -450,6 +450,10 @@ const NEXT_MESSAGE_ID: &str = "
     SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
                coalesce((SELECT max(id) FROM messages), 0)) + 1";
 
+/// Adds a window's new rows to its folder's counts.
+const COUNT_FRESH: &str =
+    "UPDATE folder_counts SET total = total + ?2, unread = unread + ?3 WHERE folder_id = ?1";
+
 const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
@@ -591,6 +595,20 @@ async fn insert_fresh(
             .map_err(sql("store messages"))?;
         at += size;
     }
+
+    // The folder's counts (migration 0017: no per-row insert trigger): every fresh row is
+    // live (`tombstone` 0), and unread without \Seen.
+    let unread = fresh
+        .iter()
+        .filter(|(m, _)| !m.flags.system.contains(SystemFlags::SEEN))
+        .count();
+    sqlx::query(COUNT_FRESH)
+        .bind(folder.0)
+        .bind(fresh.len() as i64)
+        .bind(unread as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("count new messages"))?;
 
     let parts: Vec<(i64, &NewPart)> = fresh
         .iter()

@@ -98,6 +98,18 @@ pub(super) const UPSERT_MESSAGES: &str = "
         email_id = coalesce(excluded.email_id, messages.email_id),
         server_thread = coalesce(excluded.server_thread, messages.server_thread)";
 
+/// Adds to the folder's counts the first copy of each UID of the batch that is not stored
+/// (`min(key)` makes SQLite take the other columns from that copy).
+const COUNT_UPSERTED: &str = "
+    UPDATE folder_counts
+       SET total = total + n.added, unread = unread + n.added_unread
+      FROM (SELECT count(*) AS added, coalesce(sum((b.flags & 1) = 0), 0) AS added_unread
+              FROM (SELECT value ->> 'uid' AS uid, value ->> 'flags' AS flags, min(key)
+                      FROM json_each(?2) GROUP BY 1) AS b
+             WHERE NOT EXISTS (SELECT 1 FROM messages AS m
+                               WHERE m.folder_id = ?1 AND m.uid = b.uid)) AS n
+     WHERE folder_counts.folder_id = ?1";
+
 /// Takes only the flags and MODSEQ of incomplete messages whose stored rows are complete.
 const UPDATE_FLAGS_ONLY: &str = "
     WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
@@ -220,9 +232,19 @@ pub(super) async fn upsert_json(
         }));
     }
 
+    let batch = batch_json(&rows, "messages")?;
+    // The rows this upsert will insert rather than update count in the folder (migration
+    // 0017: no per-row insert trigger). Counted before it runs; a UID given twice is inserted
+    // by its first copy, and its later copies' flags go through the update trigger.
+    sqlx::query(COUNT_UPSERTED)
+        .bind(folder.0)
+        .bind(batch.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("count new messages"))?;
     sqlx::query(UPSERT_MESSAGES)
         .bind(folder.0)
-        .bind(batch_json(&rows, "messages")?)
+        .bind(batch)
         .execute(&mut *conn)
         .await
         .map_err(sql("store messages"))?;
@@ -235,4 +257,79 @@ pub(super) async fn upsert_json(
             .map_err(sql("store message parts"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::store::{
+        AccountKind, FolderRecord, NewAccount, Store,
+        messages::{Flags, SystemFlags},
+    };
+
+    fn message(uid: u32, seen: bool) -> NewMessage {
+        let mut flags = Flags::default();
+        if seen {
+            flags.system.insert(SystemFlags::SEEN);
+        }
+        NewMessage {
+            uid,
+            flags,
+            internal_date: 1_700_000_000 + i64::from(uid),
+            ..NewMessage::default()
+        }
+    }
+
+    /// The sync only upserts UIDs it has stored, so no upsert inserts there; this one, given
+    /// new UIDs directly (one of them twice), must still count what it inserts.
+    #[tokio::test]
+    async fn an_upsert_that_inserts_counts_its_new_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).await.unwrap();
+        let account = store
+            .add_account(&NewAccount {
+                name: "a".into(),
+                kind: AccountKind::Imap,
+                host: "h".into(),
+                port: 993,
+                security: "tls".into(),
+                username: "u".into(),
+            })
+            .await
+            .unwrap();
+        let folder = store
+            .upsert_folders(
+                account,
+                &[FolderRecord {
+                    name: "INBOX".into(),
+                    delimiter: None,
+                    role: None,
+                    subscribed: true,
+                    selectable: true,
+                }],
+            )
+            .await
+            .unwrap()[0];
+        store
+            .insert_window(folder, &Default::default(), &[message(1, true)])
+            .await
+            .unwrap();
+        // 1 again (stored: an update to unread), 2 unread then read, 3 unread.
+        let batch = [
+            message(1, false),
+            message(2, false),
+            message(2, true),
+            message(3, false),
+        ];
+        let rows: Vec<(&NewMessage, i64)> = batch.iter().map(|m| (m, 1)).collect();
+        let mut tx = store.write().await.unwrap();
+        upsert_json(&mut tx, folder, &rows).await.unwrap();
+        tx.commit().await.unwrap();
+        let listed = store.folders(account).await.unwrap();
+        let inbox = listed.iter().find(|f| f.id == folder).unwrap();
+        assert_eq!((inbox.total, inbox.unread), (3, 2));
+        assert_eq!(store.message_count(folder).await.unwrap(), 3);
+    }
 }
