@@ -830,7 +830,7 @@ async fn removing_an_account_removes_everything() {
         ("folders", 1),
         ("messages", 20),
         ("parts", 60),
-        ("thread_links", 20),
+        ("thread_keys", 20),
         ("byte_ledger", 0),
         ("message_search_docsize", 20),
     ];

@@ -13,7 +13,7 @@ use super::{sql, sqltext::squeezed};
 use crate::{Error, Result};
 
 /// The migration files as written, comments and all: read at compile time only.
-const FILES: [&str; 17] = [
+const FILES: [&str; 18] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -31,12 +31,13 @@ const FILES: [&str; 17] = [
     include_str!("../../migrations/0015_outbox.sql"),
     include_str!("../../migrations/0016_folder_counts.sql"),
     include_str!("../../migrations/0017_counts_by_the_insert.sql"),
+    include_str!("../../migrations/0018_thread_keys.sql"),
 ];
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`. Carried without their
 /// comments and indentation ([`squeezed!`]): the files explain the schema to readers, and
 /// the database needs only the statements (37 KB of text in the library becomes 16 KB).
-const MIGRATIONS: [&str; 17] = [
+const MIGRATIONS: [&str; 18] = [
     squeezed!(FILES[0]),
     squeezed!(FILES[1]),
     squeezed!(FILES[2]),
@@ -54,6 +55,7 @@ const MIGRATIONS: [&str; 17] = [
     squeezed!(FILES[14]),
     squeezed!(FILES[15]),
     squeezed!(FILES[16]),
+    squeezed!(FILES[17]),
 ];
 
 // A file added to FILES is a migration only once it is squeezed into MIGRATIONS too.
@@ -86,6 +88,9 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<()> {
             .map_err(|e| Error::StoreMigration {
                 reason: format!("migration {next} failed: {e}"),
             })?;
+        if next == THREAD_KEYS {
+            carry_thread_links(&mut tx).await?;
+        }
         // PRAGMA takes no bound parameters; `next` is an integer we computed.
         let record = format!("PRAGMA user_version = {next}");
         tx.execute(record.as_str())
@@ -95,6 +100,55 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<()> {
             .await
             .map_err(sql("commit a schema migration"))?;
     }
+    Ok(())
+}
+
+/// The migration that keys conversation links by a hash (0018_thread_keys.sql).
+const THREAD_KEYS: usize = 18;
+
+/// Old links carried into `thread_keys` at a time.
+const CARRY_BATCH: i64 = 4_096;
+
+/// Migration 18's Rust half: every `thread_links` row into `thread_keys` under its hashed key
+/// (in key order of the old table, a batch at a time, so memory stays flat), then the old
+/// table goes. Two old ids with one key keep the first thread met; the next message of the
+/// other joins it.
+async fn carry_thread_links(conn: &mut SqliteConnection) -> Result<()> {
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT account_id, mid, thread_id FROM thread_links
+             WHERE ?1 IS NULL OR (account_id, mid) > (?1, ?2)
+             ORDER BY account_id, mid LIMIT ?3",
+        )
+        .bind(after.as_ref().map(|(a, _)| *a))
+        .bind(after.as_ref().map(|(_, m)| m.as_str()))
+        .bind(CARRY_BATCH)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("read the old conversation links"))?;
+        let Some((account, mid, _)) = rows.last() else {
+            break;
+        };
+        after = Some((*account, mid.clone()));
+        let keyed: Vec<(i64, i64, i64)> = rows
+            .iter()
+            .map(|(account, mid, thread)| (*account, super::threads::link_key(mid), *thread))
+            .collect();
+        sqlx::query(
+            "INSERT INTO thread_keys (account_id, key, thread_id)
+             SELECT l.value ->> 0, l.value ->> 1, l.value ->> 2 FROM json_each(?1) AS l
+             WHERE true
+             ON CONFLICT (account_id, key) DO NOTHING",
+        )
+        .bind(super::codec::batch_json(&keyed, "conversation links")?)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("carry the conversation links"))?;
+    }
+    conn.execute("DROP TABLE thread_links")
+        .await
+        .map_err(sql("drop the old conversation links"))?;
     Ok(())
 }
 
@@ -221,8 +275,11 @@ mod tests {
         let mut squeezed = open(&dir.path().join("s.db")).await;
         run(&mut squeezed).await.unwrap();
         let mut written = open(&dir.path().join("w.db")).await;
-        for file in FILES {
+        for (index, file) in FILES.iter().enumerate() {
             sqlx::raw_sql(file).execute(&mut written).await.unwrap();
+            if index + 1 == THREAD_KEYS {
+                carry_thread_links(&mut written).await.unwrap();
+            }
         }
         let (a, b) = (schema(&mut squeezed).await, schema(&mut written).await);
         assert!(a.len() > 30, "{a:?}");
@@ -259,6 +316,81 @@ mod tests {
         .unwrap();
         run(&mut conn).await.unwrap();
         assert_eq!(version(&mut conn).await, LATEST);
+    }
+
+    /// A database from before migration 18: its Message-ID links are carried over under
+    /// their keys (more than one batch of them), and a reply arriving afterwards joins the
+    /// conversation its parent is in.
+    #[tokio::test]
+    async fn old_conversation_links_are_carried_into_hashed_keys() {
+        use crate::store::{MessageId, NewMessage, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut conn = open(&path).await;
+        for script in &MIGRATIONS[..THREAD_KEYS - 1] {
+            sqlx::raw_sql(script).execute(&mut conn).await.unwrap();
+        }
+        let setup = format!(
+            "PRAGMA user_version = {};
+             INSERT INTO accounts (id, kind, host, port, security) VALUES (1, 'imap', 'h', 993, 'tls');
+             INSERT INTO folders (id, account_id, name, uidvalidity) VALUES (1, 1, 'INBOX', 1);
+             INSERT INTO messages (id, folder_id, uid, internal_date, thread_id, header_message_id)
+                 VALUES (1, 1, 1, 100, 7, '<parent@example.com>');
+             INSERT INTO thread_links (account_id, mid, thread_id)
+                 VALUES (1, 'parent@example.com', 7), (1, 'grandparent@example.com', 7);",
+            THREAD_KEYS - 1
+        );
+        sqlx::raw_sql(&setup).execute(&mut conn).await.unwrap();
+        // Links of threads whose messages are gone still count: more than a batch of them.
+        let filler: Vec<String> = (0..CARRY_BATCH + 10)
+            .map(|i| format!("(1, 'x{i}@example.com', {})", 100 + i))
+            .collect();
+        sqlx::raw_sql(&format!(
+            "INSERT INTO thread_links (account_id, mid, thread_id) VALUES {}",
+            filler.join(",")
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        run(&mut conn).await.unwrap();
+        assert_eq!(version(&mut conn).await, LATEST);
+        let (keys, old): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM thread_keys),
+                    (SELECT count(*) FROM sqlite_schema WHERE name = 'thread_links')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!((keys, old), (CARRY_BATCH + 12, 0));
+        let thread: i64 = sqlx::query_scalar(
+            "SELECT thread_id FROM thread_keys WHERE account_id = 1 AND key = ?1",
+        )
+        .bind(super::super::threads::link_key("grandparent@example.com"))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(thread, 7);
+        conn.close().await.unwrap();
+
+        let store = Store::open(&path).await.unwrap();
+        let reply = NewMessage {
+            uid: 2,
+            internal_date: 200,
+            message_id: Some("<reply@example.com>".into()),
+            in_reply_to: Some("<grandparent@example.com>".into()),
+            ..NewMessage::default()
+        };
+        let state = crate::store::FolderSyncState {
+            uidvalidity: Some(1),
+            ..Default::default()
+        };
+        store
+            .insert_window(crate::store::FolderId(1), &state, &[reply])
+            .await
+            .unwrap();
+        let conversation = store.thread(MessageId(1)).await.unwrap();
+        let uids: Vec<u32> = conversation.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, [1, 2]);
     }
 
     #[tokio::test]
