@@ -172,7 +172,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::store::{AccountKind, FolderRecord, FolderSyncState, NewAccount};
+    use crate::store::FolderSyncState;
 
     fn message(uid: u32) -> NewMessage {
         NewMessage {
@@ -183,31 +183,11 @@ mod tests {
         }
     }
 
-    async fn folder_with_window(store: &Store, lowest: u32) -> (AccountId, FolderId) {
-        let account = store
-            .add_account(&NewAccount {
-                name: "a".into(),
-                kind: AccountKind::Imap,
-                host: "h".into(),
-                port: 993,
-                security: "tls".into(),
-                username: "u".into(),
-            })
-            .await
-            .unwrap();
-        let folder = store
-            .upsert_folders(
-                account,
-                &[FolderRecord {
-                    name: "INBOX".into(),
-                    delimiter: None,
-                    role: None,
-                    subscribed: true,
-                    selectable: true,
-                }],
-            )
-            .await
-            .unwrap()[0];
+    /// A store whose INBOX holds UIDs `lowest..=100`, the window the sync took.
+    async fn folder_with_window(lowest: u32) -> (tempfile::TempDir, Store, AccountId, FolderId) {
+        let (dir, store, account, ids) =
+            crate::store::test_support::store_with_folders(&[("INBOX", None)]).await;
+        let folder = ids[0];
         let state = FolderSyncState {
             uidvalidity: Some(1),
             uidnext: Some(101),
@@ -216,14 +196,12 @@ mod tests {
         };
         let window: Vec<NewMessage> = (lowest..=100).map(message).collect();
         store.insert_window(folder, &state, &window).await.unwrap();
-        (account, folder)
+        (dir, store, account, folder)
     }
 
     #[tokio::test]
     async fn hits_below_the_window_are_marked_kept_and_taken_in_or_pruned() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("s.db")).await.unwrap();
-        let (account, folder) = folder_with_window(&store, 91).await;
+        let (_dir, store, account, folder) = folder_with_window(91).await;
         assert_eq!(store.message_count(folder).await.unwrap(), 10);
         let now = 1_800_000_000;
         let ids = store

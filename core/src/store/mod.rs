@@ -48,6 +48,8 @@ mod previews;
 mod query;
 mod search;
 pub(crate) mod sqltext;
+#[cfg(test)]
+mod test_support;
 mod threads;
 mod upsert;
 

@@ -756,7 +756,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
     use super::*;
-    use crate::store::{AccountKind, FolderRecord, FolderSyncState, NewAccount, Role};
+    use crate::store::{FolderSyncState, Role};
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -769,36 +769,17 @@ mod tests {
     }
 
     async fn fixture(with_trash: bool) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("t.db")).await.unwrap();
-        let account = store
-            .add_account(&NewAccount {
-                name: "a".into(),
-                kind: AccountKind::Imap,
-                host: "h".into(),
-                port: 993,
-                security: "tls".into(),
-                username: "u".into(),
-            })
-            .await
-            .unwrap();
-        let folder = |name: &str, role| FolderRecord {
-            name: name.into(),
-            delimiter: Some("/".into()),
-            role,
-            subscribed: true,
-            selectable: true,
-        };
         let mut list = vec![
-            folder("INBOX", Some(Role::Inbox)),
-            folder("Archive", Some(Role::Archive)),
-            folder("Other", None),
-            folder("Drafts", Some(Role::Drafts)),
+            ("INBOX", Some(Role::Inbox)),
+            ("Archive", Some(Role::Archive)),
+            ("Other", None),
+            ("Drafts", Some(Role::Drafts)),
         ];
         if with_trash {
-            list.push(folder("Trash", Some(Role::Trash)));
+            list.push(("Trash", Some(Role::Trash)));
         }
-        let ids = store.upsert_folders(account, &list).await.unwrap();
+        let (dir, store, account, ids) =
+            crate::store::test_support::store_with_folders(&list).await;
         for id in &ids {
             let state = FolderSyncState {
                 uidvalidity: Some(7),

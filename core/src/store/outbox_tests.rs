@@ -5,9 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use super::*;
-use crate::store::{
-    AccountKind, DraftRecord, FolderRecord, FolderSyncState, NewAccount, NewMessage, Role,
-};
+use crate::store::{DraftRecord, FolderSyncState, NewMessage, Role};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -19,37 +17,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("t.db")).await.unwrap();
-    let account = store
-        .add_account(&NewAccount {
-            name: "a".into(),
-            kind: AccountKind::Imap,
-            host: "h".into(),
-            port: 993,
-            security: "tls".into(),
-            username: "u".into(),
-        })
-        .await
-        .unwrap();
-    let folder = |name: &str, role| FolderRecord {
-        name: name.into(),
-        delimiter: Some("/".into()),
-        role,
-        subscribed: true,
-        selectable: true,
-    };
-    let ids = store
-        .upsert_folders(
-            account,
-            &[
-                folder("INBOX", Some(Role::Inbox)),
-                folder("Sent", Some(Role::Sent)),
-                folder("Drafts", Some(Role::Drafts)),
-            ],
-        )
-        .await
-        .unwrap();
+    let (dir, store, account, ids) = crate::store::test_support::store_with_folders(&[
+        ("INBOX", Some(Role::Inbox)),
+        ("Sent", Some(Role::Sent)),
+        ("Drafts", Some(Role::Drafts)),
+    ])
+    .await;
     let state = FolderSyncState {
         uidvalidity: Some(7),
         uidnext: Some(11),

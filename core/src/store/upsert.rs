@@ -264,10 +264,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::store::{
-        AccountKind, FolderRecord, NewAccount, Store,
-        messages::{Flags, SystemFlags},
-    };
+    use crate::store::messages::{Flags, SystemFlags};
 
     fn message(uid: u32, seen: bool) -> NewMessage {
         let mut flags = Flags::default();
@@ -286,32 +283,9 @@ mod tests {
     /// new UIDs directly (one of them twice), must still count what it inserts.
     #[tokio::test]
     async fn an_upsert_that_inserts_counts_its_new_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("s.db")).await.unwrap();
-        let account = store
-            .add_account(&NewAccount {
-                name: "a".into(),
-                kind: AccountKind::Imap,
-                host: "h".into(),
-                port: 993,
-                security: "tls".into(),
-                username: "u".into(),
-            })
-            .await
-            .unwrap();
-        let folder = store
-            .upsert_folders(
-                account,
-                &[FolderRecord {
-                    name: "INBOX".into(),
-                    delimiter: None,
-                    role: None,
-                    subscribed: true,
-                    selectable: true,
-                }],
-            )
-            .await
-            .unwrap()[0];
+        let (_dir, store, account, ids) =
+            crate::store::test_support::store_with_folders(&[("INBOX", None)]).await;
+        let folder = ids[0];
         store
             .insert_window(folder, &Default::default(), &[message(1, true)])
             .await
