@@ -55,7 +55,8 @@ SWIFT_SYMBOLS=(
 # kept as lists (imap/fetch.rs, engine/mod.rs) to 5,634,776 bytes (5.37 MiB). Mozilla's roots
 # left to the CLI (core/src/net/tls.rs), SHA-256 from ring, one JSON reader and one base64
 # took it to 5,550,392, and imap-proto at opt-level 3 (Cargo.toml, for the reading thread's
-# speed) back to 5,574,680 bytes (5.32 MiB). Until the core's own code shrinks, the run fails
+# speed) back to 5,574,680 bytes, and migrations 17 and 18 (the counts and the hashed links)
+# to 5,577,688 bytes (5.32 MiB). Until the core's own code shrinks, the run fails
 # above 5,600,000 bytes, just above that figure, so any regression stops CI.
 MAX_CDYLIB_BYTES=5600000
 TARGET_CDYLIB_BYTES=5000000
