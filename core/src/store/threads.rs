@@ -61,7 +61,7 @@ pub(super) const LOOKUP_LINKS: &str = "
 
 /// The key of a normalised Message-ID (or THREADID key) in `thread_keys`: the first eight
 /// bytes of its SHA-256, as a signed integer. Stored: never change it without a migration.
-pub(crate) fn link_key(id: &str) -> i64 {
+pub(super) fn link_key(id: &str) -> i64 {
     let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest.as_ref()[..8]);

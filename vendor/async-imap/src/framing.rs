@@ -175,7 +175,8 @@ impl Framer {
                 // The byte after a backslash in a quoted string is taken as it is (LF aside).
                 if at < stop && buf[at] != b'\n' {
                     self.escaped = false;
-                    at += 1;
+                    self.scanned = at + 1;
+                    continue;
                 }
             } else {
                 let table = if self.quoted { &QUOTED_STOPS } else { &PLAIN_STOPS };
@@ -228,11 +229,6 @@ impl Framer {
                         });
                     }
                 }
-                continue;
-            }
-            if self.escaped {
-                // Only reached with `b` an LF, handled above.
-                self.escaped = false;
                 continue;
             }
             if self.quoted {
