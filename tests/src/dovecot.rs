@@ -339,6 +339,11 @@ impl Dovecot {
         }
     }
 
+    /// The master process's id while it runs (every other Dovecot process is below it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The directory holding the config, the log, the certificates and the users' homes.
     pub fn root(&self) -> &Path {
         self.root.path()

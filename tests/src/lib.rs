@@ -34,6 +34,7 @@ pub mod cyrus;
 pub mod dovecot;
 pub mod generator;
 pub mod ports;
+pub mod proc_cpu;
 pub mod scripted;
 pub mod scripted_pop3;
 pub mod server;

@@ -84,13 +84,15 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
     drop(engine);
 
-    // Back to schema 11: what migrations 18 down to 12 added is taken away, newest first (a
+    // Back to schema 11: what migrations 19 down to 12 added is taken away, newest first (a
     // later migration adds its own undo here).
     let db = dir.path().join("anvert.db");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     for statement in [
+        // 0019_search_merges
+        "INSERT INTO message_search (message_search, rank) VALUES ('automerge', 4)",
         // 0018_thread_keys (the links themselves are not carried back: a key cannot be)
         "DROP TRIGGER messages_thread_cleanup",
         "DROP TABLE thread_keys",

@@ -13,7 +13,7 @@ use super::{sql, sqltext::squeezed};
 use crate::{Error, Result};
 
 /// The migration files as written, comments and all: read at compile time only.
-const FILES: [&str; 18] = [
+const FILES: [&str; 19] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -32,12 +32,13 @@ const FILES: [&str; 18] = [
     include_str!("../../migrations/0016_folder_counts.sql"),
     include_str!("../../migrations/0017_counts_by_the_insert.sql"),
     include_str!("../../migrations/0018_thread_keys.sql"),
+    include_str!("../../migrations/0019_search_merges.sql"),
 ];
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`. Carried without their
 /// comments and indentation ([`squeezed!`]): the files explain the schema to readers, and
 /// the database needs only the statements (37 KB of text in the library becomes 16 KB).
-const MIGRATIONS: [&str; 18] = [
+const MIGRATIONS: [&str; 19] = [
     squeezed!(FILES[0]),
     squeezed!(FILES[1]),
     squeezed!(FILES[2]),
@@ -56,6 +57,7 @@ const MIGRATIONS: [&str; 18] = [
     squeezed!(FILES[15]),
     squeezed!(FILES[16]),
     squeezed!(FILES[17]),
+    squeezed!(FILES[18]),
 ];
 
 // A file added to FILES is a migration only once it is squeezed into MIGRATIONS too.
@@ -216,6 +218,14 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(tables, 1);
+        // 0019: the search index merges eight segments at a time (FTS5 keeps it in its
+        // config table; absent, it would be the default of 4).
+        let automerge: i64 =
+            sqlx::query_scalar("SELECT v FROM message_search_config WHERE k = 'automerge'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(automerge, 8);
     }
 
     /// Every schema object with its columns (tables), key columns (indexes) and, for all, its
