@@ -56,9 +56,10 @@ SWIFT_SYMBOLS=(
 # left to the CLI (core/src/net/tls.rs), SHA-256 from ring, one JSON reader and one base64
 # took it to 5,550,392, and imap-proto at opt-level 3 (Cargo.toml, for the reading thread's
 # speed) back to 5,574,680 bytes, and migrations 17 and 18 (the counts and the hashed links)
-# to 5,577,688 bytes (5.32 MiB). Until the core's own code shrinks, the run fails
-# above 5,600,000 bytes, just above that figure, so any regression stops CI.
-MAX_CDYLIB_BYTES=5600000
+# to 5,577,688 bytes (5.32 MiB), and sqlx-sqlite without its query describer
+# (vendor/sqlx-sqlite) to 5,530,168 bytes (5.27 MiB). Until the core's own code shrinks, the
+# run fails above 5,550,000 bytes, just above that figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5550000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
