@@ -6,7 +6,7 @@ use nom::combinator::map;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-use crate::rfc3501::{AttributeValue, MailboxDatum};
+use crate::rfc3501::AttributeValue;
 
 use super::core::{number_64, parenthesized_list, quoted_utf8};
 use super::rfc3501::flag;
@@ -23,10 +23,6 @@ pub(crate) fn msg_att_gmail_labels(i: &[u8]) -> IResult<&[u8], AttributeValue<'_
     map(gmail_label_list, AttributeValue::GmailLabels).parse(i)
 }
 
-pub(crate) fn mailbox_data_gmail_labels(i: &[u8]) -> IResult<&[u8], MailboxDatum<'_>> {
-    map(gmail_label_list, MailboxDatum::GmailLabels).parse(i)
-}
-
 pub(crate) fn gmail_msgid(i: &[u8]) -> IResult<&[u8], u64> {
     preceded(tag_no_case("X-GM-MSGID "), number_64).parse(i)
 }
@@ -35,20 +31,12 @@ pub(crate) fn msg_att_gmail_msgid(i: &[u8]) -> IResult<&[u8], AttributeValue<'_>
     map(gmail_msgid, AttributeValue::GmailMsgId).parse(i)
 }
 
-pub(crate) fn mailbox_data_gmail_msgid(i: &[u8]) -> IResult<&[u8], MailboxDatum<'_>> {
-    map(gmail_msgid, MailboxDatum::GmailMsgId).parse(i)
-}
-
 pub(crate) fn gmail_thrid(i: &[u8]) -> IResult<&[u8], u64> {
     preceded(tag_no_case("X-GM-THRID "), number_64).parse(i)
 }
 
 pub(crate) fn msg_att_gmail_thrid(i: &[u8]) -> IResult<&[u8], AttributeValue<'_>> {
     map(gmail_thrid, AttributeValue::GmailThrId).parse(i)
-}
-
-pub(crate) fn mailbox_data_gmail_thrid(i: &[u8]) -> IResult<&[u8], MailboxDatum<'_>> {
-    map(gmail_thrid, MailboxDatum::GmailThrId).parse(i)
 }
 
 #[cfg(test)]

@@ -56,10 +56,50 @@ fn test_name_attributes() {
     }
 }
 
+/// Anvert's patch: `Response::parse` no longer tries the ACL (RFC 4314) and ID (RFC 2971)
+/// parsers; the ACL tests below call them through this, as `Response::parse` did.
+fn acl_family(i: &[u8]) -> nom::IResult<&[u8], Response<'_>> {
+    use nom::Parser;
+    nom::sequence::delimited(
+        nom::bytes::streaming::tag("* "),
+        nom::branch::alt((
+            crate::rfc4314::acl,
+            crate::rfc4314::list_rights,
+            crate::rfc4314::my_rights,
+        )),
+        nom::bytes::streaming::tag("\r\n"),
+    )
+    .parse(i)
+}
+
+/// Anvert's patch: ACL, ID and untagged Gmail responses are not parsed; a FETCH with Gmail's
+/// attributes still is.
+#[test]
+fn test_anvert_left_out_responses() {
+    for line in [
+        &b"* ACL INBOX user lr\r\n"[..],
+        b"* MYRIGHTS INBOX lr\r\n",
+        b"* ID (\"name\" \"Dovecot\")\r\n",
+        b"* X-GM-MSGID 1278455344230334865\r\n",
+    ] {
+        assert!(
+            Response::parse(line).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    match Response::parse(b"* 1 FETCH (X-GM-MSGID 1278455344230334865 UID 4)\r\n") {
+        Ok((_, Response::Fetch(1, attrs))) => {
+            assert!(attrs.contains(&AttributeValue::GmailMsgId(1278455344230334865)))
+        }
+        rsp => panic!("unexpected response {rsp:?}"),
+    }
+}
+
 /// Test the ACL response from RFC 4314/2086
 #[test]
 fn test_acl_response() {
-    match Response::parse(b"* ACL INBOX user lrswipkxtecdan\r\n") {
+    match acl_family(b"* ACL INBOX user lrswipkxtecdan\r\n") {
         Ok((_, Response::Acl(_))) => {}
         rsp => panic!("unexpected response {rsp:?}"),
     }
@@ -68,7 +108,7 @@ fn test_acl_response() {
 #[test]
 fn test_acl_attributes() {
     // no rights
-    match Response::parse(b"* ACL INBOX\r\n") {
+    match acl_family(b"* ACL INBOX\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -82,7 +122,7 @@ fn test_acl_attributes() {
     }
 
     // one right pair
-    match Response::parse(b"* ACL INBOX user lrswipkxtecdan\r\n") {
+    match acl_family(b"* ACL INBOX user lrswipkxtecdan\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -114,7 +154,7 @@ fn test_acl_attributes() {
     }
 
     // with custom rights
-    match Response::parse(b"* ACL INBOX user lr0123\r\n") {
+    match acl_family(b"* ACL INBOX user lr0123\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -138,7 +178,7 @@ fn test_acl_attributes() {
     }
 
     // multiple right pairs
-    match Response::parse(b"* ACL INBOX user lrswipkxtecdan user2 lr\r\n") {
+    match acl_family(b"* ACL INBOX user lrswipkxtecdan user2 lr\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -176,7 +216,7 @@ fn test_acl_attributes() {
     }
 
     // quoted mailbox
-    match Response::parse(b"* ACL \"My folder\" user lrswipkxtecdan\r\n") {
+    match acl_family(b"* ACL \"My folder\" user lrswipkxtecdan\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -208,7 +248,7 @@ fn test_acl_attributes() {
     }
 
     // quoted identifier
-    match Response::parse(b"* ACL Trash \"user name\" lrswipkxtecdan\r\n") {
+    match acl_family(b"* ACL Trash \"user name\" lrswipkxtecdan\r\n") {
         Ok((_, Response::Acl(acl))) => {
             assert_eq!(
                 acl,
@@ -243,7 +283,7 @@ fn test_acl_attributes() {
 /// Test the LISTRIGHTS response from RFC 4314/2086
 #[test]
 fn test_list_rights_response() {
-    match Response::parse(b"* LISTRIGHTS INBOX user lkxca r s w i p t e d n\r\n") {
+    match acl_family(b"* LISTRIGHTS INBOX user lkxca r s w i p t e d n\r\n") {
         Ok((_, Response::ListRights(_))) => {}
         rsp => panic!("unexpected response {rsp:?}"),
     }
@@ -252,7 +292,7 @@ fn test_list_rights_response() {
 #[test]
 fn test_list_rights_attributes() {
     // no required/always rights, and no optional rights
-    match Response::parse(b"* LISTRIGHTS INBOX user \"\"\r\n") {
+    match acl_family(b"* LISTRIGHTS INBOX user \"\"\r\n") {
         Ok((_, Response::ListRights(rights))) => {
             assert_eq!(
                 rights,
@@ -268,7 +308,7 @@ fn test_list_rights_attributes() {
     }
 
     // no required/always rights, and with optional rights
-    match Response::parse(b"* LISTRIGHTS INBOX user \"\" l k x c\r\n") {
+    match acl_family(b"* LISTRIGHTS INBOX user \"\" l k x c\r\n") {
         Ok((_, Response::ListRights(rights))) => {
             assert_eq!(
                 rights,
@@ -289,7 +329,7 @@ fn test_list_rights_attributes() {
     }
 
     // with required/always rights, and with optional rights
-    match Response::parse(b"* LISTRIGHTS INBOX user lkr x c\r\n") {
+    match acl_family(b"* LISTRIGHTS INBOX user lkr x c\r\n") {
         Ok((_, Response::ListRights(rights))) => {
             assert_eq!(
                 rights,
@@ -305,7 +345,7 @@ fn test_list_rights_attributes() {
     }
 
     // with required/always rights, and no optional rights
-    match Response::parse(b"* LISTRIGHTS INBOX user lkr\r\n") {
+    match acl_family(b"* LISTRIGHTS INBOX user lkr\r\n") {
         Ok((_, Response::ListRights(rights))) => {
             assert_eq!(
                 rights,
@@ -321,7 +361,7 @@ fn test_list_rights_attributes() {
     }
 
     // with mailbox with spaces
-    match Response::parse(b"* LISTRIGHTS \"My Folder\" user lkr x c\r\n") {
+    match acl_family(b"* LISTRIGHTS \"My Folder\" user lkr x c\r\n") {
         Ok((_, Response::ListRights(rights))) => {
             assert_eq!(
                 rights,
@@ -340,7 +380,7 @@ fn test_list_rights_attributes() {
 /// Test the MYRIGHTS response from RFC 4314/2086
 #[test]
 fn test_my_rights_response() {
-    match Response::parse(b"* MYRIGHTS INBOX lkxca\r\n") {
+    match acl_family(b"* MYRIGHTS INBOX lkxca\r\n") {
         Ok((_, Response::MyRights(_))) => {}
         rsp => panic!("unexpected response {rsp:?}"),
     }
@@ -349,7 +389,7 @@ fn test_my_rights_response() {
 #[test]
 fn test_my_rights_attributes() {
     // with rights
-    match Response::parse(b"* MYRIGHTS INBOX lkr\r\n") {
+    match acl_family(b"* MYRIGHTS INBOX lkr\r\n") {
         Ok((_, Response::MyRights(rights))) => {
             assert_eq!(
                 rights,
@@ -363,7 +403,7 @@ fn test_my_rights_attributes() {
     }
 
     // with space in mailbox
-    match Response::parse(b"* MYRIGHTS \"My Folder\" lkr\r\n") {
+    match acl_family(b"* MYRIGHTS \"My Folder\" lkr\r\n") {
         Ok((_, Response::MyRights(rights))) => {
             assert_eq!(
                 rights,

@@ -18,9 +18,8 @@ use nom::{
 };
 
 use crate::{
-    core::*, rfc2087, rfc2971, rfc3501::body::*, rfc3501::body_structure::*, rfc4314, rfc4315,
-    rfc4315::UidSetMember, rfc4551, rfc5161, rfc5256, rfc5464, rfc5464::Metadata, rfc7162,
-    Response,
+    core::*, rfc2087, rfc3501::body::*, rfc3501::body_structure::*, rfc4315, rfc4315::UidSetMember,
+    rfc4551, rfc5161, rfc5256, rfc5464, rfc5464::Metadata, rfc7162, Response,
 };
 
 use super::gmail;
@@ -651,9 +650,8 @@ impl<'a> MailboxDatum<'a> {
             mailbox_data_status,
             mailbox_data_recent,
             mailbox_data_search,
-            gmail::mailbox_data_gmail_labels,
-            gmail::mailbox_data_gmail_msgid,
-            gmail::mailbox_data_gmail_thrid,
+            // Anvert's patch: no Gmail labels or ids as untagged mailbox data (in FETCH
+            // responses they are still parsed).
             rfc5256::mailbox_data_sort,
         ))
         .parse(i)
@@ -1318,10 +1316,8 @@ pub(crate) fn response_data(i: &[u8]) -> IResult<&[u8], Response<'_>> {
             crate::rfc4467::resp_genurlauth,
             rfc2087::quota,
             rfc2087::quota_root,
-            rfc2971::resp_id,
-            rfc4314::acl,
-            rfc4314::list_rights,
-            rfc4314::my_rights,
+            // Anvert's patch (ANVERT-PATCH.md): no ID (RFC 2971) or ACL (RFC 4314) responses,
+            // which answer only commands Anvert never sends.
         )),
         preceded(
             many0(tag(" ")), // Outlook server sometimes sends whitespace at the end of STATUS response.
