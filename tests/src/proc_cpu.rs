@@ -100,16 +100,31 @@ mod tests {
     fn a_child_counts_in_its_parents_tree_once_it_is_waited_for() {
         let me = std::process::id();
         let before = tree_cpu_ms(me);
-        // A child that burns CPU for a while: about 200 ms of a busy loop in the shell.
+        // A child that burns CPU for a while: a busy loop in the shell, about 0.2 s here.
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
             .status()
             .unwrap();
         assert!(status.success());
-        assert!(wait_until_gone(me, "sh", Duration::from_secs(5)));
+        // `status` waited for it: its time is now in this process's children's time.
         let after = tree_cpu_ms(me);
         assert!(after >= before + 50, "before {before} ms, after {after} ms");
         assert!(own_cpu_ms() <= after);
+    }
+
+    #[test]
+    fn waits_until_a_named_child_is_gone() {
+        let me = std::process::id();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(!wait_until_gone(me, "sleep", Duration::from_millis(50)));
+        child.kill().unwrap();
+        // Exited but not yet waited for, it still counts.
+        assert!(!wait_until_gone(me, "sleep", Duration::from_millis(50)));
+        child.wait().unwrap();
+        assert!(wait_until_gone(me, "sleep", Duration::from_secs(5)));
     }
 }
