@@ -21,7 +21,9 @@
 //! it (every thread) and Dovecot's (every process of the server, read from `/proc` before and
 //! after the run, once the session's `imap` process has ended), and a last line what the 1.3×
 //! target leaves the engine: the two share this machine's cores, so the engine may spend at
-//! most cores × 1.3 × the raw time, less what the server spent serving it. `ANVERT_BENCH_MESSAGES` sets the mailbox size (generated once and
+//! most cores × 1.3 × the raw time, less what the server spent serving it.
+//!
+//! `ANVERT_BENCH_MESSAGES` sets the mailbox size (generated once and
 //! kept under `target/bench-cache`; `scripts/bench.sh --large` sets 100,000),
 //! `ANVERT_BENCH_ROUNDS` the runs per contender; `ANVERT_BENCH_PHASES=1` makes every child
 //! print its CPU time per thread, and the `anvert` child when each window was committed.
