@@ -46,22 +46,15 @@ fn all() -> Vec<Stat> {
 
 /// `root` and every process below it.
 fn tree(root: u32) -> Vec<Stat> {
-    let everything = all();
+    let mut everything = all();
     let mut inside = vec![root];
-    let mut found = Vec::new();
     let mut at = 0;
     while let Some(&pid) = inside.get(at) {
         at += 1;
-        for s in everything.iter().filter(|s| s.ppid == pid) {
-            inside.push(s.pid);
-        }
+        inside.extend(everything.iter().filter(|s| s.ppid == pid).map(|s| s.pid));
     }
-    for s in everything {
-        if inside.contains(&s.pid) {
-            found.push(s);
-        }
-    }
-    found
+    everything.retain(|s| inside.contains(&s.pid));
+    everything
 }
 
 /// CPU time of this process so far (every thread, live or ended), in ms.
@@ -88,6 +81,8 @@ pub fn wait_until_gone(root: u32, comm: &str, limit: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        // `/proc` announces nothing, and the processes to wait for are named, not known by
+        // id (and their parent, not this process, reaps them): the condition is polled.
         std::thread::sleep(Duration::from_millis(2));
     }
 }

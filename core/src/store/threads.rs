@@ -5,8 +5,9 @@
 //! SHA-256; migration 0018). Message-IDs are random, so every window's links land all over
 //! that table: as 8-byte integers instead of 40-byte texts it has a third of the pages to
 //! touch and write. Two ids with the same key would join their conversations; at a million
-//! ids the chance of any such pair is about 3 in 100 million. A new message joins the thread of any id it carries or
-//! references; when its ids point into several threads they merge (into the oldest one).
+//! ids the chance of any such pair is about 3 in 100 million. A new message joins the thread
+//! of any id it carries or references; when its ids point into several threads they merge
+//! (into the oldest one).
 //! Handled: replies arriving after their parent, a child arriving before its parent (the
 //! parent's id is already linked through the child's references), a parent arriving between
 //! two children that did not know each other (merge), copies of one message in several folders
