@@ -15,7 +15,7 @@ use super::{
     codec::{col, col_u64, int_u64},
     invalid,
     messages::DownloadState,
-    sql,
+    parts, sql,
 };
 use crate::{Error, Result, blobs::DecoderState};
 
@@ -333,7 +333,7 @@ impl Store {
             .to_str()
             .ok_or_else(|| invalid("a download destination is not valid UTF-8"))?;
         let mut tx = self.write().await?;
-        set_part_state(
+        parts::set_state(
             &mut tx,
             record.message,
             &record.section,
@@ -381,7 +381,7 @@ impl Store {
                 id: message.0,
             });
         }
-        set_part_state(&mut tx, message, section, DownloadState::Complete).await?;
+        parts::set_state(&mut tx, message, section, DownloadState::Complete).await?;
         tx.commit()
             .await
             .map_err(write_err("commit a completed download"))
@@ -411,14 +411,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(sql("delete a download"))?;
-        sqlx::query(
-            "UPDATE parts SET download_state = 'none' WHERE message_id = ?1 AND section = ?2",
-        )
-        .bind(message.0)
-        .bind(section)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("reset a part's download state"))?;
+        sqlx::query("DELETE FROM part_states WHERE message_id = ?1 AND section = ?2")
+            .bind(message.0)
+            .bind(section)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("reset a part's download state"))?;
         tx.commit().await.map_err(sql("commit a deleted download"))
     }
 
@@ -465,34 +463,9 @@ async fn require_message(conn: &mut SqliteConnection, message: MessageId) -> Res
     })
 }
 
-/// Moves a part's `download_state`; `NotFound` when the part does not exist.
-async fn set_part_state(
-    conn: &mut SqliteConnection,
-    message: MessageId,
-    section: &str,
-    state: DownloadState,
-) -> Result<()> {
-    let updated =
-        sqlx::query("UPDATE parts SET download_state = ?3 WHERE message_id = ?1 AND section = ?2")
-            .bind(message.0)
-            .bind(section)
-            .bind(state.as_sql())
-            .execute(&mut *conn)
-            .await
-            .map_err(write_err("store a part's download state"))?
-            .rows_affected();
-    match updated {
-        0 => Err(Error::NotFound {
-            what: "part of message",
-            id: message.0,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Like `sql`, but a full disk (SQLITE_FULL) becomes `DiskFull`, so the engine can tell the
 /// user; the transaction is rolled back and nothing committed is lost.
-fn write_err(during: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+pub(super) fn write_err(during: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     /// SQLite's primary result code for "database or disk is full".
     const SQLITE_FULL: i32 = 13;
     move |source| {

@@ -4,21 +4,22 @@
 //! multi-row `INSERT … VALUES` statements with bound parameters, and their `message_search`
 //! rows are written here too (migration 0005 dropped the insert trigger); rows already stored
 //! are upserted through a JSON batch (`upsert`; see the module docs of `store`), whose update
-//! trigger re-indexes them. Part rows start with no content downloaded; the blob layer moves their
+//! trigger re-indexes them. A message's parts are one JSON column of its row (migration 0020,
+//! `parts`); they start with no content downloaded, and the blob layer moves a part's
 //! `DownloadState` later. A message whose summary could not be read in full is stored
 //! `incomplete` (migration 0008) and never overwrites the headers of a complete row.
 
 use futures::future::BoxFuture;
 use sqlx::SqliteConnection;
 
-pub(super) use super::upsert::{UPSERT_MESSAGES, UPSERT_PARTS};
+pub(super) use super::upsert::UPSERT_MESSAGES;
 use super::{
     AccountId, FolderId, MessageId, Store,
     codec::{AddressList, batch_json, int_u64},
     folders::{FolderSyncState, folder_row, write_state},
     invalid, sql, threads, upsert,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 /// The IMAP system flags a message can carry, as a bit set (`\Recent` is session-only and not
 /// stored).
@@ -268,22 +269,7 @@ impl Store {
         state: DownloadState,
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let updated = sqlx::query(
-            "UPDATE parts SET download_state = ?3 WHERE message_id = ?1 AND section = ?2",
-        )
-        .bind(message.0)
-        .bind(section)
-        .bind(state.as_sql())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("store a part's download state"))?
-        .rows_affected();
-        if updated == 0 {
-            return Err(Error::NotFound {
-                what: "part of message",
-                id: message.0,
-            });
-        }
+        super::parts::set_state(&mut tx, message, section, state).await?;
         tx.commit()
             .await
             .map_err(sql("commit a part's download state"))
@@ -302,9 +288,9 @@ pub(super) fn summary_state(message: &NewMessage) -> &'static str {
 /// Stores messages and parts inside the caller's transaction. Returns how many were given.
 ///
 /// Messages whose UID is new to the folder (every message of an initial sync) take the fast
-/// path: multi-row `INSERT … VALUES` statements with bound parameters (no JSON to unpack), the
-/// search index rows written directly with their address text built here, and their parts
-/// inserted by the message ids the insert returned. A UID already stored (or repeated in the
+/// path: multi-row `INSERT … VALUES` statements with bound parameters (no JSON to unpack),
+/// each row with its parts' column, and the search index rows written directly with their
+/// address text built here. A UID already stored (or repeated in the
 /// batch) goes through the JSON upsert, whose update trigger keeps the search index in step.
 ///
 /// Boxed (one allocation per transaction): its state machine is then compiled once, in this
@@ -412,7 +398,7 @@ async fn stored_uids(
         .collect()
 }
 
-/// Rows per multi-row statement at most (messages: 25 parameters a row, parts 11, under
+/// Rows per multi-row statement at most (messages: 26 parameters a row, under
 /// SQLite's 32766). Batches are split into power-of-two chunks, so a handful of statement
 /// texts is all the connection ever prepares.
 const CHUNK: usize = 128;
@@ -457,35 +443,21 @@ const COUNT_FRESH: &str =
 const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, modseq, flags, \
     keywords, internal_date, date, size, subject, from_addrs, sender_addrs, reply_to_addrs, \
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
-    preview, has_attachments, thread_id, summary_state, email_id, server_thread)";
-const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    preview, has_attachments, thread_id, summary_state, email_id, server_thread, parts)";
+const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
-const INSERT_PARTS_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?)";
 
 const INSERT_SEARCH_HEAD: &str = "INSERT INTO message_search (rowid, subject, addresses, preview)";
 /// Search rows per statement at most (4 parameters each, well under SQLite's 32766).
 const SEARCH_ROWS: usize = 4096;
-
-const INSERT_PARTS_HEAD: &str = "INSERT INTO parts (message_id, section, mime_type, charset, \
-    encoding, size, lines, disposition, filename, content_id, is_attachment)";
-
-/// As in [`UPSERT_PARTS`]: a section given twice keeps its last description.
-const INSERT_PARTS_TAIL: &str = " ON CONFLICT (message_id, section) DO UPDATE SET
-        mime_type = excluded.mime_type,
-        charset = excluded.charset,
-        encoding = excluded.encoding,
-        size = excluded.size,
-        lines = excluded.lines,
-        disposition = excluded.disposition,
-        filename = excluded.filename,
-        content_id = excluded.content_id,
-        is_attachment = excluded.is_attachment";
 
 /// The JSON list columns of one message, encoded once.
 struct Encoded {
     keywords: String,
     addresses: [String; 6],
     references: String,
+    /// The `parts` column (migration 0020).
+    parts: String,
     /// The search index's `addresses` text: what the 0001 trigger built with SQL.
     search: Option<String>,
 }
@@ -508,6 +480,7 @@ impl Encoded {
             keywords: batch_json(&message.flags.keywords, "keywords")?,
             addresses,
             references: batch_json(&message.references, "references")?,
+            parts: super::parts::encode(&message.parts)?,
             search: search_addresses(lists),
         })
     }
@@ -535,8 +508,8 @@ fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
     text
 }
 
-/// Inserts messages whose UIDs the folder does not hold yet (all distinct), their search
-/// index rows and their parts.
+/// Inserts messages whose UIDs the folder does not hold yet (all distinct), with their parts,
+/// and their search index rows.
 async fn insert_fresh(
     conn: &mut SqliteConnection,
     folder: FolderId,
@@ -587,7 +560,8 @@ async fn insert_fresh(
                 .bind(*thread_id)
                 .bind(summary_state(message))
                 .bind(message.email_id.as_deref())
-                .bind(message.server_thread.as_deref());
+                .bind(message.server_thread.as_deref())
+                .bind(enc.parts.as_str());
         }
         query
             .execute(&mut *conn)
@@ -609,36 +583,6 @@ async fn insert_fresh(
         .execute(&mut *conn)
         .await
         .map_err(sql("count new messages"))?;
-
-    let parts: Vec<(i64, &NewPart)> = fresh
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (message, _))| message.parts.iter().map(move |part| (id_at(i), part)))
-        .collect();
-    let mut at = 0;
-    for size in chunks(parts.len()) {
-        let text = values_sql(INSERT_PARTS_HEAD, INSERT_PARTS_ROW, size, INSERT_PARTS_TAIL);
-        let mut query = sqlx::query(&text);
-        for (id, part) in &parts[at..at + size] {
-            query = query
-                .bind(*id)
-                .bind(part.section.as_str())
-                .bind(part.mime_type.as_str())
-                .bind(part.charset.as_deref())
-                .bind(part.encoding.as_deref())
-                .bind(i64::from(part.size))
-                .bind(part.lines.map(i64::from))
-                .bind(part.disposition.as_deref())
-                .bind(part.filename.as_deref())
-                .bind(part.content_id.as_deref())
-                .bind(i64::from(part.is_attachment));
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .map_err(sql("store message parts"))?;
-        at += size;
-    }
 
     // The search rows go last, in as few statements as the parameter limit allows: FTS5
     // flushes what it holds in memory to a new segment whenever a later statement of the

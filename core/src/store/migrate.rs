@@ -13,7 +13,7 @@ use super::{sql, sqltext::squeezed};
 use crate::{Error, Result};
 
 /// The migration files as written, comments and all: read at compile time only.
-const FILES: [&str; 19] = [
+const FILES: [&str; 20] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -33,12 +33,13 @@ const FILES: [&str; 19] = [
     include_str!("../../migrations/0017_counts_by_the_insert.sql"),
     include_str!("../../migrations/0018_thread_keys.sql"),
     include_str!("../../migrations/0019_search_merges.sql"),
+    include_str!("../../migrations/0020_parts_column.sql"),
 ];
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`. Carried without their
 /// comments and indentation ([`squeezed!`]): the files explain the schema to readers, and
 /// the database needs only the statements (37 KB of text in the library becomes 16 KB).
-const MIGRATIONS: [&str; 19] = [
+const MIGRATIONS: [&str; 20] = [
     squeezed!(FILES[0]),
     squeezed!(FILES[1]),
     squeezed!(FILES[2]),
@@ -58,6 +59,7 @@ const MIGRATIONS: [&str; 19] = [
     squeezed!(FILES[16]),
     squeezed!(FILES[17]),
     squeezed!(FILES[18]),
+    squeezed!(FILES[19]),
 ];
 
 // A file added to FILES is a migration only once it is squeezed into MIGRATIONS too.
@@ -401,6 +403,112 @@ mod tests {
         let conversation = store.thread(MessageId(1)).await.unwrap();
         let uids: Vec<u32> = conversation.iter().map(|m| m.uid).collect();
         assert_eq!(uids, [1, 2]);
+    }
+
+    /// A database from before migration 20: each message's part rows become its `parts`
+    /// column in their stored order (not section order), their download states and records
+    /// stay, and they still go with their account.
+    #[tokio::test]
+    async fn part_rows_are_carried_into_the_parts_column() {
+        use crate::store::{AccountId, DownloadState, MessageId, Store};
+        const PARTS_COLUMN: usize = 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let mut conn = open(&path).await;
+        for script in &MIGRATIONS[..PARTS_COLUMN - 1] {
+            sqlx::raw_sql(script).execute(&mut conn).await.unwrap();
+        }
+        let setup = format!(
+            "PRAGMA user_version = {};
+             INSERT INTO accounts (id, kind, host, port, security) VALUES (1, 'imap', 'h', 993, 'tls');
+             INSERT INTO folders (id, account_id, name, uidvalidity) VALUES (1, 1, 'INBOX', 1);
+             INSERT INTO messages (id, folder_id, uid, internal_date, thread_id, has_attachments)
+                 VALUES (1, 1, 1, 100, 1, 1), (2, 1, 2, 200, 2, 0);
+             INSERT INTO parts (id, message_id, section, mime_type, charset, encoding, size,
+                                lines, disposition, filename, content_id, is_attachment,
+                                download_state)
+                 VALUES (1, 1, '2', 'application/pdf', NULL, 'base64', 5000, NULL,
+                         'attachment', 'r.pdf', '<c@x>', 1, 'partial'),
+                        (2, 1, '1', 'text/plain', 'utf-8', '7bit', 40, 2, NULL, NULL, NULL,
+                         0, 'none'),
+                        (3, 1, '10', 'image/png', NULL, 'base64', 90, NULL, 'inline', 'i.png',
+                         NULL, 1, 'complete');
+             INSERT INTO part_downloads (message_id, section, destination, encoded_offset,
+                                         decoded_len, decoder_state, state, bytes_on_disk,
+                                         updated_at, last_used, mode, chunk_len)
+                 VALUES (1, '2', '/d/r.pdf', 1024, 768, x'', 'partial', 768, 1, 1, 'binary', 1024),
+                        (1, '10', '/d/i.png', 90, 66, x'', 'complete', 66, 1, 1, 'body', 0);",
+            PARTS_COLUMN - 1
+        );
+        sqlx::raw_sql(&setup).execute(&mut conn).await.unwrap();
+        run(&mut conn).await.unwrap();
+        assert_eq!(version(&mut conn).await, LATEST);
+        let old: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'parts'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(old, 0);
+        conn.close().await.unwrap();
+
+        let store = Store::open(&path).await.unwrap();
+        let detail = store.message(MessageId(1)).await.unwrap().unwrap();
+        let parts: Vec<(&str, &str, Option<&str>, bool, DownloadState)> = detail
+            .parts
+            .iter()
+            .map(|p| {
+                (
+                    p.section.as_str(),
+                    p.mime_type.as_str(),
+                    p.filename.as_deref(),
+                    p.is_attachment,
+                    p.download_state,
+                )
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (
+                    "2",
+                    "application/pdf",
+                    Some("r.pdf"),
+                    true,
+                    DownloadState::Partial
+                ),
+                ("1", "text/plain", None, false, DownloadState::None),
+                (
+                    "10",
+                    "image/png",
+                    Some("i.png"),
+                    true,
+                    DownloadState::Complete
+                ),
+            ]
+        );
+        let pdf = &detail.parts[0];
+        assert_eq!(
+            (pdf.encoding.as_deref(), pdf.size, pdf.content_id.as_deref()),
+            (Some("base64"), 5000, Some("<c@x>"))
+        );
+        assert_eq!(
+            (detail.parts[1].charset.as_deref(), detail.parts[1].lines),
+            (Some("utf-8"), Some(2))
+        );
+        let record = store.download(MessageId(1), "2").await.unwrap().unwrap();
+        assert_eq!((record.encoded_offset, record.decoded_len), (1024, 768));
+        let bare = store.message(MessageId(2)).await.unwrap().unwrap();
+        assert!(bare.parts.is_empty());
+
+        store.remove_account(AccountId(1)).await.unwrap();
+        let mut conn = store.write().await.unwrap();
+        let left: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM part_states), (SELECT count(*) FROM part_downloads)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(left, (0, 0));
     }
 
     #[tokio::test]

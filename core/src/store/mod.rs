@@ -43,6 +43,7 @@ mod moves_wait;
 mod objectid;
 mod ops;
 mod outbox;
+mod parts;
 mod pop3;
 mod previews;
 mod query;

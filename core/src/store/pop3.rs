@@ -16,7 +16,7 @@ use super::{
     codec::{col, col_u32, int_u64},
     folders::folder_row,
     invalid,
-    messages::{NewMessage, write_messages},
+    messages::{DownloadState, NewMessage, write_messages},
     sql,
 };
 use crate::{Error, Result};
@@ -244,11 +244,18 @@ impl Store {
         let mut tx = self.write().await?;
         let stored = folder_row(&mut tx, folder).await?;
         let id = message_id_of(&mut tx, folder, content.message.uid).await?;
-        sqlx::query("DELETE FROM parts WHERE message_id = ?1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("replace a message's parts"))?;
+        // The parsed parts replace the listed ones (by the upsert below): what was stored of
+        // the old ones goes with them.
+        for table in [
+            "DELETE FROM part_states WHERE message_id = ?1",
+            "DELETE FROM part_downloads WHERE message_id = ?1",
+        ] {
+            sqlx::query(table)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("replace a message's parts"))?;
+        }
         write_messages(
             &mut tx,
             stored.account,
@@ -282,14 +289,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(sql("record a POP3 attachment"))?;
-            sqlx::query(
-                "UPDATE parts SET download_state = 'complete' WHERE message_id = ?1 AND section = ?2",
-            )
-            .bind(id.0)
-            .bind(&d.section)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("mark a POP3 attachment downloaded"))?;
+            super::parts::set_state(&mut tx, id, &d.section, DownloadState::Complete).await?;
         }
         let updated =
             sqlx::query("UPDATE pop3_messages SET state = ?3 WHERE account_id = ?1 AND uidl = ?2")

@@ -7,10 +7,10 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     FolderId, MessageId, Store, ThreadId,
-    codec::{col, col_addresses, col_opt_u32, col_strings, col_u32, col_u64},
+    codec::{col, col_addresses, col_strings, col_u32, col_u64},
     delta::{CHANGE_FLAGS, REMOVE_UIDS, WRITE_FLAGS},
     folders::FOLDER_SUMMARIES,
-    messages::{Address, DownloadState, Flags, SystemFlags, UPSERT_MESSAGES, UPSERT_PARTS},
+    messages::{Address, DownloadState, Flags, NewPart, SystemFlags, UPSERT_MESSAGES},
     search::SEARCH,
     sql,
     threads::{LOOKUP_LINKS, THREAD},
@@ -103,8 +103,6 @@ pub enum HotQuery {
     Thread,
     /// Storing a window's messages.
     InsertMessages,
-    /// Storing a window's parts: one index lookup per part.
-    InsertParts,
     /// Flag changes: the stored flags read with one index lookup per change.
     FlagChanges,
     /// Flag changes: the rows that differ written with one rowid lookup each.
@@ -116,13 +114,12 @@ pub enum HotQuery {
 }
 
 impl HotQuery {
-    pub const ALL: [HotQuery; 10] = [
+    pub const ALL: [HotQuery; 9] = [
         HotQuery::MessagesPage,
         HotQuery::FolderCounts,
         HotQuery::Search,
         HotQuery::Thread,
         HotQuery::InsertMessages,
-        HotQuery::InsertParts,
         HotQuery::FlagChanges,
         HotQuery::FlagWrites,
         HotQuery::Expunge,
@@ -140,12 +137,12 @@ const PAGE: &str = concat!(
       LIMIT ?4"
 );
 
-/// A message with every stored header.
+/// A message with every stored header and its parts.
 const DETAIL: &str = concat!(
     "SELECT ",
     summary_columns!(),
     ", m.modseq, m.sender_addrs, m.reply_to_addrs, m.cc_addrs, m.bcc_addrs,
-       m.header_message_id, m.header_in_reply_to, m.header_references
+       m.header_message_id, m.header_in_reply_to, m.header_references, m.parts
      FROM messages AS m WHERE m.id = ?1 AND m.tombstone = 0"
 );
 
@@ -200,15 +197,17 @@ impl Store {
         else {
             return Ok(None);
         };
-        let parts = sqlx::query(
-            "SELECT section, mime_type, charset, encoding, size, lines, disposition, filename,
-                    content_id, is_attachment, download_state
-             FROM parts WHERE message_id = ?1 ORDER BY id",
-        )
-        .bind(message.0)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(sql("read a message's parts"))?;
+        let states = super::parts::states(&mut tx, message).await?;
+        let parts = super::parts::decode(col(&row, "parts")?)?
+            .into_iter()
+            .map(|part| {
+                let download_state = states
+                    .iter()
+                    .find(|(section, _)| *section == part.section)
+                    .map_or(DownloadState::None, |(_, state)| *state);
+                part_detail(part, download_state)
+            })
+            .collect();
         Ok(Some(MessageDetail {
             summary: summary_from_row(&row)?,
             modseq: col_u64(&row, "modseq")?,
@@ -219,7 +218,7 @@ impl Store {
             message_id: col(&row, "header_message_id")?,
             in_reply_to: col(&row, "header_in_reply_to")?,
             references: col_strings(&row, "header_references")?,
-            parts: parts.iter().map(part_from_row).collect::<Result<_>>()?,
+            parts,
         }))
     }
 
@@ -231,7 +230,6 @@ impl Store {
             HotQuery::Search => SEARCH,
             HotQuery::Thread => THREAD,
             HotQuery::InsertMessages => UPSERT_MESSAGES,
-            HotQuery::InsertParts => UPSERT_PARTS,
             HotQuery::FlagChanges => CHANGE_FLAGS,
             HotQuery::FlagWrites => WRITE_FLAGS,
             HotQuery::Expunge => REMOVE_UIDS,
@@ -272,18 +270,18 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> Result<MessageSummary> {
     })
 }
 
-fn part_from_row(row: &SqliteRow) -> Result<PartDetail> {
-    Ok(PartDetail {
-        section: col(row, "section")?,
-        mime_type: col(row, "mime_type")?,
-        charset: col(row, "charset")?,
-        encoding: col(row, "encoding")?,
-        size: col_u32(row, "size")?,
-        lines: col_opt_u32(row, "lines")?,
-        disposition: col(row, "disposition")?,
-        filename: col(row, "filename")?,
-        content_id: col(row, "content_id")?,
-        is_attachment: col(row, "is_attachment")?,
-        download_state: DownloadState::from_sql(col(row, "download_state")?)?,
-    })
+fn part_detail(part: NewPart, download_state: DownloadState) -> PartDetail {
+    PartDetail {
+        section: part.section,
+        mime_type: part.mime_type,
+        charset: part.charset,
+        encoding: part.encoding,
+        size: part.size,
+        lines: part.lines,
+        disposition: part.disposition,
+        filename: part.filename,
+        content_id: part.content_id,
+        is_attachment: part.is_attachment,
+        download_state,
+    }
 }

@@ -1,5 +1,5 @@
-//! The JSON-batch path of `messages::write_messages`, for rows already stored: messages and
-//! their parts upserted through one `json_each` batch each (the update trigger keeps the
+//! The JSON-batch path of `messages::write_messages`, for rows already stored: messages with
+//! their parts' column upserted through one `json_each` batch (the update trigger keeps the
 //! search index in step), and the flags-only update of a complete row that an incomplete
 //! copy arrives for (issue 13: an incomplete summary never replaces a complete one's headers).
 
@@ -40,22 +40,8 @@ struct MessageRow<'a> {
     summary_state: &'static str,
     email_id: Option<&'a str>,
     server_thread: Option<&'a str>,
-}
-
-/// A part as one element of the JSON batch, tied to its message by UID.
-#[derive(Serialize)]
-struct PartRow<'a> {
-    uid: u32,
-    section: &'a str,
-    mime_type: &'a str,
-    charset: Option<&'a str>,
-    encoding: Option<&'a str>,
-    size: u32,
-    lines: Option<u32>,
-    disposition: Option<&'a str>,
-    filename: Option<&'a str>,
-    content_id: Option<&'a str>,
-    is_attachment: bool,
+    /// The `parts` column's text (migration 0020).
+    parts: String,
 }
 
 /// Upserts a window of messages. `WHERE true` lets SQLite parse `ON CONFLICT` after a SELECT.
@@ -64,14 +50,14 @@ pub(super) const UPSERT_MESSAGES: &str = "
     INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, date, size,
         subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
         header_message_id, header_in_reply_to, header_references, preview, has_attachments,
-        thread_id, summary_state, email_id, server_thread)
+        thread_id, summary_state, email_id, server_thread, parts)
     SELECT ?1, b.v ->> 'uid', b.v ->> 'modseq', b.v ->> 'flags',
         b.v ->> 'keywords', b.v ->> 'internal_date', b.v ->> 'date',
         b.v ->> 'size', b.v ->> 'subject', b.v ->> 'from', b.v ->> 'sender',
         b.v ->> 'reply_to', b.v ->> 'to', b.v ->> 'cc', b.v ->> 'bcc',
         b.v ->> 'message_id', b.v ->> 'in_reply_to', b.v ->> 'references',
         b.v ->> 'preview', b.v ->> 'has_attachments', b.v ->> 'thread_id',
-        b.v ->> 'summary_state', b.v ->> 'email_id', b.v ->> 'server_thread'
+        b.v ->> 'summary_state', b.v ->> 'email_id', b.v ->> 'server_thread', b.v ->> 'parts'
     FROM b
     WHERE true
     ON CONFLICT (folder_id, uid) DO UPDATE SET
@@ -96,7 +82,8 @@ pub(super) const UPSERT_MESSAGES: &str = "
         thread_id = excluded.thread_id,
         summary_state = excluded.summary_state,
         email_id = coalesce(excluded.email_id, messages.email_id),
-        server_thread = coalesce(excluded.server_thread, messages.server_thread)";
+        server_thread = coalesce(excluded.server_thread, messages.server_thread),
+        parts = iif(excluded.parts = '[]', messages.parts, excluded.parts)";
 
 /// Adds to the folder's counts the first copy of each UID of the batch that is not stored
 /// (`min(key)` makes SQLite take the other columns from that copy).
@@ -117,30 +104,6 @@ const UPDATE_FLAGS_ONLY: &str = "
        SET modseq = b.v ->> 'modseq', flags = b.v ->> 'flags', keywords = b.v ->> 'keywords'
       FROM b
      WHERE messages.folder_id = ?1 AND messages.uid = b.v ->> 'uid'";
-
-/// Upserts the parts of a window by (message, section), keeping their download state.
-/// `CROSS JOIN` keeps the batch as the outer loop, so each part costs one index lookup.
-pub(super) const UPSERT_PARTS: &str = "
-    WITH b AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?2))
-    INSERT INTO parts (message_id, section, mime_type, charset, encoding, size, lines,
-        disposition, filename, content_id, is_attachment)
-    SELECT m.id, b.v ->> 'section', b.v ->> 'mime_type', b.v ->> 'charset',
-        b.v ->> 'encoding', b.v ->> 'size', b.v ->> 'lines',
-        b.v ->> 'disposition', b.v ->> 'filename', b.v ->> 'content_id',
-        b.v ->> 'is_attachment'
-    FROM b
-    CROSS JOIN messages AS m ON m.folder_id = ?1 AND m.uid = b.v ->> 'uid'
-    WHERE true
-    ON CONFLICT (message_id, section) DO UPDATE SET
-        mime_type = excluded.mime_type,
-        charset = excluded.charset,
-        encoding = excluded.encoding,
-        size = excluded.size,
-        lines = excluded.lines,
-        disposition = excluded.disposition,
-        filename = excluded.filename,
-        content_id = excluded.content_id,
-        is_attachment = excluded.is_attachment";
 
 /// A flags-only update as one element of the JSON batch.
 #[derive(Serialize)]
@@ -180,7 +143,10 @@ pub(super) async fn update_flags_only(
     Ok(())
 }
 
-/// Upserts messages (and their parts) through one JSON batch each; for UIDs already stored.
+/// Upserts messages with their parts through one JSON batch; for UIDs already stored. A
+/// message's parts replace the stored ones, except that a message given without parts keeps
+/// them (a UID's structure never changes; a summary without BODYSTRUCTURE says nothing of it).
+/// The parts' download states (`part_states`) are kept.
 pub(super) async fn upsert_json(
     conn: &mut SqliteConnection,
     folder: FolderId,
@@ -190,7 +156,6 @@ pub(super) async fn upsert_json(
         return Ok(());
     }
     let mut rows = Vec::with_capacity(messages.len());
-    let mut parts = Vec::new();
     for &(message, thread_id) in messages {
         rows.push(MessageRow {
             uid: message.uid,
@@ -216,20 +181,8 @@ pub(super) async fn upsert_json(
             summary_state: summary_state(message),
             email_id: message.email_id.as_deref(),
             server_thread: message.server_thread.as_deref(),
+            parts: super::parts::encode(&message.parts)?,
         });
-        parts.extend(message.parts.iter().map(|part| PartRow {
-            uid: message.uid,
-            section: &part.section,
-            mime_type: &part.mime_type,
-            charset: part.charset.as_deref(),
-            encoding: part.encoding.as_deref(),
-            size: part.size,
-            lines: part.lines,
-            disposition: part.disposition.as_deref(),
-            filename: part.filename.as_deref(),
-            content_id: part.content_id.as_deref(),
-            is_attachment: part.is_attachment,
-        }));
     }
 
     let batch = batch_json(&rows, "messages")?;
@@ -248,14 +201,6 @@ pub(super) async fn upsert_json(
         .execute(&mut *conn)
         .await
         .map_err(sql("store messages"))?;
-    if !parts.is_empty() {
-        sqlx::query(UPSERT_PARTS)
-            .bind(folder.0)
-            .bind(batch_json(&parts, "parts")?)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql("store message parts"))?;
-    }
     Ok(())
 }
 
