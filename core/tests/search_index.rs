@@ -2,8 +2,10 @@
 //! trigger into `store::messages`) holds exactly the tokens the 0001 insert trigger put there:
 //! every row's tokens are compared, through `fts5vocab`, with a scratch FTS5 table filled by
 //! the trigger's own SQL over the stored rows. Covers fresh inserts (several statement
-//! chunks), a UID repeated in one batch, and re-sent messages (the upsert path). Also: the ids
-//! the write path gives new rows are never those of removed messages.
+//! chunks), a UID repeated in one batch, and re-sent messages (the upsert path), and the
+//! index pass (migration 0021) over messages a header sync stored without their search rows,
+//! changed and removed before the pass got to them. Also: the ids the write path gives new
+//! rows are never those of removed messages.
 
 // Test helpers outside `#[test]` functions unwrap too; a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -127,6 +129,42 @@ const STATE: FolderSyncState = FolderSyncState {
     exists: 300,
 };
 
+/// The tokens of the store's index and of the 0001 trigger's text over the stored rows.
+async fn index_and_old_form(
+    path: &std::path::Path,
+) -> (
+    Vec<(String, i64, String, i64)>,
+    Vec<(String, i64, String, i64)>,
+) {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    for statement in [
+        "CREATE VIRTUAL TABLE old_form USING fts5 (subject, addresses, preview, content = '',
+            contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2')",
+        FILL_OLD_FORM,
+        "CREATE VIRTUAL TABLE new_vocab USING fts5vocab (message_search, instance)",
+        "CREATE VIRTUAL TABLE old_vocab USING fts5vocab (old_form, instance)",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    let new = tokens(&mut conn, "new_vocab").await;
+    let old = tokens(&mut conn, "old_vocab").await;
+    conn.close().await.unwrap();
+    (new, old)
+}
+
+/// Rows in the search index of the store at `path` (read on a connection of its own).
+async fn indexed(path: &std::path::Path) -> i64 {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let n = sqlx::query_scalar("SELECT count(*) FROM message_search_docsize")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
 #[tokio::test]
 async fn the_write_path_indexes_what_the_old_trigger_did() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,19 +187,7 @@ async fn the_write_path_indexes_what_the_old_trigger_did() {
     assert_eq!(store.message_count(inbox).await.unwrap(), 260);
     store.close().await;
 
-    let url = format!("sqlite://{}", path.display());
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    for statement in [
-        "CREATE VIRTUAL TABLE old_form USING fts5 (subject, addresses, preview, content = '',
-            contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2')",
-        FILL_OLD_FORM,
-        "CREATE VIRTUAL TABLE new_vocab USING fts5vocab (message_search, instance)",
-        "CREATE VIRTUAL TABLE old_vocab USING fts5vocab (old_form, instance)",
-    ] {
-        sqlx::query(statement).execute(&mut conn).await.unwrap();
-    }
-    let new = tokens(&mut conn, "new_vocab").await;
-    let old = tokens(&mut conn, "old_vocab").await;
+    let (new, old) = index_and_old_form(&path).await;
     assert!(new.len() > 260 * 10, "{} tokens", new.len());
     assert_eq!(new, old);
     // The second copy of UID 7 won, and its first subject is gone from the index.
@@ -198,4 +224,87 @@ async fn message_ids_of_removed_messages_are_not_reused() {
     assert_eq!(&after[..2], &before[..2]);
     assert_eq!(after.len(), 4);
     assert!(after[2..].iter().all(|(_, id)| *id > newest), "{after:?}");
+}
+
+/// Windows stored for a later index pass (as a header sync stores them): nothing enters the
+/// index until the pass, a write that would index at once waits too while earlier messages
+/// wait, rows changed or removed before the pass are indexed as they are when it runs (the
+/// triggers leave waiting rows alone), and the pass, in several batches, indexes exactly what
+/// the 0001 trigger did. After it, new messages are indexed by their own write again.
+#[tokio::test]
+async fn the_index_pass_indexes_what_the_old_trigger_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anvert.sqlite3");
+    let (store, inbox) = inbox(&path).await;
+    let first: Vec<NewMessage> = (1..=2500).map(message).collect();
+    for window in first.chunks(500) {
+        store
+            .insert_window_index_later(inbox, &STATE, window)
+            .await
+            .unwrap();
+    }
+    // Changed before the pass (the upsert path, with the update trigger), and removed.
+    let mut again: Vec<NewMessage> = (2400..=2450).map(message).collect();
+    for m in &mut again {
+        m.subject = format!("Changed {}", m.uid);
+        m.cc.push(addr(Some("Late Person"), "late@x.org"));
+    }
+    store
+        .insert_window_index_later(inbox, &STATE, &again)
+        .await
+        .unwrap();
+    store
+        .apply_expunges(inbox, &[UidRange::new(10, 19)], None)
+        .await
+        .unwrap();
+    // New mail while messages wait: it waits with them.
+    store
+        .insert_window(inbox, &STATE, &[message(2501), message(2502)])
+        .await
+        .unwrap();
+    assert_eq!(indexed(&path).await, 0);
+
+    assert_eq!(store.index_pending().await.unwrap(), 2492);
+    assert_eq!(indexed(&path).await, 2492);
+    assert_eq!(store.index_pending().await.unwrap(), 0);
+    // Indexed by its own write now, and found.
+    store
+        .insert_window(inbox, &STATE, &[message(2503)])
+        .await
+        .unwrap();
+    assert_eq!(indexed(&path).await, 2493);
+    assert_eq!(store.index_pending().await.unwrap(), 0);
+    store.close().await;
+
+    let (new, old) = index_and_old_form(&path).await;
+    assert!(new.len() > 2493 * 10, "{} tokens", new.len());
+    assert_eq!(new, old);
+    let changed: std::collections::BTreeSet<i64> = new
+        .iter()
+        .filter(|(t, _, c, _)| t == "changed" && c == "subject")
+        .map(|(_, doc, ..)| *doc)
+        .collect();
+    assert_eq!(changed.len(), 51);
+    assert!(new.iter().any(|(t, ..)| t == "late"));
+}
+
+/// A search sees messages waiting for the index pass: it indexes them first.
+#[tokio::test]
+async fn a_search_indexes_what_waits_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anvert.sqlite3");
+    let (store, inbox) = inbox(&path).await;
+    let waiting: Vec<NewMessage> = (1..=30).map(message).collect();
+    store
+        .insert_window_index_later(inbox, &STATE, &waiting)
+        .await
+        .unwrap();
+    assert_eq!(indexed(&path).await, 0);
+    let account = store.accounts().await.unwrap()[0].id;
+    let found = store.search(account, "numéro 17", 10).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.uid).collect::<Vec<_>>(), [17]);
+    assert_eq!(indexed(&path).await, 30);
+    let cafe = store.search(account, "cafe", 100).await.unwrap();
+    // Every message but those whose `n` is 3 has a preview with "café".
+    assert_eq!(cafe.len(), (1..=30).filter(|uid| uid % 7 != 3).count());
 }

@@ -8,7 +8,8 @@
 //! messages (default 10,000; `scripts/bench.sh --large` sets 100,000) for `alice`, 1,000 for
 //! `bob` (the baseline), and 49 folders of 40 messages each. Each store is filled and queried
 //! in its own child process: a headers-first sync of the 50 folders with previews (no bodies),
-//! as an app on an unmetered link does, then the queries:
+//! as an app on an unmetered link does, and the search index pass the engine runs after it,
+//! then the queries:
 //! - `page`: the newest 50 of INBOX (`messages_page`, no cursor);
 //! - `deep page`: the next 50 from a cursor 90% deep into INBOX, reached by paging there;
 //! - `unread counts`: the unread and total counts of the 50 folders (`folders`);
@@ -258,6 +259,9 @@ async fn fill_and_query() -> Vec<(String, String)> {
     .unwrap();
     session.logout().await.unwrap();
     assert!(report.errors.is_empty(), "sync errors: {:?}", report.errors);
+    // The search index pass the engine runs after a sync (migration 0021).
+    let indexed = store.index_pending().await.unwrap();
+    assert_eq!(indexed, report.added(), "the index pass missed messages");
     put(
         "fill_seconds",
         format!("{:.3}", started.elapsed().as_secs_f64()),

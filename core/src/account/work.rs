@@ -49,7 +49,7 @@ impl AccountSession {
         let first = self
             .sync_pass(request, now, data_dir, events, &mut stale)
             .await;
-        match first {
+        let result = match first {
             // The warm connection had died while idle (the server never answered on it):
             // nothing was done, so the pass runs again on a new connection. Queued writes
             // stay in their durable queue either way.
@@ -62,6 +62,20 @@ impl AccountSession {
                     .await
             }
             other => other,
+        };
+        // A header sync stores its windows without their search rows (migration 0021): the
+        // index catches up here, after the folders (the app already has its message lists),
+        // also after a failed pass (what it committed is searchable too).
+        match (result, self.store().index_pending().await) {
+            (Ok(mut report), Err(e)) => {
+                report.errors.push(("search index".into(), e.to_string()));
+                Ok(report)
+            }
+            (Err(e), Err(index)) => {
+                tracing::warn!(account = self.id.0, error = %index, "the search index pass failed");
+                Err(e)
+            }
+            (result, Ok(_)) => result,
         }
     }
 

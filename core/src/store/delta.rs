@@ -12,7 +12,7 @@ use super::{
     FolderId, Store,
     codec::{batch_json, col, col_strings, col_u32, col_u64, int_u64},
     folders::{FolderSyncState, folder_row, write_highest_modseq, write_state},
-    messages::{Flags, NewMessage, SystemFlags, write_messages},
+    messages::{Flags, Indexing, NewMessage, SystemFlags, write_messages},
     objectid::{Takeover, clear_checks, expunge, take_over},
     ops::set_flag,
     sql,
@@ -135,8 +135,15 @@ impl Store {
                 ..NewMessage::default()
             })
             .collect();
-        let mut new = write_messages(&mut tx, stored.account, folder, &delta.new_messages).await?;
-        new += write_messages(&mut tx, stored.account, folder, &stubs).await?;
+        let mut new = write_messages(
+            &mut tx,
+            stored.account,
+            folder,
+            &delta.new_messages,
+            Indexing::Now,
+        )
+        .await?;
+        new += write_messages(&mut tx, stored.account, folder, &stubs, Indexing::Now).await?;
         clear_checks(&mut tx, folder, &delta.checked).await?;
         tx.commit().await.map_err(sql("commit a delta"))?;
         Ok(DeltaApplied {

@@ -5,8 +5,12 @@
 //! fetch; `sync::server_search` does.
 
 use super::{
-    AccountId, FolderId, MessageId, MessageSummary, NewMessage, Store, folders::folder_row,
-    invalid, messages::write_messages, query::summary_from_row, sql,
+    AccountId, FolderId, MessageId, MessageSummary, NewMessage, Store,
+    folders::folder_row,
+    invalid,
+    messages::{Indexing, write_messages},
+    query::summary_from_row,
+    sql,
 };
 use crate::Result;
 
@@ -56,7 +60,7 @@ impl Store {
     ) -> Result<Vec<MessageId>> {
         let mut tx = self.write().await?;
         let row = folder_row(&mut tx, folder).await?;
-        write_messages(&mut tx, row.account, folder, messages).await?;
+        write_messages(&mut tx, row.account, folder, messages, Indexing::Now).await?;
         let lowest: Option<i64> =
             sqlx::query_scalar("SELECT lowest_uid_synced FROM folders WHERE id = ?1")
                 .bind(folder.0)

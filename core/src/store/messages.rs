@@ -17,7 +17,7 @@ use super::{
     AccountId, FolderId, MessageId, Store,
     codec::{AddressList, batch_json, int_u64},
     folders::{FolderSyncState, folder_row, write_state},
-    invalid, sql, threads, upsert,
+    invalid, search, sql, threads, upsert,
 };
 use crate::Result;
 
@@ -189,10 +189,34 @@ impl Store {
         state_after: &FolderSyncState,
         messages: &[NewMessage],
     ) -> Result<()> {
+        self.store_window(folder, state_after, messages, Indexing::Now)
+            .await
+    }
+
+    /// As [`Store::insert_window`], but the new messages wait for the search index pass
+    /// ([`Store::index_pending`]) instead of entering the index in this transaction: for the
+    /// windows of a header sync, which the app waits on (migration 0021).
+    pub async fn insert_window_index_later(
+        &self,
+        folder: FolderId,
+        state_after: &FolderSyncState,
+        messages: &[NewMessage],
+    ) -> Result<()> {
+        self.store_window(folder, state_after, messages, Indexing::Later)
+            .await
+    }
+
+    async fn store_window(
+        &self,
+        folder: FolderId,
+        state_after: &FolderSyncState,
+        messages: &[NewMessage],
+        indexing: Indexing,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         let stored = folder_row(&mut tx, folder).await?;
         write_state(&mut tx, folder, &stored, state_after).await?;
-        write_messages(&mut tx, stored.account, folder, messages).await?;
+        write_messages(&mut tx, stored.account, folder, messages, indexing).await?;
         tx.commit()
             .await
             .map_err(sql("commit a window of messages"))
@@ -301,8 +325,21 @@ pub(super) fn write_messages<'a>(
     account: AccountId,
     folder: FolderId,
     messages: &'a [NewMessage],
+    indexing: Indexing,
 ) -> BoxFuture<'a, Result<u64>> {
-    Box::pin(write_messages_now(conn, account, folder, messages))
+    Box::pin(write_messages_now(
+        conn, account, folder, messages, indexing,
+    ))
+}
+
+/// When a write's new messages enter the search index (migration 0021).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Indexing {
+    /// In the write's transaction, when the index covers every earlier message (otherwise
+    /// they wait for the index pass with those).
+    Now,
+    /// By the index pass, later.
+    Later,
 }
 
 async fn write_messages_now(
@@ -310,6 +347,7 @@ async fn write_messages_now(
     account: AccountId,
     folder: FolderId,
     messages: &[NewMessage],
+    indexing: Indexing,
 ) -> Result<u64> {
     if messages.is_empty() {
         return Ok(0);
@@ -362,7 +400,7 @@ async fn write_messages_now(
         let done = super::objectid::take_over(conn, folder, &takeovers).await?;
         fresh.retain(|(m, _)| !done.uids.contains(&m.uid));
     }
-    insert_fresh(conn, folder, &fresh).await?;
+    insert_fresh(conn, folder, &fresh, indexing).await?;
     super::objectid::share_content(conn, folder, &fresh).await?;
     upsert::upsert_json(conn, folder, &again).await?;
     upsert::update_flags_only(conn, folder, &flags_only).await?;
@@ -445,11 +483,6 @@ const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, mo
     to_addrs, cc_addrs, bcc_addrs, header_message_id, header_in_reply_to, header_references, \
     preview, has_attachments, thread_id, summary_state, email_id, server_thread, parts)";
 const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-const INSERT_SEARCH_ROW: &str = "(?,?,?,?)";
-
-const INSERT_SEARCH_HEAD: &str = "INSERT INTO message_search (rowid, subject, addresses, preview)";
-/// Search rows per statement at most (4 parameters each, well under SQLite's 32766).
-const SEARCH_ROWS: usize = 4096;
 
 /// The JSON list columns of one message, encoded once.
 struct Encoded {
@@ -489,7 +522,7 @@ impl Encoded {
 /// The text the search index holds for a message's addresses: each address as
 /// `concat_ws(' ', name, email)`, all of them (From, Sender, Reply-To, To, Cc, Bcc, in order)
 /// joined by spaces; `None` for none, as `group_concat` over no rows gives NULL.
-fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
+pub(super) fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
     let mut text: Option<String> = None;
     for address in lists.into_iter().flatten() {
         let out = match &mut text {
@@ -514,6 +547,7 @@ async fn insert_fresh(
     conn: &mut SqliteConnection,
     folder: FolderId,
     fresh: &[(&NewMessage, i64)],
+    indexing: Indexing,
 ) -> Result<()> {
     if fresh.is_empty() {
         return Ok(());
@@ -584,28 +618,25 @@ async fn insert_fresh(
         .await
         .map_err(sql("count new messages"))?;
 
-    // The search rows go last, in as few statements as the parameter limit allows: FTS5
-    // flushes what it holds in memory to a new segment whenever a later statement of the
-    // transaction opens a savepoint, so every statement after one into `message_search`
-    // would cost a segment and, later, a merge.
-    let mut at = 0;
-    for block in fresh.chunks(SEARCH_ROWS) {
-        let text = values_sql(INSERT_SEARCH_HEAD, INSERT_SEARCH_ROW, block.len(), "");
-        let mut query = sqlx::query(&text);
-        for (i, ((message, _), enc)) in block.iter().zip(&encoded[at..]).enumerate() {
-            query = query
-                .bind(id_at(at + i))
-                .bind(message.subject.as_str())
-                .bind(enc.search.as_deref())
-                .bind(message.preview.as_deref().unwrap_or_default());
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .map_err(sql("index messages for search"))?;
-        at += block.len();
+    // The search rows go last (see `search::insert_rows`), and only while the index covers
+    // every earlier message: otherwise these wait with the others for the index pass, which
+    // takes them in id order (migration 0021).
+    if indexing == Indexing::Later || !search::is_current_below(conn, first_id).await? {
+        return Ok(());
     }
-    Ok(())
+    let rows: Vec<search::Row<'_>> = fresh
+        .iter()
+        .zip(&encoded)
+        .enumerate()
+        .map(|(i, ((message, _), enc))| search::Row {
+            id: id_at(i),
+            subject: &message.subject,
+            addresses: enc.search.as_deref(),
+            preview: message.preview.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    search::insert_rows(conn, &rows).await?;
+    search::set_indexed_to(conn, id_at(fresh.len() - 1)).await
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::{sql, sqltext::squeezed};
 use crate::{Error, Result};
 
 /// The migration files as written, comments and all: read at compile time only.
-const FILES: [&str; 20] = [
+const FILES: [&str; 21] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_content.sql"),
     include_str!("../../migrations/0003_pop3.sql"),
@@ -34,12 +34,13 @@ const FILES: [&str; 20] = [
     include_str!("../../migrations/0018_thread_keys.sql"),
     include_str!("../../migrations/0019_search_merges.sql"),
     include_str!("../../migrations/0020_parts_column.sql"),
+    include_str!("../../migrations/0021_search_pending.sql"),
 ];
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`. Carried without their
 /// comments and indentation ([`squeezed!`]): the files explain the schema to readers, and
 /// the database needs only the statements (37 KB of text in the library becomes 16 KB).
-const MIGRATIONS: [&str; 20] = [
+const MIGRATIONS: [&str; 21] = [
     squeezed!(FILES[0]),
     squeezed!(FILES[1]),
     squeezed!(FILES[2]),
@@ -60,6 +61,7 @@ const MIGRATIONS: [&str; 20] = [
     squeezed!(FILES[17]),
     squeezed!(FILES[18]),
     squeezed!(FILES[19]),
+    squeezed!(FILES[20]),
 ];
 
 // A file added to FILES is a migration only once it is squeezed into MIGRATIONS too.
@@ -228,6 +230,13 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(automerge, 8);
+        // 0021: the search index's progress, one row, covering the (no) messages there are.
+        let progress: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, indexed_to FROM search_progress")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(progress, [(1, 0)]);
     }
 
     /// Every schema object with its columns (tables), key columns (indexes) and, for all, its
@@ -449,6 +458,12 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(old, 0);
+        // 0021: the messages there were are taken as indexed (their rows were written then).
+        let indexed_to: i64 = sqlx::query_scalar("SELECT indexed_to FROM search_progress")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(indexed_to, 2);
         conn.close().await.unwrap();
 
         let store = Store::open(&path).await.unwrap();

@@ -18,7 +18,7 @@ use super::{
     AccountId, FolderId, MessageId, Store,
     codec::{col, col_opt_u32, col_u32},
     invalid,
-    messages::{NewMessage, write_messages},
+    messages::{Indexing, NewMessage, write_messages},
     sql,
 };
 use crate::{Error, Result};
@@ -229,7 +229,14 @@ impl Store {
         let uid = local_uid(&mut tx, drafts.0).await?;
         let mut record = draft.message.clone();
         record.uid = uid;
-        write_messages(&mut tx, AccountId(account), drafts, &[record]).await?;
+        write_messages(
+            &mut tx,
+            AccountId(account),
+            drafts,
+            &[record],
+            Indexing::Now,
+        )
+        .await?;
         let id: i64 =
             sqlx::query_scalar("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2")
                 .bind(drafts.0)

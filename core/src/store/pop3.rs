@@ -16,7 +16,7 @@ use super::{
     codec::{col, col_u32, int_u64},
     folders::folder_row,
     invalid,
-    messages::{DownloadState, NewMessage, write_messages},
+    messages::{DownloadState, Indexing, NewMessage, write_messages},
     sql,
 };
 use crate::{Error, Result};
@@ -211,7 +211,7 @@ impl Store {
                 ..m.message.clone()
             });
         }
-        write_messages(&mut tx, stored.account, folder, &rows).await?;
+        write_messages(&mut tx, stored.account, folder, &rows, Indexing::Now).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (m, row) in messages.iter().zip(&rows) {
             let id = message_id_of(&mut tx, folder, row.uid).await?;
@@ -261,6 +261,7 @@ impl Store {
             stored.account,
             folder,
             std::slice::from_ref(&content.message),
+            Indexing::Now,
         )
         .await?;
         if content.text_zstd.is_some() || content.html_zstd.is_some() {

@@ -333,7 +333,9 @@ async fn commit(
 
 /// The window's rows and sync state in one transaction, then the bodies read with it.
 async fn store_pending(store: &Store, folder: FolderId, p: &Pending) -> Result<()> {
-    store.insert_window(folder, &p.state, &p.messages).await?;
+    store
+        .insert_window_index_later(folder, &p.state, &p.messages)
+        .await?;
     super::recover::store_bodies(store, folder, &p.bodies).await
 }
 
