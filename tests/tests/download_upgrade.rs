@@ -84,13 +84,80 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
     assert!(kept.encoded_offset > 0 && kept.encoded_offset < part.encoded_size as u64);
     drop(engine);
 
-    // Back to schema 11: what migrations 19 down to 12 added is taken away, newest first (a
+    // Back to schema 11: what migrations 21 down to 12 added is taken away, newest first (a
     // later migration adds its own undo here).
     let db = dir.path().join("anvert.db");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     for statement in [
+        // 0021_search_pending (the engine's sync ran the index pass: nothing waits)
+        "DROP TRIGGER messages_search_delete",
+        "CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
+         BEGIN DELETE FROM message_search WHERE rowid = old.id; END",
+        "DROP TRIGGER messages_search_update",
+        "CREATE TRIGGER messages_search_update
+         AFTER UPDATE OF subject, preview, from_addrs, sender_addrs, reply_to_addrs, to_addrs,
+                         cc_addrs, bcc_addrs ON messages
+         WHEN old.subject IS NOT new.subject OR old.preview IS NOT new.preview
+           OR old.from_addrs IS NOT new.from_addrs OR old.sender_addrs IS NOT new.sender_addrs
+           OR old.reply_to_addrs IS NOT new.reply_to_addrs OR old.to_addrs IS NOT new.to_addrs
+           OR old.cc_addrs IS NOT new.cc_addrs OR old.bcc_addrs IS NOT new.bcc_addrs
+         BEGIN
+             DELETE FROM message_search WHERE rowid = old.id;
+             INSERT INTO message_search (rowid, subject, addresses, preview)
+             VALUES (new.id, new.subject,
+                 (SELECT group_concat(concat_ws(' ', a.value ->> 0, a.value ->> 1), ' ')
+                  FROM (SELECT value FROM json_each(new.from_addrs)
+                        UNION ALL SELECT value FROM json_each(new.sender_addrs)
+                        UNION ALL SELECT value FROM json_each(new.reply_to_addrs)
+                        UNION ALL SELECT value FROM json_each(new.to_addrs)
+                        UNION ALL SELECT value FROM json_each(new.cc_addrs)
+                        UNION ALL SELECT value FROM json_each(new.bcc_addrs)) AS a),
+                 coalesce(new.preview, ''));
+         END",
+        "DROP TABLE search_progress",
+        // 0020_parts_column: the part rows again, their download states, and the downloads
+        // tied to them (the partial download above among them)
+        "CREATE TABLE parts (
+             id INTEGER PRIMARY KEY,
+             message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+             section TEXT NOT NULL CHECK (section <> '' AND section NOT GLOB '*[^0-9.]*'),
+             mime_type TEXT NOT NULL, charset TEXT, encoding TEXT,
+             size INTEGER NOT NULL DEFAULT 0 CHECK (size BETWEEN 0 AND 4294967295),
+             lines INTEGER CHECK (lines BETWEEN 0 AND 4294967295),
+             disposition TEXT, filename TEXT, content_id TEXT,
+             is_attachment INTEGER NOT NULL DEFAULT 0 CHECK (is_attachment IN (0, 1)),
+             download_state TEXT NOT NULL DEFAULT 'none'
+                 CHECK (download_state IN ('none', 'partial', 'complete')),
+             UNIQUE (message_id, section)) STRICT",
+        "INSERT INTO parts (message_id, section, mime_type, charset, encoding, size, lines,
+                            disposition, filename, content_id, is_attachment, download_state)
+         SELECT m.id, p.value ->> 0, p.value ->> 1, p.value ->> 2, p.value ->> 3,
+                p.value ->> 4, p.value ->> 5, p.value ->> 6, p.value ->> 7, p.value ->> 8,
+                p.value ->> 9,
+                coalesce((SELECT s.download_state FROM part_states AS s
+                          WHERE s.message_id = m.id AND s.section = p.value ->> 0), 'none')
+         FROM messages AS m, json_each(m.parts) AS p ORDER BY m.id, p.key",
+        "CREATE TABLE part_downloads_old (
+             message_id INTEGER NOT NULL, section TEXT NOT NULL, destination TEXT NOT NULL,
+             encoded_offset INTEGER NOT NULL CHECK (encoded_offset >= 0),
+             decoded_len INTEGER NOT NULL CHECK (decoded_len >= 0),
+             decoder_state BLOB NOT NULL,
+             state TEXT NOT NULL CHECK (state IN ('partial', 'complete')),
+             bytes_on_disk INTEGER NOT NULL CHECK (bytes_on_disk >= 0),
+             updated_at INTEGER NOT NULL, last_used INTEGER NOT NULL,
+             mode TEXT NOT NULL DEFAULT 'body' CHECK (mode IN ('auto', 'body', 'binary')),
+             chunk_len INTEGER NOT NULL DEFAULT 0 CHECK (chunk_len >= 0),
+             PRIMARY KEY (message_id, section),
+             FOREIGN KEY (message_id, section) REFERENCES parts (message_id, section)
+                 ON DELETE CASCADE) STRICT, WITHOUT ROWID",
+        "INSERT INTO part_downloads_old SELECT * FROM part_downloads",
+        "DROP TABLE part_downloads",
+        "ALTER TABLE part_downloads_old RENAME TO part_downloads",
+        "CREATE INDEX part_downloads_by_last_used ON part_downloads (state, last_used)",
+        "DROP TABLE part_states",
+        "ALTER TABLE messages DROP COLUMN parts",
         // 0019_search_merges
         "INSERT INTO message_search (message_search, rank) VALUES ('automerge', 4)",
         // 0018_thread_keys (the links themselves are not carried back: a key cannot be)
