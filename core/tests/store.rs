@@ -502,6 +502,17 @@ async fn hot_queries_use_their_indexes() {
         };
         assert!(plan.iter().any(by_uid), "{query:?}: {plan:#?}");
     }
+    // The index pass walks the waiting rows only, each message found by its rowid (as a
+    // plain join, SQLite walked every message up to the batch's last id instead).
+    let pass = plan(HotQuery::IndexWaiting).await;
+    assert!(
+        has(&pass, "SEARCH w USING INTEGER PRIMARY KEY (rowid<?)"),
+        "{pass:#?}"
+    );
+    assert!(
+        has(&pass, "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"),
+        "{pass:#?}"
+    );
     // Flags are written only to the rows that differ, each found by its rowid.
     let writes = plan(HotQuery::FlagWrites).await;
     assert!(

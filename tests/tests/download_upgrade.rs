@@ -92,6 +92,7 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
         .unwrap();
     for statement in [
         // 0021_search_pending (the engine's sync ran the index pass: nothing waits)
+        "DROP TRIGGER messages_search_waiting_update",
         "DROP TRIGGER messages_search_delete",
         "CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
          BEGIN DELETE FROM message_search WHERE rowid = old.id; END",
@@ -116,7 +117,7 @@ async fn a_body_download_from_schema_11_resumes_after_the_upgrade(server: &dyn T
                         UNION ALL SELECT value FROM json_each(new.bcc_addrs)) AS a),
                  coalesce(new.preview, ''));
          END",
-        "DROP TABLE search_progress",
+        "DROP TABLE search_waiting",
         // 0020_parts_column: the part rows again, their download states, and the downloads
         // tied to them (the partial download above among them)
         "CREATE TABLE parts (

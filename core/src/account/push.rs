@@ -199,6 +199,7 @@ impl AccountSession {
             {
                 return lost(e);
             }
+            self.index_for_search().await;
         }
         // The account sync may have left another folder selected (or none, when this one
         // was unchanged); IDLE watches the selected one. Select again after each delta.
@@ -260,9 +261,21 @@ impl AccountSession {
         events: &dyn EventSink,
     ) -> Result<()> {
         let _one_at_a_time = self.busy.lock().await;
-        sync::sync_imap_folder(session, self.store(), self.id, folder, request, now, events)
-            .await
-            .map(drop)
+        let synced =
+            sync::sync_imap_folder(session, self.store(), self.id, folder, request, now, events)
+                .await
+                .map(drop);
+        self.index_for_search().await;
+        synced
+    }
+
+    /// The search index pass after a push sync (what its windows stored waits for it;
+    /// migration 0021). A failure is logged: push goes on, and the next search or sync pass
+    /// runs the pass again.
+    async fn index_for_search(&self) {
+        if let Err(e) = self.store().index_pending().await {
+            tracing::warn!(account = self.id.0, error = %e, "the search index pass failed");
+        }
     }
 }
 

@@ -335,10 +335,9 @@ pub(super) fn write_messages<'a>(
 /// When a write's new messages enter the search index (migration 0021).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Indexing {
-    /// In the write's transaction, when the index covers every earlier message (otherwise
-    /// they wait for the index pass with those).
+    /// In the write's transaction.
     Now,
-    /// By the index pass, later.
+    /// By the index pass, later: they wait in `search_waiting`.
     Later,
 }
 
@@ -522,7 +521,7 @@ impl Encoded {
 /// The text the search index holds for a message's addresses: each address as
 /// `concat_ws(' ', name, email)`, all of them (From, Sender, Reply-To, To, Cc, Bcc, in order)
 /// joined by spaces; `None` for none, as `group_concat` over no rows gives NULL.
-pub(super) fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
+fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
     let mut text: Option<String> = None;
     for address in lists.into_iter().flatten() {
         let out = match &mut text {
@@ -618,11 +617,15 @@ async fn insert_fresh(
         .await
         .map_err(sql("count new messages"))?;
 
-    // The search rows go last (see `search::insert_rows`), and only while the index covers
-    // every earlier message: otherwise these wait with the others for the index pass, which
-    // takes them in id order (migration 0021).
-    if indexing == Indexing::Later || !search::is_current_below(conn, first_id).await? {
-        return Ok(());
+    // The search rows go last (see `search::insert_rows`), or the rows that make the
+    // messages wait for the index pass (migration 0021).
+    if indexing == Indexing::Later {
+        let rows: Vec<(i64, Option<&str>)> = encoded
+            .iter()
+            .enumerate()
+            .map(|(i, enc)| (id_at(i), enc.search.as_deref()))
+            .collect();
+        return search::insert_waiting(conn, &rows).await;
     }
     let rows: Vec<search::Row<'_>> = fresh
         .iter()
@@ -635,8 +638,7 @@ async fn insert_fresh(
             preview: message.preview.as_deref().unwrap_or_default(),
         })
         .collect();
-    search::insert_rows(conn, &rows).await?;
-    search::set_indexed_to(conn, id_at(fresh.len() - 1)).await
+    search::insert_rows(conn, &rows).await
 }
 
 #[cfg(test)]

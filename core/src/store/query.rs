@@ -111,10 +111,12 @@ pub enum HotQuery {
     Expunge,
     /// Looking up the thread links of a window's Message-IDs.
     ThreadLinks,
+    /// The search index pass: the waiting rows, each message by its rowid.
+    IndexWaiting,
 }
 
 impl HotQuery {
-    pub const ALL: [HotQuery; 9] = [
+    pub const ALL: [HotQuery; 10] = [
         HotQuery::MessagesPage,
         HotQuery::FolderCounts,
         HotQuery::Search,
@@ -124,6 +126,7 @@ impl HotQuery {
         HotQuery::FlagWrites,
         HotQuery::Expunge,
         HotQuery::ThreadLinks,
+        HotQuery::IndexWaiting,
     ];
 }
 
@@ -234,6 +237,7 @@ impl Store {
             HotQuery::FlagWrites => WRITE_FLAGS,
             HotQuery::Expunge => REMOVE_UIDS,
             HotQuery::ThreadLinks => LOOKUP_LINKS,
+            HotQuery::IndexWaiting => super::search::INDEX_WAITING,
         };
         let mut conn = self.read().await?;
         let rows: Vec<(i64, i64, i64, String)> =

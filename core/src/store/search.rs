@@ -1,18 +1,16 @@
 //! Full-text search over subjects, addresses (names and emails) and previews, with SQLite
 //! FTS5. The index (`message_search`) is contentless. New messages enter it either in the
-//! transaction that stores them (`messages::write_messages`, when the index is current) or
-//! later, by the index pass here ([`Store::index_pending`]), which takes the messages
-//! waiting for it in id order and in large batches (migration 0021: the windows of a header
-//! sync wait for it). Updates and deletes (including cascades) of indexed messages are kept
-//! in step by triggers on `messages`. A search first brings the index up to date. User input
-//! never reaches FTS5 syntax: each word becomes a quoted prefix term.
+//! transaction that stores them (`messages::write_messages`) or, for the windows of a header
+//! sync, later (migration 0021): they wait in `search_waiting`, with their address text, for
+//! the index pass here ([`Store::index_pending`]), which moves them into the index in large
+//! batches. Updates and deletes (including cascades) are kept in step by triggers on
+//! `messages`, for indexed and waiting messages alike. A search first runs the pass when
+//! anything waits. User input never reaches FTS5 syntax: each word becomes a quoted prefix
+//! term.
 
 use sqlx::SqliteConnection;
 
-use super::{
-    AccountId, MessageSummary, Store, codec::col_addresses, content::write_err,
-    messages::search_addresses, query::summary_from_row, sql,
-};
+use super::{AccountId, MessageSummary, Store, content::write_err, query::summary_from_row, sql};
 use crate::Result;
 
 /// One message's search row.
@@ -31,7 +29,7 @@ const ROWS_PER_STATEMENT: usize = 4096;
 /// Writes search rows, in as few statements as the parameter limit allows: FTS5 flushes what
 /// it holds in memory to a new segment whenever a later statement of the transaction opens a
 /// savepoint, so every statement after one into `message_search` would cost a segment and,
-/// later, a merge. The caller moves `search_progress` past them.
+/// later, a merge.
 pub(super) async fn insert_rows(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<()> {
     for block in rows.chunks(ROWS_PER_STATEMENT) {
         let mut text = String::with_capacity(INSERT_HEAD.len() + block.len() * 10 + 8);
@@ -56,96 +54,100 @@ pub(super) async fn insert_rows(conn: &mut SqliteConnection, rows: &[Row<'_>]) -
     Ok(())
 }
 
-/// Records that the index covers every message up to `id`.
-pub(super) async fn set_indexed_to(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("UPDATE search_progress SET indexed_to = ?1 WHERE id = 1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(sql("record the search index's progress"))?;
+const WAITING_HEAD: &str = "INSERT INTO search_waiting (id, addresses)";
+/// Waiting rows per statement at most (2 parameters each).
+const WAITING_PER_STATEMENT: usize = 4096;
+
+/// Records messages as waiting for the index pass, each with its address text (as
+/// [`Row::addresses`]).
+pub(super) async fn insert_waiting(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, Option<&str>)],
+) -> Result<()> {
+    for block in rows.chunks(WAITING_PER_STATEMENT) {
+        let mut text = String::with_capacity(WAITING_HEAD.len() + block.len() * 6 + 8);
+        text.push_str(WAITING_HEAD);
+        text.push_str(" VALUES ");
+        for i in 0..block.len() {
+            text.push_str(if i == 0 { "(?,?)" } else { ",(?,?)" });
+        }
+        let mut query = sqlx::query(&text);
+        for (id, addresses) in block {
+            query = query.bind(*id).bind(*addresses);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(write_err("record messages waiting for the search index"))?;
+    }
     Ok(())
 }
 
-/// Whether the index covers every message with an id below `id`.
-pub(super) async fn is_current_below(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
-    sqlx::query_scalar(
-        "SELECT NOT EXISTS (SELECT 1 FROM messages
-                             WHERE id > (SELECT indexed_to FROM search_progress) AND id < ?1)",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(sql("check the search index's progress"))
-}
-
-/// Messages the index pass takes per transaction: about 15 ms of the writer each, so a window
-/// commit of a sync running beside it waits at most that long, and FTS5 writes a few large
-/// segments instead of one per window.
+/// Messages the index pass takes per transaction: a window commit of a sync running beside
+/// it waits at most for one batch, and FTS5 writes a few large segments instead of one per
+/// window.
 const PASS_BATCH: i64 = 2048;
 
-/// The messages waiting for the index, oldest id first, at most `?1`.
-const WAITING: &str = "
-    SELECT id, subject, from_addrs, sender_addrs, reply_to_addrs, to_addrs, cc_addrs, bcc_addrs,
-           coalesce(preview, '') AS preview
-      FROM messages
-     WHERE id > (SELECT indexed_to FROM search_progress)
-     ORDER BY id
-     LIMIT ?1";
+/// The id of the last message of the next batch of waiting ones, and how many it holds.
+const NEXT_BATCH: &str = "
+    SELECT max(id), count(*) FROM (SELECT id FROM search_waiting ORDER BY id LIMIT ?1)";
+
+/// Indexes the waiting messages up to id `?1`, with their text as it is now. `CROSS JOIN`
+/// keeps the waiting rows the outer loop: as a plain join SQLite walked `messages` from its
+/// first id up to `?1` (the constraint carried over to `m.id`), every message ever stored
+/// for every batch, and the pass grew with the square of the mailbox (1.6 s at 100,000).
+pub(super) const INDEX_WAITING: &str = "
+    INSERT INTO message_search (rowid, subject, addresses, preview)
+    SELECT m.id, m.subject, w.addresses, coalesce(m.preview, '')
+      FROM search_waiting AS w
+     CROSS JOIN messages AS m ON m.id = w.id
+     WHERE w.id <= ?1";
 
 impl Store {
-    /// Brings the search index up to date: every stored message not indexed yet is indexed,
-    /// in batches of [`PASS_BATCH`], each in its own transaction (a crash keeps what was
-    /// committed; the next pass goes on from there). Returns how many were indexed. The
-    /// engine runs it after a sync pass; [`Store::search`] runs it first. A full disk is
-    /// `DiskFull`, with the batch rolled back.
+    /// Brings the search index up to date: every message waiting for it is indexed, in
+    /// batches of [`PASS_BATCH`], each in its own transaction of two statements (a crash
+    /// keeps what was committed; the next pass goes on from there). Returns how many were
+    /// indexed. The engine runs it after a sync pass; [`Store::search`] runs it first when
+    /// anything waits. A full disk is `DiskFull`, with the batch rolled back.
     pub async fn index_pending(&self) -> Result<u64> {
         let mut total = 0;
         loop {
             let mut tx = self.write().await?;
-            let waiting = sqlx::query(WAITING)
+            let (last, count): (Option<i64>, i64) = sqlx::query_as(NEXT_BATCH)
                 .bind(PASS_BATCH)
-                .fetch_all(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(sql("read the messages waiting for the search index"))?;
-            let Some(last) = waiting.last() else {
+            let Some(last) = last else {
                 return Ok(total);
             };
-            let last: i64 = super::codec::col(last, "id")?;
-            let mut texts = Vec::with_capacity(waiting.len());
-            for row in &waiting {
-                let lists = [
-                    col_addresses(row, "from_addrs")?,
-                    col_addresses(row, "sender_addrs")?,
-                    col_addresses(row, "reply_to_addrs")?,
-                    col_addresses(row, "to_addrs")?,
-                    col_addresses(row, "cc_addrs")?,
-                    col_addresses(row, "bcc_addrs")?,
-                ];
-                let [a, b, c, d, e, f] = &lists;
-                texts.push(search_addresses([a, b, c, d, e, f]));
-            }
-            let rows = waiting
-                .iter()
-                .zip(&texts)
-                .map(|(row, addresses)| {
-                    Ok(Row {
-                        id: super::codec::col(row, "id")?,
-                        subject: super::codec::col(row, "subject")?,
-                        addresses: addresses.as_deref(),
-                        preview: super::codec::col(row, "preview")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            insert_rows(&mut tx, &rows).await?;
-            set_indexed_to(&mut tx, last).await?;
+            sqlx::query(INDEX_WAITING)
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_err("index messages for search"))?;
+            sqlx::query("DELETE FROM search_waiting WHERE id <= ?1")
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_err("index messages for search"))?;
             tx.commit()
                 .await
                 .map_err(write_err("commit a batch of the search index"))?;
-            total += rows.len() as u64;
-            if (rows.len() as i64) < PASS_BATCH {
+            total += count as u64;
+            if count < PASS_BATCH {
                 return Ok(total);
             }
         }
+    }
+
+    /// Whether any message waits for the search index.
+    async fn index_waits(&self) -> Result<bool> {
+        let mut conn = self.read().await?;
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM search_waiting)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql("check for messages waiting for the search index"))
     }
 }
 
@@ -180,9 +182,11 @@ impl Store {
             return Ok(Vec::new());
         };
         // Messages a header sync stored without their search rows are indexed first, so
-        // the search sees every stored message (usually none wait: the engine's pass runs
-        // after each sync).
-        self.index_pending().await?;
+        // the search sees every stored message. Usually none wait (the engine's pass runs
+        // after each sync), and then the search does not touch the writer.
+        if self.index_waits().await? {
+            self.index_pending().await?;
+        }
         let mut conn = self.read().await?;
         let rows = sqlx::query(SEARCH)
             .bind(expression)
