@@ -301,3 +301,26 @@ async fn a_search_indexes_what_waits_first() {
     // Every message but those whose `n` is 3 has a preview with "café".
     assert_eq!(cafe.len(), (1..=30).filter(|uid| uid % 7 != 3).count());
 }
+
+/// Messages waiting for the index are in the file: after a restart (the app killed between
+/// a sync and its pass) a search still finds them.
+#[tokio::test]
+async fn waiting_messages_outlast_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anvert.sqlite3");
+    let (store, inbox) = inbox(&path).await;
+    let waiting: Vec<NewMessage> = (1..=40).map(message).collect();
+    store
+        .insert_window_index_later(inbox, &STATE, &waiting)
+        .await
+        .unwrap();
+    store.close().await;
+    assert_eq!(indexed(&path).await, 0);
+
+    let store = Store::open(&path).await.unwrap();
+    let account = store.accounts().await.unwrap()[0].id;
+    let found = store.search(account, "numéro 33", 10).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.uid).collect::<Vec<_>>(), [33]);
+    assert_eq!(indexed(&path).await, 40);
+    assert_eq!(store.index_pending().await.unwrap(), 0);
+}

@@ -118,6 +118,10 @@ async fn sync_events_queries_ledger_and_restart() {
         "{progress:?}"
     );
 
+    // The sync's windows waited for the search index, and the engine's pass after the sync
+    // indexed them all: nothing is left for a search to do first.
+    assert_eq!(engine.store().index_pending().await.unwrap(), 0);
+
     // Queries from the store.
     let folders = engine.folders(account).await.unwrap();
     let inbox = folders.iter().find(|f| f.name == "INBOX").unwrap();
