@@ -260,6 +260,18 @@ impl Store {
         u64::try_from(bytes).map_err(|_| invalid("a negative sum of message sizes"))
     }
 
+    /// The names of the account's folders with a stored sync state (synced at least once).
+    pub async fn synced_folder_names(&self, account: AccountId) -> Result<Vec<String>> {
+        let mut conn = self.read().await?;
+        sqlx::query_scalar(
+            "SELECT name FROM folders WHERE account_id = ?1 AND uidvalidity IS NOT NULL",
+        )
+        .bind(account.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("list an account's synced folders"))
+    }
+
     /// The stored sync state of a folder.
     pub async fn folder_state(&self, folder: FolderId) -> Result<FolderSyncState> {
         let mut conn = self.read().await?;

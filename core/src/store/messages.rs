@@ -453,7 +453,7 @@ fn chunks(n: usize) -> impl Iterator<Item = usize> {
 }
 
 /// `head VALUES row, row, … tail` for `rows` copies of `row`.
-fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+pub(super) fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
     let mut text = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 1) + 8);
     text.push_str(head);
     text.push_str(" VALUES ");

@@ -10,7 +10,10 @@
 
 use sqlx::SqliteConnection;
 
-use super::{AccountId, MessageSummary, Store, content::write_err, query::summary_from_row, sql};
+use super::{
+    AccountId, MessageSummary, Store, content::write_err, messages::values_sql,
+    query::summary_from_row, sql,
+};
 use crate::Result;
 
 /// One message's search row.
@@ -32,12 +35,7 @@ const ROWS_PER_STATEMENT: usize = 4096;
 /// later, a merge.
 pub(super) async fn insert_rows(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<()> {
     for block in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut text = String::with_capacity(INSERT_HEAD.len() + block.len() * 10 + 8);
-        text.push_str(INSERT_HEAD);
-        text.push_str(" VALUES ");
-        for i in 0..block.len() {
-            text.push_str(if i == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
-        }
+        let text = values_sql(INSERT_HEAD, "(?,?,?,?)", block.len(), "");
         let mut query = sqlx::query(&text);
         for row in block {
             query = query
@@ -65,12 +63,7 @@ pub(super) async fn insert_waiting(
     rows: &[(i64, Option<&str>)],
 ) -> Result<()> {
     for block in rows.chunks(WAITING_PER_STATEMENT) {
-        let mut text = String::with_capacity(WAITING_HEAD.len() + block.len() * 6 + 8);
-        text.push_str(WAITING_HEAD);
-        text.push_str(" VALUES ");
-        for i in 0..block.len() {
-            text.push_str(if i == 0 { "(?,?)" } else { ",(?,?)" });
-        }
+        let text = values_sql(WAITING_HEAD, "(?,?)", block.len(), "");
         let mut query = sqlx::query(&text);
         for (id, addresses) in block {
             query = query.bind(*id).bind(*addresses);
@@ -107,9 +100,13 @@ impl Store {
     /// Brings the search index up to date: every message waiting for it is indexed, in
     /// batches of [`PASS_BATCH`], each in its own transaction of two statements (a crash
     /// keeps what was committed; the next pass goes on from there). Returns how many were
-    /// indexed. The engine runs it after a sync pass; [`Store::search`] runs it first when
-    /// anything waits. A full disk is `DiskFull`, with the batch rolled back.
+    /// indexed. The engine runs it after a sync pass; [`Store::search`] runs it first. When
+    /// nothing waits it only reads (the writer is not taken). A full disk is `DiskFull`, with
+    /// the batch rolled back.
     pub async fn index_pending(&self) -> Result<u64> {
+        if !self.index_waits().await? {
+            return Ok(0);
+        }
         let mut total = 0;
         loop {
             let mut tx = self.write().await?;
@@ -184,9 +181,7 @@ impl Store {
         // Messages a header sync stored without their search rows are indexed first, so
         // the search sees every stored message. Usually none wait (the engine's pass runs
         // after each sync), and then the search does not touch the writer.
-        if self.index_waits().await? {
-            self.index_pending().await?;
-        }
+        self.index_pending().await?;
         let mut conn = self.read().await?;
         let rows = sqlx::query(SEARCH)
             .bind(expression)

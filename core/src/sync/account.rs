@@ -96,14 +96,9 @@ impl AccountPass {
                 .folders
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case("INBOX"));
-        let stored = store.folders(account).await?;
-        let mut inbox_known = false;
-        let mut any_known = false;
-        for f in &stored {
-            let known = store.folder_state(f.id).await?.uidvalidity.is_some();
-            any_known |= known;
-            inbox_known |= known && f.name.eq_ignore_ascii_case("INBOX");
-        }
+        let synced = store.synced_folder_names(account).await?;
+        let inbox_known = synced.iter().any(|n| n.eq_ignore_ascii_case("INBOX"));
+        let any_known = !synced.is_empty();
         // STATUS can only show a folder unchanged with HIGHESTMODSEQ (CONDSTORE). Without it
         // every folder is scanned anyway: neither LIST-STATUS items nor a STATUS flight is sent.
         // Nor on a first sync: no folder has a stored state for STATUS to confirm, and every
