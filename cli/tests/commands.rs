@@ -4,7 +4,7 @@
 //! next `sync`, or at once with `--now`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! there, and the password never appears, even with `ANVERT_LOG=trace`. Then POP3.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use anvert_tests::dovecot::{Dovecot, DovecotOptions};
 use common::Anvert;

@@ -3,7 +3,7 @@
 //! (2), an interrupted sync (130), and a new password checked with `account password`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use anvert_tests::dovecot::Dovecot;
 use common::{Anvert, closed_port};

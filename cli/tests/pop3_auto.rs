@@ -3,7 +3,7 @@
 //! `account add --protocol auto` reporting what answered on each port and what it chose.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use anvert_tests::{dovecot::Dovecot, generator::GenConfig};
 use common::{Anvert, closed_port};

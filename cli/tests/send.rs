@@ -5,7 +5,7 @@
 //! only, cancelling, retrying, and a usage error's exit status.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use anvert_tests::{
     dovecot::{Dovecot, DovecotOptions, SubmissionOptions},

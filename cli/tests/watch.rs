@@ -2,7 +2,7 @@
 //! message delivered while it runs (pushed through IDLE), and exits 130 on SIGINT.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
-mod common;
+use crate::common;
 
 use std::{
     io::{BufRead, BufReader},

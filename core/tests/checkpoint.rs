@@ -3,7 +3,7 @@
 //! In WAL mode only a checkpoint writes the database file, so its length tells who copied.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::{
     path::Path,

@@ -4,7 +4,7 @@
 //! tombstones and takeovers (`objectid.rs` checks those too).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::state;
 use sqlx::{Connection, SqliteConnection};

@@ -4,7 +4,7 @@
 //! shares the body; threads follow THREADID where given.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anvert_core::store::{
     Delta, FolderId, MessageId, NewMessage, NewPart, Store, Takeover, UidRange,

@@ -8,7 +8,7 @@
 //! - queued offline, delivered exactly once by the next sync.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-mod sending_common;
+use crate::sending_common;
 
 use anvert_core::{
     engine::{Draft, DraftAttachment, EngineConfig},

@@ -3,7 +3,7 @@
 //! and what can be retried is.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-mod sending_common;
+use crate::sending_common;
 
 use std::time::Duration;
 

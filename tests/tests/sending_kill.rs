@@ -6,7 +6,7 @@
 //! commit of its reply) are counted and printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-mod sending_common;
+use crate::sending_common;
 
 use std::{collections::BTreeMap, process::Command, time::Duration};
 
