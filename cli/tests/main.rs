@@ -2,9 +2,9 @@
 //! engine instead of one per file. With a binary per file, the test build took over 12 GB of
 //! disk and filled a CI machine's (2026-12-07).
 
-mod common;
 mod cli;
 mod commands;
+mod common;
 mod doctor;
 mod exit_codes;
 mod exit_status;

@@ -5,7 +5,6 @@
 //! Four files stay binaries of their own (`Cargo.toml`), because they measure the whole process:
 //! the peak resident set (`hostile_memory`, `hostile_pop3`, `hostile_exists`) and its threads (`tap`).
 
-mod sending_common;
 mod binary_downloads;
 mod callbacks;
 mod catenate;
@@ -39,6 +38,7 @@ mod pop3_sync;
 mod preview_nil;
 mod queue_rows;
 mod sending;
+mod sending_common;
 mod sending_faults;
 mod sending_harness;
 mod sending_kill;

@@ -26,15 +26,28 @@ pub struct Addr {
 /// invalid sequences. Most subjects and names, and every PREVIEW (plain UTF-8 by definition),
 /// are such text: in a header sync this is one of the commonest calls.
 pub fn decode_header_text(raw: &[u8]) -> String {
-    let plain =
-        !raw.iter().any(|&b| b == b'\r' || b == b'\n') && !raw.windows(2).any(|w| w == b"=?");
-    if !plain {
+    if !is_plain(raw) {
         return decode_with_mail_parser(raw);
     }
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
     let end = raw.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
     String::from_utf8_lossy(raw.get(start..end).unwrap_or_default()).into_owned()
+}
+
+/// No line break and no `=?` (which may start an encoded word): the text is the value as
+/// is. One pass over the bytes (a header sync asks this of every subject and display name).
+fn is_plain(raw: &[u8]) -> bool {
+    let mut after_equals = false;
+    for &b in raw {
+        match b {
+            b'\r' | b'\n' => return false,
+            b'?' if after_equals => return false,
+            _ => {}
+        }
+        after_equals = b == b'=';
+    }
+    true
 }
 
 /// [`decode_header_text`] through mail-parser's unstructured-header parser.
@@ -52,6 +65,10 @@ fn decode_with_mail_parser(raw: &[u8]) -> String {
 /// CR or LF turned into a space.
 fn unfold(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 1);
+    if !raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend_from_slice(raw);
+        return out;
+    }
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
         match b {
@@ -146,11 +163,14 @@ fn strip_field_name(text: &str) -> &str {
 }
 
 fn without_whitespace(s: &str) -> String {
-    if s.chars().any(char::is_whitespace) {
-        s.chars().filter(|c| !c.is_whitespace()).collect()
-    } else {
-        s.to_string()
+    // ASCII without whitespace (the usual id) is copied as is; anything else goes through
+    // char::is_whitespace, which for ASCII is exactly \t, \n, \x0b, \x0c, \r and space.
+    if s.bytes()
+        .all(|b| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' '))
+    {
+        return s.to_string();
     }
+    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 #[cfg(test)]
@@ -319,5 +339,31 @@ mod tests {
             format!("{}@x", 100_000 - limits::MAX_REFERENCES + 1)
         );
         assert_eq!(ids.last().map(String::as_str), Some("99999@x"));
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_their_definitions() {
+        let samples: [&str; 12] = [
+            "",
+            "abc@def",
+            " a b ",
+            "a\tb\nc\rd\x0be\x0cf",
+            "a\u{85}b\u{a0}c\u{2003}d",
+            "caf\u{e9}@x",
+            "=?",
+            "a=?b",
+            "a= ?b",
+            "?=",
+            "==?",
+            "x\r\ny",
+        ];
+        for s in samples {
+            let slow: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            assert_eq!(without_whitespace(s), slow, "{s:?}");
+            let raw = s.as_bytes();
+            let plain = !raw.iter().any(|&b| b == b'\r' || b == b'\n')
+                && !raw.windows(2).any(|w| w == b"=?");
+            assert_eq!(is_plain(raw), plain, "{s:?}");
+        }
     }
 }

@@ -186,8 +186,12 @@ fn describe(
     section: &str,
     container: Container,
 ) -> PartInfo {
-    let mime_type =
-        format!("{}/{}", common.ty.ty.trim(), common.ty.subtype.trim()).to_ascii_lowercase();
+    let (ty, subtype) = (common.ty.ty.trim(), common.ty.subtype.trim());
+    let mut mime_type = String::with_capacity(ty.len() + 1 + subtype.len());
+    mime_type.push_str(ty);
+    mime_type.push('/');
+    mime_type.push_str(subtype);
+    mime_type.make_ascii_lowercase();
     let charset = param(common.ty.params.as_deref(), "charset")
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty());

@@ -15,9 +15,9 @@ use sqlx::SqliteConnection;
 pub(super) use super::upsert::UPSERT_MESSAGES;
 use super::{
     AccountId, FolderId, MessageId, Store,
-    codec::{AddressList, batch_json, int_u64},
+    codec::int_u64,
     folders::{FolderSyncState, folder_row, write_state},
-    invalid, search, sql, threads, upsert,
+    invalid, json, search, sql, threads, upsert,
 };
 use crate::Result;
 
@@ -494,6 +494,23 @@ struct Encoded {
     search: Option<String>,
 }
 
+/// An address list column's text, as `codec::AddressList` serializes it:
+/// `[[name-or-null, email], ...]`.
+fn address_list(list: &[Address]) -> String {
+    let bytes = list
+        .iter()
+        .map(|a| a.email.len() + a.name.as_ref().map_or(4, String::len) + 8)
+        .sum::<usize>();
+    let mut out = json::Array::with_capacity(bytes + 2);
+    for a in list {
+        out.array(|pair| {
+            pair.opt_str(a.name.as_deref());
+            pair.str(&a.email);
+        });
+    }
+    out.end()
+}
+
 impl Encoded {
     fn new(message: &NewMessage) -> Result<Encoded> {
         let lists = [
@@ -506,12 +523,12 @@ impl Encoded {
         ];
         let mut addresses: [String; 6] = Default::default();
         for (out, list) in addresses.iter_mut().zip(lists) {
-            *out = batch_json(&AddressList(list), "addresses")?;
+            *out = address_list(list);
         }
         Ok(Encoded {
-            keywords: batch_json(&message.flags.keywords, "keywords")?,
+            keywords: json::strings(&message.flags.keywords),
             addresses,
-            references: batch_json(&message.references, "references")?,
+            references: json::strings(&message.references),
             parts: super::parts::encode(&message.parts)?,
             search: search_addresses(lists),
         })
@@ -671,5 +688,29 @@ mod tests {
             search_addresses([&none, &none, &none, &none, &none, &none]),
             None
         );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn address_lists_are_written_as_serde_json_wrote_them() {
+        let a = |name: Option<&str>, email: &str| Address {
+            name: name.map(str::to_string),
+            email: email.to_string(),
+        };
+        let lists = [
+            vec![],
+            vec![a(Some("Zoë \"Z\" Ünal"), "z@x.org")],
+            vec![
+                a(None, "b@y.org"),
+                a(Some(""), "c\\d@z.org"),
+                a(Some("t\tab"), "e@f"),
+            ],
+        ];
+        for list in lists {
+            assert_eq!(
+                address_list(&list),
+                serde_json::to_string(&super::super::codec::AddressList(&list)).unwrap()
+            );
+        }
     }
 }

@@ -34,6 +34,7 @@ mod content;
 mod delta;
 mod folders;
 mod hits;
+mod json;
 mod ledger;
 mod locate;
 mod messages;
