@@ -8,6 +8,8 @@
 //! tests compare them), so the columns read back with serde_json as before and compare equal
 //! to rows written by older versions.
 
+use std::fmt::Write;
+
 /// A JSON array being written: `[`, values separated by `,`, `]` by [`Array::end`].
 pub(super) struct Array {
     out: String,
@@ -36,42 +38,26 @@ impl Array {
     pub(super) fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
-            None => {
-                self.comma();
-                self.out.push_str("null");
-            }
+            None => self.null(),
         }
     }
 
     pub(super) fn num(&mut self, n: u64) {
         self.comma();
-        // A u64 has at most 20 digits.
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        for &d in digits.get(i..).unwrap_or_default() {
-            self.out.push(char::from(d));
-        }
+        // Writing to a String cannot fail.
+        let _ = write!(self.out, "{n}");
     }
 
     pub(super) fn opt_num(&mut self, n: Option<u64>) {
         match n {
             Some(n) => self.num(n),
-            None => {
-                self.comma();
-                self.out.push_str("null");
-            }
+            None => self.null(),
         }
+    }
+
+    fn null(&mut self) {
+        self.comma();
+        self.out.push_str("null");
     }
 
     /// A nested array, written by `f`.
