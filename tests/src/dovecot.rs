@@ -477,15 +477,39 @@ impl Dovecot {
     }
 
     /// Gives every file under the users' homes to the mail user (only needed when we are root).
+    ///
+    /// The running Dovecot may replace or remove its own files (index logs, caches, `tmp/`)
+    /// during the walk, so a file gone before it is reached is passed over; `chown -R` failed
+    /// the whole call for one such file.
     pub fn fix_ownership(&self) {
         if let Some((uid, gid)) = self.mail_owner {
-            let status = Command::new("chown")
-                .arg("-R")
-                .arg(format!("{uid}:{gid}"))
-                .arg(self.root.path().join("home"))
-                .status()
-                .expect("chown");
-            assert!(status.success(), "chown of the test homes failed");
+            chown_tree(&self.root.path().join("home"), uid, gid);
+        }
+    }
+}
+
+/// `chown -R`, without following symlinks, passing over what disappears meanwhile.
+fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        Err(e) if gone(&e) => return,
+        other => other.unwrap_or_else(|e| panic!("chown {}: {e}", path.display())),
+    }
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !meta.is_dir() {
+        return;
+    }
+    let entries = match std::fs::read_dir(path) {
+        Err(e) if gone(&e) => return,
+        other => other.unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    };
+    for entry in entries {
+        match entry {
+            Ok(entry) => chown_tree(&entry.path(), uid, gid),
+            Err(e) if gone(&e) => {}
+            Err(e) => panic!("read {}: {e}", path.display()),
         }
     }
 }
