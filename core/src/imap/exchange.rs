@@ -78,6 +78,8 @@ pub(crate) struct Pipeline {
     drained: bool,
     /// Hand unparsable FETCH responses (the guard's markers) to the caller, not fail.
     takes_unparsable_fetch: bool,
+    /// Fill the pipeline gradually ([`ramp_up`](Self::ramp_up)).
+    ramp: bool,
 }
 
 impl Pipeline {
@@ -103,6 +105,29 @@ impl Pipeline {
     /// markers, see [`Unparsable`]) instead of the pipeline failing on them.
     pub(crate) fn take_unparsable_fetch(&mut self) {
         self.takes_unparsable_fetch = true;
+    }
+
+    /// Sends one command, then one more in flight after each completion, up to the depth:
+    /// at most `completed + 1` in flight.
+    ///
+    /// For windows of summaries. Dovecot runs pipelined FETCHes side by side and interleaves
+    /// their output, so four windows sent at once all complete at about the same time: the
+    /// first of them reached the app (and the store) only after all four had arrived, and the
+    /// store waited idle meanwhile (at 10,000 messages, about 64 ms of a 390 ms sync, for a
+    /// 200-message window that takes 9 ms alone). Ramped, the first window arrives alone and is
+    /// committed while the next ones are read. The price is one round trip with the server
+    /// idle at the start of a batch, on servers that would have answered in order anyway.
+    pub(crate) fn ramp_up(&mut self) {
+        self.ramp = true;
+    }
+
+    /// How many commands may be in flight now.
+    fn in_flight_limit(&self) -> usize {
+        if self.ramp {
+            self.depth.min(self.completed + 1)
+        } else {
+            self.depth
+        }
     }
 }
 
@@ -140,6 +165,7 @@ impl ImapSession {
             sending: true,
             drained: false,
             takes_unparsable_fetch: false,
+            ramp: false,
         }
     }
 
@@ -220,7 +246,7 @@ impl ImapSession {
             let room = |pipe: &Pipeline| {
                 pipe.sending
                     && pipe.tags.len() < pipe.commands.len()
-                    && pipe.tags.len() - pipe.completed < pipe.depth
+                    && pipe.tags.len() - pipe.completed < pipe.in_flight_limit()
             };
             if room(pipe) {
                 // Everything this round sends leaves in one write (see `cork`).

@@ -198,6 +198,7 @@ impl ImapSession {
         self.meter().set_purpose(crate::net::Purpose::SyncMetadata);
         let mut pipe = self.pipeline(&commands, depth);
         pipe.take_unparsable_fetch();
+        pipe.ramp_up();
         let ranges = windows
             .iter()
             .map(|w| if by_uid { None } else { seq_range(w) })
@@ -220,11 +221,16 @@ impl ImapSession {
         } = fetch;
         // The window a message belongs to, and whether it is one the window asked for: in a
         // sequence-number fetch, a summary outside every window's range is unsolicited.
+        // Searched from the oldest window in flight, where a message almost always belongs:
+        // a batch plans up to `SUMMARY_BATCH_MAX` windows.
         let route = |oldest: usize, seq: u32| match ranges
             .iter()
-            .position(|r| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
+            .enumerate()
+            .skip(oldest)
+            .chain(ranges.iter().enumerate().take(oldest))
+            .find(|(_, r)| r.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
         {
-            Some(index) => (index, true),
+            Some((index, _)) => (index, true),
             None => (oldest, ranges.get(oldest).is_some_and(Option::is_none)),
         };
         let next = self

@@ -579,3 +579,39 @@ async fn a_change_reported_with_dones_reply_counts() {
         .unwrap();
     assert_eq!(outcome, IdleOutcome::Changed);
 }
+
+/// Windows of summaries fill the pipeline gradually: the first FETCH alone, then one more in
+/// flight after each completion, up to the depth (`Pipeline::ramp_up`; Dovecot interleaves
+/// pipelined FETCHes, so four sent at once would all complete together).
+#[tokio::test]
+async fn summary_windows_ramp_up_to_the_pipeline_depth() {
+    let wire = wire("* OK [CAPABILITY IMAP4rev1] hi", mailbox).await;
+    let mut session = open(&wire, &Credential::password("alice", "pw"), 5 * SECOND)
+        .await
+        .unwrap();
+    session.ensure_selected("INBOX").await.unwrap();
+    let windows: Vec<String> = ["5", "4", "3", "2", "1"].map(String::from).to_vec();
+    let items = super::SummaryItems {
+        preview: false,
+        modseq: false,
+        references: false,
+        objectid: false,
+    };
+    let mut fetch = session.start_summaries(&windows, false, items, 4);
+    let mut delivered = Vec::new();
+    while let Some(window) = session.next_window(&mut fetch).await.unwrap() {
+        delivered.push(window.index);
+    }
+    assert_eq!(delivered, [0, 1, 2, 3, 4]);
+    let fetches: Vec<Vec<String>> = wire
+        .commands()
+        .into_iter()
+        .filter(|f| f.iter().any(|c| c.starts_with("FETCH")))
+        .map(|f| {
+            f.into_iter()
+                .map(|c| c.split(' ').nth(1).unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(fetches, [vec!["5"], vec!["4", "3"], vec!["2", "1"]]);
+}
