@@ -5,7 +5,8 @@
 //! chunks), a UID repeated in one batch, and re-sent messages (the upsert path), and the
 //! index pass (migration 0021) over messages a header sync stored without their search rows,
 //! changed and removed before the pass got to them. Also: the ids the write path gives new
-//! rows are never those of removed messages.
+//! rows are never those of removed messages, and windows prepared before their transaction
+//! (`Prepared`, as a header sync writes them) store exactly what unprepared ones store.
 
 // Test helpers outside `#[test]` functions unwrap too; a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -14,7 +15,7 @@ use sqlx::{Connection, SqliteConnection};
 
 use anvert_core::store::{
     AccountKind, Address, Flags, FolderId, FolderRecord, FolderSyncState, NewAccount, NewMessage,
-    NewPart, Role, Store, UidRange,
+    NewPart, Prepared, Role, Store, UidRange,
 };
 
 /// The 0001 trigger's text, computed over the stored rows into a scratch table.
@@ -323,4 +324,90 @@ async fn waiting_messages_outlast_a_restart() {
     assert_eq!(found.iter().map(|m| m.uid).collect::<Vec<_>>(), [33]);
     assert_eq!(indexed(&path).await, 40);
     assert_eq!(store.index_pending().await.unwrap(), 0);
+}
+
+/// Every row a header sync's windows write, in order: the messages (all columns), the thread
+/// links and the rows waiting for the index pass.
+async fn written(path: &std::path::Path) -> Vec<String> {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let columns: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('messages')")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let columns: Vec<String> = columns.into_iter().map(|(c,)| c).collect();
+    assert!(columns.len() > 20, "{columns:?}");
+    let all_messages = format!(
+        "SELECT json_array({}) FROM messages ORDER BY id",
+        columns.join(", ")
+    );
+    let mut out = Vec::new();
+    for query in [
+        all_messages.as_str(),
+        "SELECT json_array(key, thread_id) FROM thread_keys ORDER BY key",
+        "SELECT json_array(id, addresses) FROM search_waiting ORDER BY id",
+    ] {
+        let rows: Vec<(String,)> = sqlx::query_as(query).fetch_all(&mut conn).await.unwrap();
+        out.extend(rows.into_iter().map(|(r,)| r));
+    }
+    out
+}
+
+/// A header sync prepares each window's column texts and thread keys while the previous window
+/// commits (`Store::insert_prepared_window`): the rows are those the unprepared write makes,
+/// replies, a repeated UID and an already stored UID included, and a `Prepared` made from
+/// another batch is not trusted.
+#[tokio::test]
+async fn prepared_windows_store_what_unprepared_windows_store() {
+    let windows: Vec<Vec<NewMessage>> = {
+        let mut all: Vec<NewMessage> = (1..=300).map(message).collect();
+        for m in all.iter_mut().filter(|m| m.uid % 5 == 0) {
+            // Replies to the message before, some across windows.
+            m.in_reply_to = Some(format!("<m{}@x.org>", m.uid - 1));
+            m.references = vec![
+                format!("<m{}@x.org>", m.uid - 3),
+                format!("<m{}@x.org>", m.uid - 1),
+            ];
+            m.flags.keywords = vec!["$label1".into(), "Work \"x\"".into()];
+        }
+        let mut windows: Vec<Vec<NewMessage>> = all.chunks(100).map(<[_]>::to_vec).collect();
+        // A UID twice in one window, and one already stored by the window before.
+        windows[1].push(message(150));
+        windows[2].push(message(42));
+        windows
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (plain_path, prepared_path) = (dir.path().join("plain.db"), dir.path().join("prep.db"));
+    let (plain, plain_inbox) = inbox(&plain_path).await;
+    let (prep, prep_inbox) = inbox(&prepared_path).await;
+    for (i, window) in windows.iter().enumerate() {
+        plain
+            .insert_window_index_later(plain_inbox, &STATE, window)
+            .await
+            .unwrap();
+        // The last window with another window's preparation: made again by the write.
+        let made_from = if i == 2 { &windows[0] } else { window };
+        prep.insert_prepared_window(
+            prep_inbox,
+            &STATE,
+            window,
+            Prepared::new(made_from).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    plain.close().await;
+    prep.close().await;
+    let (a, b) = (written(&plain_path).await, written(&prepared_path).await);
+    assert_eq!(
+        a.len(),
+        300 + 300 + 300,
+        "messages, thread links, waiting rows"
+    );
+    assert_eq!(a, b);
+    assert!(
+        a.iter().any(|row| row.contains("$label1")),
+        "{:?}",
+        a.first()
+    );
 }

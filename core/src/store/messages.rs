@@ -17,7 +17,9 @@ use super::{
     AccountId, FolderId, MessageId, Store,
     codec::int_u64,
     folders::{FolderSyncState, folder_row, write_state},
-    invalid, json, search, sql, threads, upsert,
+    invalid,
+    prepared::{Encoded, Prepared},
+    search, sql, threads, upsert,
 };
 use crate::Result;
 
@@ -206,6 +208,27 @@ impl Store {
             .await
     }
 
+    /// As [`Store::insert_window_index_later`], with the messages' column texts and thread
+    /// keys made beforehand ([`Prepared::new`] of the same `messages`; made again here if it
+    /// was made from another batch): a header sync prepares a window while the previous one
+    /// commits.
+    pub async fn insert_prepared_window(
+        &self,
+        folder: FolderId,
+        state_after: &FolderSyncState,
+        messages: &[NewMessage],
+        prepared: Prepared,
+    ) -> Result<()> {
+        self.store_prepared(
+            folder,
+            state_after,
+            messages,
+            Some(prepared),
+            Indexing::Later,
+        )
+        .await
+    }
+
     async fn store_window(
         &self,
         folder: FolderId,
@@ -213,10 +236,30 @@ impl Store {
         messages: &[NewMessage],
         indexing: Indexing,
     ) -> Result<()> {
+        self.store_prepared(folder, state_after, messages, None, indexing)
+            .await
+    }
+
+    async fn store_prepared(
+        &self,
+        folder: FolderId,
+        state_after: &FolderSyncState,
+        messages: &[NewMessage],
+        prepared: Option<Prepared>,
+        indexing: Indexing,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         let stored = folder_row(&mut tx, folder).await?;
         write_state(&mut tx, folder, &stored, state_after).await?;
-        write_messages(&mut tx, stored.account, folder, messages, indexing).await?;
+        write_prepared(
+            &mut tx,
+            stored.account,
+            folder,
+            messages,
+            prepared,
+            indexing,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(sql("commit a window of messages"))
@@ -327,8 +370,20 @@ pub(super) fn write_messages<'a>(
     messages: &'a [NewMessage],
     indexing: Indexing,
 ) -> BoxFuture<'a, Result<u64>> {
+    write_prepared(conn, account, folder, messages, None, indexing)
+}
+
+/// [`write_messages`] with the batch's [`Prepared`] form, if it was made beforehand.
+fn write_prepared<'a>(
+    conn: &'a mut SqliteConnection,
+    account: AccountId,
+    folder: FolderId,
+    messages: &'a [NewMessage],
+    prepared: Option<Prepared>,
+    indexing: Indexing,
+) -> BoxFuture<'a, Result<u64>> {
     Box::pin(write_messages_now(
-        conn, account, folder, messages, indexing,
+        conn, account, folder, messages, prepared, indexing,
     ))
 }
 
@@ -346,6 +401,7 @@ async fn write_messages_now(
     account: AccountId,
     folder: FolderId,
     messages: &[NewMessage],
+    prepared: Option<Prepared>,
     indexing: Indexing,
 ) -> Result<u64> {
     if messages.is_empty() {
@@ -354,16 +410,21 @@ async fn write_messages_now(
     if messages.iter().any(|m| m.uid == 0) {
         return Err(invalid("UID 0 is not a valid message UID"));
     }
-    let thread_ids = threads::assign(conn, account, messages).await?;
+    let mut prepared = match prepared {
+        Some(p) if p.len == messages.len() => p,
+        _ => Prepared::new(messages)?,
+    };
+    let thread_ids = threads::assign(conn, account, &prepared.keys).await?;
     let stored = stored_uids(conn, folder, messages).await?;
 
-    // New UIDs (first occurrence only) are inserted; the rest are upserted afterwards, except
-    // that an incomplete message over a complete row only brings its flags.
-    let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(messages.len());
+    // New UIDs (first occurrence only) are inserted, each with its position in `messages`;
+    // the rest are upserted afterwards, except that an incomplete message over a complete row
+    // only brings its flags.
+    let mut fresh: Vec<(&NewMessage, i64, usize)> = Vec::with_capacity(messages.len());
     let mut again: Vec<(&NewMessage, i64)> = Vec::new();
     let mut flags_only: Vec<&NewMessage> = Vec::new();
     let mut seen: Vec<u32> = Vec::with_capacity(messages.len());
-    for (message, thread_id) in messages.iter().zip(thread_ids) {
+    for (at, (message, thread_id)) in messages.iter().zip(thread_ids).enumerate() {
         if let Ok(at) = stored.binary_search_by_key(&message.uid, |(uid, _)| *uid) {
             let complete = stored.get(at).is_some_and(|(_, complete)| *complete);
             if message.incomplete && complete {
@@ -373,7 +434,7 @@ async fn write_messages_now(
             }
         } else {
             seen.push(message.uid);
-            fresh.push((message, thread_id));
+            fresh.push((message, thread_id, at));
         }
     }
     seen.sort_unstable();
@@ -381,12 +442,12 @@ async fn write_messages_now(
         // A UID given twice: its first copy is inserted, later ones update it, in order.
         let mut first: Vec<u32> = Vec::with_capacity(fresh.len());
         let mut kept = Vec::with_capacity(fresh.len());
-        for (message, thread_id) in fresh {
+        for (message, thread_id, at) in fresh {
             match first.binary_search(&message.uid) {
                 Ok(_) => again.push((message, thread_id)),
-                Err(at) => {
-                    first.insert(at, message.uid);
-                    kept.push((message, thread_id));
+                Err(place) => {
+                    first.insert(place, message.uid);
+                    kept.push((message, thread_id, at));
                 }
             }
         }
@@ -394,16 +455,21 @@ async fn write_messages_now(
     }
     // A new message with the EMAILID of a tombstone (moved here from a folder synced
     // earlier in this pass) takes over the tombstone's row and content.
-    let takeovers = super::objectid::tombstones_for(conn, account, &fresh).await?;
+    let takeovers = super::objectid::tombstones_for(conn, account, &pairs(&fresh)).await?;
     if !takeovers.is_empty() {
         let done = super::objectid::take_over(conn, folder, &takeovers).await?;
-        fresh.retain(|(m, _)| !done.uids.contains(&m.uid));
+        fresh.retain(|(m, _, _)| !done.uids.contains(&m.uid));
     }
-    insert_fresh(conn, folder, &fresh, indexing).await?;
-    super::objectid::share_content(conn, folder, &fresh).await?;
+    insert_fresh(conn, folder, &fresh, &mut prepared, indexing).await?;
+    super::objectid::share_content(conn, folder, &pairs(&fresh)).await?;
     upsert::upsert_json(conn, folder, &again).await?;
     upsert::update_flags_only(conn, folder, &flags_only).await?;
     Ok(messages.len() as u64)
+}
+
+/// The `(message, thread)` pairs of fresh rows.
+fn pairs<'m>(fresh: &[(&'m NewMessage, i64, usize)]) -> Vec<(&'m NewMessage, i64)> {
+    fresh.iter().map(|(m, thread, _)| (*m, *thread)).collect()
 }
 
 /// Which of the batch's UIDs the folder already holds, ascending, each with whether its row
@@ -483,95 +549,28 @@ const INSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (id, folder_id, uid, mo
     preview, has_attachments, thread_id, summary_state, email_id, server_thread, parts)";
 const INSERT_MESSAGES_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
-/// The JSON list columns of one message, encoded once.
-struct Encoded {
-    keywords: String,
-    addresses: [String; 6],
-    references: String,
-    /// The `parts` column (migration 0020).
-    parts: String,
-    /// The search index's `addresses` text: what the 0001 trigger built with SQL.
-    search: Option<String>,
-}
-
-/// An address list column's text, as `codec::AddressList` serializes it:
-/// `[[name-or-null, email], ...]`.
-fn address_list(list: &[Address]) -> String {
-    let bytes = list
-        .iter()
-        .map(|a| a.email.len() + a.name.as_ref().map_or(4, String::len) + 8)
-        .sum::<usize>();
-    let mut out = json::Array::with_capacity(bytes + 2);
-    for a in list {
-        out.array(|pair| {
-            pair.opt_str(a.name.as_deref());
-            pair.str(&a.email);
-        });
-    }
-    out.end()
-}
-
-impl Encoded {
-    fn new(message: &NewMessage) -> Result<Encoded> {
-        let lists = [
-            &message.from,
-            &message.sender,
-            &message.reply_to,
-            &message.to,
-            &message.cc,
-            &message.bcc,
-        ];
-        let mut addresses: [String; 6] = Default::default();
-        for (out, list) in addresses.iter_mut().zip(lists) {
-            *out = address_list(list);
-        }
-        Ok(Encoded {
-            keywords: json::strings(&message.flags.keywords),
-            addresses,
-            references: json::strings(&message.references),
-            parts: super::parts::encode(&message.parts)?,
-            search: search_addresses(lists),
-        })
-    }
-}
-
-/// The text the search index holds for a message's addresses: each address as
-/// `concat_ws(' ', name, email)`, all of them (From, Sender, Reply-To, To, Cc, Bcc, in order)
-/// joined by spaces; `None` for none, as `group_concat` over no rows gives NULL.
-fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
-    let mut text: Option<String> = None;
-    for address in lists.into_iter().flatten() {
-        let out = match &mut text {
-            Some(out) => {
-                out.push(' ');
-                out
-            }
-            None => text.insert(String::new()),
-        };
-        if let Some(name) = &address.name {
-            out.push_str(name);
-            out.push(' ');
-        }
-        out.push_str(&address.email);
-    }
-    text
-}
-
 /// Inserts messages whose UIDs the folder does not hold yet (all distinct), with their parts,
 /// and their search index rows.
 async fn insert_fresh(
     conn: &mut SqliteConnection,
     folder: FolderId,
-    fresh: &[(&NewMessage, i64)],
+    fresh: &[(&NewMessage, i64, usize)],
+    prepared: &mut Prepared,
     indexing: Indexing,
 ) -> Result<()> {
     if fresh.is_empty() {
         return Ok(());
     }
-    let encoded = fresh
-        .iter()
-        .map(|(m, _)| Encoded::new(m))
-        .collect::<Result<Vec<_>>>()?;
+    // The column texts move into the statements' arguments (owned, they are not copied
+    // again on their way to SQLite's thread); the search text stays for the search rows.
+    let mut encoded: Vec<Encoded> = Vec::with_capacity(fresh.len());
+    for (_, _, at) in fresh {
+        let enc = prepared
+            .encoded
+            .get_mut(*at)
+            .ok_or_else(|| invalid("a prepared batch shorter than its messages"))?;
+        encoded.push(std::mem::take(enc));
+    }
     // The ids are given, not returned: AUTOINCREMENT's next value, then one up per row (the
     // single writer holds the transaction). A RETURNING row would be one more hand-over
     // between sqlx's SQLite thread and this task; a lookup by UID, one more index search.
@@ -584,8 +583,10 @@ async fn insert_fresh(
     for size in chunks(fresh.len()) {
         let text = values_sql(INSERT_MESSAGES_HEAD, INSERT_MESSAGES_ROW, size, "");
         let mut query = sqlx::query(&text);
-        for (i, ((message, thread_id), enc)) in
-            fresh[at..at + size].iter().zip(&encoded[at..]).enumerate()
+        for (i, ((message, thread_id, _), enc)) in fresh[at..at + size]
+            .iter()
+            .zip(&mut encoded[at..])
+            .enumerate()
         {
             query = query
                 .bind(id_at(at + i))
@@ -593,25 +594,25 @@ async fn insert_fresh(
                 .bind(i64::from(message.uid))
                 .bind(int_u64(message.modseq, "MODSEQ")?)
                 .bind(i64::from(message.flags.system.bits()))
-                .bind(enc.keywords.as_str())
+                .bind(std::mem::take(&mut enc.keywords))
                 .bind(message.internal_date)
                 .bind(message.date)
                 .bind(i64::from(message.size))
                 .bind(message.subject.as_str());
-            for list in &enc.addresses {
-                query = query.bind(list.as_str());
+            for list in &mut enc.addresses {
+                query = query.bind(std::mem::take(list));
             }
             query = query
                 .bind(message.message_id.as_deref())
                 .bind(message.in_reply_to.as_deref())
-                .bind(enc.references.as_str())
+                .bind(std::mem::take(&mut enc.references))
                 .bind(message.preview.as_deref())
                 .bind(i64::from(message.parts.iter().any(|p| p.is_attachment)))
                 .bind(*thread_id)
                 .bind(summary_state(message))
                 .bind(message.email_id.as_deref())
                 .bind(message.server_thread.as_deref())
-                .bind(enc.parts.as_str());
+                .bind(std::mem::take(&mut enc.parts));
         }
         query
             .execute(&mut *conn)
@@ -624,7 +625,7 @@ async fn insert_fresh(
     // live (`tombstone` 0), and unread without \Seen.
     let unread = fresh
         .iter()
-        .filter(|(m, _)| !m.flags.system.contains(SystemFlags::SEEN))
+        .filter(|(m, _, _)| !m.flags.system.contains(SystemFlags::SEEN))
         .count();
     sqlx::query(COUNT_FRESH)
         .bind(folder.0)
@@ -648,7 +649,7 @@ async fn insert_fresh(
         .iter()
         .zip(&encoded)
         .enumerate()
-        .map(|(i, ((message, _), enc))| search::Row {
+        .map(|(i, ((message, _, _), enc))| search::Row {
             id: id_at(i),
             subject: &message.subject,
             addresses: enc.search.as_deref(),
@@ -668,49 +669,6 @@ mod tests {
             let sizes: Vec<usize> = chunks(n).collect();
             assert_eq!(sizes.iter().sum::<usize>(), n, "{n}");
             assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= CHUNK));
-        }
-    }
-
-    #[test]
-    fn search_addresses_match_the_sql_form() {
-        let a = |name: Option<&str>, email: &str| Address {
-            name: name.map(str::to_string),
-            email: email.to_string(),
-        };
-        let from = vec![a(Some("Ann Lee"), "ann@x.org")];
-        let to = vec![a(None, "bob@y.org"), a(Some(""), "c@z.org")];
-        let none = Vec::new();
-        assert_eq!(
-            search_addresses([&from, &none, &none, &to, &none, &none]).as_deref(),
-            Some("Ann Lee ann@x.org bob@y.org  c@z.org")
-        );
-        assert_eq!(
-            search_addresses([&none, &none, &none, &none, &none, &none]),
-            None
-        );
-    }
-
-    #[test]
-    #[allow(clippy::unwrap_used)]
-    fn address_lists_are_written_as_serde_json_wrote_them() {
-        let a = |name: Option<&str>, email: &str| Address {
-            name: name.map(str::to_string),
-            email: email.to_string(),
-        };
-        let lists = [
-            vec![],
-            vec![a(Some("Zoë \"Z\" Ünal"), "z@x.org")],
-            vec![
-                a(None, "b@y.org"),
-                a(Some(""), "c\\d@z.org"),
-                a(Some("t\tab"), "e@f"),
-            ],
-        ];
-        for list in lists {
-            assert_eq!(
-                address_list(&list),
-                serde_json::to_string(&super::super::codec::AddressList(&list)).unwrap()
-            );
         }
     }
 }

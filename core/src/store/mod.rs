@@ -46,6 +46,7 @@ mod ops;
 mod outbox;
 mod parts;
 mod pop3;
+mod prepared;
 mod previews;
 mod query;
 mod search;
@@ -87,6 +88,7 @@ pub use outbox::{
     OutgoingSource, OutgoingWork, RejectedRecipient,
 };
 pub use pop3::{NewPop3Message, Pop3Content, Pop3Download, Pop3Known, Pop3State};
+pub use prepared::Prepared;
 pub use previews::{PrefetchPart, PreviewSource};
 pub use query::{Cursor, HotQuery, MAX_PAGE, MessageDetail, MessageSummary, Page, PartDetail};
 

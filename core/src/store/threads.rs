@@ -78,6 +78,11 @@ fn normalize(raw: &str) -> Option<&str> {
     (!id.is_empty() && !id.starts_with('\u{1}')).then_some(id)
 }
 
+/// [`ids_of`] for each message of a batch.
+pub(super) fn keys_of(messages: &[NewMessage]) -> Vec<Vec<i64>> {
+    messages.iter().map(ids_of).collect()
+}
+
 /// The ids one message carries: with a server THREADID, that thread's key and the
 /// message's own id (the server decides the conversation); else its own id first, then what
 /// it references.
@@ -137,13 +142,13 @@ impl Merges {
 
 /// Assigns a thread id to each message of a window (same order), merging threads in the
 /// database where the window links them, and records the window's Message-ID links.
-/// Runs inside the caller's write transaction.
+/// `keys` are the messages' link keys ([`keys_of`]). Runs inside the caller's write
+/// transaction.
 pub(super) async fn assign(
     conn: &mut SqliteConnection,
     account: AccountId,
-    messages: &[NewMessage],
+    keys: &[Vec<i64>],
 ) -> Result<Vec<i64>> {
-    let keys: Vec<Vec<i64>> = messages.iter().map(ids_of).collect();
     let wanted: Vec<i64> = keys.iter().flatten().copied().collect();
     let known: Vec<(i64, i64)> = sqlx::query_as(LOOKUP_LINKS)
         .bind(account.0)
@@ -168,8 +173,8 @@ pub(super) async fn assign(
     .map_err(sql("allocate a thread id"))?;
 
     let mut merges = Merges::default();
-    let mut assigned = Vec::with_capacity(messages.len());
-    for ids in &keys {
+    let mut assigned = Vec::with_capacity(keys.len());
+    for ids in keys {
         let mut thread = None;
         for id in ids {
             if let Some(&linked) = links.get(id) {

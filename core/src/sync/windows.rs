@@ -23,7 +23,7 @@ use crate::{
     error::{Error, Result},
     imap::{ImapSession, SummaryFetch, Window},
     limits::SUMMARY_BATCH_MAX,
-    store::{FolderSyncState, NewMessage, Store},
+    store::{FolderSyncState, NewMessage, Prepared, Store},
 };
 
 /// Sequence-number windows from `top` down to 1, newest first: `first` messages, then
@@ -254,6 +254,9 @@ impl FolderSync<'_> {
         let messages: Vec<NewMessage> = messages.into_iter().map(|(_, m)| m).collect();
         if !messages.is_empty() || !lost.is_empty() {
             walk.pending = Some(Pending {
+                // Here, on the reading side, while the previous window commits; one that
+                // cannot be made is made (and its error reported) by the write.
+                prepared: Prepared::new(&messages).ok(),
                 messages,
                 bodies,
                 state: *state,
@@ -278,6 +281,8 @@ impl FolderSync<'_> {
 /// A received window waiting for its store transaction.
 struct Pending {
     messages: Vec<NewMessage>,
+    /// The messages' column texts and thread keys, made before the commit.
+    prepared: Option<Prepared>,
     /// Bodies read with a message's structure: `(uid, is_html, text)`.
     bodies: Vec<(u32, bool, String)>,
     state: FolderSyncState,
@@ -302,10 +307,12 @@ async fn pull_committing(
 ) -> Result<Option<Window>> {
     match pending.take() {
         None => session.next_window(fetch).await,
-        Some(p) => {
+        Some(mut p) => {
             let store = store.clone();
             let commit =
-                tokio::spawn(async move { store_pending(&store, folder, &p).await.map(|()| p) });
+                tokio::spawn(
+                    async move { store_pending(&store, folder, &mut p).await.map(|()| p) },
+                );
             let (committed, next) = tokio::join!(commit, session.next_window(fetch));
             let p = committed.map_err(|_| Error::Store {
                 reason: "the commit of a window stopped before it finished".into(),
@@ -324,18 +331,27 @@ async fn commit(
     folder: FolderId,
     pending: Option<Pending>,
 ) -> Result<()> {
-    if let Some(p) = pending {
-        store_pending(store, folder, &p).await?;
+    if let Some(mut p) = pending {
+        store_pending(store, folder, &mut p).await?;
         announce(events, folder, &p);
     }
     Ok(())
 }
 
 /// The window's rows and sync state in one transaction, then the bodies read with it.
-async fn store_pending(store: &Store, folder: FolderId, p: &Pending) -> Result<()> {
-    store
-        .insert_window_index_later(folder, &p.state, &p.messages)
-        .await?;
+async fn store_pending(store: &Store, folder: FolderId, p: &mut Pending) -> Result<()> {
+    match p.prepared.take() {
+        Some(prepared) => {
+            store
+                .insert_prepared_window(folder, &p.state, &p.messages, prepared)
+                .await?
+        }
+        None => {
+            store
+                .insert_window_index_later(folder, &p.state, &p.messages)
+                .await?
+        }
+    }
     super::recover::store_bodies(store, folder, &p.bodies).await
 }
 
