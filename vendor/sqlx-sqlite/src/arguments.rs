@@ -75,7 +75,15 @@ impl<'q> Arguments<'q> for SqliteArguments<'q> {
 }
 
 impl SqliteArguments<'_> {
-    pub(super) fn bind(&self, handle: &mut StatementHandle, offset: usize) -> Result<usize, Error> {
+    // ANVERT-PATCH: texts and blobs are bound without a copy (`StatementHandle::bind_text`).
+    //
+    // Safety: `self` must outlive the bindings: the statement's bindings are cleared (or
+    // replaced) before `self` is dropped or changed.
+    pub(super) unsafe fn bind(
+        &self,
+        handle: &mut StatementHandle,
+        offset: usize,
+    ) -> Result<usize, Error> {
         let mut arg_i = offset;
         // for handle in &statement.handles {
 
@@ -113,7 +121,8 @@ impl SqliteArguments<'_> {
                 break;
             }
 
-            self.values[n - 1].bind(handle, param_i)?;
+            // Safety: passed on to the caller of this function.
+            unsafe { self.values[n - 1].bind(handle, param_i)? };
         }
 
         Ok(arg_i - offset)
@@ -134,12 +143,13 @@ impl SqliteArgumentValue<'_> {
         }
     }
 
-    fn bind(&self, handle: &mut StatementHandle, i: usize) -> Result<(), Error> {
+    // Safety: `self` must outlive the binding (as `SqliteArguments::bind`).
+    unsafe fn bind(&self, handle: &mut StatementHandle, i: usize) -> Result<(), Error> {
         use SqliteArgumentValue::*;
 
         let status = match self {
-            Text(v) => handle.bind_text(i, v),
-            Blob(v) => handle.bind_blob(i, v),
+            Text(v) => unsafe { handle.bind_text(i, v) },
+            Blob(v) => unsafe { handle.bind_blob(i, v) },
             Int(v) => handle.bind_int(i, *v),
             Int64(v) => handle.bind_int64(i, *v),
             Double(v) => handle.bind_double(i, *v),

@@ -47,7 +47,13 @@ fn bind(
     let mut n = 0;
 
     if let Some(arguments) = arguments {
-        n = arguments.bind(statement, offset)?;
+        // ANVERT-PATCH. Safety: `arguments` is `ExecuteIter::args`, which owns them for as
+        // long as the iterator lives; every statement handle they are bound to belongs to
+        // `ExecuteIter::statement`, whose bindings are cleared before the next binding (in
+        // `next`) and when the iterator is dropped (`Drop for ExecuteIter` resets the virtual
+        // statement, clearing every handle's bindings, and runs before the fields, `args`
+        // among them, are dropped). Rows handed out copy their values (`sqlite3_value_dup`).
+        n = unsafe { arguments.bind(statement, offset)? };
     }
 
     Ok(n)
@@ -125,6 +131,7 @@ impl Iterator for ExecuteIter<'_> {
 
 impl Drop for ExecuteIter<'_> {
     fn drop(&mut self) {
+        // Clears every handle's bindings, even when a reset fails (ANVERT-PATCH, see `bind`).
         self.statement.reset().ok();
     }
 }

@@ -17,7 +17,7 @@ use libsqlite3_sys::{
     sqlite3_column_type, sqlite3_column_value, sqlite3_db_handle, sqlite3_finalize, sqlite3_reset,
     sqlite3_sql, sqlite3_step, sqlite3_stmt, sqlite3_stmt_readonly, sqlite3_table_column_metadata,
     sqlite3_value, SQLITE_DONE, SQLITE_LOCKED_SHAREDCACHE, SQLITE_MISUSE, SQLITE_OK, SQLITE_ROW,
-    SQLITE_TRANSIENT, SQLITE_UTF8,
+    SQLITE_STATIC, SQLITE_UTF8,
 };
 
 use crate::error::{BoxDynError, Error};
@@ -214,21 +214,29 @@ impl StatementHandle {
     // Binding Values To Prepared Statements
     // https://www.sqlite.org/c3ref/bind_blob.html
 
+    // ANVERT-PATCH: blobs and texts are bound with SQLITE_STATIC, not SQLITE_TRANSIENT:
+    // SQLite reads the caller's bytes instead of copying them first (one allocation and
+    // copy per text or blob argument; see ANVERT-PATCH.md).
+    //
+    // Safety: `v` must stay alive and unchanged until this statement's bindings are cleared
+    // or replaced (`sqlite3_clear_bindings`, or binding the same index again), since SQLite
+    // reads it at every step until then.
     #[inline]
-    pub(crate) fn bind_blob(&self, index: usize, v: &[u8]) -> c_int {
+    pub(crate) unsafe fn bind_blob(&self, index: usize, v: &[u8]) -> c_int {
         unsafe {
             sqlite3_bind_blob64(
                 self.0.as_ptr(),
                 check_col_idx!(index),
                 v.as_ptr() as *const c_void,
                 v.len() as u64,
-                SQLITE_TRANSIENT(),
+                SQLITE_STATIC(),
             )
         }
     }
 
+    // Safety: as `bind_blob`.
     #[inline]
-    pub(crate) fn bind_text(&self, index: usize, v: &str) -> c_int {
+    pub(crate) unsafe fn bind_text(&self, index: usize, v: &str) -> c_int {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let encoding = SQLITE_UTF8 as u8;
 
@@ -238,7 +246,7 @@ impl StatementHandle {
                 check_col_idx!(index),
                 v.as_ptr() as *const c_char,
                 v.len() as u64,
-                SQLITE_TRANSIENT(),
+                SQLITE_STATIC(),
                 encoding,
             )
         }

@@ -131,12 +131,20 @@ impl VirtualStatement {
     pub fn reset(&mut self) -> Result<(), Error> {
         self.index = None;
 
+        // ANVERT-PATCH: every handle's bindings are cleared even when a reset reports the
+        // error of the handle's last step (arguments are bound without a copy, and are
+        // dropped after this; see `connection::execute`).
+        let mut result = Ok(());
         for handle in self.handles.iter_mut() {
-            handle.reset()?;
+            if let Err(e) = handle.reset() {
+                if result.is_ok() {
+                    result = Err(e.into());
+                }
+            }
             handle.clear_bindings();
         }
 
-        Ok(())
+        result
     }
 }
 
