@@ -15,3 +15,4 @@ mod preview_nil;
 mod search_index;
 mod store;
 mod store_describe;
+mod threads_many;

@@ -508,9 +508,16 @@ const CHUNK: usize = 128;
 
 /// Sizes of the chunks a batch of `n` rows is sent in: full chunks, then powers of two.
 fn chunks(n: usize) -> impl Iterator<Item = usize> {
-    let full = n / CHUNK;
-    let rest = n % CHUNK;
-    std::iter::repeat_n(CHUNK, full).chain(
+    pow2_chunks(n, CHUNK)
+}
+
+/// Sizes of the chunks a batch of `n` rows is sent in, at most `max` (a power of two) each:
+/// full chunks, then powers of two, so that a handful of statement texts is all the
+/// connection ever prepares for a kind of statement.
+pub(super) fn pow2_chunks(n: usize, max: usize) -> impl Iterator<Item = usize> {
+    let full = n / max;
+    let rest = n % max;
+    std::iter::repeat_n(max, full).chain(
         (0..usize::BITS)
             .rev()
             .map(|bit| 1usize << bit)

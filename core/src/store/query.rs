@@ -13,7 +13,7 @@ use super::{
     messages::{Address, DownloadState, Flags, NewPart, SystemFlags, UPSERT_MESSAGES},
     search::SEARCH,
     sql,
-    threads::{LOOKUP_LINKS, THREAD},
+    threads::{THREAD, lookup_links},
 };
 use crate::Result;
 
@@ -227,6 +227,7 @@ impl Store {
 
     /// The `EXPLAIN QUERY PLAN` lines of a hot statement, for tests and benchmarks.
     pub async fn query_plan(&self, query: HotQuery) -> Result<Vec<String>> {
+        let links = lookup_links(4);
         let text = match query {
             HotQuery::MessagesPage => PAGE,
             HotQuery::FolderCounts => FOLDER_SUMMARIES,
@@ -236,7 +237,7 @@ impl Store {
             HotQuery::FlagChanges => CHANGE_FLAGS,
             HotQuery::FlagWrites => WRITE_FLAGS,
             HotQuery::Expunge => REMOVE_UIDS,
-            HotQuery::ThreadLinks => LOOKUP_LINKS,
+            HotQuery::ThreadLinks => links.as_str(),
             HotQuery::IndexWaiting => super::search::INDEX_WAITING,
         };
         let mut conn = self.read().await?;
