@@ -32,7 +32,17 @@ pub fn decode_header_text(raw: &[u8]) -> String {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
     let end = raw.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
-    String::from_utf8_lossy(raw.get(start..end).unwrap_or_default()).into_owned()
+    lossy(raw.get(start..end).unwrap_or_default()).into_owned()
+}
+
+/// `String::from_utf8_lossy`, with valid UTF-8 (nearly every header) checked by `from_utf8`,
+/// which takes ASCII a word at a time where `from_utf8_lossy` walks it a byte at a time (at
+/// `opt-level = "z"`, 1.5% of a header sync's instructions). Same result.
+pub(crate) fn lossy(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
 }
 
 /// No line break and no `=?` (which may start an encoded word): the text is the value as
@@ -102,9 +112,9 @@ pub fn addresses_from_envelope(list: Option<&[imap_proto::Address<'_>]>) -> Vec<
         .filter_map(|a| {
             let (mailbox, host) = (a.mailbox.as_deref()?, a.host.as_deref()?);
             let mut email = String::with_capacity(mailbox.len() + 1 + host.len());
-            email.push_str(&String::from_utf8_lossy(mailbox));
+            email.push_str(&lossy(mailbox));
             email.push('@');
-            email.push_str(&String::from_utf8_lossy(host));
+            email.push_str(&lossy(host));
             let name = a
                 .name
                 .as_deref()
@@ -118,7 +128,7 @@ pub fn addresses_from_envelope(list: Option<&[imap_proto::Address<'_>]>) -> Vec<
 /// A Message-ID or In-Reply-To value without its angle brackets and whitespace: the first
 /// `<...>` when there is one, else the whole trimmed value. None when absent or empty.
 pub fn message_id(raw: Option<&[u8]>) -> Option<String> {
-    let text = String::from_utf8_lossy(raw?);
+    let text = lossy(raw?);
     let inner = match text.find('<') {
         Some(start) => {
             let rest = text.get(start + 1..).unwrap_or_default();
@@ -136,7 +146,7 @@ pub fn message_id(raw: Option<&[u8]>) -> Option<String> {
 /// At most [`limits::MAX_REFERENCES`] are kept: the first (the thread's root) and the last
 /// ones (the nearest ancestors), which are all threading needs.
 pub fn references(raw: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw);
+    let text = lossy(raw);
     let text = strip_field_name(&text);
     let mut ids: Vec<String> = text
         .split('<')
@@ -175,6 +185,20 @@ fn without_whitespace(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lossy_is_from_utf8_lossy() {
+        for raw in [
+            &b""[..],
+            b"plain ascii",
+            b"caf\xc3\xa9",
+            b"bad \xff\xfe bytes",
+            b"cut \xe6\x97",
+            b"\x00\x7f\x80",
+        ] {
+            assert_eq!(lossy(raw), String::from_utf8_lossy(raw));
+        }
+    }
     use std::borrow::Cow;
 
     use super::*;
