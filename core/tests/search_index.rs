@@ -410,4 +410,20 @@ async fn prepared_windows_store_what_unprepared_windows_store() {
         "{:?}",
         a.first()
     );
+    // Empty lists are stored as `[]`.
+    let url = format!("sqlite://{}", prepared_path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let (empty_lists, empty_keywords, empty_references): (i64, i64, i64) = sqlx::query_as(
+        "SELECT sum(reply_to_addrs = '[]' AND bcc_addrs = '[]'), sum(keywords = '[]'),
+                sum(header_references = '[]')
+         FROM messages",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    // 240 messages were written without keywords or references, and UID 150 again without.
+    assert_eq!(
+        (empty_lists, empty_keywords, empty_references),
+        (300, 241, 241)
+    );
 }
