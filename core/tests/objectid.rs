@@ -270,16 +270,7 @@ async fn threads_follow_the_server_threadid() {
     let fx = &fx;
     let thread = |uid| async move {
         let id = fx.id(fx.inbox, uid).await.unwrap();
-        let mut uids: Vec<u32> = fx
-            .store
-            .thread(id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.uid)
-            .collect();
-        uids.sort_unstable();
-        uids
+        common::thread_uids(&fx.store, id).await
     };
     assert_eq!(thread(1).await, [1, 2]);
     assert_eq!(thread(3).await, [3]);

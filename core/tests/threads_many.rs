@@ -6,7 +6,7 @@
 
 use anvert_core::store::{Flags, NewMessage, NewPart};
 
-use crate::common::{StoreFx, state};
+use crate::common::{StoreFx, state, thread_uids};
 
 /// Message `uid` of conversation `uid % 400`: its own id, and the ids of the two messages of
 /// the same conversation before it as References (the first 400 start conversations).
@@ -74,16 +74,7 @@ async fn conversations_spanning_key_chunks_and_windows_stay_whole() {
     assert_eq!(page.items.len(), 500);
     let thread_of = async |uid: u32| {
         let id = fx.store.message_id(inbox, uid).await.unwrap().unwrap();
-        let mut uids: Vec<u32> = fx
-            .store
-            .thread(id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.uid)
-            .collect();
-        uids.sort_unstable();
-        uids
+        thread_uids(&fx.store, id).await
     };
     assert_eq!(thread_of(1).await, [1, 401, 801]);
     assert_eq!(thread_of(1199).await, [399, 799, 1199]);

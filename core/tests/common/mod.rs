@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, dead_code)] // each test file uses its own subset
 
 use anvert_core::store::{
-    AccountId, AccountKind, FolderId, FolderRecord, FolderSyncState, NewAccount, Store,
+    AccountId, AccountKind, FolderId, FolderRecord, FolderSyncState, MessageId, NewAccount, Store,
 };
 
 /// A store with one account and `folders` (in order), in a folder removed on drop.
@@ -60,4 +60,17 @@ pub fn state(uidnext: u32) -> FolderSyncState {
         lowest_uid_synced: Some(1),
         exists: 0,
     }
+}
+
+/// The UIDs of a message's conversation, ascending.
+pub async fn thread_uids(store: &Store, message: MessageId) -> Vec<u32> {
+    let mut uids: Vec<u32> = store
+        .thread(message)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    uids.sort_unstable();
+    uids
 }
