@@ -108,7 +108,8 @@ impl Pipeline {
     }
 
     /// Sends one command, then one more in flight after each completion, up to the depth:
-    /// at most `completed + 1` in flight.
+    /// at most `completed + 1` in flight, and never fewer than the session's own commands in
+    /// front (a deferred ENABLE) plus one, so those go in the first flight with it.
     ///
     /// For windows of summaries. Dovecot runs pipelined FETCHes side by side and interleaves
     /// their output, so four windows sent at once all complete at about the same time: the
@@ -124,7 +125,7 @@ impl Pipeline {
     /// How many commands may be in flight now.
     fn in_flight_limit(&self) -> usize {
         if self.ramp {
-            self.depth.min(self.completed + 1)
+            self.depth.min(self.completed.max(self.offset) + 1)
         } else {
             self.depth
         }

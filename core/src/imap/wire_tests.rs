@@ -615,3 +615,33 @@ async fn summary_windows_ramp_up_to_the_pipeline_depth() {
         .collect();
     assert_eq!(fetches, [vec!["5"], vec!["4", "3"], vec!["2", "1"]]);
 }
+
+/// A deferred ENABLE in front of a ramped summary fetch goes in the first flight with the
+/// first window, not alone.
+#[tokio::test]
+async fn a_deferred_enable_rides_with_the_first_ramped_window() {
+    let wire = wire("* OK [CAPABILITY IMAP4rev1] hi", mailbox).await;
+    let mut session = open(&wire, &Credential::password("alice", "pw"), 5 * SECOND)
+        .await
+        .unwrap();
+    let items = super::SummaryItems {
+        preview: false,
+        modseq: false,
+        references: false,
+        objectid: false,
+    };
+    let windows: Vec<String> = ["3", "2", "1"].map(String::from).to_vec();
+    let mut fetch = session.start_summaries(&windows, false, items, 4);
+    while session.next_window(&mut fetch).await.unwrap().is_some() {}
+    let flights: Vec<Vec<String>> = wire.commands()[1..]
+        .iter()
+        .map(|f| {
+            f.iter()
+                .map(|c| c.split(" (").next().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect();
+    // The later windows follow as the answers come (in one read of the server's or two).
+    assert_eq!(flights[0], ["ENABLE CONDSTORE QRESYNC", "FETCH 3"]);
+    assert_eq!(flights[1..].concat(), ["FETCH 2", "FETCH 1"]);
+}
