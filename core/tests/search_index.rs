@@ -391,7 +391,7 @@ async fn prepared_windows_store_what_unprepared_windows_store() {
             prep_inbox,
             &STATE,
             window,
-            Prepared::new(made_from).unwrap(),
+            Some(Prepared::new(made_from).unwrap()),
         )
         .await
         .unwrap();

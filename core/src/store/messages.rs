@@ -191,7 +191,7 @@ impl Store {
         state_after: &FolderSyncState,
         messages: &[NewMessage],
     ) -> Result<()> {
-        self.store_window(folder, state_after, messages, Indexing::Now)
+        self.store_window(folder, state_after, messages, None, Indexing::Now)
             .await
     }
 
@@ -204,43 +204,26 @@ impl Store {
         state_after: &FolderSyncState,
         messages: &[NewMessage],
     ) -> Result<()> {
-        self.store_window(folder, state_after, messages, Indexing::Later)
+        self.store_window(folder, state_after, messages, None, Indexing::Later)
             .await
     }
 
     /// As [`Store::insert_window_index_later`], with the messages' column texts and thread
-    /// keys made beforehand ([`Prepared::new`] of the same `messages`; made again here if it
-    /// was made from another batch): a header sync prepares a window while the previous one
+    /// keys made beforehand ([`Prepared::new`] of the same `messages`; made here if `None`
+    /// or made from another batch): a header sync prepares a window while the previous one
     /// commits.
     pub async fn insert_prepared_window(
         &self,
         folder: FolderId,
         state_after: &FolderSyncState,
         messages: &[NewMessage],
-        prepared: Prepared,
+        prepared: Option<Prepared>,
     ) -> Result<()> {
-        self.store_prepared(
-            folder,
-            state_after,
-            messages,
-            Some(prepared),
-            Indexing::Later,
-        )
-        .await
-    }
-
-    async fn store_window(
-        &self,
-        folder: FolderId,
-        state_after: &FolderSyncState,
-        messages: &[NewMessage],
-        indexing: Indexing,
-    ) -> Result<()> {
-        self.store_prepared(folder, state_after, messages, None, indexing)
+        self.store_window(folder, state_after, messages, prepared, Indexing::Later)
             .await
     }
 
-    async fn store_prepared(
+    async fn store_window(
         &self,
         folder: FolderId,
         state_after: &FolderSyncState,
@@ -411,7 +394,7 @@ async fn write_messages_now(
         return Err(invalid("UID 0 is not a valid message UID"));
     }
     let mut prepared = match prepared {
-        Some(p) if p.len == messages.len() => p,
+        Some(p) if p.encoded.len() == messages.len() => p,
         _ => Prepared::new(messages)?,
     };
     let thread_ids = threads::assign(conn, account, &prepared.keys).await?;

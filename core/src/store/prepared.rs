@@ -19,8 +19,8 @@ use crate::Result;
 ///
 /// [`Store::insert_prepared_window`]: super::Store::insert_prepared_window
 pub struct Prepared {
-    /// How many messages it was made from (checked against the batch it is written with).
-    pub(super) len: usize,
+    /// One per message of the batch it was made from (its length is checked against the
+    /// batch it is written with).
     pub(super) encoded: Vec<Encoded>,
     /// Each message's thread link keys (`threads::ids_of`).
     pub(super) keys: Vec<Vec<i64>>,
@@ -28,7 +28,9 @@ pub struct Prepared {
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared").field("len", &self.len).finish()
+        f.debug_struct("Prepared")
+            .field("messages", &self.encoded.len())
+            .finish()
     }
 }
 
@@ -37,7 +39,6 @@ impl Prepared {
     /// is not an IMAP part number.
     pub fn new(messages: &[NewMessage]) -> Result<Prepared> {
         Ok(Prepared {
-            len: messages.len(),
             encoded: messages.iter().map(Encoded::new).collect::<Result<_>>()?,
             keys: threads::keys_of(messages),
         })

@@ -340,18 +340,9 @@ async fn commit(
 
 /// The window's rows and sync state in one transaction, then the bodies read with it.
 async fn store_pending(store: &Store, folder: FolderId, p: &mut Pending) -> Result<()> {
-    match p.prepared.take() {
-        Some(prepared) => {
-            store
-                .insert_prepared_window(folder, &p.state, &p.messages, prepared)
-                .await?
-        }
-        None => {
-            store
-                .insert_window_index_later(folder, &p.state, &p.messages)
-                .await?
-        }
-    }
+    store
+        .insert_prepared_window(folder, &p.state, &p.messages, p.prepared.take())
+        .await?;
     super::recover::store_bodies(store, folder, &p.bodies).await
 }
 
