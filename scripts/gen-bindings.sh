@@ -57,9 +57,10 @@ SWIFT_SYMBOLS=(
 # took it to 5,550,392, and imap-proto at opt-level 3 (Cargo.toml, for the reading thread's
 # speed) back to 5,574,680 bytes, and migrations 17 and 18 (the counts and the hashed links)
 # to 5,577,688 bytes (5.32 MiB), and sqlx-sqlite without its query describer
-# (vendor/sqlx-sqlite) to 5,530,168 bytes (5.27 MiB). Until the core's own code shrinks, the
-# run fails above 5,550,000 bytes, just above that figure, so any regression stops CI.
-MAX_CDYLIB_BYTES=5550000
+# (vendor/sqlx-sqlite) to 5,530,168 bytes (5.27 MiB), and ring without its fixed-base tables
+# (vendor/ring) to 5,354,680 bytes (5.11 MiB). The run fails above 5,370,000 bytes, just
+# above that figure, so any regression stops CI.
+MAX_CDYLIB_BYTES=5370000
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release

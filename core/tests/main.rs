@@ -5,6 +5,7 @@
 mod checkpoint;
 mod common;
 mod content;
+mod crypto;
 mod drafts;
 mod folder_counts;
 mod folder_roles;
