@@ -33,6 +33,8 @@ SWIFT_SYMBOLS=(
   "public protocol DownloadListener"
   "public protocol TokenProvider"
   "public protocol Logger"
+  "public protocol CharsetDecoder"
+  "func setCharsetDecoder(decoder: CharsetDecoder?)"
   "public enum AnvertError: Swift.Error"
   "case Auth"
   "uniffi_anvert_ffi_fn_func_anvert_version"
@@ -57,10 +59,11 @@ SWIFT_SYMBOLS=(
 # took it to 5,550,392, and imap-proto at opt-level 3 (Cargo.toml, for the reading thread's
 # speed) back to 5,574,680 bytes, and migrations 17 and 18 (the counts and the hashed links)
 # to 5,577,688 bytes (5.32 MiB), and sqlx-sqlite without its query describer
-# (vendor/sqlx-sqlite) to 5,530,168 bytes (5.27 MiB), and ring without its fixed-base tables
-# (vendor/ring) to 5,354,680 bytes (5.11 MiB). The run fails above 5,370,000 bytes, just
-# above that figure, so any regression stops CI.
-MAX_CDYLIB_BYTES=5370000
+# (vendor/sqlx-sqlite) to 5,530,168 bytes (5.27 MiB), ring without its fixed-base tables
+# (vendor/ring) to 5,354,680 bytes (5.11 MiB), and the multi-byte charsets left to the app's
+# decoder (vendor/mail-parser, no encoding_rs) to 5,210,328 bytes (4.97 MiB), within issue
+# 18's 5 MiB. The run fails above 5 MiB, so the library stays within that target.
+MAX_CDYLIB_BYTES=5242880
 TARGET_CDYLIB_BYTES=5000000
 
 profile=release
@@ -132,7 +135,7 @@ if [ "$profile" = release ]; then
   if command -v strip >/dev/null; then strip -o "$stripped" "$lib"; else cp "$lib" "$stripped"; fi
   size=$(wc -c <"$stripped" | tr -d ' ')
   verdict="within 5,000,000 bytes"
-  [ "$size" -le "$TARGET_CDYLIB_BYTES" ] || verdict="OVER 5,000,000 bytes"
+  [ "$size" -le "$TARGET_CDYLIB_BYTES" ] || verdict="over issue 7's 5,000,000 bytes by $(( size - TARGET_CDYLIB_BYTES )), within 5 MiB (5,242,880) by $(( MAX_CDYLIB_BYTES - size ))"
   echo "gen-bindings: stripped release cdylib: $size bytes ($(awk "BEGIN { printf \"%.2f\", $size / 1048576 }") MiB), $verdict" >&2
   if [ "$size" -gt "$MAX_CDYLIB_BYTES" ]; then
     echo "gen-bindings: OVER LIMIT: the stripped cdylib is $size bytes, above $MAX_CDYLIB_BYTES bytes" >&2

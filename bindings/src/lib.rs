@@ -9,6 +9,7 @@
 //! Listeners are called on one more thread per engine, the core's event dispatcher
 //! (`anvert_core::events`), never on the runtime's workers.
 
+mod charsets;
 mod engine;
 mod error;
 mod events;
@@ -18,6 +19,7 @@ mod send;
 mod tasks;
 mod types;
 
+pub use charsets::{CharsetDecoder, set_charset_decoder};
 pub use engine::{DownloadListener, Engine, EngineConfig, TokenProvider};
 pub use error::AnvertError;
 pub use events::{DropReason, MailEvent, MailListener};

@@ -3,6 +3,8 @@
 //! published and independently computed values: every TLS handshake's key share and every
 //! ECDSA certificate signature goes through them.
 
+#![allow(clippy::unwrap_used)]
+
 use ring::agreement;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
@@ -85,11 +87,17 @@ fn p256_signatures_verify_against_rfc_6979_and_ring_s_own() {
         &rng,
     )
     .unwrap();
-    let key = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, pair.public_key().as_ref());
+    let key = UnparsedPublicKey::new(
+        &signature::ECDSA_P256_SHA256_ASN1,
+        pair.public_key().as_ref(),
+    );
     for round in 0..16u8 {
         let message = [round; 40];
         let signed = pair.sign(&rng, &message).unwrap();
-        assert!(key.verify(&message, signed.as_ref()).is_ok(), "round {round}");
+        assert!(
+            key.verify(&message, signed.as_ref()).is_ok(),
+            "round {round}"
+        );
         assert!(key.verify(&[round ^ 1; 40], signed.as_ref()).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! engine instead of one per file. With a binary per file, the test build took over 12 GB of
 //! disk and filled a CI machine's (2026-12-07).
 
+mod charsets;
 mod checkpoint;
 mod common;
 mod content;

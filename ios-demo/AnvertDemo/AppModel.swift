@@ -12,6 +12,7 @@ enum Shared {
             .appendingPathComponent("anvert", isDirectory: true)
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         setLogger(logger: OSLogger(), level: .info)
+        PlatformCharsets.install()
         var extraCA: String?
         #if DEBUG
         // Trying the app against anvert-devserver: set ANVERT_CA (its ca.pem) in the scheme's

@@ -29,6 +29,7 @@ pub mod accounts;
 pub mod attachment;
 pub mod bench;
 pub mod certs;
+pub mod charsets;
 pub mod client;
 pub mod cyrus;
 pub mod dovecot;

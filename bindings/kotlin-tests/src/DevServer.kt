@@ -39,4 +39,10 @@ object DevServer {
     /** Where the dev server writes what its SMTP receiver (Dovecot's relay target) got:
      *  `N.rcpt` (recipients, one a line), then `N.eml` (the delivered message). */
     val spool: File get() = File(env("ANVERT_SPOOL"))
+
+    /** A third user whose INBOX holds one message per charset the library leaves to the app;
+     *  [charsetTruth] says what each decodes to (anvert_tests::charsets). */
+    val charsetUser: String get() = env("ANVERT_CHARSET_USER")
+    val charsetPassword: String get() = env("ANVERT_CHARSET_PASSWORD")
+    val charsetTruth: File get() = File(env("ANVERT_CHARSET_TRUTH"))
 }

@@ -7,6 +7,7 @@
 //! hostile, so every function accepts any bytes and bounds its work (recursion depth, part
 //! count) instead of trusting the shape it is given.
 
+pub mod charsets;
 mod date;
 mod filename;
 mod header;

@@ -44,6 +44,8 @@ struct Args {
 
 /// The second user: its user name is an address, as a forward's sender must be.
 const SENDER: &str = "carol@localhost";
+/// The user whose INBOX is the charset corpus (anvert_tests::charsets).
+const CHARSET_USER: &str = "dora";
 
 /// One line per leaf part: `message-id TAB section TAB decoded size TAB sha256`.
 fn truth_lines(truths: &[anvert_tests::generator::MessageTruth]) -> String {
@@ -107,6 +109,10 @@ async fn main() -> anyhow::Result<()> {
     options
         .users
         .push((SENDER.into(), "carol-secret-pw".into()));
+    // A user whose INBOX is one message per charset the mobile library leaves to the app.
+    options
+        .users
+        .push((CHARSET_USER.into(), "dora-secret-pw".into()));
     let server = Dovecot::start_with(options);
     let config = GenConfig {
         seed: args.seed,
@@ -116,6 +122,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let truths = server.deliver_generated("alice", None, &config);
     let summary = mailbox_summary(&truths);
+    let charset_mail = anvert_tests::charsets::corpus();
+    anvert_tests::charsets::write_maildir(&server.maildir(CHARSET_USER), &charset_mail)?;
+    server.fix_ownership();
+    let charset_truth_file = args.env_file.with_extension("charsets.tsv");
+    std::fs::write(
+        &charset_truth_file,
+        anvert_tests::charsets::truth_lines(&charset_mail),
+    )?;
     let sender_truths = server.deliver_generated(
         SENDER,
         None,
@@ -159,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
         submission_env.push_str(&format!("ANVERT_SENT_DIR={}\n", sent_dir.display()));
     }
     let env = format!(
-        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\n{}",
+        "ANVERT_HOST=127.0.0.1\nANVERT_IMAPS_PORT={}\nANVERT_IMAP_PORT={}\nANVERT_POP3S_PORT={}\nANVERT_POP3_PORT={}\nANVERT_CA={}\nANVERT_USER=alice\nANVERT_PASSWORD={}\nANVERT_MESSAGES={}\nANVERT_MAILBOX_BYTES={}\nANVERT_TRUTH={}\nANVERT_CHARSET_USER={CHARSET_USER}\nANVERT_CHARSET_PASSWORD={}\nANVERT_CHARSET_TRUTH={}\n{}",
         server.ports.imaps,
         server.ports.imap,
         server.ports.pop3s,
@@ -169,6 +183,8 @@ async fn main() -> anyhow::Result<()> {
         truths.len(),
         summary.total_bytes,
         truth_file.display(),
+        server.password(CHARSET_USER),
+        charset_truth_file.display(),
         submission_env,
     );
     if let Some(dir) = args.env_file.parent() {
@@ -196,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&spool_dir);
     let _ = std::fs::remove_dir_all(&sent_dir);
     let _ = std::fs::remove_file(&sender_truth_file);
+    let _ = std::fs::remove_file(&charset_truth_file);
     drop(server);
     Ok(())
 }

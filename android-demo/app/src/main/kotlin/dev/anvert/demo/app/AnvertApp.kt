@@ -13,6 +13,7 @@ import dev.anvert.Logger
 import dev.anvert.demo.Accounts
 import dev.anvert.demo.EngineLifecycle
 import dev.anvert.demo.MailRepository
+import dev.anvert.demo.PlatformCharsets
 import dev.anvert.demo.Push
 import dev.anvert.demo.lifecycleSink
 import dev.anvert.demo.toNetworkKind
@@ -68,6 +69,8 @@ class AnvertApp : Application() {
                 Log.println(priority, "anvert", "$target: $message")
             }
         }, LogLevel.INFO)
+        // Before any sync: CJK mail is decoded with the platform's charsets.
+        PlatformCharsets.install()
         SyncWorker.schedule(this)
         ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
             override fun onStart(owner: LifecycleOwner) {
