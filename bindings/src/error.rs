@@ -68,7 +68,12 @@ impl From<Core> for AnvertError {
     fn from(e: Core) -> Self {
         // `Display` of the core error names what failed; sources are left out because an
         // I/O error from a path could name a user's file.
-        let reason = e.to_string();
+        let mut reason = e.to_string();
+        // SQLite's own words (its code and message, never a path or a value) say why a
+        // store operation failed: "database is locked", "disk I/O error".
+        if let Some(detail) = e.sqlite_detail() {
+            reason = format!("{reason} (SQLite {detail})");
+        }
         match e {
             Core::Dns { .. }
             | Core::Connect { .. }

@@ -175,6 +175,22 @@ impl std::fmt::Display for TokenFailure {
 }
 
 impl Error {
+    /// For a store error SQLite answered, SQLite's own words: its code and message (never a
+    /// path or a bound value), e.g. `5: database is locked`.
+    pub fn sqlite_detail(&self) -> Option<String> {
+        match self {
+            Error::Store {
+                source: Some(sqlx::Error::Database(db)),
+                ..
+            } => Some(format!(
+                "{}: {}",
+                db.code().unwrap_or_default(),
+                db.message().chars().take(200).collect::<String>()
+            )),
+            _ => None,
+        }
+    }
+
     /// The connection died under a command (closed, reset, silent): a read may be retried
     /// once on a new connection. A protocol error is not such a death: the same server would
     /// answer the same way.
@@ -195,5 +211,40 @@ impl Error {
         Error::Protocol {
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn a_store_error_carries_sqlite_s_words_and_nothing_bound() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        let source = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let e = Error::Store {
+            reason: "could not begin a write transaction".into(),
+            source: Some(source),
+        };
+        let detail = e.sqlite_detail().unwrap();
+        assert!(detail.contains("within a transaction"), "{detail}");
+        let secret = sqlx::query("SELECT no_such_column FROM (SELECT ? AS x)")
+            .bind("the-bound-secret")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let e = Error::Store {
+            reason: "could not read".into(),
+            source: Some(secret),
+        };
+        assert!(!e.sqlite_detail().unwrap().contains("the-bound-secret"));
+        assert_eq!(Error::ConnectionClosed.sqlite_detail(), None);
     }
 }
