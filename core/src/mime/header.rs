@@ -27,7 +27,17 @@ pub struct Addr {
 /// are such text: in a header sync this is one of the commonest calls.
 pub fn decode_header_text(raw: &[u8]) -> String {
     if !is_plain(raw) {
-        return decode_with_mail_parser(raw);
+        let unfolded;
+        let line = if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+            unfolded = unfold(raw);
+            &unfolded
+        } else {
+            raw
+        };
+        return match super::words::decode_words(line) {
+            Some(text) => text,
+            None => decode_with_mail_parser(line.to_vec()),
+        };
     }
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
@@ -60,9 +70,8 @@ fn is_plain(raw: &[u8]) -> bool {
     true
 }
 
-/// [`decode_header_text`] through mail-parser's unstructured-header parser.
-fn decode_with_mail_parser(raw: &[u8]) -> String {
-    let mut line = unfold(raw);
+/// An unfolded line through mail-parser's unstructured-header parser.
+pub(super) fn decode_with_mail_parser(mut line: Vec<u8>) -> String {
     // mail-parser reads a header value up to the end of its line: give it one.
     line.push(b'\n');
     match MessageStream::new(&line).parse_unstructured() {
@@ -73,7 +82,7 @@ fn decode_with_mail_parser(raw: &[u8]) -> String {
 
 /// The value on one line: CRLF/LF before whitespace dropped (RFC 5322 unfolding), any other
 /// CR or LF turned into a space.
-fn unfold(raw: &[u8]) -> Vec<u8> {
+pub(super) fn unfold(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 1);
     if !raw.iter().any(|&b| b == b'\r' || b == b'\n') {
         out.extend_from_slice(raw);
@@ -232,7 +241,7 @@ mod tests {
         for raw in inputs {
             assert_eq!(
                 decode_header_text(raw),
-                decode_with_mail_parser(raw),
+                decode_with_mail_parser(unfold(raw)),
                 "{:?}",
                 String::from_utf8_lossy(raw)
             );

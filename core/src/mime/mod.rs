@@ -18,11 +18,14 @@ mod parsed;
 mod snippet;
 mod structure;
 mod text;
+mod words;
 
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod text_tests;
+#[cfg(test)]
+mod words_tests;
 
 pub use date::{parse_header_date, parse_internal_date};
 pub use filename::safe_file_name;
