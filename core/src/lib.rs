@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod blobs;
+mod decimal;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -173,10 +173,13 @@ impl Walker {
 
 /// Section of child `k` (1-based) under `prefix`.
 pub(super) fn child_section(prefix: &str, k: usize) -> String {
-    match prefix.is_empty() {
-        true => k.to_string(),
-        false => format!("{prefix}.{k}"),
+    let mut section = String::with_capacity(prefix.len() + 4);
+    if !prefix.is_empty() {
+        section.push_str(prefix);
+        section.push('.');
     }
+    crate::decimal::push(&mut section, k as u64);
+    section
 }
 
 fn describe(

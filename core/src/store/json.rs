@@ -8,8 +8,6 @@
 //! tests compare them), so the columns read back with serde_json as before and compare equal
 //! to rows written by older versions.
 
-use std::fmt::Write;
-
 /// A JSON array being written: `[`, values separated by `,`, `]` by [`Array::end`].
 pub(super) struct Array {
     out: String,
@@ -44,8 +42,7 @@ impl Array {
 
     pub(super) fn num(&mut self, n: u64) {
         self.comma();
-        // Writing to a String cannot fail.
-        let _ = write!(self.out, "{n}");
+        crate::decimal::push(&mut self.out, n);
     }
 
     pub(super) fn opt_num(&mut self, n: Option<u64>) {
