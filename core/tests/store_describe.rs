@@ -80,3 +80,71 @@ async fn arguments_bound_without_a_copy_stay_correct() {
     assert_eq!(rows[7], (format!("key-7-{}", "é".repeat(7)), vec![7u8; 70]));
     assert_eq!(rows[50], ("after".to_string(), vec![7u8; 3]));
 }
+
+/// A `BEGIN IMMEDIATE` cancelled at any point (as a cancelled download or sync drops the
+/// store write it was starting) never leaves the one writer connection inside a transaction
+/// nobody owns (ANVERT-PATCH.md). Upstream checked the custom statement's effect after a
+/// second await: a `begin` dropped there leaked its transaction, and every later write on the
+/// connection failed with "cannot begin a transaction within a transaction"
+/// (`InvalidSavePointStatement`), for the life of the pool's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_begin_cancelled_anywhere_leaves_the_writer_usable() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(dir.path().join("w.db"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal),
+        )
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE t (x INTEGER NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut dropped_pending = 0;
+    for round in 0..300u32 {
+        // Poll the begin a few times with pauses (the worker runs BEGIN meanwhile), then
+        // drop it wherever it is.
+        let mut begin = Box::pin(pool.begin_with("BEGIN IMMEDIATE"));
+        let mut finished = false;
+        for poll in 0..=(round % 4) {
+            if let Poll::Ready(result) = begin.as_mut().poll(&mut cx) {
+                drop(result.unwrap());
+                finished = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(u64::from(
+                (round * 37 + poll * 101) % 400,
+            )));
+        }
+        if !finished {
+            dropped_pending += 1;
+        }
+        drop(begin);
+        // Whatever happened, the next write works.
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        sqlx::query("INSERT INTO t VALUES (?)")
+            .bind(round)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert!(dropped_pending > 0, "no begin was dropped while pending");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 300);
+}

@@ -555,6 +555,7 @@ impl LockedSqliteHandle<'_> {
         self.guard.handle.last_error()
     }
 
+    #[allow(dead_code)] // ANVERT-PATCH: the worker checks this now (handle.rs)
     pub(crate) fn in_transaction(&mut self) -> bool {
         let ret = unsafe { sqlite3_get_autocommit(self.as_raw_handle().as_ptr()) };
         ret == 0

@@ -210,6 +210,7 @@ impl ConnectionWorker {
                         Command::Begin { tx, statement } => {
                             let depth = shared.transaction_depth.load(Ordering::Acquire);
 
+                            let is_custom_statement = statement.is_some();
                             let statement = match statement {
                                 // custom `BEGIN` statements are not allowed if
                                 // we're already in a transaction (we need to
@@ -223,12 +224,19 @@ impl ConnectionWorker {
                                 Some(statement) => statement,
                                 None => begin_ansi_transaction_sql(depth),
                             };
-                            let res =
-                                conn.handle
-                                    .exec(statement)
-                                    .map(|_| {
-                                        shared.transaction_depth.fetch_add(1, Ordering::Release);
-                                    });
+                            // ANVERT-PATCH: a custom statement is checked to have begun a
+                            // transaction here, before the answer, instead of by the caller
+                            // after it: the caller's second await (`lock_handle`) was a
+                            // window where a cancelled `begin` left the connection in a
+                            // transaction no `Transaction` owned, and every later custom
+                            // `BEGIN` on it failed with `InvalidSavePointStatement`.
+                            let res = conn.handle.exec(statement).and_then(|_| {
+                                if is_custom_statement && !conn.handle.in_transaction() {
+                                    return Err(Error::BeginFailed);
+                                }
+                                shared.transaction_depth.fetch_add(1, Ordering::Release);
+                                Ok(())
+                            });
                             let res_ok = res.is_ok();
 
                             if tx.blocking_send(res).is_err() && res_ok {
