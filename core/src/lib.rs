@@ -8,7 +8,7 @@
 
 pub mod account;
 pub mod blobs;
-mod decimal;
+mod digits;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -12,6 +12,7 @@
 //! the wrong place) and end in `Error::Decode`. It must never allocate more than a small
 //! multiple of its input and never panic, whatever the bytes.
 
+use crate::digits::hex_value;
 use crate::{Error, Result};
 
 /// The most bytes a decoder carries between chunks (a base64 quantum minus one).
@@ -286,15 +287,6 @@ fn base64_value(byte: u8) -> Option<u8> {
     match BASE64_VALUES[usize::from(byte)] {
         INVALID => None,
         value => Some(value),
-    }
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        _ => None,
     }
 }
 

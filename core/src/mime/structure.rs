@@ -178,7 +178,7 @@ pub(super) fn child_section(prefix: &str, k: usize) -> String {
         section.push_str(prefix);
         section.push('.');
     }
-    crate::decimal::push(&mut section, k as u64);
+    crate::digits::push_decimal(&mut section, k as u64);
     section
 }
 

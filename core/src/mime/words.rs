@@ -167,8 +167,8 @@ fn quoted_printable(data: &[u8], out: &mut Vec<u8>) -> Option<()> {
         match b {
             b'_' => out.push(b' '),
             b'=' => {
-                let high = hex(*data.get(i + 1)?)?;
-                let low = hex(*data.get(i + 2)?)?;
+                let high = crate::digits::hex_value(*data.get(i + 1)?)?;
+                let low = crate::digits::hex_value(*data.get(i + 2)?)?;
                 out.push((high << 4) | low);
                 i += 2;
             }
@@ -178,14 +178,4 @@ fn quoted_printable(data: &[u8], out: &mut Vec<u8>) -> Option<()> {
         i += 1;
     }
     Some(())
-}
-
-#[inline(always)]
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
 }

@@ -42,7 +42,7 @@ impl Array {
 
     pub(super) fn num(&mut self, n: u64) {
         self.comma();
-        crate::decimal::push(&mut self.out, n);
+        crate::digits::push_decimal(&mut self.out, n);
     }
 
     pub(super) fn opt_num(&mut self, n: Option<u64>) {

@@ -1,9 +1,21 @@
-//! Unsigned integers as decimal text without `core::fmt`: a header sync writes about ten per
-//! message (part sizes and line counts in the parts column, section numbers), and a
-//! formatter call costs ten times this loop at `opt-level = "z"`.
+//! Digits: unsigned integers as decimal text without `core::fmt` (a header sync writes about
+//! ten per message: part sizes and line counts in the parts column, section numbers; a
+//! formatter call costs ten times this loop at `opt-level = "z"`), and hex digits' values
+//! (quoted-printable, in bodies and in header words).
+
+/// The value of a hex digit, either case.
+#[inline(always)]
+pub(crate) fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
 
 /// Appends `n` in decimal to `out`.
-pub(crate) fn push(out: &mut String, n: u64) {
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
     let mut digits = [0u8; 20]; // u64::MAX has 20 digits
     let mut start = digits.len();
     let mut rest = n;
@@ -37,7 +49,7 @@ mod tests {
         }
         for n in cases {
             let mut out = String::from("x");
-            super::push(&mut out, n);
+            super::push_decimal(&mut out, n);
             assert_eq!(out, format!("x{n}"));
         }
     }
