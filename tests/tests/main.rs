@@ -9,6 +9,7 @@ mod binary_downloads;
 mod callbacks;
 mod catenate;
 mod content;
+mod content_cancel;
 mod content_every_server;
 mod cyrus_sync;
 mod download_upgrade;
