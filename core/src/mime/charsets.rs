@@ -36,6 +36,3 @@ pub type CharsetDecoder = Arc<dyn Fn(&'static str, &[u8]) -> Option<String> + Se
 pub fn set_charset_decoder(decoder: Option<CharsetDecoder>) {
     mail_parser::decoders::charsets::multi_byte::set_external_decoder(decoder);
 }
-
-/// Whether this build decodes [`EXTERNAL_CHARSETS`] itself when no decoder is installed.
-pub const BUILTIN: bool = cfg!(feature = "builtin-charsets");

@@ -27,16 +27,10 @@ pub struct Addr {
 /// are such text: in a header sync this is one of the commonest calls.
 pub fn decode_header_text(raw: &[u8]) -> String {
     if !is_plain(raw) {
-        let unfolded;
-        let line = if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
-            unfolded = unfold(raw);
-            &unfolded
-        } else {
-            raw
-        };
-        return match super::words::decode_words(line) {
+        let line = unfold(raw);
+        return match super::words::decode_words(&line) {
             Some(text) => text,
-            None => decode_with_mail_parser(line.to_vec()),
+            None => decode_with_mail_parser(line.into_owned()),
         };
     }
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
@@ -81,13 +75,12 @@ pub(super) fn decode_with_mail_parser(mut line: Vec<u8>) -> String {
 }
 
 /// The value on one line: CRLF/LF before whitespace dropped (RFC 5322 unfolding), any other
-/// CR or LF turned into a space.
-pub(super) fn unfold(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 1);
+/// CR or LF turned into a space. Borrowed when there is no line break.
+pub(super) fn unfold(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !raw.iter().any(|&b| b == b'\r' || b == b'\n') {
-        out.extend_from_slice(raw);
-        return out;
+        return std::borrow::Cow::Borrowed(raw);
     }
+    let mut out = Vec::with_capacity(raw.len() + 1);
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
         match b {
@@ -107,7 +100,7 @@ pub(super) fn unfold(raw: &[u8]) -> Vec<u8> {
             }
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The mailboxes of an ENVELOPE address list, in order. Display names are decoded. RFC 5322
@@ -194,6 +187,9 @@ fn without_whitespace(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
 
     #[test]
     fn lossy_is_from_utf8_lossy() {
@@ -208,9 +204,6 @@ mod tests {
             assert_eq!(lossy(raw), String::from_utf8_lossy(raw));
         }
     }
-    use std::borrow::Cow;
-
-    use super::*;
 
     #[test]
     fn plain_header_text_is_decoded_as_mail_parser_would() {
@@ -241,7 +234,7 @@ mod tests {
         for raw in inputs {
             assert_eq!(
                 decode_header_text(raw),
-                decode_with_mail_parser(unfold(raw)),
+                decode_with_mail_parser(unfold(raw).into_owned()),
                 "{:?}",
                 String::from_utf8_lossy(raw)
             );

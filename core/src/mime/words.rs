@@ -22,8 +22,7 @@ use mail_parser::decoders::charsets::map::charset_decoder;
 pub(super) fn decode_words(line: &[u8]) -> Option<String> {
     let mut out = Line {
         text: String::with_capacity(line.len()),
-        pieces: 0,
-        previous_word: true, // no space before the first piece
+        last: Last::Nothing,
     };
     let mut bytes = Vec::new(); // one word's bytes, reused
     let mut i = 0;
@@ -52,35 +51,39 @@ pub(super) fn decode_words(line: &[u8]) -> Option<String> {
     Some(out.text)
 }
 
-/// The text so far, and how it joins what comes next.
+/// The text so far, and what it ended with (which decides the space before the next piece).
 struct Line {
     text: String,
-    pieces: usize,
-    previous_word: bool,
+    last: Last,
+}
+
+#[derive(PartialEq)]
+enum Last {
+    Nothing,
+    Text,
+    Word,
 }
 
 impl Line {
     /// Text between words: one space after any piece before it (even an empty word).
     fn push_text(&mut self, bytes: &[u8]) {
-        if self.pieces > 0 {
+        if self.last != Last::Nothing {
             self.text.push(' ');
         }
         self.text.push_str(&super::header::lossy(bytes));
-        self.pieces += 1;
-        self.previous_word = false;
+        self.last = Last::Text;
     }
 
     /// A word's bytes in its charset: one space after text, none after another word.
     fn push_word(&mut self, charset: &[u8], bytes: &[u8]) {
-        if !self.previous_word {
+        if self.last == Last::Text {
             self.text.push(' ');
         }
         match charset_decoder(charset) {
             Some(decode) => self.text.push_str(&decode(bytes)),
             None => self.text.push_str(&String::from_utf8_lossy(bytes)),
         }
-        self.pieces += 1;
-        self.previous_word = true;
+        self.last = Last::Word;
     }
 }
 
