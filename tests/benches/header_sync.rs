@@ -552,7 +552,8 @@ fn phases_enabled() -> bool {
 /// CPU time (user + system) of each live thread of this process, from `/proc/self/task`,
 /// summed by thread name, on stderr. Shows whether a contender waits or works, and where.
 fn print_thread_cpu() {
-    let mut by_name: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
+    // Per thread name: user ticks, system ticks, threads.
+    let mut by_name: std::collections::BTreeMap<String, (u64, u64, usize)> = Default::default();
     let tasks = std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
@@ -566,19 +567,22 @@ fn print_thread_cpu() {
             continue;
         };
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-            .sum();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         let entry = by_name
             .entry(stat[open + 1..close].to_string())
             .or_default();
-        entry.0 += ticks;
-        entry.1 += 1;
+        entry.0 += ticks(11);
+        entry.1 += ticks(12);
+        entry.2 += 1;
     }
-    for (name, (ticks, threads)) in by_name {
+    for (name, (user, system, threads)) in by_name {
         // USER_HZ is 100 on every Linux we run on.
-        eprintln!("  cpu: {name:<16} {threads} thread(s) {:>6} ms", ticks * 10);
+        eprintln!(
+            "  cpu: {name:<16} {threads} thread(s) {:>6} ms ({} ms user, {} ms system)",
+            (user + system) * 10,
+            user * 10,
+            system * 10
+        );
     }
     // Bytes this process passed to read and write calls (sockets and files alike): for the
     // engine mostly SQLite's log and database writes.
