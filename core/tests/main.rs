@@ -16,5 +16,7 @@ mod ops;
 mod preview_nil;
 mod search_index;
 mod store;
+mod store_accounts;
 mod store_describe;
+mod store_queries;
 mod threads_many;

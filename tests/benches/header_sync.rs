@@ -567,7 +567,12 @@ fn print_thread_cpu() {
             continue;
         };
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         let entry = by_name
             .entry(stat[open + 1..close].to_string())
             .or_default();

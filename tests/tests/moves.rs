@@ -3,7 +3,8 @@
 //! \Deleted + UID EXPUNGE; never a plain EXPUNGE; APPEND with APPENDUID). On Dovecot and
 //! Cyrus (`on_each_server!`). The server's view is read independently (a bare IMAP
 //! session), another client's changes are raw IMAP (`imap_as`), wire bytes through the tap
-//! and the engine's meter.
+//! and the engine's meter. Changes that cannot go through as queued (expunged elsewhere, a
+//! crash before the replay, a refusal) are `moves_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should fail loudly
 
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use anvert_core::{
     net::{Purpose, Security, WireMeter},
     policy::{NetworkKind, SyncRequest, SyncWindow},
     store::{AccountId, Address, Flags, FolderId, MessageId, SystemFlags},
-    sync::{self, DropReason, EventSink, SyncEvent, WriteBackReport},
+    sync::{self, EventSink, SyncEvent, WriteBackReport},
 };
 use anvert_tests::{
     client::{endpoint, raw_session},
@@ -26,7 +27,7 @@ use anvert_tests::{
 use futures::TryStreamExt;
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<SyncEvent>>);
+pub(crate) struct Recorder(Mutex<Vec<SyncEvent>>);
 
 impl EventSink for Recorder {
     fn emit(&self, event: SyncEvent) {
@@ -35,22 +36,22 @@ impl EventSink for Recorder {
 }
 
 impl Recorder {
-    fn take(&self) -> Vec<SyncEvent> {
+    pub(crate) fn take(&self) -> Vec<SyncEvent> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
-struct Setup<'a> {
-    server: &'a dyn TestServer,
-    tap: Tap,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    account: AccountId,
-    inbox: FolderId,
-    events: Arc<Recorder>,
+pub(crate) struct Setup<'a> {
+    pub(crate) server: &'a dyn TestServer,
+    pub(crate) tap: Tap,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) engine: Engine,
+    pub(crate) account: AccountId,
+    pub(crate) inbox: FolderId,
+    pub(crate) events: Arc<Recorder>,
 }
 
-fn metered() -> SyncRequest {
+pub(crate) fn metered() -> SyncRequest {
     SyncRequest {
         network: NetworkKind::Metered,
         window: SyncWindow::everything(),
@@ -58,7 +59,7 @@ fn metered() -> SyncRequest {
     }
 }
 
-async fn open_engine(server: &dyn TestServer, dir: &std::path::Path) -> Engine {
+pub(crate) async fn open_engine(server: &dyn TestServer, dir: &std::path::Path) -> Engine {
     Engine::open(EngineConfig {
         data_dir: dir.to_path_buf(),
         extra_roots_pem: Some(server.ca_pem()),
@@ -70,7 +71,7 @@ async fn open_engine(server: &dyn TestServer, dir: &std::path::Path) -> Engine {
 
 /// A server with `count` unread messages in INBOX (and the special-use folders, empty),
 /// synced once through a tap.
-async fn setup(server: &dyn TestServer, seed: u64, count: usize) -> Setup<'_> {
+pub(crate) async fn setup(server: &dyn TestServer, seed: u64, count: usize) -> Setup<'_> {
     server.deliver_generated(
         "alice",
         None,
@@ -116,7 +117,7 @@ async fn setup(server: &dyn TestServer, seed: u64, count: usize) -> Setup<'_> {
     }
 }
 
-async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
+pub(crate) async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
     engine
         .folders(account)
         .await
@@ -128,7 +129,7 @@ async fn folder(engine: &Engine, account: AccountId, name: &str) -> FolderId {
 }
 
 /// The stored messages of a folder, newest first: (id, uid).
-async fn listed(s: &Setup<'_>, folder: FolderId) -> Vec<(MessageId, u32)> {
+pub(crate) async fn listed(s: &Setup<'_>, folder: FolderId) -> Vec<(MessageId, u32)> {
     let page = s.engine.messages(folder, None, 500).await.unwrap();
     page.items.iter().map(|m| (m.id, m.uid)).collect()
 }
@@ -138,7 +139,7 @@ async fn bare_write_back(s: &Setup<'_>) -> (WriteBackReport, anvert_tests::tap::
     bare_write_back_at(s, i64::MAX / 2).await
 }
 
-async fn bare_write_back_at(
+pub(crate) async fn bare_write_back_at(
     s: &Setup<'_>,
     now: i64,
 ) -> (WriteBackReport, anvert_tests::tap::TapStats) {
@@ -169,7 +170,7 @@ async fn bare_write_back_at(
 }
 
 /// What an independent IMAP session sees in a folder: UID -> (flags, Message-ID header).
-async fn server_view(s: &Setup<'_>, name: &str) -> Vec<(u32, Vec<String>, String)> {
+pub(crate) async fn server_view(s: &Setup<'_>, name: &str) -> Vec<(u32, Vec<String>, String)> {
     let mut session = raw_session(
         &s.server.tls(),
         s.server.imaps_addr(),
@@ -555,117 +556,6 @@ async fn deleting_in_trash_and_emptying_it_expunge_only_our_uids(server: &dyn Te
     assert_eq!(server_view(&s, "Trash").await.len(), before - 2);
 }
 
-async fn a_move_of_a_message_expunged_elsewhere_is_dropped(server: &dyn TestServer) {
-    let s = setup(server, 75, 20).await;
-    let archive = folder(&s.engine, s.account, "Archive").await;
-    let two = listed(&s, s.inbox).await[..2].to_vec();
-    let ids: Vec<MessageId> = two.iter().map(|m| m.0).collect();
-    s.engine.move_messages(&ids, archive).await.unwrap();
-    let gone = two[0].1;
-    s.server.imap_as(
-        "alice",
-        &[
-            "SELECT INBOX",
-            &format!("UID STORE {gone} +FLAGS.SILENT (\\Deleted)"),
-            &format!("UID EXPUNGE {gone}"),
-        ],
-    );
-    s.events.take();
-    s.engine.sync(s.account, &metered()).await.unwrap();
-    let events = s.events.take();
-    assert!(
-        events.iter().any(|e| matches!(e, SyncEvent::ChangeDropped { folder, uids, reason: DropReason::Expunged } if *folder == s.inbox && uids == &[gone])),
-        "{events:?}"
-    );
-    assert!(s.engine.message(ids[0]).await.unwrap().is_none());
-    assert_eq!(
-        s.engine
-            .message(ids[1])
-            .await
-            .unwrap()
-            .unwrap()
-            .summary
-            .folder,
-        archive
-    );
-    assert_eq!(server_view(&s, "Archive").await.len(), 1);
-    assert!(
-        s.engine
-            .pending_mailbox_operations(s.account)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}
-
-async fn queued_moves_survive_a_crash_and_replay_once(server: &dyn TestServer) {
-    let s = setup(server, 76, 30).await;
-    let archive = folder(&s.engine, s.account, "Archive").await;
-    let ids: Vec<MessageId> = listed(&s, s.inbox).await[..5].iter().map(|m| m.0).collect();
-    // A->B then B->C is one move; A->B->A is none.
-    let trash = folder(&s.engine, s.account, "Trash").await;
-    s.engine.move_messages(&ids, trash).await.unwrap();
-    s.engine.move_messages(&ids, archive).await.unwrap();
-    s.engine.move_messages(&ids[..1], s.inbox).await.unwrap();
-    s.engine.move_messages(&ids[..1], archive).await.unwrap();
-    let Setup {
-        server,
-        tap,
-        dir,
-        engine,
-        account,
-        inbox,
-        events,
-    } = s;
-    drop(engine); // between the local apply and the replay
-
-    let engine = open_engine(server, dir.path()).await;
-    engine
-        .set_credential(account, server.credential("alice"))
-        .await
-        .unwrap();
-    assert_eq!(
-        engine
-            .pending_mailbox_operations(account)
-            .await
-            .unwrap()
-            .len(),
-        5
-    );
-    let first = engine.sync(account, &metered()).await.unwrap();
-    assert!(first.bytes.total_for(Purpose::WriteBack) > 0);
-    assert!(
-        engine
-            .pending_mailbox_operations(account)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let again = engine.sync(account, &metered()).await.unwrap();
-    assert_eq!(
-        again.bytes.total_for(Purpose::WriteBack),
-        0,
-        "replayed exactly once"
-    );
-    let s = Setup {
-        server,
-        tap,
-        dir,
-        engine,
-        account,
-        inbox,
-        events,
-    };
-    assert_eq!(
-        server_view(&s, "Archive").await.len(),
-        5,
-        "exactly one copy each"
-    );
-    assert!(server_view(&s, "Trash").await.is_empty());
-    assert_eq!(server_view(&s, "INBOX").await.len(), 25);
-    assert_eq!(listed(&s, archive).await.len(), 5);
-}
-
 fn draft(text: &str) -> Draft {
     Draft {
         from: Address {
@@ -792,69 +682,12 @@ async fn pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused(
     ));
 }
 
-async fn a_refused_move_backs_off_then_parks(server: &dyn TestServer) {
-    let s = setup(server, 79, 10).await;
-    s.server.imap_as("alice", &["CREATE Projects"]);
-    s.engine.sync(s.account, &metered()).await.unwrap();
-    let archive = folder(&s.engine, s.account, "Projects").await;
-    let id = listed(&s, s.inbox).await[0].0;
-    s.engine.move_messages(&[id], archive).await.unwrap();
-    // The target is gone on the server: UID MOVE is refused (NO), every time.
-    s.server.imap_as("alice", &["DELETE Projects"]);
-    s.events.take();
-    let mut now = 1_000_000;
-    for attempt in 1..=5 {
-        let (wb, _) = bare_write_back_at(&s, now).await;
-        let pending = s
-            .engine
-            .pending_mailbox_operations(s.account)
-            .await
-            .unwrap();
-        assert_eq!(wb.moves, 1, "attempt {attempt}: {wb:?} {pending:?}");
-        // Not retried before its backoff ends.
-        let (wb, _) = bare_write_back_at(&s, now + 1).await;
-        assert_eq!(wb.moves, 0, "attempt {attempt}: {wb:?}");
-        now += 4000;
-    }
-    let pending = s
-        .engine
-        .pending_mailbox_operations(s.account)
-        .await
-        .unwrap();
-    assert_eq!(pending.len(), 1);
-    assert!(pending[0].parked && pending[0].attempts == 5, "{pending:?}");
-    assert!(pending[0].last_error.is_some());
-    let events = s.events.take();
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            SyncEvent::ChangeDropped {
-                reason: DropReason::Parked,
-                ..
-            }
-        )),
-        "{events:?}"
-    );
-    let (wb, _) = bare_write_back_at(&s, now + 100_000).await;
-    assert_eq!(wb.moves, 0, "parked: not retried");
-    // Still shown where the user put it, and in the source on the server.
-    assert_eq!(
-        s.engine.message(id).await.unwrap().unwrap().summary.folder,
-        archive
-    );
-    assert_eq!(server_view(&s, "INBOX").await.len(), 10);
-    assert_eq!(s.engine.retry_parked(s.account).await.unwrap(), 1);
-}
-
 on_each_server!(
     offline_reads_moves_and_deletes_replay_in_a_handful_of_commands,
     a_moved_message_keeps_its_body_and_attachment,
     deleting_in_trash_and_emptying_it_expunge_only_our_uids,
-    a_move_of_a_message_expunged_elsewhere_is_dropped,
-    queued_moves_survive_a_crash_and_replay_once,
     a_draft_saved_edited_and_saved_again_is_one_message_on_the_server,
     pop3_deletes_go_to_the_pop3_deletion_and_moves_and_drafts_are_refused,
-    a_refused_move_backs_off_then_parks,
 );
 on_each_server_with!(
     without_move,

@@ -28,7 +28,7 @@
 use super::{
     EventSink, MAX_ATTEMPTS, SyncEvent,
     compose::assemble,
-    send_wire::{catenate_pieces, envelope, find_in_sent, part_urls, read_original},
+    send_wire::{envelope, find_in_sent, read_original},
     writeback::backoff,
 };
 use crate::{
@@ -41,6 +41,10 @@ use crate::{
         RejectedRecipient, Store,
     },
 };
+
+// The Sent copy: appended before a BURL, filed after DATA.
+#[path = "send_copy.rs"]
+mod copy;
 
 /// The submission server of an account and how to log in to it.
 #[derive(Debug, Clone)]
@@ -66,9 +70,6 @@ pub struct SendReport {
     pub smtp_read: u64,
     pub smtp_written: u64,
 }
-
-/// Flags of the Sent copy.
-const SENT_FLAGS: [&str; 1] = ["\\Seen"];
 
 /// Sends what is due in the account's outbox. `imap` is the account's logged-in session
 /// (None: no IMAP, so no Sent copy — a POP3 account); `target` its submission server (None:
@@ -516,87 +517,6 @@ impl Run<'_> {
         Ok(done)
     }
 
-    /// The Sent copy, APPENDed whole or assembled with CATENATE; found by its Message-ID
-    /// instead where an APPEND of it may already have happened.
-    async fn append_copy(
-        &self,
-        session: &mut ImapSession,
-        work: &OutgoingWork,
-        sent: &SentFolder,
-        state: OutboxState,
-    ) -> Result<(FolderId, u32, u32)> {
-        let id = work.item.id;
-        if state == OutboxState::Appending
-            && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
-            && let Some(v) = session.selected_uid_validity(&sent.name)
-        {
-            let copy = (sent.id, v, uid);
-            self.record(
-                id,
-                OutboxUpdate {
-                    state: Some(OutboxState::Appended),
-                    sent_copy: Some(copy),
-                    progressed: true,
-                    ..OutboxUpdate::default()
-                },
-            )
-            .await?;
-            return Ok(copy);
-        }
-        self.record(
-            id,
-            OutboxUpdate {
-                state: Some(OutboxState::Appending),
-                path: Some("burl"),
-                ..OutboxUpdate::default()
-            },
-        )
-        .await?;
-        let outcome = match &work.parts {
-            None => session.append(&sent.name, &SENT_FLAGS, &work.raw).await?,
-            Some(parts) => {
-                let Some(original) = &work.original else {
-                    return Err(Error::Config {
-                        reason: "the original message is gone from the server".into(),
-                    });
-                };
-                let urls = part_urls(parts, original)?;
-                let pieces = catenate_pieces(&work.raw, parts, &urls)?;
-                session
-                    .append_catenate(&sent.name, &SENT_FLAGS, &pieces)
-                    .await?
-            }
-        };
-        let copy = match outcome.uid {
-            Some((v, uid)) => (sent.id, v, uid),
-            None => {
-                // No APPENDUID (no UIDPLUS): the copy is found by its Message-ID.
-                let uid = find_in_sent(session, sent, &work.item.message_id)
-                    .await?
-                    .ok_or(Error::Protocol {
-                        reason: "the Sent copy was appended but cannot be found".into(),
-                    })?;
-                let v = session
-                    .selected_uid_validity(&sent.name)
-                    .ok_or(Error::Protocol {
-                        reason: "the Sent folder has no UIDVALIDITY".into(),
-                    })?;
-                (sent.id, v, uid)
-            }
-        };
-        self.record(
-            id,
-            OutboxUpdate {
-                state: Some(OutboxState::Appended),
-                sent_copy: Some(copy),
-                progressed: true,
-                ..OutboxUpdate::default()
-            },
-        )
-        .await?;
-        Ok(copy)
-    }
-
     /// What the submission server answered, recorded.
     async fn answered(
         &mut self,
@@ -732,98 +652,5 @@ impl Run<'_> {
         )
         .await?;
         Ok(reason.to_string())
-    }
-
-    /// The DATA path's Sent copy after a crash left the entry `submitted`: the bytes again.
-    async fn file_copy(
-        &mut self,
-        mut imap: Option<&mut ImapSession>,
-        work: &OutgoingWork,
-        sent: Option<&SentFolder>,
-        after_restart: bool,
-    ) -> Result<Done> {
-        let bytes = match &work.parts {
-            None => work.raw.clone(),
-            Some(parts) => match (imap.as_deref_mut(), &work.original) {
-                (Some(session), Some(original)) => {
-                    let whole = read_original(session, original).await?;
-                    assemble(&work.raw, parts, &whole)?
-                }
-                _ => Vec::new(),
-            },
-        };
-        self.file_copy_bytes(
-            imap,
-            work,
-            sent,
-            &bytes,
-            OutboxState::Submitted,
-            after_restart,
-        )
-        .await
-    }
-
-    /// Files the Sent copy of a message the DATA path sent: nothing where the server does it
-    /// itself (learnt once per account), else APPEND. `state` is the entry's state now;
-    /// `resumed`: an earlier run stopped after the send, maybe during this APPEND, so Sent is
-    /// searched first whatever the account is known to do.
-    async fn file_copy_bytes(
-        &mut self,
-        imap: Option<&mut ImapSession>,
-        work: &OutgoingWork,
-        sent: Option<&SentFolder>,
-        bytes: &[u8],
-        state: OutboxState,
-        resumed: bool,
-    ) -> Result<Done> {
-        let id = work.item.id;
-        let next = if state == OutboxState::Submitted {
-            OutboxState::Sent
-        } else {
-            state
-        };
-        // A copy filed while other recipients wait keeps their backoff.
-        let done = |copy: Option<(FolderId, u32, u32)>| OutboxUpdate {
-            state: Some(next),
-            copy_done: Some(true),
-            sent_copy: copy,
-            progressed: next == OutboxState::Sent,
-            ..OutboxUpdate::default()
-        };
-        let (Some(session), Some(sent)) = (imap, sent) else {
-            // No IMAP (POP3) or no Sent folder: there is nowhere to file a copy.
-            self.record(id, done(None)).await?;
-            return Ok(finished(next));
-        };
-        let autofiled = self.store.sent_autofiled(self.account).await?;
-        if autofiled != Some(false) || resumed {
-            let found = find_in_sent(session, sent, &work.item.message_id).await?;
-            if autofiled.is_none() && !resumed {
-                self.store
-                    .set_sent_autofiled(self.account, found.is_some())
-                    .await?;
-            }
-            if let Some(uid) = found {
-                let v = session.selected_uid_validity(&sent.name);
-                self.record(id, done(v.map(|v| (sent.id, v, uid)))).await?;
-                return Ok(finished(next));
-            }
-        }
-        if bytes.is_empty() {
-            self.record(id, done(None)).await?;
-            return Ok(finished(next));
-        }
-        let outcome = session.append(&sent.name, &SENT_FLAGS, bytes).await?;
-        let copy = outcome.uid.map(|(v, uid)| (sent.id, v, uid));
-        self.record(id, done(copy)).await?;
-        Ok(finished(next))
-    }
-}
-
-fn finished(state: OutboxState) -> Done {
-    if state == OutboxState::Sent {
-        Done::Sent
-    } else {
-        Done::Waiting(String::new())
     }
 }

@@ -1,6 +1,9 @@
 //! What the store's integration tests share: a store in a temporary folder with one IMAP
-//! account and the folders a test names, and the sync state a window commits with.
+//! account and the folders a test names, and the sync state a window commits with;
+//! `store_fixture` is the fixture of the `store`, `store_queries` and `store_accounts` tests.
 #![allow(clippy::unwrap_used, dead_code)] // each test file uses its own subset
+
+pub mod store_fixture;
 
 use anvert_core::store::{
     AccountId, AccountKind, FolderId, FolderRecord, FolderSyncState, MessageId, NewAccount, Store,
