@@ -151,15 +151,19 @@ impl Store {
 /// Matching messages of one account, newest first. The newest `limit` are chosen on
 /// `messages_by_id_date` alone (migration 0016): a common word matches a large share of the
 /// mailbox, and ordering every match's whole row cost tens of milliseconds at 100,000
-/// messages; only the rows chosen are read whole.
+/// messages; only the rows chosen are read whole. The account is checked against the list
+/// of its folder ids, built once, rather than by a join to `folders` for every match (at
+/// 100,000 messages and 29,893 matches, timed by hand on the store `store_queries` fills:
+/// 9.8 ms instead of 10.6 ms, of which the FTS lookup 2 ms and the 29,893 seeks in
+/// `messages_by_id_date` about 6.5 ms; tenth session).
 pub(super) const SEARCH: &str = concat!(
     "SELECT ",
     summary_columns!(),
     " FROM messages AS m WHERE m.id IN (
         SELECT h.id FROM message_search AS s
         JOIN messages AS h INDEXED BY messages_by_id_date ON h.id = s.rowid
-        JOIN folders AS f ON f.id = h.folder_id
-        WHERE message_search MATCH ?1 AND f.account_id = ?2 AND h.tombstone = 0
+        WHERE message_search MATCH ?1 AND h.tombstone = 0
+          AND h.folder_id IN (SELECT id FROM folders WHERE account_id = ?2)
         ORDER BY h.internal_date DESC, h.id DESC
         LIMIT ?3)
       ORDER BY m.internal_date DESC, m.id DESC"
