@@ -187,16 +187,32 @@ impl Store {
         // after each sync), and then the search does not touch the writer.
         self.index_pending().await?;
         let mut conn = self.read().await?;
-        let rows = sqlx::query(SEARCH)
-            .bind(expression)
-            .bind(account.0)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql("search messages"))?;
+        let rows = match walk::newest_matches(&mut conn, account, &expression, limit).await? {
+            Some(ids) => walk::summaries(&mut conn, &ids).await?,
+            None => by_matches(&mut conn, account, &expression, limit).await?,
+        };
         rows.iter().map(summary_from_row).collect()
     }
 }
+
+/// The plan for most words: every match's date from `messages_by_id_date`, the newest kept.
+pub(super) async fn by_matches(
+    conn: &mut SqliteConnection,
+    account: AccountId,
+    expression: &str,
+    limit: u32,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+    sqlx::query(SEARCH)
+        .bind(expression)
+        .bind(account.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("search messages"))
+}
+
+#[path = "search_walk.rs"]
+mod walk;
 
 /// Turns user input into an FTS5 expression of quoted prefix terms, all required.
 fn match_expression(query: &str) -> Option<String> {
@@ -207,3 +223,7 @@ fn match_expression(query: &str) -> Option<String> {
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod tests;
