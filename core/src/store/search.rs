@@ -187,10 +187,11 @@ impl Store {
         // after each sync), and then the search does not touch the writer.
         self.index_pending().await?;
         let mut conn = self.read().await?;
-        let rows = match walk::newest_matches(&mut conn, account, &expression, limit).await? {
-            Some(ids) => walk::summaries(&mut conn, &ids).await?,
-            None => by_matches(&mut conn, account, &expression, limit).await?,
-        };
+        if let Some(ids) = walk::newest_matches(&mut conn, account, &expression, limit).await? {
+            drop(conn);
+            return self.summaries_of(&ids).await;
+        }
+        let rows = by_matches(&mut conn, account, &expression, limit).await?;
         rows.iter().map(summary_from_row).collect()
     }
 }

@@ -43,15 +43,20 @@ async fn both(
         .iter()
         .map(|r| crate::store::query::summary_from_row(r).unwrap().id.0)
         .collect();
-    let walked = walk::newest_matches(&mut conn, account, &expression, limit)
+    let walked: Option<Vec<i64>> = walk::newest_matches(&mut conn, account, &expression, limit)
         .await
-        .unwrap();
+        .unwrap()
+        .map(|ids| ids.iter().map(|id| id.0).collect());
+    drop(conn);
     if let Some(ids) = &walked {
         // The rows read back for the walk's ids come in the same order.
-        let rows = walk::summaries(&mut conn, ids).await.unwrap();
-        let read: Vec<i64> = rows
+        let message_ids: Vec<_> = ids.iter().map(|id| crate::store::MessageId(*id)).collect();
+        let read: Vec<i64> = store
+            .summaries_of(&message_ids)
+            .await
+            .unwrap()
             .iter()
-            .map(|r| crate::store::query::summary_from_row(r).unwrap().id.0)
+            .map(|m| m.id.0)
             .collect();
         assert_eq!(&read, ids);
     }

@@ -17,7 +17,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::super::{AccountId, sql};
+use super::super::{AccountId, MessageId, codec::batch_json, sql};
 use crate::Result;
 
 /// Matches from which the walk is tried. Small in unit tests (as the other thresholds), so
@@ -55,7 +55,7 @@ pub(super) async fn newest_matches(
     account: AccountId,
     expression: &str,
     limit: u32,
-) -> Result<Option<Vec<i64>>> {
+) -> Result<Option<Vec<MessageId>>> {
     if limit == 0 || limit > WALK_LIMIT_MAX {
         return Ok(None);
     }
@@ -104,7 +104,8 @@ pub(super) async fn newest_matches(
     // (date, id) of matches: all of the small folders', every large folder's newest.
     let mut found: Vec<(i64, i64)> = Vec::new();
     if !small.is_empty() {
-        let list = json_ids(small.iter().map(|&(id, _)| id));
+        let ids: Vec<i64> = small.iter().map(|&(id, _)| id).collect();
+        let list = batch_json(&ids, "folder ids")?;
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, internal_date FROM messages INDEXED BY messages_by_date
               WHERE folder_id IN (SELECT value FROM json_each(?1))",
@@ -142,7 +143,9 @@ pub(super) async fn newest_matches(
     }
     found.sort_unstable_by(|a, b| b.cmp(a));
     found.truncate(wanted);
-    Ok(Some(found.into_iter().map(|(_, id)| id).collect()))
+    Ok(Some(
+        found.into_iter().map(|(_, id)| MessageId(id)).collect(),
+    ))
 }
 
 /// `1,5,9` (a `group_concat` of ids), sorted.
@@ -154,22 +157,6 @@ fn ids(text: Option<&str>) -> Vec<i64> {
         .collect();
     ids.sort_unstable();
     ids
-}
-
-/// `[1,5,9]`.
-fn json_ids(ids: impl Iterator<Item = i64>) -> String {
-    let mut list = String::from("[");
-    for (i, id) in ids.enumerate() {
-        if i > 0 {
-            list.push(',');
-        }
-        if id < 0 {
-            list.push('-');
-        }
-        crate::digits::push_decimal(&mut list, id.unsigned_abs());
-    }
-    list.push(']');
-    list
 }
 
 /// A folder's next `PAGE` messages (tombstones too), newest first (date, then id, both
@@ -201,27 +188,4 @@ async fn folder_page(
         .fetch_all(&mut *conn)
         .await
         .map_err(sql("read a folder newest first"))
-}
-
-/// The summaries of a JSON list of message ids, in the order of [`super::SEARCH`].
-const SUMMARIES: &str = concat!(
-    "SELECT ",
-    summary_columns!(),
-    " FROM messages AS m WHERE m.id IN (SELECT value FROM json_each(?1))
-      ORDER BY m.internal_date DESC, m.id DESC"
-);
-
-/// The summary rows of `ids`, in the order of [`super::SEARCH`].
-pub(super) async fn summaries(
-    conn: &mut SqliteConnection,
-    ids: &[i64],
-) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query(SUMMARIES)
-        .bind(json_ids(ids.iter().copied()))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sql("read search results"))
 }

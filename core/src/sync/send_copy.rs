@@ -9,7 +9,7 @@ use super::{Done, Run, SentFolder};
 use crate::{
     error::{Error, Result},
     imap::ImapSession,
-    store::{FolderId, OutboxState, OutboxUpdate, OutgoingWork},
+    store::{FolderId, OutboxId, OutboxState, OutboxUpdate, OutgoingWork},
     sync::{
         compose::assemble,
         send_wire::{catenate_pieces, find_in_sent, part_urls, read_original},
@@ -34,18 +34,7 @@ impl Run<'_> {
             && let Some(uid) = find_in_sent(session, sent, &work.item.message_id).await?
             && let Some(v) = session.selected_uid_validity(&sent.name)
         {
-            let copy = (sent.id, v, uid);
-            self.record(
-                id,
-                OutboxUpdate {
-                    state: Some(OutboxState::Appended),
-                    sent_copy: Some(copy),
-                    progressed: true,
-                    ..OutboxUpdate::default()
-                },
-            )
-            .await?;
-            return Ok(copy);
+            return self.appended(id, (sent.id, v, uid)).await;
         }
         self.record(
             id,
@@ -88,6 +77,15 @@ impl Run<'_> {
                 (sent.id, v, uid)
             }
         };
+        self.appended(id, copy).await
+    }
+
+    /// Records `copy` as the entry's Sent copy, appended, and hands it back.
+    async fn appended(
+        &self,
+        id: OutboxId,
+        copy: (FolderId, u32, u32),
+    ) -> Result<(FolderId, u32, u32)> {
         self.record(
             id,
             OutboxUpdate {
