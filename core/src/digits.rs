@@ -30,9 +30,8 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
             break;
         }
     }
-    for &d in digits.get(start..).unwrap_or_default() {
-        out.push(char::from(d));
-    }
+    // ASCII digits: always UTF-8. One copy, not a `String::push` per digit.
+    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod mutate;
 pub mod net;
 pub mod policy;
 pub mod pop3;
+mod scan;
 pub mod smtp;
 mod sort;
 pub mod store;

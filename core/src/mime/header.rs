@@ -52,14 +52,13 @@ pub(crate) fn lossy(raw: &[u8]) -> std::borrow::Cow<'_, str> {
 /// No line break and no `=?` (which may start an encoded word): the text is the value as
 /// is. One pass over the bytes (a header sync asks this of every subject and display name).
 fn is_plain(raw: &[u8]) -> bool {
-    let mut after_equals = false;
-    for &b in raw {
-        match b {
-            b'\r' | b'\n' => return false,
-            b'?' if after_equals => return false,
-            _ => {}
+    let mut from = 0;
+    while let Some(i) = crate::scan::header_special(raw, from) {
+        // A `?` is plain unless it follows `=`; CR and LF never are.
+        if raw.get(i) != Some(&b'?') || i.checked_sub(1).and_then(|p| raw.get(p)) == Some(&b'=') {
+            return false;
         }
-        after_equals = b == b'=';
+        from = i + 1;
     }
     true
 }
