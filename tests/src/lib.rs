@@ -33,6 +33,7 @@ pub mod charsets;
 pub mod client;
 pub mod cyrus;
 pub mod dovecot;
+mod dovecot_config;
 pub mod generator;
 pub mod ports;
 pub mod proc_cpu;
