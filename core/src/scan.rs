@@ -8,42 +8,43 @@
 //! fraction of that. The tests compare each search with the plain byte loop.
 //!
 //! The word tests are the usual exact ones: for a little-endian word `x`,
-//! `(x - 0x0101…01·n) & !x & 0x8080…80` is non-zero exactly when some byte of `x` is below
-//! `n` (for `n` ≤ 0x80), and a byte equal to `c` is a byte of `x ^ (0x0101…01·c)` below 1.
-//! A word that may hold a hit is then searched byte by byte, so the answer is the first
-//! index either way.
+//! `(x - 0x0101…01·n) & !x & 0x8080…80` marks the bytes of `x` below `n` (for `n` ≤ 0x80),
+//! and the lowest mark is exactly the first of them; a byte equal to `c` is a byte of
+//! `x ^ (0x0101…01·c)` below 1. The lowest mark over several such tests is the first byte
+//! any of them wants. (The vendored framer and quoted-string parser skip ordinary bytes the
+//! same way: vendor/async-imap and vendor/imap-proto.)
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether some byte of `x` is below `n` (`n` ≤ 0x80).
+/// The high bit of each byte of `x` below `n` (`n` ≤ 0x80); the lowest one set is exactly
+/// the first such byte (the bits above it may be wrong: a borrow runs upwards).
 #[inline(always)]
-fn any_below(x: u64, n: u8) -> bool {
-    x.wrapping_sub(ONES.wrapping_mul(u64::from(n))) & !x & HIGHS != 0
+fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES.wrapping_mul(u64::from(n))) & !x & HIGHS
 }
 
-/// Whether some byte of `x` equals `c`.
+/// [`below`] for the bytes of `x` equal to `c`.
 #[inline(always)]
-fn any_equal(x: u64, c: u8) -> bool {
-    any_below(x ^ ONES.wrapping_mul(u64::from(c)), 1)
+fn equal(x: u64, c: u8) -> u64 {
+    below(x ^ ONES.wrapping_mul(u64::from(c)), 1)
 }
 
 /// The index of the first byte of `bytes` at or after `from` for which `hit` holds, where
-/// `word_may_hit` is true of every word holding such a byte.
+/// `marks` is [`below`]/[`equal`] of a word for the same bytes.
 #[inline(always)]
 fn find(
     bytes: &[u8],
     from: usize,
-    word_may_hit: impl Fn(u64) -> bool,
+    marks: impl Fn(u64) -> u64,
     hit: impl Fn(u8) -> bool,
 ) -> Option<usize> {
     let tail = bytes.get(from..)?;
     let (words, rest) = tail.as_chunks::<8>();
     for (k, word) in words.iter().enumerate() {
-        if word_may_hit(u64::from_le_bytes(*word))
-            && let Some(i) = word.iter().position(|&b| hit(b))
-        {
-            return Some(from + k * 8 + i);
+        let m = marks(u64::from_le_bytes(*word));
+        if m != 0 {
+            return Some(from + k * 8 + (m.trailing_zeros() / 8) as usize);
         }
     }
     rest.iter()
@@ -57,7 +58,7 @@ pub(crate) fn json_special(bytes: &[u8], from: usize) -> Option<usize> {
     find(
         bytes,
         from,
-        |x| any_below(x, 0x20) || any_equal(x, b'"') || any_equal(x, b'\\'),
+        |x| below(x, 0x20) | equal(x, b'"') | equal(x, b'\\'),
         |b| b < 0x20 || b == b'"' || b == b'\\',
     )
 }
@@ -68,7 +69,7 @@ pub(crate) fn header_special(bytes: &[u8], from: usize) -> Option<usize> {
     find(
         bytes,
         from,
-        |x| any_equal(x, b'\r') || any_equal(x, b'\n') || any_equal(x, b'?'),
+        |x| equal(x, b'\r') | equal(x, b'\n') | equal(x, b'?'),
         |b| b == b'\r' || b == b'\n' || b == b'?',
     )
 }

@@ -85,10 +85,12 @@ pub(super) enum Container {
 
 impl Container {
     pub(super) fn of_multipart(subtype: &str) -> Container {
-        match subtype.to_ascii_lowercase().as_str() {
-            "alternative" => Container::Alternative,
-            "related" => Container::Related,
-            _ => Container::OtherMultipart,
+        if subtype.eq_ignore_ascii_case("alternative") {
+            Container::Alternative
+        } else if subtype.eq_ignore_ascii_case("related") {
+            Container::Related
+        } else {
+            Container::OtherMultipart
         }
     }
 }

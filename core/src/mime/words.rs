@@ -111,10 +111,7 @@ fn encoded_word<'a>(
         return None;
     }
     let data_start = charset_len + 3;
-    let data_len = rest
-        .get(data_start..)?
-        .windows(2)
-        .position(|w| w == b"?=")?;
+    let data_len = word_end(rest.get(data_start..)?)?;
     let data = rest.get(data_start..data_start + data_len)?;
     bytes.clear();
     match encoding {
@@ -123,6 +120,20 @@ fn encoded_word<'a>(
         _ => return None,
     }
     Some((charset, start + 2 + data_start + data_len + 2))
+}
+
+/// Where the word's `?=` starts in `data`. The line is unfolded, so the only CR or LF it
+/// can hold is a bare one, which no word may contain.
+fn word_end(data: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let q = crate::scan::header_special(data, from)?;
+        match data.get(q) {
+            Some(b'?') if data.get(q + 1) == Some(&b'=') => return Some(q),
+            Some(b'?') => from = q + 1,
+            _ => return None,
+        }
+    }
 }
 
 /// Strict base64: whole groups of four, `=` only as the last one or two of the last group.

@@ -96,7 +96,7 @@ pub fn quoted(i: &[u8]) -> IResult<&[u8], &[u8]> {
         Some((b'"', inner)) => inner,
         Some(_) => return Err(nom::Err::Error(make_error(i, ErrorKind::Char))),
     };
-    let mut at = 0;
+    let mut at = skip_ordinary(inner, 0);
     let mut after_escape = false;
     loop {
         match inner.get(at) {
@@ -130,10 +130,39 @@ pub fn quoted(i: &[u8]) -> IResult<&[u8], &[u8]> {
                 };
                 return Err(nom::Err::Error(make_error(rest, kind)));
             }
-            Some(_) => at += 1,
+            Some(_) => at = skip_ordinary(inner, at + 1),
         }
         after_escape = false;
     }
+}
+
+// ANVERT-PATCH: the index of the first `"`, `\`, CR, LF or NUL at or after `at`, found eight
+// bytes at a time; past the last whole word of eight, `at` of that word (the loop above
+// takes the rest byte by byte). For a little-endian word `x`, `(x - 0x01…01) & !x & 0x80…80`
+// marks the zero bytes of `x`, and its lowest mark is exactly the first zero byte (a borrow
+// only runs upwards), so the lowest mark over the words `x ^ c…c` is the first special byte.
+// Subjects, names, previews: about 6 instructions a byte one at a time, under 2 this way.
+#[inline]
+fn skip_ordinary(inner: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(word) = inner.get(at..at.saturating_add(8)) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        let marks = zero(x)
+            | zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | zero(x ^ (ONES * u64::from(b'\r')))
+            | zero(x ^ (ONES * u64::from(b'\n')));
+        if marks != 0 {
+            return at + (marks.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at
 }
 
 // quoted bytes as utf8 — lossy, see comment on string_utf8.
@@ -491,6 +520,22 @@ mod anvert_tests {
             }
             inputs.extend(next.iter().cloned());
             last = next;
+        }
+        // Longer strings, so that whole words of eight are skipped: every special byte (and
+        // a high byte) at every place of a 1-24 byte run, with the run closed or not.
+        for len in 1..=24usize {
+            for at in 0..len {
+                for special in [b'"', b'\\', b'\r', b'\n', 0, 0xc3, b'a'] {
+                    let mut text: Vec<u8> = (0..len).map(|i| b"Subject x"[i % 9]).collect();
+                    text[at] = special;
+                    for close in [&b""[..], b"\"", b"\" rest", b"\\\"\""] {
+                        let mut v = vec![b'"'];
+                        v.extend_from_slice(&text);
+                        v.extend_from_slice(close);
+                        inputs.push(v);
+                    }
+                }
+            }
         }
         for extra in [
             &b"\"hello world\" rest"[..],
