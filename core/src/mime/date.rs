@@ -18,8 +18,11 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
     let (time, zone) = rest.trim_start().split_once(' ')?;
     let mut dmy = date.split('-');
     let day = number(dmy.next()?, 1, 2)?;
-    let month_name = dmy.next()?.to_ascii_lowercase();
-    let month = MONTHS.iter().position(|m| *m == month_name)? as i64 + 1;
+    let month_name = dmy.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
+        + 1;
     let year = number(dmy.next()?, 4, 4)?;
     if dmy.next().is_some() {
         return None;
@@ -43,6 +46,9 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
 
 /// An RFC 5322 Date header value (obsolete forms and comments included) to unix seconds.
 pub fn parse_header_date(raw: &[u8]) -> Option<i64> {
+    if let Some(seconds) = canonical_header_date(raw) {
+        return Some(seconds);
+    }
     let mut line: Vec<u8> = raw
         .iter()
         .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
@@ -53,6 +59,63 @@ pub fn parse_header_date(raw: &[u8]) -> Option<i64> {
         _ => None,
     }
 }
+
+/// The form nearly every Date header has, `[Www, ]D Mon YYYY HH:MM:SS +hhmm[ (zone)]`, read
+/// by hand; None for anything else, which mail-parser then reads (a header sync dates every
+/// message: mail-parser's byte stream and the line copy it needs took about 1% of the sync's
+/// reading thread). Strict where mail-parser is lenient, so where this answers, mail-parser
+/// answers the same (`canonical_dates_agree_with_mail_parser`): a real calendar date from
+/// 1970 to 3000 (mail-parser's years end there), a second below 60, one space between the fields.
+fn canonical_header_date(raw: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let text = match text.split_once(", ") {
+        Some((weekday, rest)) if WEEKDAYS.iter().any(|w| w.eq_ignore_ascii_case(weekday)) => rest,
+        Some(_) => return None,
+        None => text,
+    };
+    let mut fields = text.split(' ');
+    let day = number(fields.next()?, 1, 2)?;
+    let month_name = fields.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
+        + 1;
+    let year = number(fields.next()?, 4, 4)?;
+    let mut hms = fields.next()?.split(':');
+    let (hour, minute, second) = (
+        number(hms.next()?, 2, 2)?,
+        number(hms.next()?, 2, 2)?,
+        number(hms.next()?, 2, 2)?,
+    );
+    let offset = zone_offset(fields.next()?)?;
+    match fields.next() {
+        None => {}
+        Some(comment)
+            if comment.len() > 2
+                && comment.starts_with('(')
+                && comment.ends_with(')')
+                && comment
+                    .get(1..comment.len() - 1)?
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic()) => {}
+        Some(_) => return None,
+    }
+    if fields.next().is_some()
+        || hms.next().is_some()
+        || !(1970..=3000).contains(&year)
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || day < 1
+        || day > days_in_month(year, month)
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second - offset)
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// `digits` as a number when it has between `min` and `max` ASCII digits.
 fn number(digits: &str, min: usize, max: usize) -> Option<i64> {
@@ -155,5 +218,67 @@ mod tests {
         );
         assert_eq!(parse_header_date(b"not a date"), None);
         assert_eq!(parse_header_date(b""), None);
+    }
+
+    fn mail_parser_date(raw: &[u8]) -> Option<i64> {
+        let mut line = raw.to_vec();
+        line.push(b'\n');
+        match MessageStream::new(&line).parse_date() {
+            HeaderValue::DateTime(dt) if dt.is_valid() => Some(dt.to_timestamp()),
+            _ => None,
+        }
+    }
+
+    /// Generated dates in the canonical form and near it: wherever the hand-written reader
+    /// answers, mail-parser answers the same, and it answers for the usual forms.
+    #[test]
+    fn canonical_dates_agree_with_mail_parser() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut answered = 0;
+        for _ in 0..20_000 {
+            let weekday = ["", "Mon, ", "sun, ", "Xyz, ", "Mon,"][next(5) as usize];
+            let day = next(33);
+            let day = if next(4) == 0 {
+                format!("{day:02}")
+            } else {
+                day.to_string()
+            };
+            let month = ["Jan", "feb", "MAR", "Apr", "Jux", "Dec", "Feb"][next(7) as usize];
+            let year = [1969, 1970, 1996, 2000, 2023, 2024, 2100, 9999, 99][next(9) as usize];
+            let (h, m, sec) = (next(26), next(62), next(62));
+            let zone = [
+                "+0000", "-0700", "+0530", "+2400", "-0060", "GMT", "+05", "-0000",
+            ][next(8) as usize];
+            let tail = ["", "", " (PDT)", " (UTC)", " (x y)", "  ", " x"][next(7) as usize];
+            let text = format!("{weekday}{day} {month} {year} {h:02}:{m:02}:{sec:02} {zone}{tail}");
+            let fast = canonical_header_date(text.as_bytes());
+            if fast.is_some() {
+                answered += 1;
+                assert_eq!(fast, mail_parser_date(text.as_bytes()), "{text}");
+            }
+            assert_eq!(
+                parse_header_date(text.as_bytes()),
+                fast.or_else(|| mail_parser_date(text.as_bytes())),
+                "{text}"
+            );
+        }
+        assert!(
+            answered > 1_000,
+            "the fast path answered only {answered} times"
+        );
+        assert_eq!(
+            canonical_header_date(b"Mon, 02 Jan 2023 01:22:17 +0000"),
+            Some(1_672_622_537)
+        );
+        assert_eq!(
+            canonical_header_date(b"Sun, 01 Jan 2023 18:57:49 -0800 (PST)"),
+            Some(1_672_628_269)
+        );
     }
 }

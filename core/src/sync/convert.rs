@@ -15,14 +15,19 @@ pub fn flags(names: &[String]) -> Flags {
     let mut out = Flags::default();
     let mut dropped = 0usize;
     for name in names {
-        let system = match name.to_ascii_lowercase().as_str() {
-            "\\seen" => SystemFlags::SEEN,
-            "\\answered" => SystemFlags::ANSWERED,
-            "\\flagged" => SystemFlags::FLAGGED,
-            "\\deleted" => SystemFlags::DELETED,
-            "\\draft" => SystemFlags::DRAFT,
-            "\\recent" => continue,
-            _ => {
+        // Compared without a lowercase copy: every message has flags.
+        let known = [
+            ("\\seen", Some(SystemFlags::SEEN)),
+            ("\\answered", Some(SystemFlags::ANSWERED)),
+            ("\\flagged", Some(SystemFlags::FLAGGED)),
+            ("\\deleted", Some(SystemFlags::DELETED)),
+            ("\\draft", Some(SystemFlags::DRAFT)),
+            ("\\recent", None),
+        ];
+        let system = match known.iter().find(|(k, _)| name.eq_ignore_ascii_case(k)) {
+            Some((_, Some(system))) => *system,
+            Some((_, None)) => continue,
+            None => {
                 if out.keywords.len() >= limits::MAX_KEYWORDS {
                     dropped += 1;
                 } else if !out.keywords.iter().any(|k| k == name) {
