@@ -111,7 +111,7 @@ impl Walker {
             BodyStructure::Multipart { common, bodies, .. } => {
                 self.children(common, bodies, prefix, depth)
             }
-            _ => self.part(node, &child_section(prefix, 1), Container::Message, depth),
+            _ => self.part(node, child_section(prefix, 1), Container::Message, depth),
         }
     }
 
@@ -127,14 +127,14 @@ impl Walker {
             if self.full() {
                 return;
             }
-            self.part(child, &child_section(prefix, k + 1), container, depth + 1);
+            self.part(child, child_section(prefix, k + 1), container, depth + 1);
         }
     }
 
     fn part(
         &mut self,
         node: &BodyStructure<'_>,
-        section: &str,
+        section: String,
         container: Container,
         depth: usize,
     ) {
@@ -143,7 +143,7 @@ impl Walker {
         }
         match node {
             BodyStructure::Multipart { common, bodies, .. } => {
-                self.children(common, bodies, section, depth)
+                self.children(common, bodies, &section, depth)
             }
             BodyStructure::Message {
                 common,
@@ -152,9 +152,14 @@ impl Walker {
                 lines,
                 ..
             } => {
-                self.parts
-                    .push(describe(common, other, Some(*lines), section, container));
-                self.message_body(body, section, depth + 1);
+                self.parts.push(describe(
+                    common,
+                    other,
+                    Some(*lines),
+                    section.clone(),
+                    container,
+                ));
+                self.message_body(body, &section, depth + 1);
             }
             BodyStructure::Text {
                 common,
@@ -188,7 +193,7 @@ fn describe(
     common: &BodyContentCommon<'_>,
     other: &BodyContentSinglePart<'_>,
     lines: Option<u32>,
-    section: &str,
+    section: String,
     container: Container,
 ) -> PartInfo {
     let (ty, subtype) = (common.ty.ty.trim(), common.ty.subtype.trim());
@@ -224,7 +229,7 @@ fn describe(
         container,
     );
     PartInfo {
-        section: section.to_string(),
+        section,
         mime_type,
         charset,
         encoding: Some(encoding_name(&other.transfer_encoding)),

@@ -134,14 +134,26 @@ fn ids_of(message: &NewMessage) -> Vec<i64> {
                     .map(link_key),
             )
             .collect(),
-        None => message
-            .message_id
-            .iter()
-            .chain(&message.in_reply_to)
-            .chain(&message.references)
-            .filter_map(|raw| normalize(raw))
-            .map(link_key)
-            .collect(),
+        None => {
+            // A reply's In-Reply-To is nearly always among its References: each id is
+            // hashed once (the keys are a set; the message's own id stays first).
+            let mut seen: Vec<&str> = Vec::new();
+            message
+                .message_id
+                .iter()
+                .chain(&message.in_reply_to)
+                .chain(&message.references)
+                .filter_map(|raw| normalize(raw))
+                .filter(|id| {
+                    let fresh = !seen.contains(id);
+                    if fresh {
+                        seen.push(id);
+                    }
+                    fresh
+                })
+                .map(link_key)
+                .collect()
+        }
     }
 }
 
