@@ -102,6 +102,12 @@ impl Encoded {
 /// `concat_ws(' ', name, email)`, all of them (From, Sender, Reply-To, To, Cc, Bcc, in order)
 /// joined by spaces; `None` for none, as `group_concat` over no rows gives NULL.
 fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
+    // Sized once: grown from empty, the text was reallocated a few times a message.
+    let bytes = lists
+        .iter()
+        .flat_map(|list| list.iter())
+        .map(|a| a.email.len() + a.name.as_ref().map_or(0, |n| n.len() + 1) + 1)
+        .sum::<usize>();
     let mut text: Option<String> = None;
     for address in lists.into_iter().flatten() {
         let out = match &mut text {
@@ -109,7 +115,7 @@ fn search_addresses(lists: [&Vec<Address>; 6]) -> Option<String> {
                 out.push(' ');
                 out
             }
-            None => text.insert(String::new()),
+            None => text.insert(String::with_capacity(bytes)),
         };
         if let Some(name) = &address.name {
             out.push_str(name);
