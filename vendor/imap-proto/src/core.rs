@@ -252,8 +252,22 @@ pub fn atom(i: &[u8]) -> IResult<&[u8], &str> {
 // ----- nstring ----- nil or string
 
 // nstring = string / nil
+// ANVERT-PATCH: a quoted string or a literal goes straight to its parser (the alternatives
+// before it fail at the first byte, with an error, so the answer is the same; a quoted
+// string that fails takes the whole list, whose answer is then the literal's error);
+// anything else takes the whole list. An envelope is a dozen nstrings. `anvert_nstring_dispatch_matches`.
 pub fn nstring(i: &[u8]) -> IResult<&[u8], Option<&[u8]>> {
-    alt((map(nil, |_| None), map(string, Some))).parse(i)
+    let whole = |i| alt((map(nil, |_| None), map(string, Some))).parse(i);
+    match i.first() {
+        // A broken quoted string: the whole list's answer is the literal parser's error.
+        Some(b'"') => match quoted(i) {
+            Ok((rest, text)) => Ok((rest, Some(text))),
+            Err(nom::Err::Error(_)) => whole(i),
+            Err(e) => Err(e),
+        },
+        Some(b'{') => map(literal, Some).parse(i),
+        _ => whole(i),
+    }
 }
 
 // nstring bytes as utf8 — lossy, see comment on string_utf8.
@@ -507,6 +521,33 @@ mod anvert_tests {
 
     fn nil_nom(i: &[u8]) -> IResult<&[u8], &[u8]> {
         tag_no_case("NIL")(i)
+    }
+
+    /// Every prefix of quoted strings, literals, NIL and other bytes: `nstring` answers as
+    /// the whole list of alternatives.
+    #[test]
+    fn anvert_nstring_dispatch_matches() {
+        fn whole(i: &[u8]) -> IResult<&[u8], Option<&[u8]>> {
+            alt((map(nil, |_| None), map(string, Some))).parse(i)
+        }
+        for line in [
+            &b"\"a \\\" b\" rest"[..],
+            b"{3}\r\nabc rest",
+            b"{x}\r\n",
+            b"{99999999999}\r\nab",
+            b"NIL rest",
+            b"nil)",
+            b"NIX",
+            b"\"unterminated",
+            b"\"bad\r\n\"",
+            b"atom",
+            b"(x)",
+        ] {
+            for end in 0..=line.len() {
+                let input = &line[..end];
+                assert_eq!(nstring(input), whole(input), "{:?}", String::from_utf8_lossy(input));
+            }
+        }
     }
 
     /// Digit runs around both limits, with leading zeros and what follows: the same values
