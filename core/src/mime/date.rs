@@ -17,23 +17,12 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
     let (date, rest) = s.split_once(' ')?;
     let (time, zone) = rest.trim_start().split_once(' ')?;
     let mut dmy = date.split('-');
-    let day = number(dmy.next()?, 1, 2)?;
-    let month_name = dmy.next()?;
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
-        + 1;
-    let year = number(dmy.next()?, 4, 4)?;
+    let (day, month, year) = day_month_year(&mut dmy)?;
     if dmy.next().is_some() {
         return None;
     }
-    let mut hms = time.split(':');
-    let (hour, minute, second) = (
-        number(hms.next()?, 2, 2)?,
-        number(hms.next()?, 2, 2)?,
-        number(hms.next()?, 2, 2)?,
-    );
-    if hms.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+    let (hour, minute, second) = clock(time)?;
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let offset = zone_offset(zone.trim())?;
@@ -74,19 +63,8 @@ fn canonical_header_date(raw: &[u8]) -> Option<i64> {
         None => text,
     };
     let mut fields = text.split(' ');
-    let day = number(fields.next()?, 1, 2)?;
-    let month_name = fields.next()?;
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
-        + 1;
-    let year = number(fields.next()?, 4, 4)?;
-    let mut hms = fields.next()?.split(':');
-    let (hour, minute, second) = (
-        number(hms.next()?, 2, 2)?,
-        number(hms.next()?, 2, 2)?,
-        number(hms.next()?, 2, 2)?,
-    );
+    let (day, month, year) = day_month_year(&mut fields)?;
+    let (hour, minute, second) = clock(fields.next()?)?;
     let offset = zone_offset(fields.next()?)?;
     match fields.next() {
         None => {}
@@ -101,7 +79,6 @@ fn canonical_header_date(raw: &[u8]) -> Option<i64> {
         Some(_) => return None,
     }
     if fields.next().is_some()
-        || hms.next().is_some()
         || !(1970..=3000).contains(&year)
         || hour > 23
         || minute > 59
@@ -113,6 +90,30 @@ fn canonical_header_date(raw: &[u8]) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     Some(days * 86_400 + hour * 3_600 + minute * 60 + second - offset)
+}
+
+/// `D Mon YYYY` (or `D-Mon-YYYY`): the next three of `fields` as day, month (1-12) and year;
+/// the day is not checked against the month here.
+fn day_month_year<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<(i64, i64, i64)> {
+    let day = number(fields.next()?, 1, 2)?;
+    let month_name = fields.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
+        + 1;
+    let year = number(fields.next()?, 4, 4)?;
+    Some((day, month, year))
+}
+
+/// `HH:MM:SS`, two digits each; the ranges are the caller's to check.
+fn clock(text: &str) -> Option<(i64, i64, i64)> {
+    let mut hms = text.split(':');
+    let time = (
+        number(hms.next()?, 2, 2)?,
+        number(hms.next()?, 2, 2)?,
+        number(hms.next()?, 2, 2)?,
+    );
+    hms.next().is_none().then_some(time)
 }
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

@@ -26,7 +26,8 @@ pub(crate) fn to_owned_cow<T: ?Sized + ToOwned>(c: Cow<'_, T>) -> Cow<'static, T
 pub fn number(i: &[u8]) -> IResult<&[u8], u32> {
     let (i, bytes) = digit1(i)?;
     match bytes.iter().try_fold(0u32, |n, &b| {
-        n.checked_mul(10)?.checked_add(u32::from(b.wrapping_sub(b'0')))
+        n.checked_mul(10)?
+            .checked_add(u32::from(b.wrapping_sub(b'0')))
     }) {
         Some(v) => Ok((i, v)),
         None => Err(nom::Err::Error(nom::error::make_error(
@@ -40,7 +41,8 @@ pub fn number(i: &[u8]) -> IResult<&[u8], u32> {
 pub fn number_64(i: &[u8]) -> IResult<&[u8], u64> {
     let (i, bytes) = digit1(i)?;
     match bytes.iter().try_fold(0u64, |n, &b| {
-        n.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))
+        n.checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))
     }) {
         Some(v) => Ok((i, v)),
         None => Err(nom::Err::Error(nom::error::make_error(
@@ -494,12 +496,12 @@ mod tests {
 #[cfg(test)]
 mod anvert_tests {
     use super::*;
-    use std::str::FromStr;
     use nom::{
         bytes::streaming::{escaped, tag_no_case},
         character::streaming::one_of,
         combinator::peek,
     };
+    use std::str::FromStr;
 
     // The nom parsers the hand-written ones replace (upstream's code).
     fn quoted_nom(i: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -545,7 +547,12 @@ mod anvert_tests {
         ] {
             for end in 0..=line.len() {
                 let input = &line[..end];
-                assert_eq!(nstring(input), whole(input), "{:?}", String::from_utf8_lossy(input));
+                assert_eq!(
+                    nstring(input),
+                    whole(input),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
             }
         }
     }
@@ -578,7 +585,10 @@ mod anvert_tests {
                 let input = format!("{text}{tail}");
                 let input = input.as_bytes();
                 let expect32 = digit1::<_, nom::error::Error<&[u8]>>(input).and_then(|(i, d)| {
-                    match std::str::from_utf8(d).ok().and_then(|s| u32::from_str(s).ok()) {
+                    match std::str::from_utf8(d)
+                        .ok()
+                        .and_then(|s| u32::from_str(s).ok())
+                    {
                         Some(v) => Ok((i, v)),
                         None => Err(nom::Err::Error(nom::error::make_error(
                             i,
@@ -588,7 +598,10 @@ mod anvert_tests {
                 });
                 assert_eq!(number(input), expect32, "{text:?}{tail:?}");
                 let expect64 = digit1::<_, nom::error::Error<&[u8]>>(input).and_then(|(i, d)| {
-                    match std::str::from_utf8(d).ok().and_then(|s| u64::from_str(s).ok()) {
+                    match std::str::from_utf8(d)
+                        .ok()
+                        .and_then(|s| u64::from_str(s).ok())
+                    {
                         Some(v) => Ok((i, v)),
                         None => Err(nom::Err::Error(nom::error::make_error(
                             i,
